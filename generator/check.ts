@@ -1,0 +1,290 @@
+/**
+ * Step 2: judges the scanned facts. Pure: the same scan and options always give
+ * the same diagnostics, in the same order. Whatever passes here is a VM whose
+ * name and paths can be passed to s6-rc and the VMM exactly as they are.
+ */
+import * as path from 'node:path';
+import { compareBytes, printable, sortedBytewise } from './bytes.js';
+import { error, warning, type Diagnostic, type RuleId } from './diagnostic.js';
+import { kernelFormat } from './kernel-format.js';
+import { hostPaths, type GeneratorOptions } from './options.js';
+import { dependentsOf, findCycles } from './provider-graph.js';
+import type { Node, ScannedFile, ScannedTree, ScannedVm } from './scan.js';
+import { checkVmName, VMM_UNSAFE, type VmName } from './vm-name.js';
+
+export interface ValidVm {
+  readonly name: VmName;
+  readonly dir: string;
+  readonly kernel: string;
+  /** Absolute image paths, bytewise-sorted by file name. */
+  readonly disks: readonly string[];
+  /** Bytewise-sorted. */
+  readonly providers: readonly VmName[];
+}
+
+export interface SkippedVm {
+  readonly name: string;
+  /** A person-readable reason: the rules it broke, or the provider it needs. */
+  readonly reason: string;
+}
+
+export interface CheckResult {
+  /** VMs that are valid and need only valid VMs, bytewise-sorted by name. */
+  readonly vms: readonly ValidVm[];
+  /** Sorted by path, then rule. */
+  readonly diagnostics: readonly Diagnostic[];
+  /** VMs left out of a keep-going tree, bytewise-sorted by name. */
+  readonly skipped: readonly SkippedVm[];
+}
+
+export function hasErrors(result: CheckResult): boolean {
+  return result.diagnostics.some((d) => d.severity === 'error');
+}
+
+export function checkTree(tree: ScannedTree, opts: GeneratorOptions): CheckResult {
+  const outputRoot = opts.dataDirAtRuntime ?? tree.root;
+  const diagnostics: Diagnostic[] = [...treeDiagnostics(tree, outputRoot)];
+  const treeBroken = diagnostics.some((d) => d.severity === 'error');
+  const vmNames = new Set(tree.vms.map((vm) => vm.name));
+  const graph = new Map<string, string[]>();
+  for (const vm of tree.vms) {
+    diagnostics.push(...vmDiagnostics(vm, opts), ...unknownProviderDiagnostics(vm, vmNames));
+    graph.set(vm.name, sortedBytewise(vm.providers.map((p) => p.name).filter((p) => vmNames.has(p) && p !== vm.name)));
+  }
+  const cycles = findCycles(graph);
+  for (const cycle of cycles) diagnostics.push(cycleDiagnostic(tree, cycle));
+
+  const invalid = new Set<string>();
+  for (const d of diagnostics) if (d.severity === 'error' && d.vm !== null) invalid.add(d.vm);
+  for (const cycle of cycles) for (const vm of cycle) invalid.add(vm);
+  if (treeBroken) for (const vm of vmNames) invalid.add(vm);
+  const dependents = dependentsOf(graph, invalid);
+
+  const skipped: SkippedVm[] = [];
+  const vms: ValidVm[] = [];
+  for (const vm of [...tree.vms].sort((a, b) => compareBytes(a.name, b.name))) {
+    if (invalid.has(vm.name)) {
+      skipped.push({ name: vm.name, reason: invalidReason(diagnostics, vm.name, treeBroken) });
+    } else if (dependents.has(vm.name)) {
+      skipped.push({ name: vm.name, reason: `needs provider ${printable(dependents.get(vm.name)!)}, which is skipped` });
+    } else {
+      vms.push(validVm(vm, outputRoot, graph.get(vm.name)!));
+    }
+  }
+  diagnostics.sort((a, b) => compareBytes(a.path, b.path) || compareBytes(a.rule, b.rule) || compareBytes(a.message, b.message));
+  return { vms, diagnostics, skipped };
+}
+
+/** Paths are written as they will be at run time: below `outputRoot`. */
+function validVm(vm: ScannedVm, outputRoot: string, providers: readonly string[]): ValidVm {
+  const dir = path.join(outputRoot, vm.name);
+  return {
+    name: vm.name as VmName,
+    dir,
+    kernel: path.join(dir, 'vmlinux'),
+    disks: [...vm.images].sort((a, b) => compareBytes(a.name, b.name)).map((img) => path.join(dir, 'blk', img.name)),
+    providers: providers as readonly VmName[],
+  };
+}
+
+function invalidReason(diagnostics: readonly Diagnostic[], vm: string, treeBroken: boolean): string {
+  const rules = sortedBytewise(new Set(diagnostics.filter((d) => d.vm === vm && d.severity === 'error').map((d) => d.rule)));
+  if (rules.length === 0 && treeBroken) return 'the data directory itself is invalid';
+  return rules.length > 0 ? `invalid (${rules.join(', ')})` : 'invalid (provider-cycle)';
+}
+
+function treeDiagnostics(tree: ScannedTree, outputRoot: string): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  if (VMM_UNSAFE.test(outputRoot) || /[\u0000-\u001f\u007f]/.test(outputRoot)) {
+    out.push(error('path-vmm-unsafe', tree.root, null, `data directory path "${printable(outputRoot)}" contains a control character or one of , " [ ]`,
+      'the VMM splits its options on these characters, so no disk or kernel path below it can be passed exactly; mount or link the data directory at a plain path'));
+  }
+  for (const p of tree.undecodable) {
+    out.push(error('name-not-utf8', p, null, `entry "${p}" has a name that is not valid UTF-8`,
+      'service names and VMM arguments are written as UTF-8; rename it'));
+  }
+  for (const other of tree.others) {
+    const what = other.node.kind === 'symlink' ? 'a symbolic link' : `a ${describe(other.node)}`;
+    if (other.node.kind === 'symlink') {
+      out.push(error('vm-dir-symlink', other.path, other.name, `"${printable(other.name)}" is ${what}, not a VM directory`,
+        'VM directories must be real directories inside the data directory; move the directory here instead of linking to it'));
+    } else {
+      out.push(warning('entry-not-directory', other.path, null, `"${printable(other.name)}" is ${what}, not a VM directory; skipped`,
+        'every entry of the data directory should be a directory svc/data/<name>/; remove or move this one'));
+    }
+  }
+  if (tree.vms.length === 0 && !tree.others.some((o) => o.node.kind === 'symlink')) {
+    out.push(warning('data-empty', tree.root, null, 'the data directory holds no VM directory',
+      'create one directory per VM holding vmlinux and blk/*.img; the generated tree has only the empty bundle'));
+  }
+  return out;
+}
+
+function vmDiagnostics(vm: ScannedVm, opts: GeneratorOptions): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  out.push(...checkVmName(vm.name, vm.dir, {
+    livePrefix: opts.livePrefix,
+    longestSocketPath: (name) => hostPaths(opts, name).apiSocket,
+  }));
+  for (const p of vm.undecodable) {
+    out.push(error('name-not-utf8', p, vm.name, `"${p}" has a name that is not valid UTF-8`,
+      'VMM arguments are written as UTF-8, so this file cannot be passed exactly; rename it'));
+  }
+  out.push(...kernelDiagnostics(vm));
+  out.push(...diskDiagnostics(vm));
+  out.push(...providerDiagnostics(vm));
+  return out;
+}
+
+function kernelDiagnostics(vm: ScannedVm): Diagnostic[] {
+  const p = path.join(vm.dir, 'vmlinux');
+  const node = vm.vmlinux;
+  const linkProblem = symlinkDiagnostic(vm.name, p, node, 'vmlinux-missing');
+  if (linkProblem !== null) return [linkProblem];
+  if (node.kind === 'missing') {
+    return [error('vmlinux-missing', p, vm.name, `VM "${printable(vm.name)}" has no vmlinux`,
+      'put the uncompressed kernel image for this VM at this path')];
+  }
+  if (node.kind === 'unstatable') {
+    return [error('vmlinux-unreadable', p, vm.name, `vmlinux cannot be examined (${node.code})`, 'check the file and its permissions')];
+  }
+  if (node.kind !== 'file') {
+    return [error('vmlinux-not-file', p, vm.name, `vmlinux is a ${describe(node)}, not a regular file`,
+      'replace it with the uncompressed kernel image file')];
+  }
+  if (!node.readable || vm.vmlinuxHead === null) {
+    return [error('vmlinux-unreadable', p, vm.name, 'vmlinux cannot be read', 'make it readable by the user running vmsvc (chmod a+r)')];
+  }
+  if (node.size === 0) {
+    return [error('vmlinux-empty', p, vm.name, 'vmlinux is empty', 'copy the kernel image again; the copy may have failed')];
+  }
+  const format = kernelFormat(vm.vmlinuxHead);
+  const extract = 'get the ELF image with the kernel tree\'s scripts/extract-vmlinux (extract-vmlinux bzImage > vmlinux), or use the vmlinux the kernel build leaves at its top level';
+  switch (format.kind) {
+    case 'elf':
+      return [];
+    case 'bzimage':
+      return [error('vmlinux-compressed', p, vm.name, 'vmlinux is a bzImage (compressed, self-extracting kernel), not an uncompressed ELF vmlinux', extract)];
+    case 'compressed':
+      return [error('vmlinux-compressed', p, vm.name, `vmlinux is ${format.codec}-compressed, not an uncompressed ELF vmlinux`,
+        `decompress it first, or ${extract}`)];
+    case 'unknown':
+      return [error('vmlinux-not-elf', p, vm.name, 'vmlinux is not an ELF image (no \\x7fELF magic)',
+        `the VMM boots an uncompressed ELF vmlinux directly; ${extract}`)];
+  }
+}
+
+function diskDiagnostics(vm: ScannedVm): Diagnostic[] {
+  const blkPath = path.join(vm.dir, 'blk');
+  if (vm.blk.kind === 'missing') {
+    return [error('blk-missing', blkPath, vm.name, `VM "${printable(vm.name)}" has no blk/ directory`,
+      'create blk/ with at least one disk image named *.img (the root file system, found by PARTLABEL=root)')];
+  }
+  if (vm.blk.kind !== 'directory') {
+    return [error('blk-not-directory', blkPath, vm.name, `blk is a ${describe(vm.blk)}, not a directory`,
+      'blk must be a real directory holding the *.img files (symbolic links are not followed here)')];
+  }
+  if (vm.images.length === 0) {
+    return [error('blk-no-images', blkPath, vm.name, 'blk/ holds no file ending in .img',
+      'put at least one disk image in blk/ with a name ending in .img; other files there are ignored')];
+  }
+  const out: Diagnostic[] = [];
+  for (const img of vm.images) out.push(...imageDiagnostics(vm.name, img));
+  return out;
+}
+
+function imageDiagnostics(vm: string, img: ScannedFile): Diagnostic[] {
+  const shown = printable(img.name);
+  if (/[\u0000-\u001f\u007f]/.test(img.name)) {
+    return [error('name-control-char', img.path, vm, `disk image name "${shown}" contains a control character`, 'rename the image')];
+  }
+  if (VMM_UNSAFE.test(img.name)) {
+    return [error('path-vmm-unsafe', img.path, vm, `disk image name "${shown}" contains one of , " [ ]`,
+      'the VMM splits its --disk option on these characters, so the path would be cut apart; rename the image')];
+  }
+  const linkProblem = symlinkDiagnostic(vm, img.path, img.node, 'img-dangling-symlink');
+  if (linkProblem !== null) return [linkProblem];
+  const node = img.node;
+  if (node.kind === 'unstatable') return [error('img-unreadable', img.path, vm, `disk image "${shown}" cannot be examined (${node.code})`, 'check the file')];
+  if (node.kind !== 'file') {
+    return [error('img-not-file', img.path, vm, `disk image "${shown}" is a ${describe(node)}, not a regular file`,
+      'each blk/*.img must be a regular file (or a link to one inside the data directory)')];
+  }
+  if (!node.readable) return [error('img-unreadable', img.path, vm, `disk image "${shown}" cannot be read`, 'make it readable (chmod a+r)')];
+  if (node.size === 0) return [error('img-empty', img.path, vm, `disk image "${shown}" is empty`, 'a virtio-blk disk needs at least one sector; copy the image again')];
+  return [];
+}
+
+function providerDiagnostics(vm: ScannedVm): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  for (const [node, rel] of [[vm.providersDir, 'providers'], [vm.providersNetDir, 'providers/net']] as const) {
+    if (node.kind !== 'missing' && node.kind !== 'directory') {
+      out.push(error('providers-not-directory', path.join(vm.dir, rel), vm.name, `${rel} is a ${describe(node)}, not a directory`,
+        `${rel} must be a real directory; each file in providers/net/ names a VM that provides networking`));
+      return out;
+    }
+  }
+  for (const p of vm.providers) {
+    const shown = printable(p.name);
+    if (p.node.kind === 'directory') {
+      out.push(error('provider-not-file', p.path, vm.name, `provider entry "${shown}" is a directory`,
+        'providers/net/ holds one empty file per provider VM, named after it'));
+    } else if (p.name === vm.name) {
+      out.push(error('provider-self', p.path, vm.name, `VM "${shown}" names itself as its network provider`, 'remove this file'));
+    }
+  }
+  return out;
+}
+
+/** Against the names of all VM dirs, valid or not: an invalid provider is not an unknown one. */
+function unknownProviderDiagnostics(vm: ScannedVm, known: ReadonlySet<string>): Diagnostic[] {
+  return vm.providers
+    .filter((p) => p.node.kind !== 'directory' && p.name !== vm.name && !known.has(p.name))
+    .map((p) => error('provider-unknown', p.path, vm.name, `provider "${printable(p.name)}" names no VM`,
+      `there is no directory ${printable(p.name)}/ in the data directory; create that VM or remove this file`));
+}
+
+function cycleDiagnostic(tree: ScannedTree, cycle: readonly string[]): Diagnostic {
+  const first = cycle[0]!;
+  const second = cycle[1]!;
+  const shown = cycle.map(printable).join(' -> ');
+  return error('provider-cycle', path.join(tree.root, first, 'providers', 'net', second), first,
+    `VMs provide for each other in a cycle: ${shown}`,
+    'no VM in a cycle can start before the others; remove one providers/net entry to break it');
+}
+
+function symlinkDiagnostic(vm: string, p: string, node: Node, danglingRule: RuleId): Diagnostic | null {
+  if (node.kind === 'symlink-escapes') {
+    return error('symlink-escapes', p, vm, `"${printable(path.basename(p))}" links to ${printable(node.target)}, outside the data directory`,
+      'the data directory is untrusted: links may only point inside it; copy the file into the data directory');
+  }
+  if (node.kind === 'symlink-loop') {
+    return error('symlink-loop', p, vm, `"${printable(path.basename(p))}" is a symbolic link that loops`, 'fix or remove the link');
+  }
+  if (node.kind === 'dangling-symlink') {
+    return error(danglingRule, p, vm, `"${printable(path.basename(p))}" is a symbolic link to nothing`, 'fix or remove the link');
+  }
+  return null;
+}
+
+function describe(node: Node): string {
+  switch (node.kind) {
+    case 'char-device':
+      return 'character device';
+    case 'block-device':
+      return 'block device';
+    case 'fifo':
+      return 'FIFO';
+    case 'symlink':
+      return 'symbolic link';
+    case 'missing':
+    case 'dangling-symlink':
+      return 'missing file';
+    case 'symlink-loop':
+    case 'symlink-escapes':
+    case 'unstatable':
+      return 'unusable link';
+    default:
+      return node.kind;
+  }
+}

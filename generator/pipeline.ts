@@ -1,0 +1,37 @@
+/**
+ * The whole job, step by step: scan -> check -> plan -> render -> write.
+ * I/O happens only in the first and last steps.
+ */
+import { checkTree, hasErrors, type CheckResult } from './check.js';
+import type { GeneratorOptions } from './options.js';
+import { planTree } from './plan.js';
+import { renderTree, type FileTree } from './render.js';
+import { scanDataDir } from './scan.js';
+import { loadTemplates, type Vmm } from './templates.js';
+import { writeTreeAtomically, type WriteOutcome } from './write-tree.js';
+
+export function checkDataDir(dataDir: string, opts: GeneratorOptions): { root: string; result: CheckResult } {
+  const tree = scanDataDir(dataDir);
+  return { root: tree.root, result: checkTree(tree, opts) };
+}
+
+/** The files of the tree for the valid VMs; pure past the scan. */
+export function buildTree(root: string, result: CheckResult, opts: GeneratorOptions, vmm: Vmm): FileTree {
+  const plan = planTree(opts.dataDirAtRuntime ?? root, result.vms, result.skipped, opts);
+  return renderTree(plan, loadTemplates(opts.templatesDir, vmm));
+}
+
+export type GenerateOutcome =
+  | { readonly kind: 'refused'; readonly check: CheckResult }
+  | { readonly kind: 'done'; readonly check: CheckResult; readonly write: WriteOutcome };
+
+/**
+ * Writes nothing when any VM is invalid, unless keepGoing: then the tree holds
+ * every VM that is valid and needs only valid providers.
+ */
+export function generate(dataDir: string, outDir: string, opts: GeneratorOptions, vmm: Vmm, keepGoing: boolean): GenerateOutcome {
+  const { root, result } = checkDataDir(dataDir, opts);
+  if (hasErrors(result) && !keepGoing) return { kind: 'refused', check: result };
+  const tree = buildTree(root, result, opts, vmm);
+  return { kind: 'done', check: result, write: writeTreeAtomically(outDir, tree) };
+}

@@ -1,0 +1,207 @@
+/**
+ * Step 3: turns valid VMs into the s6-rc services that run them. Pure, and
+ * still abstract: scripts are named templates with their data; `render` makes
+ * files of them. Every list is bytewise-sorted so the output is reproducible.
+ */
+import { compareBytes, sortedBytewise } from './bytes.js';
+import type { ValidVm } from './check.js';
+import { hostPaths, type GeneratorOptions } from './options.js';
+import { serviceName } from './vm-name.js';
+
+/** Who a generated file is about and where it came from, for its header comment. */
+export interface Origin {
+  readonly vm: string;
+  readonly source: string;
+}
+
+export interface VmRunData {
+  readonly origin: Origin;
+  readonly execlineb: string;
+  readonly vmm: string;
+  readonly notifyoncheck: string;
+  readonly logger: string;
+  readonly runtimeDir: string;
+  readonly apiSocket: string;
+  /** s6-notifyoncheck's -T: the checker gives up with s6-rc's timeout-up. 0 = never. */
+  readonly readyTimeoutMs: number;
+  readonly kernel: string;
+  readonly cmdline: string;
+  readonly memory: string;
+  readonly cpus: number;
+  readonly disks: ReadonlyArray<{ readonly path: string; readonly readonly: 'on' | 'off' }>;
+}
+
+export interface LogRunData {
+  readonly origin: Origin;
+  readonly execlineb: string;
+  readonly s6Log: string;
+  readonly producer: string;
+  readonly logDir: string;
+  readonly maxFileBytes: number;
+  readonly maxFiles: number;
+}
+
+export interface ReadyCheckData {
+  readonly origin: Origin;
+  readonly execlineb: string;
+  readonly apiSocket: string;
+}
+
+export type Script =
+  | { readonly template: 'vm-run'; readonly data: VmRunData }
+  | { readonly template: 'log-run'; readonly data: LogRunData }
+  | { readonly template: 'ready-check'; readonly data: ReadyCheckData };
+
+export interface Longrun {
+  readonly type: 'longrun';
+  readonly name: string;
+  readonly run: Script;
+  /** Files below data/, by relative path: s6-rc copies data/ into the live service dir. */
+  readonly data: ReadonlyMap<string, Script>;
+  readonly notificationFd: number;
+  readonly timeoutUpMs: number | null;
+  readonly dependencies: readonly string[];
+  readonly producerFor: string | null;
+  readonly consumerFor: string | null;
+  readonly pipelineName: string | null;
+}
+
+export interface Bundle {
+  readonly type: 'bundle';
+  readonly name: string;
+  readonly contents: readonly string[];
+}
+
+export type Service = Longrun | Bundle;
+
+export interface ManifestVm {
+  readonly name: string;
+  readonly source: string;
+  readonly services: { readonly vm: string; readonly logger: string; readonly pipeline: string };
+  readonly kernel: string;
+  readonly disks: readonly string[];
+  readonly providers: readonly string[];
+  readonly runtimeDir: string;
+  readonly apiSocket: string;
+  readonly logDir: string;
+}
+
+export interface Manifest {
+  readonly generator: 'vmsvc';
+  readonly formatVersion: 1;
+  readonly dataDir: string;
+  readonly bundle: string;
+  readonly vms: readonly ManifestVm[];
+  readonly skipped: ReadonlyArray<{ readonly name: string; readonly reason: string }>;
+}
+
+export interface TreePlan {
+  /** Bytewise-sorted by name. */
+  readonly services: readonly Service[];
+  readonly manifest: Manifest;
+}
+
+export function planTree(
+  dataDir: string,
+  vms: readonly ValidVm[],
+  skipped: Manifest['skipped'],
+  opts: GeneratorOptions,
+): TreePlan {
+  const services: Service[] = [];
+  for (const vm of vms) services.push(...planVm(vm, opts));
+  services.push({ type: 'bundle', name: opts.bundle, contents: sortedBytewise(vms.map((vm) => serviceName.pipeline(vm.name))) });
+  services.sort((a, b) => compareBytes(a.name, b.name));
+  return {
+    services,
+    manifest: {
+      generator: 'vmsvc',
+      formatVersion: 1,
+      dataDir,
+      bundle: opts.bundle,
+      vms: vms.map((vm) => manifestVm(vm, opts)),
+      skipped,
+    },
+  };
+}
+
+function planVm(vm: ValidVm, opts: GeneratorOptions): Longrun[] {
+  const paths = hostPaths(opts, vm.name);
+  const origin: Origin = { vm: vm.name, source: vm.dir };
+  const vmService = serviceName.vm(vm.name);
+  const loggerService = serviceName.logger(vm.name);
+  const readiness: Script = {
+    template: 'ready-check',
+    data: { origin, execlineb: opts.programs.execlineb, apiSocket: paths.apiSocket },
+  };
+  const vmmRun: Longrun = {
+    type: 'longrun',
+    name: vmService,
+    run: {
+      template: 'vm-run',
+      data: {
+        origin,
+        execlineb: opts.programs.execlineb,
+        vmm: opts.programs.vmm,
+        notifyoncheck: opts.programs.s6Notifyoncheck,
+        logger: loggerService,
+        runtimeDir: paths.runtimeDir,
+        apiSocket: paths.apiSocket,
+        readyTimeoutMs: opts.timeoutUpMs,
+        kernel: vm.kernel,
+        cmdline: opts.cmdline,
+        memory: opts.memory,
+        cpus: opts.cpus,
+        disks: vm.disks.map((p) => ({ path: p, readonly: opts.writableDisks ? 'off' : 'on' })),
+      },
+    },
+    data: new Map([['check', readiness]]),
+    notificationFd: 3,
+    timeoutUpMs: opts.timeoutUpMs,
+    dependencies: vm.providers.map(serviceName.vm),
+    producerFor: loggerService,
+    consumerFor: null,
+    pipelineName: null,
+  };
+  const logger: Longrun = {
+    type: 'longrun',
+    name: loggerService,
+    run: {
+      template: 'log-run',
+      data: {
+        origin,
+        execlineb: opts.programs.execlineb,
+        s6Log: opts.programs.s6Log,
+        producer: vmService,
+        logDir: paths.logDir,
+        maxFileBytes: opts.logMaxFileBytes,
+        maxFiles: opts.logMaxFiles,
+      },
+    },
+    data: new Map(),
+    notificationFd: 3,
+    timeoutUpMs: null,
+    dependencies: [],
+    producerFor: null,
+    consumerFor: vmService,
+    pipelineName: serviceName.pipeline(vm.name),
+  };
+  return [vmmRun, logger];
+}
+
+function manifestVm(vm: ValidVm, opts: GeneratorOptions): ManifestVm {
+  const paths = hostPaths(opts, vm.name);
+  return {
+    name: vm.name,
+    source: vm.dir,
+    services: { vm: serviceName.vm(vm.name), logger: serviceName.logger(vm.name), pipeline: serviceName.pipeline(vm.name) },
+    kernel: vm.kernel,
+    disks: vm.disks,
+    providers: vm.providers,
+    runtimeDir: paths.runtimeDir,
+    apiSocket: paths.apiSocket,
+    logDir: paths.logDir,
+  };
+}
+
+/** The manifest's file name: a plain file at the top, which s6-rc-compile skips. */
+export const MANIFEST_FILE = 'vmsvc-manifest.json';

@@ -1,0 +1,71 @@
+/**
+ * The handlebars templates every generated script comes from. Bundled ones live
+ * in templates/<vmm>/ and templates/common/; `--templates DIR` takes the same
+ * layout, and any template missing there falls back to the bundled one.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Handlebars from 'handlebars';
+import { printable } from './bytes.js';
+import { quoteExeclineWord } from './execline-lex.js';
+import type { Script } from './plan.js';
+
+export type TemplateName = Script['template'];
+export type Vmm = 'cloud-hypervisor';
+
+export interface Templates {
+  render(script: Script): string;
+}
+
+const TEMPLATE_NAMES: readonly TemplateName[] = ['vm-run', 'log-run', 'ready-check'];
+const PARTIALS = ['header'] as const;
+
+/** templates/ of this package, whether run from source (generator/) or the bundle (dist/). */
+export const BUNDLED_TEMPLATES = fileURLToPath(new URL('../templates', import.meta.url));
+
+export class TemplateError extends Error {
+  constructor(readonly file: string, message: string) {
+    super(message);
+  }
+}
+
+export function loadTemplates(userDir: string | null, vmm: Vmm): Templates {
+  const hb = Handlebars.create();
+  hb.registerHelper('q', (value: unknown) => quoteExeclineWord(String(value)));
+  hb.registerHelper('printable', (value: unknown) => printable(String(value)));
+  hb.registerHelper('concat', (...args: unknown[]) => args.slice(0, -1).map(String).join(''));
+  for (const partial of PARTIALS) hb.registerPartial(partial, read(find(userDir, vmm, partial)));
+  const compiled = new Map<TemplateName, { file: string; fn: (data: unknown) => string }>();
+  for (const name of TEMPLATE_NAMES) {
+    const file = find(userDir, vmm, name);
+    compiled.set(name, { file, fn: hb.compile(read(file), { noEscape: true, strict: true }) });
+  }
+  return {
+    render(script: Script): string {
+      const t = compiled.get(script.template)!;
+      try {
+        return t.fn(script.data);
+      } catch (e) {
+        throw new TemplateError(t.file, `template ${t.file}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    },
+  };
+}
+
+function find(userDir: string | null, vmm: Vmm, name: string): string {
+  const candidates = [userDir, BUNDLED_TEMPLATES]
+    .filter((d): d is string => d !== null)
+    .flatMap((d) => [path.join(d, vmm, `${name}.hbs`), path.join(d, 'common', `${name}.hbs`)]);
+  const found = candidates.find((f) => fs.existsSync(f));
+  if (found === undefined) throw new TemplateError(candidates[0]!, `no template ${name}.hbs in ${candidates.join(', ')}`);
+  return found;
+}
+
+function read(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new TemplateError(file, `cannot read template ${file}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}

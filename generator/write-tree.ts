@@ -1,0 +1,206 @@
+/**
+ * Step 5, the only writer. The out path is a symbolic link to a complete,
+ * never-modified version directory beside it, named by its content hash:
+ *
+ *   out -> .out.vmsvc-3f2a9c...        (the tree readers see)
+ *
+ * A new tree is written in full under a temporary name, renamed to its version
+ * name, and then the link is replaced with rename(2), which is atomic. So a
+ * kill at any moment leaves `out` pointing at the complete old tree or the
+ * complete new one; whatever a killed run left beside it is removed next time.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { FileTree, TreeEntry } from './render.js';
+
+export type WriteOutcome =
+  | { readonly kind: 'unchanged'; readonly version: string }
+  | { readonly kind: 'written'; readonly version: string; readonly files: number };
+
+export class WriteError extends Error {
+  constructor(readonly path: string, message: string) {
+    super(message);
+  }
+}
+
+const HASH_CHARS = 16;
+
+interface Layout {
+  readonly out: string;
+  readonly parent: string;
+  /** Every file vmsvc keeps beside `out` starts with this. */
+  readonly prefix: string;
+}
+
+function layoutOf(outDir: string): Layout {
+  const out = path.resolve(outDir);
+  return { out, parent: path.dirname(out), prefix: `.${path.basename(out)}.vmsvc-` };
+}
+
+export function treeHash(tree: FileTree): string {
+  const h = createHash('sha256');
+  for (const [rel, entry] of tree) {
+    h.update(rel).update('\0');
+    if (entry.kind === 'dir') h.update('d\0');
+    else h.update(`f${entry.mode.toString(8)}\0${Buffer.byteLength(entry.content)}\0`).update(entry.content);
+  }
+  return h.digest('hex').slice(0, HASH_CHARS);
+}
+
+export function writeTreeAtomically(outDir: string, tree: FileTree): WriteOutcome {
+  const layout = layoutOf(outDir);
+  fs.mkdirSync(layout.parent, { recursive: true });
+  const release = lock(layout);
+  try {
+    return replaceTree(layout, tree);
+  } finally {
+    release();
+  }
+}
+
+/**
+ * One writer per out path: a second run fails at once with the first one's pid
+ * rather than interleave. A lock whose owner died (SIGKILL) is taken over.
+ */
+function lock(layout: Layout): () => void {
+  const lockPath = path.join(layout.parent, `${layout.prefix}lock`);
+  // The pid is written first and the file then linked into place, so a lock
+  // that exists always names its owner.
+  const mine = path.join(layout.parent, `${layout.prefix}lock-${process.pid}-${randomBytes(4).toString('hex')}`);
+  fs.writeFileSync(mine, `${process.pid}\n`, { mode: 0o644 });
+  try {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        fs.linkSync(mine, lockPath);
+        return () => fs.rmSync(lockPath, { force: true });
+      } catch (e) {
+        if (!(e instanceof Error && 'code' in e && e.code === 'EEXIST')) throw e;
+      }
+      const owner = Number.parseInt(fs.readFileSync(lockPath, 'utf8'), 10);
+      if (isAlive(owner)) {
+        throw new WriteError(lockPath, `another vmsvc (pid ${owner}) is writing ${layout.out}; run again when it has finished`);
+      }
+      fs.rmSync(lockPath, { force: true });
+    }
+  } finally {
+    fs.rmSync(mine, { force: true });
+  }
+  throw new WriteError(lockPath, `cannot take the lock ${lockPath}`);
+}
+
+
+function isAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return e instanceof Error && 'code' in e && e.code === 'EPERM';
+  }
+}
+
+function replaceTree(layout: Layout, tree: FileTree): WriteOutcome {
+  const version = `${layout.prefix}${treeHash(tree)}`;
+  const versionPath = path.join(layout.parent, version);
+  const current = currentVersion(layout);
+
+  if (current === version && sameTree(versionPath, tree)) {
+    removeLeftovers(layout, version);
+    return { kind: 'unchanged', version };
+  }
+  if (!(fs.existsSync(versionPath) && sameTree(versionPath, tree))) {
+    const tmp = path.join(layout.parent, `${layout.prefix}tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+    writeEntries(tmp, tree);
+    if (fs.existsSync(versionPath)) fs.rmSync(versionPath, { recursive: true, force: true });
+    fs.renameSync(tmp, versionPath);
+  }
+  if (current === null && isEmptyDir(layout.out)) fs.rmdirSync(layout.out);
+  const link = path.join(layout.parent, `${layout.prefix}link-${process.pid}-${randomBytes(4).toString('hex')}`);
+  fs.symlinkSync(version, link);
+  fs.renameSync(link, layout.out);
+  removeLeftovers(layout, version);
+  return { kind: 'written', version, files: [...tree.values()].filter((e) => e.kind === 'file').length };
+}
+
+/** The version `out` links to, or null when it does not exist yet. Refuses anything vmsvc did not make. */
+function currentVersion(layout: Layout): string | null {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(layout.out);
+  } catch {
+    return null;
+  }
+  if (st.isSymbolicLink()) {
+    const target = fs.readlinkSync(layout.out);
+    if (target.startsWith(layout.prefix) && !target.includes('/')) return target;
+    throw new WriteError(layout.out, `${layout.out} is a symbolic link to ${target}, which vmsvc did not make; refusing to replace it`);
+  }
+  if (isEmptyDir(layout.out)) return null;
+  throw new WriteError(layout.out,
+    `${layout.out} exists and is not a tree written by vmsvc (vmsvc's out path is a symbolic link to a version directory); remove it or choose another --out`);
+}
+
+function isEmptyDir(p: string): boolean {
+  try {
+    return fs.lstatSync(p).isDirectory() && fs.readdirSync(p).length === 0;
+  } catch {
+    return false;
+  }
+}
+
+function writeEntries(root: string, tree: FileTree): void {
+  fs.mkdirSync(root, { mode: 0o755 });
+  fs.chmodSync(root, 0o755);
+  for (const [rel, entry] of tree) {
+    const p = path.join(root, rel);
+    if (entry.kind === 'dir') {
+      fs.mkdirSync(p, { mode: 0o755 });
+      fs.chmodSync(p, 0o755);
+    } else {
+      fs.writeFileSync(p, entry.content, { mode: entry.mode, flag: 'wx' });
+      fs.chmodSync(p, entry.mode);
+    }
+  }
+}
+
+/** True when the directory holds exactly `tree`: same entries, kinds, modes and bytes. */
+export function sameTree(root: string, tree: FileTree): boolean {
+  const onDisk = new Map<string, string>();
+  try {
+    for (const rel of listTree(root, '')) onDisk.set(rel, rel);
+  } catch {
+    return false;
+  }
+  if (onDisk.size !== tree.size) return false;
+  for (const [rel, entry] of tree) {
+    if (!onDisk.has(rel) || !sameEntry(path.join(root, rel), entry)) return false;
+  }
+  return true;
+}
+
+function sameEntry(p: string, entry: TreeEntry): boolean {
+  const st = fs.lstatSync(p);
+  if (entry.kind === 'dir') return st.isDirectory() && (st.mode & 0o7777) === 0o755;
+  if (!st.isFile() || (st.mode & 0o7777) !== entry.mode) return false;
+  if (st.size !== Buffer.byteLength(entry.content)) return false;
+  return fs.readFileSync(p, 'utf8') === entry.content;
+}
+
+function listTree(root: string, rel: string): string[] {
+  const out: string[] = [];
+  for (const d of fs.readdirSync(path.join(root, rel), { withFileTypes: true })) {
+    const child = rel === '' ? d.name : `${rel}/${d.name}`;
+    out.push(child);
+    if (d.isDirectory()) out.push(...listTree(root, child));
+  }
+  return out;
+}
+
+/** Old versions and whatever killed runs left (temporary trees and links). */
+function removeLeftovers(layout: Layout, keep: string): void {
+  for (const name of fs.readdirSync(layout.parent)) {
+    if (!name.startsWith(layout.prefix) || name === keep || name.startsWith(`${layout.prefix}lock`)) continue;
+    fs.rmSync(path.join(layout.parent, name), { recursive: true, force: true });
+  }
+}
