@@ -149,7 +149,8 @@ function isEmptyDir(p: string): boolean {
   }
 }
 
-function writeEntries(root: string, tree: FileTree): void {
+/** Writes `tree` into a new directory `root` (which must not exist), with exact modes. */
+export function writeEntries(root: string, tree: FileTree): void {
   fs.mkdirSync(root, { mode: 0o755 });
   fs.chmodSync(root, 0o755);
   for (const [rel, entry] of tree) {

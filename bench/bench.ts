@@ -1,0 +1,96 @@
+/**
+ * npm run bench: wall time and peak RSS of whole `vmsvc generate` processes on
+ * synthetic data dirs, with `node -e 0` measured in the same run as the floor.
+ * Each figure is the median of several runs: wall time measured here, peak
+ * RSS from GNU time's %M.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ELF_HEADER } from '../test/support/data-dir.js';
+
+const VMSVC = fileURLToPath(new URL('../bin/vmsvc.js', import.meta.url));
+const SIZES = [10, 100, 1000, 10000];
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+
+/** Deterministic pseudo-random numbers, so every run benchmarks the same trees. */
+function lcg(seed: number): () => number {
+  let s = seed;
+  return () => {
+    s = (s * 1103515245 + 12345) % 2147483648;
+    return s / 2147483648;
+  };
+}
+
+function makeData(root: string, count: number): string {
+  const data = path.join(root, `data-${count}`);
+  const rnd = lcg(count);
+  for (let i = 0; i < count; i++) {
+    const dir = path.join(data, `vm${String(i).padStart(5, '0')}`);
+    fs.mkdirSync(path.join(dir, 'blk'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'vmlinux'), ELF_HEADER);
+    const disks = 1 + Math.floor(rnd() * 3);
+    for (let d = 0; d < disks; d++) fs.writeFileSync(path.join(dir, 'blk', `disk${d}.img`), 'x');
+    // A quarter have one or two providers, always earlier VMs: acyclic.
+    if (i > 0 && rnd() < 0.25) {
+      fs.mkdirSync(path.join(dir, 'providers', 'net'), { recursive: true });
+      const n = 1 + Math.floor(rnd() * 2);
+      for (let p = 0; p < n; p++) {
+        fs.writeFileSync(path.join(dir, 'providers', 'net', `vm${String(Math.floor(rnd() * i)).padStart(5, '0')}`), '');
+      }
+    }
+  }
+  return data;
+}
+
+interface Sample {
+  readonly seconds: number;
+  readonly rssMb: number;
+}
+
+function measure(cmd: string[], before?: () => void): Sample {
+  const samples: Sample[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    before?.();
+    const start = process.hrtime.bigint();
+    const r = spawnSync('/usr/bin/time', ['-f', '%M', ...cmd], { encoding: 'utf8' });
+    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    if (r.status !== 0) throw new Error(`${cmd.join(' ')} failed: ${r.stderr}`);
+    const kb = r.stderr.trim().split('\n').pop()!;
+    samples.push({ seconds, rssMb: Number(kb) / 1024 });
+  }
+  const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  return { seconds: median(samples.map((s) => s.seconds)), rssMb: median(samples.map((s) => s.rssMb)) };
+}
+
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsvc-bench-'));
+try {
+  execFileSync('/usr/bin/time', ['-f', '%M', 'true'], { stdio: 'ignore' });
+  const floor = measure([process.execPath, '-e', '0']);
+  console.log(`node -e 0: ${floor.seconds.toFixed(3)} s, ${floor.rssMb.toFixed(1)} MB (floor; ${RUNS} runs each, medians)`);
+  const rows: string[] = [];
+  const results = new Map<number, Sample>();
+  for (const n of SIZES) {
+    const data = makeData(root, n);
+    const out = path.join(root, `out-${n}`);
+    // A fresh out path each run: measures a full write, not the unchanged fast path.
+    const s = measure([process.execPath, VMSVC, 'generate', '--data', data, '--out', out], () => fs.rmSync(out, { force: true }));
+    results.set(n, s);
+    const ratio = (s.seconds / floor.seconds).toFixed(2);
+    rows.push(`| ${n} | ${s.seconds.toFixed(3)} | ${ratio}x | ${s.rssMb.toFixed(1)} |`);
+    console.log(`${n} VMs: ${s.seconds.toFixed(3)} s (${ratio}x node -e 0), peak RSS ${s.rssMb.toFixed(1)} MB`);
+  }
+  const unchanged = measure([process.execPath, VMSVC, 'generate', '--data', path.join(root, 'data-1000'), '--out', path.join(root, 'out-1000')]);
+  console.log(`1000 VMs, unchanged re-run: ${unchanged.seconds.toFixed(3)} s, ${unchanged.rssMb.toFixed(1)} MB`);
+  console.log(`\n| VMs | wall s | vs node -e 0 | peak RSS MB |\n|---|---|---|---|\n${rows.join('\n')}`);
+  const t10 = results.get(10)!.seconds;
+  const t1000 = results.get(1000)!.seconds;
+  const t10000 = results.get(10000)!.seconds;
+  console.log(`\ntargets: 10 VMs <= 1.5x floor: ${t10 <= 1.5 * floor.seconds ? 'met' : 'MISSED'}; ` +
+    `1000 VMs < 1 s: ${t1000 < 1 ? 'met' : 'MISSED'}; 10000 < 10x 1000: ${t10000 < 10 * t1000 ? 'met' : 'MISSED'}; ` +
+    `RSS at 10000 < 150 MB: ${results.get(10000)!.rssMb < 150 ? 'met' : 'MISSED'}`);
+} finally {
+  fs.rmSync(root, { recursive: true, force: true });
+}

@@ -1,0 +1,144 @@
+/**
+ * The generated run scripts, run for real: Debian's execline and s6 under a
+ * harness that follows s6-rc's compiled semantics, with a stub VMM on PATH.
+ */
+import test from 'ava';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { startEmulator } from './harness/s6rc-emulator.js';
+import { vmsvc } from './support/cli.js';
+import { dataDirWith } from './support/data-dir.js';
+import { installStubVmm, recordedArgv } from './support/stub-vmm.js';
+
+interface Setup {
+  root: string;
+  data: string;
+  out: string;
+  run: string;
+  log: string;
+  bin: string;
+}
+
+function setup(t: { teardown: (fn: () => void) => void }, vms: Parameters<typeof dataDirWith>[0], extra: string[] = []): Setup {
+  const { root, data } = dataDirWith(vms);
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  const s = { root, data, out: path.join(root, 'out'), run: path.join(root, 'run'), log: path.join(root, 'log'), bin: path.join(root, 'bin') };
+  installStubVmm(s.bin);
+  const r = vmsvc(['generate', '--data', data, '--out', s.out, '--runtime-dir', s.run, '--log-dir', s.log, '--timeout-up', '20000', ...extra]);
+  if (r.code !== 0) throw new Error(`generate failed: ${r.stderr}`);
+  return s;
+}
+
+async function waitFor(what: string, cond: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const read = (p: string): string => (fs.existsSync(p) ? fs.readFileSync(p, 'utf8') : '');
+
+test('the user guide example runs: exact argv, serial log with timestamps, stderr elsewhere, readiness, provider first', async (t) => {
+  const s = setup(t, { netvm: {}, 'appvm-lynx': { providers: ['netvm'], disks: ['root.img', 'home.img'] } });
+  const emu = await startEmulator([s.out], { env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
+  t.teardown(() => emu.stop());
+  await emu.up(['vms'], { timeoutMs: 30_000 });
+
+  const lynxRun = path.join(s.run, 'appvm-lynx');
+  t.deepEqual(recordedArgv(lynxRun), [
+    '--api-socket', `path=${lynxRun}/api.sock`,
+    '--kernel', `${s.data}/appvm-lynx/vmlinux`,
+    '--cmdline', 'console=ttyS0 root=PARTLABEL=root',
+    '--cpus', 'boot=1',
+    '--memory', 'size=256M',
+    '--disk', `path=${s.data}/appvm-lynx/blk/home.img,readonly=on`,
+    '--disk', `path=${s.data}/appvm-lynx/blk/root.img,readonly=on`,
+    '--serial', 'tty',
+    '--console', 'pty',
+  ]);
+  t.is(read(path.join(lynxRun, 'stdin')), '/dev/null');
+
+  // The provider was ready (socket up) before its client's VMM started.
+  const netReady = Number(read(path.join(s.run, 'netvm', 'ready-at')).trim());
+  const lynxStart = Number(read(path.join(lynxRun, 'starts')).trim());
+  t.true(netReady > 0 && lynxStart >= netReady, `netvm ready at ${netReady}, appvm started at ${lynxStart}`);
+  t.true(emu.transitions.indexOf('up vm-netvm') < emu.transitions.indexOf('up vm-appvm-lynx'));
+
+  const logFile = path.join(s.log, 'appvm-lynx', 'current');
+  await waitFor('serial lines in the log', () => read(logFile).includes('serial: tick 2'));
+  const lines = read(logFile).split('\n').filter((l) => l !== '');
+  t.regex(lines[0]!, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{9} {2}serial: Linux version 6\.1\.0-stub$/);
+  for (const l of lines) t.regex(l, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{9} {2}serial: /);
+  t.false(read(logFile).includes('NOT-SERIAL'));
+  await waitFor('stderr in the catch-all log', () => read(emu.catchAllLog).includes('stub-vmm: NOT-SERIAL'));
+  t.false(read(emu.catchAllLog).includes('serial: tick'));
+});
+
+test('readiness waits for the API socket, and a stale socket does not count', async (t) => {
+  const s = setup(t, { solo: {} });
+  fs.mkdirSync(path.join(s.run, 'solo'), { recursive: true });
+  // A socket file left by a crashed VMM: the run script must remove it first.
+  const { createServer } = await import('node:net');
+  const stale = createServer().listen(path.join(s.run, 'solo', 'api.sock'));
+  await new Promise((r) => stale.once('listening', r));
+  stale.close();
+  const emu = await startEmulator([s.out], { env: { PATH: `${s.bin}:${process.env.PATH ?? ''}`, STUB_READY_DELAY_MS: '1500' } });
+  t.teardown(() => emu.stop());
+  const started = Date.now();
+  await emu.up(['vm-solo'], { timeoutMs: 30_000 });
+  const readyAt = Number(read(path.join(s.run, 'solo', 'ready-at')).trim());
+  t.true(readyAt > 0, 'stub created its socket');
+  t.true(Date.now() - started >= 1400, 'up returned only after the delayed socket appeared');
+});
+
+test('names with shell and execline metacharacters pass through exactly and nothing is executed', async (t) => {
+  const names = ['my vm', "a'b", '$(touch canary1)', '`touch canary2`', ';touch canary3', '{x}', '-dash', '#hash', 'ünïcödé 🙂', 'back\\slash', '$HOME'];
+  const s = setup(t, Object.fromEntries(names.map((n) => [n, {}])));
+  const emu = await startEmulator([s.out], { env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
+  t.teardown(() => emu.stop());
+  await emu.up(['vms'], { timeoutMs: 60_000 });
+  for (const name of names) {
+    const argv = recordedArgv(path.join(s.run, name));
+    t.is(argv[argv.indexOf('--kernel') + 1], `${s.data}/${name}/vmlinux`, name);
+    t.is(argv[argv.indexOf('--disk') + 1], `path=${s.data}/${name}/blk/root.img,readonly=on`, name);
+    await waitFor(`log of ${name}`, () => read(path.join(s.log, name, 'current')).includes('serial: booted'));
+  }
+  const canaries = fs.readdirSync(s.root, { recursive: true }).map(String).filter((p) => /canary\d$/.test(p) && !p.includes('$(') && !p.includes('`') && !p.includes(';'));
+  t.deepEqual(canaries, []);
+  for (const dir of [emu.root, process.cwd(), '/']) {
+    for (const c of ['canary1', 'canary2', 'canary3']) t.false(fs.existsSync(path.join(dir, c)), `${dir}/${c}`);
+  }
+  for (const svc of fs.readdirSync(emu.scandir)) {
+    for (const c of ['canary1', 'canary2', 'canary3']) t.false(fs.existsSync(path.join(emu.scandir, svc, c)));
+  }
+});
+
+test('a VMM that dies is restarted by s6 with the same argv, and the logger keeps logging', async (t) => {
+  const s = setup(t, { solo: {} });
+  const emu = await startEmulator([s.out], { env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
+  t.teardown(() => emu.stop());
+  await emu.up(['vms'], { timeoutMs: 30_000 });
+  const first = recordedArgv(path.join(s.run, 'solo'));
+  const loggerPid = emu.servicePid('vm-solo-log');
+  process.kill(emu.servicePid('vm-solo')!, 'SIGKILL');
+  await waitFor('second start', () => read(path.join(s.run, 'solo', 'starts')).trim().split('\n').length >= 2);
+  t.deepEqual(recordedArgv(path.join(s.run, 'solo')), first);
+  t.is(emu.servicePid('vm-solo-log'), loggerPid);
+  const booted = () => read(path.join(s.log, 'solo', 'current')).split('\n').filter((l) => l.includes('serial: booted')).length;
+  await waitFor('the restarted VMM\'s lines in the same log', () => booted() >= 2);
+  t.pass();
+});
+
+test('writable disks and other flags reach the argv', async (t) => {
+  const s = setup(t, { solo: {} }, ['--writable-disks', '--memory', '1G', '--cpus', '2', '--cmdline', 'console=ttyS0 quiet']);
+  const emu = await startEmulator([s.out], { env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
+  t.teardown(() => emu.stop());
+  await emu.up(['vm-solo'], { timeoutMs: 30_000 });
+  const argv = recordedArgv(path.join(s.run, 'solo'));
+  t.is(argv[argv.indexOf('--disk') + 1], `path=${s.data}/solo/blk/root.img,readonly=off`);
+  t.is(argv[argv.indexOf('--memory') + 1], 'size=1G');
+  t.is(argv[argv.indexOf('--cpus') + 1], 'boot=2');
+  t.is(argv[argv.indexOf('--cmdline') + 1], 'console=ttyS0 quiet');
+});
+

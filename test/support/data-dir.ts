@@ -1,0 +1,50 @@
+/** Builds data directories for tests: one call per VM, plus a throw-away temp root. */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+/** The first bytes of an x86-64 ELF64 file: what vmsvc's kernel check looks for. */
+export const ELF_HEADER = Buffer.concat([
+  Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0x02, 0x01, 0x01]),
+  Buffer.alloc(9),
+  Buffer.from([0x02, 0x00, 0x3e, 0x00]),
+  Buffer.alloc(44),
+]);
+
+export interface VmSpec {
+  /** vmlinux contents; null for no vmlinux at all. Default: an ELF header. */
+  readonly kernel?: Buffer | null;
+  /** blk/ file names (each gets a small non-empty image); null for no blk/. Default: ['root.img']. */
+  readonly disks?: readonly string[] | null;
+  readonly providers?: readonly string[];
+}
+
+export function tempDir(prefix = 'vmsvc-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export function makeVm(dataDir: string, name: string, spec: VmSpec = {}): string {
+  const dir = path.join(dataDir, name);
+  fs.mkdirSync(dir, { recursive: true });
+  const kernel = spec.kernel === undefined ? ELF_HEADER : spec.kernel;
+  if (kernel !== null) fs.writeFileSync(path.join(dir, 'vmlinux'), kernel);
+  const disks = spec.disks === undefined ? ['root.img'] : spec.disks;
+  if (disks !== null) {
+    fs.mkdirSync(path.join(dir, 'blk'), { recursive: true });
+    for (const d of disks) fs.writeFileSync(path.join(dir, 'blk', d), `disk ${d}\n`);
+  }
+  if (spec.providers !== undefined && spec.providers.length > 0) {
+    fs.mkdirSync(path.join(dir, 'providers', 'net'), { recursive: true });
+    for (const p of spec.providers) fs.writeFileSync(path.join(dir, 'providers', 'net', p), '');
+  }
+  return dir;
+}
+
+/** A data dir in a fresh temp root: { root, data } where data = root/data. */
+export function dataDirWith(vms: Record<string, VmSpec>): { root: string; data: string } {
+  const root = tempDir();
+  const data = path.join(root, 'data');
+  fs.mkdirSync(data);
+  for (const [name, spec] of Object.entries(vms)) makeVm(data, name, spec);
+  return { root, data };
+}
