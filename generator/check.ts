@@ -8,6 +8,7 @@ import { compareBytes, printable, sortedBytewise } from './bytes.js';
 import { error, warning, type Diagnostic, type RuleId } from './diagnostic.js';
 import { kernelFormat } from './kernel-format.js';
 import { hostPaths, type GeneratorOptions } from './options.js';
+import { LINK_CAPACITY } from './links.js';
 import { dependentsOf, findCycles } from './provider-graph.js';
 import type { Node, ScannedFile, ScannedTree, ScannedVm } from './scan.js';
 import { checkVmName, VMM_UNSAFE, type VmName } from './vm-name.js';
@@ -44,7 +45,6 @@ export function hasErrors(result: CheckResult): boolean {
 export function checkTree(tree: ScannedTree, opts: GeneratorOptions): CheckResult {
   const outputRoot = opts.dataDirAtRuntime ?? tree.root;
   const diagnostics: Diagnostic[] = [...treeDiagnostics(tree, outputRoot)];
-  const treeBroken = diagnostics.some((d) => d.severity === 'error');
   const vmNames = new Set(tree.vms.map((vm) => vm.name));
   const graph = new Map<string, string[]>();
   for (const vm of tree.vms) {
@@ -53,7 +53,15 @@ export function checkTree(tree: ScannedTree, opts: GeneratorOptions): CheckResul
   }
   const cycles = findCycles(graph);
   for (const cycle of cycles) diagnostics.push(cycleDiagnostic(tree, cycle));
+  const linkCount = [...graph.values()].reduce((sum, providers) => sum + providers.length, 0);
+  if (linkCount > LINK_CAPACITY) {
+    diagnostics.push(error('links-exhausted', tree.root, null, `${linkCount} network links, but 100.64.0.0/16 gives only ${LINK_CAPACITY} client addresses`,
+      'each providers/net entry is a link with its own address; remove links until there are at most 65534'));
+  }
 
+  // These make every VM unusable; other tree-level errors (an undecodable
+  // entry) only block a strict run.
+  const treeBroken = diagnostics.some((d) => d.vm === null && (d.rule === 'path-vmm-unsafe' || d.rule === 'links-exhausted'));
   const invalid = new Set<string>();
   for (const d of diagnostics) if (d.severity === 'error' && d.vm !== null) invalid.add(d.vm);
   for (const cycle of cycles) for (const vm of cycle) invalid.add(vm);

@@ -12,6 +12,8 @@ export interface OptionFlags {
   readonly execlineb: string;
   readonly 's6-log': string;
   readonly 's6-notifyoncheck': string;
+  readonly ip: string;
+  readonly 'tap-owner': string;
   readonly 'runtime-dir': string;
   readonly 'log-dir': string;
   readonly 'live-prefix': string;
@@ -32,6 +34,8 @@ export const optionFlags = {
   execlineb: { type: 'string', default: defaultOptions.programs.execlineb, describe: 'execlineb path for the #! line of every script' },
   's6-log': { type: 'string', default: defaultOptions.programs.s6Log, describe: 's6-log program' },
   's6-notifyoncheck': { type: 'string', default: defaultOptions.programs.s6Notifyoncheck, describe: 's6-notifyoncheck program' },
+  ip: { type: 'string', default: defaultOptions.programs.ip, describe: 'iproute2 ip program, for the link oneshots' },
+  'tap-owner': { type: 'string', default: defaultOptions.tapOwner, describe: 'user (name or uid) owning the taps: the user the VMMs run as' },
   'runtime-dir': { type: 'string', default: defaultOptions.runtimeDir, describe: 'per-VM runtime dirs (API socket) are created below this' },
   'log-dir': { type: 'string', default: defaultOptions.logDir, describe: 'per-VM serial log dirs are created below this' },
   'live-prefix': { type: 'string', default: defaultOptions.livePrefix, describe: 'the s6-rc-init -p prefix the tree will be loaded with (for the name length check)' },
@@ -62,7 +66,9 @@ export function optionsFromFlags(f: OptionFlags): GeneratorOptions {
       execlineb: absolute('execlineb', f.execlineb, /\s/),
       s6Log: program('s6-log', f['s6-log']),
       s6Notifyoncheck: program('s6-notifyoncheck', f['s6-notifyoncheck']),
+      ip: program('ip', f.ip),
     },
+    tapOwner: matching('tap-owner', f['tap-owner'], /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, 'a user name or uid'),
     runtimeDir: absolute('runtime-dir', f['runtime-dir'], VMM_UNSAFE),
     logDir: absolute('log-dir', f['log-dir'], null),
     livePrefix: plain('live-prefix', f['live-prefix']),

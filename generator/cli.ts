@@ -7,7 +7,8 @@ import { printable } from './bytes.js';
 import { hasErrors } from './check.js';
 import { optionFlags, optionsFromFlags, UsageError, type OptionFlags } from './cli-options.js';
 import { checkDataDir, generate } from './pipeline.js';
-import { checkJson, countLine, formatDiagnostic, formatSkipped } from './report.js';
+import { linksOf } from './plan.js';
+import { checkJson, countLine, formatDiagnostic, formatSkipped, linksTable } from './report.js';
 import { ScanError } from './scan.js';
 import { checkS6rcSource } from './s6rc-source-check.js';
 import { TemplateError } from './templates.js';
@@ -31,7 +32,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .scriptName('vmsvc')
     .usage('$0 <command> [options]\n\nTurns VM directories (svc/data/<name>/ with vmlinux, blk/*.img, providers/net/*) into an s6-rc source tree.')
     .command('check', 'validate the data directory and report every problem', (y) => withOptions(y)
-      .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON on stdout' }),
+      .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON on stdout (with the links)' }),
     (a) => run(() => checkCommand(a as unknown as CheckArgs, io)))
     .command('generate', 'check, then write the s6-rc source tree (atomically)', (y) => withOptions(y)
       .option('out', { type: 'string', demandOption: true, describe: 'the source tree to write: a symbolic link to a version directory beside it' })
@@ -59,18 +60,20 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
 function withOptions(y: Argv): Argv<{ data: string } & OptionFlags> {
   return y
     .option('data', { type: 'string', demandOption: true, describe: 'the data directory holding one directory per VM' })
+    .option('show-links', { type: 'boolean', default: false, describe: 'print every network link: number, MACs, client IP, bridge and taps' })
     .options(optionFlags)
     .group(Object.keys(optionFlags), 'Generated services:') as unknown as Argv<{ data: string } & OptionFlags>;
 }
 
-type CheckArgs = OptionFlags & { data: string; json: boolean };
-type GenerateArgs = OptionFlags & { data: string; out: string; 'keep-going': boolean };
+type CheckArgs = OptionFlags & { data: string; json: boolean; 'show-links': boolean };
+type GenerateArgs = OptionFlags & { data: string; out: string; 'keep-going': boolean; 'show-links': boolean };
 
 function checkCommand(a: CheckArgs, io: Io): number {
   const { result } = checkDataDir(a.data, optionsFromFlags(a));
-  if (a.json) io.out(checkJson(result));
+  if (a.json) io.out(checkJson(result, linksOf(result.vms)));
   else {
     for (const d of result.diagnostics) io.err(formatDiagnostic(d));
+    if (a['show-links']) io.out(linksTable(linksOf(result.vms)));
     io.out(`vmsvc: ${countLine(result)}\n`);
   }
   return hasErrors(result) ? EXIT.invalid : EXIT.ok;
@@ -84,6 +87,7 @@ function generateCommand(a: GenerateArgs, io: Io): number {
     return EXIT.invalid;
   }
   io.err(formatSkipped(outcome.check));
+  if (a['show-links']) io.out(linksTable(linksOf(outcome.check.vms)));
   const w = outcome.write;
   const vms = `${outcome.check.vms.length} VM${outcome.check.vms.length === 1 ? '' : 's'}`;
   io.out(w.kind === 'unchanged'

@@ -9,6 +9,8 @@ export interface Programs {
   readonly execlineb: string;
   readonly s6Log: string;
   readonly s6Notifyoncheck: string;
+  /** iproute2's ip, for the link oneshots. */
+  readonly ip: string;
 }
 
 export interface GeneratorOptions {
@@ -26,6 +28,8 @@ export interface GeneratorOptions {
   readonly memory: string;
   readonly cpus: number;
   readonly writableDisks: boolean;
+  /** User (name or uid) owning the taps: the VMM runs as it and needs no CAP_NET_ADMIN. */
+  readonly tapOwner: string;
   /** s6-rc fails a VM's start after this long without readiness (ms; 0 = never). */
   readonly timeoutUpMs: number;
   /** s6-log rotates `current` at this size and keeps this many archives. */
@@ -46,6 +50,7 @@ export const defaultOptions: GeneratorOptions = {
     execlineb: '/bin/execlineb',
     s6Log: 's6-log',
     s6Notifyoncheck: 's6-notifyoncheck',
+    ip: 'ip',
   },
   runtimeDir: '/run/vm',
   logDir: '/var/log/vm',
@@ -55,6 +60,7 @@ export const defaultOptions: GeneratorOptions = {
   memory: '256M',
   cpus: 1,
   writableDisks: false,
+  tapOwner: 'root',
   timeoutUpMs: 60000,
   logMaxFileBytes: 1000000,
   logMaxFiles: 10,

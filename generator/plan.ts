@@ -5,13 +5,20 @@
  */
 import { compareBytes, sortedBytewise } from './bytes.js';
 import type { ValidVm } from './check.js';
+import { assignLinks, type Link } from './links.js';
 import { hostPaths, type GeneratorOptions } from './options.js';
 import { serviceName } from './vm-name.js';
 
-/** Who a generated file is about and where it came from, for its header comment. */
+/** What a generated file is about and where it came from, for its header comment. */
 export interface Origin {
-  readonly vm: string;
+  readonly subject: string;
   readonly source: string;
+}
+
+/** One virtio-net device: the tap it is plugged into and the MAC the guest sees. */
+export interface NetDevice {
+  readonly tap: string;
+  readonly mac: string;
 }
 
 export interface VmRunData {
@@ -29,6 +36,16 @@ export interface VmRunData {
   readonly memory: string;
   readonly cpus: number;
   readonly disks: ReadonlyArray<{ readonly path: string; readonly readonly: 'on' | 'off' }>;
+  /** Client-side devices (one per provider, by provider name), then provider-side (one per client). */
+  readonly nets: readonly NetDevice[];
+}
+
+export interface NetLinkData {
+  readonly origin: Origin;
+  readonly ip: string;
+  readonly owner: string;
+  readonly link: Link;
+  readonly hex: string;
 }
 
 export interface LogRunData {
@@ -50,7 +67,9 @@ export interface ReadyCheckData {
 export type Script =
   | { readonly template: 'vm-run'; readonly data: VmRunData }
   | { readonly template: 'log-run'; readonly data: LogRunData }
-  | { readonly template: 'ready-check'; readonly data: ReadyCheckData };
+  | { readonly template: 'ready-check'; readonly data: ReadyCheckData }
+  | { readonly template: 'net-up'; readonly data: NetLinkData }
+  | { readonly template: 'net-down'; readonly data: NetLinkData };
 
 export interface Longrun {
   readonly type: 'longrun';
@@ -72,7 +91,19 @@ export interface Bundle {
   readonly contents: readonly string[];
 }
 
-export type Service = Longrun | Bundle;
+export interface Oneshot {
+  readonly type: 'oneshot';
+  readonly name: string;
+  readonly up: Script;
+  readonly down: Script;
+  readonly timeoutUpMs: number;
+  readonly timeoutDownMs: number;
+}
+
+export type Service = Longrun | Oneshot | Bundle;
+
+/** Link oneshots only run ip(8); anything slower is stuck. */
+const LINK_TIMEOUT_MS = 10000;
 
 export interface ManifestVm {
   readonly name: string;
@@ -81,6 +112,8 @@ export interface ManifestVm {
   readonly kernel: string;
   readonly disks: readonly string[];
   readonly providers: readonly string[];
+  /** Link numbers, as client then as provider; details in Manifest.links. */
+  readonly links: { readonly asClient: readonly number[]; readonly asProvider: readonly number[] };
   readonly runtimeDir: string;
   readonly apiSocket: string;
   readonly logDir: string;
@@ -92,6 +125,7 @@ export interface Manifest {
   readonly dataDir: string;
   readonly bundle: string;
   readonly vms: readonly ManifestVm[];
+  readonly links: readonly Link[];
   readonly skipped: ReadonlyArray<{ readonly name: string; readonly reason: string }>;
 }
 
@@ -107,8 +141,11 @@ export function planTree(
   skipped: Manifest['skipped'],
   opts: GeneratorOptions,
 ): TreePlan {
+  const links = linksOf(vms);
+  const byVm = linksByVm(links);
   const services: Service[] = [];
-  for (const vm of vms) services.push(...planVm(vm, opts));
+  for (const vm of vms) services.push(...planVm(vm, byVm.get(vm.name) ?? NO_LINKS, opts));
+  for (const link of links) services.push(planLink(link, dataDir, opts));
   services.push({ type: 'bundle', name: opts.bundle, contents: sortedBytewise(vms.map((vm) => serviceName.pipeline(vm.name))) });
   services.sort((a, b) => compareBytes(a.name, b.name));
   return {
@@ -118,15 +155,65 @@ export function planTree(
       formatVersion: 1,
       dataDir,
       bundle: opts.bundle,
-      vms: vms.map((vm) => manifestVm(vm, opts)),
+      vms: vms.map((vm) => manifestVm(vm, byVm.get(vm.name) ?? NO_LINKS, opts)),
+      links,
       skipped,
     },
   };
 }
 
-function planVm(vm: ValidVm, opts: GeneratorOptions): Longrun[] {
+/** Every (client, provider) pair among the valid VMs, numbered. */
+export function linksOf(vms: readonly ValidVm[]): Link[] {
+  return assignLinks(vms.flatMap((vm) => vm.providers.map((provider) => ({ client: vm.name, provider }))));
+}
+
+interface VmLinks {
+  /** Sorted by provider. */
+  readonly asClient: readonly Link[];
+  /** Sorted by client. */
+  readonly asProvider: readonly Link[];
+}
+
+const NO_LINKS: VmLinks = { asClient: [], asProvider: [] };
+
+function linksByVm(links: readonly Link[]): Map<string, VmLinks> {
+  const byVm = new Map<string, { asClient: Link[]; asProvider: Link[] }>();
+  const entry = (vm: string) => {
+    let e = byVm.get(vm);
+    if (e === undefined) byVm.set(vm, (e = { asClient: [], asProvider: [] }));
+    return e;
+  };
+  // `links` is sorted by (client, provider), so both lists come out sorted.
+  for (const link of links) {
+    entry(link.client).asClient.push(link);
+  }
+  for (const link of [...links].sort((a, b) => compareBytes(a.provider, b.provider) || compareBytes(a.client, b.client))) {
+    entry(link.provider).asProvider.push(link);
+  }
+  return byVm;
+}
+
+function planLink(link: Link, dataDir: string, opts: GeneratorOptions): Oneshot {
+  const data: NetLinkData = {
+    origin: { subject: `link ${link.client} -> ${link.provider}`, source: `${dataDir}/${link.client}/providers/net/${link.provider}` },
+    ip: opts.programs.ip,
+    owner: opts.tapOwner,
+    link,
+    hex: link.n.toString(16).padStart(4, '0'),
+  };
+  return {
+    type: 'oneshot',
+    name: link.service,
+    up: { template: 'net-up', data },
+    down: { template: 'net-down', data },
+    timeoutUpMs: LINK_TIMEOUT_MS,
+    timeoutDownMs: LINK_TIMEOUT_MS,
+  };
+}
+
+function planVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): Longrun[] {
   const paths = hostPaths(opts, vm.name);
-  const origin: Origin = { vm: vm.name, source: vm.dir };
+  const origin: Origin = { subject: `VM ${vm.name}`, source: vm.dir };
   const vmService = serviceName.vm(vm.name);
   const loggerService = serviceName.logger(vm.name);
   const readiness: Script = {
@@ -152,12 +239,21 @@ function planVm(vm: ValidVm, opts: GeneratorOptions): Longrun[] {
         memory: opts.memory,
         cpus: opts.cpus,
         disks: vm.disks.map((p) => ({ path: p, readonly: opts.writableDisks ? 'off' : 'on' })),
+        nets: [
+          ...links.asClient.map((l) => ({ tap: l.clientTap, mac: l.clientMac })),
+          ...links.asProvider.map((l) => ({ tap: l.providerTap, mac: l.providerMac })),
+        ],
       },
     },
     data: new Map([['check', readiness]]),
     notificationFd: 3,
     timeoutUpMs: opts.timeoutUpMs,
-    dependencies: vm.providers.map(serviceName.vm),
+    // A provider's VM needs its links' devices; a client also needs the provider VM up.
+    dependencies: sortedBytewise([
+      ...vm.providers.map(serviceName.vm),
+      ...links.asClient.map((l) => l.service),
+      ...links.asProvider.map((l) => l.service),
+    ]),
     producerFor: loggerService,
     consumerFor: null,
     pipelineName: null,
@@ -188,7 +284,7 @@ function planVm(vm: ValidVm, opts: GeneratorOptions): Longrun[] {
   return [vmmRun, logger];
 }
 
-function manifestVm(vm: ValidVm, opts: GeneratorOptions): ManifestVm {
+function manifestVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): ManifestVm {
   const paths = hostPaths(opts, vm.name);
   return {
     name: vm.name,
@@ -197,6 +293,7 @@ function manifestVm(vm: ValidVm, opts: GeneratorOptions): ManifestVm {
     kernel: vm.kernel,
     disks: vm.disks,
     providers: vm.providers,
+    links: { asClient: links.asClient.map((l) => l.n), asProvider: links.asProvider.map((l) => l.n) },
     runtimeDir: paths.runtimeDir,
     apiSocket: paths.apiSocket,
     logDir: paths.logDir,

@@ -4,7 +4,7 @@
  * entries come out in bytewise order, so equal input gives equal bytes.
  */
 import { compareBytes } from './bytes.js';
-import { MANIFEST_FILE, type Longrun, type Service, type TreePlan } from './plan.js';
+import { MANIFEST_FILE, type Longrun, type Oneshot, type Service, type TreePlan } from './plan.js';
 import type { Templates } from './templates.js';
 
 export type TreeEntry =
@@ -34,8 +34,19 @@ function renderService(service: Service, templates: Templates): Array<[string, T
     for (const member of service.contents) out.push([at(`contents.d/${member}`), text('')]);
     return out;
   }
-  out.push(...renderLongrun(service, templates, at));
+  if (service.type === 'oneshot') out.push(...renderOneshot(service, templates, at));
+  else out.push(...renderLongrun(service, templates, at));
   return out;
+}
+
+/** up and down are lexed by s6-rc-compile, never executed as files: mode 0644. */
+function renderOneshot(service: Oneshot, templates: Templates, at: (rel: string) => string): Array<[string, TreeEntry]> {
+  return [
+    [at('up'), text(templates.render(service.up))],
+    [at('down'), text(templates.render(service.down))],
+    [at('timeout-up'), line(service.timeoutUpMs)],
+    [at('timeout-down'), line(service.timeoutDownMs)],
+  ];
 }
 
 function renderLongrun(service: Longrun, templates: Templates, at: (rel: string) => string): Array<[string, TreeEntry]> {

@@ -2,6 +2,7 @@
 import { printable } from './bytes.js';
 import type { CheckResult } from './check.js';
 import type { Diagnostic } from './diagnostic.js';
+import type { Link } from './links.js';
 
 export function formatDiagnostic(d: Diagnostic): string {
   return `${printable(d.path)}: ${d.severity}[${d.rule}]: ${d.message}\n  hint: ${d.hint}\n`;
@@ -18,11 +19,21 @@ export function countLine(result: CheckResult): string {
   return `${vms} VM${vms === 1 ? '' : 's'}: ${result.vms.length} valid, ${result.skipped.length} invalid or blocked; ${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'}`;
 }
 
-export function checkJson(result: CheckResult): string {
+export function checkJson(result: CheckResult, links: readonly Link[]): string {
   return `${JSON.stringify({
     ok: !result.diagnostics.some((d) => d.severity === 'error'),
     vms: result.vms.map((vm) => vm.name),
     skipped: result.skipped,
     diagnostics: result.diagnostics,
+    links,
   }, null, 2)}\n`;
+}
+
+/** The links as an aligned table, one row per link, for --show-links. */
+export function linksTable(links: readonly Link[]): string {
+  const header = ['n', 'client', 'provider', 'client MAC', 'client IP', 'provider MAC', 'bridge', 'client tap', 'provider tap', 'service'];
+  const rows = links.map((l) => [String(l.n), printable(l.client), printable(l.provider), l.clientMac, l.clientIp, l.providerMac, l.bridge, l.clientTap, l.providerTap, l.service]);
+  if (rows.length === 0) return 'no network links\n';
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  return [header, ...rows].map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n';
 }

@@ -18,7 +18,7 @@ export interface Templates {
   render(script: Script): string;
 }
 
-const TEMPLATE_NAMES: readonly TemplateName[] = ['vm-run', 'log-run', 'ready-check'];
+const TEMPLATE_NAMES: readonly TemplateName[] = ['vm-run', 'log-run', 'ready-check', 'net-up', 'net-down'];
 const PARTIALS = ['header'] as const;
 
 /** templates/ of this package, whether run from source (generator/) or the bundle (dist/). */

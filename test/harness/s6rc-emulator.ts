@@ -37,6 +37,12 @@ export interface EmulatorOptions {
   env?: Record<string, string>;
   /** Parent directory for the harness's temp dir (default os.tmpdir()). */
   workDir?: string;
+  /**
+   * A network namespace (made by the test with `ip netns add`) to run the whole
+   * supervision tree and every oneshot in, so that services that create
+   * interfaces never touch the host's own.
+   */
+  netns?: string;
 }
 
 export interface UpOptions {
@@ -430,7 +436,7 @@ class EmulatorImpl implements Emulator {
   private stopped = false;
   readonly env: NodeJS.ProcessEnv;
 
-  constructor(readonly root: string, private readonly g: Graph, env: Record<string, string>) {
+  constructor(readonly root: string, private readonly g: Graph, env: Record<string, string>, private readonly netns: string | null) {
     this.scandir = path.join(root, 'scandir');
     this.liveDir = path.join(root, 'live');
     this.catchAllLog = path.join(root, 'catch-all.log');
@@ -438,6 +444,11 @@ class EmulatorImpl implements Emulator {
     const p = merged['PATH'] ?? '/usr/local/bin:/usr/bin:/bin';
     if (fs.existsSync(EXECLINE_BIN) && !p.split(':').includes(EXECLINE_BIN)) merged['PATH'] = `${p}:${EXECLINE_BIN}`;
     this.env = merged;
+  }
+
+  /** cmd and args, run inside the test's network namespace when there is one. */
+  private inNetns(cmd: string, args: string[]): [string, string[]] {
+    return this.netns === null ? [cmd, args] : ['ip', ['netns', 'exec', this.netns, cmd, ...args]];
   }
 
   fifoFor(consumer: string): string {
@@ -502,7 +513,7 @@ class EmulatorImpl implements Emulator {
     const logFd = fs.openSync(this.catchAllLog, 'a');
     let child: ChildProcess;
     try {
-      child = spawn('s6-svscan', ['-d', '3', this.scandir], {
+      child = spawn(...this.inNetns('s6-svscan', ['-d', '3', this.scandir]), {
         cwd: this.root, env: this.env, detached: true, stdio: ['ignore', logFd, logFd, 'pipe'],
       });
     } finally {
@@ -625,7 +636,7 @@ class EmulatorImpl implements Emulator {
   /** The file is lexed as ONE execline command line, like s6-rc-compile does. */
   private runOneshot(s: ServiceDef, which: 'up' | 'down', timeoutMs: number): Promise<RunResult> {
     const file = path.join(this.serviceDir(s.name), which);
-    return run(EXECLINEB, ['-P', file], {
+    return run(...this.inNetns(EXECLINEB, ['-P', file]), {
       cwd: path.join(this.liveDir, 'oneshot-runner'), env: { ...this.env, RC_NAME: s.name }, timeoutMs,
     });
   }
@@ -711,7 +722,7 @@ export async function startEmulator(sourceDirs: string[], opts: EmulatorOptions 
   const parent = opts.workDir ?? os.tmpdir();
   fs.mkdirSync(parent, { recursive: true });
   const root = fs.mkdtempSync(path.join(fs.realpathSync(parent), 's6rc-emu-'));
-  const emu = new EmulatorImpl(root, g, opts.env ?? {});
+  const emu = new EmulatorImpl(root, g, opts.env ?? {}, opts.netns ?? null);
   installExitHook();
   liveEmulators.add(emu);
   try {

@@ -1,0 +1,106 @@
+/** Link numbering: the guide's address rule, uniqueness, and stability under change. */
+import test from 'ava';
+import { assignLinks, clientIpFromMac, makeLink, LINK_CAPACITY, type LinkNumber, type LinkRequest } from '../generator/links.js';
+import type { VmName } from '../generator/vm-name.js';
+import { checkTree } from '../generator/check.js';
+import { defaultOptions } from '../generator/options.js';
+import type { ScannedTree, ScannedVm } from '../generator/scan.js';
+
+const vm = (s: string) => s as VmName;
+
+test('the user guide\'s example: 0A:B3:EC:00:A5:46 means 100.64.165.70', (t) => {
+  t.is(clientIpFromMac('0A:B3:EC:00:A5:46'), '100.64.165.70');
+  const link = makeLink(0xa546 as LinkNumber, vm('appvm-lynx'), vm('netvm'));
+  t.is(link.clientMac, '0a:b3:ec:00:a5:46');
+  t.is(link.providerMac, '0a:b3:ec:80:a5:46');
+  t.is(link.clientIp, '100.64.165.70');
+  t.is(clientIpFromMac(link.clientMac), link.clientIp);
+  t.deepEqual([link.bridge, link.clientTap, link.providerTap, link.service], ['vbr-a546', 'vtc-a546', 'vtp-a546', 'vmnet-a546']);
+  for (const name of [link.bridge, link.clientTap, link.providerTap]) t.true(name.length <= 15, `${name} fits IFNAMSIZ`);
+});
+
+/** Deterministic pseudo-random numbers so the measurement is repeatable. */
+function lcg(seed: number): () => number {
+  let s = seed;
+  return () => {
+    s = (s * 1103515245 + 12345) % 2147483648;
+    return s / 2147483648;
+  };
+}
+
+function randomRequests(vms: number, rnd: () => number): LinkRequest[] {
+  const out: LinkRequest[] = [];
+  for (let i = 1; i < vms; i++) {
+    const count = rnd() < 0.5 ? 1 + Math.floor(rnd() * 3) : 0;
+    const providers = new Set<number>();
+    for (let k = 0; k < count; k++) providers.add(Math.floor(rnd() * i));
+    for (const p of providers) out.push({ client: vm(`vm${i}`), provider: vm(`vm${p}`) });
+  }
+  return out;
+}
+
+const numbers = (requests: readonly LinkRequest[]) => new Map(assignLinks(requests).map((l) => [`${l.client}>${l.provider}`, l.n]));
+
+test('numbers are unique, in 1..65534, independent of input order, and the same on every run', (t) => {
+  const requests = randomRequests(3000, lcg(7));
+  const links = assignLinks(requests);
+  t.is(links.length, requests.length);
+  t.is(new Set(links.map((l) => l.n)).size, links.length);
+  t.true(links.every((l) => l.n >= 1 && l.n <= 65534));
+  t.deepEqual(numbers([...requests].reverse()), numbers(requests));
+  t.deepEqual(numbers(requests), numbers(requests));
+});
+
+test('adding or removing 10 VMs moves few existing addresses (measured)', (t) => {
+  const rnd = lcg(42);
+  const base = randomRequests(2000, rnd);
+  const before = numbers(base);
+  // Ten new VMs, each a client of one or two existing VMs.
+  const added = [...base];
+  for (let i = 0; i < 10; i++) {
+    for (let k = 0; k < 2; k++) added.push({ client: vm(`new${i}`), provider: vm(`vm${Math.floor(rnd() * 2000)}`) });
+  }
+  // Ten VMs removed, with every link to or from them.
+  const gone = new Set(Array.from({ length: 10 }, (_, i) => `vm${100 + i * 97}`));
+  const removed = base.filter((r) => !gone.has(r.client) && !gone.has(r.provider));
+  const moved = (after: Map<string, number>) => [...after].filter(([k, n]) => before.has(k) && before.get(k) !== n).length;
+  const movedOnAdd = moved(numbers(added));
+  const movedOnRemove = moved(numbers(removed));
+  t.log(`${before.size} links; +10 VMs (${added.length - base.length} links): ${movedOnAdd} existing links moved; ` +
+    `-10 VMs (${base.length - removed.length} links): ${movedOnRemove} moved`);
+  // A numbering by position would move about half of them; hashing with probing moves only collisions.
+  t.true(movedOnAdd <= 5, `${movedOnAdd} moved on add`);
+  t.true(movedOnRemove <= 5, `${movedOnRemove} moved on remove`);
+});
+
+test('a full address space still numbers every link; one more is a check error', (t) => {
+  const full: LinkRequest[] = [];
+  for (let i = 0; i < LINK_CAPACITY; i++) full.push({ client: vm(`c${i}`), provider: vm('p') });
+  const links = assignLinks(full);
+  t.is(new Set(links.map((l) => l.n)).size, LINK_CAPACITY);
+  t.throws(() => assignLinks([...full, { client: vm('extra'), provider: vm('p') }]), { instanceOf: RangeError });
+
+  // The check sees the same limit before anything is numbered.
+  const file = { kind: 'file', viaSymlink: false, size: 64, readable: true } as const;
+  const dir = { kind: 'directory', viaSymlink: false, size: 0, readable: true } as const;
+  const elf = new Uint8Array([0x7f, 0x45, 0x4c, 0x46]);
+  const mkVm = (name: string, providers: string[]): ScannedVm => ({
+    name, dir: `/d/${name}`, vmlinux: file, vmlinuxHead: elf, blk: dir,
+    images: [{ name: 'root.img', path: `/d/${name}/blk/root.img`, node: file }],
+    providersDir: providers.length > 0 ? dir : { kind: 'missing' }, providersNetDir: providers.length > 0 ? dir : { kind: 'missing' },
+    providers: providers.map((p) => ({ name: p, path: `/d/${name}/providers/net/${p}`, node: file })),
+    undecodable: [],
+  });
+  // 256 providers x 257 clients = 65792 links > 65534.
+  const providers = Array.from({ length: 256 }, (_, i) => `p${i}`);
+  const tree: ScannedTree = {
+    root: '/d',
+    vms: [...providers.map((p) => mkVm(p, [])), ...Array.from({ length: 257 }, (_, i) => mkVm(`c${i}`, providers))],
+    others: [],
+    undecodable: [],
+  };
+  const result = checkTree(tree, defaultOptions);
+  t.deepEqual(result.diagnostics.map((d) => d.rule), ['links-exhausted']);
+  t.regex(result.diagnostics[0]!.message, /65792 network links, but 100\.64\.0\.0\/16 gives only 65534/);
+  t.is(result.vms.length, 0);
+});
