@@ -23,3 +23,6 @@ export function printable(s: string): string {
     return `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
   });
 }
+
+/** C0, DEL and C1 controls: never accepted in names, since no terminal shows them faithfully. */
+export const CONTROL_CHAR = /[\u0000-\u001f\u007f-\u009f]/;

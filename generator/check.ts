@@ -4,7 +4,7 @@
  * name and paths can be passed to s6-rc and the VMM exactly as they are.
  */
 import * as path from 'node:path';
-import { compareBytes, printable, sortedBytewise } from './bytes.js';
+import { compareBytes, CONTROL_CHAR, printable, sortedBytewise } from './bytes.js';
 import { error, warning, type Diagnostic, type RuleId } from './diagnostic.js';
 import { kernelFormat } from './kernel-format.js';
 import { hostPaths, type GeneratorOptions } from './options.js';
@@ -49,7 +49,9 @@ export function checkTree(tree: ScannedTree, opts: GeneratorOptions): CheckResul
   const graph = new Map<string, string[]>();
   for (const vm of tree.vms) {
     diagnostics.push(...vmDiagnostics(vm, opts), ...unknownProviderDiagnostics(vm, vmNames));
-    graph.set(vm.name, sortedBytewise(vm.providers.map((p) => p.name).filter((p) => vmNames.has(p) && p !== vm.name)));
+    graph.set(vm.name, sortedBytewise(vm.providers
+      .filter((p) => p.node.kind !== 'directory' && p.name !== vm.name && vmNames.has(p.name))
+      .map((p) => p.name)));
   }
   const cycles = findCycles(graph);
   for (const cycle of cycles) diagnostics.push(cycleDiagnostic(tree, cycle));
@@ -103,7 +105,7 @@ function invalidReason(diagnostics: readonly Diagnostic[], vm: string, treeBroke
 
 function treeDiagnostics(tree: ScannedTree, outputRoot: string): Diagnostic[] {
   const out: Diagnostic[] = [];
-  if (VMM_UNSAFE.test(outputRoot) || /[\u0000-\u001f\u007f]/.test(outputRoot)) {
+  if (VMM_UNSAFE.test(outputRoot) || CONTROL_CHAR.test(outputRoot)) {
     out.push(error('path-vmm-unsafe', tree.root, null, `data directory path "${printable(outputRoot)}" contains a control character or one of , " [ ]`,
       'the VMM splits its options on these characters, so no disk or kernel path below it can be passed exactly; mount or link the data directory at a plain path'));
   }
@@ -188,6 +190,9 @@ function diskDiagnostics(vm: ScannedVm): Diagnostic[] {
     return [error('blk-missing', blkPath, vm.name, `VM "${printable(vm.name)}" has no blk/ directory`,
       'create blk/ with at least one disk image named *.img (the root file system, found by PARTLABEL=root)')];
   }
+  if (vm.blk.kind === 'unstatable') {
+    return [error('blk-not-directory', blkPath, vm.name, `blk cannot be examined (${vm.blk.code})`, 'check the permissions of the VM directory')];
+  }
   if (vm.blk.kind !== 'directory') {
     return [error('blk-not-directory', blkPath, vm.name, `blk is a ${describe(vm.blk)}, not a directory`,
       'blk must be a real directory holding the *.img files (symbolic links are not followed here)')];
@@ -203,7 +208,7 @@ function diskDiagnostics(vm: ScannedVm): Diagnostic[] {
 
 function imageDiagnostics(vm: string, img: ScannedFile): Diagnostic[] {
   const shown = printable(img.name);
-  if (/[\u0000-\u001f\u007f]/.test(img.name)) {
+  if (CONTROL_CHAR.test(img.name)) {
     return [error('name-control-char', img.path, vm, `disk image name "${shown}" contains a control character`, 'rename the image')];
   }
   if (VMM_UNSAFE.test(img.name)) {
@@ -226,6 +231,11 @@ function imageDiagnostics(vm: string, img: ScannedFile): Diagnostic[] {
 function providerDiagnostics(vm: ScannedVm): Diagnostic[] {
   const out: Diagnostic[] = [];
   for (const [node, rel] of [[vm.providersDir, 'providers'], [vm.providersNetDir, 'providers/net']] as const) {
+    if (node.kind === 'unstatable') {
+      out.push(error('providers-not-directory', path.join(vm.dir, rel), vm.name, `${rel} cannot be examined (${node.code})`,
+        'check the permissions of the VM directory'));
+      return out;
+    }
     if (node.kind !== 'missing' && node.kind !== 'directory') {
       out.push(error('providers-not-directory', path.join(vm.dir, rel), vm.name, `${rel} is a ${describe(node)}, not a directory`,
         `${rel} must be a real directory; each file in providers/net/ names a VM that provides networking`));
@@ -290,8 +300,9 @@ function describe(node: Node): string {
       return 'missing file';
     case 'symlink-loop':
     case 'symlink-escapes':
-    case 'unstatable':
       return 'unusable link';
+    case 'unstatable':
+      return `file that cannot be examined (${node.code})`;
     default:
       return node.kind;
   }

@@ -4,6 +4,7 @@
  * error (exit 2), reported with the flag's name.
  */
 import * as path from 'node:path';
+import { CONTROL_CHAR } from './bytes.js';
 import { defaultOptions, type GeneratorOptions } from './options.js';
 import { VMM_UNSAFE } from './vm-name.js';
 
@@ -53,7 +54,6 @@ export const optionFlags = {
 
 export class UsageError extends Error {}
 
-const CONTROL = /[\u0000-\u001f\u007f]/;
 /** s6-log's own bounds for the s and n directives. */
 const S6LOG_MIN_SIZE = 4096;
 const S6LOG_MAX_SIZE = 268435455;
@@ -86,7 +86,7 @@ export function optionsFromFlags(f: OptionFlags): GeneratorOptions {
 }
 
 function plain(flag: string, value: string): string {
-  if (CONTROL.test(value)) throw new UsageError(`--${flag} must not contain control characters`);
+  if (CONTROL_CHAR.test(value)) throw new UsageError(`--${flag} must not contain control characters`);
   return value;
 }
 

@@ -25,7 +25,7 @@ function shortestCycle(graph: ProviderGraph, inside: ReadonlySet<string>, start:
   for (let i = 0; i < queue.length; i++) {
     const node = queue[i]!;
     for (const next of graph.get(node) ?? []) {
-      if (!inside.has(next)) continue;
+      if (!inside.has(next) || next === node) continue;
       if (next === start) {
         const path = [start];
         for (let at: string | undefined = node; at !== undefined && at !== start; at = parent.get(at)) path.push(at);
@@ -119,18 +119,27 @@ export function dependentsOf(graph: ProviderGraph, bad: ReadonlySet<string>): Ma
 export function startLevels(graph: ProviderGraph): Map<string, number> {
   const level = new Map<string, number>();
   for (const root of graph.keys()) {
-    if (level.has(root)) continue;
     const work = [root];
     while (work.length > 0) {
       const node = work[work.length - 1]!;
-      const pending = (graph.get(node) ?? []).filter((p) => !level.has(p));
-      if (pending.length > 0) {
-        work.push(...pending);
+      if (level.has(node)) {
+        work.pop();
         continue;
       }
+      let highest = -1;
+      let pending = false;
+      for (const p of graph.get(node) ?? []) {
+        const l = level.get(p);
+        if (l === undefined) {
+          work.push(p);
+          pending = true;
+        } else if (l > highest) {
+          highest = l;
+        }
+      }
+      if (pending) continue;
       work.pop();
-      const providers = graph.get(node) ?? [];
-      level.set(node, providers.length === 0 ? 0 : 1 + Math.max(...providers.map((p) => level.get(p)!)));
+      level.set(node, highest + 1);
     }
   }
   return level;

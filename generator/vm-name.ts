@@ -1,5 +1,5 @@
 import { error, type Diagnostic } from './diagnostic.js';
-import { printable } from './bytes.js';
+import { CONTROL_CHAR, printable } from './bytes.js';
 
 /** A directory name that passed every naming rule; only `checkVmName` makes one. */
 export type VmName = string & { readonly __brand: 'VmName' };
@@ -40,7 +40,7 @@ const byteLength = (s: string): number => Buffer.byteLength(s, 'utf8');
 
 export function checkVmName(name: string, path: string, limits: NameLimits): Diagnostic[] {
   const shown = printable(name);
-  if (/[\u0000-\u001f\u007f]/.test(name)) {
+  if (CONTROL_CHAR.test(name)) {
     return [
       error('name-control-char', path, name, `VM name "${shown}" contains a control character`,
         's6-rc refuses newlines in service names and logs would be unreadable; rename the directory using printable characters'),

@@ -9,6 +9,7 @@ let passed = 0;
 let failed = 0;
 let skipped = 0;
 const lines = createInterface({ input: child.stdout });
+const linesDone = new Promise((resolve) => lines.once('close', resolve));
 lines.on('line', (line) => {
   process.stdout.write(`${line}\n`);
   if (/^not ok \d+/.test(line)) {
@@ -20,7 +21,7 @@ lines.on('line', (line) => {
   }
 });
 const code = await new Promise((resolve) => child.on('close', (c) => resolve(c ?? 1)));
-await new Promise((resolve) => lines.once('close', resolve));
+await linesDone;
 if (code !== 0 && failed === 0) failed = 1; // ava failed outside a test (an uncaught error, a timeout)
 console.log(`${passed} passed, ${failed} failed${skipped > 0 ? `, ${skipped} skipped` : ''}`);
 process.exit(code);

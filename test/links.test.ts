@@ -11,8 +11,8 @@ const vm = (s: string) => s as VmName;
 test('the user guide\'s example: 0A:B3:EC:00:A5:46 means 100.64.165.70', (t) => {
   t.is(clientIpFromMac('0A:B3:EC:00:A5:46'), '100.64.165.70');
   const link = makeLink(0xa546 as LinkNumber, vm('appvm-lynx'), vm('netvm'));
-  t.is(link.clientMac, '0a:b3:ec:00:a5:46');
-  t.is(link.providerMac, '0a:b3:ec:80:a5:46');
+  t.is(link.clientMac as string, '0a:b3:ec:00:a5:46');
+  t.is(link.providerMac as string, '0a:b3:ec:80:a5:46');
   t.is(link.clientIp, '100.64.165.70');
   t.is(clientIpFromMac(link.clientMac), link.clientIp);
   t.deepEqual([link.bridge, link.clientTap, link.providerTap, link.service], ['vbr-a546', 'vtc-a546', 'vtp-a546', 'vmnet-a546']);

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { startEmulator } from './harness/s6rc-emulator.js';
 import { vmsvc } from './support/cli.js';
 import { dataDirWith } from './support/data-dir.js';
+import { createNetns } from './support/netns.js';
 import { installStubVmm, recordedArgv } from './support/stub-vmm.js';
 
 interface Setup {
@@ -41,7 +42,7 @@ const read = (p: string): string => (fs.existsSync(p) ? fs.readFileSync(p, 'utf8
 
 test('the user guide example runs: exact argv, serial log with timestamps, stderr elsewhere, readiness, provider first', async (t) => {
   const s = setup(t, { netvm: {}, 'appvm-lynx': { providers: ['netvm'], disks: ['root.img', 'home.img'] } });
-  const emu = await startEmulator([s.out], { env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
+  const emu = await startEmulator([s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
   t.teardown(() => emu.stop());
   await emu.up(['vms'], { timeoutMs: 30_000 });
 
@@ -52,8 +53,9 @@ test('the user guide example runs: exact argv, serial log with timestamps, stder
     '--cmdline', 'console=ttyS0 root=PARTLABEL=root',
     '--cpus', 'boot=1',
     '--memory', 'size=256M',
-    '--disk', `path=${s.data}/appvm-lynx/blk/home.img,readonly=on`,
-    '--disk', `path=${s.data}/appvm-lynx/blk/root.img,readonly=on`,
+    '--disk', `path=${s.data}/appvm-lynx/blk/home.img,readonly=on,image_type=raw`,
+    '--disk', `path=${s.data}/appvm-lynx/blk/root.img,readonly=on,image_type=raw`,
+    '--net', 'tap=vtc-b8f6,mac=0a:b3:ec:00:b8:f6',
     '--serial', 'tty',
     '--console', 'pty',
   ]);
@@ -83,7 +85,7 @@ test('readiness waits for the API socket, and a stale socket does not count', as
   const stale = createServer().listen(path.join(s.run, 'solo', 'api.sock'));
   await new Promise((r) => stale.once('listening', r));
   stale.close();
-  const emu = await startEmulator([s.out], { env: { PATH: `${s.bin}:${process.env.PATH ?? ''}`, STUB_READY_DELAY_MS: '1500' } });
+  const emu = await startEmulator([s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}`, STUB_READY_DELAY_MS: '1500' } });
   t.teardown(() => emu.stop());
   const started = Date.now();
   await emu.up(['vm-solo'], { timeoutMs: 30_000 });
@@ -95,13 +97,13 @@ test('readiness waits for the API socket, and a stale socket does not count', as
 test('names with shell and execline metacharacters pass through exactly and nothing is executed', async (t) => {
   const names = ['my vm', "a'b", '$(touch canary1)', '`touch canary2`', ';touch canary3', '{x}', '-dash', '#hash', 'ünïcödé 🙂', 'back\\slash', '$HOME'];
   const s = setup(t, Object.fromEntries(names.map((n) => [n, {}])));
-  const emu = await startEmulator([s.out], { env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
+  const emu = await startEmulator([s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
   t.teardown(() => emu.stop());
   await emu.up(['vms'], { timeoutMs: 60_000 });
   for (const name of names) {
     const argv = recordedArgv(path.join(s.run, name));
     t.is(argv[argv.indexOf('--kernel') + 1], `${s.data}/${name}/vmlinux`, name);
-    t.is(argv[argv.indexOf('--disk') + 1], `path=${s.data}/${name}/blk/root.img,readonly=on`, name);
+    t.is(argv[argv.indexOf('--disk') + 1], `path=${s.data}/${name}/blk/root.img,readonly=on,image_type=raw`, name);
     await waitFor(`log of ${name}`, () => read(path.join(s.log, name, 'current')).includes('serial: booted'));
   }
   const canaries = fs.readdirSync(s.root, { recursive: true }).map(String).filter((p) => /canary\d$/.test(p) && !p.includes('$(') && !p.includes('`') && !p.includes(';'));
@@ -116,7 +118,7 @@ test('names with shell and execline metacharacters pass through exactly and noth
 
 test('a VMM that dies is restarted by s6 with the same argv, and the logger keeps logging', async (t) => {
   const s = setup(t, { solo: {} });
-  const emu = await startEmulator([s.out], { env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
+  const emu = await startEmulator([s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
   t.teardown(() => emu.stop());
   await emu.up(['vms'], { timeoutMs: 30_000 });
   const first = recordedArgv(path.join(s.run, 'solo'));
@@ -132,11 +134,11 @@ test('a VMM that dies is restarted by s6 with the same argv, and the logger keep
 
 test('writable disks and other flags reach the argv', async (t) => {
   const s = setup(t, { solo: {} }, ['--writable-disks', '--memory', '1G', '--cpus', '2', '--cmdline', 'console=ttyS0 quiet']);
-  const emu = await startEmulator([s.out], { env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
+  const emu = await startEmulator([s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
   t.teardown(() => emu.stop());
   await emu.up(['vm-solo'], { timeoutMs: 30_000 });
   const argv = recordedArgv(path.join(s.run, 'solo'));
-  t.is(argv[argv.indexOf('--disk') + 1], `path=${s.data}/solo/blk/root.img,readonly=off`);
+  t.is(argv[argv.indexOf('--disk') + 1], `path=${s.data}/solo/blk/root.img,readonly=off,image_type=raw`);
   t.is(argv[argv.indexOf('--memory') + 1], 'size=1G');
   t.is(argv[argv.indexOf('--cpus') + 1], 'boot=2');
   t.is(argv[argv.indexOf('--cmdline') + 1], 'console=ttyS0 quiet');
