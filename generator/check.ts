@@ -7,11 +7,12 @@ import * as path from 'node:path';
 import { compareBytes, CONTROL_CHAR, printable, sortedBytewise } from './bytes.js';
 import { error, warning, type Diagnostic, type RuleId } from './diagnostic.js';
 import { kernelFormat } from './kernel-format.js';
-import { hostPaths, type GeneratorOptions } from './options.js';
+import { longestSocketPath, type GeneratorOptions } from './options.js';
 import { LINK_CAPACITY } from './links.js';
 import { dependentsOf, findCycles } from './provider-graph.js';
 import type { Node, ScannedFile, ScannedTree, ScannedVm } from './scan.js';
 import { checkVmName, VMM_UNSAFE, type VmName } from './vm-name.js';
+import { vmmDiagnostics } from './vmm.js';
 
 export interface ValidVm {
   readonly name: VmName;
@@ -44,7 +45,7 @@ export function hasErrors(result: CheckResult): boolean {
 
 export function checkTree(tree: ScannedTree, opts: GeneratorOptions): CheckResult {
   const outputRoot = opts.dataDirAtRuntime ?? tree.root;
-  const diagnostics: Diagnostic[] = [...treeDiagnostics(tree, outputRoot)];
+  const diagnostics: Diagnostic[] = [...treeDiagnostics(tree, outputRoot), ...vmmDiagnostics(opts.vmm, opts.memory, opts.userConsole, tree.root)];
   const vmNames = new Set(tree.vms.map((vm) => vm.name));
   const graph = new Map<string, string[]>();
   for (const vm of tree.vms) {
@@ -63,7 +64,7 @@ export function checkTree(tree: ScannedTree, opts: GeneratorOptions): CheckResul
 
   // These make every VM unusable; other tree-level errors (an undecodable
   // entry) only block a strict run.
-  const treeBroken = diagnostics.some((d) => d.vm === null && (d.rule === 'path-vmm-unsafe' || d.rule === 'links-exhausted'));
+  const treeBroken = diagnostics.some((d) => d.vm === null && (d.rule === 'path-vmm-unsafe' || d.rule === 'links-exhausted' || d.rule === 'vmm-unsupported'));
   const invalid = new Set<string>();
   for (const d of diagnostics) if (d.severity === 'error' && d.vm !== null) invalid.add(d.vm);
   for (const cycle of cycles) for (const vm of cycle) invalid.add(vm);
@@ -134,7 +135,7 @@ function vmDiagnostics(vm: ScannedVm, opts: GeneratorOptions): Diagnostic[] {
   const out: Diagnostic[] = [];
   out.push(...checkVmName(vm.name, vm.dir, {
     livePrefix: opts.livePrefix,
-    longestSocketPath: (name) => hostPaths(opts, name).apiSocket,
+    longestSocketPath: (name) => longestSocketPath(opts, name),
   }));
   for (const p of vm.undecodable) {
     out.push(error('name-not-utf8', p, vm.name, `"${p}" has a name that is not valid UTF-8`,

@@ -7,14 +7,18 @@ import * as path from 'node:path';
 import { CONTROL_CHAR } from './bytes.js';
 import { defaultOptions, type GeneratorOptions } from './options.js';
 import { VMM_UNSAFE } from './vm-name.js';
+import { VMM_FACTS, VMMS } from './vmm.js';
 
 export interface OptionFlags {
-  readonly 'vmm-bin': string;
+  readonly vmm: string;
+  readonly 'vmm-bin': string | undefined;
   readonly execlineb: string;
   readonly 's6-log': string;
   readonly 's6-notifyoncheck': string;
   readonly ip: string;
-  readonly 'tap-owner': string;
+  readonly 'vmm-user': string;
+  readonly 'log-user': string;
+  readonly 's6-setuidgid': string;
   readonly 'runtime-dir': string;
   readonly 'log-dir': string;
   readonly 'live-prefix': string;
@@ -23,6 +27,7 @@ export interface OptionFlags {
   readonly memory: string;
   readonly cpus: number;
   readonly 'writable-disks': boolean;
+  readonly 'user-console': boolean;
   readonly 'timeout-up': number;
   readonly 'log-max-size': number;
   readonly 'log-max-files': number;
@@ -31,12 +36,15 @@ export interface OptionFlags {
 }
 
 export const optionFlags = {
-  'vmm-bin': { type: 'string', default: defaultOptions.programs.vmm, describe: 'VMM program run by each VM service (name looked up in PATH, or absolute path)' },
+  vmm: { type: 'string', choices: [...VMMS], default: defaultOptions.vmm, describe: `the VMM: ${VMMS.map((v) => `${v} (${VMM_FACTS[v].version})`).join(', ')}` },
+  'vmm-bin': { type: 'string', describe: 'VMM program (name looked up in PATH, or absolute path); default: cloud-hypervisor, crosvm or qemu-system-x86_64' },
   execlineb: { type: 'string', default: defaultOptions.programs.execlineb, describe: 'execlineb path for the #! line of every script' },
   's6-log': { type: 'string', default: defaultOptions.programs.s6Log, describe: 's6-log program' },
   's6-notifyoncheck': { type: 'string', default: defaultOptions.programs.s6Notifyoncheck, describe: 's6-notifyoncheck program' },
   ip: { type: 'string', default: defaultOptions.programs.ip, describe: 'iproute2 ip program, for the link oneshots' },
-  'tap-owner': { type: 'string', default: defaultOptions.tapOwner, describe: 'user (name or uid) owning the taps: the user the VMMs run as' },
+  'vmm-user': { type: 'string', default: defaultOptions.vmmUser, describe: 'user the VMMs run as (s6-setuidgid); it owns the taps and runtime dirs' },
+  'log-user': { type: 'string', default: defaultOptions.logUser, describe: 'user the serial loggers run as (s6-setuidgid); it owns the log dirs' },
+  's6-setuidgid': { type: 'string', default: defaultOptions.programs.s6Setuidgid, describe: 's6-setuidgid program' },
   'runtime-dir': { type: 'string', default: defaultOptions.runtimeDir, describe: 'per-VM runtime dirs (API socket) are created below this' },
   'log-dir': { type: 'string', default: defaultOptions.logDir, describe: 'per-VM serial log dirs are created below this' },
   'live-prefix': { type: 'string', default: defaultOptions.livePrefix, describe: 'the s6-rc-init -p prefix the tree will be loaded with (for the name length check)' },
@@ -45,6 +53,7 @@ export const optionFlags = {
   memory: { type: 'string', default: defaultOptions.memory, describe: 'guest memory (number with K, M or G)' },
   cpus: { type: 'number', default: defaultOptions.cpus, describe: 'guest vCPUs' },
   'writable-disks': { type: 'boolean', default: defaultOptions.writableDisks, describe: 'give the guest writable disks (default: read-only)' },
+  'user-console': { type: 'boolean', default: defaultOptions.userConsole, describe: 'give each VM the user\'s virtio-console (--no-user-console: none)' },
   'timeout-up': { type: 'number', default: defaultOptions.timeoutUpMs, describe: 'ms s6-rc waits for a VM to be ready before failing its start (0 = forever)' },
   'log-max-size': { type: 'number', default: defaultOptions.logMaxFileBytes, describe: 'serial log: rotate current at this many bytes' },
   'log-max-files': { type: 'number', default: defaultOptions.logMaxFiles, describe: 'serial log: archived files kept' },
@@ -58,17 +67,24 @@ export class UsageError extends Error {}
 const S6LOG_MIN_SIZE = 4096;
 const S6LOG_MAX_SIZE = 268435455;
 const U32_MAX = 4294967295;
+/** A POSIX-portable user name: it is written unquoted into ip(8) and s6-setuidgid command lines. */
+const USER_NAME = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 
 export function optionsFromFlags(f: OptionFlags): GeneratorOptions {
+  const vmm = VMMS.find((v) => v === f.vmm);
+  if (vmm === undefined) throw new UsageError(`--vmm must be one of ${VMMS.join(', ')}`);
   return {
+    vmm,
     programs: {
-      vmm: program('vmm-bin', f['vmm-bin']),
+      vmm: program('vmm-bin', f['vmm-bin'] ?? VMM_FACTS[vmm].program),
       execlineb: absolute('execlineb', f.execlineb, /\s/),
       s6Log: program('s6-log', f['s6-log']),
       s6Notifyoncheck: program('s6-notifyoncheck', f['s6-notifyoncheck']),
       ip: program('ip', f.ip),
+      s6Setuidgid: program('s6-setuidgid', f['s6-setuidgid']),
     },
-    tapOwner: matching('tap-owner', f['tap-owner'], /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, 'a user name or uid'),
+    vmmUser: matching('vmm-user', f['vmm-user'], USER_NAME, 'a user name'),
+    logUser: matching('log-user', f['log-user'], USER_NAME, 'a user name'),
     runtimeDir: absolute('runtime-dir', f['runtime-dir'], VMM_UNSAFE),
     logDir: absolute('log-dir', f['log-dir'], null),
     livePrefix: plain('live-prefix', f['live-prefix']),
@@ -77,6 +93,7 @@ export function optionsFromFlags(f: OptionFlags): GeneratorOptions {
     memory: matching('memory', f.memory, /^[1-9][0-9]*[KMG]?$/, 'a number with an optional K, M or G suffix, e.g. 256M'),
     cpus: integer('cpus', f.cpus, 1, 255),
     writableDisks: f['writable-disks'],
+    userConsole: f['user-console'],
     timeoutUpMs: integer('timeout-up', f['timeout-up'], 0, U32_MAX),
     logMaxFileBytes: integer('log-max-size', f['log-max-size'], S6LOG_MIN_SIZE, S6LOG_MAX_SIZE),
     logMaxFiles: integer('log-max-files', f['log-max-files'], 0, 1000),

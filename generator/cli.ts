@@ -80,7 +80,7 @@ function checkCommand(a: CheckArgs, io: Io): number {
 }
 
 function generateCommand(a: GenerateArgs, io: Io): number {
-  const outcome = generate(a.data, a.out, optionsFromFlags(a), 'cloud-hypervisor', a['keep-going']);
+  const outcome = generate(a.data, a.out, optionsFromFlags(a), a['keep-going']);
   for (const d of outcome.check.diagnostics) io.err(formatDiagnostic(d));
   if (outcome.kind === 'refused') {
     io.err(`vmsvc: ${countLine(outcome.check)}\nvmsvc: nothing written; fix the errors above, or use --keep-going to write the valid VMs only\n`);

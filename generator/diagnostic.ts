@@ -35,6 +35,7 @@ export const RULES = {
   'provider-unknown': 'a provider names no VM',
   'provider-self': 'a VM names itself as its provider',
   'provider-cycle': 'VMs provide for each other in a cycle',
+  'vmm-unsupported': 'a setting the chosen VMM cannot honour',
   'links-exhausted': 'more network links than the 65534 addresses of 100.64.0.0/16',
 } as const;
 

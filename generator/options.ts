@@ -1,3 +1,5 @@
+import { VMM_FACTS, type Vmm } from './vmm.js';
+
 /**
  * Everything the generated tree depends on besides the data dir. The CLI fills
  * it from flags; tests and the benchmark build it with `defaultOptions`.
@@ -11,9 +13,12 @@ export interface Programs {
   readonly s6Notifyoncheck: string;
   /** iproute2's ip, for the link oneshots. */
   readonly ip: string;
+  /** Drops root before the VMM and s6-log run, when a user is set. */
+  readonly s6Setuidgid: string;
 }
 
 export interface GeneratorOptions {
+  readonly vmm: Vmm;
   readonly programs: Programs;
   /** Per-VM runtime dirs (API socket, console) live below this. */
   readonly runtimeDir: string;
@@ -28,8 +33,15 @@ export interface GeneratorOptions {
   readonly memory: string;
   readonly cpus: number;
   readonly writableDisks: boolean;
-  /** User (name or uid) owning the taps: the VMM runs as it and needs no CAP_NET_ADMIN. */
-  readonly tapOwner: string;
+  /** Give every VM the user's virtio-console (a pty or a socket, by VMM). */
+  readonly userConsole: boolean;
+  /**
+   * The user the VMMs run as (s6-setuidgid); it owns their taps and runtime
+   * dirs, so the VMM needs no CAP_NET_ADMIN. root: no user switch.
+   */
+  readonly vmmUser: string;
+  /** The user the serial loggers run as; it owns the log dirs. root: no switch. */
+  readonly logUser: string;
   /** s6-rc fails a VM's start after this long without readiness (ms; 0 = never). */
   readonly timeoutUpMs: number;
   /** s6-log rotates `current` at this size and keeps this many archives. */
@@ -45,12 +57,14 @@ export interface GeneratorOptions {
 }
 
 export const defaultOptions: GeneratorOptions = {
+  vmm: 'cloud-hypervisor',
   programs: {
     vmm: 'cloud-hypervisor',
     execlineb: '/bin/execlineb',
     s6Log: 's6-log',
     s6Notifyoncheck: 's6-notifyoncheck',
     ip: 'ip',
+    s6Setuidgid: 's6-setuidgid',
   },
   runtimeDir: '/run/vm',
   logDir: '/var/log/vm',
@@ -60,7 +74,9 @@ export const defaultOptions: GeneratorOptions = {
   memory: '256M',
   cpus: 1,
   writableDisks: false,
-  tapOwner: 'root',
+  userConsole: true,
+  vmmUser: 'root',
+  logUser: 'root',
   timeoutUpMs: 60000,
   logMaxFileBytes: 1000000,
   logMaxFiles: 10,
@@ -71,15 +87,26 @@ export const defaultOptions: GeneratorOptions = {
 /** Where a VM's files live on the host at run time; one place so check and render agree. */
 export interface HostPaths {
   readonly runtimeDir: string;
-  readonly apiSocket: string;
+  /** The VMM's API, control or QMP socket: it exists once the VMM is up. */
+  readonly controlSocket: string;
+  /** The user's virtio-console socket, for VMMs that offer one. */
+  readonly consoleSocket: string | null;
   readonly logDir: string;
 }
 
 export function hostPaths(opts: GeneratorOptions, vm: string): HostPaths {
   const runtimeDir = `${opts.runtimeDir}/${vm}`;
+  const facts = VMM_FACTS[opts.vmm];
   return {
     runtimeDir,
-    apiSocket: `${runtimeDir}/api.sock`,
+    controlSocket: `${runtimeDir}/${facts.controlSocket}`,
+    consoleSocket: facts.consoleSocket === null ? null : `${runtimeDir}/${facts.consoleSocket}`,
     logDir: `${opts.logDir}/${vm}`,
   };
+}
+
+/** The longest socket path vmsvc derives from a VM name: the one the length limit applies to. */
+export function longestSocketPath(opts: GeneratorOptions, vm: string): string {
+  const p = hostPaths(opts, vm);
+  return [p.controlSocket, p.consoleSocket ?? ''].reduce((a, b) => (Buffer.byteLength(b) > Buffer.byteLength(a) ? b : a));
 }

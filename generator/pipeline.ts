@@ -7,7 +7,7 @@ import type { GeneratorOptions } from './options.js';
 import { planTree } from './plan.js';
 import { renderTree, type FileTree } from './render.js';
 import { scanDataDir } from './scan.js';
-import { loadTemplates, type Vmm } from './templates.js';
+import { loadTemplates } from './templates.js';
 import { writeTreeAtomically, type WriteOutcome } from './write-tree.js';
 
 export function checkDataDir(dataDir: string, opts: GeneratorOptions): { root: string; result: CheckResult } {
@@ -16,9 +16,9 @@ export function checkDataDir(dataDir: string, opts: GeneratorOptions): { root: s
 }
 
 /** The files of the tree for the valid VMs; pure past the scan. */
-export function buildTree(root: string, result: CheckResult, opts: GeneratorOptions, vmm: Vmm): FileTree {
+export function buildTree(root: string, result: CheckResult, opts: GeneratorOptions): FileTree {
   const plan = planTree(opts.dataDirAtRuntime ?? root, result.vms, result.skipped, opts);
-  return renderTree(plan, loadTemplates(opts.templatesDir, vmm));
+  return renderTree(plan, loadTemplates(opts.templatesDir, opts.vmm));
 }
 
 export type GenerateOutcome =
@@ -29,9 +29,9 @@ export type GenerateOutcome =
  * Writes nothing when any VM is invalid, unless keepGoing: then the tree holds
  * every VM that is valid and needs only valid providers.
  */
-export function generate(dataDir: string, outDir: string, opts: GeneratorOptions, vmm: Vmm, keepGoing: boolean): GenerateOutcome {
+export function generate(dataDir: string, outDir: string, opts: GeneratorOptions, keepGoing: boolean): GenerateOutcome {
   const { root, result } = checkDataDir(dataDir, opts);
   if (hasErrors(result) && !keepGoing) return { kind: 'refused', check: result };
-  const tree = buildTree(root, result, opts, vmm);
+  const tree = buildTree(root, result, opts);
   return { kind: 'done', check: result, write: writeTreeAtomically(outDir, tree) };
 }

@@ -8,6 +8,7 @@ import type { ValidVm } from './check.js';
 import { assignLinks, type Link } from './links.js';
 import { hostPaths, type GeneratorOptions } from './options.js';
 import { serviceName } from './vm-name.js';
+import { memoryMiB, type Vmm } from './vmm.js';
 
 /** What a generated file is about and where it came from, for its header comment. */
 export interface Origin {
@@ -23,17 +24,24 @@ export interface NetDevice {
 
 export interface VmRunData {
   readonly origin: Origin;
+  readonly name: string;
+  readonly userConsole: boolean;
   readonly execlineb: string;
   readonly vmm: string;
   readonly notifyoncheck: string;
   readonly logger: string;
   readonly runtimeDir: string;
-  readonly apiSocket: string;
+  readonly controlSocket: string;
+  readonly consoleSocket: string | null;
+  /** Who the VMM runs as; null: as root, no s6-setuidgid. */
+  readonly user: string | null;
+  readonly setuidgid: string;
   /** s6-notifyoncheck's -T: the checker gives up with s6-rc's timeout-up. 0 = never. */
   readonly readyTimeoutMs: number;
   readonly kernel: string;
   readonly cmdline: string;
   readonly memory: string;
+  readonly memoryMiB: number | null;
   readonly cpus: number;
   readonly disks: ReadonlyArray<{ readonly path: string; readonly readonly: 'on' | 'off' }>;
   /** Client-side devices (one per provider, by provider name), then provider-side (one per client). */
@@ -54,6 +62,9 @@ export interface LogRunData {
   readonly s6Log: string;
   readonly producer: string;
   readonly logDir: string;
+  /** Who s6-log runs as; null: as root. */
+  readonly user: string | null;
+  readonly setuidgid: string;
   readonly maxFileBytes: number;
   readonly maxFiles: number;
 }
@@ -61,7 +72,7 @@ export interface LogRunData {
 export interface ReadyCheckData {
   readonly origin: Origin;
   readonly execlineb: string;
-  readonly apiSocket: string;
+  readonly controlSocket: string;
 }
 
 export type Script =
@@ -115,7 +126,8 @@ export interface ManifestVm {
   /** Link numbers, as client then as provider; details in Manifest.links. */
   readonly links: { readonly asClient: readonly number[]; readonly asProvider: readonly number[] };
   readonly runtimeDir: string;
-  readonly apiSocket: string;
+  readonly controlSocket: string;
+  readonly consoleSocket: string | null;
   readonly logDir: string;
 }
 
@@ -124,6 +136,7 @@ export interface Manifest {
   readonly formatVersion: 1;
   readonly dataDir: string;
   readonly bundle: string;
+  readonly vmm: Vmm;
   readonly vms: readonly ManifestVm[];
   readonly links: readonly Link[];
   readonly skipped: ReadonlyArray<{ readonly name: string; readonly reason: string }>;
@@ -155,6 +168,7 @@ export function planTree(
       formatVersion: 1,
       dataDir,
       bundle: opts.bundle,
+      vmm: opts.vmm,
       vms: vms.map((vm) => manifestVm(vm, byVm.get(vm.name) ?? NO_LINKS, opts)),
       links,
       skipped,
@@ -197,7 +211,7 @@ function planLink(link: Link, dataDir: string, opts: GeneratorOptions): Oneshot 
   const data: NetLinkData = {
     origin: { subject: `link ${link.client} -> ${link.provider}`, source: `${dataDir}/${link.client}/providers/net/${link.provider}` },
     ip: opts.programs.ip,
-    owner: opts.tapOwner,
+    owner: opts.vmmUser,
     link,
     hex: link.n.toString(16).padStart(4, '0'),
   };
@@ -218,7 +232,7 @@ function planVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): Longrun[] 
   const loggerService = serviceName.logger(vm.name);
   const readiness: Script = {
     template: 'ready-check',
-    data: { origin, execlineb: opts.programs.execlineb, apiSocket: paths.apiSocket },
+    data: { origin, execlineb: opts.programs.execlineb, controlSocket: paths.controlSocket },
   };
   const vmmRun: Longrun = {
     type: 'longrun',
@@ -227,16 +241,22 @@ function planVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): Longrun[] 
       template: 'vm-run',
       data: {
         origin,
+        name: vm.name,
+        userConsole: opts.userConsole,
         execlineb: opts.programs.execlineb,
         vmm: opts.programs.vmm,
         notifyoncheck: opts.programs.s6Notifyoncheck,
         logger: loggerService,
         runtimeDir: paths.runtimeDir,
-        apiSocket: paths.apiSocket,
+        controlSocket: paths.controlSocket,
+        consoleSocket: paths.consoleSocket,
+        user: opts.vmmUser === 'root' ? null : opts.vmmUser,
+        setuidgid: opts.programs.s6Setuidgid,
         readyTimeoutMs: opts.timeoutUpMs,
         kernel: vm.kernel,
         cmdline: opts.cmdline,
         memory: opts.memory,
+        memoryMiB: memoryMiB(opts.memory),
         cpus: opts.cpus,
         disks: vm.disks.map((p) => ({ path: p, readonly: opts.writableDisks ? 'off' : 'on' })),
         nets: [
@@ -269,6 +289,8 @@ function planVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): Longrun[] 
         s6Log: opts.programs.s6Log,
         producer: vmService,
         logDir: paths.logDir,
+        user: opts.logUser === 'root' ? null : opts.logUser,
+        setuidgid: opts.programs.s6Setuidgid,
         maxFileBytes: opts.logMaxFileBytes,
         maxFiles: opts.logMaxFiles,
       },
@@ -295,7 +317,8 @@ function manifestVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): Manife
     providers: vm.providers,
     links: { asClient: links.asClient.map((l) => l.n), asProvider: links.asProvider.map((l) => l.n) },
     runtimeDir: paths.runtimeDir,
-    apiSocket: paths.apiSocket,
+    controlSocket: paths.controlSocket,
+    consoleSocket: paths.consoleSocket,
     logDir: paths.logDir,
   };
 }

@@ -10,16 +10,16 @@ import Handlebars from 'handlebars';
 import { printable } from './bytes.js';
 import { quoteExeclineWord } from './execline-lex.js';
 import type { Script } from './plan.js';
+import type { Vmm } from './vmm.js';
 
 export type TemplateName = Script['template'];
-export type Vmm = 'cloud-hypervisor';
 
 export interface Templates {
   render(script: Script): string;
 }
 
 const TEMPLATE_NAMES: readonly TemplateName[] = ['vm-run', 'log-run', 'ready-check', 'net-up', 'net-down'];
-const PARTIALS = ['header'] as const;
+const PARTIALS = ['header', 'prepare-runtime'] as const;
 
 /** templates/ of this package, whether run from source (generator/) or the bundle (dist/). */
 export const BUNDLED_TEMPLATES = fileURLToPath(new URL('../templates', import.meta.url));
@@ -35,6 +35,8 @@ export function loadTemplates(userDir: string | null, vmm: Vmm): Templates {
   hb.registerHelper('q', (value: unknown) => quoteExeclineWord(String(value)));
   hb.registerHelper('printable', (value: unknown) => printable(String(value)));
   hb.registerHelper('concat', (...args: unknown[]) => args.slice(0, -1).map(String).join(''));
+  // on/off as another VMM spells it: (onoff readonly "true" "false").
+  hb.registerHelper('onoff', (value: unknown, on: unknown, off: unknown) => (value === 'on' ? String(on) : String(off)));
   for (const partial of PARTIALS) hb.registerPartial(partial, read(find(userDir, vmm, partial)));
   const compiled = new Map<TemplateName, { file: string; fn: (data: unknown) => string }>();
   for (const name of TEMPLATE_NAMES) {

@@ -10,6 +10,6 @@ for (const name of exampleNames()) {
   const { root, result } = checkDataDir(path.join(EXAMPLES_DIR, name, 'data'), exampleOptions);
   const out = path.join(EXAMPLES_DIR, name, 'source');
   fs.rmSync(out, { recursive: true, force: true });
-  writeEntries(out, buildTree(root, result, exampleOptions, 'cloud-hypervisor'));
+  writeEntries(out, buildTree(root, result, exampleOptions));
   console.log(`${name}: ${result.vms.length} VMs -> ${path.relative(process.cwd(), out)}`);
 }

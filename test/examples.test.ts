@@ -25,7 +25,7 @@ for (const name of exampleNames()) {
   test(`example ${name}: committed source/ is what vmsvc generates`, (t) => {
     const { root, result } = checkDataDir(path.join(EXAMPLES_DIR, name, 'data'), exampleOptions);
     t.deepEqual(result.diagnostics, []);
-    const tree = buildTree(root, result, exampleOptions, 'cloud-hypervisor');
+    const tree = buildTree(root, result, exampleOptions);
     const dir = path.join(EXAMPLES_DIR, name, 'source');
     const onDisk = listFiles(dir).sort();
     t.deepEqual(onDisk, [...tree.keys()].sort(), 'same files (run npm run examples after an intended change)');

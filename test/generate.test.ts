@@ -205,7 +205,7 @@ test('--templates uses the user\'s copy of a template and the bundled ones for t
   cleanup(t, root);
   const mine = path.join(root, 'tpl', 'common');
   fs.mkdirSync(mine, { recursive: true });
-  fs.writeFileSync(path.join(mine, 'ready-check.hbs'), '#!{{execlineb}} -P\n# mine\ntest -e {{q apiSocket}}\n');
+  fs.writeFileSync(path.join(mine, 'ready-check.hbs'), '#!{{execlineb}} -P\n# mine\ntest -e {{q controlSocket}}\n');
   const out = path.join(root, 'out');
   t.is(vmsvc(['generate', '--data', data, '--out', out, '--templates', path.join(root, 'tpl')]).code, 0);
   t.is(fs.readFileSync(path.join(out, 'vm-netvm', 'data', 'check'), 'utf8'), '#!/bin/execlineb -P\n# mine\ntest -e /run/vm/netvm/api.sock\n');

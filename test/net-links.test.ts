@@ -28,7 +28,7 @@ function generateGuide(t: { teardown: (fn: () => void) => void }, extra: string[
 const execline = (ns: string, file: string) => inNetns(ns, '/usr/bin/execlineb', ['-P', file]);
 
 test('up creates the bridge and two owned persistent taps joined to it; down removes them; both are idempotent', (t) => {
-  const { out, link } = generateGuide(t, ['--tap-owner', 'nobody']);
+  const { out, link } = generateGuide(t, ['--vmm-user', 'nobody']);
   const ns = createNetns(t);
   const up = path.join(out, link.service, 'up');
   const down = path.join(out, link.service, 'down');

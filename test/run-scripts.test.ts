@@ -144,3 +144,96 @@ test('writable disks and other flags reach the argv', async (t) => {
   t.is(argv[argv.indexOf('--cmdline') + 1], 'console=ttyS0 quiet');
 });
 
+
+test('--vmm qemu: exact argv, QMP readiness, console socket, serial log', async (t) => {
+  const { root, data } = dataDirWith({ netvm: {}, 'appvm-lynx': { providers: ['netvm'], disks: ['root.img', 'home.img'] } });
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  const s = { out: path.join(root, 'out'), run: path.join(root, 'run'), log: path.join(root, 'log'), bin: path.join(root, 'bin') };
+  installStubVmm(s.bin, 'qemu-system-x86_64');
+  const r = vmsvc(['generate', '--vmm', 'qemu', '--data', data, '--out', s.out, '--runtime-dir', s.run, '--log-dir', s.log, '--writable-disks']);
+  t.is(r.code, 0, r.stderr);
+  const emu = await startEmulator([s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
+  t.teardown(() => emu.stop());
+  await emu.up(['vms'], { timeoutMs: 30_000 });
+  const lynx = path.join(s.run, 'appvm-lynx');
+  t.deepEqual(recordedArgv(lynx), [
+    '-name', 'guest=appvm-lynx',
+    '-machine', 'q35',
+    '-accel', 'kvm',
+    '-accel', 'tcg',
+    '-cpu', 'max',
+    '-m', '256M',
+    '-smp', '1',
+    '-nodefaults',
+    '-no-user-config',
+    '-display', 'none',
+    '-sandbox', 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny',
+    '-kernel', `${data}/appvm-lynx/vmlinux`,
+    '-append', 'console=ttyS0 root=PARTLABEL=root',
+    '-serial', 'stdio',
+    '-qmp', `unix:${lynx}/qmp.sock,server=on,wait=off`,
+    '-device', 'virtio-serial-pci',
+    '-chardev', `socket,id=console,path=${lynx}/console.sock,server=on,wait=off`,
+    '-device', 'virtconsole,chardev=console',
+    '-drive', `file=${data}/appvm-lynx/blk/home.img,if=none,id=disk0,format=raw,readonly=off`,
+    '-device', 'virtio-blk-pci,drive=disk0',
+    '-drive', `file=${data}/appvm-lynx/blk/root.img,if=none,id=disk1,format=raw,readonly=off`,
+    '-device', 'virtio-blk-pci,drive=disk1',
+    '-netdev', 'tap,id=net0,ifname=vtc-b8f6,script=no,downscript=no',
+    '-device', 'virtio-net-pci,netdev=net0,mac=0a:b3:ec:00:b8:f6',
+  ]);
+  const net = recordedArgv(path.join(s.run, 'netvm'));
+  t.is(net[net.indexOf('-netdev') + 1], 'tap,id=net0,ifname=vtp-b8f6,script=no,downscript=no');
+  t.is(net[net.indexOf('-netdev') + 3], 'virtio-net-pci,netdev=net0,mac=0a:b3:ec:80:b8:f6');
+  await waitFor('serial lines', () => read(path.join(s.log, 'appvm-lynx', 'current')).includes('serial: tick 1'));
+  t.false(read(path.join(s.log, 'appvm-lynx', 'current')).includes('NOT-SERIAL'));
+});
+
+test('--vmm crosvm: exact argv; the user console it cannot offer is a check error unless --no-user-console', async (t) => {
+  const { root, data } = dataDirWith({ netvm: {}, 'appvm-lynx': { providers: ['netvm'] } });
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  const s = { out: path.join(root, 'out'), run: path.join(root, 'run'), log: path.join(root, 'log'), bin: path.join(root, 'bin') };
+  const refused = vmsvc(['generate', '--vmm', 'crosvm', '--data', data, '--out', s.out]);
+  t.is(refused.code, 1);
+  t.regex(refused.stderr, /error\[vmm-unsupported\]: crosvm cannot offer the user's virtio-console/);
+  t.false(fs.existsSync(s.out));
+  const odd = vmsvc(['check', '--vmm', 'crosvm', '--no-user-console', '--memory', '1000K', '--data', data]);
+  t.is(odd.code, 1);
+  t.regex(odd.stderr, /crosvm takes guest memory in whole MiB; --memory 1000K is not/);
+
+  installStubVmm(s.bin, 'crosvm');
+  const r = vmsvc(['generate', '--vmm', 'crosvm', '--no-user-console', '--memory', '1G', '--cpus', '2',
+    '--data', data, '--out', s.out, '--runtime-dir', s.run, '--log-dir', s.log]);
+  t.is(r.code, 0, r.stderr);
+  const emu = await startEmulator([s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
+  t.teardown(() => emu.stop());
+  await emu.up(['vms'], { timeoutMs: 30_000 });
+  t.deepEqual(recordedArgv(path.join(s.run, 'appvm-lynx')), [
+    'run',
+    '--socket', `${s.run}/appvm-lynx/control.sock`,
+    '--mem', 'size=1024',
+    '--cpus', 'num-cores=2',
+    '--params', 'console=ttyS0 root=PARTLABEL=root',
+    '--serial', 'type=stdout,hardware=serial,num=1,console',
+    '--block', `path=${data}/appvm-lynx/blk/root.img,ro=true`,
+    '--net', 'tap-name=vtc-b8f6,mac=0a:b3:ec:00:b8:f6',
+    `${data}/appvm-lynx/vmlinux`,
+  ]);
+  await waitFor('serial lines', () => read(path.join(s.log, 'appvm-lynx', 'current')).includes('serial: booted'));
+});
+
+test('--vmm-user and --log-user: the VMM and s6-log run as those users and own their dirs', async (t) => {
+  const s = setup(t, { solo: {} }, ['--vmm-user', 'nobody', '--log-user', 'daemon']);
+  fs.chmodSync(s.root, 0o755);
+  fs.chmodSync(s.bin, 0o755);
+  const emu = await startEmulator([s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
+  t.teardown(() => emu.stop());
+  await emu.up(['vms'], { timeoutMs: 30_000 });
+  const uidOf = (pid: number) => /^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1];
+  t.is(uidOf(emu.servicePid('vm-solo')!), '65534', 'VMM runs as nobody');
+  t.is(uidOf(emu.servicePid('vm-solo-log')!), '1', 's6-log runs as daemon');
+  t.is(fs.statSync(path.join(s.run, 'solo')).uid, 65534);
+  t.is(fs.statSync(path.join(s.log, 'solo')).uid, 1);
+  await waitFor('serial lines', () => read(path.join(s.log, 'solo', 'current')).includes('serial: booted'));
+  t.is(fs.statSync(path.join(s.log, 'solo', 'current')).uid, 1);
+});

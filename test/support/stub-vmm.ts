@@ -1,5 +1,5 @@
 /**
- * A stand-in for cloud-hypervisor: records its argv, stdin and start time in
+ * A stand-in for cloud-hypervisor, QEMU or crosvm: records its argv, stdin and start time in
  * the VM's runtime dir, writes serial lines to stdout and its own messages to
  * stderr, creates the API socket and stays up, like the real VMM.
  */
@@ -10,8 +10,15 @@ const STUB = `
 const fs = require('node:fs');
 const net = require('node:net');
 const args = process.argv.slice(2);
-const sockArg = args[args.indexOf('--api-socket') + 1];
-const sock = sockArg.startsWith('path=') ? sockArg.slice(5) : sockArg;
+const after = (flag) => (args.includes(flag) ? args[args.indexOf(flag) + 1] : null);
+// The readiness socket, as each VMM is told it: cloud-hypervisor, QEMU, crosvm.
+const sock = after('--api-socket')?.replace(/^path=/, '') ?? after('-qmp')?.replace(/^unix:/, '').split(',')[0] ?? after('--socket');
+// QEMU's virtio-console socket: answers every line with "console: <line>".
+const chardev = after('-chardev');
+if (chardev !== null) {
+  const consolePath = /path=([^,]*)/.exec(chardev)[1];
+  net.createServer((c) => c.on('data', (d) => c.write('console: ' + d))).listen(consolePath);
+}
 const dir = require('node:path').dirname(sock);
 fs.writeFileSync(dir + '/argv', Buffer.from(args.map((a) => a + '\\0').join(''), 'utf8'));
 fs.writeFileSync(dir + '/stdin', fs.readlinkSync('/proc/self/fd/0'));

@@ -1,0 +1,379 @@
+/**
+ * What the admin commands know: the manifest of a GENERATED tree (the
+ * `--out` dir's vmsvc-manifest.json and its service directories) and the LIVE
+ * state of the services under s6 (`s6-svstat`, `s6-svdt` on the service
+ * directories in the scandir). Never the data dir: the tree may have been
+ * generated elsewhere (an image build), and the data dir may have changed
+ * since; what runs is what was generated.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { compareBytes, printable } from '../bytes.js';
+import { lexExecline } from '../execline-lex.js';
+import type { Link } from '../links.js';
+import { MANIFEST_FILE, type Manifest, type ManifestVm } from '../plan.js';
+import { startLevels, type ProviderGraph } from '../provider-graph.js';
+
+/** Where every handler writes: the CLI passes stdout/stderr, tests collect strings. */
+export interface AdminIo {
+  out(s: string): void;
+  err(s: string): void;
+}
+
+/** The CLI's exit codes: 0 ok, 1 the operation failed or was refused, 2 usage or I/O. */
+export const ADMIN_EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+
+/** A failure the handlers turn into one message and an exit code. */
+export class AdminError extends Error {
+  constructor(message: string, readonly exitCode: number = ADMIN_EXIT.usage) {
+    super(message);
+  }
+}
+
+/** Runs `fn`, printing an AdminError (or an I/O error) as `vmsvc: MESSAGE` and returning its exit code. */
+export async function guarded(io: AdminIo, fn: () => number | Promise<number>): Promise<number> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof AdminError) {
+      io.err(`vmsvc: ${e.message}\n`);
+      return e.exitCode;
+    }
+    if (e instanceof Error && 'code' in e && typeof e.code === 'string') {
+      io.err(`vmsvc: I/O error: ${e.message}\n`);
+      return ADMIN_EXIT.usage;
+    }
+    throw e;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Running programs
+
+export interface CommandResult {
+  /** Exit code; a program killed by a signal or not found counts as non-zero (-1 / 127). */
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs one program; injected so tests can record instead of running. */
+export interface CommandRunner {
+  run(argv: readonly string[]): CommandResult | Promise<CommandResult>;
+}
+
+/** The real runner: spawnSync, output captured as UTF-8. */
+export const spawnRunner: CommandRunner = {
+  run(argv) {
+    const [cmd, ...args] = argv;
+    if (cmd === undefined) throw new Error('internal: empty argv');
+    const r = spawnSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    if (r.error !== undefined) {
+      const code = 'code' in r.error && r.error.code === 'ENOENT' ? 127 : -1;
+      return { code, stdout: r.stdout ?? '', stderr: `${cmd}: ${r.error.message}` };
+    }
+    return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+  },
+};
+
+// ---------------------------------------------------------------------------
+// The generated tree
+
+export interface Tree {
+  /** The source dir as given (the --out path). */
+  readonly source: string;
+  readonly manifest: Manifest;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
+
+/** Reads and shape-checks `<source>/vmsvc-manifest.json`. Throws AdminError (exit 2). */
+export function readTree(source: string): Tree {
+  const file = path.join(source, MANIFEST_FILE);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    const why = e instanceof Error && 'code' in e && e.code === 'ENOENT' ? 'no such file: is this a tree vmsvc generated (the --out dir)?' : String(e instanceof Error ? e.message : e);
+    throw new AdminError(`cannot read ${printable(file)}: ${why}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    throw new AdminError(`${printable(file)} is not valid JSON: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  const problem = manifestProblem(parsed);
+  if (problem !== null) throw new AdminError(`${printable(file)}: ${problem}`);
+  return { source, manifest: parsed as Manifest };
+}
+
+function manifestProblem(m: unknown): string | null {
+  if (!isObject(m) || m['generator'] !== 'vmsvc') return 'not a vmsvc manifest';
+  if (m['formatVersion'] !== 1) return `unsupported formatVersion ${JSON.stringify(m['formatVersion'])} (this vmsvc reads 1)`;
+  const vms = m['vms'];
+  const links = m['links'];
+  const skipped = m['skipped'];
+  if (!Array.isArray(vms) || !Array.isArray(links) || !Array.isArray(skipped)) return 'vms, links and skipped must be lists';
+  const names = new Set<string>();
+  for (const vm of vms) {
+    if (!isObject(vm) || typeof vm['name'] !== 'string') return 'a VM without a name';
+    const services = vm['services'];
+    const vmLinks = vm['links'];
+    if (!isObject(services) || typeof services['vm'] !== 'string' || typeof services['logger'] !== 'string' || typeof services['pipeline'] !== 'string'
+      || typeof vm['runtimeDir'] !== 'string' || typeof vm['apiSocket'] !== 'string' || typeof vm['logDir'] !== 'string'
+      || typeof vm['kernel'] !== 'string' || !isStringArray(vm['disks']) || !isStringArray(vm['providers'])
+      || !isObject(vmLinks) || !Array.isArray(vmLinks['asClient']) || !Array.isArray(vmLinks['asProvider'])) {
+      return `VM ${printable(vm['name'])}: missing or malformed fields`;
+    }
+    names.add(vm['name']);
+  }
+  for (const vm of vms as ManifestVm[]) {
+    const unknown = vm.providers.find((p) => !names.has(p));
+    if (unknown !== undefined) return `VM ${printable(vm.name)} needs provider ${printable(unknown)}, which the manifest does not list`;
+  }
+  for (const l of links) {
+    if (!isObject(l) || typeof l['n'] !== 'number' || typeof l['client'] !== 'string' || typeof l['provider'] !== 'string'
+      || typeof l['clientMac'] !== 'string' || typeof l['providerMac'] !== 'string' || typeof l['clientIp'] !== 'string'
+      || typeof l['bridge'] !== 'string' || typeof l['clientTap'] !== 'string' || typeof l['providerTap'] !== 'string' || typeof l['service'] !== 'string') {
+      return 'a malformed link';
+    }
+  }
+  for (const s of skipped) {
+    if (!isObject(s) || typeof s['name'] !== 'string' || typeof s['reason'] !== 'string') return 'a malformed skipped entry';
+  }
+  return null;
+}
+
+/**
+ * The VM called `name`. Unknown: AdminError exit 2; skipped when the tree
+ * was generated (--keep-going): AdminError exit 1 with the reason.
+ */
+export function findVm(tree: Tree, name: string): ManifestVm {
+  const vm = tree.manifest.vms.find((v) => v.name === name);
+  if (vm !== undefined) return vm;
+  const skipped = tree.manifest.skipped.find((s) => s.name === name);
+  if (skipped !== undefined) {
+    throw new AdminError(`VM ${printable(name)} is not in ${printable(tree.source)}: it was skipped when the tree was generated (${printable(skipped.reason)})`, ADMIN_EXIT.failed);
+  }
+  const known = tree.manifest.vms.map((v) => printable(v.name)).join(', ');
+  throw new AdminError(`no VM ${printable(name)} in ${printable(tree.source)} (VMs: ${known === '' ? 'none' : known})`);
+}
+
+/** The VM's links in both roles, as recorded in the manifest. */
+export function linksOfVm(tree: Tree, vm: ManifestVm): { asClient: Link[]; asProvider: Link[] } {
+  const byN = new Map(tree.manifest.links.map((l) => [l.n as number, l]));
+  const pick = (ns: readonly number[]) => ns.map((n) => byN.get(n)).filter((l): l is Link => l !== undefined);
+  return { asClient: pick(vm.links.asClient), asProvider: pick(vm.links.asProvider) };
+}
+
+/** The VM's own addresses: the client IP of every link on which it is the client. */
+export function addressesOf(tree: Tree, vm: ManifestVm): string[] {
+  return linksOfVm(tree, vm).asClient.map((l) => l.clientIp);
+}
+
+/** client -> providers over the VMs in the tree (skipped VMs are not in it). */
+export function providerGraph(manifest: Manifest): ProviderGraph {
+  return new Map(manifest.vms.map((vm) => [vm.name, [...vm.providers].sort(compareBytes)]));
+}
+
+/**
+ * Every VM that needs `name`, directly or through other VMs: what s6-rc
+ * stops along with it. Ordered as they start (by start level, then name).
+ */
+export function clientsOf(manifest: Manifest, name: string): string[] {
+  const direct = new Map<string, string[]>();
+  for (const vm of manifest.vms) {
+    for (const p of vm.providers) {
+      let list = direct.get(p);
+      if (list === undefined) direct.set(p, (list = []));
+      list.push(vm.name);
+    }
+  }
+  const found = new Set<string>();
+  const queue = [name];
+  for (let i = 0; i < queue.length; i++) {
+    for (const c of direct.get(queue[i]!) ?? []) {
+      if (c === name || found.has(c)) continue;
+      found.add(c);
+      queue.push(c);
+    }
+  }
+  const levels = startLevels(providerGraph(manifest));
+  return [...found].sort((a, b) => (levels.get(a) ?? 0) - (levels.get(b) ?? 0) || compareBytes(a, b));
+}
+
+/** One list file or `X.d/` directory of a source service (dependencies, contents): names, sorted. */
+export function readNameList(serviceDir: string, base: string): string[] {
+  const d = path.join(serviceDir, `${base}.d`);
+  if (fs.existsSync(d) && fs.statSync(d).isDirectory()) {
+    return fs.readdirSync(d).filter((n) => !n.startsWith('.')).sort(compareBytes);
+  }
+  const f = path.join(serviceDir, base);
+  if (!fs.existsSync(f)) return [];
+  return fs.readFileSync(f, 'utf8').split('\n').map((l) => l.replace(/^\s+/, '')).filter((l) => l !== '' && !l.startsWith('#')).sort(compareBytes);
+}
+
+// ---------------------------------------------------------------------------
+// The VMM command line, read back from the generated run script
+
+/** s6-notifyoncheck's options that take an argument (its usage: -d -3 fd -s -T -t -w -n -c). */
+const NOTIFYONCHECK_ARG_OPTIONS = new Set(['3', 's', 'T', 't', 'w', 'n', 'c']);
+const NOTIFYONCHECK_FLAGS = new Set(['d']);
+
+export type VmmArgvResult = { ok: true; argv: string[] } | { ok: false; error: string };
+
+/**
+ * The VMM's argv (program first) from a VM's run script. The script is lexed
+ * whole, exactly as execlineb does (lexExecline); the VMM is what
+ * s6-notifyoncheck execs: the words after its options. The
+ * s6-notifyoncheck word is the first top-level word (words inside `{ }`
+ * blocks get leading spaces) whose base name is `s6-notifyoncheck`; its
+ * options are read the way skarnet's getopt does (clustered flags, `-w100`
+ * or `-w 100`, `--` ends them). No s6-notifyoncheck, or nothing after it:
+ * an error, never a guess.
+ */
+export function vmmArgvFromRunScript(script: string): VmmArgvResult {
+  const lexed = lexExecline(script);
+  if (!lexed.ok) return { ok: false, error: `the run script does not lex: ${lexed.error} at offset ${lexed.offset}` };
+  const words = lexed.argv;
+  const at = words.findIndex((w) => !w.startsWith(' ') && path.posix.basename(w) === 's6-notifyoncheck');
+  if (at < 0) return { ok: false, error: 'the run script does not run s6-notifyoncheck, so its VMM command line is unknown' };
+  let i = at + 1;
+  options: while (i < words.length) {
+    const w = words[i]!;
+    if (w === '--') {
+      i++;
+      break;
+    }
+    if (!w.startsWith('-') || w === '-') break;
+    for (let j = 1; j < w.length; j++) {
+      const opt = w[j]!;
+      if (NOTIFYONCHECK_ARG_OPTIONS.has(opt)) {
+        // The rest of the word is the argument, else the next word is.
+        i += j + 1 < w.length ? 1 : 2;
+        if (i > words.length) return { ok: false, error: `s6-notifyoncheck option -${opt} has no argument` };
+        continue options;
+      }
+      if (!NOTIFYONCHECK_FLAGS.has(opt)) return { ok: false, error: `unknown s6-notifyoncheck option -${opt}` };
+    }
+    i++;
+  }
+  const argv = words.slice(i);
+  if (argv.length === 0) return { ok: false, error: 's6-notifyoncheck runs no program' };
+  return { ok: true, argv };
+}
+
+// ---------------------------------------------------------------------------
+// Live state
+
+/** Where the live services are: s6-rc's scandir and the s6-rc-init -p prefix of their names. */
+export interface LiveLocation {
+  readonly scandir: string;
+  readonly prefix?: string;
+}
+
+export function liveServiceDir(live: LiveLocation, service: string): string {
+  return path.join(live.scandir, `${live.prefix ?? ''}${service}`);
+}
+
+/**
+ * - missing: no such service directory in the scandir (not loaded by s6-rc, or another prefix);
+ * - unsupervised: the directory exists but no s6-supervise runs on it;
+ * - down / up / ready: as s6-svstat reports (ready: up and readiness notified).
+ */
+export type LiveStateName = 'missing' | 'unsupervised' | 'down' | 'up' | 'ready';
+
+export interface LiveState {
+  readonly service: string;
+  readonly dir: string;
+  readonly state: LiveStateName;
+  /** Process id while up. */
+  readonly pid: number | null;
+  /** Seconds in the current up or down state (s6-svstat updownfor). */
+  readonly forSeconds: number | null;
+  /** Seconds up; null when not up. */
+  readonly uptimeSeconds: number | null;
+  readonly wantedUp: boolean | null;
+  readonly normallyUp: boolean | null;
+  /** How the last process ended, when down: exit code or signal name. */
+  readonly lastExit: { readonly code: number | null; readonly signal: string | null } | null;
+  /**
+   * Process deaths s6-supervise recorded (s6-svdt): every end of the process,
+   * wanted or not, since the supervisor started, capped by max-death-tally
+   * (default 100). Null when unavailable.
+   */
+  readonly deaths: number | null;
+  /** s6 does not count restarts; always null ("unknown"), never derived. */
+  readonly restarts: null;
+  /** What s6-svstat said when it could not report. */
+  readonly detail: string | null;
+}
+
+const SVSTAT_FIELDS = ['up', 'wantedup', 'normallyup', 'ready', 'pid', 'exitcode', 'signal', 'updownfor'] as const;
+
+/** The state of one service, from `s6-svstat -o ...` and `s6-svdt` (s6 2.11). */
+export async function liveState(live: LiveLocation, service: string, runner: CommandRunner = spawnRunner): Promise<LiveState> {
+  const dir = liveServiceDir(live, service);
+  const base = { service, dir, pid: null, forSeconds: null, uptimeSeconds: null, wantedUp: null, normallyUp: null, lastExit: null, deaths: null, restarts: null } as const;
+  if (!fs.existsSync(dir)) return { ...base, state: 'missing', detail: `no directory ${dir}` };
+  const r = await runner.run(['s6-svstat', '-o', SVSTAT_FIELDS.join(','), dir]);
+  if (r.code !== 0) return { ...base, state: 'unsupervised', detail: (r.stderr.trim() || `s6-svstat exited ${r.code}`) };
+  const f = r.stdout.trim().split(/\s+/);
+  if (f.length !== SVSTAT_FIELDS.length) return { ...base, state: 'unsupervised', detail: `unexpected s6-svstat output: ${r.stdout.trim()}` };
+  const [up, wantedUp, normallyUp, ready, pid, exitCode, signal, updownfor] = f as [string, string, string, string, string, string, string, string];
+  const isUp = up === 'true';
+  const forSeconds = Number.parseInt(updownfor, 10);
+  const dt = await runner.run(['s6-svdt', dir]);
+  const deaths = dt.code === 0 ? dt.stdout.split('\n').filter((l) => l.trim() !== '').length : null;
+  return {
+    ...base,
+    state: isUp ? (ready === 'true' ? 'ready' : 'up') : 'down',
+    pid: isUp && Number.parseInt(pid, 10) > 0 ? Number.parseInt(pid, 10) : null,
+    forSeconds: Number.isFinite(forSeconds) ? forSeconds : null,
+    uptimeSeconds: isUp && Number.isFinite(forSeconds) ? forSeconds : null,
+    wantedUp: wantedUp === 'true',
+    normallyUp: normallyUp === 'true',
+    lastExit: isUp ? null : {
+      code: Number.parseInt(exitCode, 10) >= 0 ? Number.parseInt(exitCode, 10) : null,
+      signal: signal === 'NA' ? null : signal,
+    },
+    deaths,
+    detail: null,
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Formatting
+
+/** 0s, 59s, 1m05s, 2h03m, 3d04h. */
+export function formatDuration(seconds: number | null): string {
+  if (seconds === null) return '-';
+  const d = Math.floor(seconds / 86400);
+  const h = Math.floor((seconds % 86400) / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  const s = seconds % 60;
+  const two = (n: number) => String(n).padStart(2, '0');
+  if (d > 0) return `${d}d${two(h)}h`;
+  if (h > 0) return `${h}h${two(m)}m`;
+  if (m > 0) return `${m}m${two(s)}s`;
+  return `${s}s`;
+}
+
+/** Columns padded to their widest cell, two spaces apart, trailing spaces trimmed. */
+export function alignedTable(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  return [header, ...rows].map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n';
+}
+
+/** `key: value` lines with the values aligned. */
+export function keyValues(pairs: ReadonlyArray<readonly [string, string]>, indent = ''): string {
+  const width = Math.max(0, ...pairs.map(([k]) => k.length + 1));
+  return pairs.map(([k, v]) => `${indent}${`${k}:`.padEnd(width)}  ${v}`.trimEnd() + '\n').join('');
+}
+
+export function json(value: unknown): string {
+  return `${JSON.stringify(value, null, 2)}\n`;
+}

@@ -1,0 +1,119 @@
+/** `vmsvc ls`: every VM of a generated tree with its live state. */
+import { compareBytes, printable } from '../bytes.js';
+import {
+  addressesOf, alignedTable, formatDuration, guarded, json, liveState, readTree, spawnRunner,
+  type AdminIo, type CommandRunner, type LiveState, type LiveStateName,
+} from './inventory.js';
+
+/**
+ * Arguments of `vmsvc ls`.
+ *
+ * - `source`: the generated source tree (the --out path of generate); its
+ *   vmsvc-manifest.json lists the VMs.
+ * - `scandir`: the s6 scandir holding the live service directories (s6-rc's
+ *   live scandir, e.g. /run/service).
+ * - `prefix`: the s6-rc-init -p prefix of the live service names (default '').
+ * - `json`: print `{ vms: LsRow[] }` (skipped VMs included, `skipped: true`)
+ *   instead of the table.
+ */
+export interface LsArgs {
+  readonly source: string;
+  readonly scandir: string;
+  readonly prefix?: string;
+  readonly json: boolean;
+}
+
+export interface LsVmRow {
+  readonly name: string;
+  readonly skipped: false;
+  /** The VM service's state (see LiveState): missing, unsupervised, down, up, ready. */
+  readonly state: LiveStateName;
+  readonly pid: number | null;
+  readonly uptimeSeconds: number | null;
+  /** Process deaths s6-supervise recorded (s6-svdt); see LiveState.deaths. */
+  readonly deaths: number | null;
+  /** s6 does not count restarts: always null (shown as "unknown"). */
+  readonly restarts: null;
+  readonly providers: readonly string[];
+  /** Client IPs of the VM's links to its providers. */
+  readonly addresses: readonly string[];
+  readonly vm: LiveState;
+  readonly logger: LiveState;
+}
+
+export interface LsSkippedRow {
+  readonly name: string;
+  readonly skipped: true;
+  /** Why generate --keep-going left it out. */
+  readonly reason: string;
+}
+
+export type LsRow = LsVmRow | LsSkippedRow;
+
+/** Exit codes: 0 listed; 2 the manifest cannot be read. Live-state problems are shown per VM, not failures. */
+export function ls(args: LsArgs, io: AdminIo, runner: CommandRunner = spawnRunner): Promise<number> {
+  return guarded(io, async () => {
+    const rows = await lsRows(args, runner);
+    if (args.json) {
+      io.out(json({ vms: rows }));
+      return 0;
+    }
+    if (rows.length === 0) {
+      io.out('no VMs\n');
+      return 0;
+    }
+    const header = ['NAME', 'STATE', 'PID', 'UPTIME', 'DEATHS', 'RESTARTS', 'PROVIDERS', 'ADDRESSES', 'NOTE'];
+    const cells = rows.map((r) => r.skipped
+      ? [printable(r.name), 'skipped', '-', '-', '-', '-', '-', '-', printable(r.reason)]
+      : [
+          printable(r.name),
+          r.state,
+          r.pid === null ? '-' : String(r.pid),
+          formatDuration(r.uptimeSeconds),
+          r.deaths === null ? '-' : String(r.deaths),
+          'unknown',
+          r.providers.length === 0 ? '-' : r.providers.map(printable).join(','),
+          r.addresses.length === 0 ? '-' : r.addresses.join(','),
+          note(r),
+        ]);
+    io.out(alignedTable(header, cells));
+    return 0;
+  });
+}
+
+export async function lsRows(args: Pick<LsArgs, 'source' | 'scandir' | 'prefix'>, runner: CommandRunner = spawnRunner): Promise<LsRow[]> {
+  const tree = readTree(args.source);
+  const live = { scandir: args.scandir, prefix: args.prefix ?? '' };
+  const rows: LsRow[] = [];
+  for (const vm of tree.manifest.vms) {
+    const vmState = await liveState(live, vm.services.vm, runner);
+    const logger = await liveState(live, vm.services.logger, runner);
+    rows.push({
+      name: vm.name,
+      skipped: false,
+      state: vmState.state,
+      pid: vmState.pid,
+      uptimeSeconds: vmState.uptimeSeconds,
+      deaths: vmState.deaths,
+      restarts: null,
+      providers: vm.providers,
+      addresses: addressesOf(tree, vm),
+      vm: vmState,
+      logger,
+    });
+  }
+  for (const s of tree.manifest.skipped) rows.push({ name: s.name, skipped: true, reason: s.reason });
+  return rows.sort((a, b) => compareBytes(a.name, b.name));
+}
+
+function note(r: LsVmRow): string {
+  const notes: string[] = [];
+  if (r.vm.detail !== null) notes.push(r.vm.detail);
+  if (r.state === 'down' && r.vm.lastExit !== null) {
+    const e = r.vm.lastExit;
+    if (e.signal !== null) notes.push(`last exit: ${e.signal}`);
+    else if (e.code !== null) notes.push(`last exit: code ${e.code}`);
+  }
+  if (r.logger.state !== 'up' && r.logger.state !== 'ready') notes.push(`logger ${r.logger.state}`);
+  return printable(notes.join('; '));
+}
