@@ -4,12 +4,15 @@
  * layout, and any template missing there falls back to the bundled one.
  */
 import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Handlebars from 'handlebars';
+import type Handlebars from 'handlebars';
+import RuntimeModule from 'handlebars/runtime.js';
 import { printable } from './bytes.js';
 import { quoteExeclineWord } from './execline-lex.js';
 import type { Script } from './plan.js';
+import { PRECOMPILED } from './precompiled-templates.js';
 import type { Vmm } from './vmm.js';
 
 export type TemplateName = Script['template'];
@@ -30,18 +33,41 @@ export class TemplateError extends Error {
   }
 }
 
-export function loadTemplates(userDir: string | null, vmm: Vmm): Templates {
-  const hb = Handlebars.create();
+/** The compile options every template gets: scripts are not HTML, and a missing field is an error. */
+export const COMPILE_OPTIONS = { noEscape: true, strict: true } as const;
+
+type Template = (data: unknown) => string;
+type HandlebarsEnv = typeof Handlebars;
+/** The runtime is the full API minus the compiler; its own typings say nothing. */
+const Runtime = RuntimeModule as unknown as HandlebarsEnv;
+
+function registerHelpers(hb: HandlebarsEnv): void {
   hb.registerHelper('q', (value: unknown) => quoteExeclineWord(String(value)));
   hb.registerHelper('printable', (value: unknown) => printable(String(value)));
   hb.registerHelper('concat', (...args: unknown[]) => args.slice(0, -1).map(String).join(''));
   // on/off as another VMM spells it: (onoff readonly "true" "false").
   hb.registerHelper('onoff', (value: unknown, on: unknown, off: unknown) => (value === 'on' ? String(on) : String(off)));
-  for (const partial of PARTIALS) hb.registerPartial(partial, read(find(userDir, vmm, partial)));
-  const compiled = new Map<TemplateName, { file: string; fn: (data: unknown) => string }>();
+}
+
+export function loadTemplates(userDir: string | null, vmm: Vmm): Templates {
+  const precompiled = userDir === null ? PRECOMPILED : null;
+  let hb: HandlebarsEnv;
+  let load: (file: string) => Template;
+  if (precompiled !== null) {
+    hb = Runtime.create();
+    load = (file) => hb.template(precompiled[path.relative(BUNDLED_TEMPLATES, file)]!);
+  } else {
+    // The compiler is loaded only for the user's own templates (or when run from source).
+    const full = (createRequire(import.meta.url)('handlebars') as HandlebarsEnv).create();
+    hb = full;
+    load = (file) => full.compile(read(file), COMPILE_OPTIONS);
+  }
+  registerHelpers(hb);
+  for (const partial of PARTIALS) hb.registerPartial(partial, load(find(userDir, vmm, partial)));
+  const compiled = new Map<TemplateName, { file: string; fn: Template }>();
   for (const name of TEMPLATE_NAMES) {
     const file = find(userDir, vmm, name);
-    compiled.set(name, { file, fn: hb.compile(read(file), { noEscape: true, strict: true }) });
+    compiled.set(name, { file, fn: load(file) });
   }
   return {
     render(script: Script): string {

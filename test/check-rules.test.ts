@@ -1001,3 +1001,17 @@ test('determinism: checking twice, or a dir built in another order, gives the sa
   const other = JSON.parse(JSON.stringify(check(f2.data)).split(JSON.stringify(f2.data).slice(1, -1)).join(JSON.stringify(f1.data).slice(1, -1))) as CheckResult;
   t.deepEqual(JSON.parse(JSON.stringify(first)) as CheckResult, other);
 });
+
+test('vmm-unsupported: crosvm without a user console it can offer, and memory not in whole MiB, invalidate every VM', (t) => {
+  const f = fixture(t, { a: {}, b: { providers: ['a'] } });
+  const crosvm = check(f.data, { ...defaultOptions, vmm: 'crosvm' });
+  assertDiagnostics(t, crosvm.diagnostics, [{ rule: 'vmm-unsupported', path: f.data, vm: null, mentions: ['crosvm', 'virtio-console'] }]);
+  t.deepEqual(crosvm.vms, []);
+  const qemu = check(f.data, { ...defaultOptions, vmm: 'qemu', memory: '1000K' });
+  assertDiagnostics(t, qemu.diagnostics, [{ rule: 'vmm-unsupported', path: f.data, vm: null, mentions: ['qemu', '1000K'] }]);
+  const fine = check(f.data, { ...defaultOptions, vmm: 'crosvm', userConsole: false, memory: '2G' });
+  assertDiagnostics(t, fine.diagnostics, []);
+  t.deepEqual(fine.vms.map((vm) => vm.name as string), ['a', 'b']);
+  // cloud-hypervisor takes any byte size.
+  assertDiagnostics(t, check(f.data, { ...defaultOptions, memory: '1000K' }).diagnostics, []);
+});
