@@ -18,6 +18,8 @@ export interface ValidVm {
   readonly name: VmName;
   readonly dir: string;
   readonly kernel: string;
+  /** The optional initramfs, or null. */
+  readonly initramfs: string | null;
   /** Absolute image paths, bytewise-sorted by file name. */
   readonly disks: readonly string[];
   /** Bytewise-sorted. */
@@ -93,6 +95,7 @@ function validVm(vm: ScannedVm, outputRoot: string, providers: readonly string[]
     name: vm.name as VmName,
     dir,
     kernel: path.join(dir, 'vmlinux'),
+    initramfs: vm.initramfs.kind === 'missing' ? null : path.join(dir, 'initramfs'),
     disks: [...vm.images].sort((a, b) => compareBytes(a.name, b.name)).map((img) => path.join(dir, 'blk', img.name)),
     providers: providers as readonly VmName[],
   };
@@ -141,7 +144,7 @@ function vmDiagnostics(vm: ScannedVm, opts: GeneratorOptions): Diagnostic[] {
     out.push(error('name-not-utf8', p, vm.name, `"${p}" has a name that is not valid UTF-8`,
       'VMM arguments are written as UTF-8, so this file cannot be passed exactly; rename it'));
   }
-  out.push(...kernelDiagnostics(vm));
+  out.push(...kernelDiagnostics(vm), ...initramfsDiagnostics(vm));
   out.push(...diskDiagnostics(vm));
   out.push(...providerDiagnostics(vm));
   return out;
@@ -183,6 +186,21 @@ function kernelDiagnostics(vm: ScannedVm): Diagnostic[] {
       return [error('vmlinux-not-elf', p, vm.name, 'vmlinux is not an ELF image (no \\x7fELF magic)',
         `the VMM boots an uncompressed ELF vmlinux directly; ${extract}`)];
   }
+}
+
+/** Optional: a kernel whose drivers are modules (Debian's) needs one to reach its disks. */
+function initramfsDiagnostics(vm: ScannedVm): Diagnostic[] {
+  const p = path.join(vm.dir, 'initramfs');
+  const node = vm.initramfs;
+  if (node.kind === 'missing') return [];
+  const linkProblem = symlinkDiagnostic(vm.name, p, node, 'initramfs-not-file');
+  if (linkProblem !== null) return [linkProblem];
+  const hint = 'initramfs, when present, must be a regular, readable, non-empty file (a cpio archive, compressed or not); remove it to boot without one';
+  if (node.kind === 'unstatable') return [error('initramfs-not-file', p, vm.name, `initramfs cannot be examined (${node.code})`, hint)];
+  if (node.kind !== 'file') return [error('initramfs-not-file', p, vm.name, `initramfs is a ${describe(node)}, not a regular file`, hint)];
+  if (!node.readable) return [error('initramfs-not-file', p, vm.name, 'initramfs cannot be read', hint)];
+  if (node.size === 0) return [error('initramfs-not-file', p, vm.name, 'initramfs is empty', hint)];
+  return [];
 }
 
 function diskDiagnostics(vm: ScannedVm): Diagnostic[] {

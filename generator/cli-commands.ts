@@ -4,6 +4,7 @@
  * the same whichever parsed it. The only place that prints or picks an exit
  * code: 0 ok, 1 invalid configuration, 2 usage or I/O error.
  */
+import { runApply, spawnRunner } from './apply.js';
 import { printable } from './bytes.js';
 import { hasErrors } from './check.js';
 import { optionFlags, optionsFromFlags, UsageError, type OptionFlags } from './cli-options.js';
@@ -41,7 +42,45 @@ export const generateFlags = {
   'keep-going': { type: 'boolean', default: false, describe: 'write the tree without invalid VMs and the VMs that need them (for boot)' },
 } as const;
 
+export const applyFlags = {
+  data: dataFlags.data,
+  state: { type: 'string', demandOption: true, describe: 'where apply keeps the source tree, the compiled databases and the current/previous links' },
+  scandir: { type: 'string', demandOption: true, describe: 'the directory s6-svscan watches (s6-rc-init\'s argument)' },
+  live: { type: 'string', describe: 's6-rc\'s live directory (default: STATE/live)' },
+  prefix: { type: 'string', default: '', describe: 's6-rc-init -p prefix for the VM services (e.g. ext-)' },
+  'dry-run': { type: 'boolean', default: false, describe: 'print what would start, stop and restart; run and write nothing' },
+  's6-rc-compile': { type: 'string', default: 's6-rc-compile', describe: 's6-rc-compile program' },
+  's6-rc-init': { type: 'string', default: 's6-rc-init', describe: 's6-rc-init program' },
+  's6-rc-update': { type: 'string', default: 's6-rc-update', describe: 's6-rc-update program' },
+} as const;
+
 export { optionFlags };
+
+export type ApplyArgs = OptionFlags & {
+  data: string;
+  state: string;
+  scandir: string;
+  live: string | undefined;
+  prefix: string;
+  'dry-run': boolean;
+  's6-rc-compile': string;
+  's6-rc-init': string;
+  's6-rc-update': string;
+};
+
+export function applyCommand(a: ApplyArgs, io: Io): number {
+  const generator = { ...optionsFromFlags(a), livePrefix: a.prefix };
+  return runApply({
+    data: a.data,
+    state: a.state,
+    scandir: a.scandir,
+    ...(a.live === undefined ? {} : { live: a.live }),
+    prefix: a.prefix,
+    dryRun: a['dry-run'],
+    generator,
+    programs: { compile: a['s6-rc-compile'], init: a['s6-rc-init'], update: a['s6-rc-update'] },
+  }, spawnRunner, io);
+}
 
 export type CheckArgs = OptionFlags & { data: string; json: boolean; 'show-links': boolean };
 export type GenerateArgs = OptionFlags & { data: string; out: string; 'keep-going': boolean; 'show-links': boolean };

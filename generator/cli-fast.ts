@@ -6,7 +6,19 @@
  * checks that both parsers give the same arguments.
  */
 import { parseArgs } from 'node:util';
-import { checkCommand, checkFlags, generateCommand, generateFlags, optionFlags, type CheckArgs, type GenerateArgs, type Io } from './cli-commands.js';
+import {
+  applyCommand,
+  applyFlags,
+  checkCommand,
+  checkFlags,
+  generateCommand,
+  generateFlags,
+  optionFlags,
+  type ApplyArgs,
+  type CheckArgs,
+  type GenerateArgs,
+  type Io,
+} from './cli-commands.js';
 
 interface Flag {
   readonly type: 'string' | 'boolean' | 'number';
@@ -17,6 +29,7 @@ interface Flag {
 const COMMANDS = {
   check: { flags: { ...checkFlags, ...optionFlags } },
   generate: { flags: { ...generateFlags, ...optionFlags } },
+  apply: { flags: { ...applyFlags, ...optionFlags } },
 } as const;
 
 export type ParsedArgs = Record<string, string | boolean | number | undefined>;
@@ -24,7 +37,7 @@ export type ParsedArgs = Record<string, string | boolean | number | undefined>;
 /** The parsed arguments of a `check` or `generate` line, or null to let yargs decide. */
 export function fastArgs(argv: readonly string[]): { command: keyof typeof COMMANDS; args: ParsedArgs } | null {
   const command = argv[0];
-  if (command !== 'check' && command !== 'generate') return null;
+  if (command !== 'check' && command !== 'generate' && command !== 'apply') return null;
   if (argv.some((a) => a.startsWith('--no-') || a === '--help' || a === '-h' || a === '--version')) return null;
   const flags: Readonly<Record<string, Flag>> = COMMANDS[command].flags;
   let parsed: ReturnType<typeof parseArgs>;
@@ -57,11 +70,18 @@ export function fastArgs(argv: readonly string[]): { command: keyof typeof COMMA
   return { command, args };
 }
 
-/** The command to run for a `check` or `generate` line, or null to let yargs decide. */
+/** The command to run for a `check`, `generate` or `apply` line, or null to let yargs decide. */
 export function fastParse(argv: readonly string[], io: Io): (() => number) | null {
   const parsed = fastArgs(argv);
   if (parsed === null) return null;
   // The flag tables guarantee the shape each command expects.
-  const args = parsed.args as unknown as CheckArgs & GenerateArgs;
-  return parsed.command === 'check' ? () => checkCommand(args, io) : () => generateCommand(args, io);
+  const args = parsed.args as unknown as CheckArgs & GenerateArgs & ApplyArgs;
+  switch (parsed.command) {
+    case 'check':
+      return () => checkCommand(args, io);
+    case 'generate':
+      return () => generateCommand(args, io);
+    case 'apply':
+      return () => applyCommand(args, io);
+  }
 }

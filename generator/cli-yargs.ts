@@ -4,6 +4,8 @@
  */
 import yargs, { type Argv } from 'yargs';
 import {
+  applyCommand,
+  applyFlags,
   checkCommand,
   checkFlags,
   checkS6rcCommand,
@@ -12,6 +14,7 @@ import {
   generateFlags,
   guard,
   optionFlags,
+  type ApplyArgs,
   type CheckArgs,
   type GenerateArgs,
   type Io,
@@ -32,11 +35,16 @@ export async function runWithYargs(argv: readonly string[], io: Io): Promise<num
     (a) => run(() => checkCommand(a as unknown as CheckArgs, io)))
     .command('generate', 'check, then write the s6-rc source tree (atomically)', (y) => withOptions(y, generateFlags),
     (a) => run(() => generateCommand(a as unknown as GenerateArgs, io)))
+    .command('apply', 'generate (keep-going), compile, and start or update the live s6-rc instance', (y) => y
+      .options(applyFlags)
+      .options(optionFlags)
+      .group(Object.keys(optionFlags), 'Generated services:'),
+    (a) => run(() => applyCommand(a as unknown as ApplyArgs, io)))
     .command('check-s6rc <dirs..>', 'check any s6-rc source tree against the rules s6-rc-compile enforces', (y) => y
       .positional('dirs', { type: 'string', array: true, demandOption: true })
       .option('live-prefix', { type: 'string', default: '', describe: 'the s6-rc-init -p prefix, for the name length limit' }),
     (a) => run(() => checkS6rcCommand(a.dirs as string[], a['live-prefix'], io)))
-    .demandCommand(1, 'name a command: check, generate or check-s6rc')
+    .demandCommand(1, 'name a command: check, generate, apply or check-s6rc')
     .strict()
     .epilogue('Exit codes: 0 ok (warnings allowed), 1 invalid configuration, 2 usage or I/O error.\nDocs: README.md')
     .wrap(Math.min(100, process.stdout.columns ?? 100))

@@ -21,6 +21,7 @@ export const RULES = {
   'vmlinux-empty': 'vmlinux is empty',
   'vmlinux-compressed': 'vmlinux is a compressed kernel, not an uncompressed ELF image',
   'vmlinux-not-elf': 'vmlinux is not an ELF kernel image',
+  'initramfs-not-file': 'initramfs is not a readable, non-empty regular file',
   'blk-missing': 'the VM has no blk/ directory',
   'blk-not-directory': 'blk is not a directory',
   'blk-no-images': 'blk/ holds no .img file',

@@ -39,6 +39,7 @@ export interface VmRunData {
   /** s6-notifyoncheck's -T: the checker gives up with s6-rc's timeout-up. 0 = never. */
   readonly readyTimeoutMs: number;
   readonly kernel: string;
+  readonly initramfs: string | null;
   readonly cmdline: string;
   readonly memory: string;
   readonly memoryMiB: number | null;
@@ -121,6 +122,7 @@ export interface ManifestVm {
   readonly source: string;
   readonly services: { readonly vm: string; readonly logger: string; readonly pipeline: string };
   readonly kernel: string;
+  readonly initramfs: string | null;
   readonly disks: readonly string[];
   readonly providers: readonly string[];
   /** Link numbers, as client then as provider; details in Manifest.links. */
@@ -254,6 +256,7 @@ function planVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): Longrun[] 
         setuidgid: opts.programs.s6Setuidgid,
         readyTimeoutMs: opts.timeoutUpMs,
         kernel: vm.kernel,
+        initramfs: vm.initramfs,
         cmdline: opts.cmdline,
         memory: opts.memory,
         memoryMiB: memoryMiB(opts.memory),
@@ -313,6 +316,7 @@ function manifestVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): Manife
     source: vm.dir,
     services: { vm: serviceName.vm(vm.name), logger: serviceName.logger(vm.name), pipeline: serviceName.pipeline(vm.name) },
     kernel: vm.kernel,
+    initramfs: vm.initramfs,
     disks: vm.disks,
     providers: vm.providers,
     links: { asClient: links.asClient.map((l) => l.n), asProvider: links.asProvider.map((l) => l.n) },

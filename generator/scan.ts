@@ -36,6 +36,8 @@ export interface ScannedVm {
   readonly vmlinux: Node;
   /** The first bytes of vmlinux, when it is a readable regular file. */
   readonly vmlinuxHead: Uint8Array | null;
+  /** The optional initramfs beside vmlinux. */
+  readonly initramfs: Node;
   /** blk/, lstat'ed: a symbolic link here is reported, not followed. */
   readonly blk: Node;
   readonly images: readonly ScannedFile[];
@@ -152,6 +154,7 @@ function scanVm(root: string, realRoot: string, name: string, found: string[]): 
     dir,
     vmlinux,
     vmlinuxHead: readHead(vmlinuxPath, vmlinux),
+    initramfs: resolveInside(path.join(dir, 'initramfs'), realRoot),
     blk: describeLstat(path.join(dir, 'blk')),
     images,
     providersDir: describeLstat(path.join(dir, 'providers')),

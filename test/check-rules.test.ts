@@ -275,10 +275,11 @@ test('vmlinux-unreadable: a VM dir nobody may search (EACCES), checked as user n
   // Current behaviour; see the BUG test below for the messages.
   assertDiagnostics(t, result.diagnostics, [
     { rule: 'blk-not-directory', path: path.join(vmDir(f), 'blk'), vm: 'vm', mentions: ['blk'] },
+    { rule: 'initramfs-not-file', path: path.join(vmDir(f), 'initramfs'), vm: 'vm', mentions: ['EACCES'] },
     { rule: 'providers-not-directory', path: path.join(vmDir(f), 'providers'), vm: 'vm', mentions: ['providers'] },
     { rule: 'vmlinux-unreadable', path: path.join(vmDir(f), 'vmlinux'), vm: 'vm', mentions: ['vmlinux', 'EACCES'] },
   ]);
-  assertOutcome(t, result, ['ok'], [['vm', 'invalid (blk-not-directory, providers-not-directory, vmlinux-unreadable)']]);
+  assertOutcome(t, result, ['ok'], [['vm', 'invalid (blk-not-directory, initramfs-not-file, providers-not-directory, vmlinux-unreadable)']]);
 });
 
 // diskDiagnostics and providerDiagnostics (generator/check.ts) describe an
@@ -431,6 +432,7 @@ test('accepted: symbolic links inside the data dir to regular files; paths are t
     name: 'vm' as VmName,
     dir: vmDir(f),
     kernel: path.join(vmDir(f), 'vmlinux'),
+    initramfs: null,
     disks: [blkPath(f, 'root.img'), blkPath(f, 'shared.img')],
     providers: [],
   });
@@ -829,7 +831,7 @@ test('accepted names pass through exactly, bytewise-sorted, with exact paths', (
   t.true(sorted.indexOf('～') < sorted.indexOf('🙂'), 'bytewise, not UTF-16, order');
   for (const vm of result.vms) {
     const dir = path.join(f.data, vm.name);
-    t.deepEqual(vm, { name: vm.name, dir, kernel: path.join(dir, 'vmlinux'), disks: [path.join(dir, 'blk', 'data.img'), path.join(dir, 'blk', 'root.img')], providers: [] });
+    t.deepEqual(vm, { name: vm.name, dir, kernel: path.join(dir, 'vmlinux'), initramfs: null, disks: [path.join(dir, 'blk', 'data.img'), path.join(dir, 'blk', 'root.img')], providers: [] });
     t.true(fs.existsSync(vm.disks[1]!), `${vm.disks[1]} exists`);
   }
   t.is(serviceName.vm('s6rc-foo' as VmName), 'vm-s6rc-foo');
@@ -930,8 +932,8 @@ test('path-vmm-unsafe: a comma in the data dir path invalidates every VM', (t) =
   const atRuntime = check(data, { ...defaultOptions, dataDirAtRuntime: '/svc/data' });
   assertDiagnostics(t, atRuntime.diagnostics, []);
   t.deepEqual(atRuntime.vms, [
-    { name: 'a' as VmName, dir: '/svc/data/a', kernel: '/svc/data/a/vmlinux', disks: ['/svc/data/a/blk/root.img'], providers: [] },
-    { name: 'b' as VmName, dir: '/svc/data/b', kernel: '/svc/data/b/vmlinux', disks: ['/svc/data/b/blk/root.img'], providers: [] },
+    { name: 'a' as VmName, dir: '/svc/data/a', kernel: '/svc/data/a/vmlinux', initramfs: null, disks: ['/svc/data/a/blk/root.img'], providers: [] },
+    { name: 'b' as VmName, dir: '/svc/data/b', kernel: '/svc/data/b/vmlinux', initramfs: null, disks: ['/svc/data/b/blk/root.img'], providers: [] },
   ]);
 });
 
@@ -1014,4 +1016,19 @@ test('vmm-unsupported: crosvm without a user console it can offer, and memory no
   t.deepEqual(fine.vms.map((vm) => vm.name as string), ['a', 'b']);
   // cloud-hypervisor takes any byte size.
   assertDiagnostics(t, check(f.data, { ...defaultOptions, memory: '1000K' }).diagnostics, []);
+});
+
+test('initramfs-not-file: an optional initramfs must be a readable, non-empty regular file inside the data dir', (t) => {
+  const f = fixture(t, { ok: {}, dir: {}, empty: {}, escapes: {} });
+  fs.writeFileSync(path.join(f.data, 'ok', 'initramfs'), 'cpio');
+  fs.mkdirSync(path.join(f.data, 'dir', 'initramfs'));
+  fs.writeFileSync(path.join(f.data, 'empty', 'initramfs'), '');
+  fs.symlinkSync('/etc/hostname', path.join(f.data, 'escapes', 'initramfs'));
+  const result = check(f.data);
+  assertDiagnostics(t, result.diagnostics, [
+    { rule: 'initramfs-not-file', path: path.join(f.data, 'dir', 'initramfs'), vm: 'dir', mentions: ['directory'] },
+    { rule: 'initramfs-not-file', path: path.join(f.data, 'empty', 'initramfs'), vm: 'empty', mentions: ['empty'] },
+    { rule: 'symlink-escapes', path: path.join(f.data, 'escapes', 'initramfs'), vm: 'escapes', mentions: ['/etc/hostname'] },
+  ]);
+  t.deepEqual(result.vms.map((vm) => [vm.name as string, vm.initramfs]), [['ok', path.join(f.data, 'ok', 'initramfs')]]);
 });

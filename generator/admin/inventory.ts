@@ -89,7 +89,12 @@ export interface Tree {
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
 
-/** Reads and shape-checks `<source>/vmsvc-manifest.json`. Throws AdminError (exit 2). */
+/**
+ * Reads and shape-checks `<source>/vmsvc-manifest.json`. Throws AdminError
+ * (exit 2). Manifests from before the VMM backends (an `apiSocket`, no
+ * `consoleSocket`, no `vmm`) are read as cloud-hypervisor ones whose console
+ * socket, if any, would be `<runtimeDir>/console.sock`.
+ */
 export function readTree(source: string): Tree {
   const file = path.join(source, MANIFEST_FILE);
   let text: string;
@@ -107,7 +112,20 @@ export function readTree(source: string): Tree {
   }
   const problem = manifestProblem(parsed);
   if (problem !== null) throw new AdminError(`${printable(file)}: ${problem}`);
-  return { source, manifest: parsed as Manifest };
+  return { source, manifest: normalized(parsed as Record<string, unknown>) };
+}
+
+function normalized(m: Record<string, unknown>): Manifest {
+  const vms = (m['vms'] as Array<Record<string, unknown>>).map((vm) => {
+    const { apiSocket, ...rest } = vm;
+    const runtimeDir = vm['runtimeDir'] as string;
+    return {
+      ...rest,
+      controlSocket: typeof vm['controlSocket'] === 'string' ? vm['controlSocket'] : apiSocket,
+      consoleSocket: 'consoleSocket' in vm ? vm['consoleSocket'] : path.join(runtimeDir, 'console.sock'),
+    };
+  });
+  return { ...m, vmm: typeof m['vmm'] === 'string' ? m['vmm'] : 'cloud-hypervisor', vms } as unknown as Manifest;
 }
 
 function manifestProblem(m: unknown): string | null {
@@ -122,15 +140,17 @@ function manifestProblem(m: unknown): string | null {
     if (!isObject(vm) || typeof vm['name'] !== 'string') return 'a VM without a name';
     const services = vm['services'];
     const vmLinks = vm['links'];
+    const control = typeof vm['controlSocket'] === 'string' || typeof vm['apiSocket'] === 'string';
+    const consoleOk = !('consoleSocket' in vm) || vm['consoleSocket'] === null || typeof vm['consoleSocket'] === 'string';
     if (!isObject(services) || typeof services['vm'] !== 'string' || typeof services['logger'] !== 'string' || typeof services['pipeline'] !== 'string'
-      || typeof vm['runtimeDir'] !== 'string' || typeof vm['apiSocket'] !== 'string' || typeof vm['logDir'] !== 'string'
+      || typeof vm['runtimeDir'] !== 'string' || !control || !consoleOk || typeof vm['logDir'] !== 'string'
       || typeof vm['kernel'] !== 'string' || !isStringArray(vm['disks']) || !isStringArray(vm['providers'])
       || !isObject(vmLinks) || !Array.isArray(vmLinks['asClient']) || !Array.isArray(vmLinks['asProvider'])) {
       return `VM ${printable(vm['name'])}: missing or malformed fields`;
     }
     names.add(vm['name']);
   }
-  for (const vm of vms as ManifestVm[]) {
+  for (const vm of vms as Array<{ name: string; providers: string[] }>) {
     const unknown = vm.providers.find((p) => !names.has(p));
     if (unknown !== undefined) return `VM ${printable(vm.name)} needs provider ${printable(unknown)}, which the manifest does not list`;
   }
@@ -205,6 +225,22 @@ export function clientsOf(manifest: Manifest, name: string): string[] {
   return [...found].sort((a, b) => (levels.get(a) ?? 0) - (levels.get(b) ?? 0) || compareBytes(a, b));
 }
 
+/** Every VM `name` needs, directly or through other VMs: what s6-rc starts before it, in start order. */
+export function providersOf(manifest: Manifest, name: string): string[] {
+  const byName = new Map(manifest.vms.map((vm) => [vm.name as string, vm.providers]));
+  const found = new Set<string>();
+  const queue = [name];
+  for (let i = 0; i < queue.length; i++) {
+    for (const p of byName.get(queue[i]!) ?? []) {
+      if (p === name || found.has(p)) continue;
+      found.add(p);
+      queue.push(p);
+    }
+  }
+  const levels = startLevels(providerGraph(manifest));
+  return [...found].sort((a, b) => (levels.get(a) ?? 0) - (levels.get(b) ?? 0) || compareBytes(a, b));
+}
+
 /** One list file or `X.d/` directory of a source service (dependencies, contents): names, sorted. */
 export function readNameList(serviceDir: string, base: string): string[] {
   const d = path.join(serviceDir, `${base}.d`);
@@ -223,7 +259,10 @@ export function readNameList(serviceDir: string, base: string): string[] {
 const NOTIFYONCHECK_ARG_OPTIONS = new Set(['3', 's', 'T', 't', 'w', 'n', 'c']);
 const NOTIFYONCHECK_FLAGS = new Set(['d']);
 
-export type VmmArgvResult = { ok: true; argv: string[] } | { ok: false; error: string };
+export type VmmArgvResult =
+  /** user: the account s6-setuidgid switches to before the VMM; null when it runs as root. */
+  | { ok: true; argv: string[]; user: string | null }
+  | { ok: false; error: string };
 
 /**
  * The VMM's argv (program first) from a VM's run script. The script is lexed
@@ -232,8 +271,9 @@ export type VmmArgvResult = { ok: true; argv: string[] } | { ok: false; error: s
  * s6-notifyoncheck word is the first top-level word (words inside `{ }`
  * blocks get leading spaces) whose base name is `s6-notifyoncheck`; its
  * options are read the way skarnet's getopt does (clustered flags, `-w100`
- * or `-w 100`, `--` ends them). No s6-notifyoncheck, or nothing after it:
- * an error, never a guess.
+ * or `-w 100`, `--` ends them). An `s6-setuidgid USER` in front of the VMM
+ * (--vmm-user) is taken off and reported as `user`. No s6-notifyoncheck, or
+ * nothing after it: an error, never a guess.
  */
 export function vmmArgvFromRunScript(script: string): VmmArgvResult {
   const lexed = lexExecline(script);
@@ -261,9 +301,15 @@ export function vmmArgvFromRunScript(script: string): VmmArgvResult {
     }
     i++;
   }
+  let user: string | null = null;
+  if (i < words.length && path.posix.basename(words[i]!) === 's6-setuidgid') {
+    if (i + 1 >= words.length) return { ok: false, error: 's6-setuidgid has no account' };
+    user = words[i + 1]!;
+    i += 2;
+  }
   const argv = words.slice(i);
-  if (argv.length === 0) return { ok: false, error: 's6-notifyoncheck runs no program' };
-  return { ok: true, argv };
+  if (argv.length === 0) return { ok: false, error: `${user === null ? 's6-notifyoncheck' : 's6-setuidgid'} runs no program` };
+  return { ok: true, argv, user };
 }
 
 // ---------------------------------------------------------------------------

@@ -71,7 +71,7 @@ export function ls(args: LsArgs, io: AdminIo, runner: CommandRunner = spawnRunne
           r.pid === null ? '-' : String(r.pid),
           formatDuration(r.uptimeSeconds),
           r.deaths === null ? '-' : String(r.deaths),
-          'unknown',
+          r.state === 'missing' || r.state === 'unsupervised' ? '-' : 'unknown',
           r.providers.length === 0 ? '-' : r.providers.map(printable).join(','),
           r.addresses.length === 0 ? '-' : r.addresses.join(','),
           note(r),

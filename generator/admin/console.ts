@@ -1,0 +1,285 @@
+/**
+ * `vmsvc console NAME`: attaches the terminal to the VM's virtio-console when
+ * the VMM offers it as a Unix socket: the manifest's `consoleSocket` (QEMU's
+ * `<runtimeDir>/console.sock`; for manifests without the field,
+ * `<runtimeDir>/console.sock` if a socket is there).
+ *
+ * One session per VM: a lock file `<runtimeDir>/console.lock`, created with
+ * O_CREAT|O_EXCL and holding the owner's pid (no flock: the runtime dir may be
+ * on any file system, and the holder is shown by pid). A lock whose pid is
+ * dead is taken over: it is renamed aside (atomic), checked to still be the
+ * dead holder's, and removed; a live holder moved aside meanwhile is put back.
+ *
+ * cloud-hypervisor gives the console as a pty (`--console pty`), whose path
+ * only the running VMM knows: for it this says how to find the pty
+ * (ch-remote info) and does not pretend to attach; crosvm has none.
+ */
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { printable } from '../bytes.js';
+import { ADMIN_EXIT, AdminError, findVm, guarded, readTree, type AdminIo } from './inventory.js';
+import { vmmOf } from './show.js';
+
+/**
+ * Arguments of `vmsvc console NAME`.
+ *
+ * - `source`: the generated source tree (the --out path); the manifest gives
+ *   the VM's console socket, runtime dir (console.lock) and API socket.
+ * - `name`: the VM.
+ *
+ * Streams stdin to the socket and the socket to stdout; stdin in raw mode
+ * when it is a TTY (restored on exit). Ends on Ctrl-] (detach), end of stdin
+ * (the socket is half-closed and its last output is waited for, up to
+ * `drainMs`), the VM closing the socket, SIGTERM or SIGHUP.
+ *
+ * Exit codes: 0 detached or closed; 1 no console socket (pty console: says how
+ * to find the pty), console in use by another session (names its pid), or
+ * the socket refused the connection; 2 unknown VM or unreadable manifest.
+ * Takes no `json`: a terminal session has nothing to print as JSON.
+ */
+export interface ConsoleArgs {
+  readonly source: string;
+  readonly name: string;
+}
+
+/** process.stdin's shape, as far as the console uses it. */
+export interface ConsoleInput extends NodeJS.ReadableStream {
+  readonly isTTY?: boolean;
+  setRawMode?(mode: boolean): unknown;
+}
+
+export interface ConsoleOptions {
+  /** Default process.stdin / process.stdout. */
+  readonly stdin?: ConsoleInput;
+  readonly stdout?: NodeJS.WritableStream;
+  /** After end of stdin, how long to wait for the socket's last output (ms, default 1000). */
+  readonly drainMs?: number;
+  /** Ends the session like Ctrl-] (tests). */
+  readonly signal?: AbortSignal;
+}
+
+/** Ctrl-]: telnet's and virsh's escape character. */
+export const DETACH_BYTE = 0x1d;
+
+export function consoleCommand(args: ConsoleArgs, io: AdminIo, opts: ConsoleOptions = {}): Promise<number> {
+  return guarded(io, async () => {
+    const tree = readTree(args.source);
+    const vm = findVm(tree, args.name);
+    const socketPath = vm.consoleSocket;
+    if (socketPath === null || !isSocket(socketPath)) {
+      const vmm = vmmOf(tree, vm);
+      const argv = 'argv' in vmm ? vmm.argv : [];
+      const consoleArg = argv.includes('--console') ? argv[argv.indexOf('--console') + 1] : undefined;
+      if (consoleArg !== undefined && /^pty\b/.test(consoleArg)) {
+        throw new AdminError(
+          `VM ${printable(vm.name)} has no console socket: ${printable(tree.manifest.vmm)} gives its virtio-console as a pty (--console ${printable(consoleArg)}), `
+          + `whose path only the running VMM knows. Find it with\n  ch-remote --api-socket ${printable(vm.controlSocket)} info\n`
+          + '(config.console.file) and open it with a terminal program, e.g. screen PTY',
+          ADMIN_EXIT.failed);
+      }
+      if (socketPath === null) {
+        throw new AdminError(`VM ${printable(vm.name)} has no console socket: the tree runs ${printable(tree.manifest.vmm)} with none`
+          + `${consoleArg === undefined ? '' : ` (--console ${printable(consoleArg)})`}`, ADMIN_EXIT.failed);
+      }
+      throw new AdminError(`VM ${printable(vm.name)} has no console socket at ${printable(socketPath)} now (is it running?)`, ADMIN_EXIT.failed);
+    }
+    const lockFile = path.join(vm.runtimeDir, 'console.lock');
+    const lock = await acquireLock(lockFile);
+    if (!lock.ok) {
+      throw new AdminError(
+        `the console of VM ${printable(vm.name)} is in use by pid ${lock.holder}; one session at a time`
+        + ` (if no console session runs as pid ${lock.holder}, remove ${printable(lockFile)})`,
+        ADMIN_EXIT.failed);
+    }
+    try {
+      return await session(vm.name, socketPath, io, opts);
+    } finally {
+      lock.release();
+    }
+  });
+}
+
+function isSocket(p: string): boolean {
+  try {
+    return fs.statSync(p).isSocket();
+  } catch {
+    return false;
+  }
+}
+
+async function session(name: string, socketPath: string, io: AdminIo, opts: ConsoleOptions): Promise<number> {
+  const stdin: ConsoleInput = opts.stdin ?? process.stdin;
+  const stdout: NodeJS.WritableStream = opts.stdout ?? process.stdout;
+  const socket = net.createConnection(socketPath);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', reject);
+    });
+  } catch (e) {
+    socket.destroy();
+    throw new AdminError(`cannot connect to ${printable(socketPath)}: ${e instanceof Error ? e.message : String(e)}`, ADMIN_EXIT.failed);
+  }
+  io.err(`vmsvc: attached to the console of VM ${printable(name)}; Ctrl-] detaches\n`);
+  const raw = stdin.isTTY === true && typeof stdin.setRawMode === 'function';
+  if (raw) stdin.setRawMode!(true);
+  let why = '';
+  let code: number = ADMIN_EXIT.ok;
+  let finish: () => void = () => undefined;
+  const done = new Promise<void>((resolve) => {
+    finish = resolve;
+  });
+  const end = (reason: string, exitCode: number = ADMIN_EXIT.ok) => {
+    if (why !== '') return;
+    why = reason;
+    code = exitCode;
+    finish();
+  };
+  let drainTimer: NodeJS.Timeout | null = null;
+  const onInput = (chunk: Buffer | string) => {
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    const at = bytes.indexOf(DETACH_BYTE);
+    if (at < 0) {
+      socket.write(bytes);
+      return;
+    }
+    if (at > 0) socket.write(bytes.subarray(0, at));
+    end('detached');
+  };
+  const onInputEnd = () => {
+    // Let the other side answer what it was sent, then go.
+    socket.end();
+    drainTimer = setTimeout(() => end('end of input'), opts.drainMs ?? 1000);
+  };
+  const onOutput = (chunk: Buffer) => {
+    stdout.write(chunk);
+  };
+  const onSocketEnd = () => end(drainTimer === null ? 'the console closed' : 'end of input');
+  const onSocketError = (e: Error) => end(`console error: ${e.message}`, ADMIN_EXIT.failed);
+  const onSignal = () => end('signal');
+  const onAbort = () => end('detached');
+  stdin.on('data', onInput);
+  stdin.on('end', onInputEnd);
+  socket.on('data', onOutput);
+  socket.on('close', onSocketEnd);
+  socket.on('error', onSocketError);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
+  opts.signal?.addEventListener('abort', onAbort);
+  if (opts.signal?.aborted === true) onAbort();
+  stdin.resume();
+  try {
+    await done;
+  } finally {
+    if (drainTimer !== null) clearTimeout(drainTimer);
+    stdin.removeListener('data', onInput);
+    stdin.removeListener('end', onInputEnd);
+    stdin.pause();
+    if (raw) stdin.setRawMode!(false);
+    socket.removeListener('data', onOutput);
+    socket.removeListener('close', onSocketEnd);
+    socket.removeListener('error', onSocketError);
+    socket.on('error', () => undefined);
+    socket.destroy();
+    process.removeListener('SIGTERM', onSignal);
+    process.removeListener('SIGHUP', onSignal);
+    opts.signal?.removeEventListener('abort', onAbort);
+  }
+  io.err(`\r\nvmsvc: ${why}; left the console of VM ${printable(name)}\n`);
+  return code;
+}
+
+// ---------------------------------------------------------------------------
+// The lock
+
+export type LockResult =
+  | { readonly ok: true; release(): void }
+  /** holder: the live pid in the lock. */
+  | { readonly ok: false; readonly holder: number };
+
+/** Alive as far as kill(pid, 0) can tell (EPERM: alive, someone else's). */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return e instanceof Error && 'code' in e && e.code === 'EPERM';
+  }
+}
+
+function readPid(file: string): number | null | 'gone' {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    if (e instanceof Error && 'code' in e && e.code === 'ENOENT') return 'gone';
+    throw e;
+  }
+  const m = /^(\d+)\n?$/.exec(text);
+  return m === null ? null : Number(m[1]);
+}
+
+/** A lock file still empty after this long was left by a holder that died before writing its pid. */
+const EMPTY_LOCK_GRACE_MS = 2000;
+
+/**
+ * Takes `file` for `pid`: O_EXCL create, then the pid. An existing lock with
+ * a live pid refuses; a dead pid's is taken over, and so is an empty or
+ * garbled one once it is 2 s old (its taker died before writing its pid).
+ * release() removes the file only while it still holds our pid.
+ */
+export async function acquireLock(file: string, pid: number = process.pid): Promise<LockResult> {
+  for (;;) {
+    try {
+      const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
+      try {
+        fs.writeSync(fd, `${pid}\n`);
+      } finally {
+        fs.closeSync(fd);
+      }
+      return { ok: true, release: () => releaseLock(file, pid) };
+    } catch (e) {
+      if (!(e instanceof Error && 'code' in e && e.code === 'EEXIST')) throw e;
+    }
+    const holder = readPid(file);
+    if (holder === 'gone') continue;
+    if (holder !== null && pidAlive(holder)) return { ok: false, holder };
+    if (holder === null) {
+      let age = 0;
+      try {
+        age = Date.now() - fs.statSync(file).mtimeMs;
+      } catch {
+        continue;
+      }
+      if (age < EMPTY_LOCK_GRACE_MS) {
+        await new Promise((r) => setTimeout(r, 50));
+        continue;
+      }
+    }
+    // Stale: move it aside, and make sure what we moved is the stale lock.
+    const aside = `${file}.stale-${pid}`;
+    try {
+      fs.renameSync(file, aside);
+    } catch (e) {
+      if (e instanceof Error && 'code' in e && e.code === 'ENOENT') continue;
+      throw e;
+    }
+    const moved = readPid(aside);
+    if (typeof moved === 'number' && moved !== holder && pidAlive(moved)) {
+      // Someone took the lock over between our read and the rename: give it back.
+      try {
+        fs.linkSync(aside, file);
+      } catch { /* a third session holds it now */ }
+      fs.rmSync(aside, { force: true });
+      return { ok: false, holder: moved };
+    }
+    fs.rmSync(aside, { force: true });
+  }
+}
+
+function releaseLock(file: string, pid: number): void {
+  try {
+    if (readPid(file) === pid) fs.unlinkSync(file);
+  } catch { /* already gone */ }
+}

@@ -1,0 +1,172 @@
+/**
+ * `vmsvc graph`: the VM/provider graph of a generated tree, as Graphviz DOT
+ * or Mermaid. Arrows go from a client to the provider it needs; VMs are
+ * grouped by start level (0: no providers; n: 1 + the highest provider
+ * level), and VMs the manifest lists as skipped are drawn dashed and grey in
+ * a group of their own, with their reason (and a dashed arrow to the skipped
+ * provider that got them skipped).
+ */
+import { compareBytes, printable } from '../bytes.js';
+import { findCycles, startLevels } from '../provider-graph.js';
+import {
+  ADMIN_EXIT, AdminError, guarded, json, linksOfVm, providerGraph, readTree,
+  type AdminIo, type Tree,
+} from './inventory.js';
+
+export type GraphFormat = 'dot' | 'mermaid';
+
+/**
+ * Arguments of `vmsvc graph`.
+ *
+ * - `source`: the generated source tree (the --out path); only its manifest is read.
+ * - `format`: 'dot' (Graphviz) or 'mermaid' (a flowchart).
+ * - `json`: print a GraphResult as JSON instead (format is then ignored).
+ *
+ * Exit codes: 0 printed; 1 the manifest's graph has a cycle (no tree vmsvc
+ * writes has one); 2 the manifest cannot be read, or an unknown format.
+ */
+export interface GraphArgs {
+  readonly source: string;
+  readonly format: GraphFormat;
+  readonly json: boolean;
+}
+
+export interface GraphNode {
+  readonly name: string;
+  /** Start level; null for skipped VMs. */
+  readonly level: number | null;
+  readonly skipped: boolean;
+  /** Why it was skipped; null for VMs in the tree. */
+  readonly reason: string | null;
+}
+
+export interface GraphEdge {
+  readonly client: string;
+  readonly provider: string;
+  /** The link's client IP; null for the edge of a skipped VM to the skipped provider it needs. */
+  readonly clientIp: string | null;
+  readonly skipped: boolean;
+}
+
+export interface GraphResult {
+  /** Bytewise by name. */
+  readonly nodes: readonly GraphNode[];
+  /** Sorted by client, then provider. */
+  readonly edges: readonly GraphEdge[];
+  /** VMs by start level: levels[0] start first. */
+  readonly levels: readonly (readonly string[])[];
+}
+
+export function graph(args: GraphArgs, io: AdminIo): Promise<number> {
+  return guarded(io, () => {
+    if (!args.json && args.format !== 'dot' && args.format !== 'mermaid') {
+      throw new AdminError(`unknown graph format ${printable(String(args.format))}: use dot or mermaid`);
+    }
+    const g = graphResult(readTree(args.source));
+    io.out(args.json ? json(g) : args.format === 'dot' ? toDot(g) : toMermaid(g));
+    return ADMIN_EXIT.ok;
+  });
+}
+
+const NEEDS_SKIPPED = /^needs provider (.*), which is skipped$/;
+
+export function graphResult(tree: Tree): GraphResult {
+  const { manifest } = tree;
+  const pg = providerGraph(manifest);
+  const self = [...pg].find(([vm, ps]) => ps.includes(vm));
+  if (self !== undefined) throw new AdminError(`VM ${printable(self[0])} is its own provider in the manifest`, ADMIN_EXIT.failed);
+  const cycles = findCycles(pg);
+  if (cycles.length > 0) {
+    throw new AdminError(`the manifest's provider graph has a cycle: ${cycles[0]!.map(printable).join(' -> ')}`, ADMIN_EXIT.failed);
+  }
+  const level = startLevels(pg);
+  const nodes: GraphNode[] = [
+    ...manifest.vms.map((vm) => ({ name: vm.name, level: level.get(vm.name) ?? 0, skipped: false, reason: null })),
+    ...manifest.skipped.map((s) => ({ name: s.name, level: null, skipped: true, reason: s.reason })),
+  ].sort((a, b) => compareBytes(a.name, b.name));
+  const edges: GraphEdge[] = [];
+  for (const vm of manifest.vms) {
+    const ips = new Map(linksOfVm(tree, vm).asClient.map((l) => [l.provider as string, l.clientIp]));
+    for (const p of vm.providers) edges.push({ client: vm.name, provider: p, clientIp: ips.get(p) ?? null, skipped: false });
+  }
+  // The reason names the provider through printable(); map it back to a skipped VM.
+  const skippedByShown = new Map(manifest.skipped.map((s) => [printable(s.name), s.name]));
+  for (const s of manifest.skipped) {
+    const m = NEEDS_SKIPPED.exec(s.reason);
+    const provider = m === null ? undefined : skippedByShown.get(m[1]!);
+    if (provider !== undefined) edges.push({ client: s.name, provider, clientIp: null, skipped: true });
+  }
+  edges.sort((a, b) => compareBytes(a.client, b.client) || compareBytes(a.provider, b.provider));
+  const levels: string[][] = [];
+  for (const n of nodes) if (n.level !== null) (levels[n.level] ??= []).push(n.name);
+  return { nodes, edges, levels: Array.from(levels, (l) => l ?? []) };
+}
+
+/** A DOT double-quoted string: only `"` and `\` need escaping. */
+function dotString(s: string): string {
+  return `"${s.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+}
+
+export function toDot(g: GraphResult): string {
+  const lines = [
+    'digraph vms {',
+    '  // client -> provider: the client needs the provider; clusters are start levels',
+    '  rankdir=BT;',
+    '  node [shape=box];',
+  ];
+  g.levels.forEach((names, level) => {
+    lines.push(`  subgraph "cluster_level_${level}" {`, `    label="start level ${level}";`);
+    for (const n of names) lines.push(`    ${dotString(n)};`);
+    lines.push('  }');
+  });
+  const skipped = g.nodes.filter((n) => n.skipped);
+  if (skipped.length > 0) {
+    lines.push('  subgraph "cluster_skipped" {', '    label="skipped";', '    style=dashed;', '    color=gray50;');
+    for (const n of skipped) {
+      // `\n` in a DOT label is a line break: escape the text first, then add it.
+      const label = `${dotString(n.name).slice(1, -1)}\\nskipped: ${dotString(n.reason ?? '').slice(1, -1)}`;
+      lines.push(`    ${dotString(n.name)} [label="${label}", style=dashed, color=gray50, fontcolor=gray50];`);
+    }
+    lines.push('  }');
+  }
+  for (const e of g.edges) {
+    const attrs = e.skipped ? ' [style=dashed, color=gray50]' : e.clientIp === null ? '' : ` [label=${dotString(e.clientIp)}]`;
+    lines.push(`  ${dotString(e.client)} -> ${dotString(e.provider)}${attrs};`);
+  }
+  lines.push('}');
+  return lines.join('\n') + '\n';
+}
+
+/** Mermaid label text: its entity codes (#34; ...) for the characters its parser or HTML would take. */
+function mermaidText(s: string): string {
+  return s.replace(/["#&<>`]/g, (c) => `#${c.charCodeAt(0)};`);
+}
+
+export function toMermaid(g: GraphResult): string {
+  // Ids are vm0, vm1, ... in name order: names may hold anything Mermaid parses.
+  const id = new Map(g.nodes.map((n, i) => [n.name, `vm${i}`]));
+  const lines = ['flowchart BT'];
+  g.levels.forEach((names, level) => {
+    lines.push(`  subgraph level${level}["start level ${level}"]`);
+    for (const n of names) lines.push(`    ${id.get(n)!}["${mermaidText(n)}"]`);
+    lines.push('  end');
+  });
+  const skipped = g.nodes.filter((n) => n.skipped);
+  if (skipped.length > 0) {
+    lines.push('  subgraph skippedVms["skipped"]');
+    for (const n of skipped) lines.push(`    ${id.get(n.name)!}["${mermaidText(n.name)}<br/>skipped: ${mermaidText(n.reason ?? '')}"]`);
+    lines.push('  end');
+  }
+  for (const e of g.edges) {
+    const from = id.get(e.client)!;
+    const to = id.get(e.provider)!;
+    if (e.skipped) lines.push(`  ${from} -.-> ${to}`);
+    else if (e.clientIp === null) lines.push(`  ${from} --> ${to}`);
+    else lines.push(`  ${from} -->|"${mermaidText(e.clientIp)}"| ${to}`);
+  }
+  if (skipped.length > 0) {
+    lines.push('  classDef skipped stroke-dasharray: 5 5,color:#888,stroke:#888');
+    lines.push(`  class ${skipped.map((n) => id.get(n.name)!).join(',')} skipped`);
+  }
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,175 @@
+/**
+ * `vmsvc logs NAME [-f]`: the VM's serial console log, as its s6-log logger
+ * writes it: `<logDir>/current`, each line prefixed with an ISO 8601 time
+ * (s6-log's T directive) and two spaces.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
+import { printable } from '../bytes.js';
+import { ADMIN_EXIT, AdminError, findVm, guarded, readTree, type AdminIo } from './inventory.js';
+
+/**
+ * Arguments of `vmsvc logs NAME`.
+ *
+ * - `source`: the generated source tree (the --out path); the manifest gives
+ *   the VM's log dir.
+ * - `name`: the VM.
+ * - `follow`: after printing the log, keep printing lines as they are written,
+ *   across s6-log's rotations, until SIGINT (or `opts.signal` aborts).
+ * - `json`: JSON Lines, one `{"time": "...", "text": "..."}` per log line
+ *   (time null when a line has no s6-log timestamp), instead of the text.
+ *
+ * The text is printed with control characters other than tab shown as \xNN:
+ * the serial console carries whatever the guest writes, and it must not drive
+ * the terminal. Exit codes: 0 printed (or followed until interrupted); 1 no
+ * log yet (without -f); 2 unknown VM or unreadable manifest.
+ */
+export interface LogsArgs {
+  readonly source: string;
+  readonly name: string;
+  readonly follow: boolean;
+  readonly json: boolean;
+}
+
+export interface LogsOptions {
+  /** Ends -f; default: SIGINT. */
+  readonly signal?: AbortSignal;
+  /** How often -f looks for new data, in ms (default 200). */
+  readonly pollMs?: number;
+}
+
+const TIMESTAMPED = /^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+) {2}(.*)$/s;
+
+export function logs(args: LogsArgs, io: AdminIo, opts: LogsOptions = {}): Promise<number> {
+  return guarded(io, async () => {
+    const vm = findVm(readTree(args.source), args.name);
+    const file = path.join(vm.logDir, 'current');
+    const emit = (line: string) => io.out(args.json ? `${JSON.stringify(parseLine(line))}\n` : `${safeText(line)}\n`);
+    if (!args.follow) {
+      let data: Buffer;
+      try {
+        data = fs.readFileSync(file);
+      } catch (e) {
+        if (e instanceof Error && 'code' in e && e.code === 'ENOENT') {
+          throw new AdminError(`no serial log for VM ${printable(vm.name)} yet: ${printable(file)} does not exist (has its logger run?)`, ADMIN_EXIT.failed);
+        }
+        throw e;
+      }
+      const lines = new LineSplitter();
+      lines.push(data).forEach(emit);
+      lines.end().forEach(emit);
+      return ADMIN_EXIT.ok;
+    }
+    await follow(file, emit, io, opts);
+    return ADMIN_EXIT.ok;
+  });
+}
+
+export function parseLine(line: string): { time: string | null; text: string } {
+  const m = TIMESTAMPED.exec(line);
+  return m === null ? { time: null, text: line } : { time: m[1]!, text: m[2]! };
+}
+
+function safeText(line: string): string {
+  return line.replace(/[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+/** Bytes in, complete lines out (UTF-8 decoded across chunk boundaries). */
+class LineSplitter {
+  private readonly decoder = new StringDecoder('utf8');
+  private pending = '';
+
+  push(chunk: Buffer): string[] {
+    this.pending += this.decoder.write(chunk);
+    const parts = this.pending.split('\n');
+    this.pending = parts.pop()!;
+    return parts;
+  }
+
+  end(): string[] {
+    const rest = this.pending + this.decoder.end();
+    this.pending = '';
+    return rest === '' ? [] : [rest];
+  }
+}
+
+/**
+ * Prints `file` and then whatever is appended to it, until aborted. s6-log
+ * rotates by renaming `current` and starting a new one: the old file is read
+ * to its end before the new one is opened, so no line is lost or repeated.
+ */
+async function follow(file: string, emit: (line: string) => void, io: AdminIo, opts: LogsOptions): Promise<void> {
+  const controller = new AbortController();
+  const onSigint = () => controller.abort();
+  const signal = opts.signal ?? controller.signal;
+  if (opts.signal === undefined) process.once('SIGINT', onSigint);
+  const pollMs = opts.pollMs ?? 200;
+  let fd: number | null = null;
+  let ino = -1;
+  let offset = 0;
+  let waitingSaid = false;
+  let lines = new LineSplitter();
+  const buf = Buffer.alloc(64 * 1024);
+  const drain = () => {
+    if (fd === null) return;
+    for (;;) {
+      const n = fs.readSync(fd, buf, 0, buf.length, offset);
+      if (n === 0) return;
+      offset += n;
+      lines.push(buf.subarray(0, n)).forEach(emit);
+    }
+  };
+  const close = () => {
+    if (fd === null) return;
+    fs.closeSync(fd);
+    fd = null;
+    // A rotated file ends with a full line (s6-log writes whole lines); flush anyway.
+    lines.end().forEach(emit);
+    lines = new LineSplitter();
+  };
+  try {
+    while (!signal.aborted) {
+      drain();
+      let st: fs.Stats | null = null;
+      try {
+        st = fs.statSync(file);
+      } catch (e) {
+        if (!(e instanceof Error && 'code' in e && e.code === 'ENOENT')) throw e;
+      }
+      if (st !== null && st.ino !== ino) {
+        // New file (first open or rotation): finish the old one first.
+        drain();
+        close();
+        fd = fs.openSync(file, 'r');
+        ino = fs.fstatSync(fd).ino;
+        offset = 0;
+        drain();
+      } else if (st !== null && st.size < offset) {
+        offset = 0; // truncated in place
+        drain();
+      } else if (st === null && fd === null && !waitingSaid) {
+        io.err(`vmsvc: waiting for ${printable(file)}\n`);
+        waitingSaid = true;
+      }
+      await sleep(pollMs, signal);
+    }
+    drain();
+  } finally {
+    close();
+    process.removeListener('SIGINT', onSigint);
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done);
+  });
+}

@@ -1,0 +1,247 @@
+/** `vmsvc show NAME`: everything the generated tree and the live state say about one VM. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { CONTROL_CHAR, printable } from '../bytes.js';
+import {
+  alignedTable, clientsOf, findVm, formatDuration, guarded, json, keyValues, linksOfVm, liveState, readNameList,
+  readTree, spawnRunner, vmmArgvFromRunScript,
+  type AdminIo, type CommandRunner, type LiveState, type Tree,
+} from './inventory.js';
+import type { ManifestVm } from '../plan.js';
+
+/**
+ * Arguments of `vmsvc show NAME`.
+ *
+ * - `source`: the generated source tree (the --out path); read: its manifest,
+ *   the VM's service directories (type, dependencies.d, run).
+ * - `scandir`, `prefix`: where the live service directories are (s6-rc's
+ *   scandir and its s6-rc-init -p prefix, default '').
+ * - `name`: the VM.
+ * - `json`: print a ShowResult as JSON instead of the readable report.
+ *
+ * Exit codes: 0 shown (an unreadable VMM command line is shown as such); 1 the
+ * VM was skipped when the tree was generated; 2 no such VM, or the manifest
+ * cannot be read.
+ */
+export interface ShowArgs {
+  readonly source: string;
+  readonly scandir: string;
+  readonly prefix?: string;
+  readonly name: string;
+  readonly json: boolean;
+}
+
+export interface ShowService {
+  readonly name: string;
+  /** From the source dir's `type`; 'bundle' for the pipeline s6-rc-compile makes; 'missing' if absent. */
+  readonly type: string;
+  /** dependencies.d (or dependencies) of the source service; for the pipeline bundle, its contents. */
+  readonly dependencies: readonly string[];
+  /** Live state of longruns; null for oneshots and bundles (s6-rc keeps their state in its live dir). */
+  readonly live: LiveState | null;
+}
+
+export interface ShowLink {
+  readonly n: number;
+  /** This VM's role on the link. */
+  readonly role: 'client' | 'provider';
+  readonly peer: string;
+  /** This VM's MAC on the link, and the peer's. */
+  readonly mac: string;
+  readonly peerMac: string;
+  /** The client's IP (the client VM's address on this link). */
+  readonly clientIp: string;
+  readonly bridge: string;
+  /** This VM's tap. */
+  readonly tap: string;
+  readonly service: string;
+}
+
+export interface ShowResult {
+  readonly name: string;
+  readonly source: string;
+  readonly kernel: string;
+  readonly disks: readonly string[];
+  readonly providers: readonly string[];
+  /** VMs that need this one, directly or not (they stop with it). */
+  readonly clients: readonly string[];
+  /** The VMM the tree runs (manifest `vmm`). */
+  readonly vmmKind: string;
+  readonly runtimeDir: string;
+  /** The VMM's API / control / QMP socket (readiness). */
+  readonly controlSocket: string;
+  /**
+   * The user's virtio-console socket; path null when the VMM offers none (a
+   * pty, or no console); present: a Unix socket is there now.
+   */
+  readonly consoleSocket: { readonly path: string | null; readonly present: boolean };
+  readonly logDir: string;
+  readonly state: LiveState;
+  readonly logger: LiveState;
+  readonly services: readonly ShowService[];
+  /**
+   * The VMM's argv (program first) as the run script execs it, and the user it
+   * runs as (null: root), or why it could not be read.
+   */
+  readonly vmm: { readonly argv: readonly string[]; readonly user: string | null } | { readonly error: string };
+  readonly links: readonly ShowLink[];
+}
+
+export function show(args: ShowArgs, io: AdminIo, runner: CommandRunner = spawnRunner): Promise<number> {
+  return guarded(io, async () => {
+    const result = await showResult(args, runner);
+    io.out(args.json ? json(result) : formatShow(result));
+    return 0;
+  });
+}
+
+export async function showResult(args: Omit<ShowArgs, 'json'>, runner: CommandRunner = spawnRunner): Promise<ShowResult> {
+  const tree = readTree(args.source);
+  const vm = findVm(tree, args.name);
+  const live = { scandir: args.scandir, prefix: args.prefix ?? '' };
+  const links = linksOfVm(tree, vm);
+  const serviceNames = [vm.services.vm, vm.services.logger, ...links.asClient.map((l) => l.service), ...links.asProvider.map((l) => l.service)];
+  const services: ShowService[] = [];
+  for (const name of serviceNames) services.push(await sourceService(tree, name, live, runner));
+  services.push({ name: vm.services.pipeline, type: 'bundle', dependencies: [vm.services.vm, vm.services.logger], live: null });
+  return {
+    name: vm.name,
+    source: vm.source,
+    kernel: vm.kernel,
+    disks: vm.disks,
+    providers: vm.providers,
+    clients: clientsOf(tree.manifest, vm.name),
+    vmmKind: tree.manifest.vmm,
+    runtimeDir: vm.runtimeDir,
+    controlSocket: vm.controlSocket,
+    consoleSocket: { path: vm.consoleSocket, present: vm.consoleSocket !== null && isSocket(vm.consoleSocket) },
+    logDir: vm.logDir,
+    state: services[0]!.live!,
+    logger: services[1]!.live!,
+    services,
+    vmm: vmmOf(tree, vm),
+    links: [
+      ...links.asClient.map((l): ShowLink => ({
+        n: l.n, role: 'client', peer: l.provider, mac: l.clientMac, peerMac: l.providerMac, clientIp: l.clientIp, bridge: l.bridge, tap: l.clientTap, service: l.service,
+      })),
+      ...links.asProvider.map((l): ShowLink => ({
+        n: l.n, role: 'provider', peer: l.client, mac: l.providerMac, peerMac: l.clientMac, clientIp: l.clientIp, bridge: l.bridge, tap: l.providerTap, service: l.service,
+      })),
+    ],
+  };
+}
+
+/** The VMM argv of a VM, from its generated run script. */
+export function vmmOf(tree: Tree, vm: ManifestVm): { argv: string[]; user: string | null } | { error: string } {
+  const run = path.join(tree.source, vm.services.vm, 'run');
+  let script: string;
+  try {
+    script = fs.readFileSync(run, 'utf8');
+  } catch (e) {
+    return { error: `cannot read ${run}: ${e instanceof Error ? e.message : String(e)}` };
+  }
+  const r = vmmArgvFromRunScript(script);
+  return r.ok ? { argv: r.argv, user: r.user } : { error: `${run}: ${r.error}` };
+}
+
+async function sourceService(tree: Tree, name: string, live: { scandir: string; prefix: string }, runner: CommandRunner): Promise<ShowService> {
+  const dir = path.join(tree.source, name);
+  let type: string;
+  try {
+    type = fs.readFileSync(path.join(dir, 'type'), 'utf8').trim();
+  } catch {
+    return { name, type: 'missing', dependencies: [], live: null };
+  }
+  return {
+    name,
+    type,
+    dependencies: readNameList(dir, type === 'bundle' ? 'contents' : 'dependencies'),
+    live: type === 'longrun' ? await liveState(live, name, runner) : null,
+  };
+}
+
+function isSocket(p: string): boolean {
+  try {
+    return fs.statSync(p).isSocket();
+  } catch {
+    return false;
+  }
+}
+
+export function describeState(s: LiveState): string {
+  const parts: string[] = [];
+  if (s.pid !== null) parts.push(`pid ${s.pid}`);
+  if (s.uptimeSeconds !== null) parts.push(`up ${formatDuration(s.uptimeSeconds)}`);
+  else if (s.forSeconds !== null && (s.state === 'down')) parts.push(`for ${formatDuration(s.forSeconds)}`);
+  if (s.lastExit !== null && (s.lastExit.signal !== null || s.lastExit.code !== null)) {
+    parts.push(`last exit ${s.lastExit.signal ?? `code ${s.lastExit.code}`}`);
+  }
+  if (s.deaths !== null) parts.push(`deaths ${s.deaths}`);
+  if (s.state !== 'missing' && s.state !== 'unsupervised') parts.push('restarts unknown');
+  if (s.detail !== null) parts.push(s.detail);
+  return printable(parts.length === 0 ? s.state : `${s.state} (${parts.join(', ')})`);
+}
+
+/** POSIX shell quoting, for a command line a person can paste. */
+export function shellQuote(word: string): string {
+  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) return word;
+  if (CONTROL_CHAR.test(word)) {
+    // bash/zsh/ksh ANSI-C quoting: nothing raw reaches the terminal.
+    return `$'${word.replace(/[\\'\u0000-\u001f\u007f-\u009f]/g, (c) => (c === '\\' || c === "'" ? `\\${c}` : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`))}'`;
+  }
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The argv as a shell command, one option (with its values) per line. */
+export function formatArgv(argv: readonly string[], indent: string): string {
+  const lines: string[][] = [];
+  for (const [i, w] of argv.entries()) {
+    if (i === 0 || w.startsWith('-')) lines.push([w]);
+    else lines[lines.length - 1]!.push(w);
+  }
+  return lines.map((l, i) => `${indent}${i === 0 ? '' : '  '}${l.map(shellQuote).join(' ')}`).join(' \\\n') + '\n';
+}
+
+export function formatShow(r: ShowResult): string {
+  const none = (xs: readonly string[]) => (xs.length === 0 ? '-' : xs.map(printable).join(', '));
+  let out = `VM ${printable(r.name)}\n`;
+  out += keyValues([
+    ['state', describeState(r.state)],
+    ['logger', describeState(r.logger)],
+    ['source', printable(r.source)],
+    ['kernel', printable(r.kernel)],
+    ['providers', none(r.providers)],
+    ['clients', none(r.clients)],
+    ['VMM', `${printable(r.vmmKind)}${'argv' in r.vmm ? `, runs as ${printable(r.vmm.user ?? 'root')}` : ''}`],
+    ['runtime dir', printable(r.runtimeDir)],
+    ['control socket', printable(r.controlSocket)],
+    ['console', consoleLine(r)],
+    ['log dir', printable(r.logDir)],
+    ['serial log', printable(path.join(r.logDir, 'current'))],
+  ], '  ');
+  out += '\ndisks:\n';
+  out += r.disks.length === 0 ? '  none\n' : r.disks.map((d) => `  ${printable(d)}\n`).join('');
+  out += '\nlinks:\n';
+  out += r.links.length === 0 ? '  none\n' : indent(alignedTable(
+    ['N', 'ROLE', 'PEER', 'MAC', 'PEER MAC', 'CLIENT IP', 'BRIDGE', 'TAP', 'SERVICE'],
+    r.links.map((l) => [String(l.n), l.role, printable(l.peer), l.mac, l.peerMac, l.clientIp, l.bridge, l.tap, l.service]),
+  ));
+  out += '\nservices:\n';
+  out += indent(alignedTable(
+    ['NAME', 'TYPE', 'STATE', 'DEPENDENCIES'],
+    r.services.map((s) => [printable(s.name), s.type, s.live === null ? '-' : s.live.state, none(s.dependencies)]),
+  ));
+  out += '\nVMM command line:\n';
+  out += 'argv' in r.vmm ? formatArgv(r.vmm.argv, '  ') : `  unknown: ${printable(r.vmm.error)}\n`;
+  return out;
+}
+
+function consoleLine(r: ShowResult): string {
+  const c = r.consoleSocket;
+  if (c.path === null) return `no console socket (${printable(r.vmmKind)} gives none; see vmsvc console ${printable(r.name)})`;
+  return c.present ? printable(c.path) : `${printable(c.path)} (not there now)`;
+}
+
+function indent(text: string): string {
+  return text.split('\n').map((l) => (l === '' ? l : `  ${l}`)).join('\n');
+}

@@ -1,0 +1,519 @@
+/**
+ * `vmsvc apply`: generate the source tree (keep-going), compile it into a
+ * database named by the tree's hash, and make the live s6-rc system run it:
+ * `s6-rc-init` the first time (no live directory), `s6-rc-update` with a
+ * conversion file afterwards. Programs run through an injected CommandRunner;
+ * everything written lives in the state directory (layout: db-rotation.ts).
+ *
+ * Crash safety: the databases and their source copies are never modified
+ * once complete; `current` and `previous` are replaced with rename(2); which
+ * database the live system runs is read back from s6-rc's own
+ * LIVE/compiled link, so a run killed between `s6-rc-update` and the switch
+ * of `current` is repaired by the next one. One apply at a time per state
+ * directory (a lock file naming its pid).
+ *
+ * Failures: a failed s6-rc-compile, s6-rc-init, or an s6-rc-update that did
+ * not switch databases leaves `current` as it was and removes the new
+ * database. s6-rc-update can also fail AFTER switching (its exit codes 1 and
+ * 2: some transitions failed or timed out, "but the database was switched",
+ * skarnet.org/software/s6-rc/s6-rc-update.html); then the live system runs
+ * the new database, so `current` follows it and it is kept. apply checks
+ * LIVE/compiled rather than trusting exit codes.
+ */
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { compareBytes, printable } from './bytes.js';
+import type { CheckResult } from './check.js';
+import { conversionFile, describePlan, planConversion, type ConversionPlan } from './conversion.js';
+import {
+  afterSwitch, COMPILED_DIR, hashOfTarget, isHash, keptHashes, linkTarget, obsoleteEntries, SOURCE_SUFFIX, TEMP_PREFIX, type DbLinks,
+} from './db-rotation.js';
+import type { GeneratorOptions } from './options.js';
+import { buildTree, checkDataDir } from './pipeline.js';
+import type { FileTree, TreeEntry } from './render.js';
+import { formatDiagnostic, formatSkipped } from './report.js';
+import { ScanError } from './scan.js';
+import { TemplateError } from './templates.js';
+import { sameTree, treeHash, writeEntries, writeTreeAtomically, WriteError } from './write-tree.js';
+
+export interface CommandResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs one program to completion. argv[0] is the program (looked up in PATH). */
+export interface CommandRunner {
+  run(argv: string[]): CommandResult;
+}
+
+export interface S6rcPrograms {
+  readonly compile: string;
+  readonly init: string;
+  readonly update: string;
+}
+
+export const defaultS6rcPrograms: S6rcPrograms = { compile: 's6-rc-compile', init: 's6-rc-init', update: 's6-rc-update' };
+
+export interface ApplyOptions {
+  readonly data: string;
+  /** Everything apply writes lives here. */
+  readonly state: string;
+  /** The directory s6-svscan watches (s6-rc-init's argument). */
+  readonly scandir: string;
+  /** s6-rc's live directory; default STATE/live. */
+  readonly live?: string;
+  /** s6-rc-init's -p prefix ('' for none); also the generator's livePrefix, for the name length check. */
+  readonly prefix: string;
+  /** Print what would be added, stopped and restarted; run nothing, write nothing. */
+  readonly dryRun: boolean;
+  readonly generator: GeneratorOptions;
+  /** Program names; the defaults are s6-rc-compile, s6-rc-init and s6-rc-update. */
+  readonly programs?: Partial<S6rcPrograms>;
+}
+
+export interface ApplyIo {
+  out(s: string): void;
+  err(s: string): void;
+}
+
+/** 0 ok; 1 a program rejected the tree or services failed to start; 2 I/O, or a program failed otherwise. */
+export const APPLY_EXIT = { ok: 0, failed: 1, io: 2 } as const;
+
+/** Absolute paths of everything apply reads and writes. */
+export interface StateLayout {
+  readonly state: string;
+  readonly source: string;
+  readonly compiled: string;
+  readonly current: string;
+  readonly previous: string;
+  readonly conversion: string;
+  readonly lock: string;
+  readonly live: string;
+  readonly scandir: string;
+}
+
+export function stateLayout(opts: Pick<ApplyOptions, 'state' | 'live' | 'scandir'>): StateLayout {
+  const state = path.resolve(opts.state);
+  return {
+    state,
+    source: path.join(state, 'source'),
+    compiled: path.join(state, COMPILED_DIR),
+    current: path.join(state, 'current'),
+    previous: path.join(state, 'previous'),
+    conversion: path.join(state, 'conversion'),
+    lock: path.join(state, '.vmsvc-apply.lock'),
+    live: path.resolve(opts.live ?? path.join(state, 'live')),
+    scandir: path.resolve(opts.scandir),
+  };
+}
+
+/** The tree apply would compile, and its hash (the database's name). */
+export function desiredTree(opts: Pick<ApplyOptions, 'data' | 'prefix' | 'generator'>): { check: CheckResult; tree: FileTree; hash: string } {
+  const gen: GeneratorOptions = { ...opts.generator, livePrefix: opts.prefix };
+  const { root, result } = checkDataDir(opts.data, gen);
+  const tree = buildTree(root, result, gen);
+  return { check: result, tree, hash: treeHash(tree) };
+}
+
+class ApplyError extends Error {
+  constructor(readonly exitCode: number, message: string) {
+    super(message);
+  }
+}
+
+export function runApply(opts: ApplyOptions, runner: CommandRunner, io: ApplyIo): number {
+  try {
+    return apply(opts, runner, io);
+  } catch (e) {
+    if (e instanceof ApplyError) {
+      io.err(`vmsvc: ${e.message}\n`);
+      return e.exitCode;
+    }
+    if (e instanceof ScanError || e instanceof WriteError || e instanceof TemplateError) io.err(`vmsvc: ${e.message}\n`);
+    else if (e instanceof Error && 'code' in e && typeof e.code === 'string') io.err(`vmsvc: I/O error: ${e.message}\n`);
+    else throw e;
+    return APPLY_EXIT.io;
+  }
+}
+
+interface Ctx {
+  readonly opts: ApplyOptions;
+  readonly L: StateLayout;
+  readonly programs: S6rcPrograms;
+  readonly runner: CommandRunner;
+  readonly io: ApplyIo;
+  readonly tree: FileTree;
+  readonly hash: string;
+  readonly vms: string;
+}
+
+function apply(opts: ApplyOptions, runner: CommandRunner, io: ApplyIo): number {
+  const L = stateLayout(opts);
+  const { check, tree, hash } = desiredTree(opts);
+  for (const d of check.diagnostics) io.err(formatDiagnostic(d));
+  io.err(formatSkipped(check));
+  const ctx: Ctx = {
+    opts, L, runner, io, tree, hash,
+    programs: { ...defaultS6rcPrograms, ...opts.programs },
+    vms: plural(check.vms.length, 'VM'),
+  };
+  return opts.dryRun ? step(ctx) : withLock(L, () => step(ctx));
+}
+
+function step(ctx: Ctx): number {
+  const { L, hash, io, opts } = ctx;
+  const links: DbLinks = { current: readDbLink(L.current), previous: readDbLink(L.previous) };
+  const from = liveDb(L);
+  if (from === null) return start(ctx, links);
+  if (from === hash) {
+    if (links.current === hash) {
+      io.out(`vmsvc: ${p(L.live)} already runs ${COMPILED_DIR}/${hash} (${ctx.vms}); nothing to do\n`);
+      return APPLY_EXIT.ok;
+    }
+    // A run was killed after s6-rc-update switched and before `current` followed.
+    if (opts.dryRun) {
+      io.out(`vmsvc: dry run: ${p(L.live)} already runs ${COMPILED_DIR}/${hash} (${ctx.vms}); would point current at it\n`);
+      return APPLY_EXIT.ok;
+    }
+    const next = afterSwitch(links, hash, links.current);
+    setLinks(L, next);
+    prune(L, keptHashes(next, hash));
+    io.out(`vmsvc: ${p(L.live)} already runs ${COMPILED_DIR}/${hash} (${ctx.vms}); current now points at it\n`);
+    return APPLY_EXIT.ok;
+  }
+  return update(ctx, links, from);
+}
+
+/** No live directory: compile, point `current` at the database, s6-rc-init on it. */
+function start(ctx: Ctx, links: DbLinks): number {
+  const { L, hash, io, opts, tree } = ctx;
+  const plan = planConversion(new Map(), tree);
+  const db = dbPath(L, hash);
+  const downHint = `all down until \`s6-rc -l ${p(L.live)} -u change ${p(opts.generator.bundle)}\``;
+  if (opts.dryRun) {
+    io.out(`vmsvc: dry run: would compile ${p(db)} and start a live s6-rc on ${p(L.scandir)} (${ctx.vms}, ${plural(plan.added.length, 'service')}, ${downHint}):\n`);
+    for (const line of describePlan(plan)) io.out(`  ${line}\n`);
+    io.out('vmsvc: dry run: nothing run, nothing written\n');
+    return APPLY_EXIT.ok;
+  }
+  writeTreeAtomically(L.source, tree);
+  const compiled = ensureCompiled(ctx, null);
+  if (typeof compiled === 'number') return compiled;
+  const next = afterSwitch(links, hash, null);
+  setLinks(L, next);
+  const argv = [ctx.programs.init, '-c', L.current, '-l', L.live, ...(opts.prefix === '' ? [] : ['-p', opts.prefix]), L.scandir];
+  const r = ctx.runner.run(argv);
+  passStderr(io, r);
+  if (r.code !== 0) {
+    setLinks(L, links);
+    if (compiled.fresh) removeDb(L, hash);
+    failed(io, argv, r);
+    const undo = links.current === null ? 'current removed' : `current points at ${COMPILED_DIR}/${links.current} again`;
+    io.err(`vmsvc: nothing started; ${undo}${compiled.fresh ? `, ${p(db)} removed` : ''}\n`);
+    if (lexists(L.live)) io.err(`vmsvc: ${p(L.live)} exists after the failed s6-rc-init; check it and remove it before running apply again\n`);
+    return APPLY_EXIT.io;
+  }
+  prune(L, keptHashes(next, hash));
+  io.out(`vmsvc: started ${p(L.live)} on ${COMPILED_DIR}/${hash} (${ctx.vms}, ${plural(plan.added.length, 'service')}, ${downHint})\n`);
+  return APPLY_EXIT.ok;
+}
+
+/** A live system runs database `from`: compile, then s6-rc-update with a conversion file. */
+function update(ctx: Ctx, links: DbLinks, from: string): number {
+  const { L, hash, io, opts, tree } = ctx;
+  const before = readSourceCopy(L, from);
+  const plan = planConversion(before, tree);
+  const db = dbPath(L, hash);
+  if (opts.dryRun) {
+    io.out(`vmsvc: dry run: would compile ${p(db)} and switch ${p(L.live)} to it from ${COMPILED_DIR}/${from} (${ctx.vms}):\n`);
+    for (const line of describePlan(plan)) io.out(`  ${line}\n`);
+    io.out(`vmsvc: dry run: ${summary(plan)}; nothing run, nothing written\n`);
+    return APPLY_EXIT.ok;
+  }
+  writeTreeAtomically(L.source, tree);
+  const compiled = ensureCompiled(ctx, from);
+  if (typeof compiled === 'number') return compiled;
+  writeAtomically(L, L.conversion, conversionFile(plan));
+  const argv = [ctx.programs.update, '-l', L.live, '-f', L.conversion, db];
+  const r = ctx.runner.run(argv);
+  passStderr(io, r);
+  if (r.code === 0 || runsSafely(L) === hash) {
+    const next = afterSwitch(links, hash, from);
+    setLinks(L, next);
+    prune(L, keptHashes(next, hash));
+    for (const line of describePlan(plan)) io.out(`  ${line}\n`);
+    if (r.code === 0) {
+      io.out(`vmsvc: switched ${p(L.live)} to ${COMPILED_DIR}/${hash} (${ctx.vms}): ${summary(plan)}\n`);
+      return APPLY_EXIT.ok;
+    }
+    failed(io, argv, r);
+    io.err(`vmsvc: s6-rc-update did switch ${p(L.live)} to ${COMPILED_DIR}/${hash}, so current points at it (previous: ${COMPILED_DIR}/${from}); `
+      + `some services did not come up: see \`s6-rc -l ${p(L.live)} -a list\`\n`);
+    return APPLY_EXIT.failed;
+  }
+  if (compiled.fresh) removeDb(L, hash);
+  failed(io, argv, r);
+  io.err(`vmsvc: nothing changed: ${p(L.live)} still runs ${COMPILED_DIR}/${from}, current unchanged${compiled.fresh ? `, ${p(db)} removed` : ''}\n`);
+  return APPLY_EXIT.io;
+}
+
+function summary(plan: ConversionPlan): string {
+  const restarts = plan.restarted.length + plan.retyped.length;
+  const knock = plan.knockOn.length === 0 ? '' : ` (+${plan.knockOn.length} if up)`;
+  return `${plan.added.length} added, ${plan.removed.length} removed, ${restarts} restarted${knock}`;
+}
+
+/**
+ * Makes sure DB(hash) is a complete database of `tree`: reuses one whose
+ * source copy matches (e.g. going back to `previous`), else compiles.
+ * Returns the exit code on failure.
+ */
+function ensureCompiled(ctx: Ctx, running: string | null): { fresh: boolean } | number {
+  const { L, hash, io, tree } = ctx;
+  const db = dbPath(L, hash);
+  const copy = `${db}${SOURCE_SUFFIX}`;
+  if (isDir(db) && isDir(copy) && sameTree(copy, tree)) return { fresh: false };
+  // A database without its source copy is a leftover of a killed run; s6-rc-compile wants a new directory.
+  removeDb(L, hash);
+  fs.mkdirSync(L.compiled, { recursive: true });
+  const argv = [ctx.programs.compile, db, L.source];
+  const r = ctx.runner.run(argv);
+  passStderr(io, r);
+  if (r.code !== 0 || !isDir(db)) {
+    removeDb(L, hash);
+    failed(io, argv, r.code === 0 ? { ...r, stderr: `${r.stderr}(exit 0 but ${db} was not created)\n` } : r);
+    const still = running === null ? 'nothing started' : `nothing changed: the live system still runs ${COMPILED_DIR}/${running}`;
+    io.err(`vmsvc: ${still}, current unchanged, ${p(db)} removed\n`);
+    // s6-rc-compile exits 1 for "error in a source directory": the tree itself was refused.
+    return r.code === 1 ? APPLY_EXIT.failed : APPLY_EXIT.io;
+  }
+  const tmp = path.join(L.compiled, `${TEMP_PREFIX}${hash}-${process.pid}-${randomBytes(4).toString('hex')}`);
+  writeEntries(tmp, tree);
+  fs.renameSync(tmp, copy);
+  io.out(`vmsvc: compiled ${p(db)}\n`);
+  return { fresh: true };
+}
+
+function failed(io: ApplyIo, argv: readonly string[], r: CommandResult): void {
+  io.err(`vmsvc: ${p(path.basename(argv[0] ?? ''))} failed (exit ${r.code}): ${showArgv(argv)}\n`);
+}
+
+/** A program's stderr, indented, so warnings and errors are not lost. */
+function passStderr(io: ApplyIo, r: CommandResult): void {
+  if (r.stderr === '') return;
+  io.err(r.stderr.replace(/\n$/, '').split('\n').map((l) => `  ${p(l)}\n`).join(''));
+}
+
+function showArgv(argv: readonly string[]): string {
+  return argv.map((a) => (/^[A-Za-z0-9_./:=@%+,-]+$/.test(a) ? a : p(JSON.stringify(a)))).join(' ');
+}
+
+const p = printable;
+
+function plural(n: number, what: string): string {
+  return `${n} ${what}${n === 1 ? '' : 's'}`;
+}
+
+function dbPath(L: StateLayout, hash: string): string {
+  return path.join(L.compiled, hash);
+}
+
+function removeDb(L: StateLayout, hash: string): void {
+  const db = dbPath(L, hash);
+  fs.rmSync(db, { recursive: true, force: true });
+  fs.rmSync(`${db}${SOURCE_SUFFIX}`, { recursive: true, force: true });
+}
+
+/** The hash `current` / `previous` names; null when absent. Refuses links vmsvc did not make. */
+function readDbLink(link: string): string | null {
+  let target: string;
+  try {
+    target = fs.readlinkSync(link);
+  } catch (e) {
+    if (e instanceof Error && 'code' in e && e.code === 'ENOENT') return null;
+    throw new ApplyError(APPLY_EXIT.io, `${p(link)} is not a symbolic link vmsvc made; move it away`);
+  }
+  const hash = hashOfTarget(target);
+  if (hash === null) throw new ApplyError(APPLY_EXIT.io, `${p(link)} points at ${p(target)}, not at a database in ${COMPILED_DIR}/; move it away`);
+  return hash;
+}
+
+/**
+ * The database the live system runs, from s6-rc's LIVE/compiled link (to
+ * STATE/current after s6-rc-init, to the database itself after
+ * s6-rc-update); null when there is no live directory.
+ */
+function liveDb(L: StateLayout): string | null {
+  if (!lexists(L.live)) return null;
+  let real: string;
+  try {
+    real = fs.realpathSync(path.join(L.live, 'compiled'));
+  } catch (e) {
+    throw new ApplyError(APPLY_EXIT.io, `cannot tell which database ${p(L.live)} runs: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  let compiledDir: string | null = null;
+  try {
+    compiledDir = fs.realpathSync(L.compiled);
+  } catch {
+    // No compiled/ at all: the live system cannot run one of ours.
+  }
+  const hash = path.basename(real);
+  if (compiledDir === null || path.dirname(real) !== compiledDir || !isHash(hash)) {
+    throw new ApplyError(APPLY_EXIT.io,
+      `${p(L.live)} runs ${p(real)}, which is not a database vmsvc compiled in ${p(L.compiled)}; use another --state or live directory`);
+  }
+  return hash;
+}
+
+function runsSafely(L: StateLayout): string | null {
+  try {
+    return liveDb(L);
+  } catch {
+    return null;
+  }
+}
+
+/** The source tree database `hash` was compiled from, as a FileTree. */
+function readSourceCopy(L: StateLayout, hash: string): FileTree {
+  const copy = `${dbPath(L, hash)}${SOURCE_SUFFIX}`;
+  if (!isDir(copy)) {
+    throw new ApplyError(APPLY_EXIT.io,
+      `${p(copy)} is missing: it is the source of the database ${p(L.live)} runs, and without it vmsvc cannot tell which services changed`);
+  }
+  return readTree(copy);
+}
+
+/** A directory written by writeEntries, read back; entries bytewise-sorted like render's. */
+export function readTree(root: string): FileTree {
+  const entries: Array<[string, TreeEntry]> = [];
+  const walk = (rel: string): void => {
+    for (const d of fs.readdirSync(path.join(root, rel), { withFileTypes: true })) {
+      const child = rel === '' ? d.name : `${rel}/${d.name}`;
+      const full = path.join(root, child);
+      if (d.isDirectory()) {
+        entries.push([child, { kind: 'dir' }]);
+        walk(child);
+      } else {
+        const mode = (fs.statSync(full).mode & 0o111) !== 0 ? 0o755 : 0o644;
+        entries.push([child, { kind: 'file', content: fs.readFileSync(full, 'utf8'), mode }]);
+      }
+    }
+  };
+  walk('');
+  entries.sort(([a], [b]) => compareBytes(a, b));
+  return new Map(entries);
+}
+
+/** Points `previous`, then `current` (the commit point), at their databases, each with symlink + rename. */
+function setLinks(L: StateLayout, links: DbLinks): void {
+  setLink(L, L.previous, links.previous);
+  setLink(L, L.current, links.current);
+}
+
+function setLink(L: StateLayout, link: string, hash: string | null): void {
+  if (hash === null) {
+    fs.rmSync(link, { force: true });
+    return;
+  }
+  const tmp = tempPath(L, path.basename(link));
+  fs.symlinkSync(linkTarget(hash), tmp);
+  fs.renameSync(tmp, link);
+}
+
+function writeAtomically(L: StateLayout, file: string, content: string): void {
+  const tmp = tempPath(L, path.basename(file));
+  fs.writeFileSync(tmp, content, { mode: 0o644 });
+  fs.renameSync(tmp, file);
+}
+
+function tempPath(L: StateLayout, what: string): string {
+  return path.join(L.state, `${TEMP_PREFIX}${what}-${process.pid}-${randomBytes(4).toString('hex')}`);
+}
+
+/** Deletes databases not kept, and whatever killed runs left in compiled/ and the state directory. */
+function prune(L: StateLayout, keep: ReadonlySet<string>): void {
+  for (const name of obsoleteEntries(fs.readdirSync(L.compiled), keep)) fs.rmSync(path.join(L.compiled, name), { recursive: true, force: true });
+  for (const name of fs.readdirSync(L.state)) {
+    if (name.startsWith(TEMP_PREFIX)) fs.rmSync(path.join(L.state, name), { recursive: true, force: true });
+  }
+}
+
+/** One apply per state directory; a lock whose owner died is taken over. */
+function withLock<T>(L: StateLayout, fn: () => T): T {
+  fs.mkdirSync(L.state, { recursive: true });
+  // Written first and then linked into place, so a lock that exists always names its owner.
+  const mine = tempPath(L, 'lock');
+  fs.writeFileSync(mine, `${process.pid}\n`);
+  try {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        fs.linkSync(mine, L.lock);
+        break;
+      } catch (e) {
+        if (!(e instanceof Error && 'code' in e && e.code === 'EEXIST')) throw e;
+      }
+      const owner = Number.parseInt(readOr(L.lock, ''), 10);
+      if (isAlive(owner)) throw new ApplyError(APPLY_EXIT.io, `another vmsvc apply (pid ${owner}) is using ${p(L.state)}; run again when it has finished`);
+      if (attempt > 0) throw new ApplyError(APPLY_EXIT.io, `cannot take the lock ${p(L.lock)}`);
+      fs.rmSync(L.lock, { force: true });
+    }
+  } finally {
+    fs.rmSync(mine, { force: true });
+  }
+  try {
+    return fn();
+  } finally {
+    fs.rmSync(L.lock, { force: true });
+  }
+}
+
+function readOr(file: string, fallback: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return fallback;
+  }
+}
+
+function isAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return e instanceof Error && 'code' in e && e.code === 'EPERM';
+  }
+}
+
+function lexists(p: string): boolean {
+  try {
+    fs.lstatSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function isDir(p: string): boolean {
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** A CommandRunner that really runs the program (for the CLI): output captured, exit status as code. */
+export const spawnRunner: CommandRunner = {
+  run(argv: string[]): CommandResult {
+    const [program, ...args] = argv;
+    if (program === undefined) return { code: 100, stdout: '', stderr: 'no program given\n' };
+    const r = spawnSync(program, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * 1024 * 1024 });
+    if (r.error !== undefined) return { code: 127, stdout: '', stderr: `cannot run ${program}: ${r.error.message}\n` };
+    if (r.status === null) return { code: 128, stdout: r.stdout, stderr: `${r.stderr}${program} killed by ${r.signal ?? 'a signal'}\n` };
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  },
+};
+

@@ -1,0 +1,148 @@
+#!/bin/busybox sh
+# /init of the vmsvc test guest (initramfs built by test/e2e/guest.ts).
+#
+# Everything it reports goes to the serial console (/dev/console, ttyS0) as
+# lines starting with "vmsvc-guest: ", so that a test can wait for them:
+#   vmsvc-guest: booted NAME
+#   vmsvc-guest: configured IF MAC ADDR [peer CLIENT]
+#   vmsvc-guest: disk DEV marker TEXT          (ext2 images from makeExt2Disk)
+#   vmsvc-guest: ping OK ADDR | ping FAIL ADDR (repeated forever)
+# An interactive shell runs on the virtio console /dev/hvc0 (respawned when it
+# exits). The guest never powers off by itself.
+#
+# Kernel command line parameters (all optional):
+#   vmsvc.name=NAME       hostname, and the name in the "booted" line (default: guest)
+#   vmsvc.ping=A[,B...]   extra addresses to ping
+#   vmsvc.interval=SEC    pause between ping rounds (default: 2)
+#
+# Networking follows the Spectrum guide: an interface whose MAC has the OUI
+# 0a:b3:ec is a client interface when octet 4 is 00 (address 100.64.HH.LL/32
+# from octets 5 and 6, default route via 169.254.0.1) and a provider (router)
+# interface when octet 4 is 80 (169.254.0.1/32 plus a /32 route to the client
+# address from octets 5 and 6). A client pings 169.254.0.1; a provider pings
+# each client address.
+
+/bin/busybox mkdir -p /bin /sbin /usr/bin /usr/sbin /proc /sys /dev /tmp /run /mnt
+/bin/busybox --install -s
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root
+mkdir -p /root
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /run
+
+say() { echo "vmsvc-guest: $*"; }
+
+name=guest
+interval=2
+extra=
+for arg in $(cat /proc/cmdline); do
+  case "$arg" in
+    vmsvc.name=*) name=${arg#vmsvc.name=} ;;
+    vmsvc.ping=*) extra="$extra $(echo "${arg#vmsvc.ping=}" | tr , ' ')" ;;
+    vmsvc.interval=*) interval=${arg#vmsvc.interval=} ;;
+  esac
+done
+hostname "$name"
+
+# Modules in dependency order, one name per line (written by guest.ts).
+if [ -f /etc/vmsvc-modules ]; then
+  while read -r mod; do
+    [ -n "$mod" ] || continue
+    insmod "/lib/modules/$mod.ko" || say "insmod FAILED $mod"
+  done </etc/vmsvc-modules
+fi
+
+say "booted $name"
+
+ip link set lo up
+
+# Network interfaces are probed during insmod, but give them a moment.
+tries=0
+while [ $tries -lt 20 ]; do
+  found=
+  for dev in /sys/class/net/*; do
+    case "$(cat "$dev/address" 2>/dev/null)" in 0a:b3:ec:*) found=1 ;; esac
+  done
+  [ -n "$found" ] && break
+  tries=$((tries + 1))
+  sleep 0.1 2>/dev/null || sleep 1
+done
+
+targets=
+for dev in /sys/class/net/*; do
+  ifname=${dev##*/}
+  mac=$(cat "$dev/address")
+  case "$mac" in 0a:b3:ec:*) ;; *) continue ;; esac
+  oldifs=$IFS
+  IFS=:
+  set -- $mac
+  IFS=$oldifs
+  client="100.64.$((0x$5)).$((0x$6))"
+  ip link set "$ifname" up
+  case "$4" in
+    00)
+      ip addr add "$client/32" dev "$ifname"
+      ip route add 169.254.0.1 dev "$ifname"
+      ip route add default via 169.254.0.1 dev "$ifname"
+      say "configured $ifname $mac $client"
+      targets="$targets 169.254.0.1"
+      ;;
+    80)
+      ip addr add 169.254.0.1/32 dev "$ifname" 2>/dev/null
+      ip route add "$client/32" dev "$ifname"
+      say "configured $ifname $mac 169.254.0.1 peer $client"
+      targets="$targets $client"
+      ;;
+    *)
+      say "ignored $ifname $mac"
+      ;;
+  esac
+done
+
+# Block devices: report the marker file of ext2 images made by makeExt2Disk.
+for blk in /sys/block/vd*; do
+  [ -e "$blk" ] || continue
+  disk=${blk##*/}
+  mkdir -p "/mnt/$disk"
+  if mount -t ext2 -o ro "/dev/$disk" "/mnt/$disk" 2>/dev/null; then
+    say "disk $disk marker $(cat "/mnt/$disk/vmsvc-disk" 2>/dev/null)"
+    umount "/mnt/$disk"
+  else
+    say "disk $disk unmountable"
+  fi
+done
+
+# A shell on the virtio console, respawned whenever it exits.
+(
+  tries=0
+  while [ ! -c /dev/hvc0 ] && [ $tries -lt 100 ]; do
+    sleep 0.2 2>/dev/null || sleep 1
+    tries=$((tries + 1))
+  done
+  [ -c /dev/hvc0 ] || exit 0
+  while :; do
+    PS1="$name# " setsid -c sh -i </dev/hvc0 >/dev/hvc0 2>&1
+    sleep 1
+  done
+) &
+
+# Ping every peer derived above, forever.
+targets="$targets $extra"
+set -- $targets
+if [ $# -eq 0 ]; then
+  say "no ping targets"
+  while :; do sleep 3600; done
+fi
+while :; do
+  for addr in $targets; do
+    if ping -c 1 -W 1 "$addr" >/dev/null 2>&1; then
+      say "ping OK $addr"
+    else
+      say "ping FAIL $addr"
+    fi
+  done
+  sleep "$interval"
+done
