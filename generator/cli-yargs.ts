@@ -20,6 +20,29 @@ import {
   type Io,
 } from './cli-commands.js';
 import type { OptionFlags } from './cli-options.js';
+import { consoleCommand } from './admin/console.js';
+import { graph } from './admin/graph.js';
+import { logs } from './admin/logs.js';
+import { ls } from './admin/ls.js';
+import { show } from './admin/show.js';
+import { start, stop } from './admin/start-stop.js';
+
+/**
+ * Where the admin commands look by default: the layout of the boot oneshot in
+ * s6-rc-examples/host (vmsvc apply --state /run/vmsvc --scandir /run/service --prefix ext-).
+ */
+const adminFlags = {
+  source: { type: 'string', default: '/run/vmsvc/source', describe: 'the generated source tree (apply\'s STATE/source, or generate\'s --out)' },
+  json: { type: 'boolean', default: false, describe: 'print JSON instead of a table' },
+} as const;
+const liveFlags = {
+  scandir: { type: 'string', default: '/run/service', describe: 'the scandir the VM services are linked into' },
+  prefix: { type: 'string', default: 'ext-', describe: 'the s6-rc-init -p prefix of the VM services' },
+} as const;
+const s6rcFlags = {
+  live: { type: 'string', default: '/run/vmsvc/live', describe: 's6-rc\'s live directory' },
+  s6rc: { type: 'string', default: 's6-rc', describe: 's6-rc program' },
+} as const;
 
 export async function runWithYargs(argv: readonly string[], io: Io): Promise<number> {
   let code: number = EXIT.ok;
@@ -27,6 +50,9 @@ export async function runWithYargs(argv: readonly string[], io: Io): Promise<num
   // With exitProcess(false), yargs still calls the handler after a validation failure.
   const run = (fn: () => number) => {
     if (!failed) code = guard(fn, io);
+  };
+  const runAsync = async (fn: () => Promise<number>) => {
+    if (!failed) code = await fn();
   };
   const parser = yargs([...argv])
     .scriptName('vmsvc')
@@ -44,7 +70,34 @@ export async function runWithYargs(argv: readonly string[], io: Io): Promise<num
       .positional('dirs', { type: 'string', array: true, demandOption: true })
       .option('live-prefix', { type: 'string', default: '', describe: 'the s6-rc-init -p prefix, for the name length limit' }),
     (a) => run(() => checkS6rcCommand(a.dirs as string[], a['live-prefix'], io)))
-    .demandCommand(1, 'name a command: check, generate, apply or check-s6rc')
+    .command('ls', 'every VM with its live state, providers and addresses', (y) => y.options({ ...adminFlags, ...liveFlags }),
+      (a) => runAsync(() => ls({ source: a.source, scandir: a.scandir, prefix: a.prefix, json: a.json }, io)))
+    .command('show <name>', 'everything about one VM: services, dependencies, VMM argv, disks, links, paths, state', (y) => y
+      .positional('name', { type: 'string', demandOption: true })
+      .options({ ...adminFlags, ...liveFlags }),
+    (a) => runAsync(() => show({ source: a.source, scandir: a.scandir, prefix: a.prefix, name: a.name, json: a.json }, io)))
+    .command('graph', 'the VM and provider graph with start levels, in DOT or Mermaid', (y) => y
+      .options(adminFlags)
+      .option('format', { choices: ['dot', 'mermaid'] as const, default: 'dot' as const, describe: 'output format' }),
+    (a) => runAsync(() => graph({ source: a.source, format: a.format, json: a.json }, io)))
+    .command('start <name>', 'start a VM through s6-rc (its providers first)', (y) => y
+      .positional('name', { type: 'string', demandOption: true })
+      .options({ ...adminFlags, ...s6rcFlags }),
+    (a) => runAsync(() => start({ source: a.source, name: a.name, live: a.live, s6rc: a.s6rc, json: a.json }, io)))
+    .command('stop <name>', 'stop a VM through s6-rc; says first which clients go down with it', (y) => y
+      .positional('name', { type: 'string', demandOption: true })
+      .options({ ...adminFlags, ...s6rcFlags }),
+    (a) => runAsync(() => stop({ source: a.source, name: a.name, live: a.live, s6rc: a.s6rc, json: a.json }, io)))
+    .command('console <name>', 'attach this terminal to the VM\'s virtio-console (one at a time; Ctrl-] leaves)', (y) => y
+      .positional('name', { type: 'string', demandOption: true })
+      .option('source', adminFlags.source),
+    (a) => runAsync(() => consoleCommand({ source: a.source, name: a.name }, io)))
+    .command('logs <name>', 'the VM\'s serial log', (y) => y
+      .positional('name', { type: 'string', demandOption: true })
+      .options(adminFlags)
+      .option('follow', { alias: 'f', type: 'boolean', default: false, describe: 'keep printing new lines until Ctrl-C' }),
+    (a) => runAsync(() => logs({ source: a.source, name: a.name, follow: a.follow, json: a.json }, io)))
+    .demandCommand(1, 'name a command')
     .strict()
     .epilogue('Exit codes: 0 ok (warnings allowed), 1 invalid configuration, 2 usage or I/O error.\nDocs: README.md')
     .wrap(Math.min(100, process.stdout.columns ?? 100))
