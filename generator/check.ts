@@ -47,7 +47,7 @@ export function hasErrors(result: CheckResult): boolean {
 
 export function checkTree(tree: ScannedTree, opts: GeneratorOptions): CheckResult {
   const outputRoot = opts.dataDirAtRuntime ?? tree.root;
-  const diagnostics: Diagnostic[] = [...treeDiagnostics(tree, outputRoot), ...vmmDiagnostics(opts.vmm, opts.memory, opts.userConsole, tree.root)];
+  const diagnostics: Diagnostic[] = [...treeDiagnostics(tree, outputRoot, opts.maxVms), ...vmmDiagnostics(opts.vmm, opts.memory, opts.userConsole, tree.root)];
   const vmNames = new Set(tree.vms.map((vm) => vm.name));
   const graph = new Map<string, string[]>();
   for (const vm of tree.vms) {
@@ -66,7 +66,7 @@ export function checkTree(tree: ScannedTree, opts: GeneratorOptions): CheckResul
 
   // These make every VM unusable; other tree-level errors (an undecodable
   // entry) only block a strict run.
-  const treeBroken = diagnostics.some((d) => d.vm === null && (d.rule === 'path-vmm-unsafe' || d.rule === 'links-exhausted' || d.rule === 'vmm-unsupported'));
+  const treeBroken = diagnostics.some((d) => d.vm === null && (d.rule === 'path-vmm-unsafe' || d.rule === 'links-exhausted' || d.rule === 'vmm-unsupported' || d.rule === 'too-many-vms'));
   const invalid = new Set<string>();
   for (const d of diagnostics) if (d.severity === 'error' && d.vm !== null) invalid.add(d.vm);
   for (const cycle of cycles) for (const vm of cycle) invalid.add(vm);
@@ -107,7 +107,11 @@ function invalidReason(diagnostics: readonly Diagnostic[], vm: string, treeBroke
   return rules.length > 0 ? `invalid (${rules.join(', ')})` : 'invalid (provider-cycle)';
 }
 
-function treeDiagnostics(tree: ScannedTree, outputRoot: string): Diagnostic[] {
+function treeDiagnostics(tree: ScannedTree, outputRoot: string, maxVms: number): Diagnostic[] {
+  if (tree.entryCount > maxVms) {
+    return [error('too-many-vms', tree.root, null, `the data directory holds ${tree.entryCount} entries, more than the limit of ${maxVms} VMs`,
+      'remove entries, or raise the limit with --max-vms if this many VMs is intended')];
+  }
   const out: Diagnostic[] = [];
   if (VMM_UNSAFE.test(outputRoot) || CONTROL_CHAR.test(outputRoot)) {
     out.push(error('path-vmm-unsafe', tree.root, null, `data directory path "${printable(outputRoot)}" contains a control character or one of , " [ ]`,

@@ -33,6 +33,7 @@ export interface OptionFlags {
   readonly 'log-max-files': number;
   readonly templates: string | undefined;
   readonly 'data-at-runtime': string | undefined;
+  readonly 'max-vms': number;
 }
 
 export const optionFlags = {
@@ -57,6 +58,7 @@ export const optionFlags = {
   'timeout-up': { type: 'number', default: defaultOptions.timeoutUpMs, describe: 'ms s6-rc waits for a VM to be ready before failing its start (0 = forever)' },
   'log-max-size': { type: 'number', default: defaultOptions.logMaxFileBytes, describe: 'serial log: rotate current at this many bytes' },
   'log-max-files': { type: 'number', default: defaultOptions.logMaxFiles, describe: 'serial log: archived files kept' },
+  'max-vms': { type: 'number', default: defaultOptions.maxVms, describe: 'refuse a data directory with more entries than this (checked before any VM is read)' },
   'data-at-runtime': { type: 'string', describe: 'absolute path the data directory will have when the services run, if not --data (image builds)' },
   templates: { type: 'string', describe: 'directory of your own templates (same layout as templates/; missing ones fall back to the bundled ones)' },
 } as const;
@@ -98,6 +100,7 @@ export function optionsFromFlags(f: OptionFlags): GeneratorOptions {
     logMaxFileBytes: integer('log-max-size', f['log-max-size'], S6LOG_MIN_SIZE, S6LOG_MAX_SIZE),
     logMaxFiles: integer('log-max-files', f['log-max-files'], 0, 1000),
     dataDirAtRuntime: f['data-at-runtime'] === undefined ? null : absolute('data-at-runtime', f['data-at-runtime'], null),
+    maxVms: integer('max-vms', f['max-vms'], 1, 1_000_000),
     templatesDir: f.templates === undefined ? null : path.resolve(f.templates),
   };
 }

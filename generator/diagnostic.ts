@@ -7,6 +7,7 @@ export type Severity = 'error' | 'warning';
 /** Stable rule ids: documented in the README, safe to match on in scripts. */
 export const RULES = {
   'data-empty': 'the data directory holds no VM directory',
+  'too-many-vms': 'the data directory holds more entries than --max-vms',
   'entry-not-directory': 'an entry of the data directory is not a directory',
   'vm-dir-symlink': 'a VM directory is a symbolic link',
   'name-not-utf8': 'a name is not valid UTF-8',

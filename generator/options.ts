@@ -52,6 +52,8 @@ export interface GeneratorOptions {
    * (an image build generates from a staging copy). Null: where it is now.
    */
   readonly dataDirAtRuntime: string | null;
+  /** More entries than this at the top of the data dir is an error, found before any VM is read. */
+  readonly maxVms: number;
   /** A directory of the user's own templates, or null for the bundled ones. */
   readonly templatesDir: string | null;
 }
@@ -81,6 +83,7 @@ export const defaultOptions: GeneratorOptions = {
   logMaxFileBytes: 1000000,
   logMaxFiles: 10,
   dataDirAtRuntime: null,
+  maxVms: 16384,
   templatesDir: null,
 };
 

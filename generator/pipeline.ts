@@ -11,7 +11,7 @@ import { loadTemplates } from './templates.js';
 import { writeTreeAtomically, type WriteOutcome } from './write-tree.js';
 
 export function checkDataDir(dataDir: string, opts: GeneratorOptions): { root: string; result: CheckResult } {
-  const tree = scanDataDir(dataDir);
+  const tree = scanDataDir(dataDir, opts.maxVms);
   return { root: tree.root, result: checkTree(tree, opts) };
 }
 

@@ -55,6 +55,8 @@ export interface ScannedTree {
   /** Top-level entries that cannot be VMs: non-directories and symbolic links. */
   readonly others: readonly ScannedFile[];
   readonly undecodable: readonly string[];
+  /** Entries at the top of the data dir, hidden ones included. */
+  readonly entryCount: number;
 }
 
 /** Enough for an ELF header and a bzImage setup header (magic at 0x202). */
@@ -67,7 +69,11 @@ export class ScanError extends Error {
   }
 }
 
-export function scanDataDir(dataDir: string): ScannedTree {
+/**
+ * Scans the data dir; with more than `maxEntries` entries at its top it stops
+ * there (no VM is examined), so a hostile tree cannot make the boot crawl.
+ */
+export function scanDataDir(dataDir: string, maxEntries = Number.POSITIVE_INFINITY): ScannedTree {
   const root = path.resolve(dataDir);
   let rootStat: fs.Stats;
   try {
@@ -81,7 +87,9 @@ export function scanDataDir(dataDir: string): ScannedTree {
   const vmNames: string[] = [];
   const others: ScannedFile[] = [];
   const undecodable: string[] = [];
-  for (const entry of fs.readdirSync(root, { withFileTypes: true, encoding: 'buffer' })) {
+  const entries = fs.readdirSync(root, { withFileTypes: true, encoding: 'buffer' });
+  if (entries.length > maxEntries) return { root, vms: [], others: [], undecodable: [], entryCount: entries.length };
+  for (const entry of entries) {
     const raw = entry.name as unknown as Buffer;
     const name = decode(raw);
     if (name === null) {
@@ -96,7 +104,7 @@ export function scanDataDir(dataDir: string): ScannedTree {
 
   const byVm = globVmContents(root);
   const vms = vmNames.map((name) => scanVm(root, realRoot, name, byVm.get(name) ?? []));
-  return { root, vms, others, undecodable };
+  return { root, vms, others, undecodable, entryCount: entries.length };
 }
 
 /**

@@ -1032,3 +1032,13 @@ test('initramfs-not-file: an optional initramfs must be a readable, non-empty re
   ]);
   t.deepEqual(result.vms.map((vm) => [vm.name as string, vm.initramfs]), [['ok', path.join(f.data, 'ok', 'initramfs')]]);
 });
+
+test('too-many-vms: more entries than --max-vms is refused before any VM is read', (t) => {
+  const f = fixture(t, { a: {}, b: {}, c: { kernel: null } });
+  const over = check(f.data, { ...defaultOptions, maxVms: 2 });
+  assertDiagnostics(t, over.diagnostics, [{ rule: 'too-many-vms', path: f.data, vm: null, mentions: ['3 entries', '2'] }]);
+  t.deepEqual(over.vms, []);
+  // At the limit, the VMs are read and judged as usual.
+  const at = check(f.data, { ...defaultOptions, maxVms: 3 });
+  t.deepEqual(at.diagnostics.map((d) => d.rule), ['vmlinux-missing']);
+});

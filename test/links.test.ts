@@ -98,6 +98,7 @@ test('a full address space still numbers every link; one more is a check error',
     vms: [...providers.map((p) => mkVm(p, [])), ...Array.from({ length: 257 }, (_, i) => mkVm(`c${i}`, providers))],
     others: [],
     undecodable: [],
+    entryCount: 513,
   };
   const result = checkTree(tree, defaultOptions);
   t.deepEqual(result.diagnostics.map((d) => d.rule), ['links-exhausted']);
