@@ -73,7 +73,10 @@ export function loadTemplates(userDir: string | null, vmm: Vmm): Templates {
     render(script: Script): string {
       const t = compiled.get(script.template)!;
       try {
-        return t.fn(script.data);
+        // Handlebars builds its output by concatenation, a rope of many small
+        // strings; a tree of thousands of scripts kept as ropes takes several
+        // times its size in memory. Round-tripping through a Buffer flattens it.
+        return Buffer.from(t.fn(script.data), 'utf8').toString('utf8');
       } catch (e) {
         throw new TemplateError(t.file, `template ${t.file}: ${e instanceof Error ? e.message : String(e)}`);
       }
