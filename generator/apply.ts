@@ -31,6 +31,7 @@ import {
   afterSwitch, COMPILED_DIR, hashOfTarget, isHash, keptHashes, linkTarget, obsoleteEntries, SOURCE_SUFFIX, TEMP_PREFIX, type DbLinks,
 } from './db-rotation.js';
 import type { GeneratorOptions } from './options.js';
+import { takeLock } from './pid-lock.js';
 import { buildTree, checkDataDir } from './pipeline.js';
 import type { FileTree, TreeEntry } from './render.js';
 import { formatDiagnostic, formatSkipped } from './report.js';
@@ -444,49 +445,20 @@ function prune(L: StateLayout, keep: ReadonlySet<string>): void {
 /** One apply per state directory; a lock whose owner died is taken over. */
 function withLock<T>(L: StateLayout, fn: () => T): T {
   fs.mkdirSync(L.state, { recursive: true });
-  // Written first and then linked into place, so a lock that exists always names its owner.
-  const mine = tempPath(L, 'lock');
-  fs.writeFileSync(mine, `${process.pid}\n`);
-  try {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        fs.linkSync(mine, L.lock);
-        break;
-      } catch (e) {
-        if (!(e instanceof Error && 'code' in e && e.code === 'EEXIST')) throw e;
-      }
-      const owner = Number.parseInt(readOr(L.lock, ''), 10);
-      if (isAlive(owner)) throw new ApplyError(APPLY_EXIT.io, `another vmsvc apply (pid ${owner}) is using ${p(L.state)}; run again when it has finished`);
-      if (attempt > 0) throw new ApplyError(APPLY_EXIT.io, `cannot take the lock ${p(L.lock)}`);
-      fs.rmSync(L.lock, { force: true });
-    }
-  } finally {
-    fs.rmSync(mine, { force: true });
+  const taken = takeLock(L.lock);
+  if (!taken.ok) {
+    throw new ApplyError(APPLY_EXIT.io, taken.holder === null
+      ? `cannot take the lock ${p(L.lock)}`
+      : `another vmsvc apply (pid ${taken.holder}) is using ${p(L.state)}; run again when it has finished`);
   }
   try {
     return fn();
   } finally {
-    fs.rmSync(L.lock, { force: true });
+    taken.release();
   }
 }
 
-function readOr(file: string, fallback: string): string {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch {
-    return fallback;
-  }
-}
 
-function isAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return e instanceof Error && 'code' in e && e.code === 'EPERM';
-  }
-}
 
 function lexists(p: string): boolean {
   try {

@@ -12,6 +12,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { takeLock } from './pid-lock.js';
 import type { FileTree, TreeEntry } from './render.js';
 
 export type WriteOutcome =
@@ -59,45 +60,14 @@ export function writeTreeAtomically(outDir: string, tree: FileTree): WriteOutcom
   }
 }
 
-/**
- * One writer per out path: a second run fails at once with the first one's pid
- * rather than interleave. A lock whose owner died (SIGKILL) is taken over.
- */
+/** One writer per out path: a second run fails at once with the first one's pid rather than interleave. */
 function lock(layout: Layout): () => void {
   const lockPath = path.join(layout.parent, `${layout.prefix}lock`);
-  // The pid is written first and the file then linked into place, so a lock
-  // that exists always names its owner.
-  const mine = path.join(layout.parent, `${layout.prefix}lock-${process.pid}-${randomBytes(4).toString('hex')}`);
-  fs.writeFileSync(mine, `${process.pid}\n`, { mode: 0o644 });
-  try {
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        fs.linkSync(mine, lockPath);
-        return () => fs.rmSync(lockPath, { force: true });
-      } catch (e) {
-        if (!(e instanceof Error && 'code' in e && e.code === 'EEXIST')) throw e;
-      }
-      const owner = Number.parseInt(fs.readFileSync(lockPath, 'utf8'), 10);
-      if (isAlive(owner)) {
-        throw new WriteError(lockPath, `another vmsvc (pid ${owner}) is writing ${layout.out}; run again when it has finished`);
-      }
-      fs.rmSync(lockPath, { force: true });
-    }
-  } finally {
-    fs.rmSync(mine, { force: true });
-  }
-  throw new WriteError(lockPath, `cannot take the lock ${lockPath}`);
-}
-
-
-function isAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return e instanceof Error && 'code' in e && e.code === 'EPERM';
-  }
+  const taken = takeLock(lockPath);
+  if (taken.ok) return taken.release;
+  throw new WriteError(lockPath, taken.holder === null
+    ? `cannot take the lock ${lockPath}`
+    : `another vmsvc (pid ${taken.holder}) is writing ${layout.out}; run again when it has finished`);
 }
 
 function replaceTree(layout: Layout, tree: FileTree): WriteOutcome {

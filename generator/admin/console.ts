@@ -15,6 +15,7 @@
  * (ch-remote info) and does not pretend to attach; crosvm has none.
  */
 import * as fs from 'node:fs';
+import { isAlive } from '../pid-lock.js';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { printable } from '../bytes.js';
@@ -198,15 +199,7 @@ export type LockResult =
   /** holder: the live pid in the lock. */
   | { readonly ok: false; readonly holder: number };
 
-/** Alive as far as kill(pid, 0) can tell (EPERM: alive, someone else's). */
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return e instanceof Error && 'code' in e && e.code === 'EPERM';
-  }
-}
+export { isAlive as pidAlive } from '../pid-lock.js';
 
 function readPid(file: string): number | null | 'gone' {
   let text: string;
@@ -244,7 +237,7 @@ export async function acquireLock(file: string, pid: number = process.pid): Prom
     }
     const holder = readPid(file);
     if (holder === 'gone') continue;
-    if (holder !== null && pidAlive(holder)) return { ok: false, holder };
+    if (holder !== null && isAlive(holder)) return { ok: false, holder };
     if (holder === null) {
       let age = 0;
       try {
@@ -266,7 +259,7 @@ export async function acquireLock(file: string, pid: number = process.pid): Prom
       throw e;
     }
     const moved = readPid(aside);
-    if (typeof moved === 'number' && moved !== holder && pidAlive(moved)) {
+    if (typeof moved === 'number' && moved !== holder && isAlive(moved)) {
       // Someone took the lock over between our read and the rename: give it back.
       try {
         fs.linkSync(aside, file);
