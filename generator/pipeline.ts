@@ -4,11 +4,11 @@
  */
 import { checkTree, hasErrors, type CheckResult } from './check.js';
 import type { GeneratorOptions } from './options.js';
-import { planTree } from './plan.js';
-import { renderTree, type FileTree } from './render.js';
+import { planTree, type TreePlan } from './plan.js';
+import { renderEntries, renderKey, renderTree, type FileTree } from './render.js';
 import { scanDataDir } from './scan.js';
 import { loadTemplates } from './templates.js';
-import { writeTreeAtomically, type WriteOutcome } from './write-tree.js';
+import { writeStreamAtomically, type WriteOutcome } from './write-tree.js';
 
 export function checkDataDir(dataDir: string, opts: GeneratorOptions): { root: string; result: CheckResult } {
   const tree = scanDataDir(dataDir, opts.maxVms);
@@ -17,8 +17,11 @@ export function checkDataDir(dataDir: string, opts: GeneratorOptions): { root: s
 
 /** The files of the tree for the valid VMs; pure past the scan. */
 export function buildTree(root: string, result: CheckResult, opts: GeneratorOptions): FileTree {
-  const plan = planTree(opts.dataDirAtRuntime ?? root, result.vms, result.skipped, opts);
-  return renderTree(plan, loadTemplates(opts.templatesDir, opts.vmm));
+  return renderTree(planFor(root, result, opts), loadTemplates(opts.templatesDir, opts.vmm));
+}
+
+function planFor(root: string, result: CheckResult, opts: GeneratorOptions): TreePlan {
+  return planTree(opts.dataDirAtRuntime ?? root, result.vms, result.skipped, opts);
 }
 
 export type GenerateOutcome =
@@ -32,6 +35,8 @@ export type GenerateOutcome =
 export function generate(dataDir: string, outDir: string, opts: GeneratorOptions, keepGoing: boolean): GenerateOutcome {
   const { root, result } = checkDataDir(dataDir, opts);
   if (hasErrors(result) && !keepGoing) return { kind: 'refused', check: result };
-  const tree = buildTree(root, result, opts);
-  return { kind: 'done', check: result, write: writeTreeAtomically(outDir, tree) };
+  // Streamed: rendered one service at a time, straight into the new version dir.
+  const plan = planFor(root, result, opts);
+  const templates = loadTemplates(opts.templatesDir, opts.vmm);
+  return { kind: 'done', check: result, write: writeStreamAtomically(outDir, renderEntries(plan, templates), renderKey(plan, templates)) };
 }

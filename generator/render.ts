@@ -1,8 +1,9 @@
 /**
  * Step 4: turns a plan into the exact files of an s6-rc source tree. Pure given
  * the templates. Modes are fixed (scripts 0755, everything else 0644) and the
- * entries come out in bytewise order, so equal input gives equal bytes.
+ * order is fixed, so equal input gives equal bytes.
  */
+import { createHash } from 'node:crypto';
 import { compareBytes } from './bytes.js';
 import { MANIFEST_FILE, type Longrun, type Oneshot, type Service, type TreePlan } from './plan.js';
 import type { Templates } from './templates.js';
@@ -19,11 +20,35 @@ const text = (content: string): TreeEntry => ({ kind: 'file', content, mode: 0o6
 const script = (content: string): TreeEntry => ({ kind: 'file', content, mode: 0o755 });
 const line = (value: string | number): TreeEntry => text(`${value}\n`);
 
+/**
+ * The tree's entries one service at a time, so that a large tree can be
+ * written without being held in memory: the manifest, then each service
+ * (bytewise by name), its directory before its files.
+ */
+export function* renderEntries(plan: TreePlan, templates: Templates): Generator<[string, TreeEntry]> {
+  yield [MANIFEST_FILE, text(`${JSON.stringify(plan.manifest, null, 2)}\n`)];
+  for (const service of plan.services) yield* renderService(service, templates);
+}
+
+/** The whole tree in memory, bytewise-sorted by path (parents precede children). */
 export function renderTree(plan: TreePlan, templates: Templates): FileTree {
-  const entries: Array<[string, TreeEntry]> = [[MANIFEST_FILE, text(`${JSON.stringify(plan.manifest, null, 2)}\n`)]];
-  for (const service of plan.services) entries.push(...renderService(service, templates));
-  entries.sort(([a], [b]) => compareBytes(a, b));
-  return new Map(entries);
+  return new Map([...renderEntries(plan, templates)].sort(([a], [b]) => compareBytes(a, b)));
+}
+
+/**
+ * What the rendered tree is a function of: the plan and the templates. Equal
+ * keys give equal trees, so a run whose key matches the current tree's writes
+ * nothing and renders nothing.
+ */
+export function renderKey(plan: TreePlan, templates: Templates): string {
+  // The build id (a hash of the sources, set by scripts/build.mjs) covers the
+  // code: an upgraded vmsvc renders afresh even when plan and templates are equal.
+  const h = createHash('sha256').update(`${process.env.VMSVC_BUILD_ID ?? 'source'}\0${templates.fingerprint}\0`);
+  // Maps (a longrun's data/) serialise as their entries.
+  const replacer = (_: string, value: unknown): unknown => (value instanceof Map ? [...value.entries()] : value);
+  h.update(JSON.stringify(plan.manifest, replacer));
+  for (const service of plan.services) h.update('\0').update(JSON.stringify(service, replacer));
+  return h.digest('hex');
 }
 
 function renderService(service: Service, templates: Templates): Array<[string, TreeEntry]> {

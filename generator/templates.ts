@@ -3,6 +3,7 @@
  * in templates/<vmm>/ and templates/common/; `--templates DIR` takes the same
  * layout, and any template missing there falls back to the bundled one.
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
@@ -19,6 +20,8 @@ export type TemplateName = Script['template'];
 
 export interface Templates {
   render(script: Script): string;
+  /** Changes whenever any template in use changes. */
+  readonly fingerprint: string;
 }
 
 const TEMPLATE_NAMES: readonly TemplateName[] = ['vm-run', 'log-run', 'ready-check', 'net-up', 'net-down'];
@@ -53,14 +56,23 @@ export function loadTemplates(userDir: string | null, vmm: Vmm): Templates {
   const precompiled = userDir === null ? PRECOMPILED : null;
   let hb: HandlebarsEnv;
   let load: (file: string) => Template;
+  const fingerprint = createHash('sha256');
   if (precompiled !== null) {
     hb = Runtime.create();
-    load = (file) => hb.template(precompiled[path.relative(BUNDLED_TEMPLATES, file)]!);
+    load = (file) => {
+      const spec = precompiled[path.relative(BUNDLED_TEMPLATES, file)]!;
+      fingerprint.update(file).update('\0').update(JSON.stringify(spec, (_, v: unknown) => (typeof v === 'function' ? String(v) : v)));
+      return hb.template(spec);
+    };
   } else {
     // The compiler is loaded only for the user's own templates (or when run from source).
     const full = (createRequire(import.meta.url)('handlebars') as HandlebarsEnv).create();
     hb = full;
-    load = (file) => full.compile(read(file), COMPILE_OPTIONS);
+    load = (file) => {
+      const source = read(file);
+      fingerprint.update(file).update('\0').update(source);
+      return full.compile(source, COMPILE_OPTIONS);
+    };
   }
   registerHelpers(hb);
   for (const partial of PARTIALS) hb.registerPartial(partial, load(find(userDir, vmm, partial)));
@@ -70,6 +82,7 @@ export function loadTemplates(userDir: string | null, vmm: Vmm): Templates {
     compiled.set(name, { file, fn: load(file) });
   }
   return {
+    fingerprint: fingerprint.digest('hex'),
     render(script: Script): string {
       const t = compiled.get(script.template)!;
       try {

@@ -13,6 +13,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { takeLock } from './pid-lock.js';
+import { compareBytes } from './bytes.js';
 import type { FileTree, TreeEntry } from './render.js';
 
 export type WriteOutcome =
@@ -39,22 +40,50 @@ function layoutOf(outDir: string): Layout {
   return { out, parent: path.dirname(out), prefix: `.${path.basename(out)}.vmsvc-` };
 }
 
-export function treeHash(tree: FileTree): string {
+/**
+ * Hidden at the top of each version dir (s6-rc skips dot entries): the key of
+ * the input the tree was made from. A run whose input has the same key as the
+ * current tree's is "unchanged" and writes nothing, without rendering.
+ */
+export const KEY_FILE = '.vmsvc-key';
+
+type Entries = Iterable<readonly [string, TreeEntry]>;
+
+function entryDigest(entry: TreeEntry): Buffer {
   const h = createHash('sha256');
-  for (const [rel, entry] of tree) {
-    h.update(rel).update('\0');
-    if (entry.kind === 'dir') h.update('d\0');
-    else h.update(`f${entry.mode.toString(8)}\0${Buffer.byteLength(entry.content)}\0`).update(entry.content);
-  }
+  if (entry.kind === 'dir') h.update('d\0');
+  else h.update(`f${entry.mode.toString(8)}\0${Buffer.byteLength(entry.content)}\0`).update(entry.content);
+  return h.digest();
+}
+
+/** Combines per-entry digests in bytewise path order: the hash does not depend on the order entries came in. */
+function combine(digests: Array<readonly [string, Buffer]>): string {
+  digests.sort(([a], [b]) => compareBytes(a, b));
+  const h = createHash('sha256');
+  for (const [rel, digest] of digests) h.update(rel).update('\0').update(digest);
   return h.digest('hex').slice(0, HASH_CHARS);
 }
 
+/** The content hash that names a tree's version dir. */
+export function treeHash(tree: Entries): string {
+  return combine([...tree].map(([rel, entry]) => [rel, entryDigest(entry)] as const));
+}
+
+/** Writes a tree held in memory; its key is its content hash. */
 export function writeTreeAtomically(outDir: string, tree: FileTree): WriteOutcome {
+  return writeStreamAtomically(outDir, tree, treeHash(tree));
+}
+
+/**
+ * Writes entries as they come (a large tree is never held in memory), under
+ * the lock. `key` identifies the input: equal keys mean equal trees.
+ */
+export function writeStreamAtomically(outDir: string, entries: Entries, key: string): WriteOutcome {
   const layout = layoutOf(outDir);
   fs.mkdirSync(layout.parent, { recursive: true });
   const release = lock(layout);
   try {
-    return replaceTree(layout, tree);
+    return replaceTree(layout, entries, key);
   } finally {
     release();
   }
@@ -70,27 +99,42 @@ function lock(layout: Layout): () => void {
     : `another vmsvc (pid ${taken.holder}) is writing ${layout.out}; run again when it has finished`);
 }
 
-function replaceTree(layout: Layout, tree: FileTree): WriteOutcome {
-  const version = `${layout.prefix}${treeHash(tree)}`;
-  const versionPath = path.join(layout.parent, version);
+function replaceTree(layout: Layout, entries: Entries, key: string): WriteOutcome {
   const current = currentVersion(layout);
-
-  if (current === version && sameTree(versionPath, tree)) {
+  if (current !== null && readKey(path.join(layout.parent, current)) === key) {
+    removeLeftovers(layout, current);
+    return { kind: 'unchanged', version: current };
+  }
+  const tmp = path.join(layout.parent, `${layout.prefix}tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const { digests, files } = writeEntries(tmp, entries);
+  fs.writeFileSync(path.join(tmp, KEY_FILE), `${key}\n`, { mode: 0o644 });
+  const version = `${layout.prefix}${combine(digests)}`;
+  const versionPath = path.join(layout.parent, version);
+  if (version === current) {
+    // Same output from a different input (say, a file vmsvc ignores was added):
+    // keep the tree, remember the new key so that the next run is quick.
+    fs.renameSync(path.join(tmp, KEY_FILE), path.join(versionPath, KEY_FILE));
+    fs.rmSync(tmp, { recursive: true, force: true });
     removeLeftovers(layout, version);
     return { kind: 'unchanged', version };
   }
-  if (!(fs.existsSync(versionPath) && sameTree(versionPath, tree))) {
-    const tmp = path.join(layout.parent, `${layout.prefix}tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
-    writeEntries(tmp, tree);
-    if (fs.existsSync(versionPath)) fs.rmSync(versionPath, { recursive: true, force: true });
-    fs.renameSync(tmp, versionPath);
-  }
+  // A dir of that name is a complete tree some killed run renamed but never linked.
+  if (fs.existsSync(versionPath)) fs.rmSync(versionPath, { recursive: true, force: true });
+  fs.renameSync(tmp, versionPath);
   if (current === null && isEmptyDir(layout.out)) fs.rmdirSync(layout.out);
   const link = path.join(layout.parent, `${layout.prefix}link-${process.pid}-${randomBytes(4).toString('hex')}`);
   fs.symlinkSync(version, link);
   fs.renameSync(link, layout.out);
   removeLeftovers(layout, version);
-  return { kind: 'written', version, files: [...tree.values()].filter((e) => e.kind === 'file').length };
+  return { kind: 'written', version, files };
+}
+
+function readKey(versionPath: string): string | null {
+  try {
+    return fs.readFileSync(path.join(versionPath, KEY_FILE), 'utf8').trimEnd();
+  } catch {
+    return null;
+  }
 }
 
 /** The version `out` links to, or null when it does not exist yet. Refuses anything vmsvc did not make. */
@@ -119,28 +163,40 @@ function isEmptyDir(p: string): boolean {
   }
 }
 
-/** Writes `tree` into a new directory `root` (which must not exist), with exact modes. */
-export function writeEntries(root: string, tree: FileTree): void {
+/**
+ * Writes entries into a new directory `root` (which must not exist), with
+ * exact modes; parents must come before their children. Returns each entry's
+ * digest, for the tree's hash.
+ */
+export function writeEntries(root: string, entries: Entries): { digests: Array<readonly [string, Buffer]>; files: number } {
   // With the umask cleared, each file is created with its exact mode in one
   // call; a chmod per file doubled the syscalls of a large tree.
   const umask = process.umask(0);
+  const digests: Array<readonly [string, Buffer]> = [];
+  let files = 0;
   try {
     fs.mkdirSync(root, { mode: 0o755 });
-    for (const [rel, entry] of tree) {
+    for (const [rel, entry] of entries) {
       const p = path.join(root, rel);
-      if (entry.kind === 'dir') fs.mkdirSync(p, { mode: 0o755 });
-      else fs.writeFileSync(p, entry.content, { mode: entry.mode, flag: 'wx' });
+      if (entry.kind === 'dir') {
+        fs.mkdirSync(p, { mode: 0o755 });
+      } else {
+        fs.writeFileSync(p, entry.content, { mode: entry.mode, flag: 'wx' });
+        files++;
+      }
+      digests.push([rel, entryDigest(entry)]);
     }
   } finally {
     process.umask(umask);
   }
+  return { digests, files };
 }
 
 /** True when the directory holds exactly `tree`: same entries, kinds, modes and bytes. */
 export function sameTree(root: string, tree: FileTree): boolean {
   const onDisk = new Map<string, string>();
   try {
-    for (const rel of listTree(root, '')) onDisk.set(rel, rel);
+    for (const rel of listTree(root, '')) if (rel !== KEY_FILE) onDisk.set(rel, rel);
   } catch {
     return false;
   }

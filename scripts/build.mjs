@@ -8,6 +8,7 @@ import { build } from 'esbuild';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Handlebars from 'handlebars';
+import { createHash } from 'node:crypto';
 
 const COMPILE_OPTIONS = { noEscape: true, strict: true }; // keep in step with generator/templates.ts
 
@@ -31,6 +32,18 @@ const precompile = {
   },
 };
 
+/** A hash of everything the output depends on besides its input: see renderKey in generator/render.ts. */
+function buildId() {
+  const h = createHash('sha256');
+  for (const dir of ['generator', 'templates']) {
+    for (const file of fs.readdirSync(dir, { recursive: true }).map(String).sort()) {
+      const p = path.join(dir, file);
+      if (fs.statSync(p).isFile()) h.update(p).update('\0').update(fs.readFileSync(p));
+    }
+  }
+  return h.digest('hex').slice(0, 16);
+}
+
 fs.rmSync('dist', { recursive: true, force: true });
 await build({
   entryPoints: { vmsvc: 'generator/cli.ts' },
@@ -45,6 +58,7 @@ await build({
   legalComments: 'linked',
   logLevel: 'warning',
   plugins: [precompile],
+  define: { 'process.env.VMSVC_BUILD_ID': JSON.stringify(buildId()) },
   // Bundled CommonJS (yargs' helpers, fast-glob) needs a require in ESM output.
   banner: { js: "import { createRequire as __vmsvcRequire } from 'node:module'; const require = __vmsvcRequire(import.meta.url);" },
 });

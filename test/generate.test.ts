@@ -117,7 +117,7 @@ test('--keep-going writes the valid VMs, skips the invalid ones and their client
   t.regex(r.stderr, /skipped VM netvm: invalid \(vmlinux-compressed\)/);
   t.regex(r.stderr, /skipped VM appvm-lynx: needs provider netvm, which is skipped/);
   t.regex(r.stderr, /skipped VM appvm-deep: needs provider appvm-lynx, which is skipped/);
-  t.deepEqual(fs.readdirSync(out).sort(), ['vm-offline', 'vm-offline-log', 'vms', 'vmsvc-manifest.json']);
+  t.deepEqual(fs.readdirSync(out).sort(), ['.vmsvc-key', 'vm-offline', 'vm-offline-log', 'vms', 'vmsvc-manifest.json']);
   t.deepEqual(fs.readdirSync(path.join(out, 'vms', 'contents.d')), ['vm-offline-pipeline']);
   const manifest = JSON.parse(fs.readFileSync(path.join(out, 'vmsvc-manifest.json'), 'utf8')) as { skipped: Array<{ name: string }> };
   t.deepEqual(manifest.skipped.map((s) => s.name), ['appvm-deep', 'appvm-lynx', 'netvm']);

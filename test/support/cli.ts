@@ -1,6 +1,7 @@
 /** Runs the built CLI (bin/vmsvc.js, as installed) and captures what a user would see. */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { checkS6rcSource } from '../../generator/s6rc-source-check.js';
 
 export const VMSVC = fileURLToPath(new URL('../../bin/vmsvc.js', import.meta.url));
 
@@ -13,5 +14,11 @@ export interface CliResult {
 export function vmsvc(args: readonly string[], env: NodeJS.ProcessEnv = process.env): CliResult {
   const r = spawnSync(process.execPath, [VMSVC, ...args], { encoding: 'utf8', env, timeout: 60_000 });
   if (r.error !== undefined) throw r.error;
+  // Every tree a test generates must also pass the s6-rc source checker.
+  const out = args.includes('--out') ? args[args.indexOf('--out') + 1] : undefined;
+  if (args[0] === 'generate' && r.status === 0 && out !== undefined) {
+    const problems = checkS6rcSource([out], { prefix: args.includes('--live-prefix') ? args[args.indexOf('--live-prefix') + 1] ?? '' : '' });
+    if (problems.length > 0) throw new Error(`generated tree ${out} fails the s6-rc checker: ${JSON.stringify(problems)}`);
+  }
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
