@@ -103,7 +103,7 @@ export function scanDataDir(dataDir: string, maxEntries = Number.POSITIVE_INFINI
   }
 
   const byVm = globVmContents(root);
-  const vms = vmNames.map((name) => scanVm(root, realRoot, name, byVm.get(name) ?? []));
+  const vms = vmNames.map((name) => scanVm(root, realRoot, name, byVm.get(name) ?? null));
   return { root, vms, others, undecodable, entryCount: entries.length };
 }
 
@@ -111,40 +111,77 @@ export function scanDataDir(dataDir: string, maxEntries = Number.POSITIVE_INFINI
  * One glob over the whole tree rather than one per VM: at boot the data dir can
  * hold thousands of VMs. Symbolic links are not followed, so a linked blk/ or
  * providers/net/ is seen as a link (and refused by check), never descended into.
+ * The entries' types come with the listing, which saves a stat for most paths.
  */
-function globVmContents(root: string): Map<string, string[]> {
-  const entries = fg.sync(['*/vmlinux', '*/blk', '*/blk/*.img', '*/providers', '*/providers/net', '*/providers/net/*'], {
+function globVmContents(root: string): Map<string, Map<string, fs.Dirent>> {
+  const entries = fg.sync(['*/vmlinux', '*/initramfs', '*/blk', '*/blk/*.img', '*/providers', '*/providers/net', '*/providers/net/*'], {
     cwd: root,
     dot: false,
     onlyFiles: false,
     followSymbolicLinks: false,
     suppressErrors: true,
     unique: true,
+    objectMode: true,
   });
-  const byVm = new Map<string, string[]>();
-  for (const rel of entries) {
+  const byVm = new Map<string, Map<string, fs.Dirent>>();
+  for (const { path: rel, dirent } of entries) {
     const slash = rel.indexOf('/');
     const vm = rel.slice(0, slash);
-    let list = byVm.get(vm);
-    if (list === undefined) byVm.set(vm, (list = []));
-    list.push(rel.slice(slash + 1));
+    let found = byVm.get(vm);
+    if (found === undefined) byVm.set(vm, (found = new Map()));
+    found.set(rel.slice(slash + 1), dirent as fs.Dirent);
   }
   return byVm;
 }
 
-function scanVm(root: string, realRoot: string, name: string, found: string[]): ScannedVm {
+/** How a path inside a VM dir is examined: from the glob's listing, or (for a dir the glob could not read) by lstat. */
+interface Examiner {
+  /** Not followed: directories and providers/net entries. */
+  entry(rel: string): Node;
+  /** Followed inside the data dir: vmlinux, initramfs, images. */
+  file(rel: string): Node;
+}
+
+function listedExaminer(dir: string, realRoot: string, found: ReadonlyMap<string, fs.Dirent>): Examiner {
+  const entry = (rel: string): Node => {
+    const d = found.get(rel);
+    if (d === undefined) return { kind: 'missing' };
+    return { kind: d.isSymbolicLink() ? 'symlink' : kindOf(d), viaSymlink: d.isSymbolicLink(), size: 0, readable: true };
+  };
+  return {
+    entry,
+    file: (rel) => {
+      const listed = entry(rel);
+      if (listed.kind === 'symlink') return resolveInside(path.join(dir, rel), realRoot);
+      if (listed.kind !== 'file') return listed;
+      // The size still needs a stat (empty images are refused).
+      return resolveInside(path.join(dir, rel), realRoot);
+    },
+  };
+}
+
+function lstatExaminer(dir: string, realRoot: string): Examiner {
+  return {
+    entry: (rel) => describeLstat(path.join(dir, rel)),
+    file: (rel) => resolveInside(path.join(dir, rel), realRoot),
+  };
+}
+
+function scanVm(root: string, realRoot: string, name: string, found: ReadonlyMap<string, fs.Dirent> | null): ScannedVm {
   const dir = path.join(root, name);
+  // Nothing listed: an empty or unreadable VM dir; lstat says which, with its errno.
+  const examine = found === null ? lstatExaminer(dir, realRoot) : listedExaminer(dir, realRoot, found);
   const vmlinuxPath = path.join(dir, 'vmlinux');
-  const vmlinux = resolveInside(vmlinuxPath, realRoot);
+  const vmlinux = examine.file('vmlinux');
   const images: ScannedFile[] = [];
   const providers: ScannedFile[] = [];
   const undecodable: string[] = [];
-  for (const rel of found) {
+  for (const rel of found?.keys() ?? []) {
     const full = path.join(dir, rel);
     if (rel.startsWith('blk/') && rel.endsWith('.img')) {
-      images.push({ name: rel.slice(4), path: full, node: resolveInside(full, realRoot) });
+      images.push({ name: rel.slice(4), path: full, node: examine.file(rel) });
     } else if (rel.startsWith('providers/net/')) {
-      providers.push({ name: rel.slice(14), path: full, node: describeLstat(full) });
+      providers.push({ name: rel.slice(14), path: full, node: examine.entry(rel) });
     }
   }
   // fast-glob decodes names lossily; a U+FFFD means the raw name may not be
@@ -162,11 +199,11 @@ function scanVm(root: string, realRoot: string, name: string, found: string[]): 
     dir,
     vmlinux,
     vmlinuxHead: readHead(vmlinuxPath, vmlinux),
-    initramfs: resolveInside(path.join(dir, 'initramfs'), realRoot),
-    blk: describeLstat(path.join(dir, 'blk')),
+    initramfs: examine.file('initramfs'),
+    blk: examine.entry('blk'),
     images,
-    providersDir: describeLstat(path.join(dir, 'providers')),
-    providersNetDir: describeLstat(path.join(dir, 'providers', 'net')),
+    providersDir: examine.entry('providers'),
+    providersNetDir: examine.entry('providers/net'),
     providers,
     undecodable,
   };
@@ -245,7 +282,11 @@ function readHead(p: string, node: Node): Uint8Array | null {
   }
 }
 
+/** root reads every file whatever its mode, so only other users ask the kernel. */
+const IS_ROOT = process.getuid?.() === 0;
+
 function canRead(p: string): boolean {
+  if (IS_ROOT) return true;
   try {
     fs.accessSync(p, fs.constants.R_OK);
     return true;
@@ -254,7 +295,7 @@ function canRead(p: string): boolean {
   }
 }
 
-function kindOf(st: fs.Stats): NodeKind {
+function kindOf(st: fs.Stats | fs.Dirent): NodeKind {
   if (st.isFile()) return 'file';
   if (st.isDirectory()) return 'directory';
   if (st.isFIFO()) return 'fifo';

@@ -56,20 +56,16 @@ function entryDigest(entry: TreeEntry): Buffer {
   return h.digest();
 }
 
-/** Combines per-entry digests in bytewise path order: the hash does not depend on the order entries came in. */
-function combine(digests: Array<readonly [string, Buffer]>): string {
+/** The content hash of a tree held in memory, independent of the order of its entries. */
+export function treeHash(tree: Entries): string {
+  const digests = [...tree].map(([rel, entry]) => [rel, entryDigest(entry)] as const);
   digests.sort(([a], [b]) => compareBytes(a, b));
   const h = createHash('sha256');
   for (const [rel, digest] of digests) h.update(rel).update('\0').update(digest);
   return h.digest('hex').slice(0, HASH_CHARS);
 }
 
-/** The content hash that names a tree's version dir. */
-export function treeHash(tree: Entries): string {
-  return combine([...tree].map(([rel, entry]) => [rel, entryDigest(entry)] as const));
-}
-
-/** Writes a tree held in memory; its key is its content hash. */
+/** Writes a tree held in memory; its key (and so its version name) is its content hash. */
 export function writeTreeAtomically(outDir: string, tree: FileTree): WriteOutcome {
   return writeStreamAtomically(outDir, tree, treeHash(tree));
 }
@@ -99,26 +95,23 @@ function lock(layout: Layout): () => void {
     : `another vmsvc (pid ${taken.holder}) is writing ${layout.out}; run again when it has finished`);
 }
 
+/**
+ * The version dir is named by the key, so an unchanged input is recognised
+ * before anything is rendered, and nothing about the entries needs to be
+ * kept while they stream to disk.
+ */
 function replaceTree(layout: Layout, entries: Entries, key: string): WriteOutcome {
   const current = currentVersion(layout);
-  if (current !== null && readKey(path.join(layout.parent, current)) === key) {
-    removeLeftovers(layout, current);
-    return { kind: 'unchanged', version: current };
-  }
-  const tmp = path.join(layout.parent, `${layout.prefix}tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
-  const { digests, files } = writeEntries(tmp, entries);
-  fs.writeFileSync(path.join(tmp, KEY_FILE), `${key}\n`, { mode: 0o644 });
-  const version = `${layout.prefix}${combine(digests)}`;
+  const version = `${layout.prefix}${key.slice(0, HASH_CHARS)}`;
   const versionPath = path.join(layout.parent, version);
-  if (version === current) {
-    // Same output from a different input (say, a file vmsvc ignores was added):
-    // keep the tree, remember the new key so that the next run is quick.
-    fs.renameSync(path.join(tmp, KEY_FILE), path.join(versionPath, KEY_FILE));
-    fs.rmSync(tmp, { recursive: true, force: true });
+  if (current === version && readKey(versionPath) === key) {
     removeLeftovers(layout, version);
     return { kind: 'unchanged', version };
   }
-  // A dir of that name is a complete tree some killed run renamed but never linked.
+  const tmp = path.join(layout.parent, `${layout.prefix}tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const files = writeEntries(tmp, entries);
+  fs.writeFileSync(path.join(tmp, KEY_FILE), `${key}\n`, { mode: 0o644 });
+  // A dir of that name is a tree some killed run renamed but never linked.
   if (fs.existsSync(versionPath)) fs.rmSync(versionPath, { recursive: true, force: true });
   fs.renameSync(tmp, versionPath);
   if (current === null && isEmptyDir(layout.out)) fs.rmdirSync(layout.out);
@@ -165,14 +158,13 @@ function isEmptyDir(p: string): boolean {
 
 /**
  * Writes entries into a new directory `root` (which must not exist), with
- * exact modes; parents must come before their children. Returns each entry's
- * digest, for the tree's hash.
+ * exact modes; parents must come before their children. Returns the number
+ * of files written.
  */
-export function writeEntries(root: string, entries: Entries): { digests: Array<readonly [string, Buffer]>; files: number } {
+export function writeEntries(root: string, entries: Entries): number {
   // With the umask cleared, each file is created with its exact mode in one
   // call; a chmod per file doubled the syscalls of a large tree.
   const umask = process.umask(0);
-  const digests: Array<readonly [string, Buffer]> = [];
   let files = 0;
   try {
     fs.mkdirSync(root, { mode: 0o755 });
@@ -184,12 +176,11 @@ export function writeEntries(root: string, entries: Entries): { digests: Array<r
         fs.writeFileSync(p, entry.content, { mode: entry.mode, flag: 'wx' });
         files++;
       }
-      digests.push([rel, entryDigest(entry)]);
     }
   } finally {
     process.umask(umask);
   }
-  return { digests, files };
+  return files;
 }
 
 /** True when the directory holds exactly `tree`: same entries, kinds, modes and bytes. */
