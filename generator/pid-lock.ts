@@ -23,21 +23,29 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-/** Private files are named `<lockPath>-<pid>-<random>`: cleanup code can recognise them. */
+/** Private files are named `<lockPath>-<pid>-<random>`: cleanup code can recognise them (see privateLockOwner). */
 export function takeLock(lockPath: string): LockOutcome {
   const mine = `${lockPath}-${process.pid}-${randomBytes(4).toString('hex')}`;
   fs.writeFileSync(mine, `${process.pid}\n`, { mode: 0o644 });
   try {
-    for (let attempt = 0; attempt < 2; attempt++) {
+    // A few rounds: the holder may release, or another run take over, between two steps.
+    for (let attempt = 0; attempt < 8; attempt++) {
       try {
         fs.linkSync(mine, lockPath);
         return { ok: true, release: () => fs.rmSync(lockPath, { force: true }) };
       } catch (e) {
         if (!(e instanceof Error && 'code' in e && e.code === 'EEXIST')) throw e;
       }
-      const owner = readOwner(lockPath);
-      if (owner !== null && isAlive(owner)) return { ok: false, holder: owner };
-      fs.rmSync(lockPath, { force: true });
+      const seen = readLock(lockPath);
+      if (seen === null) continue; // released meanwhile: try again
+      if (isAlive(seen.pid)) return { ok: false, holder: seen.pid };
+      // Its owner died. Remove it only if it is still the file we read: another
+      // run may have taken over the stale lock in between.
+      try {
+        if (fs.lstatSync(lockPath).ino === seen.ino) fs.unlinkSync(lockPath);
+      } catch {
+        // gone already
+      }
     }
     return { ok: false, holder: null };
   } finally {
@@ -45,11 +53,26 @@ export function takeLock(lockPath: string): LockOutcome {
   }
 }
 
-function readOwner(lockPath: string): number | null {
+function readLock(lockPath: string): { pid: number; ino: number } | null {
+  let fd: number;
   try {
-    const pid = Number.parseInt(fs.readFileSync(lockPath, 'utf8'), 10);
-    return Number.isInteger(pid) ? pid : null;
+    fd = fs.openSync(lockPath, 'r');
   } catch {
     return null;
   }
+  try {
+    const pid = Number.parseInt(fs.readFileSync(fd, 'utf8'), 10);
+    return { pid, ino: fs.fstatSync(fd).ino };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * The pid in the name of a private lock file a run left behind (killed before
+ * its cleanup), or null when `name` is not one for `lockName`.
+ */
+export function privateLockOwner(name: string, lockName: string): number | null {
+  const m = new RegExp(`^${lockName.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-(\\d+)-[0-9a-f]{8}$`).exec(name);
+  return m === null ? null : Number(m[1]);
 }

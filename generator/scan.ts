@@ -6,7 +6,6 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import fg from 'fast-glob';
 
 export type NodeKind = 'file' | 'directory' | 'symlink' | 'fifo' | 'socket' | 'char-device' | 'block-device' | 'other';
 
@@ -61,7 +60,8 @@ export interface ScannedTree {
 
 /** Enough for an ELF header and a bzImage setup header (magic at 0x202). */
 const HEAD_BYTES = 1024;
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a leading U+FEFF is part of the name, not a byte-order mark to drop.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 export class ScanError extends Error {
   constructor(readonly path: string, readonly code: string, message: string) {
@@ -84,142 +84,127 @@ export function scanDataDir(dataDir: string, maxEntries = Number.POSITIVE_INFINI
   if (!rootStat.isDirectory()) throw new ScanError(root, 'ENOTDIR', `data directory ${root} is not a directory`);
   const realRoot = fs.realpathSync(root);
 
+  const top = listDir(root);
+  if (top.error !== null) throw new ScanError(root, top.error, `cannot read data directory ${root}: ${top.error}`);
+  if (top.count > maxEntries) return { root, vms: [], others: [], undecodable: [], entryCount: top.count };
   const vmNames: string[] = [];
   const others: ScannedFile[] = [];
-  const undecodable: string[] = [];
-  const entries = fs.readdirSync(root, { withFileTypes: true, encoding: 'buffer' });
-  if (entries.length > maxEntries) return { root, vms: [], others: [], undecodable: [], entryCount: entries.length };
-  for (const entry of entries) {
-    const raw = entry.name as unknown as Buffer;
-    const name = decode(raw);
-    if (name === null) {
-      undecodable.push(path.join(root, escapeRaw(raw)));
-      continue;
-    }
-    if (name.startsWith('.')) continue;
+  for (const [name, entry] of top.entries) {
     const entryPath = path.join(root, name);
     if (entry.isDirectory()) vmNames.push(name);
     else others.push({ name, path: entryPath, node: describeLstat(entryPath) });
   }
+  const vms = vmNames.map((name) => scanVm(root, realRoot, name));
+  return { root, vms, others, undecodable: top.undecodable, entryCount: top.count };
+}
 
-  const byVm = globVmContents(root);
-  const vms = vmNames.map((name) => scanVm(root, realRoot, name, byVm.get(name) ?? null));
-  return { root, vms, others, undecodable, entryCount: entries.length };
+/** A directory's entries by decoded name, hidden ones left out; names that are not UTF-8 apart. */
+interface Listing {
+  readonly entries: ReadonlyMap<string, fs.Dirent<Buffer>>;
+  /** Paths of entries whose raw names are not UTF-8, shown with \xNN escapes. */
+  readonly undecodable: readonly string[];
+  /** Entries before anything was left out. */
+  readonly count: number;
+  /** The errno when the directory could not be read. */
+  readonly error: string | null;
 }
 
 /**
- * One glob over the whole tree rather than one per VM: at boot the data dir can
- * hold thousands of VMs. Symbolic links are not followed, so a linked blk/ or
- * providers/net/ is seen as a link (and refused by check), never descended into.
- * The entries' types come with the listing, which saves a stat for most paths.
+ * Lists a directory by its raw bytes. A glob is no help here: it decodes names
+ * lossily and its patterns skip names starting with a newline, a carriage
+ * return or U+2028/U+2029 (found by the hostile corpus), while every entry of
+ * the data dir must be seen exactly or reported.
  */
-function globVmContents(root: string): Map<string, Map<string, fs.Dirent>> {
-  const entries = fg.sync(['*/vmlinux', '*/initramfs', '*/blk', '*/blk/*.img', '*/providers', '*/providers/net', '*/providers/net/*'], {
-    cwd: root,
-    dot: false,
-    onlyFiles: false,
-    followSymbolicLinks: false,
-    suppressErrors: true,
-    unique: true,
-    objectMode: true,
-  });
-  const byVm = new Map<string, Map<string, fs.Dirent>>();
-  for (const { path: rel, dirent } of entries) {
-    const slash = rel.indexOf('/');
-    const vm = rel.slice(0, slash);
-    let found = byVm.get(vm);
-    if (found === undefined) byVm.set(vm, (found = new Map()));
-    found.set(rel.slice(slash + 1), dirent as fs.Dirent);
+function listDir(dir: string): Listing {
+  let raw: Array<fs.Dirent<Buffer>>;
+  try {
+    raw = fs.readdirSync(dir, { withFileTypes: true, encoding: 'buffer' });
+  } catch (e) {
+    return { entries: new Map(), undecodable: [], count: 0, error: errnoCode(e) };
   }
-  return byVm;
-}
-
-/** How a path inside a VM dir is examined: from the glob's listing, or (for a dir the glob could not read) by lstat. */
-interface Examiner {
-  /** Not followed: directories and providers/net entries. */
-  entry(rel: string): Node;
-  /** Followed inside the data dir: vmlinux, initramfs, images. */
-  file(rel: string): Node;
-}
-
-function listedExaminer(dir: string, realRoot: string, found: ReadonlyMap<string, fs.Dirent>): Examiner {
-  const entry = (rel: string): Node => {
-    const d = found.get(rel);
-    if (d === undefined) return { kind: 'missing' };
-    return { kind: d.isSymbolicLink() ? 'symlink' : kindOf(d), viaSymlink: d.isSymbolicLink(), size: 0, readable: true };
-  };
-  return {
-    entry,
-    file: (rel) => {
-      const listed = entry(rel);
-      if (listed.kind === 'symlink') return resolveInside(path.join(dir, rel), realRoot);
-      if (listed.kind !== 'file') return listed;
-      // The size still needs a stat (empty images are refused).
-      return resolveInside(path.join(dir, rel), realRoot);
-    },
-  };
-}
-
-function lstatExaminer(dir: string, realRoot: string): Examiner {
-  return {
-    entry: (rel) => describeLstat(path.join(dir, rel)),
-    file: (rel) => resolveInside(path.join(dir, rel), realRoot),
-  };
-}
-
-function scanVm(root: string, realRoot: string, name: string, found: ReadonlyMap<string, fs.Dirent> | null): ScannedVm {
-  const dir = path.join(root, name);
-  // Nothing listed: an empty or unreadable VM dir; lstat says which, with its errno.
-  const examine = found === null ? lstatExaminer(dir, realRoot) : listedExaminer(dir, realRoot, found);
-  const vmlinuxPath = path.join(dir, 'vmlinux');
-  const vmlinux = examine.file('vmlinux');
-  const images: ScannedFile[] = [];
-  const providers: ScannedFile[] = [];
+  const entries = new Map<string, fs.Dirent<Buffer>>();
   const undecodable: string[] = [];
-  for (const rel of found?.keys() ?? []) {
-    const full = path.join(dir, rel);
-    if (rel.startsWith('blk/') && rel.endsWith('.img')) {
-      images.push({ name: rel.slice(4), path: full, node: examine.file(rel) });
-    } else if (rel.startsWith('providers/net/')) {
-      providers.push({ name: rel.slice(14), path: full, node: examine.entry(rel) });
-    }
+  for (const d of raw) {
+    const name = decode(d.name);
+    if (name === null) undecodable.push(path.join(dir, escapeRaw(d.name)));
+    else if (!name.startsWith('.')) entries.set(name, d);
   }
-  // fast-glob decodes names lossily; a U+FFFD means the raw name may not be
-  // UTF-8, which vmsvc cannot reproduce exactly in argv, so it is reported.
-  for (const sub of ['blk', 'providers/net']) {
-    const list = sub === 'blk' ? images : providers;
-    if (list.some((f) => f.name.includes('\uFFFD'))) {
-      const bad = undecodableNames(path.join(dir, sub));
-      undecodable.push(...bad);
-      if (bad.length > 0) removeWhere(list, (f) => f.name.includes('\uFFFD'));
+  return { entries, undecodable, count: raw.length, error: null };
+}
+
+/** What a listed entry is, without a syscall; a directory that could not be listed is unstatable. */
+function entryNode(listing: Listing, name: string): Node {
+  const d = listing.entries.get(name);
+  if (d === undefined) return { kind: 'missing' };
+  return { kind: d.isSymbolicLink() ? 'symlink' : kindOf(d), viaSymlink: d.isSymbolicLink(), size: 0, readable: true };
+}
+
+/** Lists a subdirectory that its parent's listing says is a real directory. */
+function listSub(dir: string, node: Node): Listing | Node {
+  if (node.kind !== 'directory') return node;
+  const listing = listDir(dir);
+  return listing.error === null ? listing : { kind: 'unstatable', code: listing.error };
+}
+
+function scanVm(root: string, realRoot: string, name: string): ScannedVm {
+  const dir = path.join(root, name);
+  const top = listDir(dir);
+  // An unreadable VM dir: lstat says what it can, with the errno, for each path.
+  const file = (rel: string): Node => resolveInside(path.join(dir, rel), realRoot);
+  const entry = (rel: string): Node => (top.error === null ? entryNode(top, rel) : describeLstat(path.join(dir, rel)));
+  const fileEntry = (rel: string): Node => (top.error === null && !top.entries.has(rel) ? { kind: 'missing' } : file(rel));
+
+  // A VM dir entry that is not UTF-8 cannot be vmlinux, initramfs, blk or providers: ignored.
+  const undecodable: string[] = [];
+  const images: ScannedFile[] = [];
+  let blk = entry('blk');
+  const blkListing = listSub(path.join(dir, 'blk'), blk);
+  if ('entries' in blkListing) {
+    for (const imgName of [...blkListing.entries.keys()].filter((n) => n.endsWith('.img'))) {
+      images.push({ name: imgName, path: path.join(dir, 'blk', imgName), node: file(`blk/${imgName}`) });
     }
+    // Only names that would be images matter; other files in blk/ are ignored.
+    undecodable.push(...blkListing.undecodable.filter((p) => p.endsWith('.img')));
+  } else {
+    blk = blkListing;
   }
+
+  let providersDir = entry('providers');
+  let providersNetDir: Node = { kind: 'missing' };
+  const providers: ScannedFile[] = [];
+  const providersListing = listSub(path.join(dir, 'providers'), providersDir);
+  if ('entries' in providersListing) {
+    providersNetDir = entryNode(providersListing, 'net');
+    const netListing = listSub(path.join(dir, 'providers', 'net'), providersNetDir);
+    if ('entries' in netListing) {
+      for (const [provider] of netListing.entries) {
+        providers.push({ name: provider, path: path.join(dir, 'providers', 'net', provider), node: entryNode(netListing, provider) });
+      }
+      undecodable.push(...netListing.undecodable);
+    } else {
+      providersNetDir = netListing;
+    }
+  } else {
+    providersDir = providersListing;
+  }
+
+  const vmlinux = fileEntry('vmlinux');
   return {
     name,
     dir,
     vmlinux,
-    vmlinuxHead: readHead(vmlinuxPath, vmlinux),
-    initramfs: examine.file('initramfs'),
-    blk: examine.entry('blk'),
+    vmlinuxHead: readHead(path.join(dir, 'vmlinux'), vmlinux),
+    initramfs: fileEntry('initramfs'),
+    blk,
     images,
-    providersDir: examine.entry('providers'),
-    providersNetDir: examine.entry('providers/net'),
+    providersDir,
+    providersNetDir,
     providers,
     undecodable,
   };
 }
 
-function removeWhere<T>(list: T[], drop: (item: T) => boolean): void {
-  const kept = list.filter((item) => !drop(item));
-  list.splice(0, list.length, ...kept);
-}
 
-function undecodableNames(dir: string): string[] {
-  return fs
-    .readdirSync(dir, { encoding: 'buffer' })
-    .filter((raw) => decode(raw) === null)
-    .map((raw) => path.join(dir, escapeRaw(raw)));
-}
 
 /** The node at `p` without following a final symbolic link. */
 function describeLstat(p: string): Node {
@@ -295,7 +280,7 @@ function canRead(p: string): boolean {
   }
 }
 
-function kindOf(st: fs.Stats | fs.Dirent): NodeKind {
+function kindOf(st: fs.Stats | fs.Dirent<Buffer>): NodeKind {
   if (st.isFile()) return 'file';
   if (st.isDirectory()) return 'directory';
   if (st.isFIFO()) return 'fifo';

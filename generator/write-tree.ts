@@ -12,7 +12,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { takeLock } from './pid-lock.js';
+import { isAlive, privateLockOwner, takeLock } from './pid-lock.js';
 import { compareBytes } from './bytes.js';
 import type { FileTree, TreeEntry } from './render.js';
 
@@ -219,7 +219,10 @@ function listTree(root: string, rel: string): string[] {
 /** Old versions and whatever killed runs left (temporary trees and links). */
 function removeLeftovers(layout: Layout, keep: string): void {
   for (const name of fs.readdirSync(layout.parent)) {
-    if (!name.startsWith(layout.prefix) || name === keep || name.startsWith(`${layout.prefix}lock`)) continue;
+    if (!name.startsWith(layout.prefix) || name === keep || name === `${layout.prefix}lock`) continue;
+    // A private lock file is another run's (keep it) unless its owner is dead.
+    const owner = privateLockOwner(name, `${layout.prefix}lock`);
+    if (owner !== null && isAlive(owner)) continue;
     fs.rmSync(path.join(layout.parent, name), { recursive: true, force: true });
   }
 }

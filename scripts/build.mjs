@@ -59,6 +59,6 @@ await build({
   logLevel: 'warning',
   plugins: [precompile],
   define: { 'process.env.VMSVC_BUILD_ID': JSON.stringify(buildId()) },
-  // Bundled CommonJS (yargs' helpers, fast-glob) needs a require in ESM output.
+  // Bundled CommonJS (parts of yargs) needs a require in ESM output.
   banner: { js: "import { createRequire as __vmsvcRequire } from 'node:module'; const require = __vmsvcRequire(import.meta.url);" },
 });
