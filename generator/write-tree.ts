@@ -218,11 +218,14 @@ function listTree(root: string, rel: string): string[] {
 
 /** Old versions and whatever killed runs left (temporary trees and links). */
 function removeLeftovers(layout: Layout, keep: string): void {
+  // Only names vmsvc makes: old versions, and temporary trees and links of any
+  // run (none other runs while we hold the lock).
+  const ours = new RegExp(`^(?:[0-9a-f]{${HASH_CHARS}}|(?:tmp|link)-\\d+-[0-9a-f]{8})$`);
   for (const name of fs.readdirSync(layout.parent)) {
-    if (!name.startsWith(layout.prefix) || name === keep || name === `${layout.prefix}lock`) continue;
+    if (!name.startsWith(layout.prefix) || name === keep) continue;
     // A private lock file is another run's (keep it) unless its owner is dead.
     const owner = privateLockOwner(name, `${layout.prefix}lock`);
-    if (owner !== null && isAlive(owner)) continue;
+    if (owner !== null ? isAlive(owner) : !ours.test(name.slice(layout.prefix.length))) continue;
     fs.rmSync(path.join(layout.parent, name), { recursive: true, force: true });
   }
 }
