@@ -20,11 +20,11 @@
  * the new database, so `current` follows it and it is kept. apply checks
  * LIVE/compiled rather than trusting exit codes.
  */
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { compareBytes, printable } from './bytes.js';
+import type { CommandResult, CommandRunner } from './command-runner.js';
 import type { CheckResult } from './check.js';
 import { conversionFile, describePlan, planConversion, type ConversionPlan } from './conversion.js';
 import {
@@ -39,16 +39,7 @@ import { ScanError } from './scan.js';
 import { TemplateError } from './templates.js';
 import { sameTree, treeHash, writeEntries, writeTreeAtomically, WriteError } from './write-tree.js';
 
-export interface CommandResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs one program to completion. argv[0] is the program (looked up in PATH). */
-export interface CommandRunner {
-  run(argv: string[]): CommandResult;
-}
+export type { CommandResult, CommandRunner } from './command-runner.js';
 
 export interface S6rcPrograms {
   readonly compile: string;
@@ -478,14 +469,5 @@ function isDir(p: string): boolean {
 }
 
 /** A CommandRunner that really runs the program (for the CLI): output captured, exit status as code. */
-export const spawnRunner: CommandRunner = {
-  run(argv: string[]): CommandResult {
-    const [program, ...args] = argv;
-    if (program === undefined) return { code: 100, stdout: '', stderr: 'no program given\n' };
-    const r = spawnSync(program, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * 1024 * 1024 });
-    if (r.error !== undefined) return { code: 127, stdout: '', stderr: `cannot run ${program}: ${r.error.message}\n` };
-    if (r.status === null) return { code: 128, stdout: r.stdout, stderr: `${r.stderr}${program} killed by ${r.signal ?? 'a signal'}\n` };
-    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-  },
-};
+export { spawnRunner } from './command-runner.js';
 

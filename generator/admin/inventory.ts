@@ -6,10 +6,10 @@
  * generated elsewhere (an image build), and the data dir may have changed
  * since; what runs is what was generated.
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { compareBytes, printable } from '../bytes.js';
+import { spawnRunner } from '../command-runner.js';
 import { lexExecline } from '../execline-lex.js';
 import type { Link } from '../links.js';
 import { MANIFEST_FILE, type Manifest, type ManifestVm } from '../plan.js';
@@ -63,19 +63,7 @@ export interface CommandRunner {
   run(argv: readonly string[]): CommandResult | Promise<CommandResult>;
 }
 
-/** The real runner: spawnSync, output captured as UTF-8. */
-export const spawnRunner: CommandRunner = {
-  run(argv) {
-    const [cmd, ...args] = argv;
-    if (cmd === undefined) throw new Error('internal: empty argv');
-    const r = spawnSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    if (r.error !== undefined) {
-      const code = 'code' in r.error && r.error.code === 'ENOENT' ? 127 : -1;
-      return { code, stdout: r.stdout ?? '', stderr: `${cmd}: ${r.error.message}` };
-    }
-    return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-  },
-};
+export { spawnRunner };
 
 // ---------------------------------------------------------------------------
 // The generated tree

@@ -1,0 +1,32 @@
+/**
+ * How vmsvc runs other programs (s6-rc, s6-svstat): through an injected
+ * runner, so tests can record instead of running. child_process is loaded
+ * only when a program is run: a plain generate at boot never needs it.
+ */
+import { createRequire } from 'node:module';
+
+export interface CommandResult {
+  /** Exit code; 127 when the program could not be run, 128 when a signal killed it. */
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs one program to completion. argv[0] is the program (looked up in PATH). */
+export interface CommandRunner {
+  run(argv: readonly string[]): CommandResult;
+}
+
+type ChildProcess = typeof import('node:child_process');
+
+export const spawnRunner: CommandRunner = {
+  run(argv) {
+    const [program, ...args] = argv;
+    if (program === undefined) return { code: 127, stdout: '', stderr: 'no program given\n' };
+    const { spawnSync } = createRequire(import.meta.url)('node:child_process') as ChildProcess;
+    const r = spawnSync(program, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * 1024 * 1024 });
+    if (r.error !== undefined) return { code: 127, stdout: '', stderr: `cannot run ${program}: ${r.error.message}\n` };
+    if (r.status === null) return { code: 128, stdout: r.stdout, stderr: `${r.stderr}${program} killed by ${r.signal ?? 'a signal'}\n` };
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  },
+};
