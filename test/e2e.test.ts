@@ -6,12 +6,13 @@
  * busybox initramfs) is prepared at test time and cached in .cache/guest.
  */
 import test from 'ava';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { findProcessesUnder, startEmulator } from './harness/s6rc-emulator.js';
 import { makeExt2Disk, prepareGuest, REPO_ROOT } from './e2e/guest.js';
-import { vmsvc } from './support/cli.js';
+import { vmsvc, VMSVC } from './support/cli.js';
 import { createNetns, interfaces } from './support/netns.js';
 
 const read = (p: string): string => (fs.existsSync(p) ? fs.readFileSync(p, 'utf8') : '');
@@ -107,6 +108,33 @@ test('two real VMs under s6: boot logs, addresses from MACs, ping both ways, con
 
   const answer = await converse(path.join(run, 'appvm-lynx', 'console.sock'), 'echo hvc-$((40+2))', /hvc-42/, 30_000);
   t.regex(answer, /hvc-42/);
+
+  // The admin commands against the live VMs: ls sees both ready, and
+  // `vmsvc console` carries a typed command to the guest's shell and back.
+  const listing = vmsvc(['ls', '--json', '--source', out, '--scandir', emu.scandir, '--prefix', '']);
+  t.is(listing.code, 0, listing.stderr);
+  const rows = (JSON.parse(listing.stdout) as { vms: Array<{ name: string; state: string; pid: number | null }> }).vms;
+  t.deepEqual(rows.map((r) => [r.name, r.state]), [['appvm-lynx', 'ready'], ['netvm', 'ready']]);
+  t.is(rows.find((r) => r.name === 'netvm')?.pid, emu.servicePid('vm-netvm'));
+  const viaCli = await new Promise<string>((resolve, reject) => {
+    const child = spawn(process.execPath, [VMSVC, 'console', 'appvm-lynx', '--source', out], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let got = '';
+    const timer = setTimeout(() => {
+      child.kill();
+      reject(new Error(`vmsvc console gave no answer: ${JSON.stringify(got)}`));
+    }, 30_000);
+    child.stdout.on('data', (d: Buffer) => {
+      got += d.toString('utf8');
+      if (/cli-84/.test(got)) {
+        clearTimeout(timer);
+        child.stdin.end();
+      }
+    });
+    child.on('close', () => resolve(got));
+    child.stdin.write('echo cli-$((80+4))\n');
+    setTimeout(() => child.stdin.writable && child.stdin.write('echo cli-$((80+4))\n'), 1500);
+  });
+  t.regex(viaCli, /cli-84/);
 
   // Kill the provider's VMM: s6 restarts it, the client is not restarted, and the pings recover.
   const appPid = emu.servicePid('vm-appvm-lynx');
