@@ -438,9 +438,8 @@ function withLock<T>(L: StateLayout, fn: () => T): T {
   fs.mkdirSync(L.state, { recursive: true });
   const taken = takeLock(L.lock);
   if (!taken.ok) {
-    throw new ApplyError(APPLY_EXIT.io, taken.holder === null
-      ? `cannot take the lock ${p(L.lock)}`
-      : `another vmsvc apply (pid ${taken.holder}) is using ${p(L.state)}; run again when it has finished`);
+    const who = taken.holder === null ? 'another vmsvc apply' : `another vmsvc apply (pid ${taken.holder})`;
+    throw new ApplyError(APPLY_EXIT.io, `${who} is using ${p(L.state)}; run again when it has finished`);
   }
   try {
     return fn();

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 
 export type LockOutcome =
   | { readonly ok: true; readonly release: () => void }
-  /** holder: the live owner's pid, or null when the lock kept changing hands. */
+  /** holder: the live owner's pid, or null when the lock kept changing hands (busy all the same). */
   | { readonly ok: false; readonly holder: number | null };
 
 /** Alive as far as kill(pid, 0) can tell (EPERM: alive, someone else's). */
@@ -28,8 +28,9 @@ export function takeLock(lockPath: string): LockOutcome {
   const mine = `${lockPath}-${process.pid}-${randomBytes(4).toString('hex')}`;
   fs.writeFileSync(mine, `${process.pid}\n`, { mode: 0o644 });
   try {
-    // A few rounds: the holder may release, or another run take over, between two steps.
-    for (let attempt = 0; attempt < 8; attempt++) {
+    // Rounds: the holder may release, or another run take over, between two
+    // steps. Each is a few syscalls; a lock that changes hands this often is busy.
+    for (let attempt = 0; attempt < 200; attempt++) {
       try {
         fs.linkSync(mine, lockPath);
         return { ok: true, release: () => fs.rmSync(lockPath, { force: true }) };

@@ -90,9 +90,8 @@ function lock(layout: Layout): () => void {
   const lockPath = path.join(layout.parent, `${layout.prefix}lock`);
   const taken = takeLock(lockPath);
   if (taken.ok) return taken.release;
-  throw new WriteError(lockPath, taken.holder === null
-    ? `cannot take the lock ${lockPath}`
-    : `another vmsvc (pid ${taken.holder}) is writing ${layout.out}; run again when it has finished`);
+  const who = taken.holder === null ? 'another vmsvc' : `another vmsvc (pid ${taken.holder})`;
+  throw new WriteError(lockPath, `${who} is writing ${layout.out}; run again when it has finished`);
 }
 
 /**
