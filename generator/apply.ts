@@ -35,9 +35,9 @@ import { takeLock } from './pid-lock.js';
 import { buildTree, checkDataDir } from './pipeline.js';
 import type { FileTree, TreeEntry } from './render.js';
 import { formatDiagnostic, formatSkipped } from './report.js';
-import { ScanError } from './scan.js';
-import { TemplateError } from './templates.js';
-import { sameTree, treeHash, writeEntries, writeTreeAtomically, WriteError } from './write-tree.js';
+import { sameTree, treeHash, writeEntries, writeTreeAtomically } from './write-tree.js';
+import { errnoOf } from './errno.js';
+import { failureMessage } from './failure.js';
 
 export type { CommandResult, CommandRunner } from './command-runner.js';
 
@@ -124,9 +124,9 @@ export function runApply(opts: ApplyOptions, runner: CommandRunner, io: ApplyIo)
       io.err(`vmsvc: ${e.message}\n`);
       return e.exitCode;
     }
-    if (e instanceof ScanError || e instanceof WriteError || e instanceof TemplateError) io.err(`vmsvc: ${e.message}\n`);
-    else if (e instanceof Error && 'code' in e && typeof e.code === 'string') io.err(`vmsvc: I/O error: ${e.message}\n`);
-    else throw e;
+    const message = failureMessage(e);
+    if (message === null) throw e;
+    io.err(message);
     return APPLY_EXIT.io;
   }
 }
@@ -325,7 +325,7 @@ function readDbLink(link: string): string | null {
   try {
     target = fs.readlinkSync(link);
   } catch (e) {
-    if (e instanceof Error && 'code' in e && e.code === 'ENOENT') return null;
+    if (errnoOf(e) === 'ENOENT') return null;
     throw new ApplyError(APPLY_EXIT.io, `${p(link)} is not a symbolic link vmsvc made; move it away`);
   }
   const hash = hashOfTarget(target);

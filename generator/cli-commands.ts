@@ -11,10 +11,8 @@ import { optionFlags, optionsFromFlags, UsageError, type OptionFlags } from './c
 import { checkDataDir, generate } from './pipeline.js';
 import { linksOf } from './plan.js';
 import { checkJson, countLine, formatDiagnostic, formatSkipped, linksTable } from './report.js';
-import { ScanError } from './scan.js';
 import { checkS6rcSource } from './s6rc-source-check.js';
-import { TemplateError } from './templates.js';
-import { WriteError } from './write-tree.js';
+import { failureMessage } from './failure.js';
 
 export const EXIT = { ok: 0, invalid: 1, usage: 2 } as const;
 
@@ -125,10 +123,9 @@ export function guard(fn: () => number, io: Io): number {
   try {
     return fn();
   } catch (e) {
-    if (e instanceof UsageError) io.err(`vmsvc: ${e.message}\n`);
-    else if (e instanceof ScanError || e instanceof WriteError || e instanceof TemplateError) io.err(`vmsvc: ${e.message}\n`);
-    else if (e instanceof Error && 'code' in e && typeof e.code === 'string') io.err(`vmsvc: I/O error: ${e.message}\n`);
-    else throw e;
+    const message = e instanceof UsageError ? `vmsvc: ${e.message}\n` : failureMessage(e);
+    if (message === null) throw e;
+    io.err(message);
     return EXIT.usage;
   }
 }

@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
+import { errnoOf } from './errno.js';
 
 export type LockOutcome =
   | { readonly ok: true; readonly release: () => void }
@@ -19,7 +20,7 @@ export function isAlive(pid: number): boolean {
     process.kill(pid, 0);
     return true;
   } catch (e) {
-    return e instanceof Error && 'code' in e && e.code === 'EPERM';
+    return errnoOf(e) === 'EPERM';
   }
 }
 
@@ -35,7 +36,7 @@ export function takeLock(lockPath: string): LockOutcome {
         fs.linkSync(mine, lockPath);
         return { ok: true, release: () => fs.rmSync(lockPath, { force: true }) };
       } catch (e) {
-        if (!(e instanceof Error && 'code' in e && e.code === 'EEXIST')) throw e;
+        if (!(errnoOf(e) === 'EEXIST')) throw e;
       }
       const seen = readLock(lockPath);
       if (seen === null) continue; // released meanwhile: try again

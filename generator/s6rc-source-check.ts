@@ -13,6 +13,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { lexExeclineBytes } from './execline-lex.js';
+import { errnoOf } from './errno.js';
 
 export interface S6rcProblem {
   /** The service the problem belongs to, or null for a whole source dir. */
@@ -133,12 +134,8 @@ function statOf(file: string): Stat {
   try {
     return fs.statSync(file);
   } catch (e) {
-    return errorCode(e) === 'ENOENT' || errorCode(e) === 'ENOTDIR' ? 'missing' : 'error';
+    return errnoOf(e) === 'ENOENT' || errnoOf(e) === 'ENOTDIR' ? 'missing' : 'error';
   }
-}
-
-function errorCode(e: unknown): string | undefined {
-  return e instanceof Error && 'code' in e && typeof e.code === 'string' ? e.code : undefined;
 }
 
 /** Read a whole file, or say why not ('missing' covers dangling symlinks). */
@@ -146,7 +143,7 @@ function readFile(file: string): Buffer | 'missing' | 'error' {
   try {
     return fs.readFileSync(file);
   } catch (e) {
-    return errorCode(e) === 'ENOENT' ? 'missing' : 'error';
+    return errnoOf(e) === 'ENOENT' ? 'missing' : 'error';
   }
 }
 

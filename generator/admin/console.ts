@@ -21,6 +21,7 @@ import * as path from 'node:path';
 import { printable } from '../bytes.js';
 import { ADMIN_EXIT, AdminError, findVm, guarded, readTree, type AdminIo } from './inventory.js';
 import { vmmOf } from './show.js';
+import { errnoOf } from '../errno.js';
 
 /**
  * Arguments of `vmsvc console NAME`.
@@ -206,7 +207,7 @@ function readPid(file: string): number | null | 'gone' {
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
-    if (e instanceof Error && 'code' in e && e.code === 'ENOENT') return 'gone';
+    if (errnoOf(e) === 'ENOENT') return 'gone';
     throw e;
   }
   const m = /^(\d+)\n?$/.exec(text);
@@ -233,7 +234,7 @@ export async function acquireLock(file: string, pid: number = process.pid): Prom
       }
       return { ok: true, release: () => releaseLock(file, pid) };
     } catch (e) {
-      if (!(e instanceof Error && 'code' in e && e.code === 'EEXIST')) throw e;
+      if (!(errnoOf(e) === 'EEXIST')) throw e;
     }
     const holder = readPid(file);
     if (holder === 'gone') continue;
@@ -255,7 +256,7 @@ export async function acquireLock(file: string, pid: number = process.pid): Prom
     try {
       fs.renameSync(file, aside);
     } catch (e) {
-      if (e instanceof Error && 'code' in e && e.code === 'ENOENT') continue;
+      if (errnoOf(e) === 'ENOENT') continue;
       throw e;
     }
     const moved = readPid(aside);

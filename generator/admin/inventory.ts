@@ -14,6 +14,8 @@ import { lexExecline } from '../execline-lex.js';
 import type { Link } from '../links.js';
 import { MANIFEST_FILE, type Manifest, type ManifestVm } from '../plan.js';
 import { startLevels, type ProviderGraph } from '../provider-graph.js';
+import { errnoOf } from '../errno.js';
+import { failureMessage } from '../failure.js';
 
 /** Where every handler writes: the CLI passes stdout/stderr, tests collect strings. */
 export interface AdminIo {
@@ -40,11 +42,10 @@ export async function guarded(io: AdminIo, fn: () => number | Promise<number>): 
       io.err(`vmsvc: ${e.message}\n`);
       return e.exitCode;
     }
-    if (e instanceof Error && 'code' in e && typeof e.code === 'string') {
-      io.err(`vmsvc: I/O error: ${e.message}\n`);
-      return ADMIN_EXIT.usage;
-    }
-    throw e;
+    const message = failureMessage(e);
+    if (message === null) throw e;
+    io.err(message);
+    return ADMIN_EXIT.usage;
   }
 }
 
@@ -89,7 +90,7 @@ export function readTree(source: string): Tree {
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
-    const why = e instanceof Error && 'code' in e && e.code === 'ENOENT' ? 'no such file: is this a tree vmsvc generated (the --out dir)?' : String(e instanceof Error ? e.message : e);
+    const why = errnoOf(e) === 'ENOENT' ? 'no such file: is this a tree vmsvc generated (the --out dir)?' : String(e instanceof Error ? e.message : e);
     throw new AdminError(`cannot read ${printable(file)}: ${why}`);
   }
   let parsed: unknown;

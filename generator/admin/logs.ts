@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { printable } from '../bytes.js';
 import { ADMIN_EXIT, AdminError, findVm, guarded, readTree, type AdminIo } from './inventory.js';
+import { errnoOf } from '../errno.js';
 
 /**
  * Arguments of `vmsvc logs NAME`.
@@ -51,7 +52,7 @@ export function logs(args: LogsArgs, io: AdminIo, opts: LogsOptions = {}): Promi
       try {
         data = fs.readFileSync(file);
       } catch (e) {
-        if (e instanceof Error && 'code' in e && e.code === 'ENOENT') {
+        if (errnoOf(e) === 'ENOENT') {
           throw new AdminError(`no serial log for VM ${printable(vm.name)} yet: ${printable(file)} does not exist (has its logger run?)`, ADMIN_EXIT.failed);
         }
         throw e;
@@ -135,7 +136,7 @@ async function follow(file: string, emit: (line: string) => void, io: AdminIo, o
       try {
         st = fs.statSync(file);
       } catch (e) {
-        if (!(e instanceof Error && 'code' in e && e.code === 'ENOENT')) throw e;
+        if (!(errnoOf(e) === 'ENOENT')) throw e;
       }
       if (st !== null && st.ino !== ino) {
         // New file (first open or rotation): finish the old one first.

@@ -1,0 +1,4 @@
+/** The errno name of a failed system call (ENOENT, EACCES, ...), or undefined for any other error. */
+export function errnoOf(e: unknown): string | undefined {
+  return e instanceof Error && 'code' in e && typeof e.code === 'string' ? e.code : undefined;
+}
