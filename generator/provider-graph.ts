@@ -94,25 +94,46 @@ function stronglyConnected(graph: ProviderGraph): string[][] {
  * which it does: keep-going drops these along with the bad ones.
  */
 export function dependentsOf(graph: ProviderGraph, bad: ReadonlySet<string>): Map<string, string> {
-  const clientsOf = new Map<string, string[]>();
-  for (const [client, providers] of graph) {
-    for (const p of providers) {
-      let list = clientsOf.get(p);
-      if (list === undefined) clientsOf.set(p, (list = []));
-      list.push(client);
-    }
-  }
+  const clients = clientGraph(graph);
   const because = new Map<string, string>();
   const queue = [...bad].sort(compareBytes);
   for (let i = 0; i < queue.length; i++) {
     const provider = queue[i]!;
-    for (const client of (clientsOf.get(provider) ?? []).sort(compareBytes)) {
+    for (const client of clients.get(provider) ?? []) {
       if (bad.has(client) || because.has(client)) continue;
       because.set(client, provider);
       queue.push(client);
     }
   }
   return because;
+}
+
+/** The same edges the other way round: provider -> its clients, each list bytewise-sorted. */
+export function clientGraph(graph: ProviderGraph): Map<string, string[]> {
+  const clients = new Map<string, string[]>();
+  for (const [client, providers] of graph) {
+    for (const p of providers) {
+      let list = clients.get(p);
+      if (list === undefined) clients.set(p, (list = []));
+      list.push(client);
+    }
+  }
+  for (const list of clients.values()) list.sort(compareBytes);
+  return clients;
+}
+
+/** Every node reachable from `start` along the edges, breadth-first, `start` itself left out. */
+export function reachable(graph: ProviderGraph, start: string): string[] {
+  const found = new Set<string>();
+  const queue = [start];
+  for (let i = 0; i < queue.length; i++) {
+    for (const next of graph.get(queue[i]!) ?? []) {
+      if (next === start || found.has(next)) continue;
+      found.add(next);
+      queue.push(next);
+    }
+  }
+  return [...found];
 }
 
 /** Start levels: 0 for VMs with no providers, else 1 + the highest provider level. Acyclic graphs only. */

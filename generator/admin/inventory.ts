@@ -13,7 +13,7 @@ import { spawnRunner } from '../command-runner.js';
 import { lexExecline } from '../execline-lex.js';
 import type { Link } from '../links.js';
 import { MANIFEST_FILE, type Manifest, type ManifestVm } from '../plan.js';
-import { startLevels, type ProviderGraph } from '../provider-graph.js';
+import { clientGraph, reachable, startLevels, type ProviderGraph } from '../provider-graph.js';
 import { errnoOf } from '../errno.js';
 import { failureMessage } from '../failure.js';
 
@@ -193,41 +193,19 @@ export function providerGraph(manifest: Manifest): ProviderGraph {
  * stops along with it. Ordered as they start (by start level, then name).
  */
 export function clientsOf(manifest: Manifest, name: string): string[] {
-  const direct = new Map<string, string[]>();
-  for (const vm of manifest.vms) {
-    for (const p of vm.providers) {
-      let list = direct.get(p);
-      if (list === undefined) direct.set(p, (list = []));
-      list.push(vm.name);
-    }
-  }
-  const found = new Set<string>();
-  const queue = [name];
-  for (let i = 0; i < queue.length; i++) {
-    for (const c of direct.get(queue[i]!) ?? []) {
-      if (c === name || found.has(c)) continue;
-      found.add(c);
-      queue.push(c);
-    }
-  }
-  const levels = startLevels(providerGraph(manifest));
-  return [...found].sort((a, b) => (levels.get(a) ?? 0) - (levels.get(b) ?? 0) || compareBytes(a, b));
+  const graph = providerGraph(manifest);
+  return inStartOrder(graph, reachable(clientGraph(graph), name));
 }
 
 /** Every VM `name` needs, directly or through other VMs: what s6-rc starts before it, in start order. */
 export function providersOf(manifest: Manifest, name: string): string[] {
-  const byName = new Map(manifest.vms.map((vm) => [vm.name as string, vm.providers]));
-  const found = new Set<string>();
-  const queue = [name];
-  for (let i = 0; i < queue.length; i++) {
-    for (const p of byName.get(queue[i]!) ?? []) {
-      if (p === name || found.has(p)) continue;
-      found.add(p);
-      queue.push(p);
-    }
-  }
-  const levels = startLevels(providerGraph(manifest));
-  return [...found].sort((a, b) => (levels.get(a) ?? 0) - (levels.get(b) ?? 0) || compareBytes(a, b));
+  const graph = providerGraph(manifest);
+  return inStartOrder(graph, reachable(graph, name));
+}
+
+function inStartOrder(graph: ProviderGraph, names: readonly string[]): string[] {
+  const levels = startLevels(graph);
+  return [...names].sort((a, b) => (levels.get(a) ?? 0) - (levels.get(b) ?? 0) || compareBytes(a, b));
 }
 
 /** One list file or `X.d/` directory of a source service (dependencies, contents): names, sorted. */
