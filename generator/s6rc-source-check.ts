@@ -138,6 +138,14 @@ function statOf(file: string): Stat {
   }
 }
 
+/** A service's optional file: its bytes, 'missing', or 'unreadable' (a directory, or reading failed). */
+function serviceFile(file: string): Buffer | 'missing' | 'unreadable' {
+  const st = statOf(file);
+  if (st === 'missing') return 'missing';
+  const raw = st === 'error' || st.isDirectory() ? 'error' : readFile(file);
+  return typeof raw === 'string' ? 'unreadable' : raw;
+}
+
 /** Read a whole file, or say why not ('missing' covers dangling symlinks). */
 function readFile(file: string): Buffer | 'missing' | 'error' {
   try {
@@ -251,13 +259,12 @@ function readOneshot(service: Service, report: Report): void {
 /** up/down are not scripts: s6-rc-compile lexes each into one argv. */
 function checkExeclineFile(service: Service, base: string, mandatory: boolean, report: Report): void {
   const file = path.join(service.dir, base);
-  const st = statOf(file);
-  if (st === 'missing') {
+  const raw = serviceFile(file);
+  if (raw === 'missing') {
     if (mandatory) report.fatal(service.name, file, `unable to open ${file}: a oneshot needs an ${base} file`);
     return;
   }
-  const raw = st === 'error' || st.isDirectory() ? 'error' : readFile(file);
-  if (typeof raw === 'string') {
+  if (raw === 'unreadable') {
     report.fatal(service.name, file, `unable to parse ${file}`);
     return;
   }
@@ -364,10 +371,9 @@ function readNameListOrDir(service: Service, base: string, report: Report): Name
  */
 function readNameList(service: Service, base: string, report: Report): NameRef[] | null {
   const file = path.join(service.dir, base);
-  const st = statOf(file);
-  if (st === 'missing') return null;
-  const raw = st === 'error' || st.isDirectory() ? 'error' : readFile(file);
-  if (typeof raw === 'string') {
+  const raw = serviceFile(file);
+  if (raw === 'missing') return null;
+  if (raw === 'unreadable') {
     report.fatal(service.name, file, `unable to read ${file}`);
     return [];
   }
@@ -421,10 +427,9 @@ function checkListedName(service: Service, ref: NameRef, report: Report): void {
  */
 function checkUint32File(service: Service, base: string, report: Report): number | null {
   const file = path.join(service.dir, base);
-  const st = statOf(file);
-  if (st === 'missing') return null;
-  const raw = st === 'error' || st.isDirectory() ? 'error' : readFile(file);
-  if (typeof raw === 'string') {
+  const raw = serviceFile(file);
+  if (raw === 'missing') return null;
+  if (raw === 'unreadable') {
     report.fatal(service.name, file, `unable to read ${file}`);
     return null;
   }
