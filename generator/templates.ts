@@ -56,14 +56,14 @@ export function loadTemplates(userDir: string | null, vmm: Vmm): Templates {
   const precompiled = userDir === null ? PRECOMPILED : null;
   let hb: HandlebarsEnv;
   let load: (file: string) => Template;
+  let exists: (file: string) => boolean = fs.existsSync;
   const fingerprint = createHash('sha256');
   if (precompiled !== null) {
     hb = Runtime.create();
-    load = (file) => {
-      const spec = precompiled[path.relative(BUNDLED_TEMPLATES, file)]!;
-      fingerprint.update(file).update('\0').update(JSON.stringify(spec, (_, v: unknown) => (typeof v === 'function' ? String(v) : v)));
-      return hb.template(spec);
-    };
+    exists = (file) => path.relative(BUNDLED_TEMPLATES, file) in precompiled;
+    load = (file) => hb.template(precompiled[path.relative(BUNDLED_TEMPLATES, file)]!);
+    // The bundled templates are part of the build, whose id renderKey already covers.
+    fingerprint.update('bundled');
   } else {
     // The compiler is loaded only for the user's own templates (or when run from source).
     const full = (createRequire(import.meta.url)('handlebars') as HandlebarsEnv).create();
@@ -75,10 +75,10 @@ export function loadTemplates(userDir: string | null, vmm: Vmm): Templates {
     };
   }
   registerHelpers(hb);
-  for (const partial of PARTIALS) hb.registerPartial(partial, load(find(userDir, vmm, partial)));
+  for (const partial of PARTIALS) hb.registerPartial(partial, load(find(userDir, vmm, partial, exists)));
   const compiled = new Map<TemplateName, { file: string; fn: Template }>();
   for (const name of TEMPLATE_NAMES) {
-    const file = find(userDir, vmm, name);
+    const file = find(userDir, vmm, name, exists);
     compiled.set(name, { file, fn: load(file) });
   }
   return {
@@ -97,11 +97,11 @@ export function loadTemplates(userDir: string | null, vmm: Vmm): Templates {
   };
 }
 
-function find(userDir: string | null, vmm: Vmm, name: string): string {
+function find(userDir: string | null, vmm: Vmm, name: string, exists: (file: string) => boolean): string {
   const candidates = [userDir, BUNDLED_TEMPLATES]
     .filter((d): d is string => d !== null)
     .flatMap((d) => [path.join(d, vmm, `${name}.hbs`), path.join(d, 'common', `${name}.hbs`)]);
-  const found = candidates.find((f) => fs.existsSync(f));
+  const found = candidates.find(exists);
   if (found === undefined) throw new TemplateError(candidates[0]!, `no template ${name}.hbs in ${candidates.join(', ')}`);
   return found;
 }
