@@ -17,13 +17,15 @@
  * `current`, `previous` and the live system are kept.
  */
 
+import { HASH_CHARS } from './write-tree.js';
+
 export const COMPILED_DIR = 'compiled';
 export const SOURCE_SUFFIX = '.source';
 /** Temporary entries of compiled/ start with this; whatever a killed run left is removed later. */
 export const TEMP_PREFIX = '.vmsvc-tmp-';
 
 /** treeHash's output. */
-const HASH = /^[0-9a-f]{16}$/;
+const HASH = new RegExp(`^[0-9a-f]{${HASH_CHARS}}$`);
 
 export function isHash(s: string): boolean {
   return HASH.test(s);

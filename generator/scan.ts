@@ -205,16 +205,19 @@ function scanVm(root: string, realRoot: string, name: string): ScannedVm {
   };
 }
 
-
-
-/** The node at `p` without following a final symbolic link. */
-function describeLstat(p: string): Node {
-  let st: fs.Stats;
+/** lstat, or the node a failed lstat means: missing, or unstatable with its errno. */
+function lstatOr(p: string): fs.Stats | Node {
   try {
-    st = fs.lstatSync(p);
+    return fs.lstatSync(p);
   } catch (e) {
     return errnoCode(e) === 'ENOENT' ? { kind: 'missing' } : { kind: 'unstatable', code: errnoCode(e) };
   }
+}
+
+/** The node at `p` without following a final symbolic link. */
+function describeLstat(p: string): Node {
+  const st = lstatOr(p);
+  if (!(st instanceof fs.Stats)) return st;
   if (st.isSymbolicLink()) return { kind: 'symlink', viaSymlink: true, size: st.size, readable: false };
   return { kind: kindOf(st), viaSymlink: false, size: st.size, readable: true };
 }
@@ -224,12 +227,8 @@ function describeLstat(p: string): Node {
  * partition must not be able to hand a VM the host's own files as a disk.
  */
 function resolveInside(p: string, realRoot: string): Node {
-  let lst: fs.Stats;
-  try {
-    lst = fs.lstatSync(p);
-  } catch (e) {
-    return errnoCode(e) === 'ENOENT' ? { kind: 'missing' } : { kind: 'unstatable', code: errnoCode(e) };
-  }
+  const lst = lstatOr(p);
+  if (!(lst instanceof fs.Stats)) return lst;
   const viaSymlink = lst.isSymbolicLink();
   let st = lst;
   if (viaSymlink) {

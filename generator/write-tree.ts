@@ -26,7 +26,8 @@ export class WriteError extends Error {
   }
 }
 
-const HASH_CHARS = 16;
+/** Hex digits of a hash in a version or database name. */
+export const HASH_CHARS = 16;
 
 interface Layout {
   readonly out: string;
