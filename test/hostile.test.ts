@@ -308,6 +308,10 @@ for (const c of CORPUS) {
       t.log(`bug: ${c.knownBug}`);
       await runCase(t, c);
     });
+  } else if (c.slow === true) {
+    // Building a big tree blocks this worker for seconds; run alone (ava runs
+    // serial tests first), it cannot stall the hang timers of other cases.
+    test.serial(c.title, async (t) => runCase(t, c));
   } else {
     test(c.title, async (t) => runCase(t, c));
   }
