@@ -20,7 +20,6 @@
  * the new database, so `current` follows it and it is kept. apply checks
  * LIVE/compiled rather than trusting exit codes.
  */
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { compareBytes, printable } from './bytes.js';
@@ -37,6 +36,7 @@ import type { FileTree, TreeEntry } from './render.js';
 import { formatDiagnostic, formatSkipped } from './report.js';
 import { sameTree, treeHash, writeEntries, writeTreeAtomically } from './write-tree.js';
 import { errnoOf } from './errno.js';
+import { tempSuffix } from './temp-name.js';
 import { failureMessage } from './failure.js';
 
 export type { CommandResult, CommandRunner } from './command-runner.js';
@@ -282,7 +282,7 @@ function ensureCompiled(ctx: Ctx, running: string | null): { fresh: boolean } | 
     // s6-rc-compile exits 1 for "error in a source directory": the tree itself was refused.
     return r.code === 1 ? APPLY_EXIT.failed : APPLY_EXIT.io;
   }
-  const tmp = path.join(L.compiled, `${TEMP_PREFIX}${hash}-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const tmp = path.join(L.compiled, `${TEMP_PREFIX}${hash}-${tempSuffix()}`);
   writeEntries(tmp, tree);
   fs.renameSync(tmp, copy);
   io.out(`vmsvc: compiled ${p(db)}\n`);
@@ -422,7 +422,7 @@ function writeAtomically(L: StateLayout, file: string, content: string): void {
 }
 
 function tempPath(L: StateLayout, what: string): string {
-  return path.join(L.state, `${TEMP_PREFIX}${what}-${process.pid}-${randomBytes(4).toString('hex')}`);
+  return path.join(L.state, `${TEMP_PREFIX}${what}-${tempSuffix()}`);
 }
 
 /** Deletes databases not kept, and whatever killed runs left in compiled/ and the state directory. */

@@ -4,9 +4,9 @@
  * exists always names its owner; a lock whose owner died (SIGKILL) is taken
  * over. Used by generate (per out path) and apply (per state dir).
  */
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { errnoOf } from './errno.js';
+import { tempSuffix } from './temp-name.js';
 
 export type LockOutcome =
   | { readonly ok: true; readonly release: () => void }
@@ -26,7 +26,7 @@ export function isAlive(pid: number): boolean {
 
 /** Private files are named `<lockPath>-<pid>-<random>`: cleanup code can recognise them (see privateLockOwner). */
 export function takeLock(lockPath: string): LockOutcome {
-  const mine = `${lockPath}-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const mine = `${lockPath}-${tempSuffix()}`;
   fs.writeFileSync(mine, `${process.pid}\n`, { mode: 0o644 });
   try {
     // Rounds: the holder may release, or another run take over, between two

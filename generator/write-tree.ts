@@ -9,12 +9,13 @@
  * kill at any moment leaves `out` pointing at the complete old tree or the
  * complete new one; whatever a killed run left beside it is removed next time.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isAlive, privateLockOwner, takeLock } from './pid-lock.js';
 import { compareBytes } from './bytes.js';
 import type { FileTree, TreeEntry } from './render.js';
+import { tempSuffix } from './temp-name.js';
 
 export type WriteOutcome =
   | { readonly kind: 'unchanged'; readonly version: string }
@@ -108,14 +109,14 @@ function replaceTree(layout: Layout, entries: Entries, key: string): WriteOutcom
     removeLeftovers(layout, version);
     return { kind: 'unchanged', version };
   }
-  const tmp = path.join(layout.parent, `${layout.prefix}tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const tmp = path.join(layout.parent, `${layout.prefix}tmp-${tempSuffix()}`);
   const files = writeEntries(tmp, entries);
   fs.writeFileSync(path.join(tmp, KEY_FILE), `${key}\n`, { mode: 0o644 });
   // A dir of that name is a tree some killed run renamed but never linked.
   if (fs.existsSync(versionPath)) fs.rmSync(versionPath, { recursive: true, force: true });
   fs.renameSync(tmp, versionPath);
   if (current === null && isEmptyDir(layout.out)) fs.rmdirSync(layout.out);
-  const link = path.join(layout.parent, `${layout.prefix}link-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const link = path.join(layout.parent, `${layout.prefix}link-${tempSuffix()}`);
   fs.symlinkSync(version, link);
   fs.renameSync(link, layout.out);
   removeLeftovers(layout, version);
