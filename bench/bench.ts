@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ELF_HEADER } from '../test/support/data-dir.js';
 
-const VMSVC = fileURLToPath(new URL('../bin/vmsvc.js', import.meta.url));
+const VMSVC = fileURLToPath(new URL('../bin/vmsvc.cjs', import.meta.url));
 const SIZES = [10, 100, 1000, 10000];
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 

@@ -1,14 +1,19 @@
 // Bundles the CLI: at boot, resolving and parsing hundreds of node_modules
-// files costs more than generating a tree for a few VMs. The bundled
-// templates are precompiled here, so the bundle needs only handlebars'
-// runtime (the compiler is required from node_modules only for --templates,
-// through createRequire, which esbuild leaves alone); yargs is split into its own chunk, loaded only when the fast
+// files costs more than generating a tree for a few VMs. Two CommonJS
+// bundles (node's ESM loader costs ~7 ms more to start): dist/vmsvc.cjs, the
+// boot path, and dist/cli-yargs.cjs, which it requires only when the fast
 // argument parser hands over (help, errors, the less common commands).
+// The bundled templates are precompiled here, so the bundle needs only
+// handlebars' runtime (the compiler is required from node_modules only for
+// --templates). Last, the boot bundle runs the examples once and its V8 code
+// cache is saved beside it, for bin/vmsvc.cjs to load.
 import { build } from 'esbuild';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Handlebars from 'handlebars';
 import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
+import * as os from 'node:os';
 
 const COMPILE_OPTIONS = { noEscape: true, strict: true }; // keep in step with generator/templates.ts
 
@@ -44,21 +49,53 @@ function buildId() {
   return h.digest('hex').slice(0, 16);
 }
 
-fs.rmSync('dist', { recursive: true, force: true });
-await build({
-  entryPoints: { vmsvc: 'generator/cli.ts' },
-  outdir: 'dist',
+/** cli.ts loads the yargs front end with import(); in the bundle that is a require of the other bundle. */
+const yargsBundle = {
+  name: 'cli-yargs-bundle',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/cli-yargs\.js$/ }, () => ({ path: './cli-yargs.cjs', external: true }));
+  },
+};
+
+const common = {
   bundle: true,
-  splitting: true,
   platform: 'node',
-  format: 'esm',
+  format: 'cjs',
   target: 'node20',
-  minify: process.env.VMSVC_NO_MINIFY !== "1",
+  // import() would need a loader callback under vm.Script (bin/vmsvc.cjs): esbuild makes it a require.
+  supported: { 'dynamic-import': false },
+  minify: process.env.VMSVC_NO_MINIFY !== '1',
   sourcemap: 'linked',
   legalComments: 'linked',
   logLevel: 'warning',
-  plugins: [precompile],
-  define: { 'process.env.VMSVC_BUILD_ID': JSON.stringify(buildId()) },
-  // Bundled CommonJS (parts of yargs) needs a require in ESM output.
-  banner: { js: "import { createRequire as __vmsvcRequire } from 'node:module'; const require = __vmsvcRequire(import.meta.url);" },
-});
+  define: { 'process.env.VMSVC_BUILD_ID': JSON.stringify(buildId()), 'import.meta.url': '__vmsvcModuleUrl' },
+  banner: { js: "var __vmsvcModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
+};
+
+fs.rmSync('dist', { recursive: true, force: true });
+await build({ ...common, entryPoints: { vmsvc: 'generator/cli.ts' }, outdir: 'dist', outExtension: { '.js': '.cjs' }, plugins: [precompile, yargsBundle] });
+await build({ ...common, entryPoints: { 'cli-yargs': 'generator/cli-yargs.ts' }, outdir: 'dist', outExtension: { '.js': '.cjs' }, plugins: [precompile] });
+
+/**
+ * Runs what a boot runs (check and generate on both examples), so that V8 has
+ * compiled the functions the boot path calls, and saves the code cache.
+ */
+async function saveCodeCache() {
+  const { loadBundle, CODE_CACHE } = createRequire(import.meta.url)('../bin/vmsvc.cjs');
+  const { main, script } = loadBundle(undefined);
+  const silent = { out: () => {}, err: () => {} };
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsvc-build-'));
+  try {
+    for (const example of ['user-guide', 'multi-provider']) {
+      const data = path.join('s6-rc-examples', example, 'data');
+      for (const argv of [['check', '--data', data], ['generate', '--data', data, '--out', path.join(tmp, example)]]) {
+        const code = await main(argv, silent);
+        if (code !== 0) throw new Error(`vmsvc ${argv.join(' ')} exited ${code} while warming the code cache`);
+      }
+    }
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+  fs.writeFileSync(CODE_CACHE, script.createCachedData());
+}
+await saveCodeCache();

@@ -1,5 +1,5 @@
 /**
- * Crash safety and concurrency of `vmsvc generate` (bin/vmsvc.js, the bundle:
+ * Crash safety and concurrency of `vmsvc generate` (bin/vmsvc.cjs, the bundle:
  * `npm run build` first; run from a private copy), on trees big enough (120 VMs, ~2300 files) that a
  * write takes a while:
  *
@@ -21,7 +21,7 @@ import { sameTree, WriteError, writeTreeAtomically } from '../generator/write-tr
 import { privateCli } from './hostile/corpus.js';
 import { dataDirWith, makeVm, tempDir } from './support/data-dir.js';
 
-/** bin/vmsvc.js, copied once (see privateCli): a concurrent npm run build empties dist/. */
+/** bin/vmsvc.cjs, copied once (see privateCli): a concurrent npm run build empties dist/. */
 const cli = privateCli();
 const VMSVC = cli.vmsvc;
 

@@ -1,6 +1,6 @@
 /**
  * The hostile corpus (test/hostile/corpus.ts), run through the real CLI
- * (bin/vmsvc.js, the bundle: `npm run build` first; run from a private copy). For every case:
+ * (bin/vmsvc.cjs, the bundle: `npm run build` first; run from a private copy). For every case:
  *
  * - `vmsvc check --json` gives exactly the expected diagnostics and valid VMs,
  *   within a timeout (a FIFO or a huge file must not stall it);
@@ -26,7 +26,7 @@ import { tempDir } from './support/data-dir.js';
 const REPO = path.resolve(fileURLToPath(import.meta.url), '..', '..');
 const NOBODY = 65534;
 
-/** bin/vmsvc.js, copied once (see privateCli): safe from a concurrent npm run build. */
+/** bin/vmsvc.cjs, copied once (see privateCli): safe from a concurrent npm run build. */
 const cli = privateCli();
 const VMSVC = cli.vmsvc;
 test.after.always(() => cli.dispose());

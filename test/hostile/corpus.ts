@@ -907,7 +907,7 @@ export function privateCli(): { readonly vmsvc: string; readonly dispose: () => 
         fs.cpSync(path.join(REPO, sub), path.join(dir, sub), { recursive: true });
       }
       fs.writeFileSync(path.join(dir, 'package.json'), '{ "type": "module" }\n');
-      const vmsvc = path.join(dir, 'bin', 'vmsvc.js');
+      const vmsvc = path.join(dir, 'bin', 'vmsvc.cjs');
       if (spawnSync(process.execPath, [vmsvc, 'check', '--help'], { timeout: 30_000 }).status === 0) return { vmsvc, dispose };
     } catch {
       // dist/ is being rebuilt: try again.
@@ -915,5 +915,5 @@ export function privateCli(): { readonly vmsvc: string; readonly dispose: () => 
     sleep(300);
   }
   dispose();
-  throw new Error('cannot copy a working bin/vmsvc.js: run npm run build');
+  throw new Error('cannot copy a working bin/vmsvc.cjs: run npm run build');
 }

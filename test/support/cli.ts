@@ -1,9 +1,9 @@
-/** Runs the built CLI (bin/vmsvc.js, as installed) and captures what a user would see. */
+/** Runs the built CLI (bin/vmsvc.cjs, as installed) and captures what a user would see. */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { checkS6rcSource } from '../../generator/s6rc-source-check.js';
 
-export const VMSVC = fileURLToPath(new URL('../../bin/vmsvc.js', import.meta.url));
+export const VMSVC = fileURLToPath(new URL('../../bin/vmsvc.cjs', import.meta.url));
 
 export interface CliResult {
   readonly code: number;
