@@ -5,9 +5,10 @@
 import { checkTree, hasErrors, type CheckResult } from './check.js';
 import type { GeneratorOptions } from './options.js';
 import { planTree, type TreePlan } from './plan.js';
-import { renderEntries, renderKey, renderTree, type FileTree } from './render.js';
+import { renderEntries, renderTree, type FileTree } from './render.js';
 import { scanDataDir } from './scan.js';
 import { loadTemplates } from './templates.js';
+import { treeKey } from './tree-key.js';
 import { writeStreamAtomically, type WriteOutcome } from './write-tree.js';
 
 export function checkDataDir(dataDir: string, opts: GeneratorOptions): { root: string; result: CheckResult } {
@@ -21,7 +22,11 @@ export function buildTree(root: string, result: CheckResult, opts: GeneratorOpti
 }
 
 function planFor(root: string, result: CheckResult, opts: GeneratorOptions): TreePlan {
-  return planTree(opts.dataDirAtRuntime ?? root, result.vms, result.skipped, opts);
+  return planTree(planRoot(root, opts), result.vms, result.skipped, opts);
+}
+
+function planRoot(root: string, opts: GeneratorOptions): string {
+  return opts.dataDirAtRuntime ?? root;
 }
 
 export type GenerateOutcome =
@@ -35,8 +40,12 @@ export type GenerateOutcome =
 export function generate(dataDir: string, outDir: string, opts: GeneratorOptions, keepGoing: boolean): GenerateOutcome {
   const { root, result } = checkDataDir(dataDir, opts);
   if (hasErrors(result) && !keepGoing) return { kind: 'refused', check: result };
-  // Streamed: rendered one service at a time, straight into the new version dir.
-  const plan = planFor(root, result, opts);
   const templates = loadTemplates(opts.templatesDir, opts.vmm);
-  return { kind: 'done', check: result, write: writeStreamAtomically(outDir, renderEntries(plan, templates), renderKey(plan, templates)) };
+  const key = treeKey({ dataDir: planRoot(root, opts), vms: result.vms, skipped: result.skipped, opts }, templates);
+  // Planned only if the key is new, then rendered one service at a time,
+  // straight into the new version dir.
+  const entries = (function* () {
+    yield* renderEntries(planFor(root, result, opts), templates);
+  })();
+  return { kind: 'done', check: result, write: writeStreamAtomically(outDir, entries, key) };
 }

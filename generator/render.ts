@@ -3,7 +3,6 @@
  * the templates. Modes are fixed (scripts 0755, everything else 0644) and the
  * order is fixed, so equal input gives equal bytes.
  */
-import { createHash } from 'node:crypto';
 import { compareBytes } from './bytes.js';
 import { MANIFEST_FILE, type Longrun, type Oneshot, type Service, type TreePlan } from './plan.js';
 import type { Templates } from './templates.js';
@@ -33,22 +32,6 @@ export function* renderEntries(plan: TreePlan, templates: Templates): Generator<
 /** The whole tree in memory, bytewise-sorted by path (parents precede children). */
 export function renderTree(plan: TreePlan, templates: Templates): FileTree {
   return new Map([...renderEntries(plan, templates)].sort(([a], [b]) => compareBytes(a, b)));
-}
-
-/**
- * What the rendered tree is a function of: the plan and the templates. Equal
- * keys give equal trees, so a run whose key matches the current tree's writes
- * nothing and renders nothing.
- */
-export function renderKey(plan: TreePlan, templates: Templates): string {
-  // The build id (a hash of the sources, set by scripts/build.mjs) covers the
-  // code: an upgraded vmsvc renders afresh even when plan and templates are equal.
-  const h = createHash('sha256').update(`${process.env.VMSVC_BUILD_ID ?? 'source'}\0${templates.fingerprint}\0`);
-  // Maps (a longrun's data/) serialise as their entries.
-  const replacer = (_: string, value: unknown): unknown => (value instanceof Map ? [...value.entries()] : value);
-  h.update(JSON.stringify(plan.manifest, replacer));
-  for (const service of plan.services) h.update('\0').update(JSON.stringify(service, replacer));
-  return h.digest('hex');
 }
 
 function renderService(service: Service, templates: Templates): Array<[string, TreeEntry]> {

@@ -62,7 +62,7 @@ export function loadTemplates(userDir: string | null, vmm: Vmm): Templates {
     hb = Runtime.create();
     exists = (file) => path.relative(BUNDLED_TEMPLATES, file) in precompiled;
     load = (file) => hb.template(precompiled[path.relative(BUNDLED_TEMPLATES, file)]!);
-    // The bundled templates are part of the build, whose id renderKey already covers.
+    // The bundled templates are part of the build, whose id treeKey already covers.
     fingerprint.update('bundled');
   } else {
     // The compiler is loaded only for the user's own templates (or when run from source).

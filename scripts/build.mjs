@@ -37,7 +37,7 @@ const precompile = {
   },
 };
 
-/** A hash of everything the output depends on besides its input: see renderKey in generator/render.ts. */
+/** A hash of everything the output depends on besides its input: see generator/tree-key.ts. */
 function buildId() {
   const h = createHash('sha256');
   for (const dir of ['generator', 'templates']) {

@@ -1,0 +1,37 @@
+/**
+ * The key of a generated tree. Equal keys give byte-equal trees, so a run
+ * whose key matches the current tree's plans, renders and writes nothing.
+ *
+ * The tree is planTree(dataDir, vms, skipped, opts) rendered with the
+ * templates, and both steps are pure: their arguments, the templates'
+ * fingerprint and the build id (a hash of vmsvc's sources, set by
+ * scripts/build.mjs, so an upgraded vmsvc renders afresh) determine it.
+ * Keying these rather than the plan hashes a tenth as much.
+ */
+import { createHash } from 'node:crypto';
+import type { SkippedVm, ValidVm } from './check.js';
+import type { GeneratorOptions } from './options.js';
+import type { Templates } from './templates.js';
+
+export interface KeyedInput {
+  /** Where the services find the data dir at run time (planTree's first argument). */
+  readonly dataDir: string;
+  readonly vms: readonly ValidVm[];
+  readonly skipped: readonly SkippedVm[];
+  readonly opts: GeneratorOptions;
+}
+
+export function treeKey(input: KeyedInput, templates: Templates): string {
+  const h = createHash('sha256').update(`${process.env.VMSVC_BUILD_ID ?? 'source'}\0${templates.fingerprint}\0`);
+  h.update(JSON.stringify(input, sortedKeys));
+  return h.digest('hex');
+}
+
+/**
+ * Objects serialise with their keys sorted: options built along another
+ * path (the fast parser or yargs) must not look like another input.
+ */
+function sortedKeys(_: string, value: unknown): unknown {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+  return Object.fromEntries(Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
