@@ -2,7 +2,8 @@
  * npm run bench: wall time and peak RSS of whole `vmsvc generate` processes on
  * synthetic data dirs, with `node -e 0` measured in the same run as the floor.
  * Each figure is the median of several runs: wall time measured here, peak
- * RSS from GNU time's %M.
+ * RSS from GNU time's %M. The floor is measured between the runs of each
+ * size, so that both see the same load from whatever else the machine does.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -14,6 +15,8 @@ import { ELF_HEADER } from '../test/support/data-dir.js';
 const VMSVC = fileURLToPath(new URL('../bin/vmsvc.cjs', import.meta.url));
 const SIZES = [10, 100, 1000, 10000];
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+/** Small trees take a fraction of a second and vary most: more runs. */
+const runsFor = (vms: number): number => (vms <= 100 ? 3 * RUNS : RUNS);
 
 /** Deterministic pseudo-random numbers, so every run benchmarks the same trees. */
 function lcg(seed: number): () => number {
@@ -50,19 +53,32 @@ interface Sample {
   readonly rssMb: number;
 }
 
-function measure(cmd: string[], before?: () => void): Sample {
+function run(cmd: readonly string[]): Sample {
+  const start = process.hrtime.bigint();
+  const r = spawnSync('/usr/bin/time', ['-f', '%M', ...cmd], { encoding: 'utf8' });
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  if (r.status !== 0) throw new Error(`${cmd.join(' ')} failed: ${r.stderr}`);
+  const kb = r.stderr.trim().split('\n').pop()!;
+  return { seconds, rssMb: Number(kb) / 1024 };
+}
+
+function median(samples: readonly Sample[]): Sample {
+  const mid = (xs: number[]): number => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  return { seconds: mid(samples.map((s) => s.seconds)), rssMb: mid(samples.map((s) => s.rssMb)) };
+}
+
+const FLOOR = [process.execPath, '-e', '0'];
+
+/** Medians of `runs` runs of cmd and of the floor, taken in turn. */
+function measure(cmd: readonly string[], runs: number, before?: () => void): { cmd: Sample; floor: Sample } {
   const samples: Sample[] = [];
-  for (let i = 0; i < RUNS; i++) {
+  const floor: Sample[] = [];
+  for (let i = 0; i < runs; i++) {
+    floor.push(run(FLOOR));
     before?.();
-    const start = process.hrtime.bigint();
-    const r = spawnSync('/usr/bin/time', ['-f', '%M', ...cmd], { encoding: 'utf8' });
-    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-    if (r.status !== 0) throw new Error(`${cmd.join(' ')} failed: ${r.stderr}`);
-    const kb = r.stderr.trim().split('\n').pop()!;
-    samples.push({ seconds, rssMb: Number(kb) / 1024 });
+    samples.push(run(cmd));
   }
-  const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-  return { seconds: median(samples.map((s) => s.seconds)), rssMb: median(samples.map((s) => s.rssMb)) };
+  return { cmd: median(samples), floor: median(floor) };
 }
 
 // At boot the tree is written to /run, a tmpfs: /dev/shm is the closest
@@ -72,10 +88,8 @@ const root = fs.mkdtempSync(path.join(base, 'vmsvc-bench-'));
 console.log(`data and out dirs in ${base}; load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 try {
   execFileSync('/usr/bin/time', ['-f', '%M', 'true'], { stdio: 'ignore' });
-  const floor = measure([process.execPath, '-e', '0']);
-  console.log(`node -e 0: ${floor.seconds.toFixed(3)} s, ${floor.rssMb.toFixed(1)} MB (floor; ${RUNS} runs each, medians)`);
   const rows: string[] = [];
-  const results = new Map<number, Sample>();
+  const results = new Map<number, { cmd: Sample; floor: Sample }>();
   for (const n of SIZES) {
     const data = makeData(root, n);
     const out = path.join(root, `out-${n}`);
@@ -85,21 +99,19 @@ try {
         if (name === `out-${n}` || name.startsWith(`.out-${n}.vmsvc-`)) fs.rmSync(path.join(root, name), { recursive: true, force: true });
       }
     };
-    const s = measure([process.execPath, VMSVC, 'generate', '--data', data, '--out', out], fresh);
-    results.set(n, s);
-    const ratio = (s.seconds / floor.seconds).toFixed(2);
-    rows.push(`| ${n} | ${s.seconds.toFixed(3)} | ${ratio}x | ${s.rssMb.toFixed(1)} |`);
-    console.log(`${n} VMs: ${s.seconds.toFixed(3)} s (${ratio}x node -e 0), peak RSS ${s.rssMb.toFixed(1)} MB`);
+    const m = measure([process.execPath, VMSVC, 'generate', '--data', data, '--out', out], runsFor(n), fresh);
+    results.set(n, m);
+    const ratio = (m.cmd.seconds / m.floor.seconds).toFixed(2);
+    rows.push(`| ${n} | ${m.cmd.seconds.toFixed(3)} | ${m.floor.seconds.toFixed(3)} | ${ratio}x | ${m.cmd.rssMb.toFixed(1)} |`);
+    console.log(`${n} VMs: ${m.cmd.seconds.toFixed(3)} s, node -e 0 ${m.floor.seconds.toFixed(3)} s (${ratio}x), peak RSS ${m.cmd.rssMb.toFixed(1)} MB; ${runsFor(n)} runs each`);
   }
-  const unchanged = measure([process.execPath, VMSVC, 'generate', '--data', path.join(root, 'data-1000'), '--out', path.join(root, 'out-1000')]);
+  const unchanged = measure([process.execPath, VMSVC, 'generate', '--data', path.join(root, 'data-1000'), '--out', path.join(root, 'out-1000')], RUNS).cmd;
   console.log(`1000 VMs, unchanged re-run: ${unchanged.seconds.toFixed(3)} s, ${unchanged.rssMb.toFixed(1)} MB`);
-  console.log(`\n| VMs | wall s | vs node -e 0 | peak RSS MB |\n|---|---|---|---|\n${rows.join('\n')}`);
-  const t10 = results.get(10)!.seconds;
-  const t1000 = results.get(1000)!.seconds;
-  const t10000 = results.get(10000)!.seconds;
-  console.log(`\ntargets: 10 VMs <= 1.5x floor: ${t10 <= 1.5 * floor.seconds ? 'met' : 'MISSED'}; ` +
-    `1000 VMs < 1 s: ${t1000 < 1 ? 'met' : 'MISSED'}; 10000 < 10x 1000: ${t10000 < 10 * t1000 ? 'met' : 'MISSED'}; ` +
-    `RSS at 10000 < 150 MB: ${results.get(10000)!.rssMb < 150 ? 'met' : 'MISSED'}`);
+  console.log(`\n| VMs | wall s | node -e 0 s | ratio | peak RSS MB |\n|---|---|---|---|---|\n${rows.join('\n')}`);
+  const at = (n: number) => results.get(n)!;
+  console.log(`\ntargets: 10 VMs <= 1.5x floor: ${at(10).cmd.seconds <= 1.5 * at(10).floor.seconds ? 'met' : 'MISSED'}; ` +
+    `1000 VMs < 1 s: ${at(1000).cmd.seconds < 1 ? 'met' : 'MISSED'}; 10000 < 10x 1000: ${at(10000).cmd.seconds < 10 * at(1000).cmd.seconds ? 'met' : 'MISSED'}; ` +
+    `RSS at 10000 < 150 MB: ${at(10000).cmd.rssMb < 150 ? 'met' : 'MISSED'}`);
 } finally {
   fs.rmSync(root, { recursive: true, force: true });
 }
