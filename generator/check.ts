@@ -6,7 +6,6 @@
 import * as path from 'node:path';
 import { compareBytes, CONTROL_CHAR, printable, sortedBytewise } from './bytes.js';
 import { error, warning, type Diagnostic, type RuleId } from './diagnostic.js';
-import { kernelFormat } from './kernel-format.js';
 import { longestSocketPath, type GeneratorOptions } from './options.js';
 import { LINK_CAPACITY } from './links.js';
 import { dependentsOf, findCycles } from './provider-graph.js';
@@ -75,28 +74,36 @@ export function checkTree(tree: ScannedTree, opts: GeneratorOptions): CheckResul
 
   const skipped: SkippedVm[] = [];
   const vms: ValidVm[] = [];
+  // path.join(outputRoot, name) is this prefix + name for any entry name; see validVm.
+  const vmPrefix = path.join(outputRoot, 'x').slice(0, -1);
   for (const vm of [...tree.vms].sort((a, b) => compareBytes(a.name, b.name))) {
     if (invalid.has(vm.name)) {
       skipped.push({ name: vm.name, reason: invalidReason(diagnostics, vm.name, treeBroken) });
     } else if (dependents.has(vm.name)) {
       skipped.push({ name: vm.name, reason: `needs provider ${printable(dependents.get(vm.name)!)}, which is skipped` });
     } else {
-      vms.push(validVm(vm, outputRoot, graph.get(vm.name)!));
+      vms.push(validVm(vm, vmPrefix, graph.get(vm.name)!));
     }
   }
   diagnostics.sort((a, b) => compareBytes(a.path, b.path) || compareBytes(a.rule, b.rule) || compareBytes(a.message, b.message));
   return { vms, diagnostics, skipped };
 }
 
-/** Paths are written as they will be at run time: below `outputRoot`. */
-function validVm(vm: ScannedVm, outputRoot: string, providers: readonly string[]): ValidVm {
-  const dir = path.join(outputRoot, vm.name);
+/**
+ * Paths are written as they will be at run time: below the output root, whose
+ * normalised form with a slash is `vmPrefix`. They are what path.join would
+ * give (names are single path components), but built by concatenation:
+ * path.join returns each path as a rope of a dozen small strings, and these
+ * are kept until the tree is written.
+ */
+function validVm(vm: ScannedVm, vmPrefix: string, providers: readonly string[]): ValidVm {
+  const dir = `${vmPrefix}${vm.name}`;
   return {
     name: vm.name as VmName,
     dir,
-    kernel: path.join(dir, 'vmlinux'),
-    initramfs: vm.initramfs.kind === 'missing' ? null : path.join(dir, 'initramfs'),
-    disks: [...vm.images].sort((a, b) => compareBytes(a.name, b.name)).map((img) => path.join(dir, 'blk', img.name)),
+    kernel: `${dir}/vmlinux`,
+    initramfs: vm.initramfs.kind === 'missing' ? null : `${dir}/initramfs`,
+    disks: [...vm.images].sort((a, b) => compareBytes(a.name, b.name)).map((img) => `${dir}/blk/${img.name}`),
     providers: providers as readonly VmName[],
   };
 }
@@ -170,13 +177,13 @@ function kernelDiagnostics(vm: ScannedVm): Diagnostic[] {
     return [error('vmlinux-not-file', p, vm.name, `vmlinux is a ${describe(node)}, not a regular file`,
       'replace it with the uncompressed kernel image file')];
   }
-  if (!node.readable || vm.vmlinuxHead === null) {
+  if (!node.readable || vm.vmlinuxFormat === null) {
     return [error('vmlinux-unreadable', p, vm.name, 'vmlinux cannot be read', 'make it readable by the user running vmsvc (chmod a+r)')];
   }
   if (node.size === 0) {
     return [error('vmlinux-empty', p, vm.name, 'vmlinux is empty', 'copy the kernel image again; the copy may have failed')];
   }
-  const format = kernelFormat(vm.vmlinuxHead);
+  const format = vm.vmlinuxFormat;
   const extract = 'get the ELF image with the kernel tree\'s scripts/extract-vmlinux (extract-vmlinux bzImage > vmlinux), or use the vmlinux the kernel build leaves at its top level';
   switch (format.kind) {
     case 'elf':
