@@ -47,13 +47,20 @@ export function hasErrors(result: CheckResult): boolean {
 export function checkTree(tree: ScannedTree, opts: GeneratorOptions): CheckResult {
   const outputRoot = opts.dataDirAtRuntime ?? tree.root;
   const diagnostics: Diagnostic[] = [...treeDiagnostics(tree, outputRoot, opts.maxVms), ...vmmDiagnostics(opts.vmm, opts.memory, opts.userConsole, tree.root)];
-  const vmNames = new Set(tree.vms.map((vm) => vm.name));
+  const vmNames = new Set(tree.vmNames);
   const graph = new Map<string, string[]>();
+  // path.join(outputRoot, name) is this prefix + name for any entry name; see validVm.
+  const vmPrefix = path.join(outputRoot, 'x').slice(0, -1);
+  // One walk over the scanned VMs (each is read from disk as it comes), keeping
+  // only diagnostics and what a valid VM will be; validity is known after it.
+  const candidates = new Map<string, ValidVm>();
   for (const vm of tree.vms) {
     diagnostics.push(...vmDiagnostics(vm, opts), ...unknownProviderDiagnostics(vm, vmNames));
-    graph.set(vm.name, sortedBytewise(vm.providers
+    const providers = sortedBytewise(vm.providers
       .filter((p) => p.node.kind !== 'directory' && p.name !== vm.name && vmNames.has(p.name))
-      .map((p) => p.name)));
+      .map((p) => p.name));
+    graph.set(vm.name, providers);
+    candidates.set(vm.name, validVm(vm, vmPrefix, providers));
   }
   const cycles = findCycles(graph);
   for (const cycle of cycles) diagnostics.push(cycleDiagnostic(tree, cycle));
@@ -74,15 +81,13 @@ export function checkTree(tree: ScannedTree, opts: GeneratorOptions): CheckResul
 
   const skipped: SkippedVm[] = [];
   const vms: ValidVm[] = [];
-  // path.join(outputRoot, name) is this prefix + name for any entry name; see validVm.
-  const vmPrefix = path.join(outputRoot, 'x').slice(0, -1);
-  for (const vm of [...tree.vms].sort((a, b) => compareBytes(a.name, b.name))) {
-    if (invalid.has(vm.name)) {
-      skipped.push({ name: vm.name, reason: invalidReason(diagnostics, vm.name, treeBroken) });
-    } else if (dependents.has(vm.name)) {
-      skipped.push({ name: vm.name, reason: `needs provider ${printable(dependents.get(vm.name)!)}, which is skipped` });
+  for (const name of sortedBytewise(tree.vmNames)) {
+    if (invalid.has(name)) {
+      skipped.push({ name, reason: invalidReason(diagnostics, name, treeBroken) });
+    } else if (dependents.has(name)) {
+      skipped.push({ name, reason: `needs provider ${printable(dependents.get(name)!)}, which is skipped` });
     } else {
-      vms.push(validVm(vm, vmPrefix, graph.get(vm.name)!));
+      vms.push(candidates.get(name)!);
     }
   }
   diagnostics.sort((a, b) => compareBytes(a.path, b.path) || compareBytes(a.rule, b.rule) || compareBytes(a.message, b.message));
@@ -138,7 +143,7 @@ function treeDiagnostics(tree: ScannedTree, outputRoot: string, maxVms: number):
         'every entry of the data directory should be a directory svc/data/<name>/; remove or move this one'));
     }
   }
-  if (tree.vms.length === 0 && !tree.others.some((o) => o.node.kind === 'symlink')) {
+  if (tree.vmNames.length === 0 && !tree.others.some((o) => o.node.kind === 'symlink')) {
     out.push(warning('data-empty', tree.root, null, 'the data directory holds no VM directory',
       'create one directory per VM holding vmlinux and blk/*.img; the generated tree has only the empty bundle'));
   }

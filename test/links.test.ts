@@ -92,9 +92,11 @@ test('a full address space still numbers every link; one more is a check error',
   });
   // 256 providers x 257 clients = 65792 links > 65534.
   const providers = Array.from({ length: 256 }, (_, i) => `p${i}`);
+  const vms = [...providers.map((p) => mkVm(p, [])), ...Array.from({ length: 257 }, (_, i) => mkVm(`c${i}`, providers))];
   const tree: ScannedTree = {
     root: '/d',
-    vms: [...providers.map((p) => mkVm(p, [])), ...Array.from({ length: 257 }, (_, i) => mkVm(`c${i}`, providers))],
+    vmNames: vms.map((v) => v.name),
+    vms,
     others: [],
     undecodable: [],
     entryCount: 513,
