@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { compareBytes } from './bytes.js';
-import { MANIFEST_FILE, type Longrun, type Manifest, type Oneshot, type Service, type TreePlan } from './plan.js';
+import { MANIFEST_FILE, type Longrun, type Manifest, type Oneshot, type PlannedManifest, type Service, type TreePlan } from './plan.js';
 import type { Templates } from './templates.js';
 
 export type TreeEntry =
@@ -109,7 +109,7 @@ function renderLongrun(service: Longrun, templates: Templates, at: (rel: string)
  * memory. An element is stringified alone and indented to its depth: JSON
  * escapes newlines inside strings, so every newline in it starts a line.
  */
-export function* manifestJson(manifest: Manifest): Generator<string> {
+export function* manifestJson(manifest: PlannedManifest | Manifest): Generator<string> {
   const indent = (json: string, depth: string): string => json.replaceAll('\n', `\n${depth}`);
   let sep = '{\n';
   for (const [key, value] of Object.entries(manifest)) {
