@@ -6,7 +6,6 @@
 import * as path from 'node:path';
 import { compareBytes, CONTROL_CHAR, printable, sortedBytewise } from './bytes.js';
 import { error, warning, type Diagnostic, type RuleId } from './diagnostic.js';
-import { kernelFormat } from './kernel-format.js';
 import { longestSocketPath, type GeneratorOptions } from './options.js';
 import { LINK_CAPACITY } from './links.js';
 import { dependentsOf, findCycles } from './provider-graph.js';
@@ -48,13 +47,20 @@ export function hasErrors(result: CheckResult): boolean {
 export function checkTree(tree: ScannedTree, opts: GeneratorOptions): CheckResult {
   const outputRoot = opts.dataDirAtRuntime ?? tree.root;
   const diagnostics: Diagnostic[] = [...treeDiagnostics(tree, outputRoot, opts.maxVms), ...vmmDiagnostics(opts.vmm, opts.memory, opts.userConsole, tree.root)];
-  const vmNames = new Set(tree.vms.map((vm) => vm.name));
+  const vmNames = new Set(tree.vmNames);
   const graph = new Map<string, string[]>();
+  // path.join(outputRoot, name) is this prefix + name for any entry name; see validVm.
+  const vmPrefix = path.join(outputRoot, 'x').slice(0, -1);
+  // One walk over the scanned VMs (each is read from disk as it comes), keeping
+  // only diagnostics and what a valid VM will be; validity is known after it.
+  const candidates = new Map<string, ValidVm>();
   for (const vm of tree.vms) {
     diagnostics.push(...vmDiagnostics(vm, opts), ...unknownProviderDiagnostics(vm, vmNames));
-    graph.set(vm.name, sortedBytewise(vm.providers
+    const providers = sortedBytewise(vm.providers
       .filter((p) => p.node.kind !== 'directory' && p.name !== vm.name && vmNames.has(p.name))
-      .map((p) => p.name)));
+      .map((p) => p.name));
+    graph.set(vm.name, providers);
+    candidates.set(vm.name, validVm(vm, vmPrefix, providers));
   }
   const cycles = findCycles(graph);
   for (const cycle of cycles) diagnostics.push(cycleDiagnostic(tree, cycle));
@@ -75,28 +81,34 @@ export function checkTree(tree: ScannedTree, opts: GeneratorOptions): CheckResul
 
   const skipped: SkippedVm[] = [];
   const vms: ValidVm[] = [];
-  for (const vm of [...tree.vms].sort((a, b) => compareBytes(a.name, b.name))) {
-    if (invalid.has(vm.name)) {
-      skipped.push({ name: vm.name, reason: invalidReason(diagnostics, vm.name, treeBroken) });
-    } else if (dependents.has(vm.name)) {
-      skipped.push({ name: vm.name, reason: `needs provider ${printable(dependents.get(vm.name)!)}, which is skipped` });
+  for (const name of sortedBytewise(tree.vmNames)) {
+    if (invalid.has(name)) {
+      skipped.push({ name, reason: invalidReason(diagnostics, name, treeBroken) });
+    } else if (dependents.has(name)) {
+      skipped.push({ name, reason: `needs provider ${printable(dependents.get(name)!)}, which is skipped` });
     } else {
-      vms.push(validVm(vm, outputRoot, graph.get(vm.name)!));
+      vms.push(candidates.get(name)!);
     }
   }
   diagnostics.sort((a, b) => compareBytes(a.path, b.path) || compareBytes(a.rule, b.rule) || compareBytes(a.message, b.message));
   return { vms, diagnostics, skipped };
 }
 
-/** Paths are written as they will be at run time: below `outputRoot`. */
-function validVm(vm: ScannedVm, outputRoot: string, providers: readonly string[]): ValidVm {
-  const dir = path.join(outputRoot, vm.name);
+/**
+ * Paths are written as they will be at run time: below the output root, whose
+ * normalised form with a slash is `vmPrefix`. They are what path.join would
+ * give (names are single path components), but built by concatenation:
+ * path.join returns each path as a rope of a dozen small strings, and these
+ * are kept until the tree is written.
+ */
+function validVm(vm: ScannedVm, vmPrefix: string, providers: readonly string[]): ValidVm {
+  const dir = `${vmPrefix}${vm.name}`;
   return {
     name: vm.name as VmName,
     dir,
-    kernel: path.join(dir, 'vmlinux'),
-    initramfs: vm.initramfs.kind === 'missing' ? null : path.join(dir, 'initramfs'),
-    disks: [...vm.images].sort((a, b) => compareBytes(a.name, b.name)).map((img) => path.join(dir, 'blk', img.name)),
+    kernel: `${dir}/vmlinux`,
+    initramfs: vm.initramfs.kind === 'missing' ? null : `${dir}/initramfs`,
+    disks: [...vm.images].sort((a, b) => compareBytes(a.name, b.name)).map((img) => `${dir}/blk/${img.name}`),
     providers: providers as readonly VmName[],
   };
 }
@@ -131,7 +143,7 @@ function treeDiagnostics(tree: ScannedTree, outputRoot: string, maxVms: number):
         'every entry of the data directory should be a directory svc/data/<name>/; remove or move this one'));
     }
   }
-  if (tree.vms.length === 0 && !tree.others.some((o) => o.node.kind === 'symlink')) {
+  if (tree.vmNames.length === 0 && !tree.others.some((o) => o.node.kind === 'symlink')) {
     out.push(warning('data-empty', tree.root, null, 'the data directory holds no VM directory',
       'create one directory per VM holding vmlinux and blk/*.img; the generated tree has only the empty bundle'));
   }
@@ -170,13 +182,13 @@ function kernelDiagnostics(vm: ScannedVm): Diagnostic[] {
     return [error('vmlinux-not-file', p, vm.name, `vmlinux is a ${describe(node)}, not a regular file`,
       'replace it with the uncompressed kernel image file')];
   }
-  if (!node.readable || vm.vmlinuxHead === null) {
+  if (!node.readable || vm.vmlinuxFormat === null) {
     return [error('vmlinux-unreadable', p, vm.name, 'vmlinux cannot be read', 'make it readable by the user running vmsvc (chmod a+r)')];
   }
   if (node.size === 0) {
     return [error('vmlinux-empty', p, vm.name, 'vmlinux is empty', 'copy the kernel image again; the copy may have failed')];
   }
-  const format = kernelFormat(vm.vmlinuxHead);
+  const format = vm.vmlinuxFormat;
   const extract = 'get the ELF image with the kernel tree\'s scripts/extract-vmlinux (extract-vmlinux bzImage > vmlinux), or use the vmlinux the kernel build leaves at its top level';
   switch (format.kind) {
     case 'elf':

@@ -22,13 +22,18 @@ const COMPRESSED: ReadonlyArray<readonly [string, readonly number[]]> = [
 /** x86 boot protocol: "HdrS" at offset 0x202 marks a bzImage (EFI-stub ones start with "MZ"). */
 const BZIMAGE_MAGIC_OFFSET = 0x202;
 
+// Shared answers: the scan keeps one per VM.
+const ELF: KernelFormat = Object.freeze({ kind: 'elf' });
+const BZIMAGE: KernelFormat = Object.freeze({ kind: 'bzimage' });
+const UNKNOWN: KernelFormat = Object.freeze({ kind: 'unknown' });
+
 export function kernelFormat(head: Uint8Array): KernelFormat {
-  if (startsWith(head, [0x7f, 0x45, 0x4c, 0x46], 0)) return { kind: 'elf' };
-  if (startsWith(head, [0x48, 0x64, 0x72, 0x53], BZIMAGE_MAGIC_OFFSET)) return { kind: 'bzimage' };
+  if (startsWith(head, [0x7f, 0x45, 0x4c, 0x46], 0)) return ELF;
+  if (startsWith(head, [0x48, 0x64, 0x72, 0x53], BZIMAGE_MAGIC_OFFSET)) return BZIMAGE;
   for (const [codec, magic] of COMPRESSED) {
     if (startsWith(head, magic, 0)) return { kind: 'compressed', codec };
   }
-  return { kind: 'unknown' };
+  return UNKNOWN;
 }
 
 function startsWith(buf: Uint8Array, magic: readonly number[], offset: number): boolean {

@@ -1,6 +1,8 @@
 /**
  * The whole job, step by step: scan -> check -> plan -> render -> write.
- * I/O happens only in the first and last steps.
+ * I/O happens only in the first and last steps. Steps hand large sequences on
+ * lazily, so a big tree is never held whole: check pulls each VM from the scan
+ * as it goes, and the write pulls each service through plan and render.
  */
 import { checkTree, hasErrors, type CheckResult } from './check.js';
 import type { GeneratorOptions } from './options.js';

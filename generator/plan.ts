@@ -144,11 +144,36 @@ export interface Manifest {
   readonly skipped: ReadonlyArray<{ readonly name: string; readonly reason: string }>;
 }
 
-export interface TreePlan {
-  /** Bytewise-sorted by name. */
-  readonly services: readonly Service[];
-  readonly manifest: Manifest;
+/** What JSON.stringify turns into a T: a value made only when it is serialised. */
+export interface Serialises<T> {
+  toJSON(): T;
 }
+
+/** The manifest as planned; serialised, it is a Manifest. */
+export interface PlannedManifest extends Omit<Manifest, 'vms'> {
+  /**
+   * Each VM's entry is made when it is serialised (for the key, then for the
+   * file) and dropped right after: held for the whole run, 10000 entries with
+   * their derived names and paths were ~6 MB of old-generation heap.
+   */
+  readonly vms: ReadonlyArray<Serialises<ManifestVm>>;
+}
+
+export interface TreePlan {
+  /**
+   * Bytewise-sorted by name. Each service is planned when the iteration
+   * reaches it, afresh on every iteration: held all at once, 10000 VMs'
+   * services took ~30 MB of heap.
+   */
+  readonly services: Iterable<Service>;
+  readonly manifest: PlannedManifest;
+}
+
+/** What a service will be, by name: enough to plan it when its turn comes. */
+type ServiceRef =
+  | { readonly name: string; readonly role: 'vm' | 'logger'; readonly vm: ValidVm }
+  | { readonly name: string; readonly role: 'link'; readonly link: Link }
+  | { readonly name: string; readonly role: 'bundle' };
 
 export function planTree(
   dataDir: string,
@@ -158,20 +183,32 @@ export function planTree(
 ): TreePlan {
   const links = linksOf(vms);
   const byVm = linksByVm(links);
-  const services: Service[] = [];
-  for (const vm of vms) services.push(...planVm(vm, byVm.get(vm.name) ?? NO_LINKS, opts));
-  for (const link of links) services.push(planLink(link, dataDir, opts));
-  services.push({ type: 'bundle', name: opts.bundle, contents: sortedBytewise(vms.map((vm) => serviceName.pipeline(vm.name))) });
-  services.sort((a, b) => compareBytes(a.name, b.name));
+  const order: ServiceRef[] = [];
+  for (const vm of vms) order.push({ name: serviceName.vm(vm.name), role: 'vm', vm }, { name: serviceName.logger(vm.name), role: 'logger', vm });
+  for (const link of links) order.push({ name: link.service, role: 'link', link });
+  order.push({ name: opts.bundle, role: 'bundle' });
+  order.sort((a, b) => compareBytes(a.name, b.name));
+  const plan = (ref: ServiceRef): Service => {
+    switch (ref.role) {
+      case 'vm':
+        return planVm(ref.vm, byVm.get(ref.vm.name) ?? NO_LINKS, opts);
+      case 'logger':
+        return planLogger(ref.vm, opts);
+      case 'link':
+        return planLink(ref.link, dataDir, opts);
+      case 'bundle':
+        return { type: 'bundle', name: opts.bundle, contents: sortedBytewise(vms.map((vm) => serviceName.pipeline(vm.name))) };
+    }
+  };
   return {
-    services,
+    services: { *[Symbol.iterator]() { for (const ref of order) yield plan(ref); } },
     manifest: {
       generator: 'vmsvc',
       formatVersion: 1,
       dataDir,
       bundle: opts.bundle,
       vmm: opts.vmm,
-      vms: vms.map((vm) => manifestVm(vm, byVm.get(vm.name) ?? NO_LINKS, opts)),
+      vms: vms.map((vm) => ({ toJSON: () => manifestVm(vm, byVm.get(vm.name) ?? NO_LINKS, opts) })),
       links,
       skipped,
     },
@@ -227,18 +264,17 @@ function planLink(link: Link, dataDir: string, opts: GeneratorOptions): Oneshot 
   };
 }
 
-function planVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): Longrun[] {
+/** The VMM's longrun, which produces into its logger's. */
+function planVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): Longrun {
   const paths = hostPaths(opts, vm.name);
-  const origin: Origin = { subject: `VM ${vm.name}`, source: vm.dir };
-  const vmService = serviceName.vm(vm.name);
-  const loggerService = serviceName.logger(vm.name);
+  const origin = originOf(vm);
   const readiness: Script = {
     template: 'ready-check',
     data: { origin, execlineb: opts.programs.execlineb, controlSocket: paths.controlSocket },
   };
-  const vmmRun: Longrun = {
+  return {
     type: 'longrun',
-    name: vmService,
+    name: serviceName.vm(vm.name),
     run: {
       template: 'vm-run',
       data: {
@@ -248,7 +284,7 @@ function planVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): Longrun[] 
         execlineb: opts.programs.execlineb,
         vmm: opts.programs.vmm,
         notifyoncheck: opts.programs.s6Notifyoncheck,
-        logger: loggerService,
+        logger: serviceName.logger(vm.name),
         runtimeDir: paths.runtimeDir,
         controlSocket: paths.controlSocket,
         consoleSocket: paths.consoleSocket,
@@ -277,21 +313,25 @@ function planVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): Longrun[] 
       ...links.asClient.map((l) => l.service),
       ...links.asProvider.map((l) => l.service),
     ]),
-    producerFor: loggerService,
+    producerFor: serviceName.logger(vm.name),
     consumerFor: null,
     pipelineName: null,
   };
-  const logger: Longrun = {
+}
+
+/** The VM's serial logger, the consumer end of its pipeline. */
+function planLogger(vm: ValidVm, opts: GeneratorOptions): Longrun {
+  return {
     type: 'longrun',
-    name: loggerService,
+    name: serviceName.logger(vm.name),
     run: {
       template: 'log-run',
       data: {
-        origin,
+        origin: originOf(vm),
         execlineb: opts.programs.execlineb,
         s6Log: opts.programs.s6Log,
-        producer: vmService,
-        logDir: paths.logDir,
+        producer: serviceName.vm(vm.name),
+        logDir: hostPaths(opts, vm.name).logDir,
         user: opts.logUser === 'root' ? null : opts.logUser,
         setuidgid: opts.programs.s6Setuidgid,
         maxFileBytes: opts.logMaxFileBytes,
@@ -303,10 +343,13 @@ function planVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): Longrun[] 
     timeoutUpMs: null,
     dependencies: [],
     producerFor: null,
-    consumerFor: vmService,
+    consumerFor: serviceName.vm(vm.name),
     pipelineName: serviceName.pipeline(vm.name),
   };
-  return [vmmRun, logger];
+}
+
+function originOf(vm: ValidVm): Origin {
+  return { subject: `VM ${vm.name}`, source: vm.dir };
 }
 
 function manifestVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): ManifestVm {

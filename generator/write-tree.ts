@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isAlive, privateLockOwner, takeLock } from './pid-lock.js';
 import { compareBytes } from './bytes.js';
-import type { FileTree, TreeEntry } from './render.js';
+import type { FileTree, StreamedEntry, TreeEntry } from './render.js';
 import { tempSuffix } from './temp-name.js';
 
 export type WriteOutcome =
@@ -76,7 +76,7 @@ export function writeTreeAtomically(outDir: string, tree: FileTree): WriteOutcom
  * Writes entries as they come (a large tree is never held in memory), under
  * the lock. `key` identifies the input: equal keys mean equal trees.
  */
-export function writeStreamAtomically(outDir: string, entries: Entries, key: string): WriteOutcome {
+export function writeStreamAtomically(outDir: string, entries: StreamedEntries, key: string): WriteOutcome {
   const layout = layoutOf(outDir);
   fs.mkdirSync(layout.parent, { recursive: true });
   const release = lock(layout);
@@ -101,7 +101,7 @@ function lock(layout: Layout): () => void {
  * before anything is rendered, and nothing about the entries needs to be
  * kept while they stream to disk.
  */
-function replaceTree(layout: Layout, entries: Entries, key: string): WriteOutcome {
+function replaceTree(layout: Layout, entries: StreamedEntries, key: string): WriteOutcome {
   const current = currentVersion(layout);
   const version = `${layout.prefix}${key.slice(0, HASH_CHARS)}`;
   const versionPath = path.join(layout.parent, version);
@@ -162,7 +162,7 @@ function isEmptyDir(p: string): boolean {
  * exact modes; parents must come before their children. Returns the number
  * of files written.
  */
-export function writeEntries(root: string, entries: Entries): number {
+export function writeEntries(root: string, entries: StreamedEntries): number {
   // With the umask cleared, each file is created with its exact mode in one
   // call; a chmod per file doubled the syscalls of a large tree.
   const umask = process.umask(0);
@@ -173,6 +173,9 @@ export function writeEntries(root: string, entries: Entries): number {
       const p = path.join(root, rel);
       if (entry.kind === 'dir') {
         fs.mkdirSync(p, { mode: 0o755 });
+      } else if (entry.kind === 'pieces') {
+        writePieces(p, entry.pieces, entry.mode);
+        files++;
       } else {
         fs.writeFileSync(p, entry.content, { mode: entry.mode, flag: 'wx' });
         files++;
@@ -182,6 +185,35 @@ export function writeEntries(root: string, entries: Entries): number {
     process.umask(umask);
   }
   return files;
+}
+
+type StreamedEntries = Iterable<readonly [string, StreamedEntry]>;
+
+/** Pieces of a file are gathered up to this many characters per write(2). */
+const WRITE_CHUNK = 64 * 1024;
+
+/** A new file from its pieces, a few of them per write: the whole text never exists at once. */
+function writePieces(p: string, pieces: Iterable<string>, mode: number): void {
+  const fd = fs.openSync(p, 'wx', mode);
+  try {
+    let pending = '';
+    for (const piece of pieces) {
+      pending += piece;
+      if (pending.length >= WRITE_CHUNK) {
+        writeAll(fd, pending);
+        pending = '';
+      }
+    }
+    if (pending.length > 0) writeAll(fd, pending);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** write(2) may take only part of a buffer. */
+function writeAll(fd: number, text: string): void {
+  const bytes = Buffer.from(text, 'utf8');
+  for (let off = 0; off < bytes.length;) off += fs.writeSync(fd, bytes, off, bytes.length - off);
 }
 
 /** True when the directory holds exactly `tree`: same entries, kinds, modes and bytes. */

@@ -83,9 +83,8 @@ test('a full address space still numbers every link; one more is a check error',
   // The check sees the same limit before anything is numbered.
   const file = { kind: 'file', viaSymlink: false, size: 64, readable: true } as const;
   const dir = { kind: 'directory', viaSymlink: false, size: 0, readable: true } as const;
-  const elf = new Uint8Array([0x7f, 0x45, 0x4c, 0x46]);
   const mkVm = (name: string, providers: string[]): ScannedVm => ({
-    name, dir: `/d/${name}`, vmlinux: file, vmlinuxHead: elf, initramfs: { kind: 'missing' }, blk: dir,
+    name, dir: `/d/${name}`, vmlinux: file, vmlinuxFormat: { kind: 'elf' }, initramfs: { kind: 'missing' }, blk: dir,
     images: [{ name: 'root.img', path: `/d/${name}/blk/root.img`, node: file }],
     providersDir: providers.length > 0 ? dir : { kind: 'missing' }, providersNetDir: providers.length > 0 ? dir : { kind: 'missing' },
     providers: providers.map((p) => ({ name: p, path: `/d/${name}/providers/net/${p}`, node: file })),
@@ -93,9 +92,11 @@ test('a full address space still numbers every link; one more is a check error',
   });
   // 256 providers x 257 clients = 65792 links > 65534.
   const providers = Array.from({ length: 256 }, (_, i) => `p${i}`);
+  const vms = [...providers.map((p) => mkVm(p, [])), ...Array.from({ length: 257 }, (_, i) => mkVm(`c${i}`, providers))];
   const tree: ScannedTree = {
     root: '/d',
-    vms: [...providers.map((p) => mkVm(p, [])), ...Array.from({ length: 257 }, (_, i) => mkVm(`c${i}`, providers))],
+    vmNames: vms.map((v) => v.name),
+    vms,
     others: [],
     undecodable: [],
     entryCount: 513,
