@@ -65,6 +65,8 @@ const common = {
   // import() would need a loader callback under vm.Script (bin/vmsvc.cjs): esbuild makes it a require.
   supported: { 'dynamic-import': false },
   minify: process.env.VMSVC_NO_MINIFY !== '1',
+  // bin/vmsvc.cjs reads the bundle as latin1, exact only for ASCII (checked below).
+  charset: 'ascii',
   sourcemap: 'linked',
   legalComments: 'linked',
   logLevel: 'warning',
@@ -82,6 +84,7 @@ await build({ ...common, entryPoints: { 'cli-yargs': 'generator/cli-yargs.ts' },
  */
 async function saveCodeCache() {
   const { loadBundle, CODE_CACHE } = createRequire(import.meta.url)('../bin/vmsvc.cjs');
+  if (!/^[\x00-\x7f]*$/.test(fs.readFileSync('dist/vmsvc.cjs', 'latin1'))) throw new Error('dist/vmsvc.cjs is not ASCII');
   const { main, script } = loadBundle(undefined);
   const silent = { out: () => {}, err: () => {} };
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsvc-build-'));
