@@ -105,7 +105,8 @@ try {
     rows.push(`| ${n} | ${m.cmd.seconds.toFixed(3)} | ${m.floor.seconds.toFixed(3)} | ${ratio}x | ${m.cmd.rssMb.toFixed(1)} |`);
     console.log(`${n} VMs: ${m.cmd.seconds.toFixed(3)} s, node -e 0 ${m.floor.seconds.toFixed(3)} s (${ratio}x), peak RSS ${m.cmd.rssMb.toFixed(1)} MB; ${runsFor(n)} runs each`);
   }
-  const unchanged = measure([process.execPath, VMSVC, 'generate', '--data', path.join(root, 'data-1000'), '--out', path.join(root, 'out-1000')], RUNS).cmd;
+  const unchangedRun = [process.execPath, VMSVC, 'generate', '--data', path.join(root, 'data-1000'), '--out', path.join(root, 'out-1000')];
+  const unchanged = median(Array.from({ length: RUNS }, () => run(unchangedRun)));
   console.log(`1000 VMs, unchanged re-run: ${unchanged.seconds.toFixed(3)} s, ${unchanged.rssMb.toFixed(1)} MB`);
   console.log(`\n| VMs | wall s | node -e 0 s | ratio | peak RSS MB |\n|---|---|---|---|---|\n${rows.join('\n')}`);
   const at = (n: number) => results.get(n)!;

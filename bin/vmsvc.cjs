@@ -3,11 +3,13 @@
 /**
  * Runs dist/vmsvc.cjs, the bundle `npm run build` makes, with the V8 code
  * cache the build saved beside it: vmsvc runs at every boot, and compiling
- * the bundle afresh costs about 15 ms of a 10-VM run's 60. V8 checks the
- * cache against its own version, its flags and the source; a cache it
- * rejects costs only that compile. CommonJS, because node's ESM loader costs
- * another 7 ms to start.
+ * the bundle afresh costs about 15 ms of a 10-VM run's 60. V8 rejects a
+ * cache made by another V8 or under other flags, but of the source it checks
+ * only the length: the cache file starts with the SHA-256 of the bundle it
+ * was made from, and is used only with exactly that bundle. CommonJS,
+ * because node's ESM loader costs another 7 ms to start.
  */
+const { createHash } = require('node:crypto'); // the bundle loads it anyway
 const fs = require('node:fs');
 const path = require('node:path');
 const vm = require('node:vm');
@@ -15,17 +17,32 @@ const { createRequire } = require('node:module');
 
 const BUNDLE = path.join(__dirname, '..', 'dist', 'vmsvc.cjs');
 const CODE_CACHE = `${BUNDLE}.v8cache`;
+const DIGEST_BYTES = 32;
+// On a line of its own (lineOffset -1), so stack traces keep the bundle's lines and columns.
+const WRAPPER = '(function (exports, require, module, __filename, __dirname) {\n';
 
-/** The bundle's exports, and its compiled script (the build saves that script's code cache). */
-function loadBundle(cachedData) {
-  // esbuild writes ASCII (it escapes everything else), so latin1 decodes it
-  // exactly, without UTF-8 validation: 3 ms less per run.
-  const source = fs.readFileSync(BUNDLE, 'latin1');
-  const wrapped = `(function (exports, require, module, __filename, __dirname) {${source}\n})`;
-  const script = new vm.Script(wrapped, { filename: BUNDLE, cachedData });
+/**
+ * The bundle's exports; its compiled script and digest are for the build,
+ * which saves the code cache (saveCodeCache) after running the boot path.
+ */
+function loadBundle(codeCache) {
+  const bytes = fs.readFileSync(BUNDLE);
+  const digest = createHash('sha256').update(bytes).digest();
+  const fits = codeCache !== undefined && codeCache.subarray(0, DIGEST_BYTES).equals(digest);
+  // esbuild writes ASCII (the build checks it), so latin1 decodes it exactly
+  // and without UTF-8 validation: 3 ms less a run.
+  const script = new vm.Script(`${WRAPPER}${bytes.toString('latin1')}\n})`, {
+    filename: BUNDLE,
+    lineOffset: -1,
+    cachedData: fits ? codeCache.subarray(DIGEST_BYTES) : undefined,
+  });
   const module = { exports: {} };
   script.runInThisContext().call(module.exports, module.exports, createRequire(BUNDLE), module, BUNDLE, path.dirname(BUNDLE));
-  return { main: module.exports.main, script };
+  return { main: module.exports.main, script, digest };
+}
+
+function saveCodeCache(loaded) {
+  fs.writeFileSync(CODE_CACHE, Buffer.concat([loaded.digest, loaded.script.createCachedData()]));
 }
 
 function readCodeCache() {
@@ -36,10 +53,21 @@ function readCodeCache() {
   }
 }
 
+/** A missing bundle or a bug: said plainly, and exit 2, never 1 (1 means "invalid configuration"). */
+function broken(e) {
+  const missing = e !== null && typeof e === 'object' && e.code === 'ENOENT' && e.path === BUNDLE;
+  process.stderr.write(missing ? `vmsvc: ${BUNDLE} is missing: run npm run build\n` : `vmsvc: internal error: ${e instanceof Error ? e.stack : String(e)}\n`);
+  process.exitCode = 2;
+}
+
 if (require.main === module) {
-  loadBundle(readCodeCache()).main(process.argv.slice(2)).then((code) => {
-    process.exitCode = code;
-  });
+  try {
+    loadBundle(readCodeCache()).main(process.argv.slice(2)).then((code) => {
+      process.exitCode = code;
+    }, broken);
+  } catch (e) {
+    broken(e);
+  }
 } else {
-  module.exports = { loadBundle, CODE_CACHE };
+  module.exports = { loadBundle, saveCodeCache, CODE_CACHE };
 }

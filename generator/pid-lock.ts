@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import { errnoOf } from './errno.js';
-import { tempSuffix } from './temp-name.js';
+import { TEMP_SUFFIX_PATTERN, tempSuffix } from './temp-name.js';
 
 export type LockOutcome =
   | { readonly ok: true; readonly release: () => void }
@@ -75,6 +75,6 @@ function readLock(lockPath: string): { pid: number; ino: number } | null {
  * its cleanup), or null when `name` is not one for `lockName`.
  */
 export function privateLockOwner(name: string, lockName: string): number | null {
-  const m = new RegExp(`^${lockName.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-(\\d+)-[0-9a-f]{8}$`).exec(name);
+  const m = new RegExp(`^${lockName.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-${TEMP_SUFFIX_PATTERN}$`).exec(name);
   return m === null ? null : Number(m[1]);
 }

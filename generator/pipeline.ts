@@ -7,7 +7,7 @@
 import { checkTree, hasErrors, type CheckResult } from './check.js';
 import type { GeneratorOptions } from './options.js';
 import { planTree, type TreePlan } from './plan.js';
-import { renderEntries, renderTree, type FileTree } from './render.js';
+import { renderEntries, renderTree, type FileTree, type StreamedEntry } from './render.js';
 import { scanDataDir } from './scan.js';
 import { loadTemplates } from './templates.js';
 import { treeKey } from './tree-key.js';
@@ -44,10 +44,10 @@ export function generate(dataDir: string, outDir: string, opts: GeneratorOptions
   if (hasErrors(result) && !keepGoing) return { kind: 'refused', check: result };
   const templates = loadTemplates(opts.templatesDir, opts.vmm);
   const key = treeKey({ dataDir: planRoot(root, opts), vms: result.vms, skipped: result.skipped, opts }, templates);
-  // Planned only if the key is new, then rendered one service at a time,
-  // straight into the new version dir.
-  const entries = (function* () {
+  // Planned only if the key is new (the write stops before its first entry
+  // otherwise), then rendered one service at a time into the new version dir.
+  function* entries(): Generator<[string, StreamedEntry]> {
     yield* renderEntries(planFor(root, result, opts), templates);
-  })();
-  return { kind: 'done', check: result, write: writeStreamAtomically(outDir, entries, key) };
+  }
+  return { kind: 'done', check: result, write: writeStreamAtomically(outDir, entries(), key) };
 }

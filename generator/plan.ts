@@ -152,8 +152,8 @@ export interface Serialises<T> {
 /** The manifest as planned; serialised, it is a Manifest. */
 export interface PlannedManifest extends Omit<Manifest, 'vms'> {
   /**
-   * Each VM's entry is made when it is serialised (for the key, then for the
-   * file) and dropped right after: held for the whole run, 10000 entries with
+   * Each VM's entry is made when it is serialised for the file, and dropped
+   * right after: held for the whole run, 10000 entries with
    * their derived names and paths were ~6 MB of old-generation heap.
    */
   readonly vms: ReadonlyArray<Serialises<ManifestVm>>;

@@ -91,6 +91,8 @@ function renderLongrun(service: Longrun, templates: Templates, at: (rel: string)
  * element each (a VM, a link, a skipped VM), so the text is never whole in
  * memory. An element is stringified alone and indented to its depth: JSON
  * escapes newlines inside strings, so every newline in it starts a line.
+ * Manifest values are plain JSON data: never undefined, functions or symbols
+ * (which JSON.stringify would leave out), so each key and element gives text.
  */
 export function* manifestJson(manifest: PlannedManifest | Manifest): Generator<string> {
   const indent = (json: string, depth: string): string => json.replaceAll('\n', `\n${depth}`);

@@ -8,7 +8,7 @@
  * scripts/build.mjs, so an upgraded vmsvc renders afresh) determine it.
  * Keying these rather than the plan hashes a tenth as much.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { SkippedVm, ValidVm } from './check.js';
 import type { GeneratorOptions } from './options.js';
 import type { Templates } from './templates.js';
@@ -21,8 +21,14 @@ export interface KeyedInput {
   readonly opts: GeneratorOptions;
 }
 
+/**
+ * Run from source (tsx, the tests), the code may have changed since the
+ * tree was written: a key made by another process is never taken as equal.
+ */
+const BUILD_ID = process.env.VMSVC_BUILD_ID ?? `source ${randomUUID()}`;
+
 export function treeKey(input: KeyedInput, templates: Templates): string {
-  const h = createHash('sha256').update(`${process.env.VMSVC_BUILD_ID ?? 'source'}\0${templates.fingerprint}\0`);
+  const h = createHash('sha256').update(`${BUILD_ID}\0${templates.fingerprint}\0`);
   h.update(JSON.stringify(input, sortedKeys));
   return h.digest('hex');
 }

@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import { isAlive, privateLockOwner, takeLock } from './pid-lock.js';
 import { compareBytes } from './bytes.js';
 import type { FileTree, StreamedEntry, TreeEntry } from './render.js';
-import { tempSuffix } from './temp-name.js';
+import { TEMP_SUFFIX_PATTERN, tempSuffix } from './temp-name.js';
 
 export type WriteOutcome =
   | { readonly kind: 'unchanged'; readonly version: string }
@@ -110,8 +110,16 @@ function replaceTree(layout: Layout, entries: StreamedEntries, key: string): Wri
     return { kind: 'unchanged', version };
   }
   const tmp = path.join(layout.parent, `${layout.prefix}tmp-${tempSuffix()}`);
-  const files = writeEntries(tmp, entries);
-  fs.writeFileSync(path.join(tmp, KEY_FILE), `${key}\n`, { mode: 0o644 });
+  let files: number;
+  try {
+    files = writeEntries(tmp, entries);
+    fs.writeFileSync(path.join(tmp, KEY_FILE), `${key}\n`, { mode: 0o644 });
+  } catch (e) {
+    // A template that fails halfway (entries are rendered as they are
+    // written) or a full disk: the failed run removes its own half tree.
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
   // A dir of that name is a tree some killed run renamed but never linked.
   if (fs.existsSync(versionPath)) fs.rmSync(versionPath, { recursive: true, force: true });
   fs.renameSync(tmp, versionPath);
@@ -255,7 +263,7 @@ function listTree(root: string, rel: string): string[] {
 function removeLeftovers(layout: Layout, keep: string): void {
   // Only names vmsvc makes: old versions, and temporary trees and links of any
   // run (none other runs while we hold the lock).
-  const ours = new RegExp(`^(?:[0-9a-f]{${HASH_CHARS}}|(?:tmp|link)-\\d+-[0-9a-f]{8})$`);
+  const ours = new RegExp(`^(?:[0-9a-f]{${HASH_CHARS}}|(?:tmp|link)-${TEMP_SUFFIX_PATTERN})$`);
   for (const name of fs.readdirSync(layout.parent)) {
     if (!name.startsWith(layout.prefix) || name === keep) continue;
     // A private lock file is another run's (keep it) unless its owner is dead.

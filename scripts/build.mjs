@@ -71,7 +71,8 @@ const common = {
   legalComments: 'linked',
   logLevel: 'warning',
   define: { 'process.env.VMSVC_BUILD_ID': JSON.stringify(buildId()), 'import.meta.url': '__vmsvcModuleUrl' },
-  banner: { js: "var __vmsvcModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
+  // "use strict" first: esbuild's own directive would follow the banner and so be no directive.
+  banner: { js: "\"use strict\";var __vmsvcModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
 };
 
 fs.rmSync('dist', { recursive: true, force: true });
@@ -82,10 +83,11 @@ await build({ ...common, entryPoints: { 'cli-yargs': 'generator/cli-yargs.ts' },
  * Runs what a boot runs (check and generate on both examples), so that V8 has
  * compiled the functions the boot path calls, and saves the code cache.
  */
-async function saveCodeCache() {
-  const { loadBundle, CODE_CACHE } = createRequire(import.meta.url)('../bin/vmsvc.cjs');
+async function warmAndSaveCodeCache() {
+  const { loadBundle, saveCodeCache } = createRequire(import.meta.url)('../bin/vmsvc.cjs');
   if (!/^[\x00-\x7f]*$/.test(fs.readFileSync('dist/vmsvc.cjs', 'latin1'))) throw new Error('dist/vmsvc.cjs is not ASCII');
-  const { main, script } = loadBundle(undefined);
+  const loaded = loadBundle(undefined);
+  const { main } = loaded;
   const silent = { out: () => {}, err: () => {} };
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsvc-build-'));
   try {
@@ -99,6 +101,6 @@ async function saveCodeCache() {
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
-  fs.writeFileSync(CODE_CACHE, script.createCachedData());
+  saveCodeCache(loaded);
 }
-await saveCodeCache();
+await warmAndSaveCodeCache();

@@ -214,4 +214,7 @@ test('--templates uses the user\'s copy of a template and the bundled ones for t
   const bad = vmsvc(['generate', '--data', data, '--out', out, '--templates', path.join(root, 'tpl')]);
   t.is(bad.code, 2);
   t.regex(bad.stderr, /ready-check\.hbs.*nosuchfield/);
+  // It failed halfway through writing: the old tree stays, nothing else is left beside it.
+  t.regex(fs.readFileSync(path.join(out, 'vm-netvm', 'data', 'check'), 'utf8'), /# mine/);
+  t.is(fs.readdirSync(root).filter((n) => n.startsWith('.out.')).length, 1, fs.readdirSync(root).join(' '));
 });
