@@ -29,15 +29,8 @@ const BUILD_ID = process.env.VMSVC_BUILD_ID ?? `source ${randomUUID()}`;
 
 export function treeKey(input: KeyedInput, templates: Templates): string {
   const h = createHash('sha256').update(`${BUILD_ID}\0${templates.fingerprint}\0`);
-  h.update(JSON.stringify(input, sortedKeys));
+  // Key order is the code's (one function builds the options for either
+  // argument parser), and the build id covers the code.
+  h.update(JSON.stringify(input));
   return h.digest('hex');
-}
-
-/**
- * Objects serialise with their keys sorted: options built along another
- * path (the fast parser or yargs) must not look like another input.
- */
-function sortedKeys(_: string, value: unknown): unknown {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
-  return Object.fromEntries(Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
