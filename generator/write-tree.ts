@@ -183,11 +183,8 @@ export function writeEntries(root: string, entries: StreamedEntries): number {
       const p = `${root}/${rel}`;
       if (entry.kind === 'dir') {
         fs.mkdirSync(p, { mode: 0o755 });
-      } else if (entry.kind === 'pieces') {
-        writePieces(p, entry.pieces, entry.mode);
-        files++;
       } else {
-        fs.writeFileSync(p, entry.content, { mode: entry.mode, flag: 'wx' });
+        writePieces(p, entry.kind === 'pieces' ? entry.pieces : [entry.content], entry.mode);
         files++;
       }
     }
@@ -220,10 +217,17 @@ function writePieces(p: string, pieces: Iterable<string>, mode: number): void {
   }
 }
 
-/** write(2) may take only part of a buffer. */
+/**
+ * A string is written as it is (node encodes it without a Buffer of ours:
+ * a tree of 15000 files made as many Buffers, and garbage); only after a
+ * short write(2) are the remaining bytes written from a Buffer.
+ */
 function writeAll(fd: number, text: string): void {
+  const size = Buffer.byteLength(text, 'utf8');
+  let off = fs.writeSync(fd, text, null, 'utf8');
+  if (off === size) return;
   const bytes = Buffer.from(text, 'utf8');
-  for (let off = 0; off < bytes.length;) off += fs.writeSync(fd, bytes, off, bytes.length - off);
+  while (off < size) off += fs.writeSync(fd, bytes, off, size - off);
 }
 
 /** True when the directory holds exactly `tree`: same entries, kinds, modes and bytes. */
