@@ -37,7 +37,7 @@ import { formatDiagnostic, formatSkipped } from './report.js';
 import { sameTree, treeHash, writeEntries, writeTreeAtomically } from './write-tree.js';
 import { errnoOf } from './errno.js';
 import { tempSuffix } from './temp-name.js';
-import { failureMessage } from './failure.js';
+import { CommandError, reportFailure } from './failure.js';
 
 export type { CommandResult, CommandRunner } from './command-runner.js';
 
@@ -110,9 +110,9 @@ export function desiredTree(opts: Pick<ApplyOptions, 'data' | 'prefix' | 'genera
   return { check: result, tree, hash: treeHash(tree) };
 }
 
-class ApplyError extends Error {
-  constructor(readonly exitCode: number, message: string) {
-    super(message);
+class ApplyError extends CommandError {
+  constructor(exitCode: number, message: string) {
+    super(message, exitCode);
   }
 }
 
@@ -120,14 +120,7 @@ export function runApply(opts: ApplyOptions, runner: CommandRunner, io: ApplyIo)
   try {
     return apply(opts, runner, io);
   } catch (e) {
-    if (e instanceof ApplyError) {
-      io.err(`vmsvc: ${e.message}\n`);
-      return e.exitCode;
-    }
-    const message = failureMessage(e);
-    if (message === null) throw e;
-    io.err(message);
-    return APPLY_EXIT.io;
+    return reportFailure(e, io.err, APPLY_EXIT.io);
   }
 }
 

@@ -7,12 +7,12 @@
 import { runApply, spawnRunner } from './apply.js';
 import { printable } from './bytes.js';
 import { hasErrors } from './check.js';
-import { optionFlags, optionsFromFlags, UsageError, type OptionFlags } from './cli-options.js';
+import { optionFlags, optionsFromFlags, type OptionFlags } from './cli-options.js';
 import { checkDataDir, generate } from './pipeline.js';
 import { linksOf } from './plan.js';
 import { checkJson, countLine, formatDiagnostic, formatSkipped, linksTable } from './report.js';
 import { checkS6rcSource } from './s6rc-source-check.js';
-import { failureMessage } from './failure.js';
+import { reportFailure } from './failure.js';
 
 export const EXIT = { ok: 0, invalid: 1, usage: 2 } as const;
 
@@ -123,9 +123,6 @@ export function guard(fn: () => number, io: Io): number {
   try {
     return fn();
   } catch (e) {
-    const message = e instanceof UsageError ? `vmsvc: ${e.message}\n` : failureMessage(e);
-    if (message === null) throw e;
-    io.err(message);
-    return EXIT.usage;
+    return reportFailure(e, io.err, EXIT.usage);
   }
 }

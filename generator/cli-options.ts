@@ -5,6 +5,7 @@
  */
 import * as path from 'node:path';
 import { CONTROL_CHAR } from './bytes.js';
+import { CommandError } from './failure.js';
 import { defaultOptions, type GeneratorOptions } from './options.js';
 import { VMM_UNSAFE } from './vm-name.js';
 import { VMM_FACTS, VMMS } from './vmm.js';
@@ -63,7 +64,12 @@ export const optionFlags = {
   templates: { type: 'string', describe: 'directory of your own templates (same layout as templates/; missing ones fall back to the bundled ones)' },
 } as const;
 
-export class UsageError extends Error {}
+/** A flag vmsvc cannot take: exit 2 (EXIT.usage in cli-commands.ts), like every usage error. */
+export class UsageError extends CommandError {
+  constructor(message: string) {
+    super(message, 2);
+  }
+}
 
 /** s6-log's own bounds for the s and n directives. */
 const S6LOG_MIN_SIZE = 4096;

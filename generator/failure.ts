@@ -8,6 +8,29 @@ import { ScanError } from './scan.js';
 import { TemplateError } from './templates.js';
 import { WriteError } from './write-tree.js';
 
+/** A failure whose command says it in one line and exits with its own code (usage, apply, admin). */
+export class CommandError extends Error {
+  constructor(message: string, readonly exitCode: number) {
+    super(message);
+  }
+}
+
+/**
+ * Says `e` on `err` as one line and returns the exit code: a CommandError's
+ * own, `fallback` for the failures failureMessage knows. Anything else is a
+ * bug and is rethrown with its stack.
+ */
+export function reportFailure(e: unknown, err: (s: string) => void, fallback: number): number {
+  if (e instanceof CommandError) {
+    err(`vmsvc: ${e.message}\n`);
+    return e.exitCode;
+  }
+  const message = failureMessage(e);
+  if (message === null) throw e;
+  err(message);
+  return fallback;
+}
+
 export function failureMessage(e: unknown): string | null {
   if (e instanceof ScanError || e instanceof WriteError || e instanceof TemplateError) return `vmsvc: ${e.message}\n`;
   if (e instanceof Error && errnoOf(e) !== undefined) return `vmsvc: I/O error: ${e.message}\n`;

@@ -15,7 +15,7 @@ import type { Link } from '../links.js';
 import { MANIFEST_FILE, type Manifest, type ManifestVm } from '../plan.js';
 import { clientGraph, reachable, startLevels, type ProviderGraph } from '../provider-graph.js';
 import { errnoOf } from '../errno.js';
-import { failureMessage } from '../failure.js';
+import { CommandError, reportFailure } from '../failure.js';
 
 /** Where every handler writes: the CLI passes stdout/stderr, tests collect strings. */
 export interface AdminIo {
@@ -27,9 +27,9 @@ export interface AdminIo {
 export const ADMIN_EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
 /** A failure the handlers turn into one message and an exit code. */
-export class AdminError extends Error {
-  constructor(message: string, readonly exitCode: number = ADMIN_EXIT.usage) {
-    super(message);
+export class AdminError extends CommandError {
+  constructor(message: string, exitCode: number = ADMIN_EXIT.usage) {
+    super(message, exitCode);
   }
 }
 
@@ -38,14 +38,7 @@ export async function guarded(io: AdminIo, fn: () => number | Promise<number>): 
   try {
     return await fn();
   } catch (e) {
-    if (e instanceof AdminError) {
-      io.err(`vmsvc: ${e.message}\n`);
-      return e.exitCode;
-    }
-    const message = failureMessage(e);
-    if (message === null) throw e;
-    io.err(message);
-    return ADMIN_EXIT.usage;
+    return reportFailure(e, io.err, ADMIN_EXIT.usage);
   }
 }
 
