@@ -1,0 +1,54 @@
+/**
+ * The real skarnet s6-rc (with the s6 and execline it was built against),
+ * when this machine has it. Debian does not package s6-rc, so it is built by
+ * hand under a prefix: VMSVC_S6RC_PREFIX names it, /opt/skarnet by default.
+ * Tests that need it register through `realS6rcTest`, which skips them with
+ * the reason in the title when it is absent, so the suite's summary counts
+ * and names them.
+ */
+import test, { type ExecutionContext } from 'ava';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+export interface RealS6rc {
+  readonly prefix: string;
+  /** Absolute path of one of the prefix's programs (s6-rc-compile, s6-svscan, execlineb, ...). */
+  bin(program: string): string;
+  /** An environment whose PATH finds the prefix's programs first, so services run with the same s6 and execline. */
+  env(extra?: NodeJS.ProcessEnv): NodeJS.ProcessEnv;
+}
+
+const REQUIRED = ['s6-rc-compile', 's6-rc-init', 's6-rc', 's6-rc-update', 's6-svscan', 'execlineb'] as const;
+
+function find(): RealS6rc | string {
+  const prefix = process.env.VMSVC_S6RC_PREFIX ?? '/opt/skarnet';
+  for (const p of REQUIRED) {
+    try {
+      fs.accessSync(path.join(prefix, 'bin', p), fs.constants.X_OK);
+    } catch {
+      return `real s6-rc not found: no executable ${path.join(prefix, 'bin', p)} (set VMSVC_S6RC_PREFIX)`;
+    }
+  }
+  const binDir = path.join(prefix, 'bin');
+  return {
+    prefix,
+    bin: (program) => path.join(binDir, program),
+    env: (extra = {}) => ({ ...process.env, ...extra, PATH: `${binDir}:${extra.PATH ?? process.env.PATH ?? '/usr/bin:/bin'}` }),
+  };
+}
+
+const found = find();
+
+/** The real s6-rc, or null when it is absent (then `realS6rcMissing` says why). */
+export const realS6rc: RealS6rc | null = typeof found === 'string' ? null : found;
+export const realS6rcMissing: string | null = typeof found === 'string' ? found : null;
+
+/** A serial test that needs the real s6-rc: skipped, with the reason in its title, when it is absent. */
+export function realS6rcTest(title: string, fn: (t: ExecutionContext, s6rc: RealS6rc) => Promise<void> | void): void {
+  if (realS6rc === null) {
+    test.serial.skip(`${title} [skipped: ${realS6rcMissing ?? ''}]`, () => {});
+    return;
+  }
+  const s6rc = realS6rc;
+  test.serial(title, (t) => fn(t, s6rc));
+}
