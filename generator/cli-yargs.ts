@@ -108,7 +108,7 @@ export async function runWithYargs(argv: readonly string[], io: Io): Promise<num
       code = EXIT.usage;
     })
     .help()
-    .version();
+    .version(process.env.VMSVC_VERSION ?? 'source (not built)');
   await parser.parseAsync();
   return code;
 }

@@ -70,7 +70,12 @@ const common = {
   sourcemap: 'linked',
   legalComments: 'linked',
   logLevel: 'warning',
-  define: { 'process.env.VMSVC_BUILD_ID': JSON.stringify(buildId()), 'import.meta.url': '__vmsvcModuleUrl' },
+  define: {
+    'process.env.VMSVC_BUILD_ID': JSON.stringify(buildId()),
+    // yargs would look for package.json above the working directory, not above the program.
+    'process.env.VMSVC_VERSION': JSON.stringify(JSON.parse(fs.readFileSync('package.json', 'utf8')).version),
+    'import.meta.url': '__vmsvcModuleUrl',
+  },
   // "use strict" first: esbuild's own directive would follow the banner and so be no directive.
   banner: { js: "\"use strict\";var __vmsvcModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
 };

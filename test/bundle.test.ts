@@ -78,3 +78,12 @@ test('without a build: a clear message and exit 2 (1 would mean "invalid configu
   t.is(r.code, 2);
   t.is(r.stderr, `vmsvc: ${path.join(root, 'dist', 'vmsvc.cjs')} is missing: run npm run build\n`);
 });
+
+test('--version prints the package version from any working directory', (t) => {
+  const { version } = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { version: string };
+  const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsvc-cwd-'));
+  t.teardown(() => fs.rmSync(elsewhere, { recursive: true, force: true }));
+  const r = spawnSync(process.execPath, [path.join(REPO, 'bin', 'vmsvc.cjs'), '--version'], { encoding: 'utf8', cwd: elsewhere, timeout: 60_000 });
+  t.is(r.status, 0, r.stderr);
+  t.is(r.stdout, `${version}\n`);
+});
