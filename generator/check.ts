@@ -46,7 +46,7 @@ export function hasErrors(result: CheckResult): boolean {
 
 export function checkTree(tree: ScannedTree, opts: GeneratorOptions): CheckResult {
   const outputRoot = opts.dataDirAtRuntime ?? tree.root;
-  const diagnostics: Diagnostic[] = [...treeDiagnostics(tree, outputRoot, opts.maxVms), ...vmmDiagnostics(opts.vmm, opts.memory, opts.userConsole, tree.root)];
+  const diagnostics: Diagnostic[] = [...treeDiagnostics(tree, outputRoot, opts.maxVms), ...vmmDiagnostics(opts.vmm, opts.memory, opts.userConsole, opts.accel, tree.root)];
   const vmNames = new Set(tree.vmNames);
   const graph = new Map<string, string[]>();
   // path.join(outputRoot, name) is this prefix + name for any entry name; see validVm.

@@ -8,7 +8,7 @@ import { CONTROL_CHAR } from './bytes.js';
 import { CommandError } from './failure.js';
 import { defaultOptions, type GeneratorOptions } from './options.js';
 import { VMM_UNSAFE } from './vm-name.js';
-import { VMM_FACTS, VMMS } from './vmm.js';
+import { ACCELS, VMM_FACTS, VMMS } from './vmm.js';
 
 export interface OptionFlags {
   readonly vmm: string;
@@ -27,6 +27,7 @@ export interface OptionFlags {
   readonly cmdline: string;
   readonly memory: string;
   readonly cpus: number;
+  readonly accel: string;
   readonly 'writable-disks': boolean;
   readonly 'user-console': boolean;
   readonly 'timeout-up': number;
@@ -54,6 +55,7 @@ export const optionFlags = {
   cmdline: { type: 'string', default: defaultOptions.cmdline, describe: 'guest kernel command line' },
   memory: { type: 'string', default: defaultOptions.memory, describe: 'guest memory (number with K, M or G)' },
   cpus: { type: 'number', default: defaultOptions.cpus, describe: 'guest vCPUs' },
+  accel: { type: 'string', choices: [...ACCELS], default: defaultOptions.accel, describe: 'how guests run: kvm; tcg (emulation, QEMU only); kvm-or-tcg (QEMU: KVM when /dev/kvm opens, else emulation)' },
   'writable-disks': { type: 'boolean', default: defaultOptions.writableDisks, describe: 'give the guest writable disks (default: read-only)' },
   'user-console': { type: 'boolean', default: defaultOptions.userConsole, describe: 'give each VM the user\'s virtio-console (--no-user-console: none)' },
   'timeout-up': { type: 'number', default: defaultOptions.timeoutUpMs, describe: 'ms s6-rc waits for a VM to be ready before failing its start (0 = forever)' },
@@ -100,6 +102,7 @@ export function optionsFromFlags(f: OptionFlags): GeneratorOptions {
     cmdline: plain('cmdline', f.cmdline),
     memory: matching('memory', f.memory, /^[1-9][0-9]*[KMG]?$/, 'a number with an optional K, M or G suffix, e.g. 256M'),
     cpus: integer('cpus', f.cpus, 1, 255),
+    accel: oneOf('accel', f.accel, ACCELS),
     writableDisks: f['writable-disks'],
     userConsole: f['user-console'],
     timeoutUpMs: integer('timeout-up', f['timeout-up'], 0, U32_MAX),
@@ -126,6 +129,12 @@ function absolute(flag: string, value: string, forbidden: RegExp | null): string
   if (!path.isAbsolute(value)) throw new UsageError(`--${flag} must be an absolute path, got ${JSON.stringify(value)}`);
   if (forbidden?.test(value) === true) throw new UsageError(`--${flag} ${JSON.stringify(value)} contains a character that cannot be used there`);
   return value.length > 1 ? value.replace(/\/+$/, '') : value;
+}
+
+function oneOf<T extends string>(flag: string, value: string, choices: readonly T[]): T {
+  const found = choices.find((c) => c === value);
+  if (found === undefined) throw new UsageError(`--${flag} must be one of ${choices.join(', ')}, got ${JSON.stringify(value)}`);
+  return found;
 }
 
 function matching(flag: string, value: string, re: RegExp, what: string): string {

@@ -1,4 +1,4 @@
-import { VMM_FACTS, type Vmm } from './vmm.js';
+import { VMM_FACTS, type Accel, type Vmm } from './vmm.js';
 
 /**
  * Everything the generated tree depends on besides the data dir. The CLI fills
@@ -32,6 +32,7 @@ export interface GeneratorOptions {
   /** Guest memory, as the VMM takes it: a number with an optional K, M or G suffix. */
   readonly memory: string;
   readonly cpus: number;
+  readonly accel: Accel;
   readonly writableDisks: boolean;
   /** Give every VM the user's virtio-console (a pty or a socket, by VMM). */
   readonly userConsole: boolean;
@@ -75,6 +76,7 @@ export const defaultOptions: GeneratorOptions = {
   cmdline: 'console=ttyS0 root=PARTLABEL=root',
   memory: '256M',
   cpus: 1,
+  accel: 'kvm',
   writableDisks: false,
   userConsole: true,
   vmmUser: 'root',

@@ -44,6 +44,8 @@ export interface VmRunData {
   readonly memory: string;
   readonly memoryMiB: number | null;
   readonly cpus: number;
+  /** The accelerators to try, in order (QEMU takes the first that initialises). */
+  readonly accels: readonly ('kvm' | 'tcg')[];
   readonly disks: ReadonlyArray<{ readonly path: string; readonly readonly: 'on' | 'off' }>;
   /** Client-side devices (one per provider, by provider name), then provider-side (one per client). */
   readonly nets: readonly NetDevice[];
@@ -297,6 +299,7 @@ function planVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): Longrun {
         memory: opts.memory,
         memoryMiB: memoryMiB(opts.memory),
         cpus: opts.cpus,
+        accels: opts.accel === 'kvm-or-tcg' ? ['kvm', 'tcg'] : [opts.accel],
         disks: vm.disks.map((p) => ({ path: p, readonly: opts.writableDisks ? 'off' : 'on' })),
         nets: [
           ...links.asClient.map((l) => ({ tap: l.clientTap, mac: l.clientMac })),

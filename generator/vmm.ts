@@ -8,6 +8,15 @@ import { error, type Diagnostic } from './diagnostic.js';
 export const VMMS = ['cloud-hypervisor', 'crosvm', 'qemu'] as const;
 export type Vmm = (typeof VMMS)[number];
 
+/**
+ * How the guest's CPU runs: `kvm` only, `tcg` (software emulation) only, or
+ * `kvm-or-tcg`: KVM when it opens, else emulation. A KVM that opens but cannot
+ * run the guest (a paravirtual one, as under some clouds) still wins there,
+ * so the fallback is a choice for hosts known to lack KVM, not a default.
+ */
+export const ACCELS = ['kvm', 'tcg', 'kvm-or-tcg'] as const;
+export type Accel = (typeof ACCELS)[number];
+
 export interface VmmFacts {
   /** Program name looked up in PATH when --vmm-bin is not given. */
   readonly program: string;
@@ -17,12 +26,14 @@ export interface VmmFacts {
   readonly controlSocket: string;
   /** The user's virtio-console, when it is a Unix socket in the runtime dir. */
   readonly consoleSocket: string | null;
+  /** The accelerators it can run a guest with. */
+  readonly accels: readonly Accel[];
 }
 
 export const VMM_FACTS: Readonly<Record<Vmm, VmmFacts>> = {
-  'cloud-hypervisor': { program: 'cloud-hypervisor', version: 'v51.0', controlSocket: 'api.sock', consoleSocket: null },
-  crosvm: { program: 'crosvm', version: 'main at commit a8985f0b (2023)', controlSocket: 'control.sock', consoleSocket: null },
-  qemu: { program: 'qemu-system-x86_64', version: '7.2 (Debian 12)', controlSocket: 'qmp.sock', consoleSocket: 'console.sock' },
+  'cloud-hypervisor': { program: 'cloud-hypervisor', version: 'v51.0', controlSocket: 'api.sock', consoleSocket: null, accels: ['kvm'] },
+  crosvm: { program: 'crosvm', version: 'main at commit a8985f0b (2023)', controlSocket: 'control.sock', consoleSocket: null, accels: ['kvm'] },
+  qemu: { program: 'qemu-system-x86_64', version: '7.2 (Debian 12)', controlSocket: 'qmp.sock', consoleSocket: 'console.sock', accels: ACCELS },
 };
 
 /** Guest memory in MiB, from the VMM-neutral --memory value; null when not a whole number of MiB. */
@@ -39,8 +50,12 @@ export function memoryMiB(memory: string): number | null {
  * Settings a VMM cannot honour. They hold for every VM, so they are reported
  * once, against the data dir: a silently different VM would be worse.
  */
-export function vmmDiagnostics(vmm: Vmm, memory: string, userConsole: boolean, root: string): Diagnostic[] {
+export function vmmDiagnostics(vmm: Vmm, memory: string, userConsole: boolean, accel: Accel, root: string): Diagnostic[] {
   const out: Diagnostic[] = [];
+  if (!VMM_FACTS[vmm].accels.includes(accel)) {
+    out.push(error('vmm-unsupported', root, null, `${vmm} runs guests only with ${VMM_FACTS[vmm].accels.join(', ')}; --accel ${accel} is not one of them`,
+      `drop --accel, or run these VMs with a VMM that offers ${accel} (${VMMS.filter((v) => VMM_FACTS[v].accels.includes(accel)).join(', ')})`));
+  }
   if (vmm !== 'cloud-hypervisor' && memoryMiB(memory) === null) {
     out.push(error('vmm-unsupported', root, null, `${vmm} takes guest memory in whole MiB; --memory ${memory} is not`,
       'give --memory as a whole number of M or G, e.g. 256M'));

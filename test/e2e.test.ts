@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { findProcessesUnder, startEmulator } from './harness/s6rc-emulator.js';
-import { makeExt2Disk, prepareGuest, REPO_ROOT } from './e2e/guest.js';
+import { guestAccel, makeExt2Disk, prepareGuest, REPO_ROOT } from './e2e/guest.js';
 import { vmsvc, VMSVC } from './support/cli.js';
 import { createNetns, interfaces } from './support/netns.js';
 
@@ -76,7 +76,9 @@ test('two real VMs under s6: boot logs, addresses from MACs, ping both ways, con
   const out = path.join(root, 'out');
   const run = path.join(root, 'run');
   const log = path.join(root, 'log');
-  const gen = vmsvc(['generate', '--vmm', 'qemu', '--data', data, '--out', out, '--runtime-dir', run, '--log-dir', log,
+  const accel = await guestAccel(guest);
+  t.log(`accelerator that boots the guest here: ${accel}`);
+  const gen = vmsvc(['generate', '--vmm', 'qemu', '--accel', accel, '--data', data, '--out', out, '--runtime-dir', run, '--log-dir', log,
     '--cmdline', 'console=ttyS0 vmsvc.interval=1', '--timeout-up', '60000']);
   t.is(gen.code, 0, gen.stderr);
   const manifest = JSON.parse(read(path.join(out, 'vmsvc-manifest.json'))) as {

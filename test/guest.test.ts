@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { extractVmlinux, inspectElf } from './e2e/extract-vmlinux.js';
-import { guestCmdline, kvmUsable, makeExt2Disk, prepareGuest, type Guest } from './e2e/guest.js';
+import { guestAccel, guestCmdline, makeExt2Disk, prepareGuest, type Guest } from './e2e/guest.js';
 import { createNetns, inNetns } from './support/netns.js';
 
 type Teardown = { teardown: (fn: () => void | Promise<void>) => void };
@@ -142,10 +142,10 @@ class Vm {
 }
 
 /** The QEMU argv used for every guest: q35 + PVH `-kernel`, serial on stdio, virtio-console on a socket, QMP. */
-function qemuArgv(guest: Guest, vm: { name: string; dir: string; tap: string; mac: string; disk?: string }): string[] {
+function qemuArgv(guest: Guest, accel: 'kvm' | 'tcg', vm: { name: string; dir: string; tap: string; mac: string; disk?: string }): string[] {
   const argv = [
     '-machine', 'q35',
-    '-accel', kvmUsable() ? 'kvm' : 'tcg',
+    '-accel', accel,
     '-m', '256',
     '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
     '-kernel', guest.vmlinux,
@@ -246,6 +246,7 @@ test('two guests, client and provider, boot under QEMU, ping each other over a b
   t.deepEqual(again, guest);
   t.log(`prepareGuest: ${prepareFirst.toFixed(0)} ms (first call), ${prepareCached.toFixed(0)} ms (cached); kernel ${guest.kernelVersion} from ${guest.kernelPackage}`);
   t.true(inspectElf(fs.readFileSync(guest.vmlinux))?.hasPvhNote);
+  const accel = await guestAccel(guest);
 
   const root = tempDir(t);
   const ns = createNetns(t);
@@ -280,7 +281,7 @@ test('two guests, client and provider, boot under QEMU, ping each other over a b
     const disk = spec.disk ? path.join(dir, spec.disk) : undefined;
     if (disk && !fs.existsSync(disk)) makeExt2Disk(disk, 'root');
     for (const sock of ['console.sock', 'qmp.sock']) fs.rmSync(path.join(dir, sock), { force: true });
-    const argv = qemuArgv(guest, { ...spec, dir, disk });
+    const argv = qemuArgv(guest, accel, { ...spec, dir, disk });
     if (spec.name === 'client') t.log(`qemu-system-x86_64 ${argv.map((a) => (/[\s$()]/.test(a) ? `'${a}'` : a)).join(' ')}`);
     const child = spawn('ip', ['netns', 'exec', ns, 'qemu-system-x86_64', ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
     const vm = new Vm(spec.name, dir, child);
@@ -303,7 +304,7 @@ test('two guests, client and provider, boot under QEMU, ping each other over a b
       provider.waitFor(/vmsvc-guest: ping OK 100\.64\.165\.70\r?\n/, boot),
     ]);
     const pinged = performance.now() - bootStart;
-    t.log(`boot lines after ${booted.toFixed(0)} ms, both pings OK after ${pinged.toFixed(0)} ms (accel ${kvmUsable() ? 'kvm' : 'tcg'})`);
+    t.log(`boot lines after ${booted.toFixed(0)} ms, both pings OK after ${pinged.toFixed(0)} ms (accel ${accel})`);
 
     const answer = await consoleRoundTrip(path.join(client.dir, 'console.sock'), 60_000);
     t.regex(answer, /hvc-42/);

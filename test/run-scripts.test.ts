@@ -160,7 +160,6 @@ test('--vmm qemu: exact argv, QMP readiness, console socket, serial log', async 
     '-name', 'guest=appvm-lynx',
     '-machine', 'q35',
     '-accel', 'kvm',
-    '-accel', 'tcg',
     '-cpu', 'max',
     '-m', '256M',
     '-smp', '1',

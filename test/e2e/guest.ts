@@ -29,7 +29,7 @@
  *   VMSVC_GUEST_KERNEL_DEB      a local .deb to use instead of apt-get download
  *   VMSVC_GUEST_BUSYBOX         path of a statically linked busybox
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -68,14 +68,48 @@ const META_PACKAGE = 'linux-image-cloud-amd64';
 // ---------------------------------------------------------------------------
 // Public helpers for tests booting the guest
 
-/** Whether hardware virtualisation can be used (`-accel kvm`); otherwise use `-accel tcg`. */
-export function kvmUsable(): boolean {
-  try {
-    fs.closeSync(fs.openSync('/dev/kvm', 'r+'));
-    return true;
-  } catch {
-    return false;
-  }
+/**
+ * The accelerator this machine can really boot the guest with. A /dev/kvm
+ * that opens proves nothing: a paravirtual KVM (kvm-pvm) opens, then fails
+ * the first emulated instruction ("KVM internal error ... emulation
+ * failure"). So the guest's kernel is booted once under KVM with no root
+ * device: reaching the "VFS: Unable to mount root fs" panic means KVM ran
+ * the whole early boot. Anything else within the bound (QEMU refusing KVM,
+ * an internal error, silence) means emulation. The answer is kept for the
+ * process.
+ */
+export function guestAccel(guest: Guest): Promise<'kvm' | 'tcg'> {
+  probed ??= probeKvm(guest);
+  return probed;
+}
+
+let probed: Promise<'kvm' | 'tcg'> | undefined;
+
+const KVM_PROBE_MS = 30_000;
+
+function probeKvm(guest: Guest): Promise<'kvm' | 'tcg'> {
+  return new Promise((resolve) => {
+    const child = spawn('qemu-system-x86_64', [
+      '-machine', 'q35', '-accel', 'kvm', '-cpu', 'max', '-m', '256',
+      '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
+      '-kernel', guest.vmlinux, '-append', 'console=ttyS0 panic=-1',
+      '-serial', 'stdio',
+    ], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let serial = '';
+    const done = (accel: 'kvm' | 'tcg') => {
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      resolve(accel);
+    };
+    const timer = setTimeout(() => done('tcg'), KVM_PROBE_MS);
+    child.stdout.on('data', (b: Buffer) => {
+      serial += b.toString('latin1');
+      if (serial.includes('Unable to mount root fs')) done('kvm');
+    });
+    child.stderr.resume();
+    child.on('error', () => done('tcg'));
+    child.on('exit', () => done(serial.includes('Unable to mount root fs') ? 'kvm' : 'tcg'));
+  });
 }
 
 /** Kernel command line for the guest; see guest-init.sh for the vmsvc.* parameters. */
