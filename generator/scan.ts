@@ -304,11 +304,12 @@ function readFormat(p: string, node: Node): KernelFormat | null {
   }
 }
 
-/** root reads every file whatever its mode, so only other users ask the kernel. */
-const IS_ROOT = process.getuid?.() === 0;
-
+/**
+ * root reads every file whatever its mode, so only other users ask the
+ * kernel. Asked per call: a process may drop root after loading vmsvc.
+ */
 function canRead(p: string): boolean {
-  if (IS_ROOT) return true;
+  if (process.getuid?.() === 0) return true;
   try {
     fs.accessSync(p, fs.constants.R_OK);
     return true;
