@@ -47,7 +47,7 @@ test('the user guide example runs: exact argv, serial log with timestamps, stder
   await emu.up(['vms'], { timeoutMs: 30_000 });
 
   const lynxRun = path.join(s.run, 'appvm-lynx');
-  // The argv cloud-hypervisor v53.0 accepts; see the next test for where each rule is.
+  // The argv cloud-hypervisor v53.0 accepts; the test 'cloud-hypervisor: several disks ...' cites its rules.
   t.deepEqual(recordedArgv(lynxRun), [
     '--api-socket', `path=${lynxRun}/api.sock`,
     '--kernel', `${s.data}/appvm-lynx/vmlinux`,
@@ -187,15 +187,19 @@ test('cloud-hypervisor: several disks follow one --disk and several links one --
     // clap_builder/src/parser/parser.rs:291-317: each following word that is not an option
     // (parser.rs:148, :213) is one more value, up to the next option; config.rs:539-541 and
     // 3485-3493: each value is one DiskConfig. (Append, new in v52.0, also allows a repeated --disk;
-    // v51.0's default Set refused it, parser.rs:1200-1217; one --disk with several values suits both.)
+    // v51.0's default Set refused it, parser.rs:1200-1217, :1199-1216 in its clap_builder 4.5.59;
+    // one --disk with several values suits both.)
     // config.rs:1441-1467: path, readonly, image_type are DiskConfig options; option_parser/src/lib.rs:94,138,150:
     // values split at , and the first =, and are trimmed: a path with spaces (not at its ends) or = is kept.
     '--disk', disk('appvm-secure', 'Photos 2026.img'), disk('appvm-secure', 'home.img'), disk('appvm-secure', 'root.img'),
     // main.rs:384-389: Arg::new("net").num_args(1..).action(ArgAction::Append), the same rule;
     // config.rs:542-544, 3503-3511 and 1692-1727 NetConfig::parse: tap, mac.
     '--net', 'tap=vtc-4da8,mac=0a:b3:ec:00:4d:a8', 'tap=vtc-ecf4,mac=0a:b3:ec:00:ec:f4',
-    // main.rs:459-463 serial (default action Set), config.rs:2388-2398 and 2328: tty is a valueless mode;
+    // main.rs:459-463 serial (default action Set), config.rs:2388-2398 and 2328: tty is a valueless mode,
+    // vmm/src/console_devices.rs:242-257 writes it to stdout (raw mode only on a terminal, :83-85), and
+    // vmm/src/serial_manager.rs:193-222 reads input only when stdin is a terminal (here /dev/null);
     // main.rs:208-212 console, config.rs:2368-2386: pty (off without a user console).
+    // No --seccomp: main.rs:454-458 defaults to true, SeccompAction::Trap at :588.
     ...tail,
   ]);
   // A provider of two links: two values after one --net, client links first.
