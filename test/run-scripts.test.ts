@@ -158,20 +158,22 @@ test('writable disks and other flags reach the argv; a command line starting wit
 
 test('cloud-hypervisor: several disks follow one --disk and several links one --net, as v53.0 parses them', async (t) => {
   const s = setup(t, {
-    netvm: {},
+    netvm: { initramfs: 'initramfs\n' },
     vpnvm: { providers: ['netvm'] },
     'appvm-secure': { providers: ['netvm', 'vpnvm'], disks: ['root.img', 'home.img', 'Photos 2026.img'] },
   });
   const emu = await startEmulator([s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
   t.teardown(() => emu.stop());
   await emu.up(['vms'], { timeoutMs: 30_000 });
-  const common = (vm: string): string[] => [
+  const common = (vm: string, initramfs = false): string[] => [
     // cloud-hypervisor v53.0 cloud-hypervisor/src/main.rs:193-197: Arg::new("api-socket").num_args(1);
     // main.rs:531-555 parses it with OptionParser: path=<path>.
     '--api-socket', `path=${s.run}/${vm}/api.sock`,
     // main.rs:319-326: Arg::new("kernel").num_args(1); vmm/src/config.rs:3630 takes it as a path, unparsed.
     // Always absolute (vmsvc resolves the data dir), so never a word clap could take for a flag.
     '--kernel', `${s.data}/${vm}/vmlinux`,
+    // main.rs:308-312: Arg::new("initramfs").num_args(1); config.rs:3631 takes it as a path. Absolute too.
+    ...(initramfs ? ['--initramfs', `${s.data}/${vm}/initramfs`] : []),
     // main.rs:203-207: Arg::new("cmdline").num_args(1); config.rs:3632 takes it verbatim.
     '--cmdline=console=ttyS0 root=PARTLABEL=root',
     // main.rs:213-224 (default action Set: given once); config.rs:713-730 CpusConfig::parse: boot=<n>.
@@ -210,7 +212,7 @@ test('cloud-hypervisor: several disks follow one --disk and several links one --
     ...tail,
   ]);
   t.deepEqual(recordedArgv(path.join(s.run, 'netvm')), [
-    ...common('netvm'),
+    ...common('netvm', true),
     '--disk', disk('netvm', 'root.img'),
     '--net', 'tap=vtp-4da8,mac=0a:b3:ec:80:4d:a8', 'tap=vtp-cf22,mac=0a:b3:ec:80:cf:22',
     ...tail,
