@@ -31,7 +31,7 @@ export interface VmmFacts {
 }
 
 export const VMM_FACTS: Readonly<Record<Vmm, VmmFacts>> = {
-  'cloud-hypervisor': { program: 'cloud-hypervisor', version: 'v51.0', controlSocket: 'api.sock', consoleSocket: null, accels: ['kvm'] },
+  'cloud-hypervisor': { program: 'cloud-hypervisor', version: 'v53.0', controlSocket: 'api.sock', consoleSocket: null, accels: ['kvm'] },
   crosvm: { program: 'crosvm', version: 'main at commit a8985f0b (2023)', controlSocket: 'control.sock', consoleSocket: null, accels: ['kvm'] },
   qemu: { program: 'qemu-system-x86_64', version: '7.2 (Debian 12)', controlSocket: 'qmp.sock', consoleSocket: 'console.sock', accels: ACCELS },
 };

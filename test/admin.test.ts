@@ -235,7 +235,7 @@ test.serial('show prints a readable report', async (t) => {
   t.regex(text, /\n {2}clients: +-\n/);
   t.regex(text, new RegExp(`\\n {2}${C_TO_B.n} +client +b +${C_TO_B.clientMac} +${C_TO_B.providerMac} +${C_TO_B.ip.replace(/\./g, '\\.')} +vbr-45d4 +vtc-45d4 +${C_TO_B.service}\\n`));
   t.true(text.includes(`\nVMM command line:\n  cloud-hypervisor \\\n    --api-socket path=${g.run}/c/api.sock \\\n`));
-  t.true(text.includes(`    --cmdline 'console=ttyS0 root=PARTLABEL=root' \\\n`));
+  t.true(text.includes(`    '--cmdline=console=ttyS0 root=PARTLABEL=root' \\\n`));
   t.true(text.endsWith('    --console pty\n'));
 });
 
@@ -433,7 +433,7 @@ test('the VMM argv is what s6-notifyoncheck execs, after its options and any s6-
       'cloud-hypervisor',
       '--api-socket', 'path=/run/vm/appvm-lynx/api.sock',
       '--kernel', '/mnt/user/svc/data/appvm-lynx/vmlinux',
-      '--cmdline', 'console=ttyS0 root=PARTLABEL=root',
+      '--cmdline=console=ttyS0 root=PARTLABEL=root',
       '--cpus', 'boot=1',
       '--memory', 'size=256M',
       '--disk', 'path=/mnt/user/svc/data/appvm-lynx/blk/root.img,readonly=on,image_type=raw',

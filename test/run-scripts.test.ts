@@ -47,14 +47,15 @@ test('the user guide example runs: exact argv, serial log with timestamps, stder
   await emu.up(['vms'], { timeoutMs: 30_000 });
 
   const lynxRun = path.join(s.run, 'appvm-lynx');
+  // The argv cloud-hypervisor v53.0 accepts; the test 'cloud-hypervisor: several disks ...' cites its rules.
   t.deepEqual(recordedArgv(lynxRun), [
     '--api-socket', `path=${lynxRun}/api.sock`,
     '--kernel', `${s.data}/appvm-lynx/vmlinux`,
-    '--cmdline', 'console=ttyS0 root=PARTLABEL=root',
+    '--cmdline=console=ttyS0 root=PARTLABEL=root',
     '--cpus', 'boot=1',
     '--memory', 'size=256M',
     '--disk', `path=${s.data}/appvm-lynx/blk/home.img,readonly=on,image_type=raw`,
-    '--disk', `path=${s.data}/appvm-lynx/blk/root.img,readonly=on,image_type=raw`,
+    `path=${s.data}/appvm-lynx/blk/root.img,readonly=on,image_type=raw`,
     '--net', 'tap=vtc-b8f6,mac=0a:b3:ec:00:b8:f6',
     '--serial', 'tty',
     '--console', 'pty',
@@ -132,16 +133,90 @@ test('a VMM that dies is restarted by s6 with the same argv, and the logger keep
   t.pass();
 });
 
-test('writable disks and other flags reach the argv', async (t) => {
-  const s = setup(t, { solo: {} }, ['--writable-disks', '--memory', '1G', '--cpus', '2', '--cmdline', 'console=ttyS0 quiet']);
+test('writable disks and other flags reach the argv; a command line starting with - stays a value', async (t) => {
+  const s = setup(t, { solo: {} }, ['--writable-disks', '--memory', '1G', '--cpus', '2', '--cmdline=-- console=ttyS0 quiet']);
   const emu = await startEmulator([s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
   t.teardown(() => emu.stop());
   await emu.up(['vm-solo'], { timeoutMs: 30_000 });
-  const argv = recordedArgv(path.join(s.run, 'solo'));
-  t.is(argv[argv.indexOf('--disk') + 1], `path=${s.data}/solo/blk/root.img,readonly=off,image_type=raw`);
-  t.is(argv[argv.indexOf('--memory') + 1], 'size=1G');
-  t.is(argv[argv.indexOf('--cpus') + 1], 'boot=2');
-  t.is(argv[argv.indexOf('--cmdline') + 1], 'console=ttyS0 quiet');
+  t.deepEqual(recordedArgv(path.join(s.run, 'solo')), [
+    '--api-socket', `path=${s.run}/solo/api.sock`,
+    '--kernel', `${s.data}/solo/vmlinux`,
+    // clap 4.6 (cloud-hypervisor v53.0's Cargo.lock) clap_builder/src/parser/parser.rs:148-289: a word
+    // after `--cmdline` that starts with - is parsed as an option (long at :148, short at :213), so
+    // `--cmdline '-- quiet'` is refused; parser.rs:1061-1068 and clap_lex/src/lib.rs:324-339:
+    // in `--cmdline=VALUE` all after the first = is the value.
+    '--cmdline=-- console=ttyS0 quiet',
+    '--cpus', 'boot=2',
+    '--memory', 'size=1G',
+    // A single disk and no link: one value after --disk, and no --net at all (main.rs:384 num_args(1..)
+    // would refuse a --net with no value, parser.rs:1343).
+    '--disk', `path=${s.data}/solo/blk/root.img,readonly=off,image_type=raw`,
+    '--serial', 'tty',
+    '--console', 'pty',
+  ]);
+});
+
+test('cloud-hypervisor: several disks follow one --disk and several links one --net, as v53.0 parses them', async (t) => {
+  const s = setup(t, {
+    netvm: { initramfs: 'initramfs\n' },
+    vpnvm: { providers: ['netvm'] },
+    'appvm-secure': { providers: ['netvm', 'vpnvm'], disks: ['root.img', 'home.img', 'Photos 2026.img'] },
+  });
+  const emu = await startEmulator([s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
+  t.teardown(() => emu.stop());
+  await emu.up(['vms'], { timeoutMs: 30_000 });
+  const common = (vm: string, initramfs = false): string[] => [
+    // cloud-hypervisor v53.0 cloud-hypervisor/src/main.rs:193-197: Arg::new("api-socket").num_args(1);
+    // main.rs:531-555 parses it with OptionParser: path=<path>.
+    '--api-socket', `path=${s.run}/${vm}/api.sock`,
+    // main.rs:319-326: Arg::new("kernel").num_args(1); vmm/src/config.rs:3630 takes it as a path, unparsed.
+    // Always absolute (vmsvc resolves the data dir), so never a word clap could take for a flag.
+    '--kernel', `${s.data}/${vm}/vmlinux`,
+    // main.rs:308-312: Arg::new("initramfs").num_args(1); config.rs:3631 takes it as a path. Absolute too.
+    ...(initramfs ? ['--initramfs', `${s.data}/${vm}/initramfs`] : []),
+    // main.rs:203-207: Arg::new("cmdline").num_args(1); config.rs:3632 takes it verbatim.
+    '--cmdline=console=ttyS0 root=PARTLABEL=root',
+    // main.rs:213-224 (default action Set: given once); config.rs:713-730 CpusConfig::parse: boot=<n>.
+    '--cpus', 'boot=1',
+    // main.rs:356-368; config.rs:1083-1104 MemoryConfig::parse: size=<n>[KMG] (option_parser ByteSized).
+    '--memory', 'size=256M',
+  ];
+  const tail = ['--serial', 'tty', '--console', 'pty'];
+  const disk = (vm: string, img: string): string => `path=${s.data}/${vm}/blk/${img},readonly=on,image_type=raw`;
+  t.deepEqual(recordedArgv(path.join(s.run, 'appvm-secure')), [
+    ...common('appvm-secure'),
+    // main.rs:256-261: Arg::new("disk").num_args(1..).action(ArgAction::Append). clap 4.6
+    // clap_builder/src/parser/parser.rs:291-317: each following word that is not an option
+    // (parser.rs:148, :213) is one more value, up to the next option; config.rs:539-541 and
+    // 3485-3493: each value is one DiskConfig. (Append, new in v52.0, also allows a repeated --disk;
+    // v51.0's default Set refused it, parser.rs:1200-1217, :1199-1216 in its clap_builder 4.5.59;
+    // one --disk with several values suits both.)
+    // config.rs:1441-1467: path, readonly, image_type are DiskConfig options; option_parser/src/lib.rs:94,138,150:
+    // values split at , and the first =, and are trimmed: a path with spaces (not at its ends) or = is kept.
+    '--disk', disk('appvm-secure', 'Photos 2026.img'), disk('appvm-secure', 'home.img'), disk('appvm-secure', 'root.img'),
+    // main.rs:384-389: Arg::new("net").num_args(1..).action(ArgAction::Append), the same rule;
+    // config.rs:542-544, 3503-3511 and 1692-1727 NetConfig::parse: tap, mac.
+    '--net', 'tap=vtc-4da8,mac=0a:b3:ec:00:4d:a8', 'tap=vtc-ecf4,mac=0a:b3:ec:00:ec:f4',
+    // main.rs:459-463 serial (default action Set), config.rs:2388-2398 and 2328: tty is a valueless mode,
+    // vmm/src/console_devices.rs:242-257 writes it to stdout (raw mode only on a terminal, :83-85), and
+    // vmm/src/serial_manager.rs:193-222 reads input only when stdin is a terminal (here /dev/null);
+    // main.rs:208-212 console, config.rs:2368-2386: pty (off without a user console).
+    // No --seccomp: main.rs:454-458 defaults to true, SeccompAction::Trap at :588.
+    ...tail,
+  ]);
+  // A provider of two links: two values after one --net, client links first.
+  t.deepEqual(recordedArgv(path.join(s.run, 'vpnvm')), [
+    ...common('vpnvm'),
+    '--disk', disk('vpnvm', 'root.img'),
+    '--net', 'tap=vtc-cf22,mac=0a:b3:ec:00:cf:22', 'tap=vtp-ecf4,mac=0a:b3:ec:80:ec:f4',
+    ...tail,
+  ]);
+  t.deepEqual(recordedArgv(path.join(s.run, 'netvm')), [
+    ...common('netvm', true),
+    '--disk', disk('netvm', 'root.img'),
+    '--net', 'tap=vtp-4da8,mac=0a:b3:ec:80:4d:a8', 'tap=vtp-cf22,mac=0a:b3:ec:80:cf:22',
+    ...tail,
+  ]);
 });
 
 

@@ -17,6 +17,8 @@ export interface VmSpec {
   /** blk/ file names (each gets a small non-empty image); null for no blk/. Default: ['root.img']. */
   readonly disks?: readonly string[] | null;
   readonly providers?: readonly string[];
+  /** initramfs contents; default: none. */
+  readonly initramfs?: string;
 }
 
 export function tempDir(prefix = 'vmsvc-test-'): string {
@@ -28,6 +30,7 @@ export function makeVm(dataDir: string, name: string, spec: VmSpec = {}): string
   fs.mkdirSync(dir, { recursive: true });
   const kernel = spec.kernel === undefined ? ELF_HEADER : spec.kernel;
   if (kernel !== null) fs.writeFileSync(path.join(dir, 'vmlinux'), kernel);
+  if (spec.initramfs !== undefined) fs.writeFileSync(path.join(dir, 'initramfs'), spec.initramfs);
   const disks = spec.disks === undefined ? ['root.img'] : spec.disks;
   if (disks !== null) {
     fs.mkdirSync(path.join(dir, 'blk'), { recursive: true });
