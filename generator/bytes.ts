@@ -27,15 +27,59 @@ export function sortedBytewise<T extends string>(items: Iterable<T>): T[] {
 }
 
 /**
- * Makes a name or path safe to print on one terminal line: control characters
- * and backslashes become escapes, so a hostile name cannot forge output lines.
+ * What no terminal line may carry raw: C0, DEL and C1 controls (Cc: ESC, and
+ * U+009B, an 8-bit CSI, drive the terminal), format characters (Cf: the bidi
+ * overrides and isolates U+202A..U+202E, U+2066..U+2069, U+200E/F, and the
+ * zero-width U+200B..U+200D, U+2060, U+FEFF, U+00AD: they reorder or vanish,
+ * so two different names print alike), line and paragraph separators (Zl, Zp:
+ * a line break to some terminals and viewers), spaces other than U+0020 (Zs:
+ * no-break and em spaces look like a space), lone surrogates (Cs: written as
+ * U+FFFD, so they would merge), and the rest of Unicode's default-ignorable
+ * code points (Hangul fillers, variation selectors, tag characters: drawn as
+ * nothing). Letters that merely look alike (Cyrillic a, NFC against NFD) are
+ * left as they are: escaping them would mangle every name in those scripts.
+ */
+const TERMINAL_UNSAFE = /[\\\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Zs}\p{Cs}\p{Default_Ignorable_Code_Point}]/gu;
+
+/** Whether `s` holds a character printable() escapes, backslash aside (a shell word must then be $'...'-quoted). */
+export function hasTerminalUnsafe(s: string): boolean {
+  for (const m of s.matchAll(TERMINAL_UNSAFE)) if (m[0] !== ' ' && m[0] !== '\\') return true;
+  return false;
+}
+
+/**
+ * Makes a name, path or message safe to print on one terminal line: every
+ * character of TERMINAL_UNSAFE becomes an escape (\n, \t, \xNN up to U+00FF,
+ * \u{...} above) and a backslash becomes \\, so the result is injective: two
+ * different strings never print alike, and a hostile name cannot forge output
+ * lines or reorder them. The one function for terminal text: every message,
+ * table and graph goes through it, JSON through terminalJson.
  */
 export function printable(s: string): string {
-  return s.replace(/[\\\u0000-\u001f\u007f-\u009f]/g, (c) => {
+  return s.replace(TERMINAL_UNSAFE, (c) => {
+    if (c === ' ') return c;
     if (c === '\\') return '\\\\';
     if (c === '\n') return '\\n';
     if (c === '\t') return '\\t';
-    return `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
+    const cp = c.codePointAt(0)!;
+    return cp <= 0xff ? `\\x${cp.toString(16).padStart(2, '0')}` : `\\u{${cp.toString(16)}}`;
+  });
+}
+
+/**
+ * JSON for a terminal (every --json output): JSON.stringify leaves DEL, C1,
+ * format and separator characters raw inside strings; they become \uXXXX
+ * escapes (pairs above U+FFFF), which any JSON reader turns back into the same
+ * text. Outside strings JSON.stringify writes only spaces and newlines, which
+ * are kept; inside them it already escapes C0 and lone surrogates.
+ */
+export function terminalJson(value: unknown, indent?: number): string {
+  const text = JSON.stringify(value, null, indent) ?? 'null';
+  return text.replace(TERMINAL_UNSAFE, (c) => {
+    if (c === ' ' || c === '\n' || c === '\\') return c;
+    let out = '';
+    for (let i = 0; i < c.length; i++) out += `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`;
+    return out;
   });
 }
 

@@ -1,5 +1,5 @@
 /** How diagnostics and summaries look to a person, and to a script (--json). */
-import { printable } from './bytes.js';
+import { printable, terminalJson } from './bytes.js';
 import type { CheckResult } from './check.js';
 import type { Diagnostic } from './diagnostic.js';
 import type { Link } from './links.js';
@@ -20,13 +20,13 @@ export function countLine(result: CheckResult): string {
 }
 
 export function checkJson(result: CheckResult, links: readonly Link[]): string {
-  return `${JSON.stringify({
+  return `${terminalJson({
     ok: !result.diagnostics.some((d) => d.severity === 'error'),
     vms: result.vms.map((vm) => vm.name),
     skipped: result.skipped,
     diagnostics: result.diagnostics,
     links,
-  }, null, 2)}\n`;
+  }, 2)}\n`;
 }
 
 /** The links as an aligned table, one row per link, for --show-links. */

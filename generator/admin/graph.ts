@@ -102,9 +102,13 @@ export function graphResult(tree: Tree): GraphResult {
   return { nodes, edges, levels: Array.from(levels, (l) => l ?? []) };
 }
 
-/** A DOT double-quoted string: only `"` and `\` need escaping. */
+/**
+ * A DOT double-quoted string of a name or reason from the manifest, shown
+ * through printable() (the manifest may be edited, and skipped VMs' names hold
+ * anything); then only `"` and `\` need escaping for DOT.
+ */
 function dotString(s: string): string {
-  return `"${s.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+  return `"${printable(s).replace(/[\\"]/g, (c) => `\\${c}`)}"`;
 }
 
 export function toDot(g: GraphResult): string {
@@ -137,9 +141,9 @@ export function toDot(g: GraphResult): string {
   return lines.join('\n') + '\n';
 }
 
-/** Mermaid label text: its entity codes (#34; ...) for the characters its parser or HTML would take. */
+/** Mermaid label text: printable(), then entity codes (#34; ...) for the characters its parser or HTML would take. */
 function mermaidText(s: string): string {
-  return s.replace(/["#&<>`]/g, (c) => `#${c.charCodeAt(0)};`);
+  return printable(s).replace(/["#&<>`]/g, (c) => `#${c.charCodeAt(0)};`);
 }
 
 export function toMermaid(g: GraphResult): string {

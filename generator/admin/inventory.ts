@@ -8,7 +8,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { compareBytes, printable } from '../bytes.js';
+import { compareBytes, printable, terminalJson } from '../bytes.js';
 import { spawnRunner } from '../command-runner.js';
 import { lexExecline } from '../execline-lex.js';
 import type { Link } from '../links.js';
@@ -83,7 +83,7 @@ export function readTree(source: string): Tree {
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
-    const why = errnoOf(e) === 'ENOENT' ? 'no such file: is this a tree vmsvc generated (the --out dir)?' : String(e instanceof Error ? e.message : e);
+    const why = errnoOf(e) === 'ENOENT' ? 'no such file: is this a tree vmsvc generated (the --out dir)?' : printable(String(e instanceof Error ? e.message : e));
     throw new AdminError(`cannot read ${printable(file)}: ${why}`);
   }
   let parsed: unknown;
@@ -380,6 +380,7 @@ export function keyValues(pairs: ReadonlyArray<readonly [string, string]>, inden
   return pairs.map(([k, v]) => `${indent}${`${k}:`.padEnd(width)}  ${v}`.trimEnd() + '\n').join('');
 }
 
+/** Every admin command's --json output. */
 export function json(value: unknown): string {
-  return `${JSON.stringify(value, null, 2)}\n`;
+  return `${terminalJson(value, 2)}\n`;
 }

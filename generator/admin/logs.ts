@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
-import { printable } from '../bytes.js';
+import { printable, terminalJson } from '../bytes.js';
 import { ADMIN_EXIT, AdminError, findVm, guarded, readTree, type AdminIo } from './inventory.js';
 import { errnoOf } from '../errno.js';
 
@@ -21,7 +21,7 @@ import { errnoOf } from '../errno.js';
  * - `json`: JSON Lines, one `{"time": "...", "text": "..."}` per log line
  *   (time null when a line has no s6-log timestamp), instead of the text.
  *
- * The text is printed with control characters other than tab shown as \xNN:
+ * The text is printed through printable() (controls, bidi and invisible characters escaped):
  * the serial console carries whatever the guest writes, and it must not drive
  * the terminal. Exit codes: 0 printed (or followed until interrupted); 1 no
  * log yet (without -f); 2 unknown VM or unreadable manifest.
@@ -46,7 +46,7 @@ export function logs(args: LogsArgs, io: AdminIo, opts: LogsOptions = {}): Promi
   return guarded(io, async () => {
     const vm = findVm(readTree(args.source), args.name);
     const file = path.join(vm.logDir, 'current');
-    const emit = (line: string) => io.out(args.json ? `${JSON.stringify(parseLine(line))}\n` : `${safeText(line)}\n`);
+    const emit = (line: string) => io.out(args.json ? `${terminalJson(parseLine(line))}\n` : `${printable(line)}\n`);
     if (!args.follow) {
       let data: Buffer;
       try {
@@ -70,10 +70,6 @@ export function logs(args: LogsArgs, io: AdminIo, opts: LogsOptions = {}): Promi
 export function parseLine(line: string): { time: string | null; text: string } {
   const m = TIMESTAMPED.exec(line);
   return m === null ? { time: null, text: line } : { time: m[1]!, text: m[2]! };
-}
-
-function safeText(line: string): string {
-  return line.replace(/[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
 /** Bytes in, complete lines out (UTF-8 decoded across chunk boundaries). */

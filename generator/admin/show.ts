@@ -1,7 +1,7 @@
 /** `vmsvc show NAME`: everything the generated tree and the live state say about one VM. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CONTROL_CHAR, printable } from '../bytes.js';
+import { hasTerminalUnsafe, printable } from '../bytes.js';
 import {
   alignedTable, clientsOf, findVm, formatDuration, guarded, json, keyValues, linksOfVm, liveState, readNameList,
   readTree, spawnRunner, vmmArgvFromRunScript,
@@ -185,9 +185,16 @@ export function describeState(s: LiveState): string {
 /** POSIX shell quoting, for a command line a person can paste. */
 export function shellQuote(word: string): string {
   if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) return word;
-  if (CONTROL_CHAR.test(word)) {
-    // bash/zsh/ksh ANSI-C quoting: nothing raw reaches the terminal.
-    return `$'${word.replace(/[\\'\u0000-\u001f\u007f-\u009f]/g, (c) => (c === '\\' || c === "'" ? `\\${c}` : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`))}'`;
+  if (hasTerminalUnsafe(word)) {
+    // bash/zsh/ksh ANSI-C quoting: nothing raw reaches the terminal. printable()
+    // writes \xNN and \u{...}; in $'...' \xNN is a byte, so above 0x7f (C1,
+    // U+00A0) it is \UXXXXXXXX, like \u{...}; and ' is escaped.
+    const escaped = printable(word).replace(/'/g, "\\'").replace(/\\(?:u\{([0-9a-f]+)\}|x([89a-f][0-9a-f])|\\)/g,
+      (m, hex: string | undefined, byte: string | undefined) => {
+        const cp = hex ?? byte;
+        return cp === undefined ? m : `\\U${cp.padStart(8, '0')}`;
+      });
+    return `$'${escaped}'`;
   }
   return `'${word.replace(/'/g, `'\\''`)}'`;
 }
