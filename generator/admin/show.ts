@@ -5,8 +5,9 @@ import { hasTerminalUnsafe, printable } from '../bytes.js';
 import {
   alignedTable, clientsOf, findVm, formatDuration, guarded, json, keyValues, linksOfVm, liveState, readNameList,
   readTree, spawnRunner, vmmArgvFromRunScript,
-  type AdminIo, type CommandRunner, type LiveState, type Tree,
+  AdminError, type AdminIo, type CommandRunner, type LiveState, type Tree,
 } from './inventory.js';
+import { readUntrusted } from './untrusted.js';
 import type { ManifestVm } from '../plan.js';
 
 /**
@@ -131,27 +132,27 @@ export async function showResult(args: Omit<ShowArgs, 'json'>, runner: CommandRu
   };
 }
 
-/** The VMM argv of a VM, from its generated run script. */
+/** More than any run script vmsvc writes (a few KiB, plus the VM's paths). */
+const RUN_SCRIPT_MAX_BYTES = 1024 * 1024;
+/** A service's `type` file: "longrun\n" and the like. */
+const TYPE_MAX_BYTES = 64;
+
+/** The VMM argv of a VM, from its generated run script (read as untrusted: see untrusted.ts). */
 export function vmmOf(tree: Tree, vm: ManifestVm): { argv: string[]; user: string | null } | { error: string } {
   const run = path.join(tree.source, vm.services.vm, 'run');
-  let script: string;
-  try {
-    script = fs.readFileSync(run, 'utf8');
-  } catch (e) {
-    return { error: `cannot read ${run}: ${e instanceof Error ? e.message : String(e)}` };
-  }
-  const r = vmmArgvFromRunScript(script);
+  const read = readUntrusted(tree.source, [vm.services.vm, 'run'], RUN_SCRIPT_MAX_BYTES);
+  if (read.kind === 'missing') return { error: `cannot read ${run}: it does not exist` };
+  if (read.kind === 'refused') return { error: read.why };
+  const r = vmmArgvFromRunScript(read.data.toString('utf8'));
   return r.ok ? { argv: r.argv, user: r.user } : { error: `${run}: ${r.error}` };
 }
 
 async function sourceService(tree: Tree, name: string, live: { scandir: string; prefix: string }, runner: CommandRunner): Promise<ShowService> {
   const dir = path.join(tree.source, name);
-  let type: string;
-  try {
-    type = fs.readFileSync(path.join(dir, 'type'), 'utf8').trim();
-  } catch {
-    return { name, type: 'missing', dependencies: [], live: null };
-  }
+  const read = readUntrusted(tree.source, [name, 'type'], TYPE_MAX_BYTES);
+  if (read.kind === 'missing') return { name, type: 'missing', dependencies: [], live: null };
+  if (read.kind === 'refused') throw new AdminError(printable(read.why));
+  const type = read.data.toString('utf8').trim();
   return {
     name,
     type,
@@ -160,9 +161,10 @@ async function sourceService(tree: Tree, name: string, live: { scandir: string; 
   };
 }
 
-function isSocket(p: string): boolean {
+/** A socket there itself: a link in the VMM user's runtime dir is not followed. */
+export function isSocket(p: string): boolean {
   try {
-    return fs.statSync(p).isSocket();
+    return fs.lstatSync(p).isSocket();
   } catch {
     return false;
   }
