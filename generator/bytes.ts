@@ -41,6 +41,29 @@ export function sortedBytewise<T extends string>(items: Iterable<T>): T[] {
  */
 const TERMINAL_UNSAFE = /[\\\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Zs}\p{Cs}\p{Default_Ignorable_Code_Point}]/gu;
 
+/** Everything but printable ASCII (backslash included): how a lookalike name is spelled out. */
+const NOT_PLAIN_ASCII = /[^\x20-\x5b\x5d-\x7e]/gu;
+
+/**
+ * How each name shows in a table: printable(), except for names that would
+ * still look alike, being equal once NFKC-normalised (é composed or not,
+ * fullwidth letters, ligatures): those are spelled out in ASCII, so each row
+ * of a lookalike pair visibly differs. Returns how to show a name of the
+ * table (any other name: printable()).
+ */
+export function tableNames(names: Iterable<string>): (name: string) => string {
+  const byLook = new Map<string, Set<string>>();
+  for (const n of names) {
+    const look = printable(n).normalize('NFKC');
+    let group = byLook.get(look);
+    if (group === undefined) byLook.set(look, (group = new Set()));
+    group.add(n);
+  }
+  const shown = new Map<string, string>();
+  for (const group of byLook.values()) for (const n of group) shown.set(n, escaped(n, group.size > 1 ? NOT_PLAIN_ASCII : TERMINAL_UNSAFE));
+  return (name) => shown.get(name) ?? printable(name);
+}
+
 /** Whether `s` holds a character printable() escapes, backslash aside (a shell word must then be $'...'-quoted). */
 export function hasTerminalUnsafe(s: string): boolean {
   for (const m of s.matchAll(TERMINAL_UNSAFE)) if (m[0] !== ' ' && m[0] !== '\\') return true;
@@ -56,7 +79,11 @@ export function hasTerminalUnsafe(s: string): boolean {
  * table and graph goes through it, JSON through terminalJson.
  */
 export function printable(s: string): string {
-  return s.replace(TERMINAL_UNSAFE, (c) => {
+  return escaped(s, TERMINAL_UNSAFE);
+}
+
+function escaped(s: string, which: RegExp): string {
+  return s.replace(which, (c) => {
     if (c === ' ') return c;
     if (c === '\\') return '\\\\';
     if (c === '\n') return '\\n';

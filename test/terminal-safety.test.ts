@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { printable, terminalJson } from '../generator/bytes.js';
+import { printable, tableNames, terminalJson } from '../generator/bytes.js';
 import { shellQuote } from '../generator/admin/show.js';
 import { vmsvc } from './support/cli.js';
 import { makeVm, tempDir } from './support/data-dir.js';
@@ -33,12 +33,15 @@ const ESC = 'esc\u001b[31m';
 const CSI8 = 'c1\u009b31m';
 const LOOKALIKES = ['atxt.exe', 'a\u202etxt.exe', 'b', 'b\ufeff', 'zw\u200bj', 'zwj', 'sp ace', 'sp\u00a0ace', 'ls\u2028sep', 'iso\u2066x\u2069'];
 
+/** Different names that look alike without any invisible character: é composed and not, fullwidth letters. */
+const NORMALISED = ['caf\u00e9', 'cafe\u0301', '\uff46\uff57', 'fw'];
+
 function hostileTree(t: { teardown(fn: () => void): void }): { root: string; data: string; out: string; log: string } {
   const root = tempDir('vmsvc-term-');
   t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
   const data = path.join(root, 'data');
   fs.mkdirSync(data);
-  for (const n of [...LOOKALIKES, CSI8]) makeVm(data, n);
+  for (const n of [...LOOKALIKES, ...NORMALISED, CSI8]) makeVm(data, n);
   makeVm(data, 'net');
   makeVm(data, 'client', { providers: ['net', 'a\u202etxt.exe'] });
   // A refused VM holding a non-UTF-8 name: the message shows both.
@@ -58,7 +61,7 @@ test('check: diagnostics and --json carry nothing raw; the JSON reads back to th
   assertNoRaw(t, 'check --json', json.stdout);
   const parsed = JSON.parse(json.stdout) as { vms: string[]; skipped: Array<{ name: string }> };
   t.deepEqual(parsed.skipped.map((s) => s.name).sort(), [CSI8, ESC].sort());
-  for (const n of LOOKALIKES) t.true(parsed.vms.includes(n), `check --json lists ${JSON.stringify(n)} exactly`);
+  for (const n of [...LOOKALIKES, ...NORMALISED]) t.true(parsed.vms.includes(n), `check --json lists ${JSON.stringify(n)} exactly`);
 });
 
 test('generate --keep-going, ls, show, graph: every table, report and graph escapes, and lookalikes print differently', (t) => {
@@ -74,9 +77,12 @@ test('generate --keep-going, ls, show, graph: every table, report and graph esca
   t.is(new Set(names).size, names.length, `every row's name differs: ${JSON.stringify(names)}`);
   for (const n of [...LOOKALIKES, CSI8, ESC]) t.true(names.includes(printable(n)), `ls shows ${JSON.stringify(n)} as ${printable(n)}`);
   t.true(names.includes('a\\u{202e}txt.exe') && names.includes('b\\u{feff}') && names.includes('sp\\xa0ace'), JSON.stringify(names));
+  // Lookalikes up to normalisation are spelled out in ASCII.
+  for (const n of ['caf\\xe9', 'cafe\\u{301}', '\\u{ff46}\\u{ff57}', 'fw']) t.true(names.includes(n), `ls shows ${n}: ${JSON.stringify(names)}`);
+  t.is(new Set(names.map((n) => n.normalize('NFKC'))).size, names.length, 'no two rows look alike once normalised');
   const lsJson = vmsvc(['ls', '--source', f.out, '--scandir', scandir, '--json']);
   assertNoRaw(t, 'ls --json', lsJson.stdout);
-  t.deepEqual((JSON.parse(lsJson.stdout) as { vms: Array<{ name: string }> }).vms.map((v) => v.name).sort(), [...LOOKALIKES, CSI8, ESC, 'client', 'net'].sort());
+  t.deepEqual((JSON.parse(lsJson.stdout) as { vms: Array<{ name: string }> }).vms.map((v) => v.name).sort(), [...LOOKALIKES, ...NORMALISED, CSI8, ESC, 'client', 'net'].sort());
   for (const format of ['dot', 'mermaid']) {
     const g = vmsvc(['graph', '--source', f.out, '--format', format]);
     t.is(g.code, 0, g.stderr);
@@ -166,6 +172,16 @@ test('printable: nothing raw comes out, and different strings print differently'
   fc.assert(fc.property(fc.oneof(anyText, nasty), (s) => !RAW.test(printable(s)) && !printable(s).includes('\n') && wellFormed(printable(s))), { numRuns: 5000 });
   fc.assert(fc.property(fc.oneof(anyText, nasty), fc.oneof(anyText, nasty), (a, b) => a === b || printable(a) !== printable(b)), { numRuns: 5000 });
   t.is(printable('a\u202eb\ufeff\u00a0\u009b\\'), 'a\\u{202e}b\\u{feff}\\xa0\\x9b\\\\');
+});
+
+test('tableNames: no two names of a table show alike, even once NFKC-normalised, and each shows without anything raw', (t) => {
+  const lookalike = fc.constantFrom('caf\u00e9', 'cafe\u0301', '\ufb01', 'fi', '\uff46', 'f', 'a\u00a0b', 'a b', 'x\\u{301}', 'x\u0301', '\u212b', '\u00c5', 'A\u030a');
+  fc.assert(fc.property(fc.uniqueArray(fc.oneof(lookalike, nasty, anyText), { maxLength: 8 }), (names) => {
+    const show = tableNames(names);
+    const shown = names.map(show);
+    return new Set(shown.map((s) => s.normalize('NFKC'))).size === names.length && shown.every((s) => !RAW.test(s) && !s.includes('\n'));
+  }), { numRuns: 5000 });
+  t.is(tableNames(['caf\u00e9'])('caf\u00e9'), 'caf\u00e9', 'a name with no lookalike shows as printable() shows it');
 });
 
 test('terminalJson: nothing raw comes out and JSON.parse gives the value back', (t) => {
