@@ -9,6 +9,8 @@
  * on any file system, and the holder is shown by pid). A lock whose pid is
  * dead is taken over: it is renamed aside (atomic), checked to still be the
  * dead holder's, and removed; a live holder moved aside meanwhile is put back.
+ * The runtime dir is the VMM user's: the dir and the lock are never followed
+ * as links, and a lock that is not a small regular file is refused (untrusted.ts).
  *
  * cloud-hypervisor gives the console as a pty (`--console pty`), whose path
  * only the running VMM knows: for it this says how to find the pty
@@ -37,8 +39,9 @@ import { errnoOf } from '../errno.js';
  * `drainMs`), the VM closing the socket, SIGTERM or SIGHUP.
  *
  * Exit codes: 0 detached or closed; 1 no console socket (pty console: says how
- * to find the pty), console in use by another session (names its pid), or
- * the socket refused the connection; 2 unknown VM or unreadable manifest.
+ * to find the pty, or the socket is a link), console in use by another session
+ * (names its pid), a lock or runtime dir vmsvc did not make, or the socket
+ * refused the connection; 2 unknown VM or unreadable manifest.
  * Takes no `json`: a terminal session has nothing to print as JSON.
  */
 export interface ConsoleArgs {

@@ -24,7 +24,9 @@ import { openUntrusted } from './untrusted.js';
  * The text is printed through printable() (controls, bidi and invisible characters escaped):
  * the serial console carries whatever the guest writes, and it must not drive
  * the terminal. Exit codes: 0 printed (or followed until interrupted); 1 no
- * log yet (without -f); 2 unknown VM or unreadable manifest.
+ * log yet (without -f), or the log dir or `current` is not what s6-log
+ * writes (a link, a FIFO, too big: the log user may have put it there); 2
+ * unknown VM or unreadable manifest.
  */
 export interface LogsArgs {
   readonly source: string;
