@@ -52,14 +52,15 @@ function through(dirFd: number, name: string): string {
 }
 
 /** Why opening `at` (the /proc path) failed, as a sentence about `shown`. */
-function refusal(at: string, shown: string, e: unknown, wanted: string): Opened {
-  const code = errnoOf(e);
+function refusal(at: string, shown: string, e: unknown, wanted: 'a directory' | 'a regular file'): Opened {
+  const code = errnoOf(e) ?? 'EIO';
   if (code === 'ENOENT') return { kind: 'missing' };
   let what: string | null = null;
   try {
     what = kindOf(fs.lstatSync(at));
   } catch { /* gone meanwhile: say the errno */ }
-  return { kind: 'refused', why: `${shown} is ${what ?? `not openable (${code ?? 'EIO'})`}, not ${wanted}${what === 'a symbolic link' ? ' (links are not followed here)' : ''}` };
+  if (what === null || what === wanted) return { kind: 'refused', why: `${shown} cannot be opened (${code})` };
+  return { kind: 'refused', why: `${shown} is ${what}, not ${wanted}${what === 'a symbolic link' ? ' (links are not followed here)' : ''}` };
 }
 
 /**
