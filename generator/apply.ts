@@ -337,7 +337,7 @@ function liveDb(L: StateLayout): string | null {
   try {
     real = fs.realpathSync(path.join(L.live, 'compiled'));
   } catch (e) {
-    throw new ApplyError(APPLY_EXIT.io, `cannot tell which database ${p(L.live)} runs: ${e instanceof Error ? e.message : String(e)}`);
+    throw new ApplyError(APPLY_EXIT.io, `cannot tell which database ${p(L.live)} runs: ${p(e instanceof Error ? e.message : String(e))}`);
   }
   let compiledDir: string | null = null;
   try {

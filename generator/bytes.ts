@@ -27,15 +27,86 @@ export function sortedBytewise<T extends string>(items: Iterable<T>): T[] {
 }
 
 /**
- * Makes a name or path safe to print on one terminal line: control characters
- * and backslashes become escapes, so a hostile name cannot forge output lines.
+ * What no terminal line may carry raw: C0, DEL and C1 controls (Cc: ESC, and
+ * U+009B, an 8-bit CSI, drive the terminal), format characters (Cf: the bidi
+ * overrides and isolates U+202A..U+202E, U+2066..U+2069, U+200E/F, and the
+ * zero-width U+200B..U+200D, U+2060, U+FEFF, U+00AD: they reorder or vanish,
+ * so two different names print alike), line and paragraph separators (Zl, Zp:
+ * a line break to some terminals and viewers), spaces other than U+0020 (Zs:
+ * no-break and em spaces look like a space), lone surrogates (Cs: written as
+ * U+FFFD, so they would merge), and the rest of Unicode's default-ignorable
+ * code points (Hangul fillers, variation selectors, tag characters: drawn as
+ * nothing). Letters that merely look alike (Cyrillic a, NFC against NFD) are
+ * left as they are: escaping them would mangle every name in those scripts.
+ */
+const TERMINAL_UNSAFE = /[\\\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Zs}\p{Cs}\p{Default_Ignorable_Code_Point}]/gu;
+
+/** Everything but printable ASCII (backslash included): how a lookalike name is spelled out. */
+const NOT_PLAIN_ASCII = /[^\x20-\x5b\x5d-\x7e]/gu;
+
+/**
+ * How each name shows in a table: printable(), except for names that would
+ * still look alike, being equal once NFKC-normalised (é composed or not,
+ * fullwidth letters, ligatures): those are spelled out in ASCII, so each row
+ * of a lookalike pair visibly differs. Returns how to show a name of the
+ * table (any other name: printable()).
+ */
+export function tableNames(names: Iterable<string>): (name: string) => string {
+  const byLook = new Map<string, Set<string>>();
+  for (const n of names) {
+    const look = printable(n).normalize('NFKC');
+    let group = byLook.get(look);
+    if (group === undefined) byLook.set(look, (group = new Set()));
+    group.add(n);
+  }
+  const shown = new Map<string, string>();
+  for (const group of byLook.values()) for (const n of group) shown.set(n, escaped(n, group.size > 1 ? NOT_PLAIN_ASCII : TERMINAL_UNSAFE));
+  return (name) => shown.get(name) ?? printable(name);
+}
+
+/** Whether `s` holds a character printable() escapes, backslash aside (a shell word must then be $'...'-quoted). */
+export function hasTerminalUnsafe(s: string): boolean {
+  for (const m of s.matchAll(TERMINAL_UNSAFE)) if (m[0] !== ' ' && m[0] !== '\\') return true;
+  return false;
+}
+
+/**
+ * Makes a name, path or message safe to print on one terminal line: every
+ * character of TERMINAL_UNSAFE becomes an escape (\n, \t, \xNN up to U+00FF,
+ * \u{...} above) and a backslash becomes \\, so the result is injective: two
+ * different strings never print alike, and a hostile name cannot forge output
+ * lines or reorder them. The one function for terminal text: every message,
+ * table and graph goes through it, JSON through terminalJson.
  */
 export function printable(s: string): string {
-  return s.replace(/[\\\u0000-\u001f\u007f-\u009f]/g, (c) => {
+  return escaped(s, TERMINAL_UNSAFE);
+}
+
+function escaped(s: string, which: RegExp): string {
+  return s.replace(which, (c) => {
+    if (c === ' ') return c;
     if (c === '\\') return '\\\\';
     if (c === '\n') return '\\n';
     if (c === '\t') return '\\t';
-    return `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
+    const cp = c.codePointAt(0)!;
+    return cp <= 0xff ? `\\x${cp.toString(16).padStart(2, '0')}` : `\\u{${cp.toString(16)}}`;
+  });
+}
+
+/**
+ * JSON for a terminal (every --json output): JSON.stringify leaves DEL, C1,
+ * format and separator characters raw inside strings; they become \uXXXX
+ * escapes (pairs above U+FFFF), which any JSON reader turns back into the same
+ * text. Outside strings JSON.stringify writes only spaces and newlines, which
+ * are kept; inside them it already escapes C0 and lone surrogates.
+ */
+export function terminalJson(value: unknown, indent?: number): string {
+  const text = JSON.stringify(value, null, indent) ?? 'null';
+  return text.replace(TERMINAL_UNSAFE, (c) => {
+    if (c === ' ' || c === '\n' || c === '\\') return c;
+    let out = '';
+    for (let i = 0; i < c.length; i++) out += `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`;
+    return out;
   });
 }
 

@@ -113,6 +113,11 @@ function validVm(vm: ScannedVm, vmPrefix: string, providers: readonly string[]):
   };
 }
 
+/** An undecodable entry's path: its name comes escaped from the scan (\xNN), the directory above it raw. */
+function shownUndecodable(p: string): string {
+  return `${printable(path.dirname(p))}/${path.basename(p)}`;
+}
+
 function invalidReason(diagnostics: readonly Diagnostic[], vm: string, treeBroken: boolean): string {
   const rules = sortedBytewise(new Set(diagnostics.filter((d) => d.vm === vm && d.severity === 'error').map((d) => d.rule)));
   if (rules.length === 0 && treeBroken) return 'the data directory itself is invalid';
@@ -130,7 +135,7 @@ function treeDiagnostics(tree: ScannedTree, outputRoot: string, maxVms: number):
       'the VMM splits its options on these characters, so no disk or kernel path below it can be passed exactly; mount or link the data directory at a plain path'));
   }
   for (const p of tree.undecodable) {
-    out.push(error('name-not-utf8', p, null, `entry "${p}" has a name that is not valid UTF-8`,
+    out.push(error('name-not-utf8', p, null, `entry "${shownUndecodable(p)}" has a name that is not valid UTF-8`,
       'service names and VMM arguments are written as UTF-8; rename it'));
   }
   for (const other of tree.others) {
@@ -157,7 +162,7 @@ function vmDiagnostics(vm: ScannedVm, opts: GeneratorOptions): Diagnostic[] {
     longestSocketPath: (name) => longestSocketPath(opts, name),
   }));
   for (const p of vm.undecodable) {
-    out.push(error('name-not-utf8', p, vm.name, `"${p}" has a name that is not valid UTF-8`,
+    out.push(error('name-not-utf8', p, vm.name, `"${shownUndecodable(p)}" has a name that is not valid UTF-8`,
       'VMM arguments are written as UTF-8, so this file cannot be passed exactly; rename it'));
   }
   out.push(...kernelDiagnostics(vm), ...initramfsDiagnostics(vm));

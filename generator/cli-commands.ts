@@ -113,7 +113,7 @@ export function generateCommand(a: GenerateArgs, io: Io): number {
 
 export function checkS6rcCommand(dirs: string[], livePrefix: string, io: Io): number {
   const problems = checkS6rcSource(dirs, { prefix: livePrefix });
-  for (const p of problems) io.err(`${printable(p.file)}: ${p.service === null ? '' : `${printable(p.service)}: `}${p.reason}\n`);
+  for (const p of problems) io.err(`${printable(p.file)}: ${p.service === null ? '' : `${printable(p.service)}: `}${printable(p.reason)}\n`);
   io.out(`vmsvc: ${problems.length === 0 ? 'the source tree compiles' : `${problems.length} problem${problems.length === 1 ? '' : 's'} s6-rc-compile would reject`}\n`);
   return problems.length === 0 ? EXIT.ok : EXIT.invalid;
 }

@@ -4,7 +4,7 @@
  * error (exit 2), reported with the flag's name.
  */
 import * as path from 'node:path';
-import { CONTROL_CHAR } from './bytes.js';
+import { CONTROL_CHAR, printable } from './bytes.js';
 import { CommandError } from './failure.js';
 import { defaultOptions, type GeneratorOptions } from './options.js';
 import { VMM_UNSAFE } from './vm-name.js';
@@ -126,8 +126,8 @@ function program(flag: string, value: string): string {
 
 function absolute(flag: string, value: string, forbidden: RegExp | null): string {
   plain(flag, value);
-  if (!path.isAbsolute(value)) throw new UsageError(`--${flag} must be an absolute path, got ${JSON.stringify(value)}`);
-  if (forbidden?.test(value) === true) throw new UsageError(`--${flag} ${JSON.stringify(value)} contains a character that cannot be used there`);
+  if (!path.isAbsolute(value)) throw new UsageError(`--${flag} must be an absolute path, got "${printable(value)}"`);
+  if (forbidden?.test(value) === true) throw new UsageError(`--${flag} "${printable(value)}" contains a character that cannot be used there`);
   return value.length > 1 ? value.replace(/\/+$/, '') : value;
 }
 
@@ -138,7 +138,7 @@ function oneOf<T extends string>(flag: string, value: string, choices: readonly 
 }
 
 function matching(flag: string, value: string, re: RegExp, what: string): string {
-  if (!re.test(value)) throw new UsageError(`--${flag} must be ${what}, got ${JSON.stringify(value)}`);
+  if (!re.test(value)) throw new UsageError(`--${flag} must be ${what}, got "${printable(value)}"`);
   return value;
 }
 
@@ -154,7 +154,7 @@ function bundleName(value: string): string {
   plain('bundle', value);
   if (value === '' || value.includes('/') || value.startsWith('.')) throw new UsageError('--bundle must be a non-empty name without / that does not start with .');
   if (value.startsWith('vm-') || value.startsWith('s6rc-') || value.startsWith('s6-rc-')) {
-    throw new UsageError(`--bundle ${JSON.stringify(value)} would collide with VM services (vm-*) or s6-rc's reserved names`);
+    throw new UsageError(`--bundle "${printable(value)}" would collide with VM services (vm-*) or s6-rc's reserved names`);
   }
   return value;
 }

@@ -20,6 +20,7 @@ import {
   type Io,
 } from './cli-commands.js';
 import type { OptionFlags } from './cli-options.js';
+import { printable } from './bytes.js';
 import { consoleCommand } from './admin/console.js';
 import { graph } from './admin/graph.js';
 import { logs } from './admin/logs.js';
@@ -103,7 +104,9 @@ export async function runWithYargs(argv: readonly string[], io: Io): Promise<num
     .wrap(Math.min(100, process.stdout.columns ?? 100))
     .exitProcess(false)
     .fail((msg, err) => {
-      io.err(`vmsvc: ${msg ?? err?.message ?? 'usage error'}\nRun vmsvc --help for usage.\n`);
+      // yargs quotes the arguments it did not understand as they were typed.
+      const said = (msg ?? err?.message ?? 'usage error').split('\n').map(printable).join('\n');
+      io.err(`vmsvc: ${said}\nRun vmsvc --help for usage.\n`);
       failed = true;
       code = EXIT.usage;
     })

@@ -3,6 +3,7 @@
  * values end here): what scanning, templates and writing throw, and any failed
  * system call. Anything else is a bug and propagates with its stack.
  */
+import { printable } from './bytes.js';
 import { errnoOf } from './errno.js';
 import { ScanError } from './scan.js';
 import { TemplateError } from './templates.js';
@@ -32,7 +33,7 @@ export function reportFailure(e: unknown, err: (s: string) => void, fallback: nu
 }
 
 export function failureMessage(e: unknown): string | null {
-  if (e instanceof ScanError || e instanceof WriteError || e instanceof TemplateError) return `vmsvc: ${e.message}\n`;
-  if (e instanceof Error && errnoOf(e) !== undefined) return `vmsvc: I/O error: ${e.message}\n`;
+  if (e instanceof ScanError || e instanceof WriteError || e instanceof TemplateError) return `vmsvc: ${printable(e.message)}\n`;
+  if (e instanceof Error && errnoOf(e) !== undefined) return `vmsvc: I/O error: ${printable(e.message)}\n`;
   return null;
 }

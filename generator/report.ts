@@ -1,5 +1,5 @@
 /** How diagnostics and summaries look to a person, and to a script (--json). */
-import { printable } from './bytes.js';
+import { printable, tableNames, terminalJson } from './bytes.js';
 import type { CheckResult } from './check.js';
 import type { Diagnostic } from './diagnostic.js';
 import type { Link } from './links.js';
@@ -20,19 +20,20 @@ export function countLine(result: CheckResult): string {
 }
 
 export function checkJson(result: CheckResult, links: readonly Link[]): string {
-  return `${JSON.stringify({
+  return `${terminalJson({
     ok: !result.diagnostics.some((d) => d.severity === 'error'),
     vms: result.vms.map((vm) => vm.name),
     skipped: result.skipped,
     diagnostics: result.diagnostics,
     links,
-  }, null, 2)}\n`;
+  }, 2)}\n`;
 }
 
 /** The links as an aligned table, one row per link, for --show-links. */
 export function linksTable(links: readonly Link[]): string {
   const header = ['n', 'client', 'provider', 'client MAC', 'client IP', 'provider MAC', 'bridge', 'client tap', 'provider tap', 'service'];
-  const rows = links.map((l) => [String(l.n), printable(l.client), printable(l.provider), l.clientMac, l.clientIp, l.providerMac, l.bridge, l.clientTap, l.providerTap, l.service]);
+  const name = tableNames(links.flatMap((l) => [l.client, l.provider]));
+  const rows = links.map((l) => [String(l.n), name(l.client), name(l.provider), l.clientMac, l.clientIp, l.providerMac, l.bridge, l.clientTap, l.providerTap, l.service]);
   if (rows.length === 0) return 'no network links\n';
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   return [header, ...rows].map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n';

@@ -237,7 +237,7 @@ function readService(src: string, name: string, prefix: string, report: Report):
 /** The doc discourages exotic names even though they compile. */
 function adviseName(name: string, dir: string, report: Report): void {
   if (!/^[A-Za-z0-9_.][A-Za-z0-9_.-]*$/.test(name)) {
-    report.warn(name, dir, `name ${JSON.stringify(name)} compiles but is discouraged: use letters, digits, '.', '_' and '-' (not leading)`);
+    report.warn(name, dir, `name "${name}" compiles but is discouraged: use letters, digits, '.', '_' and '-' (not leading)`);
   }
 }
 
@@ -288,7 +288,7 @@ function readLongrun(service: Service, prefix: string, report: Report): void {
 
   if (!longrunNameFits(name, prefix)) {
     const bytes = Buffer.byteLength(prefix + name, 'utf8');
-    report.fatal(name, dir, `longrun name ${name} is too long: with prefix ${JSON.stringify(prefix)} it takes ${bytes} bytes, more than ${LONGRUN_NAME_MAX_BYTES} (s6-svscan ignores it and s6-rc-init fails)`);
+    report.fatal(name, dir, `longrun name ${name} is too long: with prefix "${prefix}" it takes ${bytes} bytes, more than ${LONGRUN_NAME_MAX_BYTES} (s6-svscan ignores it and s6-rc-init fails)`);
   }
 
   readPipelineFiles(service, report);
@@ -411,7 +411,7 @@ function splitLines(raw: Buffer): Buffer[] {
 
 function checkListedName(service: Service, ref: NameRef, report: Report): void {
   if (ref.name.includes('\n')) {
-    report.fatal(service.name, ref.file, `in ${ref.file}: identifier ${JSON.stringify(ref.name)} contains a newline character`);
+    report.fatal(service.name, ref.file, `in ${ref.file}: identifier "${ref.name}" contains a newline character`);
   } else if (reservedPrefix(ref.name)) {
     report.fatal(service.name, ref.file, `in ${ref.file}: identifier ${ref.name} starts with reserved prefix`);
   } else if (ref.name.includes('/')) {

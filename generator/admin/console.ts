@@ -9,6 +9,8 @@
  * on any file system, and the holder is shown by pid). A lock whose pid is
  * dead is taken over: it is renamed aside (atomic), checked to still be the
  * dead holder's, and removed; a live holder moved aside meanwhile is put back.
+ * The runtime dir is the VMM user's: the dir and the lock are never followed
+ * as links, and a lock that is not a small regular file is refused (untrusted.ts).
  *
  * cloud-hypervisor gives the console as a pty (`--console pty`), whose path
  * only the running VMM knows: for it this says how to find the pty
@@ -20,7 +22,8 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { printable } from '../bytes.js';
 import { ADMIN_EXIT, AdminError, findVm, guarded, readTree, type AdminIo } from './inventory.js';
-import { vmmOf } from './show.js';
+import { isSocket, vmmOf } from './show.js';
+import { openUntrusted, readUntrusted } from './untrusted.js';
 import { errnoOf } from '../errno.js';
 
 /**
@@ -36,8 +39,9 @@ import { errnoOf } from '../errno.js';
  * `drainMs`), the VM closing the socket, SIGTERM or SIGHUP.
  *
  * Exit codes: 0 detached or closed; 1 no console socket (pty console: says how
- * to find the pty), console in use by another session (names its pid), or
- * the socket refused the connection; 2 unknown VM or unreadable manifest.
+ * to find the pty, or the socket is a link), console in use by another session
+ * (names its pid), a lock or runtime dir vmsvc did not make, or the socket
+ * refused the connection; 2 unknown VM or unreadable manifest.
  * Takes no `json`: a terminal session has nothing to print as JSON.
  */
 export interface ConsoleArgs {
@@ -100,14 +104,6 @@ export function consoleCommand(args: ConsoleArgs, io: AdminIo, opts: ConsoleOpti
       lock.release();
     }
   });
-}
-
-function isSocket(p: string): boolean {
-  try {
-    return fs.statSync(p).isSocket();
-  } catch {
-    return false;
-  }
 }
 
 async function session(name: string, socketPath: string, io: AdminIo, opts: ConsoleOptions): Promise<number> {
@@ -202,15 +198,30 @@ export type LockResult =
 
 export { isAlive as pidAlive } from '../pid-lock.js';
 
-function readPid(file: string): number | null | 'gone' {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    if (errnoOf(e) === 'ENOENT') return 'gone';
-    throw e;
+/** A pid and a newline; a longer lock is not one vmsvc wrote. */
+const LOCK_MAX_BYTES = 32;
+
+/**
+ * The lock's directory (the VM's runtime dir, writable by the VMM user), held
+ * open so every step below names the lock through it (see untrusted.ts):
+ * neither the dir nor the lock is ever a link followed.
+ */
+interface LockDir {
+  readonly fd: number;
+  /** The lock as the user knows it, for messages. */
+  readonly shown: string;
+  /** The lock, and the name a stale one is moved aside to, through the held directory. */
+  readonly at: string;
+  readonly aside: string;
+}
+
+function readPid(lock: LockDir): number | null | 'gone' {
+  const read = readUntrusted(`/proc/self/fd/${lock.fd}`, [path.basename(lock.at)], LOCK_MAX_BYTES, path.dirname(lock.shown));
+  if (read.kind === 'missing') return 'gone';
+  if (read.kind === 'refused') {
+    throw new AdminError(`${printable(read.why)}: not a console lock vmsvc wrote; remove it if no console session runs`, ADMIN_EXIT.failed);
   }
-  const m = /^(\d+)\n?$/.exec(text);
+  const m = /^(\d+)\n?$/.exec(read.data.toString('latin1'));
   return m === null ? null : Number(m[1]);
 }
 
@@ -221,28 +232,46 @@ const EMPTY_LOCK_GRACE_MS = 2000;
  * Takes `file` for `pid`: O_EXCL create, then the pid. An existing lock with
  * a live pid refuses; a dead pid's is taken over, and so is an empty or
  * garbled one once it is 2 s old (its taker died before writing its pid).
- * release() removes the file only while it still holds our pid.
+ * A lock that is not a small regular file (a link, a FIFO, a device) was not
+ * written by vmsvc: refused, naming it. release() removes the file only while
+ * it still holds our pid.
  */
 export async function acquireLock(file: string, pid: number = process.pid): Promise<LockResult> {
+  const dir = path.dirname(file);
+  const opened = openUntrusted(path.dirname(dir), [path.basename(dir)], true);
+  if (opened.kind === 'missing') throw new AdminError(`cannot take the console lock ${printable(file)}: ${printable(dir)} does not exist`, ADMIN_EXIT.failed);
+  if (opened.kind === 'refused') throw new AdminError(`cannot take the console lock ${printable(file)}: ${printable(opened.why)}`, ADMIN_EXIT.failed);
+  const held = `/proc/self/fd/${opened.fd}`;
+  const lock: LockDir = { fd: opened.fd, shown: file, at: `${held}/${path.basename(file)}`, aside: `${held}/${path.basename(file)}.stale-${pid}` };
+  let result: LockResult | null = null;
+  try {
+    result = await takeLock(lock, pid);
+    return result;
+  } finally {
+    if (result === null || !result.ok) fs.closeSync(lock.fd);
+  }
+}
+
+async function takeLock(lock: LockDir, pid: number): Promise<LockResult> {
   for (;;) {
     try {
-      const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
+      const fd = fs.openSync(lock.at, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
       try {
         fs.writeSync(fd, `${pid}\n`);
       } finally {
         fs.closeSync(fd);
       }
-      return { ok: true, release: () => releaseLock(file, pid) };
+      return { ok: true, release: () => releaseLock(lock, pid) };
     } catch (e) {
       if (!(errnoOf(e) === 'EEXIST')) throw e;
     }
-    const holder = readPid(file);
+    const holder = readPid(lock);
     if (holder === 'gone') continue;
     if (holder !== null && isAlive(holder)) return { ok: false, holder };
     if (holder === null) {
       let age = 0;
       try {
-        age = Date.now() - fs.statSync(file).mtimeMs;
+        age = Date.now() - fs.lstatSync(lock.at).mtimeMs;
       } catch {
         continue;
       }
@@ -252,28 +281,28 @@ export async function acquireLock(file: string, pid: number = process.pid): Prom
       }
     }
     // Stale: move it aside, and make sure what we moved is the stale lock.
-    const aside = `${file}.stale-${pid}`;
     try {
-      fs.renameSync(file, aside);
+      fs.renameSync(lock.at, lock.aside);
     } catch (e) {
       if (errnoOf(e) === 'ENOENT') continue;
       throw e;
     }
-    const moved = readPid(aside);
+    const moved = readPid({ ...lock, at: lock.aside, shown: `${lock.shown}.stale-${pid}` });
     if (typeof moved === 'number' && moved !== holder && isAlive(moved)) {
       // Someone took the lock over between our read and the rename: give it back.
       try {
-        fs.linkSync(aside, file);
+        fs.linkSync(lock.aside, lock.at);
       } catch { /* a third session holds it now */ }
-      fs.rmSync(aside, { force: true });
+      fs.rmSync(lock.aside, { force: true });
       return { ok: false, holder: moved };
     }
-    fs.rmSync(aside, { force: true });
+    fs.rmSync(lock.aside, { force: true });
   }
 }
 
-function releaseLock(file: string, pid: number): void {
+function releaseLock(lock: LockDir, pid: number): void {
   try {
-    if (readPid(file) === pid) fs.unlinkSync(file);
-  } catch { /* already gone */ }
+    if (readPid(lock) === pid) fs.unlinkSync(lock.at);
+  } catch { /* already gone, or no longer a lock of ours */ }
+  fs.closeSync(lock.fd);
 }

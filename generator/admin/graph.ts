@@ -7,7 +7,7 @@
  * provider that got them skipped).
  */
 import { compareBytes, printable } from '../bytes.js';
-import { findCycles, startLevels } from '../provider-graph.js';
+import { startLevels } from '../provider-graph.js';
 import {
   ADMIN_EXIT, AdminError, guarded, json, linksOfVm, providerGraph, readTree,
   type AdminIo, type Tree,
@@ -22,8 +22,8 @@ export type GraphFormat = 'dot' | 'mermaid';
  * - `format`: 'dot' (Graphviz) or 'mermaid' (a flowchart).
  * - `json`: print a GraphResult as JSON instead (format is then ignored).
  *
- * Exit codes: 0 printed; 1 the manifest's graph has a cycle (no tree vmsvc
- * writes has one); 2 the manifest cannot be read, or an unknown format.
+ * Exit codes: 0 printed; 2 the manifest cannot be read or is not one vmsvc
+ * writes (a provider cycle included), or an unknown format.
  */
 export interface GraphArgs {
   readonly source: string;
@@ -72,14 +72,8 @@ const NEEDS_SKIPPED = /^needs provider (.*), which is skipped$/;
 
 export function graphResult(tree: Tree): GraphResult {
   const { manifest } = tree;
-  const pg = providerGraph(manifest);
-  const self = [...pg].find(([vm, ps]) => ps.includes(vm));
-  if (self !== undefined) throw new AdminError(`VM ${printable(self[0])} is its own provider in the manifest`, ADMIN_EXIT.failed);
-  const cycles = findCycles(pg);
-  if (cycles.length > 0) {
-    throw new AdminError(`the manifest's provider graph has a cycle: ${cycles[0]!.map(printable).join(' -> ')}`, ADMIN_EXIT.failed);
-  }
-  const level = startLevels(pg);
+  // readTree refused self-providers and cycles: the levels are defined.
+  const level = startLevels(providerGraph(manifest));
   const nodes: GraphNode[] = [
     ...manifest.vms.map((vm) => ({ name: vm.name, level: level.get(vm.name) ?? 0, skipped: false, reason: null })),
     ...manifest.skipped.map((s) => ({ name: s.name, level: null, skipped: true, reason: s.reason })),
@@ -102,9 +96,13 @@ export function graphResult(tree: Tree): GraphResult {
   return { nodes, edges, levels: Array.from(levels, (l) => l ?? []) };
 }
 
-/** A DOT double-quoted string: only `"` and `\` need escaping. */
+/**
+ * A DOT double-quoted string of a name or reason from the manifest, shown
+ * through printable() (the manifest may be edited, and skipped VMs' names hold
+ * anything); then only `"` and `\` need escaping for DOT.
+ */
 function dotString(s: string): string {
-  return `"${s.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+  return `"${printable(s).replace(/[\\"]/g, (c) => `\\${c}`)}"`;
 }
 
 export function toDot(g: GraphResult): string {
@@ -137,9 +135,9 @@ export function toDot(g: GraphResult): string {
   return lines.join('\n') + '\n';
 }
 
-/** Mermaid label text: its entity codes (#34; ...) for the characters its parser or HTML would take. */
+/** Mermaid label text: printable(), then entity codes (#34; ...) for the characters its parser or HTML would take. */
 function mermaidText(s: string): string {
-  return s.replace(/["#&<>`]/g, (c) => `#${c.charCodeAt(0)};`);
+  return printable(s).replace(/["#&<>`]/g, (c) => `#${c.charCodeAt(0)};`);
 }
 
 export function toMermaid(g: GraphResult): string {

@@ -8,14 +8,14 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { compareBytes, printable } from '../bytes.js';
+import { compareBytes, printable, terminalJson } from '../bytes.js';
 import { spawnRunner } from '../command-runner.js';
 import { lexExecline } from '../execline-lex.js';
 import type { Link } from '../links.js';
 import { MANIFEST_FILE, type Manifest, type ManifestVm } from '../plan.js';
-import { clientGraph, reachable, startLevels, type ProviderGraph } from '../provider-graph.js';
-import { errnoOf } from '../errno.js';
+import { clientGraph, findCycles, reachable, startLevels, type ProviderGraph } from '../provider-graph.js';
 import { CommandError, reportFailure } from '../failure.js';
+import { listUntrusted, readUntrusted } from './untrusted.js';
 
 /** Where every handler writes: the CLI passes stdout/stderr, tests collect strings. */
 export interface AdminIo {
@@ -62,11 +62,25 @@ export { spawnRunner };
 // ---------------------------------------------------------------------------
 // The generated tree
 
+/**
+ * A generated tree whose manifest was read and checked: every provider is a
+ * VM of the manifest, the provider graph has no cycle (so every walk over it
+ * ends), and every service name is one file name (so no path built from one
+ * leaves the tree).
+ */
 export interface Tree {
   /** The source dir as given (the --out path). */
   readonly source: string;
   readonly manifest: Manifest;
 }
+
+/**
+ * More than any manifest vmsvc writes: about 1 KiB per VM and 0.3 KiB per
+ * link at the default --max-vms (16384) and the 65534 links, with long names.
+ */
+export const MANIFEST_MAX_BYTES = 256 * 1024 * 1024;
+/** A service's list file (dependencies, contents): far more than thousands of names. */
+const NAME_LIST_MAX_BYTES = 16 * 1024 * 1024;
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
@@ -79,22 +93,36 @@ const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every
  */
 export function readTree(source: string): Tree {
   const file = path.join(source, MANIFEST_FILE);
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    const why = errnoOf(e) === 'ENOENT' ? 'no such file: is this a tree vmsvc generated (the --out dir)?' : String(e instanceof Error ? e.message : e);
-    throw new AdminError(`cannot read ${printable(file)}: ${why}`);
-  }
+  const read = readUntrusted(source, [MANIFEST_FILE], MANIFEST_MAX_BYTES);
+  if (read.kind === 'missing') throw new AdminError(`cannot read ${printable(file)}: no such file: is this a tree vmsvc generated (the --out dir)?`);
+  if (read.kind === 'refused') throw new AdminError(`cannot read the manifest: ${printable(read.why)}`);
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    parsed = JSON.parse(read.data.toString('utf8'));
   } catch (e) {
     throw new AdminError(`${printable(file)} is not valid JSON: ${e instanceof Error ? e.message : String(e)}`);
   }
   const problem = manifestProblem(parsed);
   if (problem !== null) throw new AdminError(`${printable(file)}: ${problem}`);
-  return { source, manifest: normalized(parsed as Record<string, unknown>) };
+  const manifest = normalized(parsed as Record<string, unknown>);
+  const graphProblem = providerGraphProblem(manifest);
+  if (graphProblem !== null) throw new AdminError(`${printable(file)}: ${graphProblem}; no tree vmsvc writes has one, so this one was edited`);
+  return { source, manifest };
+}
+
+/** A self-provider or a cycle: s6-rc could not start such VMs, and walks over the graph would not end. */
+function providerGraphProblem(manifest: Manifest): string | null {
+  const graph = providerGraph(manifest);
+  for (const [vm, providers] of graph) {
+    if (providers.includes(vm)) return `VM ${printable(vm)} is its own provider`;
+  }
+  const cycles = findCycles(graph);
+  return cycles.length === 0 ? null : `the provider graph has a cycle: ${cycles[0]!.map(printable).join(' -> ')}`;
+}
+
+/** One name in the tree's top directory: what a service name must be for a path built from it to stay there. */
+function isFileName(v: unknown): v is string {
+  return typeof v === 'string' && v !== '' && v !== '.' && v !== '..' && !v.includes('/') && !v.includes('\0');
 }
 
 function normalized(m: Record<string, unknown>): Manifest {
@@ -124,12 +152,13 @@ function manifestProblem(m: unknown): string | null {
     const vmLinks = vm['links'];
     const control = typeof vm['controlSocket'] === 'string' || typeof vm['apiSocket'] === 'string';
     const consoleOk = !('consoleSocket' in vm) || vm['consoleSocket'] === null || typeof vm['consoleSocket'] === 'string';
-    if (!isObject(services) || typeof services['vm'] !== 'string' || typeof services['logger'] !== 'string' || typeof services['pipeline'] !== 'string'
+    if (!isObject(services) || !isFileName(services['vm']) || !isFileName(services['logger']) || !isFileName(services['pipeline'])
       || typeof vm['runtimeDir'] !== 'string' || !control || !consoleOk || typeof vm['logDir'] !== 'string'
       || typeof vm['kernel'] !== 'string' || !isStringArray(vm['disks']) || !isStringArray(vm['providers'])
       || !isObject(vmLinks) || !Array.isArray(vmLinks['asClient']) || !Array.isArray(vmLinks['asProvider'])) {
       return `VM ${printable(vm['name'])}: missing or malformed fields`;
     }
+    if (names.has(vm['name'])) return `VM ${printable(vm['name'])} is listed twice`;
     names.add(vm['name']);
   }
   for (const vm of vms as Array<{ name: string; providers: string[] }>) {
@@ -139,7 +168,7 @@ function manifestProblem(m: unknown): string | null {
   for (const l of links) {
     if (!isObject(l) || typeof l['n'] !== 'number' || typeof l['client'] !== 'string' || typeof l['provider'] !== 'string'
       || typeof l['clientMac'] !== 'string' || typeof l['providerMac'] !== 'string' || typeof l['clientIp'] !== 'string'
-      || typeof l['bridge'] !== 'string' || typeof l['clientTap'] !== 'string' || typeof l['providerTap'] !== 'string' || typeof l['service'] !== 'string') {
+      || typeof l['bridge'] !== 'string' || typeof l['clientTap'] !== 'string' || typeof l['providerTap'] !== 'string' || !isFileName(l['service'])) {
       return 'a malformed link';
     }
   }
@@ -201,15 +230,21 @@ function inStartOrder(graph: ProviderGraph, names: readonly string[]): string[] 
   return [...names].sort((a, b) => (levels.get(a) ?? 0) - (levels.get(b) ?? 0) || compareBytes(a, b));
 }
 
-/** One list file or `X.d/` directory of a source service (dependencies, contents): names, sorted. */
+/**
+ * One list file or `X.d/` directory of a source service (dependencies,
+ * contents): names, sorted. Read as untrusted (the tree may be edited): the
+ * service dir and what is in it are never links, the file is bounded.
+ */
 export function readNameList(serviceDir: string, base: string): string[] {
-  const d = path.join(serviceDir, `${base}.d`);
-  if (fs.existsSync(d) && fs.statSync(d).isDirectory()) {
-    return fs.readdirSync(d).filter((n) => !n.startsWith('.')).sort(compareBytes);
-  }
-  const f = path.join(serviceDir, base);
-  if (!fs.existsSync(f)) return [];
-  return fs.readFileSync(f, 'utf8').split('\n').map((l) => l.replace(/^\s+/, '')).filter((l) => l !== '' && !l.startsWith('#')).sort(compareBytes);
+  const root = path.dirname(serviceDir);
+  const service = path.basename(serviceDir);
+  const listed = listUntrusted(root, [service, `${base}.d`]);
+  if (listed.kind === 'ok') return listed.names.sort(compareBytes);
+  if (listed.kind === 'refused') throw new AdminError(printable(listed.why));
+  const read = readUntrusted(root, [service, base], NAME_LIST_MAX_BYTES);
+  if (read.kind === 'missing') return [];
+  if (read.kind === 'refused') throw new AdminError(printable(read.why));
+  return read.data.toString('utf8').split('\n').map((l) => l.replace(/^\s+/, '')).filter((l) => l !== '' && !l.startsWith('#')).sort(compareBytes);
 }
 
 // ---------------------------------------------------------------------------
@@ -380,6 +415,7 @@ export function keyValues(pairs: ReadonlyArray<readonly [string, string]>, inden
   return pairs.map(([k, v]) => `${indent}${`${k}:`.padEnd(width)}  ${v}`.trimEnd() + '\n').join('');
 }
 
+/** Every admin command's --json output. */
 export function json(value: unknown): string {
-  return `${JSON.stringify(value, null, 2)}\n`;
+  return `${terminalJson(value, 2)}\n`;
 }

@@ -6,9 +6,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
-import { printable } from '../bytes.js';
+import { printable, terminalJson } from '../bytes.js';
 import { ADMIN_EXIT, AdminError, findVm, guarded, readTree, type AdminIo } from './inventory.js';
-import { errnoOf } from '../errno.js';
+import { openUntrusted } from './untrusted.js';
 
 /**
  * Arguments of `vmsvc logs NAME`.
@@ -21,10 +21,12 @@ import { errnoOf } from '../errno.js';
  * - `json`: JSON Lines, one `{"time": "...", "text": "..."}` per log line
  *   (time null when a line has no s6-log timestamp), instead of the text.
  *
- * The text is printed with control characters other than tab shown as \xNN:
+ * The text is printed through printable() (controls, bidi and invisible characters escaped):
  * the serial console carries whatever the guest writes, and it must not drive
  * the terminal. Exit codes: 0 printed (or followed until interrupted); 1 no
- * log yet (without -f); 2 unknown VM or unreadable manifest.
+ * log yet (without -f), or the log dir or `current` is not what s6-log
+ * writes (a link, a FIFO, too big: the log user may have put it there); 2
+ * unknown VM or unreadable manifest.
  */
 export interface LogsArgs {
   readonly source: string;
@@ -46,34 +48,56 @@ export function logs(args: LogsArgs, io: AdminIo, opts: LogsOptions = {}): Promi
   return guarded(io, async () => {
     const vm = findVm(readTree(args.source), args.name);
     const file = path.join(vm.logDir, 'current');
-    const emit = (line: string) => io.out(args.json ? `${JSON.stringify(parseLine(line))}\n` : `${safeText(line)}\n`);
+    const open = () => openCurrent(vm.logDir);
+    const emit = (line: string) => io.out(args.json ? `${terminalJson(parseLine(line))}\n` : `${printable(line)}\n`);
     if (!args.follow) {
-      let data: Buffer;
-      try {
-        data = fs.readFileSync(file);
-      } catch (e) {
-        if (errnoOf(e) === 'ENOENT') {
-          throw new AdminError(`no serial log for VM ${printable(vm.name)} yet: ${printable(file)} does not exist (has its logger run?)`, ADMIN_EXIT.failed);
-        }
-        throw e;
+      const opened = open();
+      if (opened === null) {
+        throw new AdminError(`no serial log for VM ${printable(vm.name)} yet: ${printable(file)} does not exist (has its logger run?)`, ADMIN_EXIT.failed);
       }
+      // What it held when opened, and no more: a log written on meanwhile is for -f.
       const lines = new LineSplitter();
-      lines.push(data).forEach(emit);
+      const buf = Buffer.alloc(64 * 1024);
+      try {
+        for (let offset = 0; offset < opened.stat.size;) {
+          const n = fs.readSync(opened.fd, buf, 0, Math.min(buf.length, opened.stat.size - offset), offset);
+          if (n === 0) break;
+          offset += n;
+          lines.push(buf.subarray(0, n)).forEach(emit);
+        }
+      } finally {
+        fs.closeSync(opened.fd);
+      }
       lines.end().forEach(emit);
       return ADMIN_EXIT.ok;
     }
-    await follow(file, emit, io, opts);
+    await follow(file, open, emit, io, opts);
     return ADMIN_EXIT.ok;
   });
+}
+
+/** Twice s6-log's largest rotation size (its s directive's maximum, 268435455): a bigger `current` is not its log. */
+const CURRENT_MAX_BYTES = 2 * 268435455;
+
+/**
+ * `<logDir>/current`, opened as untrusted (the log user writes the log dir):
+ * neither the log dir nor `current` may be a link, `current` must be a
+ * regular file of a size s6-log writes. Null when it does not exist (yet).
+ */
+function openCurrent(logDir: string): { fd: number; stat: fs.Stats } | null {
+  const opened = openUntrusted(path.dirname(logDir), [path.basename(logDir), 'current']);
+  if (opened.kind === 'missing') return null;
+  if (opened.kind === 'refused') throw new AdminError(`${printable(opened.why)}; vmsvc reads only the log s6-log writes`, ADMIN_EXIT.failed);
+  if (opened.stat.size > CURRENT_MAX_BYTES) {
+    fs.closeSync(opened.fd);
+    throw new AdminError(`${printable(path.join(logDir, 'current'))} is ${opened.stat.size} bytes, more than s6-log ever writes (${CURRENT_MAX_BYTES}); vmsvc reads only the log s6-log writes`, ADMIN_EXIT.failed);
+  }
+  return opened;
 }
 
 export function parseLine(line: string): { time: string | null; text: string } {
   const m = TIMESTAMPED.exec(line);
   return m === null ? { time: null, text: line } : { time: m[1]!, text: m[2]! };
-}
-
-function safeText(line: string): string {
-  return line.replace(/[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
 /** Bytes in, complete lines out (UTF-8 decoded across chunk boundaries). */
@@ -100,7 +124,7 @@ class LineSplitter {
  * rotates by renaming `current` and starting a new one: the old file is read
  * to its end before the new one is opened, so no line is lost or repeated.
  */
-async function follow(file: string, emit: (line: string) => void, io: AdminIo, opts: LogsOptions): Promise<void> {
+async function follow(file: string, open: () => { fd: number; stat: fs.Stats } | null, emit: (line: string) => void, io: AdminIo, opts: LogsOptions): Promise<void> {
   const controller = new AbortController();
   const onSigint = () => controller.abort();
   const signal = opts.signal ?? controller.signal;
@@ -132,24 +156,23 @@ async function follow(file: string, emit: (line: string) => void, io: AdminIo, o
   try {
     while (!signal.aborted) {
       drain();
-      let st: fs.Stats | null = null;
-      try {
-        st = fs.statSync(file);
-      } catch (e) {
-        if (!(errnoOf(e) === 'ENOENT')) throw e;
-      }
-      if (st !== null && st.ino !== ino) {
+      // Opened afresh each time, never by a followed link: a rotation shows as a new inode.
+      const now = open();
+      if (now !== null && now.stat.ino !== ino) {
         // New file (first open or rotation): finish the old one first.
         drain();
         close();
-        fd = fs.openSync(file, 'r');
-        ino = fs.fstatSync(fd).ino;
+        fd = now.fd;
+        ino = now.stat.ino;
         offset = 0;
         drain();
-      } else if (st !== null && st.size < offset) {
-        offset = 0; // truncated in place
-        drain();
-      } else if (st === null && fd === null && !waitingSaid) {
+      } else if (now !== null) {
+        fs.closeSync(now.fd);
+        if (now.stat.size < offset) {
+          offset = 0; // truncated in place
+          drain();
+        }
+      } else if (fd === null && !waitingSaid) {
         io.err(`vmsvc: waiting for ${printable(file)}\n`);
         waitingSaid = true;
       }

@@ -1,5 +1,5 @@
 /** `vmsvc ls`: every VM of a generated tree with its live state. */
-import { compareBytes, printable } from '../bytes.js';
+import { compareBytes, printable, tableNames } from '../bytes.js';
 import {
   addressesOf, alignedTable, formatDuration, guarded, json, liveState, readTree, spawnRunner,
   type AdminIo, type CommandRunner, type LiveState, type LiveStateName,
@@ -63,16 +63,17 @@ export function ls(args: LsArgs, io: AdminIo, runner: CommandRunner = spawnRunne
       return 0;
     }
     const header = ['NAME', 'STATE', 'PID', 'UPTIME', 'DEATHS', 'RESTARTS', 'PROVIDERS', 'ADDRESSES', 'NOTE'];
+    const name = tableNames(rows.flatMap((r) => (r.skipped ? [r.name] : [r.name, ...r.providers])));
     const cells = rows.map((r) => r.skipped
-      ? [printable(r.name), 'skipped', '-', '-', '-', '-', '-', '-', printable(r.reason)]
+      ? [name(r.name), 'skipped', '-', '-', '-', '-', '-', '-', printable(r.reason)]
       : [
-          printable(r.name),
+          name(r.name),
           r.state,
           r.pid === null ? '-' : String(r.pid),
           formatDuration(r.uptimeSeconds),
           r.deaths === null ? '-' : String(r.deaths),
           r.state === 'missing' || r.state === 'unsupervised' ? '-' : 'unknown',
-          r.providers.length === 0 ? '-' : r.providers.map(printable).join(','),
+          r.providers.length === 0 ? '-' : r.providers.map(name).join(','),
           r.addresses.length === 0 ? '-' : r.addresses.join(','),
           note(r),
         ]);

@@ -1,12 +1,13 @@
 /** `vmsvc show NAME`: everything the generated tree and the live state say about one VM. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CONTROL_CHAR, printable } from '../bytes.js';
+import { hasTerminalUnsafe, printable } from '../bytes.js';
 import {
   alignedTable, clientsOf, findVm, formatDuration, guarded, json, keyValues, linksOfVm, liveState, readNameList,
   readTree, spawnRunner, vmmArgvFromRunScript,
-  type AdminIo, type CommandRunner, type LiveState, type Tree,
+  AdminError, type AdminIo, type CommandRunner, type LiveState, type Tree,
 } from './inventory.js';
+import { readUntrusted } from './untrusted.js';
 import type { ManifestVm } from '../plan.js';
 
 /**
@@ -131,27 +132,27 @@ export async function showResult(args: Omit<ShowArgs, 'json'>, runner: CommandRu
   };
 }
 
-/** The VMM argv of a VM, from its generated run script. */
+/** More than any run script vmsvc writes (a few KiB, plus the VM's paths). */
+const RUN_SCRIPT_MAX_BYTES = 1024 * 1024;
+/** A service's `type` file: "longrun\n" and the like. */
+const TYPE_MAX_BYTES = 64;
+
+/** The VMM argv of a VM, from its generated run script (read as untrusted: see untrusted.ts). */
 export function vmmOf(tree: Tree, vm: ManifestVm): { argv: string[]; user: string | null } | { error: string } {
   const run = path.join(tree.source, vm.services.vm, 'run');
-  let script: string;
-  try {
-    script = fs.readFileSync(run, 'utf8');
-  } catch (e) {
-    return { error: `cannot read ${run}: ${e instanceof Error ? e.message : String(e)}` };
-  }
-  const r = vmmArgvFromRunScript(script);
+  const read = readUntrusted(tree.source, [vm.services.vm, 'run'], RUN_SCRIPT_MAX_BYTES);
+  if (read.kind === 'missing') return { error: `cannot read ${run}: it does not exist` };
+  if (read.kind === 'refused') return { error: read.why };
+  const r = vmmArgvFromRunScript(read.data.toString('utf8'));
   return r.ok ? { argv: r.argv, user: r.user } : { error: `${run}: ${r.error}` };
 }
 
 async function sourceService(tree: Tree, name: string, live: { scandir: string; prefix: string }, runner: CommandRunner): Promise<ShowService> {
   const dir = path.join(tree.source, name);
-  let type: string;
-  try {
-    type = fs.readFileSync(path.join(dir, 'type'), 'utf8').trim();
-  } catch {
-    return { name, type: 'missing', dependencies: [], live: null };
-  }
+  const read = readUntrusted(tree.source, [name, 'type'], TYPE_MAX_BYTES);
+  if (read.kind === 'missing') return { name, type: 'missing', dependencies: [], live: null };
+  if (read.kind === 'refused') throw new AdminError(printable(read.why));
+  const type = read.data.toString('utf8').trim();
   return {
     name,
     type,
@@ -160,9 +161,10 @@ async function sourceService(tree: Tree, name: string, live: { scandir: string; 
   };
 }
 
-function isSocket(p: string): boolean {
+/** A socket there itself: a link in the VMM user's runtime dir is not followed. */
+export function isSocket(p: string): boolean {
   try {
-    return fs.statSync(p).isSocket();
+    return fs.lstatSync(p).isSocket();
   } catch {
     return false;
   }
@@ -185,9 +187,16 @@ export function describeState(s: LiveState): string {
 /** POSIX shell quoting, for a command line a person can paste. */
 export function shellQuote(word: string): string {
   if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) return word;
-  if (CONTROL_CHAR.test(word)) {
-    // bash/zsh/ksh ANSI-C quoting: nothing raw reaches the terminal.
-    return `$'${word.replace(/[\\'\u0000-\u001f\u007f-\u009f]/g, (c) => (c === '\\' || c === "'" ? `\\${c}` : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`))}'`;
+  if (hasTerminalUnsafe(word)) {
+    // bash/zsh/ksh ANSI-C quoting: nothing raw reaches the terminal. printable()
+    // writes \xNN and \u{...}; in $'...' \xNN is a byte, so above 0x7f (C1,
+    // U+00A0) it is \UXXXXXXXX, like \u{...}; and ' is escaped.
+    const escaped = printable(word).replace(/'/g, "\\'").replace(/\\(?:u\{([0-9a-f]+)\}|x([89a-f][0-9a-f])|\\)/g,
+      (m, hex: string | undefined, byte: string | undefined) => {
+        const cp = hex ?? byte;
+        return cp === undefined ? m : `\\U${cp.padStart(8, '0')}`;
+      });
+    return `$'${escaped}'`;
   }
   return `'${word.replace(/'/g, `'\\''`)}'`;
 }

@@ -66,11 +66,12 @@ function change(action: 'start' | 'stop', args: StartStopArgs, io: AdminIo, runn
       }
     }
     const r = await runner.run(argv);
+    // s6-rc's own lines name the services, and so the VM's name.
     if (r.stdout !== '') {
-      if (args.json) io.err(r.stdout);
-      else io.out(r.stdout);
+      if (args.json) io.err(printableLines(r.stdout));
+      else io.out(printableLines(r.stdout));
     }
-    if (r.stderr !== '') io.err(r.stderr);
+    if (r.stderr !== '') io.err(printableLines(r.stderr));
     if (args.json) io.out(json({ action, vm: vm.name, service, clients, argv, code: r.code }));
     if (r.code !== 0) {
       io.err(`vmsvc: ${printable(argv.join(' '))} failed (exit code ${r.code})\n`);
@@ -79,4 +80,9 @@ function change(action: 'start' | 'stop', args: StartStopArgs, io: AdminIo, runn
     if (!args.json) io.out(`vmsvc: ${action === 'start' ? 'started' : 'stopped'} VM ${printable(vm.name)}\n`);
     return ADMIN_EXIT.ok;
   });
+}
+
+/** Another program's output, each line through printable(). */
+function printableLines(text: string): string {
+  return text.replace(/\n$/, '').split('\n').map(printable).join('\n') + '\n';
 }
