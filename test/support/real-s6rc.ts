@@ -7,6 +7,7 @@
  * and names them.
  */
 import test, { type ExecutionContext } from 'ava';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -51,4 +52,23 @@ export function realS6rcTest(title: string, fn: (t: ExecutionContext, s6rc: Real
   }
   const s6rc = realS6rc;
   test.serial(title, (t) => fn(t, s6rc));
+}
+
+export interface CompileResult {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stderr: string;
+}
+
+/**
+ * The real s6-rc-compile of `sources` into `compiled` (which must not exist).
+ * It keeps its dependency matrix on the stack and dies with SIGSEGV past
+ * about 3300 VMs under the default 8 MiB, so it runs with no stack limit.
+ */
+export function realCompile(s6rc: RealS6rc, compiled: string, sources: readonly string[]): CompileResult {
+  const r = spawnSync('sh', ['-c', 'ulimit -s unlimited && exec "$@"', 'sh', s6rc.bin('s6-rc-compile'), '--', compiled, ...sources], {
+    encoding: 'utf8', env: s6rc.env(), timeout: 300_000, maxBuffer: 64 * 1024 * 1024,
+  });
+  if (r.error !== undefined) throw r.error;
+  return { code: r.status, signal: r.signal, stderr: r.stderr };
 }
