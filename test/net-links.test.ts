@@ -113,3 +113,29 @@ realS6rcTest('a provider VM restarted by s6 gets the same links back, and its cl
   t.false(emu.isUp('vm-netvm'));
   t.deepEqual([...interfaces(ns).keys()], ['lo']);
 });
+
+realS6rcTest('s6-rc -d change on the bundle leaves the host as it was before -u change: the links go with the VMs', async (t, s6rc) => {
+  const { root, out, link } = generateGuide(t, ['--execlineb', s6rc.bin('execlineb')]);
+  const ns = createNetns(t);
+  const bin = path.join(root, 'bin');
+  installStubVmm(bin);
+  const emu = await startS6rc(s6rc, [out], { netns: ns, env: { PATH: `${bin}:${process.env.PATH ?? ''}` } });
+  t.teardown(() => emu.stop());
+  const before = interfaces(ns);
+
+  await emu.up(['vms'], { timeoutMs: 30_000 });
+  const up = interfaces(ns);
+  for (const name of [link.bridge, link.clientTap, link.providerTap]) t.true(up.has(name), `${name} exists while the bundle is up`);
+  // The link comes up before either VM, and goes down after both.
+  const at = (what: string): number => emu.transitions.indexOf(what);
+  t.true(at(`up ${link.service}`) >= 0 && at(`up ${link.service}`) < at('up vm-netvm'));
+  t.true(at(`up ${link.service}`) < at('up vm-appvm-lynx'));
+
+  await emu.down(['vms'], { timeoutMs: 30_000 });
+  t.false(emu.isUp('vm-netvm'));
+  t.false(emu.isUp('vm-appvm-lynx'));
+  t.false(emu.isUp(link.service), 'the link oneshot is down');
+  t.deepEqual(interfaces(ns), before, 'the namespace is as it was before the bundle went up');
+  t.true(at(`down ${link.service}`) > at('down vm-netvm'));
+  t.true(at(`down ${link.service}`) > at('down vm-appvm-lynx'));
+});
