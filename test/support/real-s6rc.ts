@@ -9,6 +9,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 export interface RealS6rc {
@@ -71,4 +72,22 @@ export function realCompile(s6rc: RealS6rc, compiled: string, sources: readonly 
   });
   if (r.error !== undefined) throw r.error;
   return { code: r.status, signal: r.signal, stderr: r.stderr };
+}
+
+/**
+ * Why the real s6-rc-compile refuses the tree made of `sources`: [] when it
+ * compiles, and when the real s6-rc is absent (the TS checker, which every
+ * caller also runs, is then the only judge). Compiles into a temp dir,
+ * removed after.
+ */
+export function realCompileProblems(sources: readonly string[]): string[] {
+  if (realS6rc === null) return [];
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsvc-real-compile-'));
+  try {
+    const r = realCompile(realS6rc, path.join(tmp, 'compiled'), sources);
+    if (r.code === 0) return [];
+    return [`s6-rc-compile ${r.signal !== null ? `died of ${r.signal}` : `exited ${String(r.code)}`}`, ...r.stderr.split('\n').filter((l) => l !== '').slice(0, 20)];
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
 }
