@@ -220,7 +220,7 @@ realS6rcTest('show: the exact argv the VMM got, services and dependencies, disks
     [C_TO_B.service, 'oneshot', []],
     ['vm-b-pipeline', 'bundle', ['vm-b', 'vm-b-log']],
   ]);
-  // The dependencies are what the emulator (like s6-rc) read from the same tree.
+  // The dependencies are those of the tree the real s6-rc compiled: it started vm-a before vm-b.
   t.deepEqual(r.services[0]!.dependencies, readNameList(path.join(g.out, 'vm-b'), 'dependencies'));
   t.true(emu.transitions.indexOf('up vm-a') < emu.transitions.indexOf('up vm-b'));
 });
