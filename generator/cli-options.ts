@@ -51,7 +51,7 @@ export const optionFlags = {
   'runtime-dir': { type: 'string', default: defaultOptions.runtimeDir, describe: 'per-VM runtime dirs (API socket) are created below this' },
   'log-dir': { type: 'string', default: defaultOptions.logDir, describe: 'per-VM serial log dirs are created below this' },
   'live-prefix': { type: 'string', default: defaultOptions.livePrefix, describe: 'the s6-rc-init -p prefix the tree will be loaded with (for the name length check)' },
-  bundle: { type: 'string', default: defaultOptions.bundle, describe: 'name of the bundle holding every VM' },
+  bundle: { type: 'string', default: defaultOptions.bundle, describe: 'name of the bundle holding every VM and link' },
   cmdline: { type: 'string', default: defaultOptions.cmdline, describe: 'guest kernel command line' },
   memory: { type: 'string', default: defaultOptions.memory, describe: 'guest memory (number with K, M or G)' },
   cpus: { type: 'number', default: defaultOptions.cpus, describe: 'guest vCPUs' },

@@ -26,7 +26,7 @@ export interface GeneratorOptions {
   readonly logDir: string;
   /** The `s6-rc-init -p` prefix the tree will be loaded with; only its length matters here. */
   readonly livePrefix: string;
-  /** The bundle holding every VM's pipeline. */
+  /** The bundle holding every VM's pipeline and every link between them. */
   readonly bundle: string;
   readonly cmdline: string;
   /** Guest memory, as the VMM takes it: a number with an optional K, M or G suffix. */

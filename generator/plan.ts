@@ -199,7 +199,8 @@ export function planTree(
       case 'link':
         return planLink(ref.link, dataDir, opts);
       case 'bundle':
-        return { type: 'bundle', name: opts.bundle, contents: sortedBytewise(vms.map((vm) => serviceName.pipeline(vm.name))) };
+        // The links are members, not only dependencies, so that `s6-rc -d change BUNDLE` takes them down too.
+        return { type: 'bundle', name: opts.bundle, contents: sortedBytewise([...vms.map((vm) => serviceName.pipeline(vm.name)), ...links.map((l) => l.service)]) };
     }
   };
   return {

@@ -5,10 +5,11 @@
  * only by two of its services).
  *
  * Reasons are worded like s6-rc-compile's fatal messages (see skarnet/s6-rc
- * src/s6-rc/s6-rc-compile.c), with the full cycle path added. Where the
- * real compiler is more lenient than the format doc (e.g. it accepts
- * `oneshot\ngarbage` as a type because it reads only 8 bytes), the doc wins:
- * we check the contract, not the accidents.
+ * src/s6-rc/s6-rc-compile.c), with the full cycle path added. A problem is
+ * what the real s6-rc-compile (0.7.0.0) refuses, read the way it reads: where
+ * it is more lenient than the format doc (it reads only the first 8 bytes of
+ * `type`, and only the first line of `timeout-kill` and its kin), the tree
+ * compiles, so the doc's stricter contract is a warning, not a problem.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -199,11 +200,16 @@ function scanSourceDir(src: string, report: Report): string[] {
   return names.sort(byteOrder);
 }
 
-const TYPE_CONTENTS: ReadonlyMap<string, ServiceType> = new Map([
-  ['oneshot', 'oneshot'], ['oneshot\n', 'oneshot'],
-  ['longrun', 'longrun'], ['longrun\n', 'longrun'],
-  ['bundle', 'bundle'], ['bundle\n', 'bundle'],
-]);
+const TYPE_WORDS: ReadonlyMap<string, ServiceType> = new Map([['oneshot', 'oneshot'], ['longrun', 'longrun'], ['bundle', 'bundle']]);
+
+/** The type as s6-rc-compile's type_check reads it: 8 bytes at most, one trailing newline dropped, then the exact word. */
+function compiledType(raw: Buffer): ServiceType | null {
+  let head = raw.subarray(0, 8);
+  if (head.length < 6) return null;
+  if (head[head.length - 1] === 0x0a) head = head.subarray(0, -1);
+  if (head.length === 8) return null;
+  return TYPE_WORDS.get(head.toString('latin1')) ?? null;
+}
 
 /** Read and check one service dir; null when its type is unusable. */
 function readService(src: string, name: string, prefix: string, report: Report): Service | null {
@@ -214,12 +220,13 @@ function readService(src: string, name: string, prefix: string, report: Report):
     report.fatal(name, typeFile, `unable to read ${typeFile}`);
     return null;
   }
-  // Exactly the word and at most one newline: the doc's contract. (The real
-  // compiler reads 8 bytes, so it would also take "oneshot\nJUNK".)
-  const type = TYPE_CONTENTS.get(raw.toString('latin1'));
+  const type = compiledType(raw);
   if (!type) {
     report.fatal(name, typeFile, `invalid ${typeFile}: must be oneshot, longrun, or bundle`);
     return null;
+  }
+  if (!/^(oneshot|longrun|bundle)\n?$/.test(raw.toString('latin1'))) {
+    report.warn(name, typeFile, `${typeFile} holds more than "${type}" and a newline: s6-rc-compile reads only its first 8 bytes`);
   }
   adviseName(name, dir, report);
   const service: Service = { name, type, dir, names: [], producerFor: null, consumerFor: [], pipelineName: null };
@@ -227,7 +234,7 @@ function readService(src: string, name: string, prefix: string, report: Report):
     readBundle(service, report);
   } else {
     service.names = readNameListOrDir(service, 'dependencies', report) ?? [];
-    for (const t of ['timeout-up', 'timeout-down']) checkUint32File(service, t, report);
+    for (const t of ['timeout-up', 'timeout-down']) checkUint32File(service, t, 'timeout', report);
     if (type === 'oneshot') readOneshot(service, report);
     else readLongrun(service, prefix, report);
   }
@@ -293,9 +300,9 @@ function readLongrun(service: Service, prefix: string, report: Report): void {
 
   readPipelineFiles(service, report);
 
-  const notif = checkUint32File(service, 'notification-fd', report);
-  const lock = checkUint32File(service, 'lock-fd', report);
-  for (const base of ['timeout-kill', 'timeout-finish', 'max-death-tally']) checkUint32File(service, base, report);
+  const notif = checkUint32File(service, 'notification-fd', 'first-line', report);
+  const lock = checkUint32File(service, 'lock-fd', 'first-line', report);
+  for (const base of ['timeout-kill', 'timeout-finish', 'max-death-tally']) checkUint32File(service, base, 'first-line', report);
   if (notif !== null && notif < 3) report.warn(name, path.join(dir, 'notification-fd'), `longrun ${name} has a notification-fd of ${notif}`);
   if (lock !== null && lock < 3) report.warn(name, path.join(dir, 'lock-fd'), `longrun ${name} has a lock-fd of ${lock}`);
   // The doc makes equal values fatal outright (the compiler only compares
@@ -420,12 +427,17 @@ function checkListedName(service: Service, ref: NameRef, report: Report): void {
 }
 
 /**
- * timeout-*, *-fd and max-death-tally: decimal digits, then only newlines,
- * at most 2^32-1. Returns the value, or null when absent or invalid.
- * An empty file is rejected too: it holds no number (and s6-rc's fd reader
- * fails on it).
+ * How s6-rc-compile reads a number file. 'timeout' (timeout-up, timeout-down,
+ * its read_timeout): up to 63 bytes, trailing newlines dropped, the rest all
+ * digits. 'first-line' (the *-fd files, timeout-kill, timeout-finish,
+ * max-death-tally, its s6rc_read_uint): up to 11 bytes, cut at the first
+ * newline, the rest all digits. Either way at most 2^32-1, and an empty file
+ * holds no number.
  */
-function checkUint32File(service: Service, base: string, report: Report): number | null {
+type NumberReader = 'timeout' | 'first-line';
+
+/** Returns the value, or null when absent or refused. */
+function checkUint32File(service: Service, base: string, reader: NumberReader, report: Report): number | null {
   const file = path.join(service.dir, base);
   const raw = serviceFile(file);
   if (raw === 'missing') return null;
@@ -433,11 +445,16 @@ function checkUint32File(service: Service, base: string, report: Report): number
     report.fatal(service.name, file, `unable to read ${file}`);
     return null;
   }
-  const m = /^([0-9]{1,10})\n*$/.exec(raw.toString('latin1'));
-  const value = m ? Number(m[1]) : NaN;
+  const text = reader === 'timeout'
+    ? raw.subarray(0, 63).toString('latin1').replace(/\n+$/, '')
+    : raw.subarray(0, 11).toString('latin1').split('\n')[0] ?? '';
+  const value = /^[0-9]+$/.test(text) ? Number(text) : NaN;
   if (!(value <= UINT32_MAX)) {
-    report.fatal(service.name, file, `invalid ${file}: must be a decimal number up to ${UINT32_MAX}, followed only by newlines`);
+    report.fatal(service.name, file, `invalid ${file}: must be a decimal number up to ${UINT32_MAX}, ${reader === 'timeout' ? 'followed only by newlines' : 'on its first line'}`);
     return null;
+  }
+  if (!/^[0-9]{1,10}\n*$/.test(raw.toString('latin1'))) {
+    report.warn(service.name, file, `${file} holds more than a number and newlines: s6-rc-compile reads it as ${value}`);
   }
   return value;
 }

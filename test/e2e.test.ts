@@ -5,15 +5,15 @@
  * network namespace this test creates. The guest (a Debian cloud kernel and a
  * busybox initramfs) is prepared at test time and cached in .cache/guest.
  */
-import test from 'ava';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { findProcessesUnder, startEmulator } from './harness/s6rc-emulator.js';
+import { findProcessesUnder, startS6rc } from './harness/real-s6rc.js';
 import { guestAccel, makeExt2Disk, prepareGuest, REPO_ROOT } from './e2e/guest.js';
 import { vmsvc, VMSVC } from './support/cli.js';
 import { createNetns, interfaces } from './support/netns.js';
+import { realS6rcTest } from './support/real-s6rc.js';
 
 const read = (p: string): string => (fs.existsSync(p) ? fs.readFileSync(p, 'utf8') : '');
 
@@ -55,7 +55,7 @@ async function converse(socket: string, line: string, expect: RegExp, ms: number
   });
 }
 
-test('two real VMs under s6: boot logs, addresses from MACs, ping both ways, console, provider restart, clean teardown', async (t) => {
+realS6rcTest('two real VMs under s6: boot logs, addresses from MACs, ping both ways, console, provider restart, clean teardown', async (t, s6rc) => {
   t.timeout(600_000);
   const started = Date.now();
   const guest = await prepareGuest();
@@ -87,7 +87,7 @@ test('two real VMs under s6: boot logs, addresses from MACs, ping both ways, con
   const link = manifest.links[0]!;
 
   const ns = createNetns(t);
-  const emu = await startEmulator([out], { netns: ns });
+  const emu = await startS6rc(s6rc, [out], { netns: ns });
   t.teardown(() => emu.stop());
   const upAt = Date.now();
   await emu.up(['vms'], { timeoutMs: 120_000 });

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { buildTree, checkDataDir } from '../generator/pipeline.js';
 import { checkS6rcSource } from '../generator/s6rc-source-check.js';
 import { EXAMPLES_DIR, exampleNames, exampleOptions } from './support/examples.js';
+import { realCompileProblems, realS6rcTest } from './support/real-s6rc.js';
 
 function listFiles(root: string, rel = ''): string[] {
   return fs.readdirSync(path.join(root, rel), { withFileTypes: true }).flatMap((d) => {
@@ -43,5 +44,9 @@ for (const name of exampleNames()) {
 
   test(`example ${name}: source/ passes the s6-rc source checker`, (t) => {
     t.deepEqual(checkS6rcSource([path.join(EXAMPLES_DIR, name, 'source')]), []);
+  });
+
+  realS6rcTest(`example ${name}: source/ compiles with the real s6-rc-compile`, (t) => {
+    t.deepEqual(realCompileProblems([path.join(EXAMPLES_DIR, name, 'source')]), []);
   });
 }

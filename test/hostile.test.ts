@@ -22,6 +22,7 @@ import { compareBytes, printable } from '../generator/bytes.js';
 import { checkS6rcSource } from '../generator/s6rc-source-check.js';
 import { available, CORPUS, privateCli, runScriptProblems, type ExpectedDiagnostic, type HostileCase, type Requirement } from './hostile/corpus.js';
 import { tempDir } from './support/data-dir.js';
+import { realCompileProblems } from './support/real-s6rc.js';
 
 const REPO = path.resolve(fileURLToPath(import.meta.url), '..', '..');
 const NOBODY = 65534;
@@ -250,6 +251,7 @@ async function runCase(t: ExecutionContext, c: HostileCase): Promise<void> {
 
   // The tree: valid for s6-rc, exactly the valid VMs, exact argv.
   t.deepEqual(checkS6rcSource([out]), [], 'the s6-rc checker finds no problem');
+  t.deepEqual(realCompileProblems([out]), [], 'the real s6-rc-compile (when present) compiles it');
   const manifest = JSON.parse(fs.readFileSync(path.join(out, 'vmsvc-manifest.json'), 'utf8')) as ManifestJson;
   t.deepEqual(manifest.vms.map((v) => v.name), json.vms, 'generated VMs = check\'s valid VMs');
   const argvProblems: string[] = [];

@@ -5,10 +5,11 @@
 import test from 'ava';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { startEmulator } from './harness/s6rc-emulator.js';
+import { startS6rc } from './harness/real-s6rc.js';
 import { vmsvc } from './support/cli.js';
 import { dataDirWith } from './support/data-dir.js';
 import { createNetns, inNetns, interfaces } from './support/netns.js';
+import { realS6rcTest } from './support/real-s6rc.js';
 import { installStubVmm, recordedArgv } from './support/stub-vmm.js';
 
 interface Manifest {
@@ -72,12 +73,12 @@ test('up creates the bridge and two owned persistent taps joined to it; down rem
   assertGone('final down');
 });
 
-test('a provider VM restarted by s6 gets the same links back, and its client keeps running', async (t) => {
-  const { root, out, link } = generateGuide(t);
+realS6rcTest('a provider VM restarted by s6 gets the same links back, and its client keeps running', async (t, s6rc) => {
+  const { root, out, link } = generateGuide(t, ['--execlineb', s6rc.bin('execlineb')]);
   const ns = createNetns(t);
   const bin = path.join(root, 'bin');
   installStubVmm(bin);
-  const emu = await startEmulator([out], { netns: ns, env: { PATH: `${bin}:${process.env.PATH ?? ''}` } });
+  const emu = await startS6rc(s6rc, [out], { netns: ns, env: { PATH: `${bin}:${process.env.PATH ?? ''}` } });
   t.teardown(() => emu.stop());
   await emu.up(['vms'], { timeoutMs: 30_000 });
 
@@ -111,4 +112,30 @@ test('a provider VM restarted by s6 gets the same links back, and its client kee
   t.false(emu.isUp('vm-appvm-lynx'));
   t.false(emu.isUp('vm-netvm'));
   t.deepEqual([...interfaces(ns).keys()], ['lo']);
+});
+
+realS6rcTest('s6-rc -d change on the bundle leaves the host as it was before -u change: the links go with the VMs', async (t, s6rc) => {
+  const { root, out, link } = generateGuide(t, ['--execlineb', s6rc.bin('execlineb')]);
+  const ns = createNetns(t);
+  const bin = path.join(root, 'bin');
+  installStubVmm(bin);
+  const emu = await startS6rc(s6rc, [out], { netns: ns, env: { PATH: `${bin}:${process.env.PATH ?? ''}` } });
+  t.teardown(() => emu.stop());
+  const before = interfaces(ns);
+
+  await emu.up(['vms'], { timeoutMs: 30_000 });
+  const up = interfaces(ns);
+  for (const name of [link.bridge, link.clientTap, link.providerTap]) t.true(up.has(name), `${name} exists while the bundle is up`);
+  // The link comes up before either VM, and goes down after both.
+  const at = (what: string): number => emu.transitions.indexOf(what);
+  t.true(at(`up ${link.service}`) >= 0 && at(`up ${link.service}`) < at('up vm-netvm'));
+  t.true(at(`up ${link.service}`) < at('up vm-appvm-lynx'));
+
+  await emu.down(['vms'], { timeoutMs: 30_000 });
+  t.false(emu.isUp('vm-netvm'));
+  t.false(emu.isUp('vm-appvm-lynx'));
+  t.false(emu.isUp(link.service), 'the link oneshot is down');
+  t.deepEqual(interfaces(ns), before, 'the namespace is as it was before the bundle went up');
+  t.true(at(`down ${link.service}`) > at('down vm-netvm'));
+  t.true(at(`down ${link.service}`) > at('down vm-appvm-lynx'));
 });

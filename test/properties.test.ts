@@ -29,6 +29,7 @@ import { checkS6rcSource } from '../generator/s6rc-source-check.js';
 import { sameTree, treeHash } from '../generator/write-tree.js';
 import { privateCli, runScriptProblems } from './hostile/corpus.js';
 import { ELF_HEADER, tempDir } from './support/data-dir.js';
+import { realCompileProblems } from './support/real-s6rc.js';
 
 // ------------------------------------------------------------------ the model
 
@@ -277,6 +278,7 @@ test('in-process: check matches the model; generate agrees with check; trees are
         const vmServices = fs.readdirSync(out).filter((s) => s.startsWith('vm-') && !s.endsWith('-log')).sort(compareBytes);
         assert.deepEqual(vmServices, names(result).map((n) => `vm-${n}`).sort(compareBytes), 'one vm-<name> service per valid VM');
         assert.deepEqual(checkS6rcSource([out]), [], 'the s6-rc checker finds no problem');
+        assert.deepEqual(realCompileProblems([out]), [], 'the real s6-rc-compile (when present) compiles it');
         if (strict.kind === 'done') assert.equal(fs.readlinkSync(strictOut).replace('.strict.', '.out.'), fs.readlinkSync(out));
 
         // Deterministic: a second run elsewhere, and a second render, give the same bytes.
@@ -371,6 +373,7 @@ test('the real CLI agrees with the in-process pipeline: check --json, generate, 
         const written = path.join(root, fs.readlinkSync(path.join(root, 'out')));
         assert.ok(sameTree(written, buildTree(scannedRoot, result, defaultOptions)), 'the CLI wrote the tree the pipeline renders');
         assert.deepEqual(checkS6rcSource([path.join(root, 'out')]), []);
+        assert.deepEqual(realCompileProblems([path.join(root, 'out')]), []);
       })),
     { numRuns: 10 },
   );

@@ -1,14 +1,15 @@
 /**
- * The generated run scripts, run for real: Debian's execline and s6 under a
- * harness that follows s6-rc's compiled semantics, with a stub VMM on PATH.
+ * The generated run scripts, run for real: compiled by the real s6-rc-compile,
+ * brought up by the real s6-rc under the prefix's s6 and execline, with a stub
+ * VMM on PATH.
  */
-import test from 'ava';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { startEmulator } from './harness/s6rc-emulator.js';
+import { startS6rc } from './harness/real-s6rc.js';
 import { vmsvc } from './support/cli.js';
 import { dataDirWith } from './support/data-dir.js';
 import { createNetns } from './support/netns.js';
+import { realS6rcTest, type RealS6rc } from './support/real-s6rc.js';
 import { installStubVmm, recordedArgv } from './support/stub-vmm.js';
 
 interface Setup {
@@ -20,12 +21,12 @@ interface Setup {
   bin: string;
 }
 
-function setup(t: { teardown: (fn: () => void) => void }, vms: Parameters<typeof dataDirWith>[0], extra: string[] = []): Setup {
+function setup(t: { teardown: (fn: () => void) => void }, s6rc: RealS6rc, vms: Parameters<typeof dataDirWith>[0], extra: string[] = []): Setup {
   const { root, data } = dataDirWith(vms);
   t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
   const s = { root, data, out: path.join(root, 'out'), run: path.join(root, 'run'), log: path.join(root, 'log'), bin: path.join(root, 'bin') };
   installStubVmm(s.bin);
-  const r = vmsvc(['generate', '--data', data, '--out', s.out, '--runtime-dir', s.run, '--log-dir', s.log, '--timeout-up', '20000', ...extra]);
+  const r = vmsvc(['generate', '--data', data, '--out', s.out, '--runtime-dir', s.run, '--log-dir', s.log, '--timeout-up', '20000', '--execlineb', s6rc.bin('execlineb'), ...extra]);
   if (r.code !== 0) throw new Error(`generate failed: ${r.stderr}`);
   return s;
 }
@@ -40,9 +41,9 @@ async function waitFor(what: string, cond: () => boolean, ms = 10_000): Promise<
 
 const read = (p: string): string => (fs.existsSync(p) ? fs.readFileSync(p, 'utf8') : '');
 
-test('the user guide example runs: exact argv, serial log with timestamps, stderr elsewhere, readiness, provider first', async (t) => {
-  const s = setup(t, { netvm: {}, 'appvm-lynx': { providers: ['netvm'], disks: ['root.img', 'home.img'] } });
-  const emu = await startEmulator([s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
+realS6rcTest('the user guide example runs: exact argv, serial log with timestamps, stderr elsewhere, readiness, provider first', async (t, s6rc) => {
+  const s = setup(t, s6rc, { netvm: {}, 'appvm-lynx': { providers: ['netvm'], disks: ['root.img', 'home.img'] } });
+  const emu = await startS6rc(s6rc, [s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
   t.teardown(() => emu.stop());
   await emu.up(['vms'], { timeoutMs: 30_000 });
 
@@ -78,15 +79,15 @@ test('the user guide example runs: exact argv, serial log with timestamps, stder
   t.false(read(emu.catchAllLog).includes('serial: tick'));
 });
 
-test('readiness waits for the API socket, and a stale socket does not count', async (t) => {
-  const s = setup(t, { solo: {} });
+realS6rcTest('readiness waits for the API socket, and a stale socket does not count', async (t, s6rc) => {
+  const s = setup(t, s6rc, { solo: {} });
   fs.mkdirSync(path.join(s.run, 'solo'), { recursive: true });
   // A socket file left by a crashed VMM: the run script must remove it first.
   const { createServer } = await import('node:net');
   const stale = createServer().listen(path.join(s.run, 'solo', 'api.sock'));
   await new Promise((r) => stale.once('listening', r));
   stale.close();
-  const emu = await startEmulator([s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}`, STUB_READY_DELAY_MS: '1500' } });
+  const emu = await startS6rc(s6rc, [s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}`, STUB_READY_DELAY_MS: '1500' } });
   t.teardown(() => emu.stop());
   const started = Date.now();
   await emu.up(['vm-solo'], { timeoutMs: 30_000 });
@@ -95,10 +96,10 @@ test('readiness waits for the API socket, and a stale socket does not count', as
   t.true(Date.now() - started >= 1400, 'up returned only after the delayed socket appeared');
 });
 
-test('names with shell and execline metacharacters pass through exactly and nothing is executed', async (t) => {
+realS6rcTest('names with shell and execline metacharacters pass through exactly and nothing is executed', async (t, s6rc) => {
   const names = ['my vm', "a'b", '$(touch canary1)', '`touch canary2`', ';touch canary3', '{x}', '-dash', '#hash', 'ünïcödé 🙂', 'back\\slash', '$HOME'];
-  const s = setup(t, Object.fromEntries(names.map((n) => [n, {}])));
-  const emu = await startEmulator([s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
+  const s = setup(t, s6rc, Object.fromEntries(names.map((n) => [n, {}])));
+  const emu = await startS6rc(s6rc, [s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
   t.teardown(() => emu.stop());
   await emu.up(['vms'], { timeoutMs: 60_000 });
   for (const name of names) {
@@ -117,9 +118,9 @@ test('names with shell and execline metacharacters pass through exactly and noth
   }
 });
 
-test('a VMM that dies is restarted by s6 with the same argv, and the logger keeps logging', async (t) => {
-  const s = setup(t, { solo: {} });
-  const emu = await startEmulator([s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
+realS6rcTest('a VMM that dies is restarted by s6 with the same argv, and the logger keeps logging', async (t, s6rc) => {
+  const s = setup(t, s6rc, { solo: {} });
+  const emu = await startS6rc(s6rc, [s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
   t.teardown(() => emu.stop());
   await emu.up(['vms'], { timeoutMs: 30_000 });
   const first = recordedArgv(path.join(s.run, 'solo'));
@@ -133,9 +134,9 @@ test('a VMM that dies is restarted by s6 with the same argv, and the logger keep
   t.pass();
 });
 
-test('writable disks and other flags reach the argv; a command line starting with - stays a value', async (t) => {
-  const s = setup(t, { solo: {} }, ['--writable-disks', '--memory', '1G', '--cpus', '2', '--cmdline=-- console=ttyS0 quiet']);
-  const emu = await startEmulator([s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
+realS6rcTest('writable disks and other flags reach the argv; a command line starting with - stays a value', async (t, s6rc) => {
+  const s = setup(t, s6rc, { solo: {} }, ['--writable-disks', '--memory', '1G', '--cpus', '2', '--cmdline=-- console=ttyS0 quiet']);
+  const emu = await startS6rc(s6rc, [s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
   t.teardown(() => emu.stop());
   await emu.up(['vm-solo'], { timeoutMs: 30_000 });
   t.deepEqual(recordedArgv(path.join(s.run, 'solo')), [
@@ -156,13 +157,13 @@ test('writable disks and other flags reach the argv; a command line starting wit
   ]);
 });
 
-test('cloud-hypervisor: several disks follow one --disk and several links one --net, as v53.0 parses them', async (t) => {
-  const s = setup(t, {
+realS6rcTest('cloud-hypervisor: several disks follow one --disk and several links one --net, as v53.0 parses them', async (t, s6rc) => {
+  const s = setup(t, s6rc, {
     netvm: { initramfs: 'initramfs\n' },
     vpnvm: { providers: ['netvm'] },
     'appvm-secure': { providers: ['netvm', 'vpnvm'], disks: ['root.img', 'home.img', 'Photos 2026.img'] },
   });
-  const emu = await startEmulator([s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
+  const emu = await startS6rc(s6rc, [s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
   t.teardown(() => emu.stop());
   await emu.up(['vms'], { timeoutMs: 30_000 });
   const common = (vm: string, initramfs = false): string[] => [
@@ -220,14 +221,14 @@ test('cloud-hypervisor: several disks follow one --disk and several links one --
 });
 
 
-test('--vmm qemu: exact argv, QMP readiness, console socket, serial log', async (t) => {
+realS6rcTest('--vmm qemu: exact argv, QMP readiness, console socket, serial log', async (t, s6rc) => {
   const { root, data } = dataDirWith({ netvm: {}, 'appvm-lynx': { providers: ['netvm'], disks: ['root.img', 'home.img'] } });
   t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
   const s = { out: path.join(root, 'out'), run: path.join(root, 'run'), log: path.join(root, 'log'), bin: path.join(root, 'bin') };
   installStubVmm(s.bin, 'qemu-system-x86_64');
-  const r = vmsvc(['generate', '--vmm', 'qemu', '--data', data, '--out', s.out, '--runtime-dir', s.run, '--log-dir', s.log, '--writable-disks']);
+  const r = vmsvc(['generate', '--vmm', 'qemu', '--execlineb', s6rc.bin('execlineb'), '--data', data, '--out', s.out, '--runtime-dir', s.run, '--log-dir', s.log, '--writable-disks']);
   t.is(r.code, 0, r.stderr);
-  const emu = await startEmulator([s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
+  const emu = await startS6rc(s6rc, [s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
   t.teardown(() => emu.stop());
   await emu.up(['vms'], { timeoutMs: 30_000 });
   const lynx = path.join(s.run, 'appvm-lynx');
@@ -263,7 +264,7 @@ test('--vmm qemu: exact argv, QMP readiness, console socket, serial log', async 
   t.false(read(path.join(s.log, 'appvm-lynx', 'current')).includes('NOT-SERIAL'));
 });
 
-test('--vmm crosvm: exact argv; the user console it cannot offer is a check error unless --no-user-console', async (t) => {
+realS6rcTest('--vmm crosvm: exact argv; the user console it cannot offer is a check error unless --no-user-console', async (t, s6rc) => {
   const { root, data } = dataDirWith({ netvm: {}, 'appvm-lynx': { providers: ['netvm'] } });
   t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
   const s = { out: path.join(root, 'out'), run: path.join(root, 'run'), log: path.join(root, 'log'), bin: path.join(root, 'bin') };
@@ -276,10 +277,10 @@ test('--vmm crosvm: exact argv; the user console it cannot offer is a check erro
   t.regex(odd.stderr, /crosvm takes guest memory in whole MiB; --memory 1000K is not/);
 
   installStubVmm(s.bin, 'crosvm');
-  const r = vmsvc(['generate', '--vmm', 'crosvm', '--no-user-console', '--memory', '1G', '--cpus', '2',
+  const r = vmsvc(['generate', '--vmm', 'crosvm', '--execlineb', s6rc.bin('execlineb'), '--no-user-console', '--memory', '1G', '--cpus', '2',
     '--data', data, '--out', s.out, '--runtime-dir', s.run, '--log-dir', s.log]);
   t.is(r.code, 0, r.stderr);
-  const emu = await startEmulator([s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
+  const emu = await startS6rc(s6rc, [s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
   t.teardown(() => emu.stop());
   await emu.up(['vms'], { timeoutMs: 30_000 });
   t.deepEqual(recordedArgv(path.join(s.run, 'appvm-lynx')), [
@@ -296,11 +297,11 @@ test('--vmm crosvm: exact argv; the user console it cannot offer is a check erro
   await waitFor('serial lines', () => read(path.join(s.log, 'appvm-lynx', 'current')).includes('serial: booted'));
 });
 
-test('--vmm-user and --log-user: the VMM and s6-log run as those users and own their dirs', async (t) => {
-  const s = setup(t, { solo: {} }, ['--vmm-user', 'nobody', '--log-user', 'daemon']);
+realS6rcTest('--vmm-user and --log-user: the VMM and s6-log run as those users and own their dirs', async (t, s6rc) => {
+  const s = setup(t, s6rc, { solo: {} }, ['--vmm-user', 'nobody', '--log-user', 'daemon']);
   fs.chmodSync(s.root, 0o755);
   fs.chmodSync(s.bin, 0o755);
-  const emu = await startEmulator([s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
+  const emu = await startS6rc(s6rc, [s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
   t.teardown(() => emu.stop());
   await emu.up(['vms'], { timeoutMs: 30_000 });
   const uidOf = (pid: number) => /^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1];

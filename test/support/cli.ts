@@ -2,6 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { checkS6rcSource } from '../../generator/s6rc-source-check.js';
+import { realCompileProblems } from './real-s6rc.js';
 
 export const VMSVC = fileURLToPath(new URL('../../bin/vmsvc.cjs', import.meta.url));
 
@@ -14,11 +15,13 @@ export interface CliResult {
 export function vmsvc(args: readonly string[], env: NodeJS.ProcessEnv = process.env): CliResult {
   const r = spawnSync(process.execPath, [VMSVC, ...args], { encoding: 'utf8', env, timeout: 60_000 });
   if (r.error !== undefined) throw r.error;
-  // Every tree a test generates must also pass the s6-rc source checker.
+  // Every tree a test generates must also pass the s6-rc source checker, and the real s6-rc-compile when it is here.
   const out = args.includes('--out') ? args[args.indexOf('--out') + 1] : undefined;
   if (args[0] === 'generate' && r.status === 0 && out !== undefined) {
     const problems = checkS6rcSource([out], { prefix: args.includes('--live-prefix') ? args[args.indexOf('--live-prefix') + 1] ?? '' : '' });
     if (problems.length > 0) throw new Error(`generated tree ${out} fails the s6-rc checker: ${JSON.stringify(problems)}`);
+    const refused = realCompileProblems([out]);
+    if (refused.length > 0) throw new Error(`generated tree ${out} passes the s6-rc checker but the real s6-rc-compile refuses it: ${refused.join('\n')}`);
   }
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }

@@ -7,7 +7,9 @@
  * and names them.
  */
 import test, { type ExecutionContext } from 'ava';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 export interface RealS6rc {
@@ -51,4 +53,41 @@ export function realS6rcTest(title: string, fn: (t: ExecutionContext, s6rc: Real
   }
   const s6rc = realS6rc;
   test.serial(title, (t) => fn(t, s6rc));
+}
+
+export interface CompileResult {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stderr: string;
+}
+
+/**
+ * The real s6-rc-compile of `sources` into `compiled` (which must not exist).
+ * It keeps its dependency matrix on the stack and dies with SIGSEGV past
+ * about 3300 VMs under the default 8 MiB, so it runs with no stack limit.
+ */
+export function realCompile(s6rc: RealS6rc, compiled: string, sources: readonly string[]): CompileResult {
+  const r = spawnSync('sh', ['-c', 'ulimit -s unlimited && exec "$@"', 'sh', s6rc.bin('s6-rc-compile'), '--', compiled, ...sources], {
+    encoding: 'utf8', env: s6rc.env(), timeout: 300_000, maxBuffer: 64 * 1024 * 1024,
+  });
+  if (r.error !== undefined) throw r.error;
+  return { code: r.status, signal: r.signal, stderr: r.stderr };
+}
+
+/**
+ * Why the real s6-rc-compile refuses the tree made of `sources`: [] when it
+ * compiles, and when the real s6-rc is absent (the TS checker, which every
+ * caller also runs, is then the only judge). Compiles into a temp dir,
+ * removed after.
+ */
+export function realCompileProblems(sources: readonly string[]): string[] {
+  if (realS6rc === null) return [];
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsvc-real-compile-'));
+  try {
+    const r = realCompile(realS6rc, path.join(tmp, 'compiled'), sources);
+    if (r.code === 0) return [];
+    return [`s6-rc-compile ${r.signal !== null ? `died of ${r.signal}` : `exited ${String(r.code)}`}`, ...r.stderr.split('\n').filter((l) => l !== '').slice(0, 20)];
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
 }
