@@ -869,7 +869,7 @@ export const CORPUS: readonly HostileCase[] = [
     diagnostics: [err('symlink-escapes', 'a/vmlinux'), err('symlink-escapes', 'c/blk/root.img')],
     valid: ['ok'],
     maxCheckMs: 10_000,
-    knownBug: 'generator/scan.ts resolves links with fs.realpathSync (resolveLink), which applies .. to the text: it never ends on this link. The kernel-exact, fd-based walk (issue 10 items 1-2, being rewritten) must fix it; then drop this knownBug.',
+    knownBug: 'generator/scan.ts resolves links with fs.realpathSync (resolveInside), which applies .. to the text: it never ends on this link. The kernel-exact, fd-based walk (issue 10 items 1-2, being rewritten) must fix it; then drop this knownBug.',
   },
   {
     title: 'bounds: one VM with 130,000 empty images next to a healthy VM (push(...) overflowed the stack)',
