@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { preferredSlot } from '../generator/links.js';
 import { ELF_HEADER } from '../test/support/data-dir.js';
 
 const VMSVC = fileURLToPath(new URL('../bin/vmsvc.cjs', import.meta.url));
@@ -81,6 +82,112 @@ function measure(cmd: readonly string[], runs: number, before?: () => void): { c
   return { cmd: median(samples), floor: median(floor) };
 }
 
+// ------------------------------------------------------------------ hostile sizes
+
+/** Like run, for commands whose expected exit status is `status` (an invalid tree exits 1). */
+function runExpecting(cmd: readonly string[], status: number): Sample {
+  const start = process.hrtime.bigint();
+  const r = spawnSync('/usr/bin/time', ['-f', '%M', ...cmd], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  if (r.status !== status) throw new Error(`${cmd.join(' ')} exited ${r.status}, not ${status}: ${r.stderr.slice(-2000)}`);
+  return { seconds, rssMb: Number(r.stderr.trim().split('\n').pop()!) / 1024 };
+}
+
+function emptyFile(p: string): void {
+  fs.closeSync(fs.openSync(p, 'w'));
+}
+
+/** `count` VM dirs holding nothing: each is invalid twice over (vmlinux-missing, blk-missing). */
+function makeBrokenVms(root: string, count: number): string {
+  const data = path.join(root, `broken-${count}`);
+  for (let i = 0; i < count; i++) fs.mkdirSync(path.join(data, `vm${String(i).padStart(5, '0')}`), { recursive: true });
+  return data;
+}
+
+/** Valid VMs whose links all hash into slots 1..width: a grid of clients x providers, keeping the pairs that land there. */
+function makeClusteredLinks(root: string, side: number, width: number): { data: string; links: number } {
+  const data = path.join(root, 'clustered');
+  const vm = (name: string): string => {
+    const dir = path.join(data, name);
+    fs.mkdirSync(path.join(dir, 'blk'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'vmlinux'), ELF_HEADER);
+    fs.writeFileSync(path.join(dir, 'blk', 'root.img'), 'x');
+    return dir;
+  };
+  const providers = Array.from({ length: side }, (_, i) => `p${String(i).padStart(4, '0')}`);
+  for (const p of providers) vm(p);
+  let links = 0;
+  for (let i = 0; i < side; i++) {
+    const client = `c${String(i).padStart(4, '0')}`;
+    const net = path.join(vm(client), 'providers', 'net');
+    fs.mkdirSync(net, { recursive: true });
+    for (const p of providers) {
+      if (preferredSlot(client, p) > width) continue;
+      emptyFile(path.join(net, p));
+      links++;
+    }
+  }
+  return { data, links };
+}
+
+/** An s6-rc source tree of `depth` oneshots, each depending on the next, the last on the first. */
+function makeDeepCycle(root: string, depth: number): string {
+  const src = path.join(root, 's6rc-chain');
+  for (let i = 0; i < depth; i++) {
+    const dir = path.join(src, `s${i}`);
+    fs.mkdirSync(path.join(dir, 'dependencies.d'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'type'), 'oneshot\n');
+    fs.writeFileSync(path.join(dir, 'up'), 'true\n');
+    emptyFile(path.join(dir, 'dependencies.d', `s${(i + 1) % depth}`));
+  }
+  return src;
+}
+
+/** One healthy VM and one with `images` empty images: that many problems from one VM. */
+function makeFlood(root: string, images: number): string {
+  const data = path.join(root, 'flood');
+  for (const name of ['good', 'bad']) {
+    fs.mkdirSync(path.join(data, name, 'blk'), { recursive: true });
+    fs.writeFileSync(path.join(data, name, 'vmlinux'), ELF_HEADER);
+  }
+  fs.writeFileSync(path.join(data, 'good', 'blk', 'root.img'), 'x');
+  for (let i = 0; i < images; i++) emptyFile(path.join(data, 'bad', 'blk', `${i}.img`));
+  return data;
+}
+
+/**
+ * Inputs an attacker on the user partition would pick (issue 10), each a
+ * whole vmsvc process: these were quadratic or overflowed the stack.
+ */
+function hostileBench(root: string): void {
+  const runs = Math.max(1, Math.min(RUNS, 3));
+  const rows: string[] = [];
+  const time = (what: string, cmd: readonly string[], status: number, before?: () => void): void => {
+    const samples: Sample[] = [];
+    for (let i = 0; i < runs; i++) {
+      before?.();
+      samples.push(runExpecting(cmd, status));
+    }
+    const m = median(samples);
+    rows.push(`| ${what} | ${m.seconds.toFixed(3)} | ${m.rssMb.toFixed(1)} |`);
+    console.log(`hostile: ${what}: ${m.seconds.toFixed(3)} s, peak RSS ${m.rssMb.toFixed(1)} MB; ${runs} runs`);
+  };
+  const freshOut = (name: string) => () => {
+    for (const entry of fs.readdirSync(root)) {
+      if (entry === name || entry.startsWith(`.${name}.vmsvc-`)) fs.rmSync(path.join(root, entry), { recursive: true, force: true });
+    }
+  };
+  const broken = makeBrokenVms(root, 16000);
+  time('16000 invalid VMs, generate --keep-going', [process.execPath, VMSVC, 'generate', '--keep-going', '--data', broken, '--out', path.join(root, 'out-broken')], 0, freshOut('out-broken'));
+  const clustered = makeClusteredLinks(root, 600, 2000);
+  time(`${clustered.links} links hashing into 2000 slots, generate`, [process.execPath, VMSVC, 'generate', '--data', clustered.data, '--out', path.join(root, 'out-clustered')], 0, freshOut('out-clustered'));
+  const chain = makeDeepCycle(root, 6000);
+  time('s6-rc tree: a 6000-deep dependency cycle, check-s6rc', [process.execPath, VMSVC, 'check-s6rc', chain], 1);
+  const flood = makeFlood(root, 130_000);
+  time('one VM with 130,000 problems, generate --keep-going', [process.execPath, VMSVC, 'generate', '--keep-going', '--data', flood, '--out', path.join(root, 'out-flood')], 0, freshOut('out-flood'));
+  console.log(`\n| hostile input | wall s | peak RSS MB |\n|---|---|---|\n${rows.join('\n')}`);
+}
+
 // At boot the tree is written to /run, a tmpfs: /dev/shm is the closest
 // stand-in; BENCH_DIR overrides it (e.g. to measure a disk).
 const base = process.env.BENCH_DIR ?? (fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir());
@@ -113,6 +220,7 @@ try {
   console.log(`\ntargets: 10 VMs <= 1.5x floor: ${at(10).cmd.seconds <= 1.5 * at(10).floor.seconds ? 'met' : 'MISSED'}; ` +
     `1000 VMs < 1 s: ${at(1000).cmd.seconds < 1 ? 'met' : 'MISSED'}; 10000 < 10x 1000: ${at(10000).cmd.seconds < 10 * at(1000).cmd.seconds ? 'met' : 'MISSED'}; ` +
     `RSS at 10000 < 150 MB: ${at(10000).cmd.rssMb < 150 ? 'met' : 'MISSED'}`);
+  hostileBench(root);
 } finally {
   fs.rmSync(root, { recursive: true, force: true });
 }

@@ -53,10 +53,23 @@ function readCodeCache() {
   }
 }
 
-/** A missing bundle or a bug: said plainly, and exit 2, never 1 (1 means "invalid configuration"). */
+/**
+ * A missing bundle or a bug: said plainly in one line, and exit 2, never 1
+ * (1 means "invalid configuration"). The bundle reports its own bugs the same
+ * way (generator/failure.ts); this catches what escapes it or breaks loading
+ * it. The stack only with VMSVC_DEBUG=1: a user's terminal gets one line.
+ */
 function broken(e) {
   const missing = e !== null && typeof e === 'object' && e.code === 'ENOENT' && e.path === BUNDLE;
-  process.stderr.write(missing ? `vmsvc: ${BUNDLE} is missing: run npm run build\n` : `vmsvc: internal error: ${e instanceof Error ? e.stack : String(e)}\n`);
+  if (missing) {
+    process.stderr.write(`vmsvc: ${BUNDLE} is missing: run npm run build\n`);
+  } else {
+    // Controls escaped as \xNN, as the bundle's printable() does: nothing raw reaches the terminal.
+    const shown = (s) => s.replace(/[\\\u0000-\u001f\u007f-\u009f]/g, (c) => (c === '\\' ? '\\\\' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+    const what = shown(e instanceof Error ? `${e.name}: ${e.message}` : String(e));
+    const debug = process.env.VMSVC_DEBUG === '1' && e instanceof Error && e.stack !== undefined ? `${e.stack.split('\n').map(shown).join('\n')}\n` : '';
+    process.stderr.write(`vmsvc: internal error: ${what} (a bug in vmsvc; VMSVC_DEBUG=1 shows where)\n${debug}`);
+  }
   process.exitCode = 2;
 }
 

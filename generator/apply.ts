@@ -33,7 +33,7 @@ import type { GeneratorOptions } from './options.js';
 import { takeLock } from './pid-lock.js';
 import { buildTree, checkDataDir } from './pipeline.js';
 import type { FileTree, TreeEntry } from './render.js';
-import { formatDiagnostic, formatSkipped } from './report.js';
+import { formatDiagnostics, formatSkipped } from './report.js';
 import { sameTree, treeHash, writeEntries, writeTreeAtomically } from './write-tree.js';
 import { errnoOf } from './errno.js';
 import { tempSuffix } from './temp-name.js';
@@ -138,7 +138,7 @@ interface Ctx {
 function apply(opts: ApplyOptions, runner: CommandRunner, io: ApplyIo): number {
   const L = stateLayout(opts);
   const { check, tree, hash } = desiredTree(opts);
-  for (const d of check.diagnostics) io.err(formatDiagnostic(d));
+  for (const line of formatDiagnostics(check.diagnostics)) io.err(line);
   io.err(formatSkipped(check));
   const ctx: Ctx = {
     opts, L, runner, io, tree, hash,

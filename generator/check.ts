@@ -55,7 +55,10 @@ export function checkTree(tree: ScannedTree, opts: GeneratorOptions): CheckResul
   // only diagnostics and what a valid VM will be; validity is known after it.
   const candidates = new Map<string, ValidVm>();
   for (const vm of tree.vms) {
-    diagnostics.push(...vmDiagnostics(vm, opts), ...unknownProviderDiagnostics(vm, vmNames));
+    // One VM can bring any number of problems: push(...list) would pass them
+    // all as arguments and overflow the stack past about 100,000.
+    for (const d of vmDiagnostics(vm, opts)) diagnostics.push(d);
+    for (const d of unknownProviderDiagnostics(vm, vmNames)) diagnostics.push(d);
     const providers = sortedBytewise(vm.providers
       .filter((p) => p.node.kind !== 'directory' && p.name !== vm.name && vmNames.has(p.name))
       .map((p) => p.name));
@@ -64,7 +67,15 @@ export function checkTree(tree: ScannedTree, opts: GeneratorOptions): CheckResul
   }
   const cycles = findCycles(graph);
   for (const cycle of cycles) diagnostics.push(cycleDiagnostic(tree, cycle));
-  const linkCount = [...graph.values()].reduce((sum, providers) => sum + providers.length, 0);
+
+  const invalid = new Set<string>();
+  for (const d of diagnostics) if (d.severity === 'error' && d.vm !== null) invalid.add(d.vm);
+  for (const cycle of cycles) for (const vm of cycle) invalid.add(vm);
+  const dependents = dependentsOf(graph, invalid);
+  // Only VMs that will be generated get link numbers: the links of a broken
+  // VM, or of one that needs a broken provider, take no address.
+  let linkCount = 0;
+  for (const [name, providers] of graph) if (!invalid.has(name) && !dependents.has(name)) linkCount += providers.length;
   if (linkCount > LINK_CAPACITY) {
     diagnostics.push(error('links-exhausted', tree.root, null, `${linkCount} network links, but 100.64.0.0/16 gives only ${LINK_CAPACITY} client addresses`,
       'each providers/net entry is a link with its own address; remove links until there are at most 65534'));
@@ -73,17 +84,13 @@ export function checkTree(tree: ScannedTree, opts: GeneratorOptions): CheckResul
   // These make every VM unusable; other tree-level errors (an undecodable
   // entry) only block a strict run.
   const treeBroken = diagnostics.some((d) => d.vm === null && (d.rule === 'path-vmm-unsafe' || d.rule === 'links-exhausted' || d.rule === 'vmm-unsupported' || d.rule === 'too-many-vms'));
-  const invalid = new Set<string>();
-  for (const d of diagnostics) if (d.severity === 'error' && d.vm !== null) invalid.add(d.vm);
-  for (const cycle of cycles) for (const vm of cycle) invalid.add(vm);
-  if (treeBroken) for (const vm of vmNames) invalid.add(vm);
-  const dependents = dependentsOf(graph, invalid);
+  const reasons = invalidReasons(diagnostics);
 
   const skipped: SkippedVm[] = [];
   const vms: ValidVm[] = [];
   for (const name of sortedBytewise(tree.vmNames)) {
-    if (invalid.has(name)) {
-      skipped.push({ name, reason: invalidReason(diagnostics, name, treeBroken) });
+    if (invalid.has(name) || treeBroken) {
+      skipped.push({ name, reason: reasons.get(name) ?? (treeBroken ? 'the data directory itself is invalid' : 'invalid (provider-cycle)') });
     } else if (dependents.has(name)) {
       skipped.push({ name, reason: `needs provider ${printable(dependents.get(name)!)}, which is skipped` });
     } else {
@@ -118,10 +125,18 @@ function shownUndecodable(p: string): string {
   return `${printable(path.dirname(p))}/${path.basename(p)}`;
 }
 
-function invalidReason(diagnostics: readonly Diagnostic[], vm: string, treeBroken: boolean): string {
-  const rules = sortedBytewise(new Set(diagnostics.filter((d) => d.vm === vm && d.severity === 'error').map((d) => d.rule)));
-  if (rules.length === 0 && treeBroken) return 'the data directory itself is invalid';
-  return rules.length > 0 ? `invalid (${rules.join(', ')})` : 'invalid (provider-cycle)';
+/** Each VM with errors of its own -> `invalid (rule, ...)`: one pass over the diagnostics, not one per skipped VM. */
+function invalidReasons(diagnostics: readonly Diagnostic[]): Map<string, string> {
+  const rules = new Map<string, Set<string>>();
+  for (const d of diagnostics) {
+    if (d.severity !== 'error' || d.vm === null) continue;
+    let set = rules.get(d.vm);
+    if (set === undefined) rules.set(d.vm, (set = new Set()));
+    set.add(d.rule);
+  }
+  const reasons = new Map<string, string>();
+  for (const [vm, set] of rules) reasons.set(vm, `invalid (${sortedBytewise(set).join(', ')})`);
+  return reasons;
 }
 
 function treeDiagnostics(tree: ScannedTree, outputRoot: string, maxVms: number): Diagnostic[] {
@@ -166,8 +181,9 @@ function vmDiagnostics(vm: ScannedVm, opts: GeneratorOptions): Diagnostic[] {
       'VMM arguments are written as UTF-8, so this file cannot be passed exactly; rename it'));
   }
   out.push(...kernelDiagnostics(vm), ...initramfsDiagnostics(vm));
-  out.push(...diskDiagnostics(vm));
-  out.push(...providerDiagnostics(vm));
+  // One per image and per provider entry: as many as the VM dir holds.
+  for (const d of diskDiagnostics(vm)) out.push(d);
+  for (const d of providerDiagnostics(vm)) out.push(d);
   return out;
 }
 

@@ -7,10 +7,10 @@
 import { runApply, spawnRunner } from './apply.js';
 import { printable } from './bytes.js';
 import { hasErrors } from './check.js';
-import { optionFlags, optionsFromFlags, type OptionFlags } from './cli-options.js';
+import { nonEmptyPaths, optionFlags, optionsFromFlags, UsageError, type OptionFlags } from './cli-options.js';
 import { checkDataDir, generate } from './pipeline.js';
 import { linksOf } from './plan.js';
-import { checkJson, countLine, formatDiagnostic, formatSkipped, linksTable } from './report.js';
+import { checkJson, countLine, formatDiagnostics, formatSkipped, linksTable } from './report.js';
 import { checkS6rcSource } from './s6rc-source-check.js';
 import { reportFailure } from './failure.js';
 
@@ -67,6 +67,7 @@ export type ApplyArgs = OptionFlags & {
 };
 
 export function applyCommand(a: ApplyArgs, io: Io): number {
+  nonEmptyPaths({ data: a.data, state: a.state, scandir: a.scandir, live: a.live, 's6-rc-compile': a['s6-rc-compile'], 's6-rc-init': a['s6-rc-init'], 's6-rc-update': a['s6-rc-update'] });
   const generator = { ...optionsFromFlags(a), livePrefix: a.prefix };
   return runApply({
     data: a.data,
@@ -84,10 +85,11 @@ export type CheckArgs = OptionFlags & { data: string; json: boolean; 'show-links
 export type GenerateArgs = OptionFlags & { data: string; out: string; 'keep-going': boolean; 'show-links': boolean };
 
 export function checkCommand(a: CheckArgs, io: Io): number {
+  nonEmptyPaths({ data: a.data });
   const { result } = checkDataDir(a.data, optionsFromFlags(a));
   if (a.json) io.out(checkJson(result, linksOf(result.vms)));
   else {
-    for (const d of result.diagnostics) io.err(formatDiagnostic(d));
+    for (const line of formatDiagnostics(result.diagnostics)) io.err(line);
     if (a['show-links']) io.out(linksTable(linksOf(result.vms)));
     io.out(`vmsvc: ${countLine(result)}\n`);
   }
@@ -95,8 +97,9 @@ export function checkCommand(a: CheckArgs, io: Io): number {
 }
 
 export function generateCommand(a: GenerateArgs, io: Io): number {
+  nonEmptyPaths({ data: a.data, out: a.out });
   const outcome = generate(a.data, a.out, optionsFromFlags(a), a['keep-going']);
-  for (const d of outcome.check.diagnostics) io.err(formatDiagnostic(d));
+  for (const line of formatDiagnostics(outcome.check.diagnostics)) io.err(line);
   if (outcome.kind === 'refused') {
     io.err(`vmsvc: ${countLine(outcome.check)}\nvmsvc: nothing written; fix the errors above, or use --keep-going to write the valid VMs only\n`);
     return EXIT.invalid;
@@ -112,6 +115,7 @@ export function generateCommand(a: GenerateArgs, io: Io): number {
 }
 
 export function checkS6rcCommand(dirs: string[], livePrefix: string, io: Io): number {
+  if (dirs.includes('')) throw new UsageError('check-s6rc: a source directory must not be empty (it would mean the current directory)');
   const problems = checkS6rcSource(dirs, { prefix: livePrefix });
   for (const p of problems) io.err(`${printable(p.file)}: ${p.service === null ? '' : `${printable(p.service)}: `}${printable(p.reason)}\n`);
   io.out(`vmsvc: ${problems.length === 0 ? 'the source tree compiles' : `${problems.length} problem${problems.length === 1 ? '' : 's'} s6-rc-compile would reject`}\n`);

@@ -73,6 +73,17 @@ export class UsageError extends CommandError {
   }
 }
 
+/**
+ * Refuses a path flag given as "": every file call would take it as the
+ * current directory (path.resolve('') is the cwd), so `--data ""` would
+ * quietly scan wherever vmsvc was started. Flags left out are undefined.
+ */
+export function nonEmptyPaths(flags: Readonly<Record<string, string | undefined>>): void {
+  for (const [flag, value] of Object.entries(flags)) {
+    if (value === '') throw new UsageError(`--${flag} must not be empty (an empty path would mean the current directory)`);
+  }
+}
+
 /** s6-log's own bounds for the s and n directives. */
 const S6LOG_MIN_SIZE = 4096;
 const S6LOG_MAX_SIZE = 268435455;
@@ -81,6 +92,7 @@ const U32_MAX = 4294967295;
 const USER_NAME = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 
 export function optionsFromFlags(f: OptionFlags): GeneratorOptions {
+  nonEmptyPaths({ templates: f.templates });
   const vmm = VMMS.find((v) => v === f.vmm);
   if (vmm === undefined) throw new UsageError(`--vmm must be one of ${VMMS.join(', ')}`);
   return {

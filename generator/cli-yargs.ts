@@ -19,7 +19,7 @@ import {
   type GenerateArgs,
   type Io,
 } from './cli-commands.js';
-import type { OptionFlags } from './cli-options.js';
+import { nonEmptyPaths, type OptionFlags } from './cli-options.js';
 import { printable } from './bytes.js';
 import { consoleCommand } from './admin/console.js';
 import { graph } from './admin/graph.js';
@@ -52,8 +52,14 @@ export async function runWithYargs(argv: readonly string[], io: Io): Promise<num
   const run = (fn: () => number) => {
     if (!failed) code = guard(fn, io);
   };
-  const runAsync = async (fn: () => Promise<number>) => {
-    if (!failed) code = await fn();
+  // The admin commands' path flags: refused when empty before the command runs.
+  const runAsync = async (paths: Readonly<Record<string, string | undefined>>, fn: () => Promise<number>) => {
+    if (failed) return;
+    const usage = guard(() => {
+      nonEmptyPaths(paths);
+      return EXIT.ok;
+    }, io);
+    code = usage === EXIT.ok ? await fn() : usage;
   };
   const parser = yargs([...argv])
     .scriptName('vmsvc')
@@ -72,32 +78,32 @@ export async function runWithYargs(argv: readonly string[], io: Io): Promise<num
       .option('live-prefix', { type: 'string', default: '', describe: 'the s6-rc-init -p prefix, for the name length limit' }),
     (a) => run(() => checkS6rcCommand(a.dirs as string[], a['live-prefix'], io)))
     .command('ls', 'every VM with its live state, providers and addresses', (y) => y.options({ ...adminFlags, ...liveFlags }),
-      (a) => runAsync(() => ls({ source: a.source, scandir: a.scandir, prefix: a.prefix, json: a.json }, io)))
+      (a) => runAsync({ source: a.source, scandir: a.scandir }, () => ls({ source: a.source, scandir: a.scandir, prefix: a.prefix, json: a.json }, io)))
     .command('show <name>', 'everything about one VM: services, dependencies, VMM argv, disks, links, paths, state', (y) => y
       .positional('name', { type: 'string', demandOption: true })
       .options({ ...adminFlags, ...liveFlags }),
-    (a) => runAsync(() => show({ source: a.source, scandir: a.scandir, prefix: a.prefix, name: a.name, json: a.json }, io)))
+    (a) => runAsync({ source: a.source, scandir: a.scandir }, () => show({ source: a.source, scandir: a.scandir, prefix: a.prefix, name: a.name, json: a.json }, io)))
     .command('graph', 'the VM and provider graph with start levels, in DOT or Mermaid', (y) => y
       .options(adminFlags)
       .option('format', { choices: ['dot', 'mermaid'] as const, default: 'dot' as const, describe: 'output format' }),
-    (a) => runAsync(() => graph({ source: a.source, format: a.format, json: a.json }, io)))
+    (a) => runAsync({ source: a.source }, () => graph({ source: a.source, format: a.format, json: a.json }, io)))
     .command('start <name>', 'start a VM through s6-rc (its providers first)', (y) => y
       .positional('name', { type: 'string', demandOption: true })
       .options({ ...adminFlags, ...s6rcFlags }),
-    (a) => runAsync(() => start({ source: a.source, name: a.name, live: a.live, s6rc: a.s6rc, json: a.json }, io)))
+    (a) => runAsync({ source: a.source, live: a.live, s6rc: a.s6rc }, () => start({ source: a.source, name: a.name, live: a.live, s6rc: a.s6rc, json: a.json }, io)))
     .command('stop <name>', 'stop a VM through s6-rc; says first which clients go down with it', (y) => y
       .positional('name', { type: 'string', demandOption: true })
       .options({ ...adminFlags, ...s6rcFlags }),
-    (a) => runAsync(() => stop({ source: a.source, name: a.name, live: a.live, s6rc: a.s6rc, json: a.json }, io)))
+    (a) => runAsync({ source: a.source, live: a.live, s6rc: a.s6rc }, () => stop({ source: a.source, name: a.name, live: a.live, s6rc: a.s6rc, json: a.json }, io)))
     .command('console <name>', 'attach this terminal to the VM\'s virtio-console (one at a time; Ctrl-] leaves)', (y) => y
       .positional('name', { type: 'string', demandOption: true })
       .option('source', adminFlags.source),
-    (a) => runAsync(() => consoleCommand({ source: a.source, name: a.name }, io)))
+    (a) => runAsync({ source: a.source }, () => consoleCommand({ source: a.source, name: a.name }, io)))
     .command('logs <name>', 'the VM\'s serial log', (y) => y
       .positional('name', { type: 'string', demandOption: true })
       .options(adminFlags)
       .option('follow', { alias: 'f', type: 'boolean', default: false, describe: 'keep printing new lines until Ctrl-C' }),
-    (a) => runAsync(() => logs({ source: a.source, name: a.name, follow: a.follow, json: a.json }, io)))
+    (a) => runAsync({ source: a.source }, () => logs({ source: a.source, name: a.name, follow: a.follow, json: a.json }, io)))
     .demandCommand(1, 'name a command')
     .strict()
     .epilogue('Exit codes: 0 ok (warnings allowed), 1 invalid configuration, 2 usage or I/O error.\nDocs: README.md')

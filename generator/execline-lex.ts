@@ -207,7 +207,7 @@ class Lexer {
     for (const action of actions) {
       switch (action) {
         case 's': {
-          const digits = String.fromCharCode(...this.buf.slice(this.mark));
+          const digits = Buffer.from(this.buf.slice(this.mark)).toString('latin1');
           const value = parseInt(digits, this.base);
           // Observed on execlineb 2.9.3: "\000", "\0x0", "\256", "\0400"
           // are syntax errors (the older el_parse.c silently wrapped them).

@@ -1,8 +1,10 @@
 /**
  * Pure graph algorithms over "client -> provider" edges. Iterative throughout:
- * a chain of thousands of providers must not overflow the stack.
+ * a chain of thousands of providers must not overflow the stack. Cycles are
+ * found by cycles.ts, shared with the s6-rc source checker.
  */
 import { compareBytes } from './bytes.js';
+import { shortestCycle, stronglyConnected, type Digraph } from './cycles.js';
 
 /** client -> its providers; every list sorted bytewise, every target a key. */
 export type ProviderGraph = ReadonlyMap<string, readonly string[]>;
@@ -13,80 +15,18 @@ export type ProviderGraph = ReadonlyMap<string, readonly string[]>;
  * left to the caller (they have their own rule).
  */
 export function findCycles(graph: ProviderGraph): string[][] {
-  return stronglyConnected(graph)
+  const providers = (vm: string): readonly string[] => graph.get(vm) ?? [];
+  const g: Digraph<string> = { nodes: graph.keys(), edges: providers, target: (p) => p };
+  return stronglyConnected(g)
     .filter((scc) => scc.length > 1)
-    .map((scc) => shortestCycle(graph, new Set(scc), [...scc].sort(compareBytes)[0]!))
+    .map((scc) => {
+      const inside = new Set(scc);
+      const start = [...scc].sort(compareBytes)[0]!;
+      // Without self-loops, as documented: a VM naming itself is not part of a longer cycle's path.
+      const withoutSelf: Digraph<string> = { ...g, edges: (vm) => providers(vm).filter((p) => p !== vm) };
+      return [start, ...shortestCycle(withoutSelf, start, (vm) => inside.has(vm)).map((step) => step.edge)];
+    })
     .sort((a, b) => compareBytes(a[0]!, b[0]!));
-}
-
-function shortestCycle(graph: ProviderGraph, inside: ReadonlySet<string>, start: string): string[] {
-  const parent = new Map<string, string>();
-  const queue = [start];
-  for (let i = 0; i < queue.length; i++) {
-    const node = queue[i]!;
-    for (const next of graph.get(node) ?? []) {
-      if (!inside.has(next) || next === node) continue;
-      if (next === start) {
-        const path = [start];
-        for (let at: string | undefined = node; at !== undefined && at !== start; at = parent.get(at)) path.push(at);
-        return [start, ...path.slice(1).reverse(), start];
-      }
-      if (!parent.has(next)) {
-        parent.set(next, node);
-        queue.push(next);
-      }
-    }
-  }
-  throw new Error(`internal: no cycle through ${start} in its component`);
-}
-
-/** Tarjan's algorithm with an explicit stack. */
-function stronglyConnected(graph: ProviderGraph): string[][] {
-  const index = new Map<string, number>();
-  const low = new Map<string, number>();
-  const onStack = new Set<string>();
-  const stack: string[] = [];
-  const result: string[][] = [];
-  let counter = 0;
-  for (const root of graph.keys()) {
-    if (index.has(root)) continue;
-    const work: Array<{ node: string; next: number }> = [{ node: root, next: 0 }];
-    index.set(root, counter);
-    low.set(root, counter++);
-    stack.push(root);
-    onStack.add(root);
-    while (work.length > 0) {
-      const frame = work[work.length - 1]!;
-      const edges = graph.get(frame.node) ?? [];
-      if (frame.next < edges.length) {
-        const w = edges[frame.next++]!;
-        if (!index.has(w)) {
-          index.set(w, counter);
-          low.set(w, counter++);
-          stack.push(w);
-          onStack.add(w);
-          work.push({ node: w, next: 0 });
-        } else if (onStack.has(w)) {
-          low.set(frame.node, Math.min(low.get(frame.node)!, index.get(w)!));
-        }
-        continue;
-      }
-      work.pop();
-      const parent = work[work.length - 1];
-      if (parent !== undefined) low.set(parent.node, Math.min(low.get(parent.node)!, low.get(frame.node)!));
-      if (low.get(frame.node) === index.get(frame.node)) {
-        const scc: string[] = [];
-        let w: string;
-        do {
-          w = stack.pop()!;
-          onStack.delete(w);
-          scc.push(w);
-        } while (w !== frame.node);
-        result.push(scc);
-      }
-    }
-  }
-  return result;
 }
 
 /**

@@ -8,6 +8,29 @@ export function formatDiagnostic(d: Diagnostic): string {
   return `${printable(d.path)}: ${d.severity}[${d.rule}]: ${d.message}\n  hint: ${d.hint}\n`;
 }
 
+/**
+ * Diagnostics printed per VM (and for the data dir itself) before the rest is
+ * summed up in one line: a VM with 100,000 broken images would otherwise bury
+ * the terminal or the boot log, and the first hundred already say what is
+ * wrong. --json always carries every one.
+ */
+export const SHOWN_PER_VM = 100;
+
+/** The diagnostics as formatDiagnostic lines, at most SHOWN_PER_VM per VM, then a count of the rest per VM. */
+export function* formatDiagnostics(diagnostics: readonly Diagnostic[]): Generator<string> {
+  const seen = new Map<string | null, number>();
+  for (const d of diagnostics) {
+    const n = (seen.get(d.vm) ?? 0) + 1;
+    seen.set(d.vm, n);
+    if (n <= SHOWN_PER_VM) yield formatDiagnostic(d);
+  }
+  for (const [vm, n] of seen) {
+    if (n <= SHOWN_PER_VM) continue;
+    const whose = vm === null ? 'the data directory' : `VM ${printable(vm)}`;
+    yield `vmsvc: ${n - SHOWN_PER_VM} more problem${n - SHOWN_PER_VM === 1 ? '' : 's'} of ${whose} not shown (vmsvc check --json lists all ${n})\n`;
+  }
+}
+
 export function formatSkipped(result: CheckResult): string {
   return result.skipped.map((s) => `vmsvc: skipped VM ${printable(s.name)}: ${s.reason}\n`).join('');
 }
@@ -35,6 +58,7 @@ export function linksTable(links: readonly Link[]): string {
   const name = tableNames(links.flatMap((l) => [l.client, l.provider]));
   const rows = links.map((l) => [String(l.n), name(l.client), name(l.provider), l.clientMac, l.clientIp, l.providerMac, l.bridge, l.clientTap, l.providerTap, l.service]);
   if (rows.length === 0) return 'no network links\n';
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  // A reduce, not Math.max(...rows): up to 65534 rows would be as many arguments.
+  const widths = header.map((h, i) => rows.reduce((w, r) => Math.max(w, r[i]!.length), h.length));
   return [header, ...rows].map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n';
 }

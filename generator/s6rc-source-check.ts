@@ -15,6 +15,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { lexExeclineBytes } from './execline-lex.js';
 import { errnoOf } from './errno.js';
+import { shortestCycle, stronglyConnected, type Digraph, type Step } from './cycles.js';
 
 export interface S6rcProblem {
   /** The service the problem belongs to, or null for a whole source dir. */
@@ -611,9 +612,10 @@ function checkBundleCycles(graph: Graph, defs: Map<string, Definition>, report: 
   for (const [from, edges] of graph) {
     if (isBundle(from)) bundleGraph.set(from, edges.filter((e) => isBundle(e.to)));
   }
-  for (const scc of cyclicComponents(bundleGraph)) {
+  const g = digraph(bundleGraph);
+  for (const scc of cyclicComponents(g)) {
     const start = [...scc].sort(byteOrder)[0] as string;
-    const cycle = shortestCycle(bundleGraph, start, scc);
+    const cycle = shortestCycle(g, start, (n) => scc.has(n));
     const def = defs.get(start) as Definition;
     report.fatal(start, def.dir, `cyclic bundle definition: ${formatCycle(start, cycle)}`);
   }
@@ -622,11 +624,12 @@ function checkBundleCycles(graph: Graph, defs: Map<string, Definition>, report: 
 /** Any cycle that goes through a oneshot or longrun (self-dependency included). */
 function checkDependencyCycles(graph: Graph, defs: Map<string, Definition>, report: Report): void {
   const isAtomic = (n: string): boolean => defs.get(n)?.type !== 'bundle';
-  for (const scc of cyclicComponents(graph)) {
+  const g = digraph(graph);
+  for (const scc of cyclicComponents(g)) {
     const atomics = [...scc].filter(isAtomic).sort(byteOrder);
     const start = atomics[0];
     if (start === undefined) continue; // only bundles: reported as a bundle cycle
-    const cycle = shortestCycle(graph, start, scc);
+    const cycle = shortestCycle(g, start, (n) => scc.has(n));
     const implicit = cycle.filter((step) => step.edge.implicit).map((step) => `${step.from} is a producer for ${step.edge.to}, so it depends on it`);
     const why = implicit.length > 0 ? ` (${implicit.join('; ')})` : '';
     const def = defs.get(start) as Definition;
@@ -634,76 +637,21 @@ function checkDependencyCycles(graph: Graph, defs: Map<string, Definition>, repo
   }
 }
 
-interface Step {
-  from: string;
-  edge: Edge;
+function formatCycle(start: string, cycle: readonly Step<Edge>[]): string {
+  return [start, ...cycle.map((s) => s.edge.to)].join(' -> ');
 }
 
-function formatCycle(start: string, cycle: Step[]): string {
-  return [start, ...cycle.map((s) => s.edge.to)].join(' -> ');
+/** Roots in bytewise order: it fixes the order the cycles are reported in. */
+function digraph(graph: Graph): Digraph<Edge> {
+  return { nodes: [...graph.keys()].sort(byteOrder), edges: (n) => graph.get(n) ?? [], target: (e) => e.to };
 }
 
 /**
  * Strongly connected components that contain a cycle: more than one node,
- * or one node with an edge to itself (Tarjan's algorithm).
+ * or one node with an edge to itself.
  */
-function cyclicComponents(graph: Graph): Set<string>[] {
-  const index = new Map<string, number>();
-  const low = new Map<string, number>();
-  const onStack = new Set<string>();
-  const stack: string[] = [];
-  const result: Set<string>[] = [];
-  let counter = 0;
-
-  const visit = (v: string): void => {
-    index.set(v, counter);
-    low.set(v, counter);
-    counter++;
-    stack.push(v);
-    onStack.add(v);
-    for (const { to } of graph.get(v) ?? []) {
-      if (!graph.has(to)) continue;
-      if (!index.has(to)) {
-        visit(to);
-        low.set(v, Math.min(low.get(v) as number, low.get(to) as number));
-      } else if (onStack.has(to)) {
-        low.set(v, Math.min(low.get(v) as number, index.get(to) as number));
-      }
-    }
-    if (low.get(v) !== index.get(v)) return;
-    const scc = new Set<string>();
-    for (let w = stack.pop(); w !== undefined; w = stack.pop()) {
-      onStack.delete(w);
-      scc.add(w);
-      if (w === v) break;
-    }
-    const selfLoop = (graph.get(v) ?? []).some((e) => e.to === v);
-    if (scc.size > 1 || selfLoop) result.push(scc);
-  };
-
-  for (const v of [...graph.keys()].sort(byteOrder)) if (!index.has(v)) visit(v);
-  return result;
-}
-
-/** A shortest path from `start` back to itself inside `scc` (breadth-first). */
-function shortestCycle(graph: Graph, start: string, scc: Set<string>): Step[] {
-  const cameFrom = new Map<string, Step>();
-  const queue: string[] = [start];
-  for (let v = queue.shift(); v !== undefined; v = queue.shift()) {
-    for (const edge of graph.get(v) ?? []) {
-      if (!scc.has(edge.to)) continue;
-      if (edge.to === start) return [...pathTo(v, cameFrom), { from: v, edge }];
-      if (!cameFrom.has(edge.to)) {
-        cameFrom.set(edge.to, { from: v, edge });
-        queue.push(edge.to);
-      }
-    }
-  }
-  return []; // unreachable for a cyclic component
-}
-
-function pathTo(node: string, cameFrom: Map<string, Step>): Step[] {
-  const steps: Step[] = [];
-  for (let step = cameFrom.get(node); step; step = cameFrom.get(step.from)) steps.unshift(step);
-  return steps;
+function cyclicComponents(g: Digraph<Edge>): Set<string>[] {
+  return stronglyConnected(g)
+    .filter((scc) => scc.length > 1 || g.edges(scc[0]!).some((e) => e.to === scc[0]))
+    .map((scc) => new Set(scc));
 }

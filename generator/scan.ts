@@ -219,7 +219,7 @@ function scanVm(root: string, realRoot: string, name: string): ScannedVm {
       for (const [provider] of netListing.entries) {
         providers.push({ name: provider, path: child(netDir, provider), node: entryNode(netListing, provider) });
       }
-      undecodable.push(...netListing.undecodable);
+      for (const p of netListing.undecodable) undecodable.push(p);
     } else {
       providersNetDir = netListing;
     }

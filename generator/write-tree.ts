@@ -258,7 +258,7 @@ function listTree(root: string, rel: string): string[] {
   for (const d of fs.readdirSync(path.join(root, rel), { withFileTypes: true })) {
     const child = rel === '' ? d.name : `${rel}/${d.name}`;
     out.push(child);
-    if (d.isDirectory()) out.push(...listTree(root, child));
+    if (d.isDirectory()) for (const below of listTree(root, child)) out.push(below);
   }
   return out;
 }

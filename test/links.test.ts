@@ -1,6 +1,10 @@
 /** Link numbering: the guide's address rule, uniqueness, and stability under change. */
 import test from 'ava';
-import { assignLinks, clientIpFromMac, makeLink, LINK_CAPACITY, type LinkNumber, type LinkRequest } from '../generator/links.js';
+import fc from 'fast-check';
+import { compareBytes } from '../generator/bytes.js';
+import {
+  assignLinks, clientIpFromMac, makeLink, placeInSlots, preferredSlot, FIRST_LINK, LAST_LINK, LINK_CAPACITY, type LinkNumber, type LinkRequest,
+} from '../generator/links.js';
 import type { VmName } from '../generator/vm-name.js';
 import { checkTree } from '../generator/check.js';
 import { defaultOptions } from '../generator/options.js';
@@ -105,4 +109,87 @@ test('a full address space still numbers every link; one more is a check error',
   t.deepEqual(result.diagnostics.map((d) => d.rule), ['links-exhausted']);
   t.regex(result.diagnostics[0]!.message, /65792 network links, but 100\.64\.0\.0\/16 gives only 65534/);
   t.is(result.vms.length, 0);
+});
+
+// ------------------------------------------------------------------ the probe: identical numbers, bounded time
+
+/** The numbering as it was first written (one number at a time): the reference every address must keep. */
+function linearProbe(slots: readonly number[]): number[] {
+  const taken = new Set<number>();
+  return slots.map((slot) => {
+    let n = slot;
+    while (taken.has(n)) n = n === LAST_LINK ? FIRST_LINK : n + 1;
+    taken.add(n);
+    return n;
+  });
+}
+
+/** assignLinks as it was first written, on top of linearProbe. */
+function referenceNumbers(requests: readonly LinkRequest[]): Map<string, number> {
+  const keyed = requests.map((r) => ({ ...r, slot: preferredSlot(r.client, r.provider) }));
+  keyed.sort((a, b) => a.slot - b.slot || compareBytes(a.client, b.client) || compareBytes(a.provider, b.provider));
+  const ns = linearProbe(keyed.map((r) => r.slot));
+  return new Map(keyed.map((r, i) => [`${r.client}>${r.provider}`, ns[i]!]));
+}
+
+const entries = (m: ReadonlyMap<string, number>): Array<[string, number]> => [...m].sort(([a], [b]) => compareBytes(a, b));
+
+const slot = fc.oneof(
+  fc.integer({ min: FIRST_LINK, max: LAST_LINK }),
+  fc.integer({ min: LAST_LINK - 40, max: LAST_LINK }), // wraps
+  fc.integer({ min: FIRST_LINK, max: FIRST_LINK + 40 }),
+  fc.constantFrom(FIRST_LINK, 1000, LAST_LINK), // one cluster
+);
+
+test('placeInSlots gives exactly the linear probe\'s numbers (property, clusters and wrapping included)', (t) => {
+  fc.assert(fc.property(fc.array(slot, { maxLength: 3000 }), (slots) => {
+    t.deepEqual(placeInSlots(slots), linearProbe(slots));
+  }), { numRuns: 300 });
+  // Sorted as assignLinks hands them over, and a whole address space of one slot.
+  fc.assert(fc.property(fc.array(slot, { maxLength: 3000 }), (slots) => {
+    const sorted = [...slots].sort((a, b) => a - b);
+    t.deepEqual(placeInSlots(sorted), linearProbe(sorted));
+  }), { numRuns: 100 });
+  const full = Array.from({ length: LINK_CAPACITY }, () => 7);
+  t.deepEqual(placeInSlots(full), [...Array.from({ length: LAST_LINK - 6 }, (_, i) => 7 + i), 1, 2, 3, 4, 5, 6]);
+});
+
+test('assignLinks numbers every link as the old algorithm did (property, up to a full address space)', (t) => {
+  const names = fc.array(fc.tuple(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: 300 })), { maxLength: 2000 });
+  fc.assert(fc.property(names, (pairs) => {
+    const requests = [...new Map(pairs.filter(([c, p]) => c !== p).map(([c, p]) => [`${c}>${p}`, { client: vm(`vm${c}`), provider: vm(`vm${p}`) }])).values()];
+    t.deepEqual(entries(numbers(requests)), entries(referenceNumbers(requests)));
+  }), { numRuns: 100 });
+  const full: LinkRequest[] = [];
+  for (let i = 0; i < LINK_CAPACITY; i++) full.push({ client: vm(`c${i}`), provider: vm('p') });
+  t.deepEqual(entries(numbers(full)), entries(referenceNumbers(full)));
+});
+
+/** `n` links whose names all hash into slots 1..`width`: found by trying names, in a fixed order. */
+function clusteredRequests(n: number, width: number): LinkRequest[] {
+  const out: LinkRequest[] = [];
+  for (let i = 0; out.length < n; i++) {
+    if (preferredSlot(`c${i}`, 'p') <= width) out.push({ client: vm(`c${i}`), provider: vm('p') });
+  }
+  return out;
+}
+
+test('links whose names hash into one cluster are numbered as fast as random ones', (t) => {
+  const clustered = clusteredRequests(20_000, 2000);
+  const random = Array.from({ length: 20_000 }, (_, i) => ({ client: vm(`r${i}`), provider: vm('p') }));
+  const ms = (requests: readonly LinkRequest[]): number => {
+    let best = Infinity;
+    for (let k = 0; k < 3; k++) {
+      const started = performance.now();
+      assignLinks(requests);
+      best = Math.min(best, performance.now() - started);
+    }
+    return best;
+  };
+  ms(random); // warm-up
+  const r = ms(random);
+  const c = ms(clustered);
+  t.log(`20000 links: random names ${r.toFixed(0)} ms, one cluster ${c.toFixed(0)} ms`);
+  // One number at a time, the cluster costs 20000^2/2 probes: over 10x the random names.
+  t.true(c < 3 * r + 50, `${c.toFixed(0)} ms against ${r.toFixed(0)} ms`);
 });

@@ -416,3 +416,19 @@ test('a source dir that cannot be read is rejected', (t) => {
   const missing = path.join(src as string, 'nope');
   t.deepEqual(judged(t, [missing]), [{ service: null, file: missing, reason: `unable to opendir ${missing}` }]);
 });
+
+test('a dependency chain 6000 deep compiles, and closed into a cycle is reported with its full path: no stack overflow', (t) => {
+  const n = 6000;
+  const name = (i: number): string => `s${String(i).padStart(5, '0')}`;
+  const chain: Tree = {};
+  for (let i = 0; i < n; i++) chain[name(i)] = oneshot('true\n', i + 1 < n ? deps(name(i + 1)) : {});
+  const [open] = sources(t, chain);
+  t.deepEqual(checkS6rcSource([open as string]), []);
+  chain[name(n - 1)] = oneshot('true\n', deps(name(0)));
+  const [closed] = sources(t, chain);
+  const want = [...Array.from({ length: n }, (_, i) => name(i)), name(0)].join(' -> ');
+  const problems = checkS6rcSource([closed as string]);
+  t.is(problems.length, 1);
+  t.is(problems[0]?.service, name(0));
+  t.true(problems[0]?.reason === `cyclic service dependency: ${want}`, 'the whole cycle, in order');
+});

@@ -849,6 +849,58 @@ export const CORPUS: readonly HostileCase[] = [
     ],
     valid: ['fine'],
   },
+  // ---------------------------------------------------------------- bounds: every run ends (issue 10, items 3 and 4)
+  {
+    title: 'bounds: a link whose target goes through a directory link and then .. (Node\'s realpath revisits it forever)',
+    build: ({ root, data }) => {
+      fs.mkdirSync(path.join(root, 'outside', 'd'), { recursive: true });
+      fs.writeFileSync(path.join(root, 'outside', 'vmlinux'), ELF_HEADER);
+      fs.writeFileSync(path.join(root, 'outside', 'root.img'), 'host disk\n');
+      vm(data, 'ok');
+      // The kernel follows b first, then applies ..: a/vmlinux is ../outside/vmlinux. Taken as
+      // text, b/../vmlinux is a/vmlinux again, and fs.realpathSync spins on it at 100% CPU.
+      vm(data, 'a');
+      fs.symlinkSync('../../outside/d', path.join(data, 'a', 'b'));
+      replaceWithSymlink('b/../vmlinux', path.join(data, 'a', 'vmlinux'));
+      vm(data, 'c');
+      fs.symlinkSync('../../../outside/d', path.join(data, 'c', 'blk', 'b'));
+      replaceWithSymlink('b/../root.img', path.join(data, 'c', 'blk', 'root.img'));
+    },
+    diagnostics: [err('symlink-escapes', 'a/vmlinux'), err('symlink-escapes', 'c/blk/root.img')],
+    valid: ['ok'],
+    maxCheckMs: 10_000,
+    knownBug: 'generator/scan.ts resolves links with fs.realpathSync (resolveInside), which applies .. to the text: it never ends on this link. The kernel-exact, fd-based walk (issue 10 items 1-2, being rewritten) must fix it; then drop this knownBug.',
+  },
+  {
+    title: 'bounds: one VM with 130,000 empty images next to a healthy VM (push(...) overflowed the stack)',
+    slow: true,
+    build: ({ data }) => {
+      vm(data, 'good');
+      vm(data, 'bad', { disks: [] });
+      const blk = path.join(data, 'bad', 'blk');
+      for (let i = 0; i < 130_000; i++) fs.closeSync(fs.openSync(path.join(blk, `${i}.img`), 'w'));
+    },
+    diagnostics: Array.from({ length: 130_000 }, (_, i) => err('img-empty', `bad/blk/${i}.img`)),
+    valid: ['good'],
+  },
+  {
+    title: 'bounds: broken VMs whose links alone pass 65534 do not take the healthy VMs down with them',
+    slow: true,
+    build: ({ data }) => {
+      vm(data, 'netvm');
+      vm(data, 'appvm', { providers: ['netvm'] });
+      // 363 VMs without blk/, each a client of every later one (no cycle): 65,703 links.
+      const broken = Array.from({ length: 363 }, (_, i) => `broken${pad(i, 3)}`);
+      broken.forEach((name, i) => {
+        vm(data, name, { disks: null });
+        const net = providersOf(data, name);
+        for (const p of broken.slice(i + 1)) fs.closeSync(fs.openSync(path.join(net, p), 'w'));
+      });
+    },
+    diagnostics: Array.from({ length: 363 }, (_, i) => err('blk-missing', `broken${pad(i, 3)}/blk`)),
+    valid: ['appvm', 'netvm'],
+  },
+  // ---------------------------------------------------------------- end of bounds
 ];
 
 // ------------------------------------------------------------------ shared checks of generated trees
