@@ -11,10 +11,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { main } from '../generator/cli.js';
 import { defaultOptions } from '../generator/options.js';
-import { checkTree } from '../generator/check.js';
 import { checkDataDir } from '../generator/pipeline.js';
 import { SHOWN_PER_VM } from '../generator/report.js';
-import { scanDataDir, type ScannedTree } from '../generator/scan.js';
 import { VMSVC } from './support/cli.js';
 import { makeVm, tempDir } from './support/data-dir.js';
 
@@ -87,41 +85,6 @@ test('check --json lists every problem of a VM; the text output shows the first 
 });
 
 // ------------------------------------------------------------------ keep-going over many broken VMs
-
-/**
- * A scanned tree of `n` broken VMs (each: vmlinux-missing, blk-missing),
- * copied in memory from one real scan, so that the timing is check's alone.
- */
-function brokenTree(root: string, n: number): ScannedTree {
-  const data = path.join(root, 'data');
-  fs.mkdirSync(path.join(data, 'proto'), { recursive: true });
-  const scanned = scanDataDir(data, 1_000_000);
-  const proto = [...scanned.vms][0]!;
-  const names = range(n).map((i) => `vm${String(i).padStart(6, '0')}`);
-  return { ...scanned, vmNames: names, entryCount: n, vms: names.map((name) => ({ ...proto, name, dir: path.join(scanned.root, name) })) };
-}
-
-/** Fastest of three checks of `tree`. */
-function checkMs(tree: ScannedTree): number {
-  let best = Infinity;
-  for (let k = 0; k < 3; k++) {
-    const started = performance.now();
-    const result = checkTree(tree, defaultOptions);
-    best = Math.min(best, performance.now() - started);
-    if (result.skipped.length !== tree.vmNames.length || result.skipped[0]!.reason !== 'invalid (blk-missing, vmlinux-missing)') throw new Error('unexpected check result');
-  }
-  return best;
-}
-
-test.serial('the reasons of skipped VMs cost linear time: 16000 broken VMs take about 8x what 2000 do', (t) => {
-  const root = temp(t);
-  checkMs(brokenTree(root, 500)); // warm-up: the first runs compile
-  const small = checkMs(brokenTree(root, 2000));
-  const large = checkMs(brokenTree(root, 16000));
-  t.log(`check of 2000 broken VMs: ${small.toFixed(0)} ms, 16000: ${large.toFixed(0)} ms (${(large / small).toFixed(1)}x)`);
-  // Linear is 8x (n log n about 10x), quadratic 64x; 20x leaves room for a loaded machine.
-  t.true(large < 20 * small, `${(large / small).toFixed(1)}x`);
-});
 
 // ------------------------------------------------------------------ links of broken VMs
 
