@@ -416,7 +416,7 @@ test('symlink-escapes: a relative link climbing out of the data dir into a sibli
   assertOnlyVmSkipped(t, result, ['symlink-escapes']);
 });
 
-test('accepted: symbolic links inside the data dir to regular files; paths are the link paths', (t) => {
+test('accepted: symbolic links inside the data dir to regular files; the VMM gets the files they reach, by link-free paths', (t) => {
   const f = fixture(t, { vm: { kernel: null, disks: [] }, other: {} });
   fs.mkdirSync(path.join(vmDir(f), 'images'));
   fs.writeFileSync(path.join(vmDir(f), 'images', 'root.raw'), 'root disk');
@@ -431,9 +431,10 @@ test('accepted: symbolic links inside the data dir to regular files; paths are t
   t.deepEqual(vm, {
     name: 'vm' as VmName,
     dir: vmDir(f),
-    kernel: path.join(vmDir(f), 'vmlinux'),
+    kernel: path.join(vmDir(f), 'images', 'vmlinux-6.1'),
     initramfs: null,
-    disks: [blkPath(f, 'root.img'), blkPath(f, 'shared.img')],
+    // In the order of the link names; each the file its link reaches.
+    disks: [path.join(vmDir(f), 'images', 'root.raw'), path.join(f.data, 'other', 'blk', 'root.img')],
     providers: [],
   });
 });

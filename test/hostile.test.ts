@@ -200,7 +200,17 @@ function expectedDisks(data: string, name: string): string[] {
   return fs.readdirSync(blk)
     .filter((n) => n.endsWith('.img') && !n.startsWith('.'))
     .sort(compareBytes)
-    .map((n) => `${data}/${name}/blk/${n}`);
+    .map((n) => kernelPath(data, `${name}/blk/${n}`));
+}
+
+/**
+ * Where the VMM must be pointed for `rel`: the file the kernel reaches from
+ * it, by its link-free path below the data dir as given. realpath(3) (libc's,
+ * which walks as the kernel does) is the judge, not vmsvc's own walk.
+ */
+function kernelPath(data: string, rel: string): string {
+  const real = fs.realpathSync.native(path.join(data, rel));
+  return `${data}/${path.relative(fs.realpathSync.native(data), real)}`;
 }
 
 async function runCase(t: ExecutionContext, c: HostileCase): Promise<void> {
@@ -254,7 +264,7 @@ async function runCase(t: ExecutionContext, c: HostileCase): Promise<void> {
   t.deepEqual(manifest.vms.map((v) => v.name), json.vms, 'generated VMs = check\'s valid VMs');
   const argvProblems: string[] = [];
   for (const v of manifest.vms) {
-    const kernel = `${data}/${v.name}/vmlinux`;
+    const kernel = kernelPath(data, `${v.name}/vmlinux`);
     if (v.kernel !== kernel) argvProblems.push(`${printable(v.name)}: manifest kernel ${printable(v.kernel)}`);
     const script = fs.readFileSync(path.join(out, `vm-${v.name}`, 'run'), 'utf8');
     for (const p of runScriptProblems(script, kernel, expectedDisks(data, v.name))) argvProblems.push(`${printable(v.name)}: ${printable(p)}`);
