@@ -439,6 +439,20 @@ test('accepted: symbolic links inside the data dir to regular files; the VMM get
   });
 });
 
+test('--data-at-runtime: a link, absolute into the staging copy, gives the VMM the file it reaches below the run-time dir', (t) => {
+  const f = fixture(t, { vm: { kernel: null, disks: [] }, other: {} });
+  fs.mkdirSync(path.join(vmDir(f), 'images'));
+  fs.writeFileSync(path.join(vmDir(f), 'images', 'vmlinux-6.1'), ELF_HEADER);
+  fs.symlinkSync(path.join(vmDir(f), 'images', 'vmlinux-6.1'), path.join(vmDir(f), 'vmlinux'));
+  fs.symlinkSync('../../other/blk/root.img', blkPath(f, 'root.img'));
+  const result = check(f.data, { ...defaultOptions, dataDirAtRuntime: '/mnt/user/svc/data' });
+  assertDiagnostics(t, result.diagnostics, []);
+  const vm = result.vms.find((v) => v.name === 'vm')!;
+  // The link itself would be followed into the staging copy at run time; its file is named where it will be.
+  t.is(vm.kernel, '/mnt/user/svc/data/vm/images/vmlinux-6.1');
+  t.deepEqual(vm.disks, ['/mnt/user/svc/data/other/blk/root.img']);
+});
+
 test('img-empty: a zero-byte .img', (t) => {
   const f = fixture(t, { vm: { disks: ['root.img'] } });
   fs.writeFileSync(blkPath(f, 'swap.img'), '');
