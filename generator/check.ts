@@ -113,11 +113,20 @@ function validVm(vm: ScannedVm, vmPrefix: string, providers: readonly string[]):
   return {
     name: vm.name as VmName,
     dir,
-    kernel: `${dir}/vmlinux`,
-    initramfs: vm.initramfs.kind === 'missing' ? null : `${dir}/initramfs`,
-    disks: [...vm.images].sort((a, b) => compareBytes(a.name, b.name)).map((img) => `${dir}/blk/${img.name}`),
+    kernel: vmmPath(vmPrefix, vm.vmlinux, `${dir}/vmlinux`),
+    initramfs: vm.initramfs.kind === 'missing' ? null : vmmPath(vmPrefix, vm.initramfs, `${dir}/initramfs`),
+    disks: [...vm.images].sort((a, b) => compareBytes(a.name, b.name)).map((img) => vmmPath(vmPrefix, img.node, `${dir}/blk/${img.name}`)),
     providers: providers as readonly VmName[],
   };
+}
+
+/**
+ * A link's file is given to the VMM by the link-free path the scan resolved,
+ * placed below the run-time data dir: the kernel then reaches the file that
+ * was checked, where it was checked, and no link is followed again at run time.
+ */
+function vmmPath(vmPrefix: string, node: Node, asWritten: string): string {
+  return 'resolved' in node && node.resolved !== null ? `${vmPrefix}${node.resolved}` : asWritten;
 }
 
 /** An undecodable entry's path: its name comes escaped from the scan (\xNN), the directory above it raw. */
@@ -328,6 +337,14 @@ function cycleDiagnostic(tree: ScannedTree, cycle: readonly string[]): Diagnosti
 }
 
 function symlinkDiagnostic(vm: string, p: string, node: Node, danglingRule: RuleId): Diagnostic | null {
+  if (node.kind === 'symlink-undecodable') {
+    return error('name-not-utf8', p, vm, `"${printable(path.basename(p))}" links to ${printable(node.target)}, whose name is not valid UTF-8`,
+      'VMM arguments are written as UTF-8, so the file it links to cannot be passed exactly; rename it');
+  }
+  if ('resolved' in node && node.resolved !== null && (VMM_UNSAFE.test(node.resolved) || CONTROL_CHAR.test(node.resolved))) {
+    return error('path-vmm-unsafe', p, vm, `"${printable(path.basename(p))}" links to "${printable(node.resolved)}" in the data directory, whose path contains a control character or one of , " [ ]`,
+      'the VMM is given the file the link reaches, and splits its options on these characters; rename that file or the directories above it');
+  }
   if (node.kind === 'symlink-escapes') {
     return error('symlink-escapes', p, vm, `"${printable(path.basename(p))}" links to ${printable(node.target)}, outside the data directory`,
       'the data directory is untrusted: links may only point inside it; copy the file into the data directory');
@@ -356,6 +373,7 @@ function describe(node: Node): string {
       return 'missing file';
     case 'symlink-loop':
     case 'symlink-escapes':
+    case 'symlink-undecodable':
       return 'unusable link';
     case 'unstatable':
       return `file that cannot be examined (${node.code})`;

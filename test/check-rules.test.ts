@@ -406,7 +406,7 @@ test('symlink-escapes: a relative link climbing out of the data dir into a sibli
   assertOnlyVmSkipped(t, result, ['symlink-escapes']);
 });
 
-test('accepted: symbolic links inside the data dir to regular files; paths are the link paths', (t) => {
+test('accepted: symbolic links inside the data dir to regular files; the VMM gets the files they reach, by link-free paths', (t) => {
   const f = fixture(t, { vm: { kernel: null, disks: [] }, other: {} });
   fs.mkdirSync(path.join(vmDir(f), 'images'));
   fs.writeFileSync(path.join(vmDir(f), 'images', 'root.raw'), 'root disk');
@@ -421,11 +421,26 @@ test('accepted: symbolic links inside the data dir to regular files; paths are t
   t.deepEqual(vm, {
     name: 'vm' as VmName,
     dir: vmDir(f),
-    kernel: path.join(vmDir(f), 'vmlinux'),
+    kernel: path.join(vmDir(f), 'images', 'vmlinux-6.1'),
     initramfs: null,
-    disks: [blkPath(f, 'root.img'), blkPath(f, 'shared.img')],
+    // In the order of the link names; each the file its link reaches.
+    disks: [path.join(vmDir(f), 'images', 'root.raw'), path.join(f.data, 'other', 'blk', 'root.img')],
     providers: [],
   });
+});
+
+test('--data-at-runtime: a link, absolute into the staging copy, gives the VMM the file it reaches below the run-time dir', (t) => {
+  const f = fixture(t, { vm: { kernel: null, disks: [] }, other: {} });
+  fs.mkdirSync(path.join(vmDir(f), 'images'));
+  fs.writeFileSync(path.join(vmDir(f), 'images', 'vmlinux-6.1'), ELF_HEADER);
+  fs.symlinkSync(path.join(vmDir(f), 'images', 'vmlinux-6.1'), path.join(vmDir(f), 'vmlinux'));
+  fs.symlinkSync('../../other/blk/root.img', blkPath(f, 'root.img'));
+  const result = check(f.data, { ...defaultOptions, dataDirAtRuntime: '/mnt/user/svc/data' });
+  assertDiagnostics(t, result.diagnostics, []);
+  const vm = result.vms.find((v) => v.name === 'vm')!;
+  // The link itself would be followed into the staging copy at run time; its file is named where it will be.
+  t.is(vm.kernel, '/mnt/user/svc/data/vm/images/vmlinux-6.1');
+  t.deepEqual(vm.disks, ['/mnt/user/svc/data/other/blk/root.img']);
 });
 
 test('img-empty: a zero-byte .img', (t) => {

@@ -85,8 +85,8 @@ test('a full address space still numbers every link; one more is a check error',
   t.throws(() => assignLinks([...full, { client: vm('extra'), provider: vm('p') }]), { instanceOf: RangeError });
 
   // The check sees the same limit before anything is numbered.
-  const file = { kind: 'file', viaSymlink: false, size: 64, readable: true } as const;
-  const dir = { kind: 'directory', viaSymlink: false, size: 0, readable: true } as const;
+  const file = { kind: 'file', viaSymlink: false, size: 64, readable: true, resolved: null } as const;
+  const dir = { kind: 'directory', viaSymlink: false, size: 0, readable: true, resolved: null } as const;
   const mkVm = (name: string, providers: string[]): ScannedVm => ({
     name, dir: `/d/${name}`, vmlinux: file, vmlinuxFormat: { kind: 'elf' }, initramfs: { kind: 'missing' }, blk: dir,
     images: [{ name: 'root.img', path: `/d/${name}/blk/root.img`, node: file }],

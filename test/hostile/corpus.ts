@@ -7,9 +7,6 @@
  *
  * Names full of shell and execline syntax carry "canary" payloads (`touch
  * CANARY`): if anything ever ran one, a file named CANARY would appear.
- *
- * A case with `knownBug` states the CORRECT behaviour, which the generator does
- * not have yet: the test for it is marked failing (see the note in each).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -59,8 +56,6 @@ export interface HostileCase {
   readonly maxCheckMs?: number;
   /** Extra checks on the generated tree; returns the problems found. */
   readonly verify?: (ctx: VerifyContext) => string[];
-  /** Why this case fails today (file:line and the fix): the test is marked failing. */
-  readonly knownBug?: string;
 }
 
 // ------------------------------------------------------------------ builders
@@ -858,7 +853,7 @@ export const CORPUS: readonly HostileCase[] = [
       fs.writeFileSync(path.join(root, 'outside', 'root.img'), 'host disk\n');
       vm(data, 'ok');
       // The kernel follows b first, then applies ..: a/vmlinux is ../outside/vmlinux. Taken as
-      // text, b/../vmlinux is a/vmlinux again, and fs.realpathSync spins on it at 100% CPU.
+      // text, b/../vmlinux is a/vmlinux again: Node's JS fs.realpathSync spun on it at 100% CPU.
       vm(data, 'a');
       fs.symlinkSync('../../outside/d', path.join(data, 'a', 'b'));
       replaceWithSymlink('b/../vmlinux', path.join(data, 'a', 'vmlinux'));
@@ -869,7 +864,6 @@ export const CORPUS: readonly HostileCase[] = [
     diagnostics: [err('symlink-escapes', 'a/vmlinux'), err('symlink-escapes', 'c/blk/root.img')],
     valid: ['ok'],
     maxCheckMs: 10_000,
-    knownBug: 'generator/scan.ts resolves links with fs.realpathSync (resolveInside), which applies .. to the text: it never ends on this link. The kernel-exact, fd-based walk (issue 10 items 1-2, being rewritten) must fix it; then drop this knownBug.',
   },
   {
     title: 'bounds: one VM with 130,000 empty images next to a healthy VM (push(...) overflowed the stack)',
@@ -901,6 +895,71 @@ export const CORPUS: readonly HostileCase[] = [
     valid: ['appvm', 'netvm'],
   },
   // ---------------------------------------------------------------- end of bounds
+  // ---- scan helper (issue 10 items 1-2): links resolved as the kernel resolves them.
+  {
+    title: 'a link through a linked directory, then `..`: judged where the kernel lands (an outside FIFO, file, device), not by the text',
+    build: ({ root, data }) => {
+      // Outside, where the kernel goes: T/outside/deep/er is what each VM's d links to.
+      fs.mkdirSync(path.join(root, 'outside', 'deep', 'er'), { recursive: true });
+      fs.mkdirSync(path.join(root, 'outside', 'a'), { recursive: true });
+      fs.mkdirSync(path.join(root, 'outside', 'b', 'blk'), { recursive: true });
+      mkfifo(path.join(root, 'outside', 'a', 'real'));
+      fs.writeFileSync(path.join(root, 'outside', 'b', 'blk', 'disk'), 'host disk');
+      // a/vmlinux -> d/../../a/real: as text a/real (an ELF decoy inside); the kernel reaches the outside FIFO.
+      vm(data, 'a');
+      fs.writeFileSync(path.join(data, 'a', 'real'), ELF_HEADER);
+      fs.symlinkSync('../../outside/deep/er', path.join(data, 'a', 'd'));
+      replaceWithSymlink('d/../../a/real', path.join(data, 'a', 'vmlinux'));
+      // b/blk/root.img -> ../d/../../b/blk/disk: as text b/blk/disk (inside); the kernel reaches an outside file.
+      vm(data, 'b');
+      fs.writeFileSync(path.join(data, 'b', 'blk', 'disk'), 'decoy');
+      fs.symlinkSync('../../outside/deep/er', path.join(data, 'b', 'd'));
+      replaceWithSymlink('../d/../../b/blk/disk', path.join(data, 'b', 'blk', 'root.img'));
+      // c/blk/root.img -> ../lnk/../null with lnk -> /dev/shm: as text c/null (a decoy file); the kernel reaches /dev/null.
+      vm(data, 'c');
+      fs.writeFileSync(path.join(data, 'c', 'null'), 'decoy');
+      fs.symlinkSync('/dev/shm', path.join(data, 'c', 'lnk'));
+      replaceWithSymlink('../lnk/../null', path.join(data, 'c', 'blk', 'root.img'));
+      vm(data, 'ok');
+    },
+    diagnostics: [err('symlink-escapes', 'a/vmlinux'), err('symlink-escapes', 'b/blk/root.img'), err('symlink-escapes', 'c/blk/root.img')],
+    valid: ['ok'],
+  },
+  {
+    title: 'a link whose text leaves the data dir but which the kernel resolves inside is valid, and the VMM gets the file it reaches',
+    build: ({ data }) => {
+      // e/blk/root.img -> ../d/../../real.img with d -> x/y: as text data/real.img (nothing); the kernel reaches e/real.img.
+      vm(data, 'e');
+      fs.mkdirSync(path.join(data, 'e', 'x', 'y'), { recursive: true });
+      fs.writeFileSync(path.join(data, 'e', 'real.img'), 'root disk');
+      fs.symlinkSync('x/y', path.join(data, 'e', 'd'));
+      replaceWithSymlink('../d/../../real.img', path.join(data, 'e', 'blk', 'root.img'));
+      // vmlinux likewise, through a linked directory and `..` twice.
+      fs.writeFileSync(path.join(data, 'e', 'kernel'), ELF_HEADER);
+      replaceWithSymlink('d/../../kernel', path.join(data, 'e', 'vmlinux'));
+    },
+    diagnostics: [],
+    valid: ['e'],
+  },
+  {
+    title: 'a link to a file inside whose path the VMM cannot take (a comma, a newline, bytes not UTF-8): refused, though the link\'s own name is fine',
+    build: ({ data }) => {
+      vm(data, 'f');
+      fs.mkdirSync(path.join(data, '.shared,disks'));
+      fs.writeFileSync(path.join(data, '.shared,disks', 'root.img'), 'disk');
+      replaceWithSymlink('../../.shared,disks/root.img', path.join(data, 'f', 'blk', 'root.img'));
+      vm(data, 'g');
+      fs.writeFileSync(path.join(data, 'g', 'k\nernel'), ELF_HEADER);
+      replaceWithSymlink('k\nernel', path.join(data, 'g', 'vmlinux'));
+      vm(data, 'h');
+      fs.writeFileSync(Buffer.concat([Buffer.from(`${path.join(data, 'h')}/`), Buffer.from([0x6b, 0xff])]), ELF_HEADER);
+      fs.unlinkSync(path.join(data, 'h', 'vmlinux'));
+      fs.symlinkSync(Buffer.from([0x6b, 0xff]), path.join(data, 'h', 'vmlinux'));
+    },
+    diagnostics: [err('path-vmm-unsafe', 'f/blk/root.img'), err('path-vmm-unsafe', 'g/vmlinux'), err('name-not-utf8', 'h/vmlinux')],
+    valid: [],
+  },
+  // ---- end of the scan helper's block.
 ];
 
 // ------------------------------------------------------------------ shared checks of generated trees
