@@ -336,7 +336,7 @@ function supervisionNeedsOf(ctx: Ctx, oldLongruns: readonly string[]): Supervisi
   } catch (e) {
     if (errnoOf(e) !== 'ENOENT') throw e;
   }
-  return supervisionNeeds(ctx.size, ctx.opts.prefix, others);
+  return supervisionNeeds(ctx.size, ctx.opts.prefix, others, oldLongruns);
 }
 
 /** What the supervision tree and the s6-rc programs need for the new database, in one sentence. */

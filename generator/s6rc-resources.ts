@@ -11,8 +11,9 @@
  *   SIGSEGV. s6-rc and s6-rc-init only need memory linear in the services.
  * - s6-svscan supervises at most `-C` service directories (default 1000,
  *   at most 160000) and ignores names longer than `-L` (default 251); the
- *   directories past that are never supervised, and s6-rc-init then waits
- *   for them forever.
+ *   directories past that are never supervised, and s6-rc-init or
+ *   s6-rc-update then waits for them forever. s6-rc-update has the new
+ *   directories supervised before it drops the old ones.
  * - s6-rc-compile gives s6rc-fdholder `-n` fds: 2 per pipeline consumer, plus
  *   1/16 and 2 (at least 256); s6-fdholderd cuts that to its RLIMIT_NOFILE
  *   minus 6, which it inherits from s6-svscan through s6-supervise. A pipe
@@ -84,12 +85,18 @@ export interface SupervisionNeeds {
   readonly nameMax: number;
 }
 
-/** `others`: service directories in the scandir that are not this database's. */
-export function supervisionNeeds(size: DbSize, prefix: string, others: number): SupervisionNeeds {
+/**
+ * `others`: service directories in the scandir that are not this database's
+ * nor the live one's. `live`: the longruns of the database being replaced
+ * (none for s6-rc-init): s6-rc-update has s6-svscan supervise the new
+ * directories before it lets go of the old ones, so for a moment it holds both.
+ */
+export function supervisionNeeds(size: DbSize, prefix: string, others: number, live: readonly string[] = []): SupervisionNeeds {
+  const dirs = new Set([...live, ...size.longruns]);
   return {
-    servicesMax: others + size.longruns.length,
+    servicesMax: others + dirs.size,
     openFiles: fdholderFds(size) + 6,
-    nameMax: Math.max(0, ...size.longruns.map((n) => Buffer.byteLength(prefix + n))),
+    nameMax: Math.max(0, ...[...dirs].map((n) => Buffer.byteLength(prefix + n))),
   };
 }
 

@@ -9,7 +9,7 @@ import type { ExecutionContext } from 'ava';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { vmsvc, type CliResult } from './cli.js';
+import { VMSVC, vmsvc, type CliResult } from './cli.js';
 import { tempDir } from './data-dir.js';
 import { createNetns } from './netns.js';
 import type { RealS6rc } from './real-s6rc.js';
@@ -25,6 +25,8 @@ export interface Rig {
   readonly svscan: ChildProcess;
   /** `vmsvc apply` with the rig's directories (and extra flags). */
   apply(extra?: readonly string[]): CliResult;
+  /** `vmsvc apply` started with its soft stack limit at `bytes` (s6-softlimit -s), as on a host with a small default. */
+  applyWithStack(bytes: number, extra?: readonly string[]): CliResult;
   /** An admin command with the rig's --source and, as the command takes them, --scandir/--prefix or --live and --s6rc. */
   admin(args: readonly string[]): CliResult;
   /** Runs a prefix program (s6-rc, s6-svstat, ...) with the rig's environment. */
@@ -83,6 +85,10 @@ export async function startRig(t: ExecutionContext, real: RealS6rc, opts: RigOpt
   return {
     root, data, state, scandir, live, runtime, env, svscan,
     apply: (extra = []) => vmsvc(['apply', ...flags, ...extra], env),
+    applyWithStack(bytes, extra = []) {
+      const r = spawnSync(real.bin('s6-softlimit'), ['-s', String(bytes), process.execPath, VMSVC, 'apply', ...flags, ...extra], { encoding: 'utf8', env, timeout: 600_000 });
+      return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+    },
     admin: (args) => vmsvc([...args, '--source', path.join(state, 'source'), ...(args[0] === 'start' || args[0] === 'stop'
       ? ['--live', live, '--s6rc', real.bin('s6-rc')]
       : ['--scandir', scandir, '--prefix', ''])], env),
