@@ -12,8 +12,8 @@
  * - s6-svscan supervises at most `-C` service directories (default 1000,
  *   at most 160000) and ignores names longer than `-L` (default 251); the
  *   directories past that are never supervised, and s6-rc-init or
- *   s6-rc-update then waits for them forever. s6-rc-update has the new
- *   directories supervised before it drops the old ones.
+ *   s6-rc-update then waits for them forever. An update needs room for
+ *   both databases for a moment (supervisionNeeds).
  * - s6-rc-compile gives s6rc-fdholder `-n` fds: 2 per pipeline consumer, plus
  *   1/16 and 2 (at least 256); s6-fdholderd cuts that to its RLIMIT_NOFILE
  *   minus 6, which it inherits from s6-svscan through s6-supervise. A pipe
@@ -88,15 +88,18 @@ export interface SupervisionNeeds {
 /**
  * `others`: service directories in the scandir that are not this database's
  * nor the live one's. `live`: the longruns of the database being replaced
- * (none for s6-rc-init): s6-rc-update has s6-svscan supervise the new
- * directories before it lets go of the old ones, so for a moment it holds both.
+ * (none for s6-rc-init). s6-rc-update gives every longrun that is not up
+ * and kept a new directory (make_new_livedir in s6-rc-update.c: the kept
+ * ones are renamed, the others copied), and has s6-svscan supervise those
+ * before it lets go of the old supervisors ("an" at the end). With nothing
+ * up that is every new longrun on top of every old one, so that is what
+ * an update needs.
  */
 export function supervisionNeeds(size: DbSize, prefix: string, others: number, live: readonly string[] = []): SupervisionNeeds {
-  const dirs = new Set([...live, ...size.longruns]);
   return {
-    servicesMax: others + dirs.size,
+    servicesMax: others + live.length + size.longruns.length,
     openFiles: fdholderFds(size) + 6,
-    nameMax: Math.max(0, ...[...dirs].map((n) => Buffer.byteLength(prefix + n))),
+    nameMax: Math.max(0, ...[...live, ...size.longruns].map((n) => Buffer.byteLength(prefix + n))),
   };
 }
 

@@ -8,9 +8,9 @@
 import type { ExecutionContext } from 'ava';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { VMSVC, vmsvc, type CliResult } from './cli.js';
-import { tempDir } from './data-dir.js';
 import { createNetns } from './netns.js';
 import type { RealS6rc } from './real-s6rc.js';
 
@@ -47,7 +47,8 @@ export interface RigOptions {
 }
 
 export async function startRig(t: ExecutionContext, real: RealS6rc, opts: RigOptions): Promise<Rig> {
-  const root = tempDir('vmsvc-real-');
+  // On a tmpfs when there is one, as /run is at boot: this machine's disk makes thousands of files slow.
+  const root = fs.mkdtempSync(path.join(fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir(), 'vmsvc-real-'));
   const data = path.join(root, 'data');
   const state = path.join(root, 'state');
   const scandir = path.join(root, 'scan');
@@ -69,9 +70,17 @@ export async function startRig(t: ExecutionContext, real: RealS6rc, opts: RigOpt
   t.teardown(async () => {
     if (fs.existsSync(live)) run('s6-rc', ['-l', live, '-da', 'change']);
     run('s6-svscanctl', ['-q', scandir]);
-    const timer = setTimeout(() => svscan.kill('SIGKILL'), 20_000);
+    const timer = setTimeout(() => svscan.kill('SIGKILL'), 60_000);
     await exited;
     clearTimeout(timer);
+    // Supervisors s6-svscan left behind (it does not wait for thousands to exit), by their cwd under root.
+    for (const pid of processesUnder(root)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Gone meanwhile.
+      }
+    }
     fs.rmSync(root, { recursive: true, force: true });
   });
   for (let i = 0; !fs.existsSync(path.join(scandir, '.s6-svscan', 'control')); i++) {
@@ -100,6 +109,19 @@ export async function startRig(t: ExecutionContext, real: RealS6rc, opts: RigOpt
       return r.code === 0 && n > 0 ? n : null;
     },
   };
+}
+
+/** Processes whose working directory is below `root`. */
+function processesUnder(root: string): number[] {
+  const out: number[] = [];
+  for (const pid of fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    try {
+      if (fs.readlinkSync(`/proc/${pid}/cwd`).startsWith(`${root}/`)) out.push(Number(pid));
+    } catch {
+      // Gone, or not ours to read.
+    }
+  }
+  return out;
 }
 
 /**
