@@ -35,7 +35,7 @@ import { buildTree, checkDataDir } from './pipeline.js';
 import type { FileTree, TreeEntry } from './render.js';
 import { formatDiagnostic, formatSkipped } from './report.js';
 import {
-  dbSize, findSvscan, ownStackLimit, shortfalls, stackBytes, supervisionNeeds, type DbSize, type SupervisionNeeds,
+  dbSize, findSvscan, openFiles, ownLimit, shortfalls, stackBytes, supervisionNeeds, type DbSize, type SupervisionNeeds,
 } from './s6rc-resources.js';
 import { sameTree, treeHash, writeEntries } from './write-tree.js';
 import { errnoOf } from './errno.js';
@@ -201,20 +201,22 @@ function start(ctx: Ctx, links: DbLinks): number {
   const compiled = ensureCompiled(ctx, null);
   if (typeof compiled === 'number') return compiled;
   const short = supervisionShortfall(ctx, []);
-  if (short !== null) {
+  const init = short === null
+    ? withLimits(ctx, [ctx.programs.init, '-c', L.current, '-l', L.live, ...(opts.prefix === '' ? [] : ['-p', opts.prefix]), L.scandir], [ctx.size], { files: true })
+    : short;
+  if (typeof init === 'string') {
     if (compiled.fresh) removeDb(L, hash);
-    io.err(`vmsvc: ${short}\nvmsvc: nothing started, current unchanged${compiled.fresh ? `, ${p(db)} removed` : ''}\n`);
+    io.err(`vmsvc: ${init}\nvmsvc: nothing started, current unchanged${compiled.fresh ? `, ${p(db)} removed` : ''}\n`);
     return APPLY_EXIT.io;
   }
   const next = afterSwitch(links, hash, null);
   setLinks(L, next);
-  const argv = [ctx.programs.init, '-c', L.current, '-l', L.live, ...(opts.prefix === '' ? [] : ['-p', opts.prefix]), L.scandir];
-  const r = ctx.runner.run(argv);
+  const r = ctx.runner.run(init.argv);
   passStderr(io, r);
   if (r.code !== 0) {
     setLinks(L, links);
     if (compiled.fresh) removeDb(L, hash);
-    failed(io, argv, argv, r);
+    failed(io, init.program, init.argv, r);
     const undo = links.current === null ? 'current removed' : `current points at ${COMPILED_DIR}/${links.current} again`;
     io.err(`vmsvc: nothing started; ${undo}${compiled.fresh ? `, ${p(db)} removed` : ''}\n`);
     if (lexists(L.live)) io.err(`vmsvc: ${p(L.live)} exists after the failed s6-rc-init; check it and remove it before running apply again\n`);
@@ -244,7 +246,7 @@ function update(ctx: Ctx, links: DbLinks, from: string): number {
   if (typeof compiled === 'number') return compiled;
   const unchanged = `nothing changed: ${p(L.live)} still runs ${COMPILED_DIR}/${from}, current unchanged${compiled.fresh ? `, ${p(db)} removed` : ''}`;
   const short = supervisionShortfall(ctx, oldLongruns);
-  const run = short === null ? withStack(ctx, [ctx.programs.update, '-l', L.live, '-f', L.conversion, db], sizes) : short;
+  const run = short === null ? withLimits(ctx, [ctx.programs.update, '-l', L.live, '-f', L.conversion, db], sizes, { stack: true, files: true }) : short;
   if (typeof run === 'string') {
     if (compiled.fresh) removeDb(L, hash);
     io.err(`vmsvc: ${run}\nvmsvc: ${unchanged}\n`);
@@ -279,29 +281,42 @@ function summary(plan: ConversionPlan): string {
   return `${plan.added.length} added, ${plan.removed.length} removed, ${restarts} restarted${knock}`;
 }
 
-/** A program to run, and the argv that runs it (with s6-softlimit in front when it needs a larger stack). */
+/** A program to run, and the argv that runs it (with s6-softlimit in front when it needs higher limits). */
 interface Invocation {
   readonly program: readonly string[];
   readonly argv: readonly string[];
 }
 
+/** What one s6-rc program needs for databases of these sizes (s6rc-resources.ts). */
+interface Needs {
+  readonly stack?: boolean;
+  readonly files?: boolean;
+}
+
 /**
- * `program` with the stack it needs for databases of these sizes: as is when
- * this process's soft limit (which children inherit) is enough, else through
- * `s6-softlimit -s` (node cannot raise its own limits, and s6-softlimit comes
- * with s6, which every host running s6-rc has). A message when even the hard
- * limit is too low.
+ * `program` with the stack and open files it needs for databases of these
+ * sizes: as is when this process's soft limits (which children inherit) are
+ * enough, else through `s6-softlimit -s/-o` (node cannot raise its own
+ * limits, and s6-softlimit comes with s6, which every host running s6-rc
+ * has). A message when even a hard limit is too low.
  */
-function withStack(ctx: Ctx, program: readonly string[], sizes: readonly DbSize[]): Invocation | string {
-  const need = stackBytes(sizes);
-  const own = ownStackLimit();
-  if (own !== null && own.soft >= need) return { program, argv: program };
-  const name = path.basename(program[0] ?? '');
-  if (own !== null && own.hard < need) {
-    return `${p(name)} needs a stack of ${mib(need)} for this database (${plural(Math.max(...sizes.map((s) => s.atoms)), 'service')}) `
-      + `and the hard stack limit is ${mib(own.hard)}: raise it (ulimit -Hs, or s6-softlimit -H -s at boot) to ${need} bytes or more`;
+function withLimits(ctx: Ctx, program: readonly string[], sizes: readonly DbSize[], needs: Needs): Invocation | string {
+  const name = p(path.basename(program[0] ?? ''));
+  const services = plural(Math.max(...sizes.map((s) => s.atoms)), 'service');
+  const raise: string[] = [];
+  const wanted = [
+    ...(needs.stack === true ? [{ flag: '-s', need: stackBytes(sizes), own: ownLimit('Max stack size'), what: 'a stack', unit: mib, how: 'ulimit -Hs, or s6-softlimit -H -s at boot' }] : []),
+    ...(needs.files === true ? [{ flag: '-o', need: openFiles(sizes), own: ownLimit('Max open files'), what: 'open files', unit: String, how: 'ulimit -Hn, or s6-softlimit -H -o at boot' }] : []),
+  ];
+  for (const w of wanted) {
+    if (w.own !== null && w.own.soft >= w.need) continue;
+    if (w.own !== null && w.own.hard < w.need) {
+      return `${name} needs ${w.what} of ${w.unit(w.need)} for this database (${services}) and the hard limit is ${w.unit(w.own.hard)}: `
+        + `raise it (${w.how}) to ${w.need} or more`;
+    }
+    raise.push(w.flag, String(w.need));
   }
-  return { program, argv: [ctx.programs.softlimit, '-s', String(need), ...program] };
+  return { program, argv: raise.length === 0 ? program : [ctx.programs.softlimit, ...raise, ...program] };
 }
 
 function mib(bytes: number): string {
@@ -344,7 +359,7 @@ function needsLine(ctx: Ctx, sizes: readonly DbSize[], oldLongruns: readonly str
   const n = supervisionNeedsOf(ctx, oldLongruns);
   return `the supervision tree must allow ${n.servicesMax} service directories (s6-svscan -C, default 1000), `
     + `names of ${n.nameMax} bytes (-L, default 251) and ${n.openFiles} open files (s6rc-fdholder); `
-    + `s6-rc-compile and s6-rc-update need a stack of ${mib(stackBytes(sizes))}`;
+    + `s6-rc-compile and s6-rc-update need a stack of ${mib(stackBytes(sizes))}, s6-rc-init and s6-rc-update ${openFiles(sizes)} open files`;
 }
 
 /**
@@ -361,7 +376,7 @@ function ensureCompiled(ctx: Ctx, running: string | null): { fresh: boolean } | 
   if (isDir(db) && isDir(copy) && sameTree(copy, tree)) return { fresh: false };
   const still = running === null ? 'nothing started' : `nothing changed: the live system still runs ${COMPILED_DIR}/${running}`;
   const staged = path.join(L.compiled, `${TEMP_PREFIX}${hash}${SOURCE_SUFFIX}-${tempSuffix()}`);
-  const compile = withStack(ctx, [ctx.programs.compile, db, staged], [ctx.size]);
+  const compile = withLimits(ctx, [ctx.programs.compile, db, staged], [ctx.size], { stack: true });
   if (typeof compile === 'string') {
     io.err(`vmsvc: ${compile}\nvmsvc: ${still}, current unchanged\n`);
     return APPLY_EXIT.io;

@@ -14,6 +14,8 @@
  *   directories past that are never supervised, and s6-rc-init or
  *   s6-rc-update then waits for them forever. An update needs room for
  *   both databases for a moment (supervisionNeeds).
+ * - s6-rc-init and s6-rc-update wait for those supervisors through
+ *   s6-ftrigrd, 2 fds per longrun (openFiles).
  * - s6-rc-compile gives s6rc-fdholder `-n` fds: 2 per pipeline consumer, plus
  *   1/16 and 2 (at least 256); s6-fdholderd cuts that to its RLIMIT_NOFILE
  *   minus 6, which it inherits from s6-svscan through s6-supervise. A pipe
@@ -67,6 +69,16 @@ export function stackBytes(sizes: readonly DbSize[]): number {
   const nb = Math.max(0, ...sizes.map((s) => s.bundles));
   const matrices = Math.ceil(n / 8) * (n + nb) * sizes.length;
   return Math.ceil((2 * matrices) / MIB) * MIB + MIB;
+}
+
+/**
+ * Open files for s6-rc-init and s6-rc-update: they wait for a supervisor on
+ * every longrun of the database through one s6-ftrigrd, which holds 2 fds
+ * per subscription (s6-ftrigrd.c); plus room for the rest. At 5000 VMs
+ * s6-rc-init fails with EMFILE under a 20000 limit.
+ */
+export function openFiles(sizes: readonly DbSize[]): number {
+  return 2 * sizes.reduce((n, s) => n + s.longruns.length, 0) + 256;
 }
 
 /** s6-rc-compile's `-n` for s6rc-fdholder (write_fdholder in s6-rc-compile.c). */
@@ -203,10 +215,10 @@ export function findSvscan(scandir: string): Svscan | null {
   return null;
 }
 
-/** This process's RLIMIT_STACK (children inherit it); null when /proc does not say. */
-export function ownStackLimit(): Limit | null {
+/** One of this process's limits (children inherit them), by its /proc name; null when /proc does not say. */
+export function ownLimit(what: 'Max stack size' | 'Max open files'): Limit | null {
   try {
-    return parseLimit(fs.readFileSync('/proc/self/limits', 'utf8'), 'Max stack size');
+    return parseLimit(fs.readFileSync('/proc/self/limits', 'utf8'), what);
   } catch {
     return null;
   }
