@@ -73,12 +73,12 @@ export function stackBytes(sizes: readonly DbSize[]): number {
 
 /**
  * Open files for s6-rc-init and s6-rc-update: they wait for a supervisor on
- * every longrun of the database through one s6-ftrigrd, which holds 2 fds
+ * every longrun of the (new) database through one s6-ftrigrd, which holds 2 fds
  * per subscription (s6-ftrigrd.c); plus room for the rest. At 5000 VMs
  * s6-rc-init fails with EMFILE under a 20000 limit.
  */
 export function openFiles(sizes: readonly DbSize[]): number {
-  return 2 * sizes.reduce((n, s) => n + s.longruns.length, 0) + 256;
+  return 2 * Math.max(0, ...sizes.map((s) => s.longruns.length)) + 256;
 }
 
 /** s6-rc-compile's `-n` for s6rc-fdholder (write_fdholder in s6-rc-compile.c). */

@@ -323,7 +323,7 @@ test('dry run of an update: prints what would be added, stopped and restarted; r
     '  restart  vm-netvm (changed: run)',
     '  restart  vm-app (if up: depends on vm-netvm)',
     'vmsvc: dry run: the supervision tree must allow 16 service directories (s6-svscan -C, default 1000), names of 19 bytes (-L, default 251) '
-      + 'and 262 open files (s6rc-fdholder); s6-rc-compile and s6-rc-update need a stack of 2 MiB, s6-rc-init and s6-rc-update 288 open files',
+      + 'and 262 open files (s6rc-fdholder); s6-rc-compile and s6-rc-update need a stack of 2 MiB, s6-rc-init and s6-rc-update 272 open files',
     'vmsvc: dry run: 2 added, 2 removed, 1 restarted (+1 if up); nothing run, nothing written',
     '',
   ].join('\n'));
