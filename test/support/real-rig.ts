@@ -25,10 +25,7 @@ export interface Rig {
   readonly svscan: ChildProcess;
   /** `vmsvc apply` with the rig's directories (and extra flags). */
   apply(extra?: readonly string[]): CliResult;
-  /**
-   * `vmsvc apply` started with its soft stack limit at `bytes` (s6-softlimit -s), as on a host with a
-   * small default, and a hard open files limit of 65536 with the soft one as it was, which apply must raise.
-   */
+  /** `vmsvc apply` started with its soft stack limit at `bytes` (s6-softlimit -s), as on a host with a small default. */
   applyWithStack(bytes: number, extra?: readonly string[]): CliResult;
   /** An admin command with the rig's --source and, as the command takes them, --scandir/--prefix or --live and --s6rc. */
   admin(args: readonly string[]): CliResult;
@@ -98,9 +95,7 @@ export async function startRig(t: ExecutionContext, real: RealS6rc, opts: RigOpt
     root, data, state, scandir, live, runtime, env, svscan,
     apply: (extra = []) => vmsvc(['apply', ...flags, ...extra], env),
     applyWithStack(bytes, extra = []) {
-      // The hard open files limit is raised too (we are root) for the thousands of VMs s6-rc-init waits for.
-      const r = spawnSync(real.bin('s6-softlimit'), ['-h', '-o', String(1 << 16), real.bin('s6-softlimit'), '-s', String(bytes), process.execPath, VMSVC, 'apply', ...flags, ...extra],
-        { encoding: 'utf8', env, timeout: 600_000 });
+      const r = spawnSync(real.bin('s6-softlimit'), ['-s', String(bytes), process.execPath, VMSVC, 'apply', ...flags, ...extra], { encoding: 'utf8', env, timeout: 600_000 });
       return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
     },
     admin: (args) => vmsvc([...args, '--source', path.join(state, 'source'), ...(args[0] === 'start' || args[0] === 'stop'
