@@ -305,13 +305,13 @@ function withLimits(ctx: Ctx, program: readonly string[], sizes: readonly DbSize
   const services = plural(Math.max(...sizes.map((s) => s.atoms)), 'service');
   const raise: string[] = [];
   const wanted = [
-    ...(needs.stack === true ? [{ flag: '-s', need: stackBytes(sizes), own: ownLimit('Max stack size'), what: 'a stack', unit: mib, how: 'ulimit -Hs, or s6-softlimit -H -s at boot' }] : []),
-    ...(needs.files === true ? [{ flag: '-o', need: openFiles(sizes), own: ownLimit('Max open files'), what: 'open files', unit: String, how: 'ulimit -Hn, or s6-softlimit -H -o at boot' }] : []),
+    ...(needs.stack === true ? [{ flag: '-s', need: stackBytes(sizes), own: ownLimit('Max stack size'), what: (n: number) => `a stack of ${mib(n)}`, unit: mib, how: 'ulimit -Hs, or s6-softlimit -H -s at boot' }] : []),
+    ...(needs.files === true ? [{ flag: '-o', need: openFiles(sizes), own: ownLimit('Max open files'), what: (n: number) => `${n} open files`, unit: String, how: 'ulimit -Hn, or s6-softlimit -H -o at boot' }] : []),
   ];
   for (const w of wanted) {
     if (w.own !== null && w.own.soft >= w.need) continue;
     if (w.own !== null && w.own.hard < w.need) {
-      return `${name} needs ${w.what} of ${w.unit(w.need)} for this database (${services}) and the hard limit is ${w.unit(w.own.hard)}: `
+      return `${name} needs ${w.what(w.need)} for this database (${services}) and the hard limit is ${w.unit(w.own.hard)}: `
         + `raise it (${w.how}) to ${w.need} or more`;
     }
     raise.push(w.flag, String(w.need));
