@@ -34,7 +34,10 @@ import { takeLock } from './pid-lock.js';
 import { buildTree, checkDataDir } from './pipeline.js';
 import type { FileTree, TreeEntry } from './render.js';
 import { formatDiagnostics, formatSkipped } from './report.js';
-import { sameTree, treeHash, writeEntries, writeTreeAtomically } from './write-tree.js';
+import {
+  dbSize, findSvscan, openFiles, ownLimit, shortfalls, stackBytes, supervisionNeeds, type DbSize, type SupervisionNeeds,
+} from './s6rc-resources.js';
+import { sameTree, treeHash, writeEntries } from './write-tree.js';
 import { errnoOf } from './errno.js';
 import { tempSuffix } from './temp-name.js';
 import { CommandError, reportFailure } from './failure.js';
@@ -45,9 +48,13 @@ export interface S6rcPrograms {
   readonly compile: string;
   readonly init: string;
   readonly update: string;
+  /** Raises the stack limit for s6-rc-compile and s6-rc-update when a large database needs it (s6-rc-resources.ts). */
+  readonly softlimit: string;
 }
 
-export const defaultS6rcPrograms: S6rcPrograms = { compile: 's6-rc-compile', init: 's6-rc-init', update: 's6-rc-update' };
+export const defaultS6rcPrograms: S6rcPrograms = {
+  compile: 's6-rc-compile', init: 's6-rc-init', update: 's6-rc-update', softlimit: 's6-softlimit',
+};
 
 export interface ApplyOptions {
   readonly data: string;
@@ -77,7 +84,10 @@ export const APPLY_EXIT = { ok: 0, failed: 1, io: 2 } as const;
 /** Absolute paths of everything apply reads and writes. */
 export interface StateLayout {
   readonly state: string;
+  /** -> compiled/HASH.source of the database the live system runs: what the admin commands read. */
   readonly source: string;
+  /** The last tree s6-rc-compile refused, kept to look at. */
+  readonly rejected: string;
   readonly compiled: string;
   readonly current: string;
   readonly previous: string;
@@ -92,6 +102,7 @@ export function stateLayout(opts: Pick<ApplyOptions, 'state' | 'live' | 'scandir
   return {
     state,
     source: path.join(state, 'source'),
+    rejected: path.join(state, 'rejected'),
     compiled: path.join(state, COMPILED_DIR),
     current: path.join(state, 'current'),
     previous: path.join(state, 'previous'),
@@ -133,6 +144,7 @@ interface Ctx {
   readonly tree: FileTree;
   readonly hash: string;
   readonly vms: string;
+  readonly size: DbSize;
 }
 
 function apply(opts: ApplyOptions, runner: CommandRunner, io: ApplyIo): number {
@@ -144,6 +156,7 @@ function apply(opts: ApplyOptions, runner: CommandRunner, io: ApplyIo): number {
     opts, L, runner, io, tree, hash,
     programs: { ...defaultS6rcPrograms, ...opts.programs },
     vms: plural(check.vms.length, 'VM'),
+    size: dbSize(tree),
   };
   return opts.dryRun ? step(ctx) : withLock(L, () => step(ctx));
 }
@@ -154,19 +167,19 @@ function step(ctx: Ctx): number {
   const from = liveDb(L);
   if (from === null) return start(ctx, links);
   if (from === hash) {
-    if (links.current === hash) {
+    if (links.current === hash && sourceLinkIs(L, hash)) {
       io.out(`vmsvc: ${p(L.live)} already runs ${COMPILED_DIR}/${hash} (${ctx.vms}); nothing to do\n`);
       return APPLY_EXIT.ok;
     }
-    // A run was killed after s6-rc-update switched and before `current` followed.
+    // A run was killed after s6-rc-update switched and before `current` and `source` followed.
     if (opts.dryRun) {
-      io.out(`vmsvc: dry run: ${p(L.live)} already runs ${COMPILED_DIR}/${hash} (${ctx.vms}); would point current at it\n`);
+      io.out(`vmsvc: dry run: ${p(L.live)} already runs ${COMPILED_DIR}/${hash} (${ctx.vms}); would point current and source at it\n`);
       return APPLY_EXIT.ok;
     }
-    const next = afterSwitch(links, hash, links.current);
+    const next = links.current === hash ? links : afterSwitch(links, hash, links.current);
     setLinks(L, next);
     prune(L, keptHashes(next, hash));
-    io.out(`vmsvc: ${p(L.live)} already runs ${COMPILED_DIR}/${hash} (${ctx.vms}); current now points at it\n`);
+    io.out(`vmsvc: ${p(L.live)} already runs ${COMPILED_DIR}/${hash} (${ctx.vms}); current and source now point at it\n`);
     return APPLY_EXIT.ok;
   }
   return update(ctx, links, from);
@@ -181,21 +194,29 @@ function start(ctx: Ctx, links: DbLinks): number {
   if (opts.dryRun) {
     io.out(`vmsvc: dry run: would compile ${p(db)} and start a live s6-rc on ${p(L.scandir)} (${ctx.vms}, ${plural(plan.added.length, 'service')}, ${downHint}):\n`);
     for (const line of describePlan(plan)) io.out(`  ${line}\n`);
+    io.out(`vmsvc: dry run: ${needsLine(ctx, [ctx.size], [])}\n`);
     io.out('vmsvc: dry run: nothing run, nothing written\n');
     return APPLY_EXIT.ok;
   }
-  writeTreeAtomically(L.source, tree);
   const compiled = ensureCompiled(ctx, null);
   if (typeof compiled === 'number') return compiled;
+  const short = supervisionShortfall(ctx, []);
+  const init = short === null
+    ? withLimits(ctx, [ctx.programs.init, '-c', L.current, '-l', L.live, ...(opts.prefix === '' ? [] : ['-p', opts.prefix]), L.scandir], [ctx.size], { files: true })
+    : short;
+  if (typeof init === 'string') {
+    if (compiled.fresh) removeDb(L, hash);
+    io.err(`vmsvc: ${init}\nvmsvc: nothing started, current unchanged${compiled.fresh ? `, ${p(db)} removed` : ''}\n`);
+    return APPLY_EXIT.io;
+  }
   const next = afterSwitch(links, hash, null);
   setLinks(L, next);
-  const argv = [ctx.programs.init, '-c', L.current, '-l', L.live, ...(opts.prefix === '' ? [] : ['-p', opts.prefix]), L.scandir];
-  const r = ctx.runner.run(argv);
+  const r = ctx.runner.run(init.argv);
   passStderr(io, r);
   if (r.code !== 0) {
     setLinks(L, links);
     if (compiled.fresh) removeDb(L, hash);
-    failed(io, argv, r);
+    failed(io, init.program, init.argv, r);
     const undo = links.current === null ? 'current removed' : `current points at ${COMPILED_DIR}/${links.current} again`;
     io.err(`vmsvc: nothing started; ${undo}${compiled.fresh ? `, ${p(db)} removed` : ''}\n`);
     if (lexists(L.live)) io.err(`vmsvc: ${p(L.live)} exists after the failed s6-rc-init; check it and remove it before running apply again\n`);
@@ -212,18 +233,27 @@ function update(ctx: Ctx, links: DbLinks, from: string): number {
   const before = readSourceCopy(L, from);
   const plan = planConversion(before, tree);
   const db = dbPath(L, hash);
+  const sizes = [dbSize(before), ctx.size];
+  const oldLongruns = sizes[0]?.longruns ?? [];
   if (opts.dryRun) {
     io.out(`vmsvc: dry run: would compile ${p(db)} and switch ${p(L.live)} to it from ${COMPILED_DIR}/${from} (${ctx.vms}):\n`);
     for (const line of describePlan(plan)) io.out(`  ${line}\n`);
+    io.out(`vmsvc: dry run: ${needsLine(ctx, sizes, oldLongruns)}\n`);
     io.out(`vmsvc: dry run: ${summary(plan)}; nothing run, nothing written\n`);
     return APPLY_EXIT.ok;
   }
-  writeTreeAtomically(L.source, tree);
   const compiled = ensureCompiled(ctx, from);
   if (typeof compiled === 'number') return compiled;
+  const unchanged = `nothing changed: ${p(L.live)} still runs ${COMPILED_DIR}/${from}, current unchanged${compiled.fresh ? `, ${p(db)} removed` : ''}`;
+  const short = supervisionShortfall(ctx, oldLongruns);
+  const run = short === null ? withLimits(ctx, [ctx.programs.update, '-l', L.live, '-f', L.conversion, db], sizes, { stack: true, files: true }) : short;
+  if (typeof run === 'string') {
+    if (compiled.fresh) removeDb(L, hash);
+    io.err(`vmsvc: ${run}\nvmsvc: ${unchanged}\n`);
+    return APPLY_EXIT.io;
+  }
   writeAtomically(L, L.conversion, conversionFile(plan));
-  const argv = [ctx.programs.update, '-l', L.live, '-f', L.conversion, db];
-  const r = ctx.runner.run(argv);
+  const r = ctx.runner.run(run.argv);
   passStderr(io, r);
   if (r.code === 0 || runsSafely(L) === hash) {
     const next = afterSwitch(links, hash, from);
@@ -234,14 +264,14 @@ function update(ctx: Ctx, links: DbLinks, from: string): number {
       io.out(`vmsvc: switched ${p(L.live)} to ${COMPILED_DIR}/${hash} (${ctx.vms}): ${summary(plan)}\n`);
       return APPLY_EXIT.ok;
     }
-    failed(io, argv, r);
+    failed(io, run.program, run.argv, r);
     io.err(`vmsvc: s6-rc-update did switch ${p(L.live)} to ${COMPILED_DIR}/${hash}, so current points at it (previous: ${COMPILED_DIR}/${from}); `
       + `some services did not come up: see \`s6-rc -l ${p(L.live)} -a list\`\n`);
     return APPLY_EXIT.failed;
   }
   if (compiled.fresh) removeDb(L, hash);
-  failed(io, argv, r);
-  io.err(`vmsvc: nothing changed: ${p(L.live)} still runs ${COMPILED_DIR}/${from}, current unchanged${compiled.fresh ? `, ${p(db)} removed` : ''}\n`);
+  failed(io, run.program, run.argv, r);
+  io.err(`vmsvc: ${unchanged}\n`);
   return APPLY_EXIT.io;
 }
 
@@ -251,39 +281,130 @@ function summary(plan: ConversionPlan): string {
   return `${plan.added.length} added, ${plan.removed.length} removed, ${restarts} restarted${knock}`;
 }
 
+/** A program to run, and the argv that runs it (with s6-softlimit in front when it needs higher limits). */
+interface Invocation {
+  readonly program: readonly string[];
+  readonly argv: readonly string[];
+}
+
+/** What one s6-rc program needs for databases of these sizes (s6rc-resources.ts). */
+interface Needs {
+  readonly stack?: boolean;
+  readonly files?: boolean;
+}
+
+/**
+ * `program` with the stack and open files it needs for databases of these
+ * sizes: as is when this process's soft limits (which children inherit) are
+ * enough, else through `s6-softlimit -s/-o` (node cannot raise its own
+ * limits, and s6-softlimit comes with s6, which every host running s6-rc
+ * has). A message when even a hard limit is too low.
+ */
+function withLimits(ctx: Ctx, program: readonly string[], sizes: readonly DbSize[], needs: Needs): Invocation | string {
+  const name = p(path.basename(program[0] ?? ''));
+  const services = plural(Math.max(...sizes.map((s) => s.atoms)), 'service');
+  const raise: string[] = [];
+  const wanted = [
+    ...(needs.stack === true ? [{ flag: '-s', need: stackBytes(sizes), own: ownLimit('Max stack size'), what: (n: number) => `a stack of ${mib(n)}`, unit: mib, how: 'ulimit -Hs, or s6-softlimit -H -s at boot' }] : []),
+    ...(needs.files === true ? [{ flag: '-o', need: openFiles(sizes), own: ownLimit('Max open files'), what: (n: number) => `${n} open files`, unit: String, how: 'ulimit -Hn, or s6-softlimit -H -o at boot' }] : []),
+  ];
+  for (const w of wanted) {
+    if (w.own !== null && w.own.soft >= w.need) continue;
+    if (w.own !== null && w.own.hard < w.need) {
+      return `${name} needs ${w.what(w.need)} for this database (${services}) and the hard limit is ${w.unit(w.own.hard)}: `
+        + `raise it (${w.how}) to ${w.need} or more`;
+    }
+    raise.push(w.flag, String(w.need));
+  }
+  return { program, argv: raise.length === 0 ? program : [ctx.programs.softlimit, ...raise, ...program] };
+}
+
+function mib(bytes: number): string {
+  return `${Math.ceil(bytes / (1024 * 1024))} MiB`;
+}
+
+/**
+ * Why the s6-svscan on the scandir cannot supervise the new database, or
+ * null. `oldLongruns`: the live database's, whose directories the update
+ * replaces. Without an s6-svscan to look at (none yet, or no /proc), a
+ * database larger than s6-svscan's defaults gets a warning naming the flags.
+ */
+function supervisionShortfall(ctx: Ctx, oldLongruns: readonly string[]): string | null {
+  const { L, io, opts } = ctx;
+  const needs = supervisionNeedsOf(ctx, oldLongruns);
+  const svscan = findSvscan(L.scandir);
+  if (svscan === null) {
+    if (needs.servicesMax > 1000 || needs.nameMax > 251) io.err(`vmsvc: warning: no s6-svscan found on ${p(L.scandir)} to check; ${needsLine(ctx, [ctx.size], oldLongruns)}\n`);
+    return null;
+  }
+  const why = shortfalls(needs, svscan.limits, svscan.openFiles);
+  if (why.length === 0) return null;
+  return `the s6-svscan on ${p(L.scandir)} (pid ${svscan.pid}) cannot supervise ${COMPILED_DIR}/${ctx.hash} (${ctx.vms}): ${why.join('; ')} `
+    + `(prefix ${JSON.stringify(opts.prefix)}; see \`vmsvc apply --dry-run\`)`;
+}
+
+function supervisionNeedsOf(ctx: Ctx, oldLongruns: readonly string[]): SupervisionNeeds {
+  const ours = new Set(oldLongruns.map((n) => `${ctx.opts.prefix}${n}`));
+  let others = 0;
+  try {
+    others = fs.readdirSync(ctx.L.scandir).filter((n) => !n.startsWith('.') && !ours.has(n)).length;
+  } catch (e) {
+    if (errnoOf(e) !== 'ENOENT') throw e;
+  }
+  return supervisionNeeds(ctx.size, ctx.opts.prefix, others, oldLongruns);
+}
+
+/** What the supervision tree and the s6-rc programs need for the new database, in one sentence. */
+function needsLine(ctx: Ctx, sizes: readonly DbSize[], oldLongruns: readonly string[]): string {
+  const n = supervisionNeedsOf(ctx, oldLongruns);
+  return `the supervision tree must allow ${n.servicesMax} service directories (s6-svscan -C, default 1000), `
+    + `names of ${n.nameMax} bytes (-L, default 251) and ${n.openFiles} open files (s6rc-fdholder); `
+    + `s6-rc-compile and s6-rc-update need a stack of ${mib(stackBytes(sizes))}, s6-rc-init and s6-rc-update ${openFiles(sizes)} open files`;
+}
+
 /**
  * Makes sure DB(hash) is a complete database of `tree`: reuses one whose
- * source copy matches (e.g. going back to `previous`), else compiles.
- * Returns the exit code on failure.
+ * source copy matches (e.g. going back to `previous`), else compiles. The
+ * tree is compiled from a staged copy that becomes the database's source
+ * copy, so nothing the admin commands read ever shows a tree that is not
+ * live; a refused tree is kept as STATE/rejected. Returns the exit code on failure.
  */
 function ensureCompiled(ctx: Ctx, running: string | null): { fresh: boolean } | number {
   const { L, hash, io, tree } = ctx;
   const db = dbPath(L, hash);
   const copy = `${db}${SOURCE_SUFFIX}`;
   if (isDir(db) && isDir(copy) && sameTree(copy, tree)) return { fresh: false };
+  const still = running === null ? 'nothing started' : `nothing changed: the live system still runs ${COMPILED_DIR}/${running}`;
+  const staged = path.join(L.compiled, `${TEMP_PREFIX}${hash}${SOURCE_SUFFIX}-${tempSuffix()}`);
+  const compile = withLimits(ctx, [ctx.programs.compile, db, staged], [ctx.size], { stack: true });
+  if (typeof compile === 'string') {
+    io.err(`vmsvc: ${compile}\nvmsvc: ${still}, current unchanged\n`);
+    return APPLY_EXIT.io;
+  }
   // A database without its source copy is a leftover of a killed run; s6-rc-compile wants a new directory.
   removeDb(L, hash);
   fs.mkdirSync(L.compiled, { recursive: true });
-  const argv = [ctx.programs.compile, db, L.source];
+  writeEntries(staged, tree);
+  const argv = compile.argv;
   const r = ctx.runner.run(argv);
   passStderr(io, r);
   if (r.code !== 0 || !isDir(db)) {
     removeDb(L, hash);
-    failed(io, argv, r.code === 0 ? { ...r, stderr: `${r.stderr}(exit 0 but ${db} was not created)\n` } : r);
-    const still = running === null ? 'nothing started' : `nothing changed: the live system still runs ${COMPILED_DIR}/${running}`;
-    io.err(`vmsvc: ${still}, current unchanged, ${p(db)} removed\n`);
+    fs.rmSync(L.rejected, { recursive: true, force: true });
+    fs.renameSync(staged, L.rejected);
+    failed(io, compile.program, argv, r.code === 0 ? { ...r, stderr: `${r.stderr}(exit 0 but ${db} was not created)\n` } : r);
+    io.err(`vmsvc: ${still}, current unchanged, ${p(db)} removed; the refused tree is in ${p(L.rejected)}\n`);
     // s6-rc-compile exits 1 for "error in a source directory": the tree itself was refused.
     return r.code === 1 ? APPLY_EXIT.failed : APPLY_EXIT.io;
   }
-  const tmp = path.join(L.compiled, `${TEMP_PREFIX}${hash}-${tempSuffix()}`);
-  writeEntries(tmp, tree);
-  fs.renameSync(tmp, copy);
+  fs.renameSync(staged, copy);
   io.out(`vmsvc: compiled ${p(db)}\n`);
   return { fresh: true };
 }
 
-function failed(io: ApplyIo, argv: readonly string[], r: CommandResult): void {
-  io.err(`vmsvc: ${p(path.basename(argv[0] ?? ''))} failed (exit ${r.code}): ${showArgv(argv)}\n`);
+/** `program`: the s6-rc program and its arguments; `argv`: what was run (maybe through s6-softlimit). */
+function failed(io: ApplyIo, program: readonly string[], argv: readonly string[], r: CommandResult): void {
+  io.err(`vmsvc: ${p(path.basename(program[0] ?? ''))} failed (exit ${r.code}): ${showArgv(argv)}\n`);
 }
 
 /** A program's stderr, indented, so warnings and errors are not lost. */
@@ -392,19 +513,36 @@ export function readTree(root: string): FileTree {
   return new Map(entries);
 }
 
-/** Points `previous`, then `current` (the commit point), at their databases, each with symlink + rename. */
+/**
+ * Points `previous`, `source` (at current's source copy) and then `current`
+ * (the commit point) at their databases, each with symlink + rename.
+ */
 function setLinks(L: StateLayout, links: DbLinks): void {
-  setLink(L, L.previous, links.previous);
-  setLink(L, L.current, links.current);
+  setLink(L, L.previous, links.previous === null ? null : linkTarget(links.previous));
+  setLink(L, L.source, links.current === null ? null : sourceTarget(links.current));
+  setLink(L, L.current, links.current === null ? null : linkTarget(links.current));
 }
 
-function setLink(L: StateLayout, link: string, hash: string | null): void {
-  if (hash === null) {
+function sourceTarget(hash: string): string {
+  return `${linkTarget(hash)}${SOURCE_SUFFIX}`;
+}
+
+/** Whether STATE/source is the source copy of database `hash`. */
+function sourceLinkIs(L: StateLayout, hash: string): boolean {
+  try {
+    return fs.readlinkSync(L.source) === sourceTarget(hash);
+  } catch {
+    return false;
+  }
+}
+
+function setLink(L: StateLayout, link: string, target: string | null): void {
+  if (target === null) {
     fs.rmSync(link, { force: true });
     return;
   }
   const tmp = tempPath(L, path.basename(link));
-  fs.symlinkSync(linkTarget(hash), tmp);
+  fs.symlinkSync(target, tmp);
   fs.renameSync(tmp, link);
 }
 
@@ -418,11 +556,14 @@ function tempPath(L: StateLayout, what: string): string {
   return path.join(L.state, `${TEMP_PREFIX}${what}-${tempSuffix()}`);
 }
 
+const OLD_SOURCE_PREFIX = '.source.vmsvc-';
+
 /** Deletes databases not kept, and whatever killed runs left in compiled/ and the state directory. */
 function prune(L: StateLayout, keep: ReadonlySet<string>): void {
   for (const name of obsoleteEntries(fs.readdirSync(L.compiled), keep)) fs.rmSync(path.join(L.compiled, name), { recursive: true, force: true });
   for (const name of fs.readdirSync(L.state)) {
-    if (name.startsWith(TEMP_PREFIX)) fs.rmSync(path.join(L.state, name), { recursive: true, force: true });
+    // `.source.vmsvc-*`: version dirs of STATE/source from before it was a link into compiled/.
+    if (name.startsWith(TEMP_PREFIX) || name.startsWith(OLD_SOURCE_PREFIX)) fs.rmSync(path.join(L.state, name), { recursive: true, force: true });
   }
 }
 

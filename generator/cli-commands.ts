@@ -50,6 +50,7 @@ export const applyFlags = {
   's6-rc-compile': { type: 'string', default: 's6-rc-compile', describe: 's6-rc-compile program' },
   's6-rc-init': { type: 'string', default: 's6-rc-init', describe: 's6-rc-init program' },
   's6-rc-update': { type: 'string', default: 's6-rc-update', describe: 's6-rc-update program' },
+  's6-softlimit': { type: 'string', default: 's6-softlimit', describe: 'runs s6-rc-compile and s6-rc-update with a larger stack when a large database needs one' },
 } as const;
 
 export { optionFlags };
@@ -64,6 +65,7 @@ export type ApplyArgs = OptionFlags & {
   's6-rc-compile': string;
   's6-rc-init': string;
   's6-rc-update': string;
+  's6-softlimit': string;
 };
 
 export function applyCommand(a: ApplyArgs, io: Io): number {
@@ -77,7 +79,7 @@ export function applyCommand(a: ApplyArgs, io: Io): number {
     prefix: a.prefix,
     dryRun: a['dry-run'],
     generator,
-    programs: { compile: a['s6-rc-compile'], init: a['s6-rc-init'], update: a['s6-rc-update'] },
+    programs: { compile: a['s6-rc-compile'], init: a['s6-rc-init'], update: a['s6-rc-update'], softlimit: a['s6-softlimit'] },
   }, spawnRunner, io);
 }
 

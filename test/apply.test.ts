@@ -107,6 +107,12 @@ const link = (p: string): string | null => {
   }
 };
 
+/** Recorded calls with s6-rc-compile's staged source dir (a temporary name) shown as STAGED(HASH). */
+function calls(s6: RecordingS6rc, state: string): string[][] {
+  const staged = new RegExp(`^${state}/compiled/\\.vmsvc-tmp-([0-9a-f]+)\\.source-[0-9a-f-]+$`);
+  return s6.take().map((c) => c.map((a) => a.replace(staged, 'STAGED($1)')));
+}
+
 const HEADER = '# vmsvc: restart the services whose definition changed\n';
 const addDisk = (data: string, vm: string, disk = 'data.img') => fs.writeFileSync(path.join(data, vm, 'blk', disk), 'more\n');
 
@@ -135,11 +141,12 @@ test('first run: compile, then s6-rc-init on current; current -> compiled/HASH a
   const h1 = s.hash();
   const r = s.apply();
   t.is(r.code, 0, r.err);
-  t.deepEqual(s.s6.take(), [
-    ['s6-rc-compile', `${s.state}/compiled/${h1}`, `${s.state}/source`],
+  t.deepEqual(calls(s.s6, s.state), [
+    ['s6-rc-compile', `${s.state}/compiled/${h1}`, `STAGED(${h1})`],
     ['s6-rc-init', '-c', `${s.state}/current`, '-l', `${s.state}/live`, '-p', 'vm:', s.scandir],
   ]);
   t.is(link(path.join(s.state, 'current')), `compiled/${h1}`);
+  t.is(link(path.join(s.state, 'source')), `compiled/${h1}.source`, 'source is the live database\'s source copy');
   t.is(link(path.join(s.state, 'previous')), null);
   t.true(sameTree(path.join(s.state, 'compiled', `${h1}.source`), desiredTree(s.opts).tree));
   t.true(sameTree(path.join(s.state, 'source'), desiredTree(s.opts).tree));
@@ -170,8 +177,8 @@ test('a changed VM: compile, then s6-rc-update with a conversion file restarting
   t.not(h1, h2);
   const r = s.apply();
   t.is(r.code, 0, r.err);
-  t.deepEqual(s.s6.take(), [
-    ['s6-rc-compile', `${s.state}/compiled/${h2}`, `${s.state}/source`],
+  t.deepEqual(calls(s.s6, s.state), [
+    ['s6-rc-compile', `${s.state}/compiled/${h2}`, `STAGED(${h2})`],
     ['s6-rc-update', '-l', `${s.state}/live`, '-f', `${s.state}/conversion`, `${s.state}/compiled/${h2}`],
   ]);
   t.deepEqual(s.s6.conversions, [`${HEADER}vm-app restart\n`]);
@@ -218,12 +225,14 @@ test('a failing compile: current unchanged, the new database removed, the comman
   s.s6.failures.set('s6-rc-compile', { code: 1, stderr: 's6-rc-compile: fatal: bad vm-a/run\n' });
   const r = s.apply();
   t.is(r.code, 1, 'exit 1 from s6-rc-compile: the tree was refused');
-  t.deepEqual(s.s6.take(), [['s6-rc-compile', `${s.state}/compiled/${h2}`, `${s.state}/source`]]);
+  t.deepEqual(calls(s.s6, s.state), [['s6-rc-compile', `${s.state}/compiled/${h2}`, `STAGED(${h2})`]]);
   t.is(link(path.join(s.state, 'current')), `compiled/${h1}`);
+  t.is(link(path.join(s.state, 'source')), `compiled/${h1}.source`, 'source still describes the live database');
+  t.true(sameTree(path.join(s.state, 'rejected'), desiredTree(s.opts).tree), 'the refused tree is kept to look at');
   t.false(fs.existsSync(path.join(s.state, 'compiled', h2)));
   t.false(fs.existsSync(path.join(s.state, 'compiled', `${h2}.source`)));
   t.true(fs.existsSync(path.join(s.state, 'compiled', h1)));
-  t.regex(r.err, new RegExp(`s6-rc-compile failed \\(exit 1\\): s6-rc-compile ${s.state}/compiled/${h2} ${s.state}/source\\n`));
+  t.regex(r.err, new RegExp(`s6-rc-compile failed \\(exit 1\\): s6-rc-compile ${s.state}/compiled/${h2} ${s.state}/compiled/\\.vmsvc-tmp-${h2}\\.source-\\S+\\n`));
   t.regex(r.err, / {2}s6-rc-compile: fatal: bad vm-a\/run\n/);
   t.regex(r.err, new RegExp(`still runs compiled/${h1}, current unchanged, .*compiled/${h2} removed`));
 
@@ -313,6 +322,8 @@ test('dry run of an update: prints what would be added, stopped and restarted; r
     '  stop     vm-old-log (removed)',
     '  restart  vm-netvm (changed: run)',
     '  restart  vm-app (if up: depends on vm-netvm)',
+    'vmsvc: dry run: the supervision tree must allow 16 service directories (s6-svscan -C, default 1000), names of 19 bytes (-L, default 251) '
+      + 'and 262 open files (s6rc-fdholder); s6-rc-compile and s6-rc-update need a stack of 2 MiB, s6-rc-init and s6-rc-update 272 open files',
     'vmsvc: dry run: 2 added, 2 removed, 1 restarted (+1 if up); nothing run, nothing written',
     '',
   ].join('\n'));
@@ -357,9 +368,11 @@ test('a run killed after s6-rc-update switched is repaired by the next one witho
   addDisk(s.data, 'a');
   const h2 = s.hash();
   t.is(s.apply().code, 0);
-  // As if killed before the links moved: the live system runs h2, current still says h1.
+  // As if killed before the links moved: the live system runs h2, current and source still say h1.
   fs.rmSync(path.join(s.state, 'current'));
   fs.symlinkSync(`compiled/${h1}`, path.join(s.state, 'current'));
+  fs.rmSync(path.join(s.state, 'source'));
+  fs.symlinkSync(`compiled/${h1}.source`, path.join(s.state, 'source'));
   fs.rmSync(path.join(s.state, 'previous'));
   s.s6.take();
   const r = s.apply();
@@ -367,7 +380,8 @@ test('a run killed after s6-rc-update switched is repaired by the next one witho
   t.deepEqual(s.s6.take(), []);
   t.is(link(path.join(s.state, 'current')), `compiled/${h2}`);
   t.is(link(path.join(s.state, 'previous')), `compiled/${h1}`);
-  t.regex(r.out, /current now points at it/);
+  t.is(link(path.join(s.state, 'source')), `compiled/${h2}.source`);
+  t.regex(r.out, /current and source now point at it/);
 });
 
 test('after a reboot (live directory gone) with the same input: s6-rc-init on the kept database, no compile', (t) => {

@@ -1,0 +1,141 @@
+/**
+ * A private supervision tree for `vmsvc apply` under the real s6-rc: the
+ * prefix's s6-svscan on its own scandir inside a network namespace (the link
+ * oneshots create bridges and taps there), a stub VMM first in PATH, and
+ * helpers to run apply and s6-rc and read pids. Torn down with every
+ * service stopped and every process gone.
+ */
+import type { ExecutionContext } from 'ava';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { VMSVC, vmsvc, type CliResult } from './cli.js';
+import { createNetns } from './netns.js';
+import type { RealS6rc } from './real-s6rc.js';
+
+export interface Rig {
+  readonly root: string;
+  readonly data: string;
+  readonly state: string;
+  readonly scandir: string;
+  readonly live: string;
+  readonly runtime: string;
+  readonly env: NodeJS.ProcessEnv;
+  readonly svscan: ChildProcess;
+  /** `vmsvc apply` with the rig's directories (and extra flags). */
+  apply(extra?: readonly string[]): CliResult;
+  /** `vmsvc apply` started with its soft stack limit at `bytes` (s6-softlimit -s), as on a host with a small default. */
+  applyWithStack(bytes: number, extra?: readonly string[]): CliResult;
+  /** An admin command with the rig's --source and, as the command takes them, --scandir/--prefix or --live and --s6rc. */
+  admin(args: readonly string[]): CliResult;
+  /** Runs a prefix program (s6-rc, s6-svstat, ...) with the rig's environment. */
+  s6(program: string, args: readonly string[]): CliResult;
+  /** `s6-rc -a list`: the services that are up, sorted. */
+  up(): string[];
+  /** The pid s6-supervise reports for a longrun, null when it is down. */
+  pid(service: string): number | null;
+}
+
+export interface RigOptions {
+  /** s6-svscan -C. */
+  readonly servicesMax?: number;
+  /** Scripts in a bin dir first in PATH, by name (the stub VMM). */
+  readonly bin: (binDir: string) => void;
+  /** apply flags added to every run. */
+  readonly flags?: readonly string[];
+}
+
+export async function startRig(t: ExecutionContext, real: RealS6rc, opts: RigOptions): Promise<Rig> {
+  // On a tmpfs when there is one, as /run is at boot: this machine's disk makes thousands of files slow.
+  const root = fs.mkdtempSync(path.join(fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir(), 'vmsvc-real-'));
+  const data = path.join(root, 'data');
+  const state = path.join(root, 'state');
+  const scandir = path.join(root, 'scan');
+  const bin = path.join(root, 'bin');
+  const runtime = path.join(root, 'run');
+  const live = path.join(state, 'live');
+  for (const d of [data, scandir, bin]) fs.mkdirSync(d, { recursive: true });
+  opts.bin(bin);
+  const env = real.env({ PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}` });
+  const ns = createNetns(t);
+  const log = fs.openSync(path.join(root, 'svscan.log'), 'a');
+  const svscan = spawn('ip', ['netns', 'exec', ns, real.bin('s6-svscan'), '-C', String(opts.servicesMax ?? 1000), scandir], { env, stdio: ['ignore', log, log] });
+  fs.closeSync(log);
+  const exited = new Promise<void>((resolve) => svscan.once('exit', () => resolve()));
+  const run = (program: string, args: readonly string[]): CliResult => {
+    const r = spawnSync(real.bin(program), args, { encoding: 'utf8', env, timeout: 120_000 });
+    return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+  };
+  t.teardown(async () => {
+    if (fs.existsSync(live)) run('s6-rc', ['-l', live, '-da', 'change']);
+    run('s6-svscanctl', ['-q', scandir]);
+    const timer = setTimeout(() => svscan.kill('SIGKILL'), 60_000);
+    await exited;
+    clearTimeout(timer);
+    // Supervisors s6-svscan left behind (it does not wait for thousands to exit), by their cwd under root.
+    for (const pid of processesUnder(root)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Gone meanwhile.
+      }
+    }
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+  for (let i = 0; !fs.existsSync(path.join(scandir, '.s6-svscan', 'control')); i++) {
+    if (i > 200) throw new Error(`s6-svscan did not start: ${fs.readFileSync(path.join(root, 'svscan.log'), 'utf8')}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  const flags = [
+    '--data', data, '--state', state, '--scandir', scandir,
+    '--runtime-dir', runtime, '--log-dir', path.join(root, 'log'), '--execlineb', real.bin('execlineb'), ...(opts.flags ?? []),
+  ];
+  return {
+    root, data, state, scandir, live, runtime, env, svscan,
+    apply: (extra = []) => vmsvc(['apply', ...flags, ...extra], env),
+    applyWithStack(bytes, extra = []) {
+      const r = spawnSync(real.bin('s6-softlimit'), ['-s', String(bytes), process.execPath, VMSVC, 'apply', ...flags, ...extra], { encoding: 'utf8', env, timeout: 600_000 });
+      return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+    },
+    admin: (args) => vmsvc([...args, '--source', path.join(state, 'source'), ...(args[0] === 'start' || args[0] === 'stop'
+      ? ['--live', live, '--s6rc', real.bin('s6-rc')]
+      : ['--scandir', scandir, '--prefix', ''])], env),
+    s6: run,
+    up: () => run('s6-rc', ['-l', live, '-a', 'list']).stdout.split('\n').filter((l) => l !== '').sort(),
+    pid(service) {
+      const r = run('s6-svstat', ['-p', path.join(scandir, service)]);
+      const n = Number(r.stdout.trim());
+      return r.code === 0 && n > 0 ? n : null;
+    },
+  };
+}
+
+/** Processes whose working directory is below `root`. */
+function processesUnder(root: string): number[] {
+  const out: number[] = [];
+  for (const pid of fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    try {
+      if (fs.readlinkSync(`/proc/${pid}/cwd`).startsWith(`${root}/`)) out.push(Number(pid));
+    } catch {
+      // Gone, or not ours to read.
+    }
+  }
+  return out;
+}
+
+/**
+ * A VMM stand-in light enough for thousands of VMs: binds the API socket
+ * (what the readiness check looks for), writes one serial line and sleeps.
+ * One process per VM, no node.
+ */
+export function installTinyVmm(binDir: string, real: RealS6rc): void {
+  fs.writeFileSync(path.join(binDir, 'cloud-hypervisor'), [
+    '#!/bin/sh',
+    '# argv: --api-socket path=SOCKET ...',
+    'sock=${2#path=}',
+    'echo "serial: tiny stub on $sock"',
+    `exec ${real.bin('s6-ipcserver-socketbinder')} -- "$sock" sleep infinity`,
+    '',
+  ].join('\n'), { mode: 0o755 });
+}
