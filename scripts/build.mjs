@@ -27,13 +27,13 @@ function precompiledTemplates() {
       entries.push(`  ${JSON.stringify(`${dir}/${file}`)}: ${spec}`);
     }
   }
-  return `export const PRECOMPILED = {\n${entries.join(',\n')}\n};\n`;
+  return `export const PRECOMPILED = {\n${entries.join(',\n')}\n};\nexport const TEMPLATES_FROM_MODULE = '../templates';\n`;
 }
 
 const precompile = {
   name: 'precompiled-templates',
   setup(b) {
-    b.onLoad({ filter: /generator[\\/]precompiled-templates\.ts$/ }, () => ({ contents: precompiledTemplates(), loader: 'js' }));
+    b.onLoad({ filter: /generator[\\/]pipeline[\\/]precompiled-templates\.ts$/ }, () => ({ contents: precompiledTemplates(), loader: 'js' }));
   },
 };
 
@@ -53,7 +53,7 @@ function buildId() {
 const yargsBundle = {
   name: 'cli-yargs-bundle',
   setup(b) {
-    b.onResolve({ filter: /^\.\/cli-yargs\.js$/ }, () => ({ path: './cli-yargs.cjs', external: true }));
+    b.onResolve({ filter: /^\.\/yargs\.js$/ }, () => ({ path: './cli-yargs.cjs', external: true }));
   },
 };
 
@@ -81,8 +81,8 @@ const common = {
 };
 
 fs.rmSync('dist', { recursive: true, force: true });
-await build({ ...common, entryPoints: { vmsvc: 'generator/cli.ts' }, outdir: 'dist', outExtension: { '.js': '.cjs' }, plugins: [precompile, yargsBundle] });
-await build({ ...common, entryPoints: { 'cli-yargs': 'generator/cli-yargs.ts' }, outdir: 'dist', outExtension: { '.js': '.cjs' }, plugins: [precompile] });
+await build({ ...common, entryPoints: { vmsvc: 'generator/cli/cli.ts' }, outdir: 'dist', outExtension: { '.js': '.cjs' }, plugins: [precompile, yargsBundle] });
+await build({ ...common, entryPoints: { 'cli-yargs': 'generator/cli/yargs.ts' }, outdir: 'dist', outExtension: { '.js': '.cjs' }, plugins: [precompile] });
 
 /**
  * Runs what a boot runs (check and generate on both examples), so that V8 has

@@ -11,9 +11,9 @@
 import test, { type ExecutionContext } from 'ava';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { desiredTree, runApply, type ApplyOptions, type CommandResult, type CommandRunner } from '../generator/apply.js';
-import { defaultOptions } from '../generator/options.js';
-import { sameTree } from '../generator/write-tree.js';
+import { desiredTree, runApply, type ApplyOptions, type CommandResult, type CommandRunner } from '../generator/apply/apply.js';
+import { defaultOptions } from '../generator/pipeline/options.js';
+import { sameTree } from '../generator/pipeline/write-tree.js';
 import { dataDirWith, makeVm, type VmSpec } from './support/data-dir.js';
 
 interface Failure {

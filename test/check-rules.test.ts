@@ -8,11 +8,11 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { CheckResult } from '../generator/check.js';
-import { RULES, type Diagnostic, type RuleId, type Severity } from '../generator/diagnostic.js';
-import { defaultOptions, type GeneratorOptions } from '../generator/options.js';
-import { checkDataDir } from '../generator/pipeline.js';
-import { serviceName, type VmName } from '../generator/vm-name.js';
+import type { CheckResult } from '../generator/pipeline/check.js';
+import { RULES, type Diagnostic, type RuleId, type Severity } from '../generator/rules/diagnostic.js';
+import { defaultOptions, type GeneratorOptions } from '../generator/pipeline/options.js';
+import { checkDataDir } from '../generator/pipeline/index.js';
+import { serviceName, type VmName } from '../generator/rules/vm-name.js';
 import { dataDirWith, ELF_HEADER, makeVm, tempDir, type VmSpec } from './support/data-dir.js';
 
 /**

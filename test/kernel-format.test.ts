@@ -1,5 +1,5 @@
 import test from 'ava';
-import { kernelFormat, type KernelFormat } from '../generator/kernel-format.js';
+import { kernelFormat, type KernelFormat } from '../generator/util/kernel-format.js';
 import { ELF_HEADER } from './support/data-dir.js';
 
 /** `magic` at `offset` in a buffer of `size` bytes (zero-filled elsewhere). */

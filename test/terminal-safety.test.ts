@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { printable, tableNames, terminalJson } from '../generator/bytes.js';
+import { printable, tableNames, terminalJson } from '../generator/util/bytes.js';
 import { shellQuote } from '../generator/admin/show.js';
 import { vmsvc } from './support/cli.js';
 import { makeVm, tempDir } from './support/data-dir.js';

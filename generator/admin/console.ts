@@ -17,14 +17,14 @@
  * (ch-remote info) and does not pretend to attach; crosvm has none.
  */
 import * as fs from 'node:fs';
-import { isAlive } from '../pid-lock.js';
+import { isAlive } from '../util/pid-lock.js';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { printable } from '../bytes.js';
+import { printable } from '../util/bytes.js';
 import { ADMIN_EXIT, AdminError, findVm, guarded, readTree, type AdminIo } from './inventory.js';
 import { isSocket, vmmOf } from './show.js';
 import { openUntrusted, readUntrusted } from './untrusted.js';
-import { errnoOf } from '../errno.js';
+import { errnoOf } from '../util/errno.js';
 
 /**
  * Arguments of `vmsvc console NAME`.
@@ -196,7 +196,7 @@ export type LockResult =
   /** holder: the live pid in the lock. */
   | { readonly ok: false; readonly holder: number };
 
-export { isAlive as pidAlive } from '../pid-lock.js';
+export { isAlive as pidAlive } from '../util/pid-lock.js';
 
 /** A pid and a newline; a longer lock is not one vmsvc wrote. */
 const LOCK_MAX_BYTES = 32;

@@ -6,8 +6,8 @@
  * a group of their own, with their reason (and a dashed arrow to the skipped
  * provider that got them skipped).
  */
-import { compareBytes, printable } from '../bytes.js';
-import { startLevels } from '../provider-graph.js';
+import { compareBytes, printable } from '../util/bytes.js';
+import { startLevels } from '../util/provider-graph.js';
 import {
   ADMIN_EXIT, AdminError, guarded, json, linksOfVm, providerGraph, readTree,
   type AdminIo, type Tree,

@@ -8,13 +8,13 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { compareBytes, printable, terminalJson } from '../bytes.js';
-import { spawnRunner } from '../command-runner.js';
-import { lexExecline } from '../execline-lex.js';
-import type { Link } from '../links.js';
-import { MANIFEST_FILE, type Manifest, type ManifestVm } from '../plan.js';
-import { clientGraph, findCycles, reachable, startLevels, type ProviderGraph } from '../provider-graph.js';
-import { CommandError, reportFailure } from '../failure.js';
+import { compareBytes, printable, terminalJson } from '../util/bytes.js';
+import { spawnRunner } from '../util/command-runner.js';
+import { lexExecline } from '../s6rc/execline-lex.js';
+import type { Link } from '../pipeline/links.js';
+import { MANIFEST_FILE, type Manifest, type ManifestVm } from '../pipeline/plan.js';
+import { clientGraph, findCycles, reachable, startLevels, type ProviderGraph } from '../util/provider-graph.js';
+import { CommandError, reportFailure } from '../command/shell.js';
 import { listUntrusted, readUntrusted } from './untrusted.js';
 
 /** Where every handler writes: the CLI passes stdout/stderr, tests collect strings. */

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
-import { printable, terminalJson } from '../bytes.js';
+import { printable, terminalJson } from '../util/bytes.js';
 import { ADMIN_EXIT, AdminError, findVm, guarded, readTree, type AdminIo } from './inventory.js';
 import { openUntrusted } from './untrusted.js';
 

@@ -1,5 +1,5 @@
 /** `vmsvc ls`: every VM of a generated tree with its live state. */
-import { compareBytes, printable, tableNames } from '../bytes.js';
+import { compareBytes, printable, tableNames } from '../util/bytes.js';
 import {
   addressesOf, alignedTable, formatDuration, guarded, json, liveState, readTree, spawnRunner,
   type AdminIo, type CommandRunner, type LiveState, type LiveStateName,

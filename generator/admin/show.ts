@@ -1,14 +1,14 @@
 /** `vmsvc show NAME`: everything the generated tree and the live state say about one VM. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { hasTerminalUnsafe, printable } from '../bytes.js';
+import { hasTerminalUnsafe, printable } from '../util/bytes.js';
 import {
   alignedTable, clientsOf, findVm, formatDuration, guarded, json, keyValues, linksOfVm, liveState, readNameList,
   readTree, spawnRunner, vmmArgvFromRunScript,
   AdminError, type AdminIo, type CommandRunner, type LiveState, type Tree,
 } from './inventory.js';
 import { readUntrusted } from './untrusted.js';
-import type { ManifestVm } from '../plan.js';
+import type { ManifestVm } from '../pipeline/plan.js';
 
 /**
  * Arguments of `vmsvc show NAME`.

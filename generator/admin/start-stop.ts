@@ -8,7 +8,7 @@
  * prefix applies to the scandir only, not here. Before stopping, the VMs
  * that go down with it are named, from the manifest's providers.
  */
-import { printable } from '../bytes.js';
+import { printable } from '../util/bytes.js';
 import {
   ADMIN_EXIT, clientsOf, findVm, guarded, json, providersOf, readTree, spawnRunner,
   type AdminIo, type CommandRunner,

@@ -3,12 +3,12 @@
  * still abstract: scripts are named templates with their data; `render` makes
  * files of them. Every list is bytewise-sorted so the output is reproducible.
  */
-import { compareBytes, sortedBytewise } from './bytes.js';
+import { compareBytes, sortedBytewise } from '../util/bytes.js';
 import type { ValidVm } from './check.js';
 import { assignLinks, type Link } from './links.js';
 import { hostPaths, type GeneratorOptions } from './options.js';
-import { serviceName } from './vm-name.js';
-import { memoryMiB, type Vmm } from './vmm.js';
+import { serviceName } from '../rules/vm-name.js';
+import { memoryMiB, type Vmm } from '../vmm/index.js';
 
 /** What a generated file is about and where it came from, for its header comment. */
 export interface Origin {

@@ -9,3 +9,6 @@ import type Handlebars from 'handlebars';
 export type TemplateSpec = Parameters<typeof Handlebars.template>[0];
 
 export const PRECOMPILED: Readonly<Record<string, TemplateSpec>> | null = null;
+
+/** templates/ relative to this module: two levels up from generator/pipeline/ here, one from dist/ in the bundle. */
+export const TEMPLATES_FROM_MODULE: string = '../../templates';

@@ -3,7 +3,7 @@
  * Each has its own template set (templates/<vmm>/); the facts here are the
  * ones check and plan need: program name, socket names, and refusals.
  */
-import { error, type Diagnostic } from './diagnostic.js';
+import { error, type Diagnostic } from '../rules/diagnostic.js';
 
 export const VMMS = ['cloud-hypervisor', 'crosvm', 'qemu'] as const;
 export type Vmm = (typeof VMMS)[number];

@@ -3,7 +3,7 @@
  * the templates. Modes are fixed (scripts 0755, everything else 0644) and the
  * order is fixed, so equal input gives equal bytes.
  */
-import { compareBytes } from './bytes.js';
+import { compareBytes } from '../util/bytes.js';
 import { MANIFEST_FILE, type Longrun, type Manifest, type Oneshot, type PlannedManifest, type Service, type TreePlan } from './plan.js';
 import type { Templates } from './templates.js';
 

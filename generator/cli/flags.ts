@@ -4,11 +4,11 @@
  * error (exit 2), reported with the flag's name.
  */
 import * as path from 'node:path';
-import { CONTROL_CHAR, printable } from './bytes.js';
-import { CommandError } from './failure.js';
-import { defaultOptions, type GeneratorOptions } from './options.js';
-import { VMM_UNSAFE } from './vm-name.js';
-import { ACCELS, VMM_FACTS, VMMS } from './vmm.js';
+import { CONTROL_CHAR, printable } from '../util/bytes.js';
+import { CommandError } from '../command/shell.js';
+import { defaultOptions, type GeneratorOptions } from '../pipeline/options.js';
+import { VMM_UNSAFE } from '../rules/vm-name.js';
+import { ACCELS, VMM_FACTS, VMMS } from '../vmm/index.js';
 
 export interface OptionFlags {
   readonly vmm: string;

@@ -18,15 +18,15 @@ import {
   type CheckArgs,
   type GenerateArgs,
   type Io,
-} from './cli-commands.js';
-import type { OptionFlags } from './cli-options.js';
-import { printable } from './bytes.js';
-import { consoleCommand } from './admin/console.js';
-import { graph } from './admin/graph.js';
-import { logs } from './admin/logs.js';
-import { ls } from './admin/ls.js';
-import { show } from './admin/show.js';
-import { start, stop } from './admin/start-stop.js';
+} from './commands.js';
+import type { OptionFlags } from './flags.js';
+import { printable } from '../util/bytes.js';
+import { consoleCommand } from '../admin/console.js';
+import { graph } from '../admin/graph.js';
+import { logs } from '../admin/logs.js';
+import { ls } from '../admin/ls.js';
+import { show } from '../admin/show.js';
+import { start, stop } from '../admin/start-stop.js';
 
 /**
  * Where the admin commands look by default: the layout of the boot oneshot in

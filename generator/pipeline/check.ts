@@ -4,14 +4,14 @@
  * name and paths can be passed to s6-rc and the VMM exactly as they are.
  */
 import * as path from 'node:path';
-import { compareBytes, CONTROL_CHAR, printable, sortedBytewise } from './bytes.js';
-import { error, warning, type Diagnostic, type RuleId } from './diagnostic.js';
+import { compareBytes, CONTROL_CHAR, printable, sortedBytewise } from '../util/bytes.js';
+import { error, warning, type Diagnostic, type RuleId } from '../rules/diagnostic.js';
 import { longestSocketPath, type GeneratorOptions } from './options.js';
 import { LINK_CAPACITY } from './links.js';
-import { dependentsOf, findCycles } from './provider-graph.js';
+import { dependentsOf, findCycles } from '../util/provider-graph.js';
 import type { Node, ScannedFile, ScannedTree, ScannedVm } from './scan.js';
-import { checkVmName, VMM_UNSAFE, type VmName } from './vm-name.js';
-import { vmmDiagnostics } from './vmm.js';
+import { checkVmName, VMM_UNSAFE, type VmName } from '../rules/vm-name.js';
+import { vmmDiagnostics } from '../vmm/index.js';
 
 export interface ValidVm {
   readonly name: VmName;

@@ -18,7 +18,7 @@ import {
   type CheckArgs,
   type GenerateArgs,
   type Io,
-} from './cli-commands.js';
+} from './commands.js';
 
 interface Flag {
   readonly type: 'string' | 'boolean' | 'number';

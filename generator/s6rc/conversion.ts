@@ -33,9 +33,9 @@
  * - Bundles and the manifest (a plain file, which s6-rc-compile skips) never
  *   appear: bundles are not in the live state.
  */
-import { compareBytes, printable, sortedBytewise } from './bytes.js';
+import { compareBytes, printable, sortedBytewise } from '../util/bytes.js';
 import { quoteExeclineWord } from './execline-lex.js';
-import type { FileTree, TreeEntry } from './render.js';
+import type { FileTree, TreeEntry } from '../pipeline/render.js';
 
 export type ServiceType = 'longrun' | 'oneshot' | 'bundle';
 

@@ -3,11 +3,11 @@
  * values end here): what scanning, templates and writing throw, and any failed
  * system call. Anything else is a bug and propagates with its stack.
  */
-import { printable } from './bytes.js';
-import { errnoOf } from './errno.js';
-import { ScanError } from './scan.js';
-import { TemplateError } from './templates.js';
-import { WriteError } from './write-tree.js';
+import { printable } from '../util/bytes.js';
+import { errnoOf } from '../util/errno.js';
+import { ScanError } from '../pipeline/scan.js';
+import { TemplateError } from '../pipeline/templates.js';
+import { WriteError } from '../pipeline/write-tree.js';
 
 /** A failure whose command says it in one line and exits with its own code (usage, apply, admin). */
 export class CommandError extends Error {

@@ -4,15 +4,15 @@
  * the same whichever parsed it. The only place that prints or picks an exit
  * code: 0 ok, 1 invalid configuration, 2 usage or I/O error.
  */
-import { runApply, spawnRunner } from './apply.js';
-import { printable } from './bytes.js';
-import { hasErrors } from './check.js';
-import { optionFlags, optionsFromFlags, type OptionFlags } from './cli-options.js';
-import { checkDataDir, generate } from './pipeline.js';
-import { linksOf } from './plan.js';
-import { checkJson, countLine, formatDiagnostic, formatSkipped, linksTable } from './report.js';
-import { checkS6rcSource } from './s6rc-source-check.js';
-import { reportFailure } from './failure.js';
+import { runApply, spawnRunner } from '../apply/apply.js';
+import { printable } from '../util/bytes.js';
+import { hasErrors } from '../pipeline/check.js';
+import { optionFlags, optionsFromFlags, type OptionFlags } from './flags.js';
+import { checkDataDir, generate } from '../pipeline/index.js';
+import { linksOf } from '../pipeline/plan.js';
+import { checkJson, countLine, formatDiagnostic, formatSkipped, linksTable } from '../pipeline/report.js';
+import { checkS6rcSource } from '../s6rc/source-check.js';
+import { reportFailure } from '../command/shell.js';
 
 export const EXIT = { ok: 0, invalid: 1, usage: 2 } as const;
 

@@ -1,7 +1,7 @@
 /** How diagnostics and summaries look to a person, and to a script (--json). */
-import { printable, tableNames, terminalJson } from './bytes.js';
+import { printable, tableNames, terminalJson } from '../util/bytes.js';
 import type { CheckResult } from './check.js';
-import type { Diagnostic } from './diagnostic.js';
+import type { Diagnostic } from '../rules/diagnostic.js';
 import type { Link } from './links.js';
 
 export function formatDiagnostic(d: Diagnostic): string {

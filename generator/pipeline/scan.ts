@@ -6,8 +6,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { errnoOf } from './errno.js';
-import { kernelFormat, type KernelFormat } from './kernel-format.js';
+import { errnoOf } from '../util/errno.js';
+import { kernelFormat, type KernelFormat } from '../util/kernel-format.js';
 
 export type NodeKind = 'file' | 'directory' | 'symlink' | 'fifo' | 'socket' | 'char-device' | 'block-device' | 'other';
 

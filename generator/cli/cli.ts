@@ -4,12 +4,12 @@
  * time than generating a small tree). Anything else — help, a usage error,
  * other commands — goes to yargs, which reads the same flag tables.
  */
-import { guard, processIo, type Io } from './cli-commands.js';
-import { fastParse } from './cli-fast.js';
+import { guard, processIo, type Io } from './commands.js';
+import { fastParse } from './fast.js';
 
 export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
   const fast = fastParse(argv, io);
   if (fast !== null) return guard(fast, io);
-  const { runWithYargs } = await import('./cli-yargs.js');
+  const { runWithYargs } = await import('./yargs.js');
   return runWithYargs(argv, io);
 }

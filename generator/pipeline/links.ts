@@ -13,8 +13,8 @@
  * reboots and unrelated changes, and two links can never share one.
  */
 import { createHash } from 'node:crypto';
-import { compareBytes } from './bytes.js';
-import type { VmName } from './vm-name.js';
+import { compareBytes } from '../util/bytes.js';
+import type { VmName } from '../rules/vm-name.js';
 
 export type LinkNumber = number & { readonly __brand: 'LinkNumber' };
 /** Lower-case colon-separated MAC address. */

@@ -1,4 +1,4 @@
-import { VMM_FACTS, type Accel, type Vmm } from './vmm.js';
+import { VMM_FACTS, type Accel, type Vmm } from '../vmm/index.js';
 
 /**
  * Everything the generated tree depends on besides the data dir. The CLI fills

@@ -14,7 +14,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { lexExeclineBytes } from './execline-lex.js';
-import { errnoOf } from './errno.js';
+import { errnoOf } from '../util/errno.js';
 
 export interface S6rcProblem {
   /** The service the problem belongs to, or null for a whole source dir. */

@@ -17,7 +17,7 @@
  * `current`, `previous` and the live system are kept.
  */
 
-import { HASH_CHARS } from './write-tree.js';
+import { HASH_CHARS } from '../pipeline/write-tree.js';
 
 export const COMPILED_DIR = 'compiled';
 export const SOURCE_SUFFIX = '.source';

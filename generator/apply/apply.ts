@@ -22,24 +22,24 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { compareBytes, printable } from './bytes.js';
-import type { CommandResult, CommandRunner } from './command-runner.js';
-import type { CheckResult } from './check.js';
-import { conversionFile, describePlan, planConversion, type ConversionPlan } from './conversion.js';
+import { compareBytes, printable } from '../util/bytes.js';
+import type { CommandResult, CommandRunner } from '../util/command-runner.js';
+import type { CheckResult } from '../pipeline/check.js';
+import { conversionFile, describePlan, planConversion, type ConversionPlan } from '../s6rc/conversion.js';
 import {
   afterSwitch, COMPILED_DIR, hashOfTarget, isHash, keptHashes, linkTarget, obsoleteEntries, SOURCE_SUFFIX, TEMP_PREFIX, type DbLinks,
 } from './db-rotation.js';
-import type { GeneratorOptions } from './options.js';
-import { takeLock } from './pid-lock.js';
-import { buildTree, checkDataDir } from './pipeline.js';
-import type { FileTree, TreeEntry } from './render.js';
-import { formatDiagnostic, formatSkipped } from './report.js';
-import { sameTree, treeHash, writeEntries, writeTreeAtomically } from './write-tree.js';
-import { errnoOf } from './errno.js';
-import { tempSuffix } from './temp-name.js';
-import { CommandError, reportFailure } from './failure.js';
+import type { GeneratorOptions } from '../pipeline/options.js';
+import { takeLock } from '../util/pid-lock.js';
+import { buildTree, checkDataDir } from '../pipeline/index.js';
+import type { FileTree, TreeEntry } from '../pipeline/render.js';
+import { formatDiagnostic, formatSkipped } from '../pipeline/report.js';
+import { sameTree, treeHash, writeEntries, writeTreeAtomically } from '../pipeline/write-tree.js';
+import { errnoOf } from '../util/errno.js';
+import { tempSuffix } from '../util/temp-name.js';
+import { CommandError, reportFailure } from '../command/shell.js';
 
-export type { CommandResult, CommandRunner } from './command-runner.js';
+export type { CommandResult, CommandRunner } from '../util/command-runner.js';
 
 export interface S6rcPrograms {
   readonly compile: string;
@@ -461,5 +461,5 @@ function isDir(p: string): boolean {
 }
 
 /** A CommandRunner that really runs the program (for the CLI): output captured, exit status as code. */
-export { spawnRunner } from './command-runner.js';
+export { spawnRunner } from '../util/command-runner.js';
 

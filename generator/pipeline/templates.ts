@@ -10,11 +10,11 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type Handlebars from 'handlebars';
 import RuntimeModule from 'handlebars/runtime.js';
-import { printable } from './bytes.js';
-import { quoteExeclineWord } from './execline-lex.js';
+import { printable } from '../util/bytes.js';
+import { quoteExeclineWord } from '../s6rc/execline-lex.js';
 import type { Script } from './plan.js';
-import { PRECOMPILED } from './precompiled-templates.js';
-import type { Vmm } from './vmm.js';
+import { PRECOMPILED, TEMPLATES_FROM_MODULE } from './precompiled-templates.js';
+import type { Vmm } from '../vmm/index.js';
 
 export type TemplateName = Script['template'];
 
@@ -27,8 +27,8 @@ export interface Templates {
 const TEMPLATE_NAMES: readonly TemplateName[] = ['vm-run', 'log-run', 'ready-check', 'net-up', 'net-down'];
 const PARTIALS = ['header', 'prepare-runtime'] as const;
 
-/** templates/ of this package, whether run from source (generator/) or the bundle (dist/). */
-export const BUNDLED_TEMPLATES = fileURLToPath(new URL('../templates', import.meta.url));
+/** templates/ of this package, whether run from source (generator/pipeline/) or the bundle (dist/). */
+export const BUNDLED_TEMPLATES = fileURLToPath(new URL(TEMPLATES_FROM_MODULE, import.meta.url));
 
 export class TemplateError extends Error {
   constructor(readonly file: string, message: string) {

@@ -12,10 +12,10 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { isAlive, privateLockOwner, takeLock } from './pid-lock.js';
-import { compareBytes } from './bytes.js';
+import { isAlive, privateLockOwner, takeLock } from '../util/pid-lock.js';
+import { compareBytes } from '../util/bytes.js';
 import type { FileTree, StreamedEntry, TreeEntry } from './render.js';
-import { TEMP_SUFFIX_PATTERN, tempSuffix } from './temp-name.js';
+import { TEMP_SUFFIX_PATTERN, tempSuffix } from '../util/temp-name.js';
 
 export type WriteOutcome =
   | { readonly kind: 'unchanged'; readonly version: string }

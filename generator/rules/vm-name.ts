@@ -1,5 +1,5 @@
 import { error, type Diagnostic } from './diagnostic.js';
-import { CONTROL_CHAR, printable } from './bytes.js';
+import { CONTROL_CHAR, printable } from '../util/bytes.js';
 
 /** A directory name that passed every naming rule; only `checkVmName` makes one. */
 export type VmName = string & { readonly __brand: 'VmName' };
