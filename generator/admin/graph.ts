@@ -8,10 +8,8 @@
  */
 import { compareBytes, printable } from '../util/bytes.js';
 import { startLevels } from '../util/provider-graph.js';
-import {
-  ADMIN_EXIT, AdminError, guarded, json, linksOfVm, providerGraph, readTree,
-  type AdminIo, type Tree,
-} from './inventory.js';
+import { json, linksOfVm, providerGraph, readTree, type Tree } from './inventory.js';
+import { CommandError, EXIT, guard, type Io } from '../command/shell.js';
 
 export type GraphFormat = 'dot' | 'mermaid';
 
@@ -57,14 +55,14 @@ export interface GraphResult {
   readonly levels: readonly (readonly string[])[];
 }
 
-export function graph(args: GraphArgs, io: AdminIo): Promise<number> {
-  return guarded(io, () => {
+export function graph(args: GraphArgs, io: Io): number {
+  return guard(io, () => {
     if (!args.json && args.format !== 'dot' && args.format !== 'mermaid') {
-      throw new AdminError(`unknown graph format ${printable(String(args.format))}: use dot or mermaid`);
+      throw new CommandError(`unknown graph format ${printable(String(args.format))}: use dot or mermaid`);
     }
     const g = graphResult(readTree(args.source));
     io.out(args.json ? json(g) : args.format === 'dot' ? toDot(g) : toMermaid(g));
-    return ADMIN_EXIT.ok;
+    return EXIT.ok;
   });
 }
 

@@ -14,33 +14,8 @@ import { lexExecline } from '../s6rc/execline-lex.js';
 import type { Link } from '../pipeline/links.js';
 import { MANIFEST_FILE, type Manifest, type ManifestVm } from '../pipeline/plan.js';
 import { clientGraph, findCycles, reachable, startLevels, type ProviderGraph } from '../util/provider-graph.js';
-import { CommandError, reportFailure } from '../command/shell.js';
+import { CommandError, EXIT } from '../command/shell.js';
 import { listUntrusted, readUntrusted } from './untrusted.js';
-
-/** Where every handler writes: the CLI passes stdout/stderr, tests collect strings. */
-export interface AdminIo {
-  out(s: string): void;
-  err(s: string): void;
-}
-
-/** The CLI's exit codes: 0 ok, 1 the operation failed or was refused, 2 usage or I/O. */
-export const ADMIN_EXIT = { ok: 0, failed: 1, usage: 2 } as const;
-
-/** A failure the handlers turn into one message and an exit code. */
-export class AdminError extends CommandError {
-  constructor(message: string, exitCode: number = ADMIN_EXIT.usage) {
-    super(message, exitCode);
-  }
-}
-
-/** Runs `fn`, printing an AdminError (or an I/O error) as `vmsvc: MESSAGE` and returning its exit code. */
-export async function guarded(io: AdminIo, fn: () => number | Promise<number>): Promise<number> {
-  try {
-    return await fn();
-  } catch (e) {
-    return reportFailure(e, io.err, ADMIN_EXIT.usage);
-  }
-}
 
 // ---------------------------------------------------------------------------
 // Running programs
@@ -86,7 +61,7 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
 
 /**
- * Reads and shape-checks `<source>/vmsvc-manifest.json`. Throws AdminError
+ * Reads and shape-checks `<source>/vmsvc-manifest.json`. Throws CommandError
  * (exit 2). Manifests from before the VMM backends (an `apiSocket`, no
  * `consoleSocket`, no `vmm`) are read as cloud-hypervisor ones whose console
  * socket, if any, would be `<runtimeDir>/console.sock`.
@@ -94,19 +69,19 @@ const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every
 export function readTree(source: string): Tree {
   const file = path.join(source, MANIFEST_FILE);
   const read = readUntrusted(source, [MANIFEST_FILE], MANIFEST_MAX_BYTES);
-  if (read.kind === 'missing') throw new AdminError(`cannot read ${printable(file)}: no such file: is this a tree vmsvc generated (the --out dir)?`);
-  if (read.kind === 'refused') throw new AdminError(`cannot read the manifest: ${printable(read.why)}`);
+  if (read.kind === 'missing') throw new CommandError(`cannot read ${printable(file)}: no such file: is this a tree vmsvc generated (the --out dir)?`);
+  if (read.kind === 'refused') throw new CommandError(`cannot read the manifest: ${printable(read.why)}`);
   let parsed: unknown;
   try {
     parsed = JSON.parse(read.data.toString('utf8'));
   } catch (e) {
-    throw new AdminError(`${printable(file)} is not valid JSON: ${e instanceof Error ? e.message : String(e)}`);
+    throw new CommandError(`${printable(file)} is not valid JSON: ${e instanceof Error ? e.message : String(e)}`);
   }
   const problem = manifestProblem(parsed);
-  if (problem !== null) throw new AdminError(`${printable(file)}: ${problem}`);
+  if (problem !== null) throw new CommandError(`${printable(file)}: ${problem}`);
   const manifest = normalized(parsed as Record<string, unknown>);
   const graphProblem = providerGraphProblem(manifest);
-  if (graphProblem !== null) throw new AdminError(`${printable(file)}: ${graphProblem}; no tree vmsvc writes has one, so this one was edited`);
+  if (graphProblem !== null) throw new CommandError(`${printable(file)}: ${graphProblem}; no tree vmsvc writes has one, so this one was edited`);
   return { source, manifest };
 }
 
@@ -179,18 +154,18 @@ function manifestProblem(m: unknown): string | null {
 }
 
 /**
- * The VM called `name`. Unknown: AdminError exit 2; skipped when the tree
- * was generated (--keep-going): AdminError exit 1 with the reason.
+ * The VM called `name`. Unknown: CommandError exit 2; skipped when the tree
+ * was generated (--keep-going): CommandError exit 1 with the reason.
  */
 export function findVm(tree: Tree, name: string): ManifestVm {
   const vm = tree.manifest.vms.find((v) => v.name === name);
   if (vm !== undefined) return vm;
   const skipped = tree.manifest.skipped.find((s) => s.name === name);
   if (skipped !== undefined) {
-    throw new AdminError(`VM ${printable(name)} is not in ${printable(tree.source)}: it was skipped when the tree was generated (${printable(skipped.reason)})`, ADMIN_EXIT.failed);
+    throw new CommandError(`VM ${printable(name)} is not in ${printable(tree.source)}: it was skipped when the tree was generated (${printable(skipped.reason)})`, EXIT.failed);
   }
   const known = tree.manifest.vms.map((v) => printable(v.name)).join(', ');
-  throw new AdminError(`no VM ${printable(name)} in ${printable(tree.source)} (VMs: ${known === '' ? 'none' : known})`);
+  throw new CommandError(`no VM ${printable(name)} in ${printable(tree.source)} (VMs: ${known === '' ? 'none' : known})`);
 }
 
 /** The VM's links in both roles, as recorded in the manifest. */
@@ -240,10 +215,10 @@ export function readNameList(serviceDir: string, base: string): string[] {
   const service = path.basename(serviceDir);
   const listed = listUntrusted(root, [service, `${base}.d`]);
   if (listed.kind === 'ok') return listed.names.sort(compareBytes);
-  if (listed.kind === 'refused') throw new AdminError(printable(listed.why));
+  if (listed.kind === 'refused') throw new CommandError(printable(listed.why));
   const read = readUntrusted(root, [service, base], NAME_LIST_MAX_BYTES);
   if (read.kind === 'missing') return [];
-  if (read.kind === 'refused') throw new AdminError(printable(read.why));
+  if (read.kind === 'refused') throw new CommandError(printable(read.why));
   return read.data.toString('utf8').split('\n').map((l) => l.replace(/^\s+/, '')).filter((l) => l !== '' && !l.startsWith('#')).sort(compareBytes);
 }
 

@@ -9,10 +9,8 @@
  * that go down with it are named, from the manifest's providers.
  */
 import { printable } from '../util/bytes.js';
-import {
-  ADMIN_EXIT, clientsOf, findVm, guarded, json, providersOf, readTree, spawnRunner,
-  type AdminIo, type CommandRunner,
-} from './inventory.js';
+import { clientsOf, findVm, json, providersOf, readTree, spawnRunner, type CommandRunner } from './inventory.js';
+import { EXIT, guard, type Io } from '../command/shell.js';
 
 /**
  * Arguments of `vmsvc start NAME` and `vmsvc stop NAME`.
@@ -40,16 +38,16 @@ export interface StartStopArgs {
 
 export const DEFAULT_LIVE_DIR = '/run/s6-rc';
 
-export function start(args: StartStopArgs, io: AdminIo, runner: CommandRunner = spawnRunner): Promise<number> {
+export function start(args: StartStopArgs, io: Io, runner: CommandRunner = spawnRunner): Promise<number> {
   return change('start', args, io, runner);
 }
 
-export function stop(args: StartStopArgs, io: AdminIo, runner: CommandRunner = spawnRunner): Promise<number> {
+export function stop(args: StartStopArgs, io: Io, runner: CommandRunner = spawnRunner): Promise<number> {
   return change('stop', args, io, runner);
 }
 
-function change(action: 'start' | 'stop', args: StartStopArgs, io: AdminIo, runner: CommandRunner): Promise<number> {
-  return guarded(io, async () => {
+function change(action: 'start' | 'stop', args: StartStopArgs, io: Io, runner: CommandRunner): Promise<number> {
+  return guard(io, async () => {
     const tree = readTree(args.source);
     const vm = findVm(tree, args.name);
     const service = vm.services.vm;
@@ -75,10 +73,10 @@ function change(action: 'start' | 'stop', args: StartStopArgs, io: AdminIo, runn
     if (args.json) io.out(json({ action, vm: vm.name, service, clients, argv, code: r.code }));
     if (r.code !== 0) {
       io.err(`vmsvc: ${printable(argv.join(' '))} failed (exit code ${r.code})\n`);
-      return ADMIN_EXIT.failed;
+      return EXIT.failed;
     }
     if (!args.json) io.out(`vmsvc: ${action === 'start' ? 'started' : 'stopped'} VM ${printable(vm.name)}\n`);
-    return ADMIN_EXIT.ok;
+    return EXIT.ok;
   });
 }
 

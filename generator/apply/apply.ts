@@ -37,7 +37,7 @@ import { formatDiagnostic, formatSkipped } from '../pipeline/report.js';
 import { sameTree, treeHash, writeEntries, writeTreeAtomically } from '../pipeline/write-tree.js';
 import { errnoOf } from '../util/errno.js';
 import { tempSuffix } from '../util/temp-name.js';
-import { CommandError, reportFailure } from '../command/shell.js';
+import { CommandError, EXIT, guard, type Io } from '../command/shell.js';
 
 export type { CommandResult, CommandRunner } from '../util/command-runner.js';
 
@@ -65,14 +65,6 @@ export interface ApplyOptions {
   /** Program names; the defaults are s6-rc-compile, s6-rc-init and s6-rc-update. */
   readonly programs?: Partial<S6rcPrograms>;
 }
-
-export interface ApplyIo {
-  out(s: string): void;
-  err(s: string): void;
-}
-
-/** 0 ok; 1 a program rejected the tree or services failed to start; 2 I/O, or a program failed otherwise. */
-export const APPLY_EXIT = { ok: 0, failed: 1, io: 2 } as const;
 
 /** Absolute paths of everything apply reads and writes. */
 export interface StateLayout {
@@ -110,18 +102,9 @@ export function desiredTree(opts: Pick<ApplyOptions, 'data' | 'prefix' | 'genera
   return { check: result, tree, hash: treeHash(tree) };
 }
 
-class ApplyError extends CommandError {
-  constructor(exitCode: number, message: string) {
-    super(message, exitCode);
-  }
-}
-
-export function runApply(opts: ApplyOptions, runner: CommandRunner, io: ApplyIo): number {
-  try {
-    return apply(opts, runner, io);
-  } catch (e) {
-    return reportFailure(e, io.err, APPLY_EXIT.io);
-  }
+/** Exit codes: 1 a program rejected the tree or services failed to start; 2 I/O, or a program failed otherwise. */
+export function runApply(opts: ApplyOptions, runner: CommandRunner, io: Io): number {
+  return guard(io, () => apply(opts, runner, io));
 }
 
 interface Ctx {
@@ -129,13 +112,13 @@ interface Ctx {
   readonly L: StateLayout;
   readonly programs: S6rcPrograms;
   readonly runner: CommandRunner;
-  readonly io: ApplyIo;
+  readonly io: Io;
   readonly tree: FileTree;
   readonly hash: string;
   readonly vms: string;
 }
 
-function apply(opts: ApplyOptions, runner: CommandRunner, io: ApplyIo): number {
+function apply(opts: ApplyOptions, runner: CommandRunner, io: Io): number {
   const L = stateLayout(opts);
   const { check, tree, hash } = desiredTree(opts);
   for (const d of check.diagnostics) io.err(formatDiagnostic(d));
@@ -156,18 +139,18 @@ function step(ctx: Ctx): number {
   if (from === hash) {
     if (links.current === hash) {
       io.out(`vmsvc: ${p(L.live)} already runs ${COMPILED_DIR}/${hash} (${ctx.vms}); nothing to do\n`);
-      return APPLY_EXIT.ok;
+      return EXIT.ok;
     }
     // A run was killed after s6-rc-update switched and before `current` followed.
     if (opts.dryRun) {
       io.out(`vmsvc: dry run: ${p(L.live)} already runs ${COMPILED_DIR}/${hash} (${ctx.vms}); would point current at it\n`);
-      return APPLY_EXIT.ok;
+      return EXIT.ok;
     }
     const next = afterSwitch(links, hash, links.current);
     setLinks(L, next);
     prune(L, keptHashes(next, hash));
     io.out(`vmsvc: ${p(L.live)} already runs ${COMPILED_DIR}/${hash} (${ctx.vms}); current now points at it\n`);
-    return APPLY_EXIT.ok;
+    return EXIT.ok;
   }
   return update(ctx, links, from);
 }
@@ -182,7 +165,7 @@ function start(ctx: Ctx, links: DbLinks): number {
     io.out(`vmsvc: dry run: would compile ${p(db)} and start a live s6-rc on ${p(L.scandir)} (${ctx.vms}, ${plural(plan.added.length, 'service')}, ${downHint}):\n`);
     for (const line of describePlan(plan)) io.out(`  ${line}\n`);
     io.out('vmsvc: dry run: nothing run, nothing written\n');
-    return APPLY_EXIT.ok;
+    return EXIT.ok;
   }
   writeTreeAtomically(L.source, tree);
   const compiled = ensureCompiled(ctx, null);
@@ -199,11 +182,11 @@ function start(ctx: Ctx, links: DbLinks): number {
     const undo = links.current === null ? 'current removed' : `current points at ${COMPILED_DIR}/${links.current} again`;
     io.err(`vmsvc: nothing started; ${undo}${compiled.fresh ? `, ${p(db)} removed` : ''}\n`);
     if (lexists(L.live)) io.err(`vmsvc: ${p(L.live)} exists after the failed s6-rc-init; check it and remove it before running apply again\n`);
-    return APPLY_EXIT.io;
+    return EXIT.usage;
   }
   prune(L, keptHashes(next, hash));
   io.out(`vmsvc: started ${p(L.live)} on ${COMPILED_DIR}/${hash} (${ctx.vms}, ${plural(plan.added.length, 'service')}, ${downHint})\n`);
-  return APPLY_EXIT.ok;
+  return EXIT.ok;
 }
 
 /** A live system runs database `from`: compile, then s6-rc-update with a conversion file. */
@@ -216,7 +199,7 @@ function update(ctx: Ctx, links: DbLinks, from: string): number {
     io.out(`vmsvc: dry run: would compile ${p(db)} and switch ${p(L.live)} to it from ${COMPILED_DIR}/${from} (${ctx.vms}):\n`);
     for (const line of describePlan(plan)) io.out(`  ${line}\n`);
     io.out(`vmsvc: dry run: ${summary(plan)}; nothing run, nothing written\n`);
-    return APPLY_EXIT.ok;
+    return EXIT.ok;
   }
   writeTreeAtomically(L.source, tree);
   const compiled = ensureCompiled(ctx, from);
@@ -232,17 +215,17 @@ function update(ctx: Ctx, links: DbLinks, from: string): number {
     for (const line of describePlan(plan)) io.out(`  ${line}\n`);
     if (r.code === 0) {
       io.out(`vmsvc: switched ${p(L.live)} to ${COMPILED_DIR}/${hash} (${ctx.vms}): ${summary(plan)}\n`);
-      return APPLY_EXIT.ok;
+      return EXIT.ok;
     }
     failed(io, argv, r);
     io.err(`vmsvc: s6-rc-update did switch ${p(L.live)} to ${COMPILED_DIR}/${hash}, so current points at it (previous: ${COMPILED_DIR}/${from}); `
       + `some services did not come up: see \`s6-rc -l ${p(L.live)} -a list\`\n`);
-    return APPLY_EXIT.failed;
+    return EXIT.failed;
   }
   if (compiled.fresh) removeDb(L, hash);
   failed(io, argv, r);
   io.err(`vmsvc: nothing changed: ${p(L.live)} still runs ${COMPILED_DIR}/${from}, current unchanged${compiled.fresh ? `, ${p(db)} removed` : ''}\n`);
-  return APPLY_EXIT.io;
+  return EXIT.usage;
 }
 
 function summary(plan: ConversionPlan): string {
@@ -273,7 +256,7 @@ function ensureCompiled(ctx: Ctx, running: string | null): { fresh: boolean } | 
     const still = running === null ? 'nothing started' : `nothing changed: the live system still runs ${COMPILED_DIR}/${running}`;
     io.err(`vmsvc: ${still}, current unchanged, ${p(db)} removed\n`);
     // s6-rc-compile exits 1 for "error in a source directory": the tree itself was refused.
-    return r.code === 1 ? APPLY_EXIT.failed : APPLY_EXIT.io;
+    return r.code === 1 ? EXIT.failed : EXIT.usage;
   }
   const tmp = path.join(L.compiled, `${TEMP_PREFIX}${hash}-${tempSuffix()}`);
   writeEntries(tmp, tree);
@@ -282,12 +265,12 @@ function ensureCompiled(ctx: Ctx, running: string | null): { fresh: boolean } | 
   return { fresh: true };
 }
 
-function failed(io: ApplyIo, argv: readonly string[], r: CommandResult): void {
+function failed(io: Io, argv: readonly string[], r: CommandResult): void {
   io.err(`vmsvc: ${p(path.basename(argv[0] ?? ''))} failed (exit ${r.code}): ${showArgv(argv)}\n`);
 }
 
 /** A program's stderr, indented, so warnings and errors are not lost. */
-function passStderr(io: ApplyIo, r: CommandResult): void {
+function passStderr(io: Io, r: CommandResult): void {
   if (r.stderr === '') return;
   io.err(r.stderr.replace(/\n$/, '').split('\n').map((l) => `  ${p(l)}\n`).join(''));
 }
@@ -319,10 +302,10 @@ function readDbLink(link: string): string | null {
     target = fs.readlinkSync(link);
   } catch (e) {
     if (errnoOf(e) === 'ENOENT') return null;
-    throw new ApplyError(APPLY_EXIT.io, `${p(link)} is not a symbolic link vmsvc made; move it away`);
+    throw new CommandError(`${p(link)} is not a symbolic link vmsvc made; move it away`);
   }
   const hash = hashOfTarget(target);
-  if (hash === null) throw new ApplyError(APPLY_EXIT.io, `${p(link)} points at ${p(target)}, not at a database in ${COMPILED_DIR}/; move it away`);
+  if (hash === null) throw new CommandError(`${p(link)} points at ${p(target)}, not at a database in ${COMPILED_DIR}/; move it away`);
   return hash;
 }
 
@@ -337,7 +320,7 @@ function liveDb(L: StateLayout): string | null {
   try {
     real = fs.realpathSync(path.join(L.live, 'compiled'));
   } catch (e) {
-    throw new ApplyError(APPLY_EXIT.io, `cannot tell which database ${p(L.live)} runs: ${p(e instanceof Error ? e.message : String(e))}`);
+    throw new CommandError(`cannot tell which database ${p(L.live)} runs: ${p(e instanceof Error ? e.message : String(e))}`);
   }
   let compiledDir: string | null = null;
   try {
@@ -347,8 +330,7 @@ function liveDb(L: StateLayout): string | null {
   }
   const hash = path.basename(real);
   if (compiledDir === null || path.dirname(real) !== compiledDir || !isHash(hash)) {
-    throw new ApplyError(APPLY_EXIT.io,
-      `${p(L.live)} runs ${p(real)}, which is not a database vmsvc compiled in ${p(L.compiled)}; use another --state or live directory`);
+    throw new CommandError(`${p(L.live)} runs ${p(real)}, which is not a database vmsvc compiled in ${p(L.compiled)}; use another --state or live directory`);
   }
   return hash;
 }
@@ -365,8 +347,7 @@ function runsSafely(L: StateLayout): string | null {
 function readSourceCopy(L: StateLayout, hash: string): FileTree {
   const copy = `${dbPath(L, hash)}${SOURCE_SUFFIX}`;
   if (!isDir(copy)) {
-    throw new ApplyError(APPLY_EXIT.io,
-      `${p(copy)} is missing: it is the source of the database ${p(L.live)} runs, and without it vmsvc cannot tell which services changed`);
+    throw new CommandError(`${p(copy)} is missing: it is the source of the database ${p(L.live)} runs, and without it vmsvc cannot tell which services changed`);
   }
   return readTree(copy);
 }
@@ -432,7 +413,7 @@ function withLock<T>(L: StateLayout, fn: () => T): T {
   const taken = takeLock(L.lock);
   if (!taken.ok) {
     const who = taken.holder === null ? 'another vmsvc apply' : `another vmsvc apply (pid ${taken.holder})`;
-    throw new ApplyError(APPLY_EXIT.io, `${who} is using ${p(L.state)}; run again when it has finished`);
+    throw new CommandError(`${who} is using ${p(L.state)}; run again when it has finished`);
   }
   try {
     return fn();

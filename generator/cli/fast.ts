@@ -6,44 +6,32 @@
  * checks that both parsers give the same arguments.
  */
 import { parseArgs } from 'node:util';
-import {
-  applyCommand,
-  applyFlags,
-  checkCommand,
-  checkFlags,
-  generateCommand,
-  generateFlags,
-  optionFlags,
-  type ApplyArgs,
-  type CheckArgs,
-  type GenerateArgs,
-  type Io,
-} from './commands.js';
+import type { Io } from '../command/shell.js';
+import { applyCommand, checkCommand, generateCommand } from './commands.js';
+import { COMMAND_FLAGS, type ArgsOf, type FlagSpec } from './flags.js';
 
-interface Flag {
-  readonly type: 'string' | 'boolean' | 'number';
-  readonly default?: string | boolean | number;
-  readonly demandOption?: boolean;
-}
+type Command = keyof typeof COMMAND_FLAGS;
+type Value = string | boolean | number | undefined;
 
-const COMMANDS = {
-  check: { flags: { ...checkFlags, ...optionFlags } },
-  generate: { flags: { ...generateFlags, ...optionFlags } },
-  apply: { flags: { ...applyFlags, ...optionFlags } },
-} as const;
-
-export type ParsedArgs = Record<string, string | boolean | number | undefined>;
-
-/** The parsed arguments of a `check` or `generate` line, or null to let yargs decide. */
-export function fastArgs(argv: readonly string[]): { command: keyof typeof COMMANDS; args: ParsedArgs } | null {
+/** The parsed arguments of a `check`, `generate` or `apply` line, or null to let yargs decide. */
+export function fastArgs(argv: readonly string[]): { command: Command; args: Record<string, Value> } | null {
   const command = argv[0];
   if (command !== 'check' && command !== 'generate' && command !== 'apply') return null;
+  const args = parseFlags(COMMAND_FLAGS[command], argv.slice(1));
+  return args === null ? null : { command, args };
+}
+
+/**
+ * The values of a command line against one flag table, or null when yargs
+ * must decide (an unknown or missing flag, --help, a --no-* negation, a value
+ * that is not a number).
+ */
+function parseFlags<T extends Readonly<Record<string, FlagSpec>>>(flags: T, argv: readonly string[]): ArgsOf<T> | null {
   if (argv.some((a) => a.startsWith('--no-') || a === '--help' || a === '-h' || a === '--version')) return null;
-  const flags: Readonly<Record<string, Flag>> = COMMANDS[command].flags;
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({
-      args: argv.slice(1),
+      args: [...argv],
       strict: true,
       allowPositionals: false,
       options: Object.fromEntries(Object.entries(flags).map(([name, f]) => [name, { type: f.type === 'boolean' ? 'boolean' : 'string' }])),
@@ -51,7 +39,7 @@ export function fastArgs(argv: readonly string[]): { command: keyof typeof COMMA
   } catch {
     return null;
   }
-  const args: ParsedArgs = {};
+  const args: Record<string, Value> = {};
   for (const [name, flag] of Object.entries(flags)) {
     const raw = parsed.values[name];
     if (raw === undefined) {
@@ -67,21 +55,28 @@ export function fastArgs(argv: readonly string[]): { command: keyof typeof COMMA
       args[name] = raw;
     }
   }
-  return { command, args };
+  // Every key of the table was set above from a value of the flag's own type,
+  // its default, or undefined when it has neither default nor demand: ArgsOf<T>.
+  return args as ArgsOf<T>;
 }
 
 /** The command to run for a `check`, `generate` or `apply` line, or null to let yargs decide. */
 export function fastParse(argv: readonly string[], io: Io): (() => number) | null {
-  const parsed = fastArgs(argv);
-  if (parsed === null) return null;
-  // The flag tables guarantee the shape each command expects.
-  const args = parsed.args as unknown as CheckArgs & GenerateArgs & ApplyArgs;
-  switch (parsed.command) {
-    case 'check':
-      return () => checkCommand(args, io);
-    case 'generate':
-      return () => generateCommand(args, io);
-    case 'apply':
-      return () => applyCommand(args, io);
+  const rest = argv.slice(1);
+  switch (argv[0]) {
+    case 'check': {
+      const args = parseFlags(COMMAND_FLAGS.check, rest);
+      return args === null ? null : () => checkCommand(args, io);
+    }
+    case 'generate': {
+      const args = parseFlags(COMMAND_FLAGS.generate, rest);
+      return args === null ? null : () => generateCommand(args, io);
+    }
+    case 'apply': {
+      const args = parseFlags(COMMAND_FLAGS.apply, rest);
+      return args === null ? null : () => applyCommand(args, io);
+    }
+    default:
+      return null;
   }
 }

@@ -10,33 +10,26 @@ import { defaultOptions, type GeneratorOptions } from '../pipeline/options.js';
 import { VMM_UNSAFE } from '../rules/vm-name.js';
 import { ACCELS, VMM_FACTS, VMMS } from '../vmm/index.js';
 
-export interface OptionFlags {
-  readonly vmm: string;
-  readonly 'vmm-bin': string | undefined;
-  readonly execlineb: string;
-  readonly 's6-log': string;
-  readonly 's6-notifyoncheck': string;
-  readonly ip: string;
-  readonly 'vmm-user': string;
-  readonly 'log-user': string;
-  readonly 's6-setuidgid': string;
-  readonly 'runtime-dir': string;
-  readonly 'log-dir': string;
-  readonly 'live-prefix': string;
-  readonly bundle: string;
-  readonly cmdline: string;
-  readonly memory: string;
-  readonly cpus: number;
-  readonly accel: string;
-  readonly 'writable-disks': boolean;
-  readonly 'user-console': boolean;
-  readonly 'timeout-up': number;
-  readonly 'log-max-size': number;
-  readonly 'log-max-files': number;
-  readonly templates: string | undefined;
-  readonly 'data-at-runtime': string | undefined;
-  readonly 'max-vms': number;
+/** One flag, as both parsers read it: yargs takes these objects as they are. */
+export interface FlagSpec {
+  readonly type: 'string' | 'boolean' | 'number';
+  readonly default?: string | boolean | number;
+  readonly demandOption?: boolean;
+  readonly choices?: readonly string[];
+  readonly describe: string;
 }
+
+type FlagValue<F> = F extends { readonly type: 'boolean' } ? boolean : F extends { readonly type: 'number' } ? number : string;
+
+/**
+ * The parsed arguments a flag table gives, derived from the table itself (as
+ * yargs infers them): a flag with a default or demanded is always there.
+ * Choices are not narrowed here: optionsFromFlags checks them with its own
+ * message, whichever parser ran.
+ */
+export type ArgsOf<T> = {
+  readonly [K in keyof T]: T[K] extends { readonly default: unknown } | { readonly demandOption: true } ? FlagValue<T[K]> : FlagValue<T[K]> | undefined;
+};
 
 export const optionFlags = {
   vmm: { type: 'string', choices: [...VMMS], default: defaultOptions.vmm, describe: `the VMM: ${VMMS.map((v) => `${v} (${VMM_FACTS[v].version})`).join(', ')}` },
@@ -66,12 +59,64 @@ export const optionFlags = {
   templates: { type: 'string', describe: 'directory of your own templates (same layout as templates/; missing ones fall back to the bundled ones)' },
 } as const;
 
-/** A flag vmsvc cannot take: exit 2 (EXIT.usage in cli-commands.ts), like every usage error. */
-export class UsageError extends CommandError {
-  constructor(message: string) {
-    super(message, 2);
-  }
-}
+export type OptionFlags = ArgsOf<typeof optionFlags>;
+
+/** Flags of the commands that read a data dir, besides the generator options. */
+export const dataFlags = {
+  data: { type: 'string', demandOption: true, describe: 'the data directory holding one directory per VM' },
+  'show-links': { type: 'boolean', default: false, describe: 'print every network link: number, MACs, client IP, bridge and taps' },
+} as const;
+
+export const checkFlags = {
+  ...dataFlags,
+  json: { type: 'boolean', default: false, describe: 'print the result as JSON on stdout (with the links)' },
+} as const;
+
+export const generateFlags = {
+  ...dataFlags,
+  out: { type: 'string', demandOption: true, describe: 'the source tree to write: a symbolic link to a version directory beside it' },
+  'keep-going': { type: 'boolean', default: false, describe: 'write the tree without invalid VMs and the VMs that need them (for boot)' },
+} as const;
+
+export const applyFlags = {
+  data: dataFlags.data,
+  state: { type: 'string', demandOption: true, describe: 'where apply keeps the source tree, the compiled databases and the current/previous links' },
+  scandir: { type: 'string', demandOption: true, describe: 'the directory s6-svscan watches (s6-rc-init\'s argument)' },
+  live: { type: 'string', describe: 's6-rc\'s live directory (default: STATE/live)' },
+  prefix: { type: 'string', default: '', describe: 's6-rc-init -p prefix for the VM services (e.g. ext-)' },
+  'dry-run': { type: 'boolean', default: false, describe: 'print what would start, stop and restart; run and write nothing' },
+  's6-rc-compile': { type: 'string', default: 's6-rc-compile', describe: 's6-rc-compile program' },
+  's6-rc-init': { type: 'string', default: 's6-rc-init', describe: 's6-rc-init program' },
+  's6-rc-update': { type: 'string', default: 's6-rc-update', describe: 's6-rc-update program' },
+} as const;
+
+/** The commands the boot path runs, each with every flag it takes. */
+export const COMMAND_FLAGS = {
+  check: { ...checkFlags, ...optionFlags },
+  generate: { ...generateFlags, ...optionFlags },
+  apply: { ...applyFlags, ...optionFlags },
+} as const;
+
+export type CheckArgs = ArgsOf<typeof COMMAND_FLAGS.check>;
+export type GenerateArgs = ArgsOf<typeof COMMAND_FLAGS.generate>;
+export type ApplyArgs = ArgsOf<typeof COMMAND_FLAGS.apply>;
+
+/**
+ * Where the admin commands look by default: the layout of the boot oneshot in
+ * s6-rc-examples/host (vmsvc apply --state /run/vmsvc --scandir /run/service --prefix ext-).
+ */
+export const adminFlags = {
+  source: { type: 'string', default: '/run/vmsvc/source', describe: 'the generated source tree (apply\'s STATE/source, or generate\'s --out)' },
+  json: { type: 'boolean', default: false, describe: 'print JSON instead of a table' },
+} as const;
+export const liveFlags = {
+  scandir: { type: 'string', default: '/run/service', describe: 'the scandir the VM services are linked into' },
+  prefix: { type: 'string', default: 'ext-', describe: 'the s6-rc-init -p prefix of the VM services' },
+} as const;
+export const s6rcFlags = {
+  live: { type: 'string', default: '/run/vmsvc/live', describe: 's6-rc\'s live directory' },
+  s6rc: { type: 'string', default: 's6-rc', describe: 's6-rc program' },
+} as const;
 
 /** s6-log's own bounds for the s and n directives. */
 const S6LOG_MIN_SIZE = 4096;
@@ -82,7 +127,7 @@ const USER_NAME = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 
 export function optionsFromFlags(f: OptionFlags): GeneratorOptions {
   const vmm = VMMS.find((v) => v === f.vmm);
-  if (vmm === undefined) throw new UsageError(`--vmm must be one of ${VMMS.join(', ')}`);
+  if (vmm === undefined) throw new CommandError(`--vmm must be one of ${VMMS.join(', ')}`);
   return {
     vmm,
     programs: {
@@ -115,36 +160,36 @@ export function optionsFromFlags(f: OptionFlags): GeneratorOptions {
 }
 
 function plain(flag: string, value: string): string {
-  if (CONTROL_CHAR.test(value)) throw new UsageError(`--${flag} must not contain control characters`);
+  if (CONTROL_CHAR.test(value)) throw new CommandError(`--${flag} must not contain control characters`);
   return value;
 }
 
 function program(flag: string, value: string): string {
-  if (plain(flag, value) === '') throw new UsageError(`--${flag} must not be empty`);
+  if (plain(flag, value) === '') throw new CommandError(`--${flag} must not be empty`);
   return value;
 }
 
 function absolute(flag: string, value: string, forbidden: RegExp | null): string {
   plain(flag, value);
-  if (!path.isAbsolute(value)) throw new UsageError(`--${flag} must be an absolute path, got "${printable(value)}"`);
-  if (forbidden?.test(value) === true) throw new UsageError(`--${flag} "${printable(value)}" contains a character that cannot be used there`);
+  if (!path.isAbsolute(value)) throw new CommandError(`--${flag} must be an absolute path, got "${printable(value)}"`);
+  if (forbidden?.test(value) === true) throw new CommandError(`--${flag} "${printable(value)}" contains a character that cannot be used there`);
   return value.length > 1 ? value.replace(/\/+$/, '') : value;
 }
 
 function oneOf<T extends string>(flag: string, value: string, choices: readonly T[]): T {
   const found = choices.find((c) => c === value);
-  if (found === undefined) throw new UsageError(`--${flag} must be one of ${choices.join(', ')}, got ${JSON.stringify(value)}`);
+  if (found === undefined) throw new CommandError(`--${flag} must be one of ${choices.join(', ')}, got ${JSON.stringify(value)}`);
   return found;
 }
 
 function matching(flag: string, value: string, re: RegExp, what: string): string {
-  if (!re.test(value)) throw new UsageError(`--${flag} must be ${what}, got "${printable(value)}"`);
+  if (!re.test(value)) throw new CommandError(`--${flag} must be ${what}, got "${printable(value)}"`);
   return value;
 }
 
 function integer(flag: string, value: number, min: number, max: number): number {
   if (!Number.isInteger(value) || value < min || value > max) {
-    throw new UsageError(`--${flag} must be a whole number from ${min} to ${max}, got ${value}`);
+    throw new CommandError(`--${flag} must be a whole number from ${min} to ${max}, got ${value}`);
   }
   return value;
 }
@@ -152,9 +197,9 @@ function integer(flag: string, value: number, min: number, max: number): number 
 /** The bundle shares the namespace with the vm-* services and s6-rc's reserved names. */
 function bundleName(value: string): string {
   plain('bundle', value);
-  if (value === '' || value.includes('/') || value.startsWith('.')) throw new UsageError('--bundle must be a non-empty name without / that does not start with .');
+  if (value === '' || value.includes('/') || value.startsWith('.')) throw new CommandError('--bundle must be a non-empty name without / that does not start with .');
   if (value.startsWith('vm-') || value.startsWith('s6rc-') || value.startsWith('s6-rc-')) {
-    throw new UsageError(`--bundle "${printable(value)}" would collide with VM services (vm-*) or s6-rc's reserved names`);
+    throw new CommandError(`--bundle "${printable(value)}" would collide with VM services (vm-*) or s6-rc's reserved names`);
   }
   return value;
 }

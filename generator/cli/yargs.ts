@@ -1,25 +1,11 @@
 /**
  * The full command line, with yargs: help, usage errors, every command. The
- * common boot-time invocations never load it (see cli-fast.ts).
+ * common boot-time invocations never load it (see fast.ts).
  */
-import yargs, { type Argv } from 'yargs';
-import {
-  applyCommand,
-  applyFlags,
-  checkCommand,
-  checkFlags,
-  checkS6rcCommand,
-  EXIT,
-  generateCommand,
-  generateFlags,
-  guard,
-  optionFlags,
-  type ApplyArgs,
-  type CheckArgs,
-  type GenerateArgs,
-  type Io,
-} from './commands.js';
-import type { OptionFlags } from './flags.js';
+import yargs from 'yargs';
+import { EXIT, guard, type Io } from '../command/shell.js';
+import { applyCommand, checkCommand, checkS6rcCommand, generateCommand } from './commands.js';
+import { adminFlags, applyFlags, checkFlags, generateFlags, liveFlags, optionFlags, s6rcFlags } from './flags.js';
 import { printable } from '../util/bytes.js';
 import { consoleCommand } from '../admin/console.js';
 import { graph } from '../admin/graph.js';
@@ -28,45 +14,36 @@ import { ls } from '../admin/ls.js';
 import { show } from '../admin/show.js';
 import { start, stop } from '../admin/start-stop.js';
 
-/**
- * Where the admin commands look by default: the layout of the boot oneshot in
- * s6-rc-examples/host (vmsvc apply --state /run/vmsvc --scandir /run/service --prefix ext-).
- */
-const adminFlags = {
-  source: { type: 'string', default: '/run/vmsvc/source', describe: 'the generated source tree (apply\'s STATE/source, or generate\'s --out)' },
-  json: { type: 'boolean', default: false, describe: 'print JSON instead of a table' },
-} as const;
-const liveFlags = {
-  scandir: { type: 'string', default: '/run/service', describe: 'the scandir the VM services are linked into' },
-  prefix: { type: 'string', default: 'ext-', describe: 'the s6-rc-init -p prefix of the VM services' },
-} as const;
-const s6rcFlags = {
-  live: { type: 'string', default: '/run/vmsvc/live', describe: 's6-rc\'s live directory' },
-  s6rc: { type: 'string', default: 's6-rc', describe: 's6-rc program' },
-} as const;
+const GENERATED_SERVICES = 'Generated services:';
 
 export async function runWithYargs(argv: readonly string[], io: Io): Promise<number> {
   let code: number = EXIT.ok;
   let failed = false;
   // With exitProcess(false), yargs still calls the handler after a validation failure.
   const run = (fn: () => number) => {
-    if (!failed) code = guard(fn, io);
+    if (!failed) code = guard(io, fn);
   };
-  const runAsync = async (fn: () => Promise<number>) => {
+  const runAsync = async (fn: () => number | Promise<number>) => {
     if (!failed) code = await fn();
   };
   const parser = yargs([...argv])
     .scriptName('vmsvc')
     .usage('$0 <command> [options]\n\nTurns VM directories (svc/data/<name>/ with vmlinux, blk/*.img, providers/net/*) into an s6-rc source tree.')
-    .command('check', 'validate the data directory and report every problem', (y) => withOptions(y, checkFlags),
-    (a) => run(() => checkCommand(a as unknown as CheckArgs, io)))
-    .command('generate', 'check, then write the s6-rc source tree (atomically)', (y) => withOptions(y, generateFlags),
-    (a) => run(() => generateCommand(a as unknown as GenerateArgs, io)))
+    .command('check', 'validate the data directory and report every problem', (y) => y
+      .options(checkFlags)
+      .options(optionFlags)
+      .group(Object.keys(optionFlags), GENERATED_SERVICES),
+    (a) => run(() => checkCommand(a, io)))
+    .command('generate', 'check, then write the s6-rc source tree (atomically)', (y) => y
+      .options(generateFlags)
+      .options(optionFlags)
+      .group(Object.keys(optionFlags), GENERATED_SERVICES),
+    (a) => run(() => generateCommand(a, io)))
     .command('apply', 'generate (keep-going), compile, and start or update the live s6-rc instance', (y) => y
       .options(applyFlags)
       .options(optionFlags)
-      .group(Object.keys(optionFlags), 'Generated services:'),
-    (a) => run(() => applyCommand(a as unknown as ApplyArgs, io)))
+      .group(Object.keys(optionFlags), GENERATED_SERVICES),
+    (a) => run(() => applyCommand(a, io)))
     .command('check-s6rc <dirs..>', 'check any s6-rc source tree against the rules s6-rc-compile enforces', (y) => y
       .positional('dirs', { type: 'string', array: true, demandOption: true })
       .option('live-prefix', { type: 'string', default: '', describe: 'the s6-rc-init -p prefix, for the name length limit' }),
@@ -115,11 +92,3 @@ export async function runWithYargs(argv: readonly string[], io: Io): Promise<num
   await parser.parseAsync();
   return code;
 }
-
-function withOptions(y: Argv, own: typeof checkFlags | typeof generateFlags): Argv<{ data: string } & OptionFlags> {
-  return y
-    .options(own)
-    .options(optionFlags)
-    .group(Object.keys(optionFlags), 'Generated services:') as unknown as Argv<{ data: string } & OptionFlags>;
-}
-

@@ -1,7 +1,9 @@
 /**
- * The failures a command reports as a one-line message and exit 2 (errors as
- * values end here): what scanning, templates and writing throw, and any failed
- * system call. Anything else is a bug and propagates with its stack.
+ * The shell every command runs in (check, generate, apply and the admin
+ * commands): where it writes, its exit codes, its one error type and the guard
+ * where errors as values end. The failures a command reports as a one-line
+ * message and exit 2: what scanning, templates and writing throw, and any
+ * failed system call. Anything else is a bug and propagates with its stack.
  */
 import { printable } from '../util/bytes.js';
 import { errnoOf } from '../util/errno.js';
@@ -9,10 +11,43 @@ import { ScanError } from '../pipeline/scan.js';
 import { TemplateError } from '../pipeline/templates.js';
 import { WriteError } from '../pipeline/write-tree.js';
 
-/** A failure whose command says it in one line and exits with its own code (usage, apply, admin). */
+/** Where a command writes: the CLI passes stdout and stderr, tests collect strings. */
+export interface Io {
+  readonly out: (s: string) => void;
+  readonly err: (s: string) => void;
+}
+
+export const processIo: Io = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
+
+/**
+ * Every command's exit codes: 0 ok (warnings allowed); 1 invalid
+ * configuration, or an operation that failed or was refused (a program
+ * rejected the tree, services failed to start); 2 usage or I/O error.
+ */
+export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
+/** A failure a command says in one line, exiting with its code (a usage error unless said otherwise). */
 export class CommandError extends Error {
-  constructor(message: string, readonly exitCode: number) {
+  constructor(message: string, readonly exitCode: ExitCode = EXIT.usage) {
     super(message);
+  }
+}
+
+/**
+ * Errors as values end here: runs a command, and turns a CommandError or a
+ * known failure into its message and exit code (2 for the known failures),
+ * for synchronous and asynchronous commands alike.
+ */
+export function guard(io: Io, fn: () => number): number;
+export function guard(io: Io, fn: () => Promise<number>): Promise<number>;
+export function guard(io: Io, fn: () => number | Promise<number>): number | Promise<number> {
+  try {
+    const code = fn();
+    return typeof code === 'number' ? code : code.catch((e: unknown) => reportFailure(e, io.err, EXIT.usage));
+  } catch (e) {
+    return reportFailure(e, io.err, EXIT.usage);
   }
 }
 
