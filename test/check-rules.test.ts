@@ -131,8 +131,8 @@ function checkInChild(t: ExecutionContext, f: Fixture, asNobody: boolean): Check
   fs.writeFileSync(
     script,
     [
-      `import { checkDataDir } from ${JSON.stringify(path.join(REPO, 'generator', 'pipeline.ts'))};`,
-      `import { defaultOptions } from ${JSON.stringify(path.join(REPO, 'generator', 'options.ts'))};`,
+      `import { checkDataDir } from ${JSON.stringify(path.join(REPO, 'generator', 'pipeline', 'index.ts'))};`,
+      `import { defaultOptions } from ${JSON.stringify(path.join(REPO, 'generator', 'pipeline', 'options.ts'))};`,
       `if (process.argv[3] === 'nobody') { process.setgroups([]); process.setgid(${NOBODY}); process.setuid(${NOBODY}); }`,
       `process.stdout.write(JSON.stringify(checkDataDir(process.argv[2]!, defaultOptions).result));`,
       '',
