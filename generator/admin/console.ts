@@ -24,6 +24,7 @@ import { printable } from '../util/bytes.js';
 import { findVm, readTree } from './inventory.js';
 import { CommandError, EXIT, guard, type Io } from '../command/shell.js';
 import { isSocket, vmmOf } from './show.js';
+import { vmmNamed } from '../vmm/index.js';
 import { openUntrusted, readUntrusted } from './untrusted.js';
 import { errnoOf } from '../util/errno.js';
 
@@ -78,11 +79,12 @@ export function consoleCommand(args: ConsoleArgs, io: Io, opts: ConsoleOptions =
       const vmm = vmmOf(tree, vm);
       const argv = 'argv' in vmm ? vmm.argv : [];
       const consoleArg = argv.includes('--console') ? argv[argv.indexOf('--console') + 1] : undefined;
-      if (consoleArg !== undefined && /^pty\b/.test(consoleArg)) {
+      const kind = vmmNamed(tree.manifest.vmm)?.console;
+      const ptyArg = kind?.kind === 'pty' && argv.includes(kind.flag) ? argv[argv.indexOf(kind.flag) + 1] : undefined;
+      if (kind?.kind === 'pty' && ptyArg !== undefined && /^pty\b/.test(ptyArg)) {
         throw new CommandError(
-          `VM ${printable(vm.name)} has no console socket: ${printable(tree.manifest.vmm)} gives its virtio-console as a pty (--console ${printable(consoleArg)}), `
-          + `whose path only the running VMM knows. Find it with\n  ch-remote --api-socket ${printable(vm.controlSocket)} info\n`
-          + '(config.console.file) and open it with a terminal program, e.g. screen PTY',
+          `VM ${printable(vm.name)} has no console socket: ${printable(tree.manifest.vmm)} gives its virtio-console as a pty (${kind.flag} ${printable(ptyArg)}), `
+          + `whose path only the running VMM knows. Find it with\n  ${kind.find(printable(vm.controlSocket))}`,
           EXIT.failed);
       }
       if (socketPath === null) {

@@ -31,9 +31,14 @@ export type ArgsOf<T> = {
   readonly [K in keyof T]: T[K] extends { readonly default: unknown } | { readonly demandOption: true } ? FlagValue<T[K]> : FlagValue<T[K]> | undefined;
 };
 
+/** "a, b or c". */
+function programs(names: readonly string[]): string {
+  return names.length < 2 ? names.join('') : `${names.slice(0, -1).join(', ')} or ${names[names.length - 1]!}`;
+}
+
 export const optionFlags = {
   vmm: { type: 'string', choices: [...VMMS], default: defaultOptions.vmm, describe: `the VMM: ${VMMS.map((v) => `${v} (${VMM_FACTS[v].version})`).join(', ')}` },
-  'vmm-bin': { type: 'string', describe: 'VMM program (name looked up in PATH, or absolute path); default: cloud-hypervisor, crosvm or qemu-system-x86_64' },
+  'vmm-bin': { type: 'string', describe: `VMM program (name looked up in PATH, or absolute path); default: ${programs(VMMS.map((v) => VMM_FACTS[v].program))}` },
   execlineb: { type: 'string', default: defaultOptions.programs.execlineb, describe: 'execlineb path for the #! line of every script' },
   's6-log': { type: 'string', default: defaultOptions.programs.s6Log, describe: 's6-log program' },
   's6-notifyoncheck': { type: 'string', default: defaultOptions.programs.s6Notifyoncheck, describe: 's6-notifyoncheck program' },

@@ -11,7 +11,7 @@ import { LINK_CAPACITY } from './links.js';
 import { dependentsOf, findCycles } from '../util/provider-graph.js';
 import type { Node, ScannedFile, ScannedTree, ScannedVm } from './scan.js';
 import { checkVmName, VMM_UNSAFE, type VmName } from '../rules/vm-name.js';
-import { vmmDiagnostics } from '../vmm/index.js';
+import { vmmDiagnostics } from '../rules/vmm-rules.js';
 
 export interface ValidVm {
   readonly name: VmName;

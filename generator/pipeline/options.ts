@@ -1,4 +1,4 @@
-import { VMM_FACTS, type Accel, type Vmm } from '../vmm/index.js';
+import { consoleSocketName, VMM_FACTS, type Accel, type Vmm } from '../vmm/index.js';
 
 /**
  * Everything the generated tree depends on besides the data dir. The CLI fills
@@ -102,10 +102,11 @@ export interface HostPaths {
 export function hostPaths(opts: GeneratorOptions, vm: string): HostPaths {
   const runtimeDir = `${opts.runtimeDir}/${vm}`;
   const facts = VMM_FACTS[opts.vmm];
+  const consoleSocket = consoleSocketName(facts);
   return {
     runtimeDir,
     controlSocket: `${runtimeDir}/${facts.controlSocket}`,
-    consoleSocket: facts.consoleSocket === null ? null : `${runtimeDir}/${facts.consoleSocket}`,
+    consoleSocket: consoleSocket === null ? null : `${runtimeDir}/${consoleSocket}`,
     logDir: `${opts.logDir}/${vm}`,
   };
 }
