@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { compareBytes, printable, terminalJson } from '../util/bytes.js';
 import { spawnRunner } from '../util/command-runner.js';
 import { lexExecline } from '../s6rc/execline-lex.js';
+import { nameList } from '../s6rc/format.js';
 import type { Link } from '../pipeline/links.js';
 import { MANIFEST_FILE, type Manifest, type ManifestVm } from '../pipeline/plan.js';
 import { clientGraph, findCycles, reachable, startLevels, type ProviderGraph } from '../util/provider-graph.js';
@@ -219,7 +220,7 @@ export function readNameList(serviceDir: string, base: string): string[] {
   const read = readUntrusted(root, [service, base], NAME_LIST_MAX_BYTES);
   if (read.kind === 'missing') return [];
   if (read.kind === 'refused') throw new CommandError(printable(read.why));
-  return read.data.toString('utf8').split('\n').map((l) => l.replace(/^\s+/, '')).filter((l) => l !== '' && !l.startsWith('#')).sort(compareBytes);
+  return nameList(read.data).names.sort(compareBytes);
 }
 
 // ---------------------------------------------------------------------------

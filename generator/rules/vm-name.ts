@@ -1,5 +1,6 @@
 import { error, type Diagnostic } from './diagnostic.js';
 import { CONTROL_CHAR, printable } from '../util/bytes.js';
+import { LONGRUN_NAME_MAX_BYTES } from '../s6rc/format.js';
 
 /** A directory name that passed every naming rule; only `checkVmName` makes one. */
 export type VmName = string & { readonly __brand: 'VmName' };
@@ -17,8 +18,6 @@ export const serviceName = {
 };
 const RESERVED_SUFFIXES = ['-log', '-pipeline'] as const;
 
-/** s6-svscan ignores longer names; the s6-rc-init prefix counts too. */
-const MAX_LONGRUN_NAME = 251;
 /** sun_path is 108 bytes including the terminating NUL. */
 export const MAX_SOCKET_PATH = 107;
 
@@ -57,9 +56,9 @@ export function checkVmName(name: string, path: string, limits: NameLimits): Dia
       'the VMM parses its options as key=value lists split on commas, so paths built from this name would be cut apart; rename the directory'));
   }
   const longrun = `${limits.livePrefix}${serviceName.logger(name as VmName)}`;
-  if (byteLength(longrun) > MAX_LONGRUN_NAME) {
+  if (byteLength(longrun) > LONGRUN_NAME_MAX_BYTES) {
     problems.push(error('name-too-long', path, name,
-      `service name "${printable(longrun)}" is ${byteLength(longrun)} bytes, over s6's limit of ${MAX_LONGRUN_NAME}`,
+      `service name "${printable(longrun)}" is ${byteLength(longrun)} bytes, over s6's limit of ${LONGRUN_NAME_MAX_BYTES}`,
       'shorten the directory name'));
   }
   const socket = limits.longestSocketPath(name);

@@ -36,8 +36,7 @@
 import { compareBytes, printable, sortedBytewise } from '../util/bytes.js';
 import { quoteExeclineWord } from './execline-lex.js';
 import type { FileTree, TreeEntry } from '../pipeline/render.js';
-
-export type ServiceType = 'longrun' | 'oneshot' | 'bundle';
+import { nameList, serviceType, type ServiceType } from './format.js';
 
 export interface ServiceDir {
   /** Null when `type` is missing or not one of the three types. */
@@ -91,14 +90,9 @@ export function servicesOf(tree: FileTree): Map<string, ServiceDir> {
     if (svc === undefined) continue;
     const inner = rel.slice(slash + 1);
     svc.entries.set(inner, entry);
-    if (inner === 'type' && entry.kind === 'file') svc.type = parseType(entry.content);
+    if (inner === 'type' && entry.kind === 'file') svc.type = serviceType(Buffer.from(entry.content));
   }
   return out;
-}
-
-function parseType(content: string): ServiceType | null {
-  const t = content.endsWith('\n') ? content.slice(0, -1) : content;
-  return t === 'longrun' || t === 'oneshot' || t === 'bundle' ? t : null;
 }
 
 const isAtomic = (s: ServiceDir | undefined): s is ServiceDir & { type: 'longrun' | 'oneshot' } =>
@@ -202,7 +196,7 @@ function listed(svc: ServiceDir, what: 'dependencies' | 'contents'): string[] {
   }
   const file = svc.entries.get(what);
   if (file?.kind !== 'file') return [];
-  return file.content.split('\n').map((l) => l.replace(/^\s+/, '')).filter((l) => l !== '' && !l.startsWith('#'));
+  return nameList(Buffer.from(file.content)).names;
 }
 
 function atomsOf(name: string, svcs: ReadonlyMap<string, ServiceDir>, seen: Set<string>): string[] {

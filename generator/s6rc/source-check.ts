@@ -14,6 +14,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { lexExeclineBytes } from './execline-lex.js';
+import { LONGRUN_NAME_MAX_BYTES, longrunNameFits, nameList, serviceType, type ServiceType } from './format.js';
+
+export { LONGRUN_NAME_MAX_BYTES, longrunNameFits } from './format.js';
 import { errnoOf } from '../util/errno.js';
 
 export interface S6rcProblem {
@@ -36,16 +39,8 @@ export interface S6rcAnalysis {
   warnings: S6rcProblem[];
 }
 
-/** s6-svscan ignores longer service names, so `s6-rc-init -p` fails. */
-export const LONGRUN_NAME_MAX_BYTES = 251;
-
 const RESERVED_PREFIXES = ['s6rc-', 's6-rc-'] as const;
 const UINT32_MAX = 0xffffffff;
-
-/** Whether a longrun named `name` fits once `s6-rc-init -p prefix` is applied. */
-export function longrunNameFits(name: string, prefix = ''): boolean {
-  return Buffer.byteLength(prefix + name, 'utf8') <= LONGRUN_NAME_MAX_BYTES;
-}
 
 /** The fatal problems of the source dirs, compiled together as one namespace. */
 export function checkS6rcSource(dirs: string[], options: S6rcCheckOptions = {}): S6rcProblem[] {
@@ -80,8 +75,6 @@ export function analyzeS6rcSource(dirs: string[], options: S6rcCheckOptions = {}
 /* ------------------------------------------------------------------ */
 /* Model                                                                */
 /* ------------------------------------------------------------------ */
-
-type ServiceType = 'oneshot' | 'longrun' | 'bundle';
 
 /** A name read from a list file or a .d directory, with where it came from. */
 interface NameRef {
@@ -200,17 +193,6 @@ function scanSourceDir(src: string, report: Report): string[] {
   return names.sort(byteOrder);
 }
 
-const TYPE_WORDS: ReadonlyMap<string, ServiceType> = new Map([['oneshot', 'oneshot'], ['longrun', 'longrun'], ['bundle', 'bundle']]);
-
-/** The type as s6-rc-compile's type_check reads it: 8 bytes at most, one trailing newline dropped, then the exact word. */
-function compiledType(raw: Buffer): ServiceType | null {
-  let head = raw.subarray(0, 8);
-  if (head.length < 6) return null;
-  if (head[head.length - 1] === 0x0a) head = head.subarray(0, -1);
-  if (head.length === 8) return null;
-  return TYPE_WORDS.get(head.toString('latin1')) ?? null;
-}
-
 /** Read and check one service dir; null when its type is unusable. */
 function readService(src: string, name: string, prefix: string, report: Report): Service | null {
   const dir = path.join(src, name);
@@ -220,7 +202,7 @@ function readService(src: string, name: string, prefix: string, report: Report):
     report.fatal(name, typeFile, `unable to read ${typeFile}`);
     return null;
   }
-  const type = compiledType(raw);
+  const type = serviceType(raw);
   if (!type) {
     report.fatal(name, typeFile, `invalid ${typeFile}: must be oneshot, longrun, or bundle`);
     return null;
@@ -371,11 +353,7 @@ function readNameListOrDir(service: Service, base: string, report: Report): Name
   return refs;
 }
 
-/**
- * A list file: one name a line; leading spaces and tabs skipped; empty and
- * `#` lines skipped; trailing whitespace (\r too) kept in the name; a name
- * ends at a NUL byte (it is a C string). Duplicates count once.
- */
+/** A list file (format.ts's nameList); a name listed again is a warning, as s6-rc-compile gives. */
 function readNameList(service: Service, base: string, report: Report): NameRef[] | null {
   const file = path.join(service.dir, base);
   const raw = serviceFile(file);
@@ -384,36 +362,11 @@ function readNameList(service: Service, base: string, report: Report): NameRef[]
     report.fatal(service.name, file, `unable to read ${file}`);
     return [];
   }
-  const refs: NameRef[] = [];
-  for (const line of splitLines(raw)) {
-    let start = 0;
-    while (line[start] === 0x20 || line[start] === 0x09) start++;
-    const nul = line.indexOf(0, start);
-    const bytes = line.subarray(start, nul === -1 ? line.length : nul);
-    if (bytes.length === 0 || bytes[0] === 0x23) continue;
-    const ref = { name: bytes.toString('utf8'), file };
-    if (refs.some((r) => r.name === ref.name)) {
-      report.warn(service.name, file, `in ${file}: name listed more than once: ${ref.name}`);
-      continue;
-    }
-    checkListedName(service, ref, report);
-    refs.push(ref);
-  }
+  const { names, repeated } = nameList(raw);
+  for (const name of repeated) report.warn(service.name, file, `in ${file}: name listed more than once: ${name}`);
+  const refs = names.map((name) => ({ name, file }));
+  for (const ref of refs) checkListedName(service, ref, report);
   return refs;
-}
-
-/** Lines split on '\n'; a last line without newline counts, an empty tail does not. */
-function splitLines(raw: Buffer): Buffer[] {
-  const lines: Buffer[] = [];
-  let start = 0;
-  for (let i = 0; i < raw.length; i++) {
-    if (raw[i] === 0x0a) {
-      lines.push(raw.subarray(start, i));
-      start = i + 1;
-    }
-  }
-  if (start < raw.length) lines.push(raw.subarray(start));
-  return lines;
 }
 
 function checkListedName(service: Service, ref: NameRef, report: Report): void {
