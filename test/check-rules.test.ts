@@ -636,8 +636,8 @@ test('links-exhausted: more providers/net links than the 65534 addresses of 100.
   ]);
   t.is(fits.vms.length, 510);
   t.deepEqual(fits.skipped, [
-    { name: 'c000', reason: 'invalid (provider-unknown)' },
-    { name: 'c001', reason: 'invalid (provider-self)' },
+    { name: 'c000', reason: 'invalid (provider-unknown)', needs: null },
+    { name: 'c001', reason: 'invalid (provider-self)', needs: null },
   ]);
 });
 

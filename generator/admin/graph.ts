@@ -66,8 +66,6 @@ export function graph(args: GraphArgs, io: Io): number {
   });
 }
 
-const NEEDS_SKIPPED = /^needs provider (.*), which is skipped$/;
-
 export function graphResult(tree: Tree): GraphResult {
   const { manifest } = tree;
   // readTree refused self-providers and cycles: the levels are defined.
@@ -81,12 +79,9 @@ export function graphResult(tree: Tree): GraphResult {
     const ips = new Map(linksOfVm(tree, vm).asClient.map((l) => [l.provider as string, l.clientIp]));
     for (const p of vm.providers) edges.push({ client: vm.name, provider: p, clientIp: ips.get(p) ?? null, skipped: false });
   }
-  // The reason names the provider through printable(); map it back to a skipped VM.
-  const skippedByShown = new Map(manifest.skipped.map((s) => [printable(s.name), s.name]));
+  const skippedNames = new Set(manifest.skipped.map((s) => s.name));
   for (const s of manifest.skipped) {
-    const m = NEEDS_SKIPPED.exec(s.reason);
-    const provider = m === null ? undefined : skippedByShown.get(m[1]!);
-    if (provider !== undefined) edges.push({ client: s.name, provider, clientIp: null, skipped: true });
+    if (s.needs !== null && skippedNames.has(s.needs)) edges.push({ client: s.name, provider: s.needs, clientIp: null, skipped: true });
   }
   edges.sort((a, b) => compareBytes(a.client, b.client) || compareBytes(a.provider, b.provider));
   const levels: string[][] = [];

@@ -111,7 +111,9 @@ function normalized(m: Record<string, unknown>): Manifest {
       consoleSocket: 'consoleSocket' in vm ? vm['consoleSocket'] : path.join(runtimeDir, 'console.sock'),
     };
   });
-  return { ...m, vmm: typeof m['vmm'] === 'string' ? m['vmm'] : 'cloud-hypervisor', vms } as unknown as Manifest;
+  // Manifests from before skipped VMs said which provider they need.
+  const skipped = (m['skipped'] as Array<Record<string, unknown>>).map((s) => ({ ...s, needs: s['needs'] ?? null }));
+  return { ...m, vmm: typeof m['vmm'] === 'string' ? m['vmm'] : 'cloud-hypervisor', vms, skipped } as unknown as Manifest;
 }
 
 function manifestProblem(m: unknown): string | null {
@@ -149,7 +151,8 @@ function manifestProblem(m: unknown): string | null {
     }
   }
   for (const s of skipped) {
-    if (!isObject(s) || typeof s['name'] !== 'string' || typeof s['reason'] !== 'string') return 'a malformed skipped entry';
+    if (!isObject(s) || typeof s['name'] !== 'string' || typeof s['reason'] !== 'string'
+      || !(s['needs'] === undefined || s['needs'] === null || typeof s['needs'] === 'string')) return 'a malformed skipped entry';
   }
   return null;
 }

@@ -5,7 +5,7 @@
  */
 import * as path from 'node:path';
 import { compareBytes, CONTROL_CHAR, printable, sortedBytewise } from '../util/bytes.js';
-import { error, warning, type Diagnostic, type RuleId } from '../rules/diagnostic.js';
+import { error, RULES, warning, type Diagnostic, type RuleOf } from '../rules/diagnostic.js';
 import { longestSocketPath, type GeneratorOptions } from './options.js';
 import { LINK_CAPACITY } from './links.js';
 import { dependentsOf, findCycles } from '../util/provider-graph.js';
@@ -29,6 +29,8 @@ export interface SkippedVm {
   readonly name: string;
   /** A person-readable reason: the rules it broke, or the provider it needs. */
   readonly reason: string;
+  /** The skipped provider it needs, when that is why it is skipped; null when it is invalid itself. */
+  readonly needs: string | null;
 }
 
 export interface CheckResult {
@@ -72,7 +74,7 @@ export function checkTree(tree: ScannedTree, opts: GeneratorOptions): CheckResul
 
   // These make every VM unusable; other tree-level errors (an undecodable
   // entry) only block a strict run.
-  const treeBroken = diagnostics.some((d) => d.vm === null && (d.rule === 'path-vmm-unsafe' || d.rule === 'links-exhausted' || d.rule === 'vmm-unsupported' || d.rule === 'too-many-vms'));
+  const treeBroken = diagnostics.some((d) => d.vm === null && RULES[d.rule].breaksTree);
   const invalid = new Set<string>();
   for (const d of diagnostics) if (d.severity === 'error' && d.vm !== null) invalid.add(d.vm);
   for (const cycle of cycles) for (const vm of cycle) invalid.add(vm);
@@ -83,9 +85,10 @@ export function checkTree(tree: ScannedTree, opts: GeneratorOptions): CheckResul
   const vms: ValidVm[] = [];
   for (const name of sortedBytewise(tree.vmNames)) {
     if (invalid.has(name)) {
-      skipped.push({ name, reason: invalidReason(diagnostics, name, treeBroken) });
+      skipped.push({ name, reason: invalidReason(diagnostics, name, treeBroken), needs: null });
     } else if (dependents.has(name)) {
-      skipped.push({ name, reason: `needs provider ${printable(dependents.get(name)!)}, which is skipped` });
+      const needs = dependents.get(name)!;
+      skipped.push({ name, reason: `needs provider ${printable(needs)}, which is skipped`, needs });
     } else {
       vms.push(candidates.get(name)!);
     }
@@ -311,7 +314,7 @@ function cycleDiagnostic(tree: ScannedTree, cycle: readonly string[]): Diagnosti
     'no VM in a cycle can start before the others; remove one providers/net entry to break it');
 }
 
-function symlinkDiagnostic(vm: string, p: string, node: Node, danglingRule: RuleId): Diagnostic | null {
+function symlinkDiagnostic(vm: string, p: string, node: Node, danglingRule: RuleOf<'error'>): Diagnostic | null {
   if (node.kind === 'symlink-escapes') {
     return error('symlink-escapes', p, vm, `"${printable(path.basename(p))}" links to ${printable(node.target)}, outside the data directory`,
       'the data directory is untrusted: links may only point inside it; copy the file into the data directory');

@@ -143,7 +143,7 @@ export interface Manifest {
   readonly vmm: Vmm;
   readonly vms: readonly ManifestVm[];
   readonly links: readonly Link[];
-  readonly skipped: ReadonlyArray<{ readonly name: string; readonly reason: string }>;
+  readonly skipped: ReadonlyArray<{ readonly name: string; readonly reason: string; readonly needs: string | null }>;
 }
 
 /** What JSON.stringify turns into a T: a value made only when it is serialised. */

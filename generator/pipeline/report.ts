@@ -23,7 +23,8 @@ export function checkJson(result: CheckResult, links: readonly Link[]): string {
   return `${terminalJson({
     ok: !result.diagnostics.some((d) => d.severity === 'error'),
     vms: result.vms.map((vm) => vm.name),
-    skipped: result.skipped,
+    // As before the skipped VMs carried `needs`: the reason says it.
+    skipped: result.skipped.map((s) => ({ name: s.name, reason: s.reason })),
     diagnostics: result.diagnostics,
     links,
   }, 2)}\n`;
