@@ -12,7 +12,8 @@ import * as path from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { acquireLock, consoleCommand, DETACH_BYTE } from '../generator/admin/console.js';
 import { graph } from '../generator/admin/graph.js';
-import { readNameList, readTree, vmmArgvFromRunScript, type CommandResult, type CommandRunner } from '../generator/admin/inventory.js';
+import { readNameList, readTree, vmmArgvFromRunScript } from '../generator/admin/inventory.js';
+import type { CommandResult, CommandRunner } from '../generator/util/command-runner.js';
 import { logs } from '../generator/admin/logs.js';
 import { ls, type LsRow, type LsVmRow } from '../generator/admin/ls.js';
 import { show, type ShowResult } from '../generator/admin/show.js';
@@ -75,6 +76,8 @@ function generateTree(t: Teardown, vms: Record<string, VmSpec>, extra: string[] 
 }
 
 /** A chain c -> b -> a (client -> provider), a VM without a kernel, and one that needs it. */
+/** The live dir start and stop are given (the CLI's default is s6rcFlags.live; the commands have none of their own). */
+const LIVE = '/run/s6-rc';
 const CHAIN: Record<string, VmSpec> = {
   a: {},
   b: { providers: ['a'] },
@@ -655,7 +658,7 @@ test('stop names the VMs that go down with it, then runs s6-rc -d change', async
   const events: string[] = [];
   const c = capture(events);
   const runner = recorder(events);
-  t.is(await stop({ source: g.out, name: 'a', json: false }, c.io, runner), 0);
+  t.is(await stop({ source: g.out, name: 'a', live: LIVE, s6rc: 's6-rc', json: false }, c.io, runner), 0);
   t.deepEqual(events, [
     'out vmsvc: stopping VM a also stops the VMs that need it: b, c\n',
     'run s6-rc -l /run/s6-rc -d change vm-a',
@@ -672,7 +675,7 @@ test('start runs s6-rc -u change; failures, skipped and unknown VMs', async (t) 
   const g = generateTree(t, CHAIN, ['--keep-going']);
   const events: string[] = [];
   const c = capture(events);
-  t.is(await start({ source: g.out, name: 'c', json: false }, c.io, recorder(events)), 0);
+  t.is(await start({ source: g.out, name: 'c', live: LIVE, s6rc: 's6-rc', json: false }, c.io, recorder(events)), 0);
   t.deepEqual(events, [
     'out vmsvc: starting VM c after the VMs it needs: a, b\n',
     'run s6-rc -l /run/s6-rc -u change vm-c',
@@ -681,19 +684,19 @@ test('start runs s6-rc -u change; failures, skipped and unknown VMs', async (t) 
 
   const failing = capture();
   const failRunner = recorder([], { code: 111, stdout: '', stderr: 's6-rc: fatal: unable to take locks: Permission denied\n' });
-  t.is(await start({ source: g.out, name: 'a', json: false }, failing.io, failRunner), 1);
+  t.is(await start({ source: g.out, name: 'a', live: LIVE, s6rc: 's6-rc', json: false }, failing.io, failRunner), 1);
   t.is(failing.err(), 's6-rc: fatal: unable to take locks: Permission denied\nvmsvc: s6-rc -l /run/s6-rc -u change vm-a failed (exit code 111)\n');
 
   const asJson = capture();
-  t.is(await stop({ source: g.out, name: 'b', json: true }, asJson.io, recorder([])), 0);
+  t.is(await stop({ source: g.out, name: 'b', live: LIVE, s6rc: 's6-rc', json: true }, asJson.io, recorder([])), 0);
   t.deepEqual(JSON.parse(asJson.out()), {
     action: 'stop', vm: 'b', service: 'vm-b', clients: ['c'], argv: ['s6-rc', '-l', '/run/s6-rc', '-d', 'change', 'vm-b'], code: 0,
   });
 
   const skipped = capture();
   const notRun = recorder([]);
-  t.is(await start({ source: g.out, name: 'broken', json: false }, skipped.io, notRun), 1);
+  t.is(await start({ source: g.out, name: 'broken', live: LIVE, s6rc: 's6-rc', json: false }, skipped.io, notRun), 1);
   t.regex(skipped.err(), /skipped when the tree was generated \(invalid \(vmlinux-missing\)\)/);
-  t.is(await stop({ source: g.out, name: 'zzz', json: false }, capture().io, notRun), 2);
+  t.is(await stop({ source: g.out, name: 'zzz', live: LIVE, s6rc: 's6-rc', json: false }, capture().io, notRun), 2);
   t.deepEqual(notRun.calls, []);
 });

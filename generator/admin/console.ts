@@ -199,8 +199,6 @@ export type LockResult =
   /** holder: the live pid in the lock. */
   | { readonly ok: false; readonly holder: number };
 
-export { isAlive as pidAlive } from '../util/pid-lock.js';
-
 /** A pid and a newline; a longer lock is not one vmsvc wrote. */
 const LOCK_MAX_BYTES = 32;
 

@@ -9,7 +9,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { compareBytes, printable, terminalJson } from '../util/bytes.js';
-import { spawnRunner } from '../util/command-runner.js';
+import { spawnRunner, type CommandRunner } from '../util/command-runner.js';
 import { lexExecline } from '../s6rc/execline-lex.js';
 import { nameList } from '../s6rc/format.js';
 import type { Link } from '../pipeline/links.js';
@@ -17,23 +17,6 @@ import { MANIFEST_FILE, type Manifest, type ManifestVm } from '../pipeline/plan.
 import { clientGraph, findCycles, reachable, startLevels, type ProviderGraph } from '../util/provider-graph.js';
 import { CommandError, EXIT } from '../command/shell.js';
 import { listUntrusted, readUntrusted } from './untrusted.js';
-
-// ---------------------------------------------------------------------------
-// Running programs
-
-export interface CommandResult {
-  /** Exit code; a program killed by a signal or not found counts as non-zero (-1 / 127). */
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs one program; injected so tests can record instead of running. */
-export interface CommandRunner {
-  run(argv: readonly string[]): CommandResult | Promise<CommandResult>;
-}
-
-export { spawnRunner };
 
 // ---------------------------------------------------------------------------
 // The generated tree
@@ -380,12 +363,6 @@ export function formatDuration(seconds: number | null): string {
   if (h > 0) return `${h}h${two(m)}m`;
   if (m > 0) return `${m}m${two(s)}s`;
   return `${s}s`;
-}
-
-/** Columns padded to their widest cell, two spaces apart, trailing spaces trimmed. */
-export function alignedTable(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  return [header, ...rows].map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n';
 }
 
 /** `key: value` lines with the values aligned. */

@@ -1,9 +1,8 @@
 /** `vmsvc ls`: every VM of a generated tree with its live state. */
 import { compareBytes, printable, tableNames } from '../util/bytes.js';
-import {
-  addressesOf, alignedTable, formatDuration, json, liveState, readTree, spawnRunner, type CommandRunner,
-  type LiveState, type LiveStateName,
-} from './inventory.js';
+import { addressesOf, formatDuration, json, liveState, readTree, type LiveState, type LiveStateName } from './inventory.js';
+import { spawnRunner, type CommandRunner } from '../util/command-runner.js';
+import { alignedTable } from '../util/table.js';
 import { guard, type Io } from '../command/shell.js';
 
 /**

@@ -3,9 +3,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { hasTerminalUnsafe, printable } from '../util/bytes.js';
 import {
-  alignedTable, clientsOf, findVm, formatDuration, json, keyValues, linksOfVm, liveState, readNameList,
-  readTree, spawnRunner, vmmArgvFromRunScript, type CommandRunner, type LiveState, type Tree,
+  clientsOf, findVm, formatDuration, json, keyValues, linksOfVm, liveState, readNameList, readTree, vmmArgvFromRunScript, type LiveState, type Tree,
 } from './inventory.js';
+import { spawnRunner, type CommandRunner } from '../util/command-runner.js';
+import { alignedTable } from '../util/table.js';
 import { CommandError, guard, type Io } from '../command/shell.js';
 import { readUntrusted } from './untrusted.js';
 import type { ManifestVm } from '../pipeline/plan.js';

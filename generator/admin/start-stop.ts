@@ -9,7 +9,8 @@
  * that go down with it are named, from the manifest's providers.
  */
 import { printable } from '../util/bytes.js';
-import { clientsOf, findVm, json, providersOf, readTree, spawnRunner, type CommandRunner } from './inventory.js';
+import { clientsOf, findVm, json, providersOf, readTree } from './inventory.js';
+import { spawnRunner, type CommandRunner } from '../util/command-runner.js';
 import { EXIT, guard, type Io } from '../command/shell.js';
 
 /**
@@ -31,12 +32,10 @@ import { EXIT, guard, type Io } from '../command/shell.js';
 export interface StartStopArgs {
   readonly source: string;
   readonly name: string;
-  readonly live?: string;
-  readonly s6rc?: string;
+  readonly live: string;
+  readonly s6rc: string;
   readonly json: boolean;
 }
-
-export const DEFAULT_LIVE_DIR = '/run/s6-rc';
 
 export function start(args: StartStopArgs, io: Io, runner: CommandRunner = spawnRunner): Promise<number> {
   return change('start', args, io, runner);
@@ -52,7 +51,7 @@ function change(action: 'start' | 'stop', args: StartStopArgs, io: Io, runner: C
     const vm = findVm(tree, args.name);
     const service = vm.services.vm;
     const clients = action === 'stop' ? clientsOf(tree.manifest, vm.name) : [];
-    const argv = [args.s6rc ?? 's6-rc', '-l', args.live ?? DEFAULT_LIVE_DIR, action === 'start' ? '-u' : '-d', 'change', service];
+    const argv = [args.s6rc, '-l', args.live, action === 'start' ? '-u' : '-d', 'change', service];
     if (!args.json) {
       if (action === 'stop') {
         io.out(clients.length === 0

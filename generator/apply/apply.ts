@@ -39,8 +39,6 @@ import { errnoOf } from '../util/errno.js';
 import { tempSuffix } from '../util/temp-name.js';
 import { CommandError, EXIT, guard, type Io } from '../command/shell.js';
 
-export type { CommandResult, CommandRunner } from '../util/command-runner.js';
-
 export interface S6rcPrograms {
   readonly compile: string;
   readonly init: string;
@@ -440,7 +438,3 @@ function isDir(p: string): boolean {
     return false;
   }
 }
-
-/** A CommandRunner that really runs the program (for the CLI): output captured, exit status as code. */
-export { spawnRunner } from '../util/command-runner.js';
-

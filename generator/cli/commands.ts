@@ -3,7 +3,8 @@
  * (fast.ts) and yargs (yargs.ts) both call these, so a command behaves
  * the same whichever parsed it. Exit codes: command/shell.ts.
  */
-import { runApply, spawnRunner } from '../apply/apply.js';
+import { runApply } from '../apply/apply.js';
+import { spawnRunner } from '../util/command-runner.js';
 import { printable } from '../util/bytes.js';
 import { hasErrors } from '../pipeline/check.js';
 import { optionsFromFlags, type ApplyArgs, type CheckArgs, type GenerateArgs } from './flags.js';

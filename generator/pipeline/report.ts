@@ -3,6 +3,7 @@ import { printable, tableNames, terminalJson } from '../util/bytes.js';
 import type { CheckResult } from './check.js';
 import type { Diagnostic } from '../rules/diagnostic.js';
 import type { Link } from './links.js';
+import { alignedTable } from '../util/table.js';
 
 export function formatDiagnostic(d: Diagnostic): string {
   return `${printable(d.path)}: ${d.severity}[${d.rule}]: ${d.message}\n  hint: ${d.hint}\n`;
@@ -35,7 +36,5 @@ export function linksTable(links: readonly Link[]): string {
   const header = ['n', 'client', 'provider', 'client MAC', 'client IP', 'provider MAC', 'bridge', 'client tap', 'provider tap', 'service'];
   const name = tableNames(links.flatMap((l) => [l.client, l.provider]));
   const rows = links.map((l) => [String(l.n), name(l.client), name(l.provider), l.clientMac, l.clientIp, l.providerMac, l.bridge, l.clientTap, l.providerTap, l.service]);
-  if (rows.length === 0) return 'no network links\n';
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  return [header, ...rows].map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n';
+  return rows.length === 0 ? 'no network links\n' : alignedTable(header, rows);
 }

@@ -1,6 +1,6 @@
 /**
  * Checks s6-rc source directories against everything s6-rc-compile rejects,
- * as listed in /work/shared/docs/s6-rc-source-format.md, and reports ALL
+ * as its documentation (skarnet.org/software/s6-rc/s6-rc-compile.html) lists it, and reports ALL
  * problems at once (s6-rc-compile stops at the first one and names a cycle
  * only by two of its services).
  *
