@@ -21,15 +21,15 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import fc from 'fast-check';
-import { compareBytes } from '../generator/util/bytes.js';
-import { hasErrors, type CheckResult } from '../generator/pipeline/check.js';
-import { defaultOptions } from '../generator/pipeline/options.js';
-import { buildTree, checkDataDir, generate } from '../generator/pipeline/index.js';
-import { checkS6rcSource } from '../generator/s6rc/source-check.js';
-import { sameTree, treeHash } from '../generator/pipeline/write-tree.js';
-import { privateCli, runScriptProblems } from './hostile/corpus.js';
-import { ELF_HEADER, tempDir } from './support/data-dir.js';
-import { realCompileProblems } from './support/real-s6rc.js';
+import { compareBytes } from '../../generator/util/bytes.js';
+import { hasErrors, type CheckResult } from '../../generator/pipeline/check.js';
+import { defaultOptions } from '../../generator/pipeline/options.js';
+import { buildTree, checkDataDir, generate } from '../../generator/pipeline/index.js';
+import { checkS6rcSource } from '../../generator/s6rc/source-check.js';
+import { sameTree, treeHash } from '../../generator/pipeline/write-tree.js';
+import { privateCli, runScriptProblems } from '../hostile/corpus.js';
+import { ELF_HEADER, tempDir } from '../support/data-dir.js';
+import { realCompileProblems } from '../support/real-s6rc.js';
 
 // ------------------------------------------------------------------ the model
 

@@ -6,12 +6,12 @@
 import test, { type ExecutionContext } from 'ava';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { desiredTree } from '../generator/apply/apply.js';
-import { conversionFile, describePlan, isEmptyPlan, planConversion, type ConversionPlan } from '../generator/s6rc/conversion.js';
-import { lexExecline } from '../generator/s6rc/execline-lex.js';
-import { defaultOptions, type GeneratorOptions } from '../generator/pipeline/options.js';
-import type { FileTree, TreeEntry } from '../generator/pipeline/render.js';
-import { dataDirWith, makeVm, type VmSpec } from './support/data-dir.js';
+import { desiredTree } from '../../generator/apply/apply.js';
+import { conversionFile, describePlan, isEmptyPlan, planConversion, type ConversionPlan } from '../../generator/s6rc/conversion.js';
+import { lexExecline } from '../../generator/s6rc/execline-lex.js';
+import { defaultOptions, type GeneratorOptions } from '../../generator/pipeline/options.js';
+import type { FileTree, TreeEntry } from '../../generator/pipeline/render.js';
+import { dataDirWith, makeVm, type VmSpec } from '../support/data-dir.js';
 
 const HEADER = '# vmsvc: restart the services whose definition changed\n';
 

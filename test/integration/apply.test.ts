@@ -11,11 +11,11 @@
 import test, { type ExecutionContext } from 'ava';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { desiredTree, runApply, type ApplyOptions } from '../generator/apply/apply.js';
-import type { CommandResult, CommandRunner } from '../generator/util/command-runner.js';
-import { defaultOptions } from '../generator/pipeline/options.js';
-import { sameTree } from '../generator/pipeline/write-tree.js';
-import { dataDirWith, makeVm, type VmSpec } from './support/data-dir.js';
+import { desiredTree, runApply, type ApplyOptions } from '../../generator/apply/apply.js';
+import type { CommandResult, CommandRunner } from '../../generator/util/command-runner.js';
+import { defaultOptions } from '../../generator/pipeline/options.js';
+import { sameTree } from '../../generator/pipeline/write-tree.js';
+import { dataDirWith, makeVm, type VmSpec } from '../support/data-dir.js';
 
 interface Failure {
   readonly code: number;

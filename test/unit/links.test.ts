@@ -1,10 +1,10 @@
 /** Link numbering: the guide's address rule, uniqueness, and stability under change. */
 import test from 'ava';
-import { assignLinks, clientIpFromMac, makeLink, LINK_CAPACITY, type LinkNumber, type LinkRequest } from '../generator/pipeline/links.js';
-import type { VmName } from '../generator/rules/vm-name.js';
-import { checkTree } from '../generator/pipeline/check.js';
-import { defaultOptions } from '../generator/pipeline/options.js';
-import type { ScannedTree, ScannedVm } from '../generator/pipeline/scan.js';
+import { assignLinks, clientIpFromMac, makeLink, LINK_CAPACITY, type LinkNumber, type LinkRequest } from '../../generator/pipeline/links.js';
+import type { VmName } from '../../generator/rules/vm-name.js';
+import { checkTree } from '../../generator/pipeline/check.js';
+import { defaultOptions } from '../../generator/pipeline/options.js';
+import type { ScannedTree, ScannedVm } from '../../generator/pipeline/scan.js';
 
 const vm = (s: string) => s as VmName;
 

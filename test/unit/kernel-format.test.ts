@@ -1,6 +1,6 @@
 import test from 'ava';
-import { kernelFormat, type KernelFormat } from '../generator/util/kernel-format.js';
-import { ELF_HEADER } from './support/data-dir.js';
+import { kernelFormat, type KernelFormat } from '../../generator/util/kernel-format.js';
+import { ELF_HEADER } from '../support/data-dir.js';
 
 /** `magic` at `offset` in a buffer of `size` bytes (zero-filled elsewhere). */
 function withMagic(magic: readonly number[] | string, offset = 0, size = 1024): Buffer {

@@ -7,9 +7,9 @@
 import test from 'ava';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fastArgs } from '../generator/cli/fast.js';
-import { vmsvc } from './support/cli.js';
-import { dataDirWith } from './support/data-dir.js';
+import { fastArgs } from '../../generator/cli/fast.js';
+import { vmsvc } from '../support/cli.js';
+import { dataDirWith } from '../support/data-dir.js';
 
 function files(dir: string, rel = ''): Record<string, string> {
   const out: Record<string, string> = {};

@@ -10,20 +10,20 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
-import { acquireLock, consoleCommand, DETACH_BYTE } from '../generator/admin/console.js';
-import { graph } from '../generator/admin/graph.js';
-import { readNameList, readTree, vmmArgvFromRunScript } from '../generator/admin/inventory.js';
-import type { CommandResult, CommandRunner } from '../generator/util/command-runner.js';
-import { logs } from '../generator/admin/logs.js';
-import { ls, type LsRow, type LsVmRow } from '../generator/admin/ls.js';
-import { show, type ShowResult } from '../generator/admin/show.js';
-import { start, stop } from '../generator/admin/start-stop.js';
-import { startS6rc, type S6rcHarness } from './harness/real-s6rc.js';
-import { vmsvc } from './support/cli.js';
-import { dataDirWith, type VmSpec } from './support/data-dir.js';
-import { createNetns } from './support/netns.js';
-import { realS6rcTest, type RealS6rc } from './support/real-s6rc.js';
-import { installStubVmm, recordedArgv } from './support/stub-vmm.js';
+import { acquireLock, consoleCommand, DETACH_BYTE } from '../../generator/admin/console.js';
+import { graph } from '../../generator/admin/graph.js';
+import { readNameList, readTree, vmmArgvFromRunScript } from '../../generator/admin/inventory.js';
+import type { CommandResult, CommandRunner } from '../../generator/util/command-runner.js';
+import { logs } from '../../generator/admin/logs.js';
+import { ls, type LsRow, type LsVmRow } from '../../generator/admin/ls.js';
+import { show, type ShowResult } from '../../generator/admin/show.js';
+import { start, stop } from '../../generator/admin/start-stop.js';
+import { startS6rc, type S6rcHarness } from '../harness/real-s6rc.js';
+import { vmsvc } from '../support/cli.js';
+import { dataDirWith, type VmSpec } from '../support/data-dir.js';
+import { createNetns } from '../support/netns.js';
+import { realS6rcTest, type RealS6rc } from '../support/real-s6rc.js';
+import { installStubVmm, recordedArgv } from '../support/stub-vmm.js';
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -430,7 +430,7 @@ test('graph: --json, and names that need quoting in DOT and Mermaid', async (t) 
 // The VMM argv, read back from run scripts
 
 test('the VMM argv is what s6-notifyoncheck execs, after its options and any s6-setuidgid', (t) => {
-  const example = fs.readFileSync(new URL('../s6-rc-examples/user-guide/source/vm-appvm-lynx/run', import.meta.url), 'utf8');
+  const example = fs.readFileSync(new URL('../../s6-rc-examples/user-guide/source/vm-appvm-lynx/run', import.meta.url), 'utf8');
   t.deepEqual(vmmArgvFromRunScript(example), {
     ok: true,
     user: null,

@@ -1,8 +1,8 @@
 import test from 'ava';
-import { makeLink, type LinkNumber } from '../generator/pipeline/links.js';
-import type { Manifest } from '../generator/pipeline/plan.js';
-import { manifestJson } from '../generator/pipeline/render.js';
-import type { VmName } from '../generator/rules/vm-name.js';
+import { makeLink, type LinkNumber } from '../../generator/pipeline/links.js';
+import type { Manifest } from '../../generator/pipeline/plan.js';
+import { manifestJson } from '../../generator/pipeline/render.js';
+import type { VmName } from '../../generator/rules/vm-name.js';
 
 const vm = (name: string): Manifest['vms'][number] => ({
   name,

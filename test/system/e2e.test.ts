@@ -9,11 +9,11 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { findProcessesUnder, startS6rc } from './harness/real-s6rc.js';
-import { guestAccel, makeExt2Disk, prepareGuest, REPO_ROOT } from './e2e/guest.js';
-import { vmsvc, VMSVC } from './support/cli.js';
-import { createNetns, interfaces } from './support/netns.js';
-import { realS6rcTest } from './support/real-s6rc.js';
+import { findProcessesUnder, startS6rc } from '../harness/real-s6rc.js';
+import { guestAccel, makeExt2Disk, prepareGuest, REPO_ROOT } from '../e2e/guest.js';
+import { vmsvc, VMSVC } from '../support/cli.js';
+import { createNetns, interfaces } from '../support/netns.js';
+import { realS6rcTest } from '../support/real-s6rc.js';
 
 const read = (p: string): string => (fs.existsSync(p) ? fs.readFileSync(p, 'utf8') : '');
 

@@ -5,10 +5,10 @@
 import test from 'ava';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { buildTree, checkDataDir } from '../generator/pipeline/index.js';
-import { checkS6rcSource } from '../generator/s6rc/source-check.js';
-import { EXAMPLES_DIR, exampleNames, exampleOptions } from './support/examples.js';
-import { realCompileProblems, realS6rcTest } from './support/real-s6rc.js';
+import { buildTree, checkDataDir } from '../../generator/pipeline/index.js';
+import { checkS6rcSource } from '../../generator/s6rc/source-check.js';
+import { EXAMPLES_DIR, exampleNames, exampleOptions } from '../support/examples.js';
+import { realCompileProblems, realS6rcTest } from '../support/real-s6rc.js';
 
 function listFiles(root: string, rel = ''): string[] {
   return fs.readdirSync(path.join(root, rel), { withFileTypes: true }).flatMap((d) => {

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { lexExecline, lexExeclineBytes, quoteExeclineArgv, quoteExeclineWord } from '../generator/s6rc/execline-lex.js';
+import { lexExecline, lexExeclineBytes, quoteExeclineArgv, quoteExeclineWord } from '../../generator/s6rc/execline-lex.js';
 
 /* ------------------------------------------------------------------ */
 /* The real execlineb, when installed (Debian execline 2.9.3 here)      */

@@ -18,13 +18,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { compareBytes, printable } from '../generator/util/bytes.js';
-import { checkS6rcSource } from '../generator/s6rc/source-check.js';
-import { available, CORPUS, privateCli, runScriptProblems, type ExpectedDiagnostic, type HostileCase, type Requirement } from './hostile/corpus.js';
-import { tempDir } from './support/data-dir.js';
-import { realCompileProblems } from './support/real-s6rc.js';
+import { compareBytes, printable } from '../../generator/util/bytes.js';
+import { checkS6rcSource } from '../../generator/s6rc/source-check.js';
+import { available, CORPUS, privateCli, runScriptProblems, type ExpectedDiagnostic, type HostileCase, type Requirement } from '../hostile/corpus.js';
+import { tempDir } from '../support/data-dir.js';
+import { realCompileProblems } from '../support/real-s6rc.js';
 
-const REPO = path.resolve(fileURLToPath(import.meta.url), '..', '..');
+const REPO = path.resolve(fileURLToPath(import.meta.url), '..', '..', '..');
 const NOBODY = 65534;
 
 /** bin/vmsvc.cjs, copied once (see privateCli): safe from a concurrent npm run build. */

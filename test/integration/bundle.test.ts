@@ -21,7 +21,7 @@ interface BinModule {
   readonly loadBundle: (codeCache: Buffer | undefined) => Loaded;
 }
 
-const REPO = fileURLToPath(new URL('..', import.meta.url));
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const EXAMPLE = path.join(REPO, 's6-rc-examples', 'user-guide', 'data');
 const binAt = (root: string): BinModule => createRequire(import.meta.url)(path.join(root, 'bin', 'vmsvc.cjs')) as BinModule;
 

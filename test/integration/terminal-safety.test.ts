@@ -9,10 +9,10 @@ import fc from 'fast-check';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { printable, tableNames, terminalJson } from '../generator/util/bytes.js';
-import { shellQuote } from '../generator/admin/show.js';
-import { vmsvc } from './support/cli.js';
-import { makeVm, tempDir } from './support/data-dir.js';
+import { printable, tableNames, terminalJson } from '../../generator/util/bytes.js';
+import { shellQuote } from '../../generator/admin/show.js';
+import { vmsvc } from '../support/cli.js';
+import { makeVm, tempDir } from '../support/data-dir.js';
 
 /**
  * What must never be written raw, written independently of bytes.ts: C0 but

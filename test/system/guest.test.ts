@@ -11,9 +11,9 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { extractVmlinux, inspectElf } from './e2e/extract-vmlinux.js';
-import { guestAccel, guestCmdline, makeExt2Disk, prepareGuest, type Guest } from './e2e/guest.js';
-import { createNetns, inNetns } from './support/netns.js';
+import { extractVmlinux, inspectElf } from '../e2e/extract-vmlinux.js';
+import { guestAccel, guestCmdline, makeExt2Disk, prepareGuest, type Guest } from '../e2e/guest.js';
+import { createNetns, inNetns } from '../support/netns.js';
 
 type Teardown = { teardown: (fn: () => void | Promise<void>) => void };
 

@@ -8,8 +8,8 @@ import {
   longrunNameFits,
   s6rcWarnings,
   type S6rcProblem,
-} from '../generator/s6rc/source-check.js';
-import { realCompileProblems, realS6rc } from './support/real-s6rc.js';
+} from '../../generator/s6rc/source-check.js';
+import { realCompileProblems, realS6rc } from '../support/real-s6rc.js';
 
 /* A tiny tree builder: strings/Buffers are files, objects are dirs. */
 

@@ -1,6 +1,6 @@
 /** Which compiled databases apply keeps: link targets, the current/previous switch, pruning. */
 import test from 'ava';
-import { afterSwitch, hashOfTarget, keptHashes, linkTarget, obsoleteEntries, type DbLinks } from '../generator/apply/db-rotation.js';
+import { afterSwitch, hashOfTarget, keptHashes, linkTarget, obsoleteEntries, type DbLinks } from '../../generator/apply/db-rotation.js';
 
 const H1 = '1111111111111111';
 const H2 = '2222222222222222';

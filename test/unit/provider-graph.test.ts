@@ -1,6 +1,6 @@
 import test from 'ava';
-import { compareBytes } from '../generator/util/bytes.js';
-import { dependentsOf, findCycles, startLevels, type ProviderGraph } from '../generator/util/provider-graph.js';
+import { compareBytes } from '../../generator/util/bytes.js';
+import { dependentsOf, findCycles, startLevels, type ProviderGraph } from '../../generator/util/provider-graph.js';
 
 
 /** client -> providers, from a literal; provider lists kept in the given order. */

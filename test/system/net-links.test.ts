@@ -5,12 +5,12 @@
 import test from 'ava';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { startS6rc } from './harness/real-s6rc.js';
-import { vmsvc } from './support/cli.js';
-import { dataDirWith } from './support/data-dir.js';
-import { createNetns, inNetns, interfaces } from './support/netns.js';
-import { realS6rcTest } from './support/real-s6rc.js';
-import { installStubVmm, recordedArgv } from './support/stub-vmm.js';
+import { startS6rc } from '../harness/real-s6rc.js';
+import { vmsvc } from '../support/cli.js';
+import { dataDirWith } from '../support/data-dir.js';
+import { createNetns, inNetns, interfaces } from '../support/netns.js';
+import { realS6rcTest } from '../support/real-s6rc.js';
+import { installStubVmm, recordedArgv } from '../support/stub-vmm.js';
 
 interface Manifest {
   links: Array<{ n: number; client: string; provider: string; clientMac: string; providerMac: string; bridge: string; clientTap: string; providerTap: string; service: string }>;

@@ -10,8 +10,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { VMSVC, vmsvc } from './support/cli.js';
-import { dataDirWith } from './support/data-dir.js';
+import { VMSVC, vmsvc } from '../support/cli.js';
+import { dataDirWith } from '../support/data-dir.js';
 
 const LIMIT_MS = 15_000;
 

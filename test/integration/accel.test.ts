@@ -8,9 +8,9 @@ import test from 'ava';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { vmsvc } from './support/cli.js';
-import { dataDirWith } from './support/data-dir.js';
-import { installStubVmm, recordedArgv } from './support/stub-vmm.js';
+import { vmsvc } from '../support/cli.js';
+import { dataDirWith } from '../support/data-dir.js';
+import { installStubVmm, recordedArgv } from '../support/stub-vmm.js';
 
 /**
  * Supervises a copy of a longrun with Debian's s6-supervise until the service

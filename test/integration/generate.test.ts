@@ -5,9 +5,9 @@
 import test from 'ava';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { vmsvc } from './support/cli.js';
-import { dataDirWith, makeVm } from './support/data-dir.js';
-import { checkS6rcSource } from '../generator/s6rc/source-check.js';
+import { vmsvc } from '../support/cli.js';
+import { dataDirWith, makeVm } from '../support/data-dir.js';
+import { checkS6rcSource } from '../../generator/s6rc/source-check.js';
 
 function cleanup(t: { teardown: (fn: () => void) => void }, dir: string): void {
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));

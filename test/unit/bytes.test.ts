@@ -1,6 +1,6 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { compareBytes } from '../generator/util/bytes.js';
+import { compareBytes } from '../../generator/util/bytes.js';
 
 const encoded = (a: string, b: string): number => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 

@@ -5,12 +5,12 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { startS6rc } from './harness/real-s6rc.js';
-import { vmsvc } from './support/cli.js';
-import { dataDirWith } from './support/data-dir.js';
-import { createNetns } from './support/netns.js';
-import { realS6rcTest, type RealS6rc } from './support/real-s6rc.js';
-import { installStubVmm, recordedArgv } from './support/stub-vmm.js';
+import { startS6rc } from '../harness/real-s6rc.js';
+import { vmsvc } from '../support/cli.js';
+import { dataDirWith } from '../support/data-dir.js';
+import { createNetns } from '../support/netns.js';
+import { realS6rcTest, type RealS6rc } from '../support/real-s6rc.js';
+import { installStubVmm, recordedArgv } from '../support/stub-vmm.js';
 
 interface Setup {
   root: string;

@@ -4,9 +4,9 @@
  */
 import test from 'ava';
 import * as fs from 'node:fs';
-import { RULES, type RuleId } from '../generator/rules/diagnostic.js';
+import { RULES, type RuleId } from '../../generator/rules/diagnostic.js';
 
-const README = fs.readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+const README = fs.readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 
 /** The paragraph that starts "Rules (ids in ...):" and ends with the first full stop after the list. */
 function readmeRules(): { ids: string[]; warnings: string[] } {

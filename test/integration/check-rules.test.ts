@@ -8,12 +8,12 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { CheckResult } from '../generator/pipeline/check.js';
-import { RULES, type Diagnostic, type RuleId, type Severity } from '../generator/rules/diagnostic.js';
-import { defaultOptions, type GeneratorOptions } from '../generator/pipeline/options.js';
-import { checkDataDir } from '../generator/pipeline/index.js';
-import { serviceName, type VmName } from '../generator/rules/vm-name.js';
-import { dataDirWith, ELF_HEADER, makeVm, tempDir, type VmSpec } from './support/data-dir.js';
+import type { CheckResult } from '../../generator/pipeline/check.js';
+import { RULES, type Diagnostic, type RuleId, type Severity } from '../../generator/rules/diagnostic.js';
+import { defaultOptions, type GeneratorOptions } from '../../generator/pipeline/options.js';
+import { checkDataDir } from '../../generator/pipeline/index.js';
+import { serviceName, type VmName } from '../../generator/rules/vm-name.js';
+import { dataDirWith, ELF_HEADER, makeVm, tempDir, type VmSpec } from '../support/data-dir.js';
 
 /**
  * ava's test, counting declared and started tests, so the rule-coverage hook
@@ -33,7 +33,7 @@ const test = Object.assign(
 );
 
 
-const REPO = path.resolve(fileURLToPath(import.meta.url), '..', '..');
+const REPO = path.resolve(fileURLToPath(import.meta.url), '..', '..', '..');
 
 // ------------------------------------------------------------------ helpers
 
