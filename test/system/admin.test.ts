@@ -24,6 +24,7 @@ import { dataDirWith, type VmSpec } from '../support/data-dir.js';
 import { createNetns } from '../support/netns.js';
 import { realS6rcTest, type RealS6rc } from '../support/real-s6rc.js';
 import { installStubVmm, recordedArgv } from '../support/stub-vmm.js';
+import { waitFor } from '../support/wait.js';
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -45,14 +46,6 @@ function capture(events?: string[]): Captured {
     out: () => out.join(''),
     err: () => err.join(''),
   };
-}
-
-async function waitFor(what: string, cond: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 interface Generated {

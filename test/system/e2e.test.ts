@@ -14,16 +14,9 @@ import { guestAccel, makeExt2Disk, prepareGuest, REPO_ROOT } from '../e2e/guest.
 import { vmsvc, VMSVC } from '../support/cli.js';
 import { createNetns, interfaces } from '../support/netns.js';
 import { realS6rcTest } from '../support/real-s6rc.js';
+import { waitFor } from '../support/wait.js';
 
 const read = (p: string): string => (fs.existsSync(p) ? fs.readFileSync(p, 'utf8') : '');
-
-async function waitFor(what: string, cond: () => boolean, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 /** Lines after a given offset of a log file: what the guest printed since then. */
 const since = (file: string, offset: number): string => read(file).slice(offset);

@@ -14,6 +14,7 @@ import { gzipSync } from 'node:zlib';
 import { extractVmlinux, inspectElf } from '../e2e/extract-vmlinux.js';
 import { guestAccel, guestCmdline, makeExt2Disk, prepareGuest, type Guest } from '../e2e/guest.js';
 import { createNetns, inNetns } from '../support/netns.js';
+import { waitFor } from '../support/wait.js';
 
 type Teardown = { teardown: (fn: () => void | Promise<void>) => void };
 
@@ -165,17 +166,9 @@ function qemuArgv(guest: Guest, accel: 'kvm' | 'tcg', vm: { name: string; dir: s
   return argv;
 }
 
-async function waitForSocket(file: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!fs.existsSync(file)) {
-    if (Date.now() > deadline) throw new Error(`no socket ${file}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 /** Types `echo hvc-$((40+2))` into the virtio console until the guest's shell answers `hvc-42`. */
 async function consoleRoundTrip(sock: string, timeoutMs: number): Promise<string> {
-  await waitForSocket(sock, timeoutMs);
+  await waitFor(`socket ${sock}`, () => fs.existsSync(sock), timeoutMs);
   const conn = net.createConnection(sock);
   let received = '';
   conn.setEncoding('utf8').on('data', (d: string) => (received += d));
@@ -195,7 +188,7 @@ async function consoleRoundTrip(sock: string, timeoutMs: number): Promise<string
 
 /** QMP handshake and `query-status`; returns the run state. */
 async function qmpStatus(sock: string, timeoutMs: number): Promise<string> {
-  await waitForSocket(sock, timeoutMs);
+  await waitFor(`socket ${sock}`, () => fs.existsSync(sock), timeoutMs);
   const conn = net.createConnection(sock);
   const messages: Array<Record<string, unknown>> = [];
   let buf = '';

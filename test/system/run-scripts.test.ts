@@ -11,6 +11,7 @@ import { dataDirWith } from '../support/data-dir.js';
 import { createNetns } from '../support/netns.js';
 import { realS6rcTest, type RealS6rc } from '../support/real-s6rc.js';
 import { installStubVmm, recordedArgv } from '../support/stub-vmm.js';
+import { waitFor } from '../support/wait.js';
 
 interface Setup {
   root: string;
@@ -29,14 +30,6 @@ function setup(t: { teardown: (fn: () => void) => void }, s6rc: RealS6rc, vms: P
   const r = vmsvc(['generate', '--data', data, '--out', s.out, '--runtime-dir', s.run, '--log-dir', s.log, '--timeout-up', '20000', '--execlineb', s6rc.bin('execlineb'), ...extra]);
   if (r.code !== 0) throw new Error(`generate failed: ${r.stderr}`);
   return s;
-}
-
-async function waitFor(what: string, cond: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 const read = (p: string): string => (fs.existsSync(p) ? fs.readFileSync(p, 'utf8') : '');
