@@ -30,7 +30,7 @@ import { listUntrusted, readUntrusted } from './untrusted.js';
 export interface Tree {
   /** The source dir as given (the --out path). */
   readonly source: string;
-  readonly manifest: Manifest;
+  readonly manifest: AdminManifest;
 }
 
 /**
@@ -61,16 +61,15 @@ export function readTree(source: string): Tree {
   } catch (e) {
     throw new CommandError(`${printable(file)} is not valid JSON: ${e instanceof Error ? e.message : String(e)}`);
   }
-  const problem = manifestProblem(parsed);
-  if (problem !== null) throw new CommandError(`${printable(file)}: ${problem}`);
-  const manifest = normalized(parsed as Record<string, unknown>);
+  assertManifest(parsed, file);
+  const manifest = normalized(parsed);
   const graphProblem = providerGraphProblem(manifest);
   if (graphProblem !== null) throw new CommandError(`${printable(file)}: ${graphProblem}; no tree vmsvc writes has one, so this one was edited`);
   return { source, manifest };
 }
 
 /** A self-provider or a cycle: s6-rc could not start such VMs, and walks over the graph would not end. */
-function providerGraphProblem(manifest: Manifest): string | null {
+function providerGraphProblem(manifest: AdminManifest): string | null {
   const graph = providerGraph(manifest);
   for (const [vm, providers] of graph) {
     if (providers.includes(vm)) return `VM ${printable(vm)} is its own provider`;
@@ -84,19 +83,37 @@ function isFileName(v: unknown): v is string {
   return typeof v === 'string' && v !== '' && v !== '.' && v !== '..' && !v.includes('/') && !v.includes('\0');
 }
 
-function normalized(m: Record<string, unknown>): Manifest {
-  const vms = (m['vms'] as Array<Record<string, unknown>>).map((vm) => {
-    const { apiSocket, ...rest } = vm;
-    const runtimeDir = vm['runtimeDir'] as string;
-    return {
-      ...rest,
-      controlSocket: typeof vm['controlSocket'] === 'string' ? vm['controlSocket'] : apiSocket,
-      consoleSocket: 'consoleSocket' in vm ? vm['consoleSocket'] : path.join(runtimeDir, 'console.sock'),
-    };
-  });
-  // Manifests from before skipped VMs said which provider they need.
-  const skipped = (m['skipped'] as Array<Record<string, unknown>>).map((s) => ({ ...s, needs: s['needs'] ?? null }));
-  return { ...m, vmm: typeof m['vmm'] === 'string' ? m['vmm'] : 'cloud-hypervisor', vms, skipped } as unknown as Manifest;
+/**
+ * A manifest as manifestProblem accepts it: the current spelling or an older
+ * one (apiSocket for controlSocket, no consoleSocket, no vmm, no needs).
+ */
+type ReadManifest = Omit<Manifest, 'vmm' | 'vms' | 'skipped'> & {
+  readonly vmm?: string;
+  readonly vms: ReadonlyArray<Omit<ManifestVm, 'controlSocket' | 'consoleSocket'> & {
+    readonly controlSocket?: unknown;
+    readonly apiSocket?: string;
+    readonly consoleSocket?: string | null;
+  }>;
+  readonly skipped: ReadonlyArray<{ readonly name: string; readonly reason: string; readonly needs?: string | null }>;
+};
+
+function assertManifest(m: unknown, file: string): asserts m is ReadManifest {
+  const problem = manifestProblem(m);
+  if (problem !== null) throw new CommandError(`${printable(file)}: ${problem}`);
+}
+
+/** A manifest names its VMM as untrusted text: any string, which vmmNamed() may not know. */
+export type AdminManifest = Omit<Manifest, 'vmm'> & { readonly vmm: string };
+
+function normalized(m: ReadManifest): AdminManifest {
+  const vms = m.vms.map(({ apiSocket, controlSocket, consoleSocket, ...vm }) => ({
+    ...vm,
+    // manifestProblem makes sure one of the two is a string.
+    controlSocket: typeof controlSocket === 'string' ? controlSocket : apiSocket ?? '',
+    consoleSocket: consoleSocket === undefined ? path.join(vm.runtimeDir, 'console.sock') : consoleSocket,
+  }));
+  const skipped = m.skipped.map((s) => ({ ...s, needs: s.needs ?? null }));
+  return { ...m, vmm: m.vmm ?? 'cloud-hypervisor', vms, skipped };
 }
 
 function manifestProblem(m: unknown): string | null {
@@ -168,7 +185,7 @@ export function addressesOf(tree: Tree, vm: ManifestVm): string[] {
 }
 
 /** client -> providers over the VMs in the tree (skipped VMs are not in it). */
-export function providerGraph(manifest: Manifest): ProviderGraph {
+export function providerGraph(manifest: AdminManifest): ProviderGraph {
   return new Map(manifest.vms.map((vm) => [vm.name, [...vm.providers].sort(compareBytes)]));
 }
 
@@ -176,13 +193,13 @@ export function providerGraph(manifest: Manifest): ProviderGraph {
  * Every VM that needs `name`, directly or through other VMs: what s6-rc
  * stops along with it. Ordered as they start (by start level, then name).
  */
-export function clientsOf(manifest: Manifest, name: string): string[] {
+export function clientsOf(manifest: AdminManifest, name: string): string[] {
   const graph = providerGraph(manifest);
   return inStartOrder(graph, reachable(clientGraph(graph), name));
 }
 
 /** Every VM `name` needs, directly or through other VMs: what s6-rc starts before it, in start order. */
-export function providersOf(manifest: Manifest, name: string): string[] {
+export function providersOf(manifest: AdminManifest, name: string): string[] {
   const graph = providerGraph(manifest);
   return inStartOrder(graph, reachable(graph, name));
 }

@@ -6,13 +6,9 @@
 import { compareBytes } from '../util/bytes.js';
 import { MANIFEST_FILE, type Longrun, type Manifest, type Oneshot, type PlannedManifest, type Service, type TreePlan } from './plan.js';
 import type { Templates } from './templates.js';
+import type { FileTree, TreeEntry } from '../util/file-tree.js';
 
-export type TreeEntry =
-  | { readonly kind: 'dir' }
-  | { readonly kind: 'file'; readonly content: string; readonly mode: 0o644 | 0o755 };
-
-/** Relative path -> entry, bytewise-sorted by path; parents precede children. */
-export type FileTree = ReadonlyMap<string, TreeEntry>;
+export type { FileTree, TreeEntry } from '../util/file-tree.js';
 
 /**
  * An entry as the tree is streamed to disk: also a file given as pieces of

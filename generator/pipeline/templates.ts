@@ -41,8 +41,20 @@ export const COMPILE_OPTIONS = { noEscape: true, strict: true } as const;
 
 type Template = (data: unknown) => string;
 type HandlebarsEnv = typeof Handlebars;
-/** The runtime is the full API minus the compiler; its own typings say nothing. */
-const Runtime = RuntimeModule as unknown as HandlebarsEnv;
+/**
+ * The runtime is the full API minus the compiler, but its own typings declare
+ * an empty module: checked at load instead of cast.
+ */
+const Runtime = handlebarsRuntime(RuntimeModule);
+
+function handlebarsRuntime(m: unknown): HandlebarsEnv {
+  if (!isHandlebarsEnv(m)) throw new Error('handlebars/runtime has no create(): not the handlebars runtime');
+  return m;
+}
+
+function isHandlebarsEnv(m: unknown): m is HandlebarsEnv {
+  return typeof m === 'object' && m !== null && 'create' in m && typeof m.create === 'function' && 'template' in m;
+}
 
 function registerHelpers(hb: HandlebarsEnv): void {
   hb.registerHelper('q', (value: unknown) => quoteExeclineWord(String(value)));

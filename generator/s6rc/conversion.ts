@@ -35,7 +35,7 @@
  */
 import { compareBytes, printable, sortedBytewise } from '../util/bytes.js';
 import { quoteExeclineWord } from './execline-lex.js';
-import type { FileTree, TreeEntry } from '../pipeline/render.js';
+import type { FileTree, TreeEntry } from '../util/file-tree.js';
 import { nameList, serviceType, type ServiceType } from './format.js';
 
 export interface ServiceDir {
