@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import * as os from 'node:os';
 
-const COMPILE_OPTIONS = { noEscape: true, strict: true }; // keep in step with generator/templates.ts
+const COMPILE_OPTIONS = { noEscape: true, strict: true }; // keep in step with generator/pipeline/templates.ts
 
 function precompiledTemplates() {
   const root = 'templates';
@@ -37,7 +37,7 @@ const precompile = {
   },
 };
 
-/** A hash of everything the output depends on besides its input: see generator/tree-key.ts. */
+/** A hash of everything the output depends on besides its input: see generator/pipeline/tree-key.ts. */
 function buildId() {
   const h = createHash('sha256');
   for (const dir of ['generator', 'templates']) {

@@ -9,7 +9,7 @@
  * (block quote char ' ', block end char '\0'). Every rule below was checked
  * against the real execlineb 2.9.3 (Debian) by running `execlineb -P FILE`
  * on a script calling `/usr/bin/printf "%s\\0" ...`, plus a random
- * differential test; test/execline-lex.test.ts repeats both whenever
+ * differential test; test/unit/execline-lex.test.ts repeats both whenever
  * /usr/bin/execlineb is installed.
  *
  * Confirmed facts:

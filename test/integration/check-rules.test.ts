@@ -1,5 +1,5 @@
 /**
- * One or more real data directories per rule id of generator/diagnostic.ts,
+ * One or more real data directories per rule id of generator/rules/diagnostic.ts,
  * checked end to end with checkDataDir: exact diagnostics (severity, rule, path,
  * vm, order), and which VMs end up valid or skipped, and why.
  */
@@ -273,7 +273,7 @@ test('vmlinux-unreadable: a VM dir nobody may search (EACCES), checked as user n
   assertOutcome(t, result, ['ok'], [['vm', 'invalid (blk-not-directory, initramfs-not-file, providers-not-directory, vmlinux-unreadable)']]);
 });
 
-// diskDiagnostics and providerDiagnostics (generator/check.ts) describe an
+// diskDiagnostics and providerDiagnostics (generator/pipeline/check.ts) describe an
 // 'unstatable' node (lstat failed, e.g. EACCES) with describe(), which calls it an "unusable
 // link": a VM dir that cannot be searched yields "blk is a unusable link, not
 // a directory" and "providers is a unusable link, not a directory", though
@@ -494,7 +494,7 @@ test('provider-not-file: a providers/net entry that is a directory', (t) => {
   assertOutcome(t, result, ['router'], [['vm', 'invalid (provider-not-file)']]);
 });
 
-// checkTree (generator/check.ts, the graph.set line) builds the provider graph from every providers/net entry,
+// checkTree (generator/pipeline/check.ts, the graph.set line) builds the provider graph from every providers/net entry,
 // including the directories provider-not-file has just rejected. So a rejected
 // directory entry still takes part in cycle detection: here vm's entry
 // "router" is a directory (not a provider), so router -> vm is no cycle, yet a
@@ -670,7 +670,7 @@ test('name-control-char: DEL and ESC in VM names', (t) => {
   ]);
 });
 
-// checkVmName (generator/vm-name.ts) and imageDiagnostics (generator/check.ts) only refuse C0 controls
+// checkVmName (generator/rules/vm-name.ts) and imageDiagnostics (generator/pipeline/check.ts) only refuse C0 controls
 // and DEL (/[\u0000-\u001f\u007f]/), while bytes.ts printable() also treats the
 // C1 controls U+0080..U+009F as control characters and escapes them. So a VM
 // named "a\u0085b" (NEL) or containing U+009B (CSI) passes, yet every message

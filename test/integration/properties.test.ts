@@ -145,7 +145,7 @@ interface Model {
   readonly disks: Map<string, string[]>;
 }
 
-/** The rules of generator/check.ts, restated independently for the generated trees. */
+/** The rules of generator/pipeline/check.ts, restated independently for the generated trees. */
 function model(tree: TreeGen, data: string): Model {
   const vms = tree.vms.filter((v) => !hidden(v.name));
   const names = new Set(vms.map((v) => v.name));

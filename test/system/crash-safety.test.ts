@@ -290,10 +290,10 @@ test.serial(`two generate runs on one out path at once, ${ROUNDS} rounds: one fa
   t.log(Object.entries(outcomes).map(([k, v]) => `${v} rounds: ${k}`).join('; '));
 });
 
-// takeLock (generator/pid-lock.ts) writes its pid to `.out.vmsvc-lock-<pid>-<hex>`
+// takeLock (generator/util/pid-lock.ts) writes its pid to `.out.vmsvc-lock-<pid>-<hex>`
 // before linking it to `.out.vmsvc-lock`, and removes it in a finally. A run
 // killed between the two leaves that file behind for good: removeLeftovers
-// (generator/write-tree.ts, the `name.startsWith(\`${layout.prefix}lock\`)` test)
+// (generator/pipeline/write-tree.ts, the `name.startsWith(\`${layout.prefix}lock\`)` test)
 // skips every name starting with `.out.vmsvc-lock`. Fix: skip only the lock
 // itself, and remove `lock-<pid>-<hex>` files whose pid is not alive (isAlive).
 test.serial('a pid file a killed run left beside out (.out.vmsvc-lock-<pid>-<hex>) is removed by the next run', async (t) => {
@@ -309,7 +309,7 @@ test.serial('a pid file a killed run left beside out (.out.vmsvc-lock-<pid>-<hex
   t.deepEqual(s.leftovers, [], 'nothing but out and its version dir');
 });
 
-// takeLock (generator/pid-lock.ts): when linkSync fails with EEXIST it reads the
+// takeLock (generator/util/pid-lock.ts): when linkSync fails with EEXIST it reads the
 // lock to name its owner; the owner may release it in between. A lock that
 // cannot be read is retried, never removed; a dead owner's lock is removed only
 // if it is still the file that was read. Here another process takes and releases the lock in a tight loop (as

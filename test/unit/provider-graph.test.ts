@@ -95,7 +95,7 @@ test('findCycles: bytewise (UTF-8) order, not UTF-16 order, picks the first node
 // findCycles documents "Self-loops are left to the caller", and check.ts strips
 // them before calling it. But when the bytewise-first node of a multi-node
 // component also has a self-loop, the BFS in shortestCycle
-// (generator/provider-graph.ts) takes the self-edge first and returns
+// (generator/util/provider-graph.ts) takes the self-edge first and returns
 // [a, a], a "cycle" the caller's provider-self rule already covers, instead of
 // the component's real cycle [a, b, a]. Fix: skip `next === node` edges
 // (self-loops) in shortestCycle.
