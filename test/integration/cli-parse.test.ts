@@ -1,6 +1,6 @@
 /**
  * The two argument parsers must agree: a plain check/generate line is parsed by
- * parseArgs (cli-fast.ts), anything with a --no-* flag goes to yargs. Adding
+ * parseArgs (generator/cli/fast.ts), anything with a --no-* flag goes to yargs. Adding
  * --no-writable-disks (the default anyway) forces yargs without changing the
  * meaning, so both paths must produce the same output.
  */
