@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { preferredSlot } from '../generator/links.js';
+import { preferredSlot } from '../generator/pipeline/links.js';
 import { ELF_HEADER } from '../test/support/data-dir.js';
 
 const VMSVC = fileURLToPath(new URL('../bin/vmsvc.cjs', import.meta.url));

@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import * as os from 'node:os';
 
-const COMPILE_OPTIONS = { noEscape: true, strict: true }; // keep in step with generator/templates.ts
+const COMPILE_OPTIONS = { noEscape: true, strict: true }; // keep in step with generator/pipeline/templates.ts
 
 function precompiledTemplates() {
   const root = 'templates';
@@ -27,17 +27,17 @@ function precompiledTemplates() {
       entries.push(`  ${JSON.stringify(`${dir}/${file}`)}: ${spec}`);
     }
   }
-  return `export const PRECOMPILED = {\n${entries.join(',\n')}\n};\n`;
+  return `export const PRECOMPILED = {\n${entries.join(',\n')}\n};\nexport const TEMPLATES_FROM_MODULE = '../templates';\n`;
 }
 
 const precompile = {
   name: 'precompiled-templates',
   setup(b) {
-    b.onLoad({ filter: /generator[\\/]precompiled-templates\.ts$/ }, () => ({ contents: precompiledTemplates(), loader: 'js' }));
+    b.onLoad({ filter: /generator[\\/]pipeline[\\/]precompiled-templates\.ts$/ }, () => ({ contents: precompiledTemplates(), loader: 'js' }));
   },
 };
 
-/** A hash of everything the output depends on besides its input: see generator/tree-key.ts. */
+/** A hash of everything the output depends on besides its input: see generator/pipeline/tree-key.ts. */
 function buildId() {
   const h = createHash('sha256');
   for (const dir of ['generator', 'templates']) {
@@ -53,7 +53,7 @@ function buildId() {
 const yargsBundle = {
   name: 'cli-yargs-bundle',
   setup(b) {
-    b.onResolve({ filter: /^\.\/cli-yargs\.js$/ }, () => ({ path: './cli-yargs.cjs', external: true }));
+    b.onResolve({ filter: /^\.\/yargs\.js$/ }, () => ({ path: './cli-yargs.cjs', external: true }));
   },
 };
 
@@ -81,8 +81,8 @@ const common = {
 };
 
 fs.rmSync('dist', { recursive: true, force: true });
-await build({ ...common, entryPoints: { vmsvc: 'generator/cli.ts' }, outdir: 'dist', outExtension: { '.js': '.cjs' }, plugins: [precompile, yargsBundle] });
-await build({ ...common, entryPoints: { 'cli-yargs': 'generator/cli-yargs.ts' }, outdir: 'dist', outExtension: { '.js': '.cjs' }, plugins: [precompile] });
+await build({ ...common, entryPoints: { vmsvc: 'generator/cli/cli.ts' }, outdir: 'dist', outExtension: { '.js': '.cjs' }, plugins: [precompile, yargsBundle] });
+await build({ ...common, entryPoints: { 'cli-yargs': 'generator/cli/yargs.ts' }, outdir: 'dist', outExtension: { '.js': '.cjs' }, plugins: [precompile] });
 
 /**
  * Runs what a boot runs (check and generate on both examples), so that V8 has

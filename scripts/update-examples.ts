@@ -2,8 +2,8 @@
 // test fails until this has been run after a change to the generated output.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { buildTree, checkDataDir } from '../generator/pipeline.js';
-import { writeEntries } from '../generator/write-tree.js';
+import { buildTree, checkDataDir } from '../generator/pipeline/index.js';
+import { writeEntries } from '../generator/pipeline/write-tree.js';
 import { EXAMPLES_DIR, exampleNames, exampleOptions } from '../test/support/examples.js';
 
 for (const name of exampleNames()) {

@@ -17,14 +17,16 @@
  * (ch-remote info) and does not pretend to attach; crosvm has none.
  */
 import * as fs from 'node:fs';
-import { isAlive } from '../pid-lock.js';
+import { isAlive } from '../util/pid-lock.js';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { printable } from '../bytes.js';
-import { ADMIN_EXIT, AdminError, findVm, guarded, readTree, type AdminIo } from './inventory.js';
+import { printable } from '../util/bytes.js';
+import { findVm, readTree } from './inventory.js';
+import { CommandError, EXIT, guard, type Io } from '../command/shell.js';
 import { isSocket, vmmOf } from './show.js';
+import { vmmNamed } from '../vmm/index.js';
 import { openUntrusted, readUntrusted } from './untrusted.js';
-import { errnoOf } from '../errno.js';
+import { errnoOf } from '../util/errno.js';
 
 /**
  * Arguments of `vmsvc console NAME`.
@@ -68,8 +70,8 @@ export interface ConsoleOptions {
 /** Ctrl-]: telnet's and virsh's escape character. */
 export const DETACH_BYTE = 0x1d;
 
-export function consoleCommand(args: ConsoleArgs, io: AdminIo, opts: ConsoleOptions = {}): Promise<number> {
-  return guarded(io, async () => {
+export function consoleCommand(args: ConsoleArgs, io: Io, opts: ConsoleOptions = {}): Promise<number> {
+  return guard(io, async () => {
     const tree = readTree(args.source);
     const vm = findVm(tree, args.name);
     const socketPath = vm.consoleSocket;
@@ -77,26 +79,27 @@ export function consoleCommand(args: ConsoleArgs, io: AdminIo, opts: ConsoleOpti
       const vmm = vmmOf(tree, vm);
       const argv = 'argv' in vmm ? vmm.argv : [];
       const consoleArg = argv.includes('--console') ? argv[argv.indexOf('--console') + 1] : undefined;
-      if (consoleArg !== undefined && /^pty\b/.test(consoleArg)) {
-        throw new AdminError(
-          `VM ${printable(vm.name)} has no console socket: ${printable(tree.manifest.vmm)} gives its virtio-console as a pty (--console ${printable(consoleArg)}), `
-          + `whose path only the running VMM knows. Find it with\n  ch-remote --api-socket ${printable(vm.controlSocket)} info\n`
-          + '(config.console.file) and open it with a terminal program, e.g. screen PTY',
-          ADMIN_EXIT.failed);
+      const kind = vmmNamed(tree.manifest.vmm)?.console;
+      const ptyArg = kind?.kind === 'pty' && argv.includes(kind.flag) ? argv[argv.indexOf(kind.flag) + 1] : undefined;
+      if (kind?.kind === 'pty' && ptyArg !== undefined && /^pty\b/.test(ptyArg)) {
+        throw new CommandError(
+          `VM ${printable(vm.name)} has no console socket: ${printable(tree.manifest.vmm)} gives its virtio-console as a pty (${kind.flag} ${printable(ptyArg)}), `
+          + `whose path only the running VMM knows. Find it with\n  ${kind.find(printable(vm.controlSocket))}`,
+          EXIT.failed);
       }
       if (socketPath === null) {
-        throw new AdminError(`VM ${printable(vm.name)} has no console socket: the tree runs ${printable(tree.manifest.vmm)} with none`
-          + `${consoleArg === undefined ? '' : ` (--console ${printable(consoleArg)})`}`, ADMIN_EXIT.failed);
+        throw new CommandError(`VM ${printable(vm.name)} has no console socket: the tree runs ${printable(tree.manifest.vmm)} with none`
+          + `${consoleArg === undefined ? '' : ` (--console ${printable(consoleArg)})`}`, EXIT.failed);
       }
-      throw new AdminError(`VM ${printable(vm.name)} has no console socket at ${printable(socketPath)} now (is it running?)`, ADMIN_EXIT.failed);
+      throw new CommandError(`VM ${printable(vm.name)} has no console socket at ${printable(socketPath)} now (is it running?)`, EXIT.failed);
     }
     const lockFile = path.join(vm.runtimeDir, 'console.lock');
     const lock = await acquireLock(lockFile);
     if (!lock.ok) {
-      throw new AdminError(
+      throw new CommandError(
         `the console of VM ${printable(vm.name)} is in use by pid ${lock.holder}; one session at a time`
         + ` (if no console session runs as pid ${lock.holder}, remove ${printable(lockFile)})`,
-        ADMIN_EXIT.failed);
+        EXIT.failed);
     }
     try {
       return await session(vm.name, socketPath, io, opts);
@@ -106,7 +109,7 @@ export function consoleCommand(args: ConsoleArgs, io: AdminIo, opts: ConsoleOpti
   });
 }
 
-async function session(name: string, socketPath: string, io: AdminIo, opts: ConsoleOptions): Promise<number> {
+async function session(name: string, socketPath: string, io: Io, opts: ConsoleOptions): Promise<number> {
   const stdin: ConsoleInput = opts.stdin ?? process.stdin;
   const stdout: NodeJS.WritableStream = opts.stdout ?? process.stdout;
   const socket = net.createConnection(socketPath);
@@ -117,18 +120,18 @@ async function session(name: string, socketPath: string, io: AdminIo, opts: Cons
     });
   } catch (e) {
     socket.destroy();
-    throw new AdminError(`cannot connect to ${printable(socketPath)}: ${e instanceof Error ? e.message : String(e)}`, ADMIN_EXIT.failed);
+    throw new CommandError(`cannot connect to ${printable(socketPath)}: ${e instanceof Error ? e.message : String(e)}`, EXIT.failed);
   }
   io.err(`vmsvc: attached to the console of VM ${printable(name)}; Ctrl-] detaches\n`);
   const raw = stdin.isTTY === true && typeof stdin.setRawMode === 'function';
   if (raw) stdin.setRawMode!(true);
   let why = '';
-  let code: number = ADMIN_EXIT.ok;
+  let code: number = EXIT.ok;
   let finish: () => void = () => undefined;
   const done = new Promise<void>((resolve) => {
     finish = resolve;
   });
-  const end = (reason: string, exitCode: number = ADMIN_EXIT.ok) => {
+  const end = (reason: string, exitCode: number = EXIT.ok) => {
     if (why !== '') return;
     why = reason;
     code = exitCode;
@@ -154,7 +157,7 @@ async function session(name: string, socketPath: string, io: AdminIo, opts: Cons
     stdout.write(chunk);
   };
   const onSocketEnd = () => end(drainTimer === null ? 'the console closed' : 'end of input');
-  const onSocketError = (e: Error) => end(`console error: ${e.message}`, ADMIN_EXIT.failed);
+  const onSocketError = (e: Error) => end(`console error: ${e.message}`, EXIT.failed);
   const onSignal = () => end('signal');
   const onAbort = () => end('detached');
   stdin.on('data', onInput);
@@ -196,8 +199,6 @@ export type LockResult =
   /** holder: the live pid in the lock. */
   | { readonly ok: false; readonly holder: number };
 
-export { isAlive as pidAlive } from '../pid-lock.js';
-
 /** A pid and a newline; a longer lock is not one vmsvc wrote. */
 const LOCK_MAX_BYTES = 32;
 
@@ -219,7 +220,7 @@ function readPid(lock: LockDir): number | null | 'gone' {
   const read = readUntrusted(`/proc/self/fd/${lock.fd}`, [path.basename(lock.at)], LOCK_MAX_BYTES, path.dirname(lock.shown));
   if (read.kind === 'missing') return 'gone';
   if (read.kind === 'refused') {
-    throw new AdminError(`${printable(read.why)}: not a console lock vmsvc wrote; remove it if no console session runs`, ADMIN_EXIT.failed);
+    throw new CommandError(`${printable(read.why)}: not a console lock vmsvc wrote; remove it if no console session runs`, EXIT.failed);
   }
   const m = /^(\d+)\n?$/.exec(read.data.toString('latin1'));
   return m === null ? null : Number(m[1]);
@@ -239,8 +240,8 @@ const EMPTY_LOCK_GRACE_MS = 2000;
 export async function acquireLock(file: string, pid: number = process.pid): Promise<LockResult> {
   const dir = path.dirname(file);
   const opened = openUntrusted(path.dirname(dir), [path.basename(dir)], true);
-  if (opened.kind === 'missing') throw new AdminError(`cannot take the console lock ${printable(file)}: ${printable(dir)} does not exist`, ADMIN_EXIT.failed);
-  if (opened.kind === 'refused') throw new AdminError(`cannot take the console lock ${printable(file)}: ${printable(opened.why)}`, ADMIN_EXIT.failed);
+  if (opened.kind === 'missing') throw new CommandError(`cannot take the console lock ${printable(file)}: ${printable(dir)} does not exist`, EXIT.failed);
+  if (opened.kind === 'refused') throw new CommandError(`cannot take the console lock ${printable(file)}: ${printable(opened.why)}`, EXIT.failed);
   const held = `/proc/self/fd/${opened.fd}`;
   const lock: LockDir = { fd: opened.fd, shown: file, at: `${held}/${path.basename(file)}`, aside: `${held}/${path.basename(file)}.stale-${pid}` };
   let result: LockResult | null = null;

@@ -6,12 +6,10 @@
  * a group of their own, with their reason (and a dashed arrow to the skipped
  * provider that got them skipped).
  */
-import { compareBytes, printable } from '../bytes.js';
-import { startLevels } from '../provider-graph.js';
-import {
-  ADMIN_EXIT, AdminError, guarded, json, linksOfVm, providerGraph, readTree,
-  type AdminIo, type Tree,
-} from './inventory.js';
+import { compareBytes, printable } from '../util/bytes.js';
+import { startLevels } from '../util/provider-graph.js';
+import { json, linksOfVm, providerGraph, readTree, type Tree } from './inventory.js';
+import { CommandError, EXIT, guard, type Io } from '../command/shell.js';
 
 export type GraphFormat = 'dot' | 'mermaid';
 
@@ -57,18 +55,16 @@ export interface GraphResult {
   readonly levels: readonly (readonly string[])[];
 }
 
-export function graph(args: GraphArgs, io: AdminIo): Promise<number> {
-  return guarded(io, () => {
+export function graph(args: GraphArgs, io: Io): number {
+  return guard(io, () => {
     if (!args.json && args.format !== 'dot' && args.format !== 'mermaid') {
-      throw new AdminError(`unknown graph format ${printable(String(args.format))}: use dot or mermaid`);
+      throw new CommandError(`unknown graph format ${printable(String(args.format))}: use dot or mermaid`);
     }
     const g = graphResult(readTree(args.source));
     io.out(args.json ? json(g) : args.format === 'dot' ? toDot(g) : toMermaid(g));
-    return ADMIN_EXIT.ok;
+    return EXIT.ok;
   });
 }
-
-const NEEDS_SKIPPED = /^needs provider (.*), which is skipped$/;
 
 export function graphResult(tree: Tree): GraphResult {
   const { manifest } = tree;
@@ -83,12 +79,9 @@ export function graphResult(tree: Tree): GraphResult {
     const ips = new Map(linksOfVm(tree, vm).asClient.map((l) => [l.provider as string, l.clientIp]));
     for (const p of vm.providers) edges.push({ client: vm.name, provider: p, clientIp: ips.get(p) ?? null, skipped: false });
   }
-  // The reason names the provider through printable(); map it back to a skipped VM.
-  const skippedByShown = new Map(manifest.skipped.map((s) => [printable(s.name), s.name]));
+  const skippedNames = new Set(manifest.skipped.map((s) => s.name));
   for (const s of manifest.skipped) {
-    const m = NEEDS_SKIPPED.exec(s.reason);
-    const provider = m === null ? undefined : skippedByShown.get(m[1]!);
-    if (provider !== undefined) edges.push({ client: s.name, provider, clientIp: null, skipped: true });
+    if (s.needs !== null && skippedNames.has(s.needs)) edges.push({ client: s.name, provider: s.needs, clientIp: null, skipped: true });
   }
   edges.sort((a, b) => compareBytes(a.client, b.client) || compareBytes(a.provider, b.provider));
   const levels: string[][] = [];

@@ -8,56 +8,15 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { compareBytes, printable, terminalJson } from '../bytes.js';
-import { spawnRunner } from '../command-runner.js';
-import { lexExecline } from '../execline-lex.js';
-import type { Link } from '../links.js';
-import { MANIFEST_FILE, type Manifest, type ManifestVm } from '../plan.js';
-import { clientGraph, findCycles, reachable, startLevels, type ProviderGraph } from '../provider-graph.js';
-import { CommandError, reportFailure } from '../failure.js';
+import { compareBytes, printable, terminalJson } from '../util/bytes.js';
+import { spawnRunner, type CommandRunner } from '../util/command-runner.js';
+import { lexExecline } from '../s6rc/execline-lex.js';
+import { nameList } from '../s6rc/format.js';
+import type { Link } from '../pipeline/links.js';
+import { MANIFEST_FILE, type Manifest, type ManifestVm } from '../pipeline/plan.js';
+import { clientGraph, findCycles, reachable, startLevels, type ProviderGraph } from '../util/provider-graph.js';
+import { CommandError, EXIT } from '../command/shell.js';
 import { listUntrusted, readUntrusted } from './untrusted.js';
-
-/** Where every handler writes: the CLI passes stdout/stderr, tests collect strings. */
-export interface AdminIo {
-  out(s: string): void;
-  err(s: string): void;
-}
-
-/** The CLI's exit codes: 0 ok, 1 the operation failed or was refused, 2 usage or I/O. */
-export const ADMIN_EXIT = { ok: 0, failed: 1, usage: 2 } as const;
-
-/** A failure the handlers turn into one message and an exit code. */
-export class AdminError extends CommandError {
-  constructor(message: string, exitCode: number = ADMIN_EXIT.usage) {
-    super(message, exitCode);
-  }
-}
-
-/** Runs `fn`, printing an AdminError (or an I/O error) as `vmsvc: MESSAGE` and returning its exit code. */
-export async function guarded(io: AdminIo, fn: () => number | Promise<number>): Promise<number> {
-  try {
-    return await fn();
-  } catch (e) {
-    return reportFailure(e, io.err, ADMIN_EXIT.usage);
-  }
-}
-
-// ---------------------------------------------------------------------------
-// Running programs
-
-export interface CommandResult {
-  /** Exit code; a program killed by a signal or not found counts as non-zero (-1 / 127). */
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs one program; injected so tests can record instead of running. */
-export interface CommandRunner {
-  run(argv: readonly string[]): CommandResult | Promise<CommandResult>;
-}
-
-export { spawnRunner };
 
 // ---------------------------------------------------------------------------
 // The generated tree
@@ -71,7 +30,7 @@ export { spawnRunner };
 export interface Tree {
   /** The source dir as given (the --out path). */
   readonly source: string;
-  readonly manifest: Manifest;
+  readonly manifest: AdminManifest;
 }
 
 /**
@@ -86,7 +45,7 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
 
 /**
- * Reads and shape-checks `<source>/vmsvc-manifest.json`. Throws AdminError
+ * Reads and shape-checks `<source>/vmsvc-manifest.json`. Throws CommandError
  * (exit 2). Manifests from before the VMM backends (an `apiSocket`, no
  * `consoleSocket`, no `vmm`) are read as cloud-hypervisor ones whose console
  * socket, if any, would be `<runtimeDir>/console.sock`.
@@ -94,24 +53,23 @@ const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every
 export function readTree(source: string): Tree {
   const file = path.join(source, MANIFEST_FILE);
   const read = readUntrusted(source, [MANIFEST_FILE], MANIFEST_MAX_BYTES);
-  if (read.kind === 'missing') throw new AdminError(`cannot read ${printable(file)}: no such file: is this a tree vmsvc generated (the --out dir)?`);
-  if (read.kind === 'refused') throw new AdminError(`cannot read the manifest: ${printable(read.why)}`);
+  if (read.kind === 'missing') throw new CommandError(`cannot read ${printable(file)}: no such file: is this a tree vmsvc generated (the --out dir)?`);
+  if (read.kind === 'refused') throw new CommandError(`cannot read the manifest: ${printable(read.why)}`);
   let parsed: unknown;
   try {
     parsed = JSON.parse(read.data.toString('utf8'));
   } catch (e) {
-    throw new AdminError(`${printable(file)} is not valid JSON: ${e instanceof Error ? e.message : String(e)}`);
+    throw new CommandError(`${printable(file)} is not valid JSON: ${e instanceof Error ? e.message : String(e)}`);
   }
-  const problem = manifestProblem(parsed);
-  if (problem !== null) throw new AdminError(`${printable(file)}: ${problem}`);
-  const manifest = normalized(parsed as Record<string, unknown>);
+  assertManifest(parsed, file);
+  const manifest = normalized(parsed);
   const graphProblem = providerGraphProblem(manifest);
-  if (graphProblem !== null) throw new AdminError(`${printable(file)}: ${graphProblem}; no tree vmsvc writes has one, so this one was edited`);
+  if (graphProblem !== null) throw new CommandError(`${printable(file)}: ${graphProblem}; no tree vmsvc writes has one, so this one was edited`);
   return { source, manifest };
 }
 
 /** A self-provider or a cycle: s6-rc could not start such VMs, and walks over the graph would not end. */
-function providerGraphProblem(manifest: Manifest): string | null {
+function providerGraphProblem(manifest: AdminManifest): string | null {
   const graph = providerGraph(manifest);
   for (const [vm, providers] of graph) {
     if (providers.includes(vm)) return `VM ${printable(vm)} is its own provider`;
@@ -125,17 +83,37 @@ function isFileName(v: unknown): v is string {
   return typeof v === 'string' && v !== '' && v !== '.' && v !== '..' && !v.includes('/') && !v.includes('\0');
 }
 
-function normalized(m: Record<string, unknown>): Manifest {
-  const vms = (m['vms'] as Array<Record<string, unknown>>).map((vm) => {
-    const { apiSocket, ...rest } = vm;
-    const runtimeDir = vm['runtimeDir'] as string;
-    return {
-      ...rest,
-      controlSocket: typeof vm['controlSocket'] === 'string' ? vm['controlSocket'] : apiSocket,
-      consoleSocket: 'consoleSocket' in vm ? vm['consoleSocket'] : path.join(runtimeDir, 'console.sock'),
-    };
-  });
-  return { ...m, vmm: typeof m['vmm'] === 'string' ? m['vmm'] : 'cloud-hypervisor', vms } as unknown as Manifest;
+/**
+ * A manifest as manifestProblem accepts it: the current spelling or an older
+ * one (apiSocket for controlSocket, no consoleSocket, no vmm, no needs).
+ */
+type ReadManifest = Omit<Manifest, 'vmm' | 'vms' | 'skipped'> & {
+  readonly vmm?: string;
+  readonly vms: ReadonlyArray<Omit<ManifestVm, 'controlSocket' | 'consoleSocket'> & {
+    readonly controlSocket?: unknown;
+    readonly apiSocket?: string;
+    readonly consoleSocket?: string | null;
+  }>;
+  readonly skipped: ReadonlyArray<{ readonly name: string; readonly reason: string; readonly needs?: string | null }>;
+};
+
+function assertManifest(m: unknown, file: string): asserts m is ReadManifest {
+  const problem = manifestProblem(m);
+  if (problem !== null) throw new CommandError(`${printable(file)}: ${problem}`);
+}
+
+/** A manifest names its VMM as untrusted text: any string, which vmmNamed() may not know. */
+export type AdminManifest = Omit<Manifest, 'vmm'> & { readonly vmm: string };
+
+function normalized(m: ReadManifest): AdminManifest {
+  const vms = m.vms.map(({ apiSocket, controlSocket, consoleSocket, ...vm }) => ({
+    ...vm,
+    // manifestProblem makes sure one of the two is a string.
+    controlSocket: typeof controlSocket === 'string' ? controlSocket : apiSocket ?? '',
+    consoleSocket: consoleSocket === undefined ? path.join(vm.runtimeDir, 'console.sock') : consoleSocket,
+  }));
+  const skipped = m.skipped.map((s) => ({ ...s, needs: s.needs ?? null }));
+  return { ...m, vmm: m.vmm ?? 'cloud-hypervisor', vms, skipped };
 }
 
 function manifestProblem(m: unknown): string | null {
@@ -173,24 +151,25 @@ function manifestProblem(m: unknown): string | null {
     }
   }
   for (const s of skipped) {
-    if (!isObject(s) || typeof s['name'] !== 'string' || typeof s['reason'] !== 'string') return 'a malformed skipped entry';
+    if (!isObject(s) || typeof s['name'] !== 'string' || typeof s['reason'] !== 'string'
+      || !(s['needs'] === undefined || s['needs'] === null || typeof s['needs'] === 'string')) return 'a malformed skipped entry';
   }
   return null;
 }
 
 /**
- * The VM called `name`. Unknown: AdminError exit 2; skipped when the tree
- * was generated (--keep-going): AdminError exit 1 with the reason.
+ * The VM called `name`. Unknown: CommandError exit 2; skipped when the tree
+ * was generated (--keep-going): CommandError exit 1 with the reason.
  */
 export function findVm(tree: Tree, name: string): ManifestVm {
   const vm = tree.manifest.vms.find((v) => v.name === name);
   if (vm !== undefined) return vm;
   const skipped = tree.manifest.skipped.find((s) => s.name === name);
   if (skipped !== undefined) {
-    throw new AdminError(`VM ${printable(name)} is not in ${printable(tree.source)}: it was skipped when the tree was generated (${printable(skipped.reason)})`, ADMIN_EXIT.failed);
+    throw new CommandError(`VM ${printable(name)} is not in ${printable(tree.source)}: it was skipped when the tree was generated (${printable(skipped.reason)})`, EXIT.failed);
   }
   const known = tree.manifest.vms.map((v) => printable(v.name)).join(', ');
-  throw new AdminError(`no VM ${printable(name)} in ${printable(tree.source)} (VMs: ${known === '' ? 'none' : known})`);
+  throw new CommandError(`no VM ${printable(name)} in ${printable(tree.source)} (VMs: ${known === '' ? 'none' : known})`);
 }
 
 /** The VM's links in both roles, as recorded in the manifest. */
@@ -206,7 +185,7 @@ export function addressesOf(tree: Tree, vm: ManifestVm): string[] {
 }
 
 /** client -> providers over the VMs in the tree (skipped VMs are not in it). */
-export function providerGraph(manifest: Manifest): ProviderGraph {
+export function providerGraph(manifest: AdminManifest): ProviderGraph {
   return new Map(manifest.vms.map((vm) => [vm.name, [...vm.providers].sort(compareBytes)]));
 }
 
@@ -214,13 +193,13 @@ export function providerGraph(manifest: Manifest): ProviderGraph {
  * Every VM that needs `name`, directly or through other VMs: what s6-rc
  * stops along with it. Ordered as they start (by start level, then name).
  */
-export function clientsOf(manifest: Manifest, name: string): string[] {
+export function clientsOf(manifest: AdminManifest, name: string): string[] {
   const graph = providerGraph(manifest);
   return inStartOrder(graph, reachable(clientGraph(graph), name));
 }
 
 /** Every VM `name` needs, directly or through other VMs: what s6-rc starts before it, in start order. */
-export function providersOf(manifest: Manifest, name: string): string[] {
+export function providersOf(manifest: AdminManifest, name: string): string[] {
   const graph = providerGraph(manifest);
   return inStartOrder(graph, reachable(graph, name));
 }
@@ -240,11 +219,11 @@ export function readNameList(serviceDir: string, base: string): string[] {
   const service = path.basename(serviceDir);
   const listed = listUntrusted(root, [service, `${base}.d`]);
   if (listed.kind === 'ok') return listed.names.sort(compareBytes);
-  if (listed.kind === 'refused') throw new AdminError(printable(listed.why));
+  if (listed.kind === 'refused') throw new CommandError(printable(listed.why));
   const read = readUntrusted(root, [service, base], NAME_LIST_MAX_BYTES);
   if (read.kind === 'missing') return [];
-  if (read.kind === 'refused') throw new AdminError(printable(read.why));
-  return read.data.toString('utf8').split('\n').map((l) => l.replace(/^\s+/, '')).filter((l) => l !== '' && !l.startsWith('#')).sort(compareBytes);
+  if (read.kind === 'refused') throw new CommandError(printable(read.why));
+  return nameList(read.data).names.sort(compareBytes);
 }
 
 // ---------------------------------------------------------------------------
@@ -401,12 +380,6 @@ export function formatDuration(seconds: number | null): string {
   if (h > 0) return `${h}h${two(m)}m`;
   if (m > 0) return `${m}m${two(s)}s`;
   return `${s}s`;
-}
-
-/** Columns padded to their widest cell, two spaces apart, trailing spaces trimmed. */
-export function alignedTable(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  return [header, ...rows].map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n';
 }
 
 /** `key: value` lines with the values aligned. */

@@ -6,8 +6,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
-import { printable, terminalJson } from '../bytes.js';
-import { ADMIN_EXIT, AdminError, findVm, guarded, readTree, type AdminIo } from './inventory.js';
+import { printable, terminalJson } from '../util/bytes.js';
+import { findVm, readTree } from './inventory.js';
+import { CommandError, EXIT, guard, type Io } from '../command/shell.js';
 import { openUntrusted } from './untrusted.js';
 
 /**
@@ -44,8 +45,8 @@ export interface LogsOptions {
 
 const TIMESTAMPED = /^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+) {2}(.*)$/s;
 
-export function logs(args: LogsArgs, io: AdminIo, opts: LogsOptions = {}): Promise<number> {
-  return guarded(io, async () => {
+export function logs(args: LogsArgs, io: Io, opts: LogsOptions = {}): Promise<number> {
+  return guard(io, async () => {
     const vm = findVm(readTree(args.source), args.name);
     const file = path.join(vm.logDir, 'current');
     const open = () => openCurrent(vm.logDir);
@@ -53,7 +54,7 @@ export function logs(args: LogsArgs, io: AdminIo, opts: LogsOptions = {}): Promi
     if (!args.follow) {
       const opened = open();
       if (opened === null) {
-        throw new AdminError(`no serial log for VM ${printable(vm.name)} yet: ${printable(file)} does not exist (has its logger run?)`, ADMIN_EXIT.failed);
+        throw new CommandError(`no serial log for VM ${printable(vm.name)} yet: ${printable(file)} does not exist (has its logger run?)`, EXIT.failed);
       }
       // What it held when opened, and no more: a log written on meanwhile is for -f.
       const lines = new LineSplitter();
@@ -69,10 +70,10 @@ export function logs(args: LogsArgs, io: AdminIo, opts: LogsOptions = {}): Promi
         fs.closeSync(opened.fd);
       }
       lines.end().forEach(emit);
-      return ADMIN_EXIT.ok;
+      return EXIT.ok;
     }
     await follow(file, open, emit, io, opts);
-    return ADMIN_EXIT.ok;
+    return EXIT.ok;
   });
 }
 
@@ -87,10 +88,10 @@ const CURRENT_MAX_BYTES = 2 * 268435455;
 function openCurrent(logDir: string): { fd: number; stat: fs.Stats } | null {
   const opened = openUntrusted(path.dirname(logDir), [path.basename(logDir), 'current']);
   if (opened.kind === 'missing') return null;
-  if (opened.kind === 'refused') throw new AdminError(`${printable(opened.why)}; vmsvc reads only the log s6-log writes`, ADMIN_EXIT.failed);
+  if (opened.kind === 'refused') throw new CommandError(`${printable(opened.why)}; vmsvc reads only the log s6-log writes`, EXIT.failed);
   if (opened.stat.size > CURRENT_MAX_BYTES) {
     fs.closeSync(opened.fd);
-    throw new AdminError(`${printable(path.join(logDir, 'current'))} is ${opened.stat.size} bytes, more than s6-log ever writes (${CURRENT_MAX_BYTES}); vmsvc reads only the log s6-log writes`, ADMIN_EXIT.failed);
+    throw new CommandError(`${printable(path.join(logDir, 'current'))} is ${opened.stat.size} bytes, more than s6-log ever writes (${CURRENT_MAX_BYTES}); vmsvc reads only the log s6-log writes`, EXIT.failed);
   }
   return opened;
 }
@@ -124,7 +125,7 @@ class LineSplitter {
  * rotates by renaming `current` and starting a new one: the old file is read
  * to its end before the new one is opened, so no line is lost or repeated.
  */
-async function follow(file: string, open: () => { fd: number; stat: fs.Stats } | null, emit: (line: string) => void, io: AdminIo, opts: LogsOptions): Promise<void> {
+async function follow(file: string, open: () => { fd: number; stat: fs.Stats } | null, emit: (line: string) => void, io: Io, opts: LogsOptions): Promise<void> {
   const controller = new AbortController();
   const onSigint = () => controller.abort();
   const signal = opts.signal ?? controller.signal;

@@ -1,9 +1,9 @@
 /** `vmsvc ls`: every VM of a generated tree with its live state. */
-import { compareBytes, printable, tableNames } from '../bytes.js';
-import {
-  addressesOf, alignedTable, formatDuration, guarded, json, liveState, readTree, spawnRunner,
-  type AdminIo, type CommandRunner, type LiveState, type LiveStateName,
-} from './inventory.js';
+import { compareBytes, printable, tableNames } from '../util/bytes.js';
+import { addressesOf, formatDuration, json, liveState, readTree, type LiveState, type LiveStateName } from './inventory.js';
+import { spawnRunner, type CommandRunner } from '../util/command-runner.js';
+import { alignedTable } from '../util/table.js';
+import { guard, type Io } from '../command/shell.js';
 
 /**
  * Arguments of `vmsvc ls`.
@@ -51,8 +51,8 @@ export interface LsSkippedRow {
 export type LsRow = LsVmRow | LsSkippedRow;
 
 /** Exit codes: 0 listed; 2 the manifest cannot be read. Live-state problems are shown per VM, not failures. */
-export function ls(args: LsArgs, io: AdminIo, runner: CommandRunner = spawnRunner): Promise<number> {
-  return guarded(io, async () => {
+export function ls(args: LsArgs, io: Io, runner: CommandRunner = spawnRunner): Promise<number> {
+  return guard(io, async () => {
     const rows = await lsRows(args, runner);
     if (args.json) {
       io.out(json({ vms: rows }));

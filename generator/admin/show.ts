@@ -1,14 +1,15 @@
 /** `vmsvc show NAME`: everything the generated tree and the live state say about one VM. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { hasTerminalUnsafe, printable } from '../bytes.js';
+import { hasTerminalUnsafe, printable } from '../util/bytes.js';
 import {
-  alignedTable, clientsOf, findVm, formatDuration, guarded, json, keyValues, linksOfVm, liveState, readNameList,
-  readTree, spawnRunner, vmmArgvFromRunScript,
-  AdminError, type AdminIo, type CommandRunner, type LiveState, type Tree,
+  clientsOf, findVm, formatDuration, json, keyValues, linksOfVm, liveState, readNameList, readTree, vmmArgvFromRunScript, type LiveState, type Tree,
 } from './inventory.js';
+import { spawnRunner, type CommandRunner } from '../util/command-runner.js';
+import { alignedTable } from '../util/table.js';
+import { CommandError, guard, type Io } from '../command/shell.js';
 import { readUntrusted } from './untrusted.js';
-import type { ManifestVm } from '../plan.js';
+import type { ManifestVm } from '../pipeline/plan.js';
 
 /**
  * Arguments of `vmsvc show NAME`.
@@ -88,8 +89,8 @@ export interface ShowResult {
   readonly links: readonly ShowLink[];
 }
 
-export function show(args: ShowArgs, io: AdminIo, runner: CommandRunner = spawnRunner): Promise<number> {
-  return guarded(io, async () => {
+export function show(args: ShowArgs, io: Io, runner: CommandRunner = spawnRunner): Promise<number> {
+  return guard(io, async () => {
     const result = await showResult(args, runner);
     io.out(args.json ? json(result) : formatShow(result));
     return 0;
@@ -151,7 +152,7 @@ async function sourceService(tree: Tree, name: string, live: { scandir: string; 
   const dir = path.join(tree.source, name);
   const read = readUntrusted(tree.source, [name, 'type'], TYPE_MAX_BYTES);
   if (read.kind === 'missing') return { name, type: 'missing', dependencies: [], live: null };
-  if (read.kind === 'refused') throw new AdminError(printable(read.why));
+  if (read.kind === 'refused') throw new CommandError(printable(read.why));
   const type = read.data.toString('utf8').trim();
   return {
     name,

@@ -8,11 +8,10 @@
  * prefix applies to the scandir only, not here. Before stopping, the VMs
  * that go down with it are named, from the manifest's providers.
  */
-import { printable } from '../bytes.js';
-import {
-  ADMIN_EXIT, clientsOf, findVm, guarded, json, providersOf, readTree, spawnRunner,
-  type AdminIo, type CommandRunner,
-} from './inventory.js';
+import { printable } from '../util/bytes.js';
+import { clientsOf, findVm, json, providersOf, readTree } from './inventory.js';
+import { spawnRunner, type CommandRunner } from '../util/command-runner.js';
+import { EXIT, guard, type Io } from '../command/shell.js';
 
 /**
  * Arguments of `vmsvc start NAME` and `vmsvc stop NAME`.
@@ -33,28 +32,26 @@ import {
 export interface StartStopArgs {
   readonly source: string;
   readonly name: string;
-  readonly live?: string;
-  readonly s6rc?: string;
+  readonly live: string;
+  readonly s6rc: string;
   readonly json: boolean;
 }
 
-export const DEFAULT_LIVE_DIR = '/run/s6-rc';
-
-export function start(args: StartStopArgs, io: AdminIo, runner: CommandRunner = spawnRunner): Promise<number> {
+export function start(args: StartStopArgs, io: Io, runner: CommandRunner = spawnRunner): Promise<number> {
   return change('start', args, io, runner);
 }
 
-export function stop(args: StartStopArgs, io: AdminIo, runner: CommandRunner = spawnRunner): Promise<number> {
+export function stop(args: StartStopArgs, io: Io, runner: CommandRunner = spawnRunner): Promise<number> {
   return change('stop', args, io, runner);
 }
 
-function change(action: 'start' | 'stop', args: StartStopArgs, io: AdminIo, runner: CommandRunner): Promise<number> {
-  return guarded(io, async () => {
+function change(action: 'start' | 'stop', args: StartStopArgs, io: Io, runner: CommandRunner): Promise<number> {
+  return guard(io, async () => {
     const tree = readTree(args.source);
     const vm = findVm(tree, args.name);
     const service = vm.services.vm;
     const clients = action === 'stop' ? clientsOf(tree.manifest, vm.name) : [];
-    const argv = [args.s6rc ?? 's6-rc', '-l', args.live ?? DEFAULT_LIVE_DIR, action === 'start' ? '-u' : '-d', 'change', service];
+    const argv = [args.s6rc, '-l', args.live, action === 'start' ? '-u' : '-d', 'change', service];
     if (!args.json) {
       if (action === 'stop') {
         io.out(clients.length === 0
@@ -75,10 +72,10 @@ function change(action: 'start' | 'stop', args: StartStopArgs, io: AdminIo, runn
     if (args.json) io.out(json({ action, vm: vm.name, service, clients, argv, code: r.code }));
     if (r.code !== 0) {
       io.err(`vmsvc: ${printable(argv.join(' '))} failed (exit code ${r.code})\n`);
-      return ADMIN_EXIT.failed;
+      return EXIT.failed;
     }
     if (!args.json) io.out(`vmsvc: ${action === 'start' ? 'started' : 'stopped'} VM ${printable(vm.name)}\n`);
-    return ADMIN_EXIT.ok;
+    return EXIT.ok;
   });
 }
 

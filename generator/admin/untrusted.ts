@@ -15,7 +15,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { errnoOf } from '../errno.js';
+import { errnoOf } from '../util/errno.js';
 
 const O = fs.constants;
 const READ_CHUNK = 64 * 1024;

@@ -13,8 +13,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { RuleId, Severity } from '../../generator/diagnostic.js';
-import { lexExecline } from '../../generator/execline-lex.js';
+import type { RuleId, Severity } from '../../generator/rules/diagnostic.js';
+import { lexExecline } from '../../generator/s6rc/execline-lex.js';
 import { ELF_HEADER, makeVm, type VmSpec } from '../support/data-dir.js';
 
 export interface ExpectedDiagnostic {

@@ -1,7 +1,7 @@
 /** Runs the built CLI (bin/vmsvc.cjs, as installed) and captures what a user would see. */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { checkS6rcSource } from '../../generator/s6rc-source-check.js';
+import { checkS6rcSource } from '../../generator/s6rc/source-check.js';
 import { realCompileProblems } from './real-s6rc.js';
 
 export const VMSVC = fileURLToPath(new URL('../../bin/vmsvc.cjs', import.meta.url));

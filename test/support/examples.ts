@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defaultOptions, type GeneratorOptions } from '../../generator/options.js';
+import { defaultOptions, type GeneratorOptions } from '../../generator/pipeline/options.js';
 
 export const EXAMPLES_DIR = fileURLToPath(new URL('../../s6-rc-examples', import.meta.url));
 

@@ -1,0 +1,584 @@
+/**
+ * `vmsvc apply`: generate the source tree (keep-going), compile it into a
+ * database named by the tree's hash, and make the live s6-rc system run it:
+ * `s6-rc-init` the first time (no live directory), `s6-rc-update` with a
+ * conversion file afterwards. Programs run through an injected CommandRunner;
+ * everything written lives in the state directory (layout: db-rotation.ts).
+ *
+ * Crash safety: the databases and their source copies are never modified
+ * once complete; `current` and `previous` are replaced with rename(2); which
+ * database the live system runs is read back from s6-rc's own
+ * LIVE/compiled link, so a run killed between `s6-rc-update` and the switch
+ * of `current` is repaired by the next one. One apply at a time per state
+ * directory (a lock file naming its pid).
+ *
+ * Failures: a failed s6-rc-compile, s6-rc-init, or an s6-rc-update that did
+ * not switch databases leaves `current` as it was and removes the new
+ * database. s6-rc-update can also fail AFTER switching (its exit codes 1 and
+ * 2: some transitions failed or timed out, "but the database was switched",
+ * skarnet.org/software/s6-rc/s6-rc-update.html); then the live system runs
+ * the new database, so `current` follows it and it is kept. apply checks
+ * LIVE/compiled rather than trusting exit codes.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { compareBytes, printable } from '../util/bytes.js';
+import type { CommandResult, CommandRunner } from '../util/command-runner.js';
+import type { CheckResult } from '../pipeline/check.js';
+import { conversionFile, describePlan, planConversion, type ConversionPlan } from '../s6rc/conversion.js';
+import {
+  afterSwitch, COMPILED_DIR, hashOfTarget, isHash, keptHashes, linkTarget, obsoleteEntries, SOURCE_SUFFIX, TEMP_PREFIX, type DbLinks,
+} from './db-rotation.js';
+import type { GeneratorOptions } from '../pipeline/options.js';
+import { takeLock } from '../util/pid-lock.js';
+import { buildTree, checkDataDir } from '../pipeline/index.js';
+import type { FileTree, TreeEntry } from '../pipeline/render.js';
+import { formatDiagnostics, formatSkipped } from '../pipeline/report.js';
+import {
+  dbSize, findSvscan, openFiles, ownLimit, shortfalls, stackBytes, supervisionNeeds, type DbSize, type SupervisionNeeds,
+} from '../s6rc/resources.js';
+import { sameTree, treeHash, writeEntries } from '../pipeline/write-tree.js';
+import { errnoOf } from '../util/errno.js';
+import { tempSuffix } from '../util/temp-name.js';
+import { CommandError, EXIT, guard, type Io } from '../command/shell.js';
+
+export interface S6rcPrograms {
+  readonly compile: string;
+  readonly init: string;
+  readonly update: string;
+  /** Raises the stack limit for s6-rc-compile and s6-rc-update when a large database needs it (s6-rc-resources.ts). */
+  readonly softlimit: string;
+}
+
+export const defaultS6rcPrograms: S6rcPrograms = {
+  compile: 's6-rc-compile', init: 's6-rc-init', update: 's6-rc-update', softlimit: 's6-softlimit',
+};
+
+export interface ApplyOptions {
+  readonly data: string;
+  /** Everything apply writes lives here. */
+  readonly state: string;
+  /** The directory s6-svscan watches (s6-rc-init's argument). */
+  readonly scandir: string;
+  /** s6-rc's live directory; default STATE/live. */
+  readonly live?: string;
+  /** s6-rc-init's -p prefix ('' for none); also the generator's livePrefix, for the name length check. */
+  readonly prefix: string;
+  /** Print what would be added, stopped and restarted; run nothing, write nothing. */
+  readonly dryRun: boolean;
+  readonly generator: GeneratorOptions;
+  /** Program names; the defaults are s6-rc-compile, s6-rc-init and s6-rc-update. */
+  readonly programs?: Partial<S6rcPrograms>;
+}
+
+/** Absolute paths of everything apply reads and writes. */
+export interface StateLayout {
+  readonly state: string;
+  /** -> compiled/HASH.source of the database the live system runs: what the admin commands read. */
+  readonly source: string;
+  /** The last tree s6-rc-compile refused, kept to look at. */
+  readonly rejected: string;
+  readonly compiled: string;
+  readonly current: string;
+  readonly previous: string;
+  readonly conversion: string;
+  readonly lock: string;
+  readonly live: string;
+  readonly scandir: string;
+}
+
+export function stateLayout(opts: Pick<ApplyOptions, 'state' | 'live' | 'scandir'>): StateLayout {
+  const state = path.resolve(opts.state);
+  return {
+    state,
+    source: path.join(state, 'source'),
+    rejected: path.join(state, 'rejected'),
+    compiled: path.join(state, COMPILED_DIR),
+    current: path.join(state, 'current'),
+    previous: path.join(state, 'previous'),
+    conversion: path.join(state, 'conversion'),
+    lock: path.join(state, '.vmsvc-apply.lock'),
+    live: path.resolve(opts.live ?? path.join(state, 'live')),
+    scandir: path.resolve(opts.scandir),
+  };
+}
+
+/** The tree apply would compile, and its hash (the database's name). */
+export function desiredTree(opts: Pick<ApplyOptions, 'data' | 'prefix' | 'generator'>): { check: CheckResult; tree: FileTree; hash: string } {
+  const gen: GeneratorOptions = { ...opts.generator, livePrefix: opts.prefix };
+  const { root, result } = checkDataDir(opts.data, gen);
+  const tree = buildTree(root, result, gen);
+  return { check: result, tree, hash: treeHash(tree) };
+}
+
+/** Exit codes: 1 a program rejected the tree or services failed to start; 2 I/O, or a program failed otherwise. */
+export function runApply(opts: ApplyOptions, runner: CommandRunner, io: Io): number {
+  return guard(io, () => apply(opts, runner, io));
+}
+
+interface Ctx {
+  readonly opts: ApplyOptions;
+  readonly L: StateLayout;
+  readonly programs: S6rcPrograms;
+  readonly runner: CommandRunner;
+  readonly io: Io;
+  readonly tree: FileTree;
+  readonly hash: string;
+  readonly vms: string;
+  readonly size: DbSize;
+}
+
+function apply(opts: ApplyOptions, runner: CommandRunner, io: Io): number {
+  const L = stateLayout(opts);
+  const { check, tree, hash } = desiredTree(opts);
+  for (const line of formatDiagnostics(check.diagnostics)) io.err(line);
+  io.err(formatSkipped(check));
+  const ctx: Ctx = {
+    opts, L, runner, io, tree, hash,
+    programs: { ...defaultS6rcPrograms, ...opts.programs },
+    vms: plural(check.vms.length, 'VM'),
+    size: dbSize(tree),
+  };
+  return opts.dryRun ? step(ctx) : withLock(L, () => step(ctx));
+}
+
+function step(ctx: Ctx): number {
+  const { L, hash, io, opts } = ctx;
+  const links: DbLinks = { current: readDbLink(L.current), previous: readDbLink(L.previous) };
+  const from = liveDb(L);
+  if (from === null) return start(ctx, links);
+  if (from === hash) {
+    if (links.current === hash && sourceLinkIs(L, hash)) {
+      io.out(`vmsvc: ${p(L.live)} already runs ${COMPILED_DIR}/${hash} (${ctx.vms}); nothing to do\n`);
+      return EXIT.ok;
+    }
+    // A run was killed after s6-rc-update switched and before `current` and `source` followed.
+    if (opts.dryRun) {
+      io.out(`vmsvc: dry run: ${p(L.live)} already runs ${COMPILED_DIR}/${hash} (${ctx.vms}); would point current and source at it\n`);
+      return EXIT.ok;
+    }
+    const next = links.current === hash ? links : afterSwitch(links, hash, links.current);
+    setLinks(L, next);
+    prune(L, keptHashes(next, hash));
+    io.out(`vmsvc: ${p(L.live)} already runs ${COMPILED_DIR}/${hash} (${ctx.vms}); current and source now point at it\n`);
+    return EXIT.ok;
+  }
+  return update(ctx, links, from);
+}
+
+/** No live directory: compile, point `current` at the database, s6-rc-init on it. */
+function start(ctx: Ctx, links: DbLinks): number {
+  const { L, hash, io, opts, tree } = ctx;
+  const plan = planConversion(new Map(), tree);
+  const db = dbPath(L, hash);
+  const downHint = `all down until \`s6-rc -l ${p(L.live)} -u change ${p(opts.generator.bundle)}\``;
+  if (opts.dryRun) {
+    io.out(`vmsvc: dry run: would compile ${p(db)} and start a live s6-rc on ${p(L.scandir)} (${ctx.vms}, ${plural(plan.added.length, 'service')}, ${downHint}):\n`);
+    for (const line of describePlan(plan)) io.out(`  ${line}\n`);
+    io.out(`vmsvc: dry run: ${needsLine(ctx, [ctx.size], [])}\n`);
+    io.out('vmsvc: dry run: nothing run, nothing written\n');
+    return EXIT.ok;
+  }
+  const compiled = ensureCompiled(ctx, null);
+  if (typeof compiled === 'number') return compiled;
+  const short = supervisionShortfall(ctx, []);
+  const init = short === null
+    ? withLimits(ctx, [ctx.programs.init, '-c', L.current, '-l', L.live, ...(opts.prefix === '' ? [] : ['-p', opts.prefix]), L.scandir], [ctx.size], { files: true })
+    : short;
+  if (typeof init === 'string') {
+    if (compiled.fresh) removeDb(L, hash);
+    io.err(`vmsvc: ${init}\nvmsvc: nothing started, current unchanged${compiled.fresh ? `, ${p(db)} removed` : ''}\n`);
+    return EXIT.usage;
+  }
+  const next = afterSwitch(links, hash, null);
+  setLinks(L, next);
+  const r = ctx.runner.run(init.argv);
+  passStderr(io, r);
+  if (r.code !== 0) {
+    setLinks(L, links);
+    if (compiled.fresh) removeDb(L, hash);
+    failed(io, init.program, init.argv, r);
+    const undo = links.current === null ? 'current removed' : `current points at ${COMPILED_DIR}/${links.current} again`;
+    io.err(`vmsvc: nothing started; ${undo}${compiled.fresh ? `, ${p(db)} removed` : ''}\n`);
+    if (lexists(L.live)) io.err(`vmsvc: ${p(L.live)} exists after the failed s6-rc-init; check it and remove it before running apply again\n`);
+    return EXIT.usage;
+  }
+  prune(L, keptHashes(next, hash));
+  io.out(`vmsvc: started ${p(L.live)} on ${COMPILED_DIR}/${hash} (${ctx.vms}, ${plural(plan.added.length, 'service')}, ${downHint})\n`);
+  return EXIT.ok;
+}
+
+/** A live system runs database `from`: compile, then s6-rc-update with a conversion file. */
+function update(ctx: Ctx, links: DbLinks, from: string): number {
+  const { L, hash, io, opts, tree } = ctx;
+  const before = readSourceCopy(L, from);
+  const plan = planConversion(before, tree);
+  const db = dbPath(L, hash);
+  const sizes = [dbSize(before), ctx.size];
+  const oldLongruns = sizes[0]?.longruns ?? [];
+  if (opts.dryRun) {
+    io.out(`vmsvc: dry run: would compile ${p(db)} and switch ${p(L.live)} to it from ${COMPILED_DIR}/${from} (${ctx.vms}):\n`);
+    for (const line of describePlan(plan)) io.out(`  ${line}\n`);
+    io.out(`vmsvc: dry run: ${needsLine(ctx, sizes, oldLongruns)}\n`);
+    io.out(`vmsvc: dry run: ${summary(plan)}; nothing run, nothing written\n`);
+    return EXIT.ok;
+  }
+  const compiled = ensureCompiled(ctx, from);
+  if (typeof compiled === 'number') return compiled;
+  const unchanged = `nothing changed: ${p(L.live)} still runs ${COMPILED_DIR}/${from}, current unchanged${compiled.fresh ? `, ${p(db)} removed` : ''}`;
+  const short = supervisionShortfall(ctx, oldLongruns);
+  const run = short === null ? withLimits(ctx, [ctx.programs.update, '-l', L.live, '-f', L.conversion, db], sizes, { stack: true, files: true }) : short;
+  if (typeof run === 'string') {
+    if (compiled.fresh) removeDb(L, hash);
+    io.err(`vmsvc: ${run}\nvmsvc: ${unchanged}\n`);
+    return EXIT.usage;
+  }
+  writeAtomically(L, L.conversion, conversionFile(plan));
+  const r = ctx.runner.run(run.argv);
+  passStderr(io, r);
+  if (r.code === 0 || runsSafely(L) === hash) {
+    const next = afterSwitch(links, hash, from);
+    setLinks(L, next);
+    prune(L, keptHashes(next, hash));
+    for (const line of describePlan(plan)) io.out(`  ${line}\n`);
+    if (r.code === 0) {
+      io.out(`vmsvc: switched ${p(L.live)} to ${COMPILED_DIR}/${hash} (${ctx.vms}): ${summary(plan)}\n`);
+      return EXIT.ok;
+    }
+    failed(io, run.program, run.argv, r);
+    io.err(`vmsvc: s6-rc-update did switch ${p(L.live)} to ${COMPILED_DIR}/${hash}, so current points at it (previous: ${COMPILED_DIR}/${from}); `
+      + `some services did not come up: see \`s6-rc -l ${p(L.live)} -a list\`\n`);
+    return EXIT.failed;
+  }
+  if (compiled.fresh) removeDb(L, hash);
+  failed(io, run.program, run.argv, r);
+  io.err(`vmsvc: ${unchanged}\n`);
+  return EXIT.usage;
+}
+
+function summary(plan: ConversionPlan): string {
+  const restarts = plan.restarted.length + plan.retyped.length;
+  const knock = plan.knockOn.length === 0 ? '' : ` (+${plan.knockOn.length} if up)`;
+  return `${plan.added.length} added, ${plan.removed.length} removed, ${restarts} restarted${knock}`;
+}
+
+/** A program to run, and the argv that runs it (with s6-softlimit in front when it needs higher limits). */
+interface Invocation {
+  readonly program: readonly string[];
+  readonly argv: readonly string[];
+}
+
+/** What one s6-rc program needs for databases of these sizes (s6rc-resources.ts). */
+interface Needs {
+  readonly stack?: boolean;
+  readonly files?: boolean;
+}
+
+/**
+ * `program` with the stack and open files it needs for databases of these
+ * sizes: as is when this process's soft limits (which children inherit) are
+ * enough, else through `s6-softlimit -s/-o` (node cannot raise its own
+ * limits, and s6-softlimit comes with s6, which every host running s6-rc
+ * has). A message when even a hard limit is too low.
+ */
+function withLimits(ctx: Ctx, program: readonly string[], sizes: readonly DbSize[], needs: Needs): Invocation | string {
+  const name = p(path.basename(program[0] ?? ''));
+  const services = plural(Math.max(...sizes.map((s) => s.atoms)), 'service');
+  const raise: string[] = [];
+  const wanted = [
+    ...(needs.stack === true ? [{ flag: '-s', need: stackBytes(sizes), own: ownLimit('Max stack size'), what: (n: number) => `a stack of ${mib(n)}`, unit: mib, how: 'ulimit -Hs, or s6-softlimit -H -s at boot' }] : []),
+    ...(needs.files === true ? [{ flag: '-o', need: openFiles(sizes), own: ownLimit('Max open files'), what: (n: number) => `${n} open files`, unit: String, how: 'ulimit -Hn, or s6-softlimit -H -o at boot' }] : []),
+  ];
+  for (const w of wanted) {
+    if (w.own !== null && w.own.soft >= w.need) continue;
+    if (w.own !== null && w.own.hard < w.need) {
+      return `${name} needs ${w.what(w.need)} for this database (${services}) and the hard limit is ${w.unit(w.own.hard)}: `
+        + `raise it (${w.how}) to ${w.need} or more`;
+    }
+    raise.push(w.flag, String(w.need));
+  }
+  return { program, argv: raise.length === 0 ? program : [ctx.programs.softlimit, ...raise, ...program] };
+}
+
+function mib(bytes: number): string {
+  return `${Math.ceil(bytes / (1024 * 1024))} MiB`;
+}
+
+/**
+ * Why the s6-svscan on the scandir cannot supervise the new database, or
+ * null. `oldLongruns`: the live database's, whose directories the update
+ * replaces. Without an s6-svscan to look at (none yet, or no /proc), a
+ * database larger than s6-svscan's defaults gets a warning naming the flags.
+ */
+function supervisionShortfall(ctx: Ctx, oldLongruns: readonly string[]): string | null {
+  const { L, io, opts } = ctx;
+  const needs = supervisionNeedsOf(ctx, oldLongruns);
+  const svscan = findSvscan(L.scandir);
+  if (svscan === null) {
+    if (needs.servicesMax > 1000 || needs.nameMax > 251) io.err(`vmsvc: warning: no s6-svscan found on ${p(L.scandir)} to check; ${needsLine(ctx, [ctx.size], oldLongruns)}\n`);
+    return null;
+  }
+  const why = shortfalls(needs, svscan.limits, svscan.openFiles);
+  if (why.length === 0) return null;
+  return `the s6-svscan on ${p(L.scandir)} (pid ${svscan.pid}) cannot supervise ${COMPILED_DIR}/${ctx.hash} (${ctx.vms}): ${why.join('; ')} `
+    + `(prefix ${JSON.stringify(opts.prefix)}; see \`vmsvc apply --dry-run\`)`;
+}
+
+function supervisionNeedsOf(ctx: Ctx, oldLongruns: readonly string[]): SupervisionNeeds {
+  const ours = new Set(oldLongruns.map((n) => `${ctx.opts.prefix}${n}`));
+  let others = 0;
+  try {
+    others = fs.readdirSync(ctx.L.scandir).filter((n) => !n.startsWith('.') && !ours.has(n)).length;
+  } catch (e) {
+    if (errnoOf(e) !== 'ENOENT') throw e;
+  }
+  return supervisionNeeds(ctx.size, ctx.opts.prefix, others, oldLongruns);
+}
+
+/** What the supervision tree and the s6-rc programs need for the new database, in one sentence. */
+function needsLine(ctx: Ctx, sizes: readonly DbSize[], oldLongruns: readonly string[]): string {
+  const n = supervisionNeedsOf(ctx, oldLongruns);
+  return `the supervision tree must allow ${n.servicesMax} service directories (s6-svscan -C, default 1000), `
+    + `names of ${n.nameMax} bytes (-L, default 251) and ${n.openFiles} open files (s6rc-fdholder); `
+    + `s6-rc-compile and s6-rc-update need a stack of ${mib(stackBytes(sizes))}, s6-rc-init and s6-rc-update ${openFiles(sizes)} open files`;
+}
+
+/**
+ * Makes sure DB(hash) is a complete database of `tree`: reuses one whose
+ * source copy matches (e.g. going back to `previous`), else compiles. The
+ * tree is compiled from a staged copy that becomes the database's source
+ * copy, so nothing the admin commands read ever shows a tree that is not
+ * live; a refused tree is kept as STATE/rejected. Returns the exit code on failure.
+ */
+function ensureCompiled(ctx: Ctx, running: string | null): { fresh: boolean } | number {
+  const { L, hash, io, tree } = ctx;
+  const db = dbPath(L, hash);
+  const copy = `${db}${SOURCE_SUFFIX}`;
+  if (isDir(db) && isDir(copy) && sameTree(copy, tree)) return { fresh: false };
+  const still = running === null ? 'nothing started' : `nothing changed: the live system still runs ${COMPILED_DIR}/${running}`;
+  const staged = path.join(L.compiled, `${TEMP_PREFIX}${hash}${SOURCE_SUFFIX}-${tempSuffix()}`);
+  const compile = withLimits(ctx, [ctx.programs.compile, db, staged], [ctx.size], { stack: true });
+  if (typeof compile === 'string') {
+    io.err(`vmsvc: ${compile}\nvmsvc: ${still}, current unchanged\n`);
+    return EXIT.usage;
+  }
+  // A database without its source copy is a leftover of a killed run; s6-rc-compile wants a new directory.
+  removeDb(L, hash);
+  fs.mkdirSync(L.compiled, { recursive: true });
+  writeEntries(staged, tree);
+  const argv = compile.argv;
+  const r = ctx.runner.run(argv);
+  passStderr(io, r);
+  if (r.code !== 0 || !isDir(db)) {
+    removeDb(L, hash);
+    fs.rmSync(L.rejected, { recursive: true, force: true });
+    fs.renameSync(staged, L.rejected);
+    failed(io, compile.program, argv, r.code === 0 ? { ...r, stderr: `${r.stderr}(exit 0 but ${db} was not created)\n` } : r);
+    io.err(`vmsvc: ${still}, current unchanged, ${p(db)} removed; the refused tree is in ${p(L.rejected)}\n`);
+    // s6-rc-compile exits 1 for "error in a source directory": the tree itself was refused.
+    return r.code === 1 ? EXIT.failed : EXIT.usage;
+  }
+  fs.renameSync(staged, copy);
+  io.out(`vmsvc: compiled ${p(db)}\n`);
+  return { fresh: true };
+}
+
+/** `program`: the s6-rc program and its arguments; `argv`: what was run (maybe through s6-softlimit). */
+function failed(io: Io, program: readonly string[], argv: readonly string[], r: CommandResult): void {
+  io.err(`vmsvc: ${p(path.basename(program[0] ?? ''))} failed (exit ${r.code}): ${showArgv(argv)}\n`);
+}
+
+/** A program's stderr, indented, so warnings and errors are not lost. */
+function passStderr(io: Io, r: CommandResult): void {
+  if (r.stderr === '') return;
+  io.err(r.stderr.replace(/\n$/, '').split('\n').map((l) => `  ${p(l)}\n`).join(''));
+}
+
+function showArgv(argv: readonly string[]): string {
+  return argv.map((a) => (/^[A-Za-z0-9_./:=@%+,-]+$/.test(a) ? a : p(JSON.stringify(a)))).join(' ');
+}
+
+const p = printable;
+
+function plural(n: number, what: string): string {
+  return `${n} ${what}${n === 1 ? '' : 's'}`;
+}
+
+function dbPath(L: StateLayout, hash: string): string {
+  return path.join(L.compiled, hash);
+}
+
+function removeDb(L: StateLayout, hash: string): void {
+  const db = dbPath(L, hash);
+  fs.rmSync(db, { recursive: true, force: true });
+  fs.rmSync(`${db}${SOURCE_SUFFIX}`, { recursive: true, force: true });
+}
+
+/** The hash `current` / `previous` names; null when absent. Refuses links vmsvc did not make. */
+function readDbLink(link: string): string | null {
+  let target: string;
+  try {
+    target = fs.readlinkSync(link);
+  } catch (e) {
+    if (errnoOf(e) === 'ENOENT') return null;
+    throw new CommandError(`${p(link)} is not a symbolic link vmsvc made; move it away`);
+  }
+  const hash = hashOfTarget(target);
+  if (hash === null) throw new CommandError(`${p(link)} points at ${p(target)}, not at a database in ${COMPILED_DIR}/; move it away`);
+  return hash;
+}
+
+/**
+ * The database the live system runs, from s6-rc's LIVE/compiled link (to
+ * STATE/current after s6-rc-init, to the database itself after
+ * s6-rc-update); null when there is no live directory.
+ */
+function liveDb(L: StateLayout): string | null {
+  if (!lexists(L.live)) return null;
+  let real: string;
+  try {
+    real = fs.realpathSync(path.join(L.live, 'compiled'));
+  } catch (e) {
+    throw new CommandError(`cannot tell which database ${p(L.live)} runs: ${p(e instanceof Error ? e.message : String(e))}`);
+  }
+  let compiledDir: string | null = null;
+  try {
+    compiledDir = fs.realpathSync(L.compiled);
+  } catch {
+    // No compiled/ at all: the live system cannot run one of ours.
+  }
+  const hash = path.basename(real);
+  if (compiledDir === null || path.dirname(real) !== compiledDir || !isHash(hash)) {
+    throw new CommandError(`${p(L.live)} runs ${p(real)}, which is not a database vmsvc compiled in ${p(L.compiled)}; use another --state or live directory`);
+  }
+  return hash;
+}
+
+function runsSafely(L: StateLayout): string | null {
+  try {
+    return liveDb(L);
+  } catch {
+    return null;
+  }
+}
+
+/** The source tree database `hash` was compiled from, as a FileTree. */
+function readSourceCopy(L: StateLayout, hash: string): FileTree {
+  const copy = `${dbPath(L, hash)}${SOURCE_SUFFIX}`;
+  if (!isDir(copy)) {
+    throw new CommandError(`${p(copy)} is missing: it is the source of the database ${p(L.live)} runs, and without it vmsvc cannot tell which services changed`);
+  }
+  return readTree(copy);
+}
+
+/** A directory written by writeEntries, read back; entries bytewise-sorted like render's. */
+export function readTree(root: string): FileTree {
+  const entries: Array<[string, TreeEntry]> = [];
+  const walk = (rel: string): void => {
+    for (const d of fs.readdirSync(path.join(root, rel), { withFileTypes: true })) {
+      const child = rel === '' ? d.name : `${rel}/${d.name}`;
+      const full = path.join(root, child);
+      if (d.isDirectory()) {
+        entries.push([child, { kind: 'dir' }]);
+        walk(child);
+      } else {
+        const mode = (fs.statSync(full).mode & 0o111) !== 0 ? 0o755 : 0o644;
+        entries.push([child, { kind: 'file', content: fs.readFileSync(full, 'utf8'), mode }]);
+      }
+    }
+  };
+  walk('');
+  entries.sort(([a], [b]) => compareBytes(a, b));
+  return new Map(entries);
+}
+
+/**
+ * Points `previous`, `source` (at current's source copy) and then `current`
+ * (the commit point) at their databases, each with symlink + rename.
+ */
+function setLinks(L: StateLayout, links: DbLinks): void {
+  setLink(L, L.previous, links.previous === null ? null : linkTarget(links.previous));
+  setLink(L, L.source, links.current === null ? null : sourceTarget(links.current));
+  setLink(L, L.current, links.current === null ? null : linkTarget(links.current));
+}
+
+function sourceTarget(hash: string): string {
+  return `${linkTarget(hash)}${SOURCE_SUFFIX}`;
+}
+
+/** Whether STATE/source is the source copy of database `hash`. */
+function sourceLinkIs(L: StateLayout, hash: string): boolean {
+  try {
+    return fs.readlinkSync(L.source) === sourceTarget(hash);
+  } catch {
+    return false;
+  }
+}
+
+function setLink(L: StateLayout, link: string, target: string | null): void {
+  if (target === null) {
+    fs.rmSync(link, { force: true });
+    return;
+  }
+  const tmp = tempPath(L, path.basename(link));
+  fs.symlinkSync(target, tmp);
+  fs.renameSync(tmp, link);
+}
+
+function writeAtomically(L: StateLayout, file: string, content: string): void {
+  const tmp = tempPath(L, path.basename(file));
+  fs.writeFileSync(tmp, content, { mode: 0o644 });
+  fs.renameSync(tmp, file);
+}
+
+function tempPath(L: StateLayout, what: string): string {
+  return path.join(L.state, `${TEMP_PREFIX}${what}-${tempSuffix()}`);
+}
+
+const OLD_SOURCE_PREFIX = '.source.vmsvc-';
+
+/** Deletes databases not kept, and whatever killed runs left in compiled/ and the state directory. */
+function prune(L: StateLayout, keep: ReadonlySet<string>): void {
+  for (const name of obsoleteEntries(fs.readdirSync(L.compiled), keep)) fs.rmSync(path.join(L.compiled, name), { recursive: true, force: true });
+  for (const name of fs.readdirSync(L.state)) {
+    // `.source.vmsvc-*`: version dirs of STATE/source from before it was a link into compiled/.
+    if (name.startsWith(TEMP_PREFIX) || name.startsWith(OLD_SOURCE_PREFIX)) fs.rmSync(path.join(L.state, name), { recursive: true, force: true });
+  }
+}
+
+/** One apply per state directory; a lock whose owner died is taken over. */
+function withLock<T>(L: StateLayout, fn: () => T): T {
+  fs.mkdirSync(L.state, { recursive: true });
+  const taken = takeLock(L.lock);
+  if (!taken.ok) {
+    const who = taken.holder === null ? 'another vmsvc apply' : `another vmsvc apply (pid ${taken.holder})`;
+    throw new CommandError(`${who} is using ${p(L.state)}; run again when it has finished`);
+  }
+  try {
+    return fn();
+  } finally {
+    taken.release();
+  }
+}
+
+
+
+function lexists(p: string): boolean {
+  try {
+    fs.lstatSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function isDir(p: string): boolean {
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** A CommandRunner that really runs the program (for the CLI): output captured, exit status as code. */
+

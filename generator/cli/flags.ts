@@ -1,0 +1,223 @@
+/**
+ * Turns command-line flags into GeneratorOptions, refusing values that could not
+ * be written into a script or passed to s6-rc exactly. A refusal is a usage
+ * error (exit 2), reported with the flag's name.
+ */
+import * as path from 'node:path';
+import { CONTROL_CHAR, printable } from '../util/bytes.js';
+import { CommandError } from '../command/shell.js';
+import { defaultOptions, type GeneratorOptions } from '../pipeline/options.js';
+import { VMM_UNSAFE } from '../rules/vm-name.js';
+import { ACCELS, VMM_FACTS, VMMS } from '../vmm/index.js';
+
+/** One flag, as both parsers read it: yargs takes these objects as they are. */
+export interface FlagSpec {
+  readonly type: 'string' | 'boolean' | 'number';
+  readonly default?: string | boolean | number;
+  readonly demandOption?: boolean;
+  readonly choices?: readonly string[];
+  readonly describe: string;
+}
+
+type FlagValue<F> = F extends { readonly type: 'boolean' } ? boolean : F extends { readonly type: 'number' } ? number : string;
+
+/**
+ * The parsed arguments a flag table gives, derived from the table itself (as
+ * yargs infers them): a flag with a default or demanded is always there.
+ * Choices are not narrowed here: optionsFromFlags checks them with its own
+ * message, whichever parser ran.
+ */
+export type ArgsOf<T> = {
+  readonly [K in keyof T]: T[K] extends { readonly default: unknown } | { readonly demandOption: true } ? FlagValue<T[K]> : FlagValue<T[K]> | undefined;
+};
+
+/** "a, b or c". */
+function programs(names: readonly string[]): string {
+  return names.length < 2 ? names.join('') : `${names.slice(0, -1).join(', ')} or ${names[names.length - 1]!}`;
+}
+
+export const optionFlags = {
+  vmm: { type: 'string', choices: [...VMMS], default: defaultOptions.vmm, describe: `the VMM: ${VMMS.map((v) => `${v} (${VMM_FACTS[v].version})`).join(', ')}` },
+  'vmm-bin': { type: 'string', describe: `VMM program (name looked up in PATH, or absolute path); default: ${programs(VMMS.map((v) => VMM_FACTS[v].program))}` },
+  execlineb: { type: 'string', default: defaultOptions.programs.execlineb, describe: 'execlineb path for the #! line of every script' },
+  's6-log': { type: 'string', default: defaultOptions.programs.s6Log, describe: 's6-log program' },
+  's6-notifyoncheck': { type: 'string', default: defaultOptions.programs.s6Notifyoncheck, describe: 's6-notifyoncheck program' },
+  ip: { type: 'string', default: defaultOptions.programs.ip, describe: 'iproute2 ip program, for the link oneshots' },
+  'vmm-user': { type: 'string', default: defaultOptions.vmmUser, describe: 'user the VMMs run as (s6-setuidgid); it owns the taps and runtime dirs' },
+  'log-user': { type: 'string', default: defaultOptions.logUser, describe: 'user the serial loggers run as (s6-setuidgid); it owns the log dirs' },
+  's6-setuidgid': { type: 'string', default: defaultOptions.programs.s6Setuidgid, describe: 's6-setuidgid program' },
+  'runtime-dir': { type: 'string', default: defaultOptions.runtimeDir, describe: 'per-VM runtime dirs (API socket) are created below this' },
+  'log-dir': { type: 'string', default: defaultOptions.logDir, describe: 'per-VM serial log dirs are created below this' },
+  'live-prefix': { type: 'string', default: defaultOptions.livePrefix, describe: 'the s6-rc-init -p prefix the tree will be loaded with (for the name length check)' },
+  bundle: { type: 'string', default: defaultOptions.bundle, describe: 'name of the bundle holding every VM and link' },
+  cmdline: { type: 'string', default: defaultOptions.cmdline, describe: 'guest kernel command line' },
+  memory: { type: 'string', default: defaultOptions.memory, describe: 'guest memory (number with K, M or G)' },
+  cpus: { type: 'number', default: defaultOptions.cpus, describe: 'guest vCPUs' },
+  accel: { type: 'string', choices: [...ACCELS], default: defaultOptions.accel, describe: 'how guests run: kvm; tcg (emulation, QEMU only); kvm-or-tcg (QEMU: KVM when /dev/kvm opens, else emulation)' },
+  'writable-disks': { type: 'boolean', default: defaultOptions.writableDisks, describe: 'give the guest writable disks (default: read-only)' },
+  'user-console': { type: 'boolean', default: defaultOptions.userConsole, describe: 'give each VM the user\'s virtio-console (--no-user-console: none)' },
+  'timeout-up': { type: 'number', default: defaultOptions.timeoutUpMs, describe: 'ms s6-rc waits for a VM to be ready before failing its start (0 = forever)' },
+  'log-max-size': { type: 'number', default: defaultOptions.logMaxFileBytes, describe: 'serial log: rotate current at this many bytes' },
+  'log-max-files': { type: 'number', default: defaultOptions.logMaxFiles, describe: 'serial log: archived files kept' },
+  'max-vms': { type: 'number', default: defaultOptions.maxVms, describe: 'refuse a data directory with more entries than this (checked before any VM is read)' },
+  'data-at-runtime': { type: 'string', describe: 'absolute path the data directory will have when the services run, if not --data (image builds)' },
+  templates: { type: 'string', describe: 'directory of your own templates (same layout as templates/; missing ones fall back to the bundled ones)' },
+} as const;
+
+export type OptionFlags = ArgsOf<typeof optionFlags>;
+
+/** Flags of the commands that read a data dir, besides the generator options. */
+export const dataFlags = {
+  data: { type: 'string', demandOption: true, describe: 'the data directory holding one directory per VM' },
+  'show-links': { type: 'boolean', default: false, describe: 'print every network link: number, MACs, client IP, bridge and taps' },
+} as const;
+
+export const checkFlags = {
+  ...dataFlags,
+  json: { type: 'boolean', default: false, describe: 'print the result as JSON on stdout (with the links)' },
+} as const;
+
+export const generateFlags = {
+  ...dataFlags,
+  out: { type: 'string', demandOption: true, describe: 'the source tree to write: a symbolic link to a version directory beside it' },
+  'keep-going': { type: 'boolean', default: false, describe: 'write the tree without invalid VMs and the VMs that need them (for boot)' },
+} as const;
+
+export const applyFlags = {
+  data: dataFlags.data,
+  state: { type: 'string', demandOption: true, describe: 'where apply keeps the source tree, the compiled databases and the current/previous links' },
+  scandir: { type: 'string', demandOption: true, describe: 'the directory s6-svscan watches (s6-rc-init\'s argument)' },
+  live: { type: 'string', describe: 's6-rc\'s live directory (default: STATE/live)' },
+  prefix: { type: 'string', default: '', describe: 's6-rc-init -p prefix for the VM services (e.g. ext-)' },
+  'dry-run': { type: 'boolean', default: false, describe: 'print what would start, stop and restart; run and write nothing' },
+  's6-rc-compile': { type: 'string', default: 's6-rc-compile', describe: 's6-rc-compile program' },
+  's6-rc-init': { type: 'string', default: 's6-rc-init', describe: 's6-rc-init program' },
+  's6-rc-update': { type: 'string', default: 's6-rc-update', describe: 's6-rc-update program' },
+  's6-softlimit': { type: 'string', default: 's6-softlimit', describe: 'runs s6-rc-compile and s6-rc-update with a larger stack when a large database needs one' },
+} as const;
+
+/** The commands the boot path runs, each with every flag it takes. */
+export const COMMAND_FLAGS = {
+  check: { ...checkFlags, ...optionFlags },
+  generate: { ...generateFlags, ...optionFlags },
+  apply: { ...applyFlags, ...optionFlags },
+} as const;
+
+export type CheckArgs = ArgsOf<typeof COMMAND_FLAGS.check>;
+export type GenerateArgs = ArgsOf<typeof COMMAND_FLAGS.generate>;
+export type ApplyArgs = ArgsOf<typeof COMMAND_FLAGS.apply>;
+
+/**
+ * Where the admin commands look by default: the layout of the boot oneshot in
+ * s6-rc-examples/host (vmsvc apply --state /run/vmsvc --scandir /run/service --prefix ext-).
+ */
+export const adminFlags = {
+  source: { type: 'string', default: '/run/vmsvc/source', describe: 'the generated source tree (apply\'s STATE/source, or generate\'s --out)' },
+  json: { type: 'boolean', default: false, describe: 'print JSON instead of a table' },
+} as const;
+export const liveFlags = {
+  scandir: { type: 'string', default: '/run/service', describe: 'the scandir the VM services are linked into' },
+  prefix: { type: 'string', default: 'ext-', describe: 'the s6-rc-init -p prefix of the VM services' },
+} as const;
+export const s6rcFlags = {
+  live: { type: 'string', default: '/run/vmsvc/live', describe: 's6-rc\'s live directory' },
+  s6rc: { type: 'string', default: 's6-rc', describe: 's6-rc program' },
+} as const;
+
+/**
+ * Refuses a path flag given as "": every file call would take it as the
+ * current directory (path.resolve('') is the cwd), so `--data ""` would
+ * quietly scan wherever vmsvc was started. Flags left out are undefined.
+ */
+export function nonEmptyPaths(flags: Readonly<Record<string, string | undefined>>): void {
+  for (const [flag, value] of Object.entries(flags)) {
+    if (value === '') throw new CommandError(`--${flag} must not be empty (an empty path would mean the current directory)`);
+  }
+}
+
+/** s6-log's own bounds for the s and n directives. */
+const S6LOG_MIN_SIZE = 4096;
+const S6LOG_MAX_SIZE = 268435455;
+const U32_MAX = 4294967295;
+/** A POSIX-portable user name: it is written unquoted into ip(8) and s6-setuidgid command lines. */
+const USER_NAME = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
+
+export function optionsFromFlags(f: OptionFlags): GeneratorOptions {
+  nonEmptyPaths({ templates: f.templates });
+  const vmm = VMMS.find((v) => v === f.vmm);
+  if (vmm === undefined) throw new CommandError(`--vmm must be one of ${VMMS.join(', ')}`);
+  return {
+    vmm,
+    programs: {
+      vmm: program('vmm-bin', f['vmm-bin'] ?? VMM_FACTS[vmm].program),
+      execlineb: absolute('execlineb', f.execlineb, /\s/),
+      s6Log: program('s6-log', f['s6-log']),
+      s6Notifyoncheck: program('s6-notifyoncheck', f['s6-notifyoncheck']),
+      ip: program('ip', f.ip),
+      s6Setuidgid: program('s6-setuidgid', f['s6-setuidgid']),
+    },
+    vmmUser: matching('vmm-user', f['vmm-user'], USER_NAME, 'a user name'),
+    logUser: matching('log-user', f['log-user'], USER_NAME, 'a user name'),
+    runtimeDir: absolute('runtime-dir', f['runtime-dir'], VMM_UNSAFE),
+    logDir: absolute('log-dir', f['log-dir'], null),
+    livePrefix: plain('live-prefix', f['live-prefix']),
+    bundle: bundleName(f.bundle),
+    cmdline: plain('cmdline', f.cmdline),
+    memory: matching('memory', f.memory, /^[1-9][0-9]*[KMG]?$/, 'a number with an optional K, M or G suffix, e.g. 256M'),
+    cpus: integer('cpus', f.cpus, 1, 255),
+    accel: oneOf('accel', f.accel, ACCELS),
+    writableDisks: f['writable-disks'],
+    userConsole: f['user-console'],
+    timeoutUpMs: integer('timeout-up', f['timeout-up'], 0, U32_MAX),
+    logMaxFileBytes: integer('log-max-size', f['log-max-size'], S6LOG_MIN_SIZE, S6LOG_MAX_SIZE),
+    logMaxFiles: integer('log-max-files', f['log-max-files'], 0, 1000),
+    dataDirAtRuntime: f['data-at-runtime'] === undefined ? null : absolute('data-at-runtime', f['data-at-runtime'], null),
+    maxVms: integer('max-vms', f['max-vms'], 1, 1_000_000),
+    templatesDir: f.templates === undefined ? null : path.resolve(f.templates),
+  };
+}
+
+function plain(flag: string, value: string): string {
+  if (CONTROL_CHAR.test(value)) throw new CommandError(`--${flag} must not contain control characters`);
+  return value;
+}
+
+function program(flag: string, value: string): string {
+  if (plain(flag, value) === '') throw new CommandError(`--${flag} must not be empty`);
+  return value;
+}
+
+function absolute(flag: string, value: string, forbidden: RegExp | null): string {
+  plain(flag, value);
+  if (!path.isAbsolute(value)) throw new CommandError(`--${flag} must be an absolute path, got "${printable(value)}"`);
+  if (forbidden?.test(value) === true) throw new CommandError(`--${flag} "${printable(value)}" contains a character that cannot be used there`);
+  return value.length > 1 ? value.replace(/\/+$/, '') : value;
+}
+
+function oneOf<T extends string>(flag: string, value: string, choices: readonly T[]): T {
+  const found = choices.find((c) => c === value);
+  if (found === undefined) throw new CommandError(`--${flag} must be one of ${choices.join(', ')}, got ${JSON.stringify(value)}`);
+  return found;
+}
+
+function matching(flag: string, value: string, re: RegExp, what: string): string {
+  if (!re.test(value)) throw new CommandError(`--${flag} must be ${what}, got "${printable(value)}"`);
+  return value;
+}
+
+function integer(flag: string, value: number, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new CommandError(`--${flag} must be a whole number from ${min} to ${max}, got ${value}`);
+  }
+  return value;
+}
+
+/** The bundle shares the namespace with the vm-* services and s6-rc's reserved names. */
+function bundleName(value: string): string {
+  plain('bundle', value);
+  if (value === '' || value.includes('/') || value.startsWith('.')) throw new CommandError('--bundle must be a non-empty name without / that does not start with .');
+  if (value.startsWith('vm-') || value.startsWith('s6rc-') || value.startsWith('s6-rc-')) {
+    throw new CommandError(`--bundle "${printable(value)}" would collide with VM services (vm-*) or s6-rc's reserved names`);
+  }
+  return value;
+}

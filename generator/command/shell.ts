@@ -1,0 +1,87 @@
+/**
+ * The shell every command runs in (check, generate, apply and the admin
+ * commands): where it writes, its exit codes, its one error type and the guard
+ * where errors as values end. The failures a command reports as a one-line
+ * message and exit 2: what scanning, templates and writing throw, and any
+ * failed system call. Anything else is a bug: still one line and exit 2,
+ * because a stack trace on a user's terminal or in the boot log explains
+ * nothing to the user; VMSVC_DEBUG=1 adds the stack for whoever debugs it.
+ */
+import { printable } from '../util/bytes.js';
+import { errnoOf } from '../util/errno.js';
+import { ScanError } from '../pipeline/scan.js';
+import { TemplateError } from '../pipeline/templates.js';
+import { WriteError } from '../pipeline/write-tree.js';
+
+/** Where a command writes: the CLI passes stdout and stderr, tests collect strings. */
+export interface Io {
+  readonly out: (s: string) => void;
+  readonly err: (s: string) => void;
+}
+
+export const processIo: Io = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
+
+/**
+ * Every command's exit codes: 0 ok (warnings allowed); 1 invalid
+ * configuration, or an operation that failed or was refused (a program
+ * rejected the tree, services failed to start); 2 usage or I/O error.
+ */
+export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
+/** A failure a command says in one line, exiting with its code (a usage error unless said otherwise). */
+export class CommandError extends Error {
+  constructor(message: string, readonly exitCode: ExitCode = EXIT.usage) {
+    super(message);
+  }
+}
+
+/**
+ * Errors as values end here: runs a command, and turns a CommandError or a
+ * known failure into its message and exit code (2 for the known failures),
+ * for synchronous and asynchronous commands alike.
+ */
+export function guard(io: Io, fn: () => number): number;
+export function guard(io: Io, fn: () => Promise<number>): Promise<number>;
+export function guard(io: Io, fn: () => number | Promise<number>): number | Promise<number> {
+  try {
+    const code = fn();
+    return typeof code === 'number' ? code : code.catch((e: unknown) => reportFailure(e, io.err, EXIT.usage));
+  } catch (e) {
+    return reportFailure(e, io.err, EXIT.usage);
+  }
+}
+
+/**
+ * Says `e` on `err` as one line and returns the exit code: a CommandError's
+ * own, `fallback` for the failures failureMessage knows, and 2 for a bug
+ * (internalErrorMessage).
+ */
+export function reportFailure(e: unknown, err: (s: string) => void, fallback: number): number {
+  if (e instanceof CommandError) {
+    err(`vmsvc: ${e.message}\n`);
+    return e.exitCode;
+  }
+  const message = failureMessage(e);
+  if (message === null) {
+    err(internalErrorMessage(e, process.env['VMSVC_DEBUG'] === '1'));
+    return EXIT.usage;
+  }
+  err(message);
+  return fallback;
+}
+
+/** One line naming the error, or with `debug` the stack trace after it. */
+export function internalErrorMessage(e: unknown, debug: boolean): string {
+  const what = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  const line = `vmsvc: internal error: ${printable(what)} (a bug in vmsvc; VMSVC_DEBUG=1 shows where)\n`;
+  if (!debug || !(e instanceof Error) || e.stack === undefined) return line;
+  return `${line}${e.stack.split('\n').map(printable).join('\n')}\n`;
+}
+
+export function failureMessage(e: unknown): string | null {
+  if (e instanceof ScanError || e instanceof WriteError || e instanceof TemplateError) return `vmsvc: ${printable(e.message)}\n`;
+  if (e instanceof Error && errnoOf(e) !== undefined) return `vmsvc: I/O error: ${printable(e.message)}\n`;
+  return null;
+}

@@ -1,0 +1,118 @@
+import { consoleSocketName, VMM_FACTS, type Accel, type Vmm } from '../vmm/index.js';
+
+/**
+ * Everything the generated tree depends on besides the data dir. The CLI fills
+ * it from flags; tests and the benchmark build it with `defaultOptions`.
+ */
+export interface Programs {
+  /** The VMM binary: a name looked up in PATH at run time, or an absolute path. */
+  readonly vmm: string;
+  /** Absolute path written into every #! line. */
+  readonly execlineb: string;
+  readonly s6Log: string;
+  readonly s6Notifyoncheck: string;
+  /** iproute2's ip, for the link oneshots. */
+  readonly ip: string;
+  /** Drops root before the VMM and s6-log run, when a user is set. */
+  readonly s6Setuidgid: string;
+}
+
+export interface GeneratorOptions {
+  readonly vmm: Vmm;
+  readonly programs: Programs;
+  /** Per-VM runtime dirs (API socket, console) live below this. */
+  readonly runtimeDir: string;
+  /** Per-VM serial log dirs live below this. */
+  readonly logDir: string;
+  /** The `s6-rc-init -p` prefix the tree will be loaded with; only its length matters here. */
+  readonly livePrefix: string;
+  /** The bundle holding every VM's pipeline and every link between them. */
+  readonly bundle: string;
+  readonly cmdline: string;
+  /** Guest memory, as the VMM takes it: a number with an optional K, M or G suffix. */
+  readonly memory: string;
+  readonly cpus: number;
+  readonly accel: Accel;
+  readonly writableDisks: boolean;
+  /** Give every VM the user's virtio-console (a pty or a socket, by VMM). */
+  readonly userConsole: boolean;
+  /**
+   * The user the VMMs run as (s6-setuidgid); it owns their taps and runtime
+   * dirs, so the VMM needs no CAP_NET_ADMIN. root: no user switch.
+   */
+  readonly vmmUser: string;
+  /** The user the serial loggers run as; it owns the log dirs. root: no switch. */
+  readonly logUser: string;
+  /** s6-rc fails a VM's start after this long without readiness (ms; 0 = never). */
+  readonly timeoutUpMs: number;
+  /** s6-log rotates `current` at this size and keeps this many archives. */
+  readonly logMaxFileBytes: number;
+  readonly logMaxFiles: number;
+  /**
+   * Where the data dir will be when the services run, if not where it is now
+   * (an image build generates from a staging copy). Null: where it is now.
+   */
+  readonly dataDirAtRuntime: string | null;
+  /** More entries than this at the top of the data dir is an error, found before any VM is read. */
+  readonly maxVms: number;
+  /** A directory of the user's own templates, or null for the bundled ones. */
+  readonly templatesDir: string | null;
+}
+
+export const defaultOptions: GeneratorOptions = {
+  vmm: 'cloud-hypervisor',
+  programs: {
+    vmm: 'cloud-hypervisor',
+    execlineb: '/bin/execlineb',
+    s6Log: 's6-log',
+    s6Notifyoncheck: 's6-notifyoncheck',
+    ip: 'ip',
+    s6Setuidgid: 's6-setuidgid',
+  },
+  runtimeDir: '/run/vm',
+  logDir: '/var/log/vm',
+  livePrefix: '',
+  bundle: 'vms',
+  cmdline: 'console=ttyS0 root=PARTLABEL=root',
+  memory: '256M',
+  cpus: 1,
+  accel: 'kvm',
+  writableDisks: false,
+  userConsole: true,
+  vmmUser: 'root',
+  logUser: 'root',
+  timeoutUpMs: 60000,
+  logMaxFileBytes: 1000000,
+  logMaxFiles: 10,
+  dataDirAtRuntime: null,
+  maxVms: 16384,
+  templatesDir: null,
+};
+
+/** Where a VM's files live on the host at run time; one place so check and render agree. */
+export interface HostPaths {
+  readonly runtimeDir: string;
+  /** The VMM's API, control or QMP socket: it exists once the VMM is up. */
+  readonly controlSocket: string;
+  /** The user's virtio-console socket, for VMMs that offer one. */
+  readonly consoleSocket: string | null;
+  readonly logDir: string;
+}
+
+export function hostPaths(opts: GeneratorOptions, vm: string): HostPaths {
+  const runtimeDir = `${opts.runtimeDir}/${vm}`;
+  const facts = VMM_FACTS[opts.vmm];
+  const consoleSocket = consoleSocketName(facts);
+  return {
+    runtimeDir,
+    controlSocket: `${runtimeDir}/${facts.controlSocket}`,
+    consoleSocket: consoleSocket === null ? null : `${runtimeDir}/${consoleSocket}`,
+    logDir: `${opts.logDir}/${vm}`,
+  };
+}
+
+/** The longest socket path vmsvc derives from a VM name: the one the length limit applies to. */
+export function longestSocketPath(opts: GeneratorOptions, vm: string): string {
+  const p = hostPaths(opts, vm);
+  return [p.controlSocket, p.consoleSocket ?? ''].reduce((a, b) => (Buffer.byteLength(b) > Buffer.byteLength(a) ? b : a));
+}

@@ -1,0 +1,378 @@
+/**
+ * Step 3: turns valid VMs into the s6-rc services that run them. Pure, and
+ * still abstract: scripts are named templates with their data; `render` makes
+ * files of them. Every list is bytewise-sorted so the output is reproducible.
+ */
+import { compareBytes, sortedBytewise } from '../util/bytes.js';
+import type { ValidVm } from './check.js';
+import { assignLinks, type Link } from './links.js';
+import { hostPaths, type GeneratorOptions } from './options.js';
+import { serviceName } from '../rules/vm-name.js';
+import { memoryMiB, type Vmm } from '../vmm/index.js';
+
+/** What a generated file is about and where it came from, for its header comment. */
+export interface Origin {
+  readonly subject: string;
+  readonly source: string;
+}
+
+/** One virtio-net device: the tap it is plugged into and the MAC the guest sees. */
+export interface NetDevice {
+  readonly tap: string;
+  readonly mac: string;
+}
+
+export interface VmRunData {
+  readonly origin: Origin;
+  readonly name: string;
+  readonly userConsole: boolean;
+  readonly execlineb: string;
+  readonly vmm: string;
+  readonly notifyoncheck: string;
+  readonly logger: string;
+  readonly runtimeDir: string;
+  readonly controlSocket: string;
+  readonly consoleSocket: string | null;
+  /** Who the VMM runs as; null: as root, no s6-setuidgid. */
+  readonly user: string | null;
+  readonly setuidgid: string;
+  /** s6-notifyoncheck's -T: the checker gives up with s6-rc's timeout-up. 0 = never. */
+  readonly readyTimeoutMs: number;
+  readonly kernel: string;
+  readonly initramfs: string | null;
+  readonly cmdline: string;
+  readonly memory: string;
+  readonly memoryMiB: number | null;
+  readonly cpus: number;
+  /** The accelerators to try, in order (QEMU takes the first that initialises). */
+  readonly accels: readonly ('kvm' | 'tcg')[];
+  readonly disks: ReadonlyArray<{ readonly path: string; readonly readonly: 'on' | 'off' }>;
+  /** Client-side devices (one per provider, by provider name), then provider-side (one per client). */
+  readonly nets: readonly NetDevice[];
+}
+
+export interface NetLinkData {
+  readonly origin: Origin;
+  readonly ip: string;
+  readonly owner: string;
+  readonly link: Link;
+  readonly hex: string;
+}
+
+export interface LogRunData {
+  readonly origin: Origin;
+  readonly execlineb: string;
+  readonly s6Log: string;
+  readonly producer: string;
+  readonly logDir: string;
+  /** Who s6-log runs as; null: as root. */
+  readonly user: string | null;
+  readonly setuidgid: string;
+  readonly maxFileBytes: number;
+  readonly maxFiles: number;
+}
+
+export interface ReadyCheckData {
+  readonly origin: Origin;
+  readonly execlineb: string;
+  readonly controlSocket: string;
+}
+
+export type Script =
+  | { readonly template: 'vm-run'; readonly data: VmRunData }
+  | { readonly template: 'log-run'; readonly data: LogRunData }
+  | { readonly template: 'ready-check'; readonly data: ReadyCheckData }
+  | { readonly template: 'net-up'; readonly data: NetLinkData }
+  | { readonly template: 'net-down'; readonly data: NetLinkData };
+
+export interface Longrun {
+  readonly type: 'longrun';
+  readonly name: string;
+  readonly run: Script;
+  /** Files below data/, by relative path: s6-rc copies data/ into the live service dir. */
+  readonly data: ReadonlyMap<string, Script>;
+  readonly notificationFd: number;
+  readonly timeoutUpMs: number | null;
+  readonly dependencies: readonly string[];
+  readonly producerFor: string | null;
+  readonly consumerFor: string | null;
+  readonly pipelineName: string | null;
+}
+
+export interface Bundle {
+  readonly type: 'bundle';
+  readonly name: string;
+  readonly contents: readonly string[];
+}
+
+export interface Oneshot {
+  readonly type: 'oneshot';
+  readonly name: string;
+  readonly up: Script;
+  readonly down: Script;
+  readonly timeoutUpMs: number;
+  readonly timeoutDownMs: number;
+}
+
+export type Service = Longrun | Oneshot | Bundle;
+
+/** Link oneshots only run ip(8); anything slower is stuck. */
+const LINK_TIMEOUT_MS = 10000;
+
+export interface ManifestVm {
+  readonly name: string;
+  readonly source: string;
+  readonly services: { readonly vm: string; readonly logger: string; readonly pipeline: string };
+  readonly kernel: string;
+  readonly initramfs: string | null;
+  readonly disks: readonly string[];
+  readonly providers: readonly string[];
+  /** Link numbers, as client then as provider; details in Manifest.links. */
+  readonly links: { readonly asClient: readonly number[]; readonly asProvider: readonly number[] };
+  readonly runtimeDir: string;
+  readonly controlSocket: string;
+  readonly consoleSocket: string | null;
+  readonly logDir: string;
+}
+
+export interface Manifest {
+  readonly generator: 'vmsvc';
+  readonly formatVersion: 1;
+  readonly dataDir: string;
+  readonly bundle: string;
+  readonly vmm: Vmm;
+  readonly vms: readonly ManifestVm[];
+  readonly links: readonly Link[];
+  readonly skipped: ReadonlyArray<{ readonly name: string; readonly reason: string; readonly needs: string | null }>;
+}
+
+/** What JSON.stringify turns into a T: a value made only when it is serialised. */
+export interface Serialises<T> {
+  toJSON(): T;
+}
+
+/** The manifest as planned; serialised, it is a Manifest. */
+export interface PlannedManifest extends Omit<Manifest, 'vms'> {
+  /**
+   * Each VM's entry is made when it is serialised for the file, and dropped
+   * right after: held for the whole run, 10000 entries with
+   * their derived names and paths were ~6 MB of old-generation heap.
+   */
+  readonly vms: ReadonlyArray<Serialises<ManifestVm>>;
+}
+
+export interface TreePlan {
+  /**
+   * Bytewise-sorted by name. Each service is planned when the iteration
+   * reaches it, afresh on every iteration: held all at once, 10000 VMs'
+   * services took ~30 MB of heap.
+   */
+  readonly services: Iterable<Service>;
+  readonly manifest: PlannedManifest;
+}
+
+/** What a service will be, by name: enough to plan it when its turn comes. */
+type ServiceRef =
+  | { readonly name: string; readonly role: 'vm' | 'logger'; readonly vm: ValidVm }
+  | { readonly name: string; readonly role: 'link'; readonly link: Link }
+  | { readonly name: string; readonly role: 'bundle' };
+
+export function planTree(
+  dataDir: string,
+  vms: readonly ValidVm[],
+  skipped: Manifest['skipped'],
+  opts: GeneratorOptions,
+): TreePlan {
+  const links = linksOf(vms);
+  const byVm = linksByVm(links);
+  const order: ServiceRef[] = [];
+  for (const vm of vms) order.push({ name: serviceName.vm(vm.name), role: 'vm', vm }, { name: serviceName.logger(vm.name), role: 'logger', vm });
+  for (const link of links) order.push({ name: link.service, role: 'link', link });
+  order.push({ name: opts.bundle, role: 'bundle' });
+  order.sort((a, b) => compareBytes(a.name, b.name));
+  const plan = (ref: ServiceRef): Service => {
+    switch (ref.role) {
+      case 'vm':
+        return planVm(ref.vm, byVm.get(ref.vm.name) ?? NO_LINKS, opts);
+      case 'logger':
+        return planLogger(ref.vm, opts);
+      case 'link':
+        return planLink(ref.link, dataDir, opts);
+      case 'bundle':
+        // The links are members, not only dependencies, so that `s6-rc -d change BUNDLE` takes them down too.
+        return { type: 'bundle', name: opts.bundle, contents: sortedBytewise([...vms.map((vm) => serviceName.pipeline(vm.name)), ...links.map((l) => l.service)]) };
+    }
+  };
+  return {
+    services: { *[Symbol.iterator]() { for (const ref of order) yield plan(ref); } },
+    manifest: {
+      generator: 'vmsvc',
+      formatVersion: 1,
+      dataDir,
+      bundle: opts.bundle,
+      vmm: opts.vmm,
+      vms: vms.map((vm) => ({ toJSON: () => manifestVm(vm, byVm.get(vm.name) ?? NO_LINKS, opts) })),
+      links,
+      skipped,
+    },
+  };
+}
+
+/** Every (client, provider) pair among the valid VMs, numbered. */
+export function linksOf(vms: readonly ValidVm[]): Link[] {
+  return assignLinks(vms.flatMap((vm) => vm.providers.map((provider) => ({ client: vm.name, provider }))));
+}
+
+interface VmLinks {
+  /** Sorted by provider. */
+  readonly asClient: readonly Link[];
+  /** Sorted by client. */
+  readonly asProvider: readonly Link[];
+}
+
+const NO_LINKS: VmLinks = { asClient: [], asProvider: [] };
+
+function linksByVm(links: readonly Link[]): Map<string, VmLinks> {
+  const byVm = new Map<string, { asClient: Link[]; asProvider: Link[] }>();
+  const entry = (vm: string) => {
+    let e = byVm.get(vm);
+    if (e === undefined) byVm.set(vm, (e = { asClient: [], asProvider: [] }));
+    return e;
+  };
+  // `links` is sorted by (client, provider), so both lists come out sorted.
+  for (const link of links) {
+    entry(link.client).asClient.push(link);
+  }
+  for (const link of [...links].sort((a, b) => compareBytes(a.provider, b.provider) || compareBytes(a.client, b.client))) {
+    entry(link.provider).asProvider.push(link);
+  }
+  return byVm;
+}
+
+function planLink(link: Link, dataDir: string, opts: GeneratorOptions): Oneshot {
+  const data: NetLinkData = {
+    origin: { subject: `link ${link.client} -> ${link.provider}`, source: `${dataDir}/${link.client}/providers/net/${link.provider}` },
+    ip: opts.programs.ip,
+    owner: opts.vmmUser,
+    link,
+    hex: link.n.toString(16).padStart(4, '0'),
+  };
+  return {
+    type: 'oneshot',
+    name: link.service,
+    up: { template: 'net-up', data },
+    down: { template: 'net-down', data },
+    timeoutUpMs: LINK_TIMEOUT_MS,
+    timeoutDownMs: LINK_TIMEOUT_MS,
+  };
+}
+
+/** The VMM's longrun, which produces into its logger's. */
+function planVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): Longrun {
+  const paths = hostPaths(opts, vm.name);
+  const origin = originOf(vm);
+  const readiness: Script = {
+    template: 'ready-check',
+    data: { origin, execlineb: opts.programs.execlineb, controlSocket: paths.controlSocket },
+  };
+  return {
+    type: 'longrun',
+    name: serviceName.vm(vm.name),
+    run: {
+      template: 'vm-run',
+      data: {
+        origin,
+        name: vm.name,
+        userConsole: opts.userConsole,
+        execlineb: opts.programs.execlineb,
+        vmm: opts.programs.vmm,
+        notifyoncheck: opts.programs.s6Notifyoncheck,
+        logger: serviceName.logger(vm.name),
+        runtimeDir: paths.runtimeDir,
+        controlSocket: paths.controlSocket,
+        consoleSocket: paths.consoleSocket,
+        user: opts.vmmUser === 'root' ? null : opts.vmmUser,
+        setuidgid: opts.programs.s6Setuidgid,
+        readyTimeoutMs: opts.timeoutUpMs,
+        kernel: vm.kernel,
+        initramfs: vm.initramfs,
+        cmdline: opts.cmdline,
+        memory: opts.memory,
+        memoryMiB: memoryMiB(opts.memory),
+        cpus: opts.cpus,
+        accels: opts.accel === 'kvm-or-tcg' ? ['kvm', 'tcg'] : [opts.accel],
+        disks: vm.disks.map((p) => ({ path: p, readonly: opts.writableDisks ? 'off' : 'on' })),
+        nets: [
+          ...links.asClient.map((l) => ({ tap: l.clientTap, mac: l.clientMac })),
+          ...links.asProvider.map((l) => ({ tap: l.providerTap, mac: l.providerMac })),
+        ],
+      },
+    },
+    data: new Map([['check', readiness]]),
+    notificationFd: 3,
+    timeoutUpMs: opts.timeoutUpMs,
+    // A provider's VM needs its links' devices; a client also needs the provider VM up.
+    dependencies: sortedBytewise([
+      ...vm.providers.map(serviceName.vm),
+      ...links.asClient.map((l) => l.service),
+      ...links.asProvider.map((l) => l.service),
+    ]),
+    producerFor: serviceName.logger(vm.name),
+    consumerFor: null,
+    pipelineName: null,
+  };
+}
+
+/** The VM's serial logger, the consumer end of its pipeline. */
+function planLogger(vm: ValidVm, opts: GeneratorOptions): Longrun {
+  return {
+    type: 'longrun',
+    name: serviceName.logger(vm.name),
+    run: {
+      template: 'log-run',
+      data: {
+        origin: originOf(vm),
+        execlineb: opts.programs.execlineb,
+        s6Log: opts.programs.s6Log,
+        producer: serviceName.vm(vm.name),
+        logDir: hostPaths(opts, vm.name).logDir,
+        user: opts.logUser === 'root' ? null : opts.logUser,
+        setuidgid: opts.programs.s6Setuidgid,
+        maxFileBytes: opts.logMaxFileBytes,
+        maxFiles: opts.logMaxFiles,
+      },
+    },
+    data: new Map(),
+    notificationFd: 3,
+    timeoutUpMs: null,
+    dependencies: [],
+    producerFor: null,
+    consumerFor: serviceName.vm(vm.name),
+    pipelineName: serviceName.pipeline(vm.name),
+  };
+}
+
+function originOf(vm: ValidVm): Origin {
+  return { subject: `VM ${vm.name}`, source: vm.dir };
+}
+
+function manifestVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): ManifestVm {
+  const paths = hostPaths(opts, vm.name);
+  return {
+    name: vm.name,
+    source: vm.dir,
+    services: { vm: serviceName.vm(vm.name), logger: serviceName.logger(vm.name), pipeline: serviceName.pipeline(vm.name) },
+    kernel: vm.kernel,
+    initramfs: vm.initramfs,
+    disks: vm.disks,
+    providers: vm.providers,
+    links: { asClient: links.asClient.map((l) => l.n), asProvider: links.asProvider.map((l) => l.n) },
+    runtimeDir: paths.runtimeDir,
+    controlSocket: paths.controlSocket,
+    consoleSocket: paths.consoleSocket,
+    logDir: paths.logDir,
+  };
+}
+
+/** The manifest's file name: a plain file at the top, which s6-rc-compile skips. */
+export const MANIFEST_FILE = 'vmsvc-manifest.json';

@@ -1,0 +1,63 @@
+/** How diagnostics and summaries look to a person, and to a script (--json). */
+import { printable, tableNames, terminalJson } from '../util/bytes.js';
+import type { CheckResult } from './check.js';
+import type { Diagnostic } from '../rules/diagnostic.js';
+import type { Link } from './links.js';
+import { alignedTable } from '../util/table.js';
+
+export function formatDiagnostic(d: Diagnostic): string {
+  return `${printable(d.path)}: ${d.severity}[${d.rule}]: ${d.message}\n  hint: ${d.hint}\n`;
+}
+
+/**
+ * Diagnostics printed per VM (and for the data dir itself) before the rest is
+ * summed up in one line: a VM with 100,000 broken images would otherwise bury
+ * the terminal or the boot log, and the first hundred already say what is
+ * wrong. --json always carries every one.
+ */
+export const SHOWN_PER_VM = 100;
+
+/** The diagnostics as formatDiagnostic lines, at most SHOWN_PER_VM per VM, then a count of the rest per VM. */
+export function* formatDiagnostics(diagnostics: readonly Diagnostic[]): Generator<string> {
+  const seen = new Map<string | null, number>();
+  for (const d of diagnostics) {
+    const n = (seen.get(d.vm) ?? 0) + 1;
+    seen.set(d.vm, n);
+    if (n <= SHOWN_PER_VM) yield formatDiagnostic(d);
+  }
+  for (const [vm, n] of seen) {
+    if (n <= SHOWN_PER_VM) continue;
+    const whose = vm === null ? 'the data directory' : `VM ${printable(vm)}`;
+    yield `vmsvc: ${n - SHOWN_PER_VM} more problem${n - SHOWN_PER_VM === 1 ? '' : 's'} of ${whose} not shown (vmsvc check --json lists all ${n})\n`;
+  }
+}
+
+export function formatSkipped(result: CheckResult): string {
+  return result.skipped.map((s) => `vmsvc: skipped VM ${printable(s.name)}: ${s.reason}\n`).join('');
+}
+
+export function countLine(result: CheckResult): string {
+  const errors = result.diagnostics.filter((d) => d.severity === 'error').length;
+  const warnings = result.diagnostics.length - errors;
+  const vms = result.vms.length + result.skipped.length;
+  return `${vms} VM${vms === 1 ? '' : 's'}: ${result.vms.length} valid, ${result.skipped.length} invalid or blocked; ${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'}`;
+}
+
+export function checkJson(result: CheckResult, links: readonly Link[]): string {
+  return `${terminalJson({
+    ok: !result.diagnostics.some((d) => d.severity === 'error'),
+    vms: result.vms.map((vm) => vm.name),
+    // As before the skipped VMs carried `needs`: the reason says it.
+    skipped: result.skipped.map((s) => ({ name: s.name, reason: s.reason })),
+    diagnostics: result.diagnostics,
+    links,
+  }, 2)}\n`;
+}
+
+/** The links as an aligned table, one row per link, for --show-links. */
+export function linksTable(links: readonly Link[]): string {
+  const header = ['n', 'client', 'provider', 'client MAC', 'client IP', 'provider MAC', 'bridge', 'client tap', 'provider tap', 'service'];
+  const name = tableNames(links.flatMap((l) => [l.client, l.provider]));
+  const rows = links.map((l) => [String(l.n), name(l.client), name(l.provider), l.clientMac, l.clientIp, l.providerMac, l.bridge, l.clientTap, l.providerTap, l.service]);
+  return rows.length === 0 ? 'no network links\n' : alignedTable(header, rows);
+}

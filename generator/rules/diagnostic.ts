@@ -1,0 +1,69 @@
+/**
+ * A problem found in the data directory. Every check produces these as values;
+ * only the CLI decides how to print them and which exit code they mean.
+ */
+export type Severity = 'error' | 'warning';
+
+/**
+ * Every rule check applies, by stable id (documented in the README, safe to
+ * match on in scripts; a test keeps the README's list equal to this one):
+ * its severity, and whether, reported against the whole tree rather than one
+ * VM, it leaves no VM usable (then --keep-going skips every VM).
+ */
+export const RULES = {
+  'data-empty': { severity: 'warning', breaksTree: false, summary: 'the data directory holds no VM directory' },
+  'too-many-vms': { severity: 'error', breaksTree: true, summary: 'the data directory holds more entries than --max-vms' },
+  'entry-not-directory': { severity: 'warning', breaksTree: false, summary: 'an entry of the data directory is not a directory' },
+  'vm-dir-symlink': { severity: 'error', breaksTree: false, summary: 'a VM directory is a symbolic link' },
+  'name-not-utf8': { severity: 'error', breaksTree: false, summary: 'a name is not valid UTF-8' },
+  'name-control-char': { severity: 'error', breaksTree: false, summary: 'a name contains a newline or another control character' },
+  'name-reserved-suffix': { severity: 'error', breaksTree: false, summary: 'a VM name ends in a suffix vmsvc uses for its own services' },
+  'name-too-long': { severity: 'error', breaksTree: false, summary: 'a VM name makes a service name or socket path too long' },
+  'name-vmm-unsafe': { severity: 'error', breaksTree: false, summary: 'a VM name contains a character the VMM splits options on' },
+  'path-vmm-unsafe': { severity: 'error', breaksTree: true, summary: 'a path contains a character the VMM splits options on' },
+  'vmlinux-missing': { severity: 'error', breaksTree: false, summary: 'the VM has no vmlinux' },
+  'vmlinux-not-file': { severity: 'error', breaksTree: false, summary: 'vmlinux is not a regular file' },
+  'vmlinux-unreadable': { severity: 'error', breaksTree: false, summary: 'vmlinux cannot be read' },
+  'vmlinux-empty': { severity: 'error', breaksTree: false, summary: 'vmlinux is empty' },
+  'vmlinux-compressed': { severity: 'error', breaksTree: false, summary: 'vmlinux is a compressed kernel, not an uncompressed ELF image' },
+  'vmlinux-not-elf': { severity: 'error', breaksTree: false, summary: 'vmlinux is not an ELF kernel image' },
+  'initramfs-not-file': { severity: 'error', breaksTree: false, summary: 'initramfs is not a readable, non-empty regular file' },
+  'blk-missing': { severity: 'error', breaksTree: false, summary: 'the VM has no blk/ directory' },
+  'blk-not-directory': { severity: 'error', breaksTree: false, summary: 'blk is not a directory' },
+  'blk-no-images': { severity: 'error', breaksTree: false, summary: 'blk/ holds no .img file' },
+  'img-not-file': { severity: 'error', breaksTree: false, summary: 'a disk image is not a regular file' },
+  'img-dangling-symlink': { severity: 'error', breaksTree: false, summary: 'a disk image is a symbolic link to nothing' },
+  'img-unreadable': { severity: 'error', breaksTree: false, summary: 'a disk image cannot be read' },
+  'img-empty': { severity: 'error', breaksTree: false, summary: 'a disk image is empty' },
+  'symlink-escapes': { severity: 'error', breaksTree: false, summary: 'a symbolic link points outside the data directory' },
+  'symlink-loop': { severity: 'error', breaksTree: false, summary: 'a symbolic link loops' },
+  'providers-not-directory': { severity: 'error', breaksTree: false, summary: 'providers or providers/net is not a directory' },
+  'provider-not-file': { severity: 'error', breaksTree: false, summary: 'a providers/net entry is a directory' },
+  'provider-unknown': { severity: 'error', breaksTree: false, summary: 'a provider names no VM' },
+  'provider-self': { severity: 'error', breaksTree: false, summary: 'a VM names itself as its provider' },
+  'provider-cycle': { severity: 'error', breaksTree: false, summary: 'VMs provide for each other in a cycle' },
+  'vmm-unsupported': { severity: 'error', breaksTree: true, summary: 'a setting the chosen VMM cannot honour' },
+  'links-exhausted': { severity: 'error', breaksTree: true, summary: 'more network links than the 65534 addresses of 100.64.0.0/16' },
+} as const satisfies Readonly<Record<string, { readonly severity: Severity; readonly breaksTree: boolean; readonly summary: string }>>;
+
+export type RuleId = keyof typeof RULES;
+export type RuleOf<S extends Severity> = { [K in RuleId]: (typeof RULES)[K]['severity'] extends S ? K : never }[RuleId];
+
+export interface Diagnostic {
+  readonly severity: Severity;
+  readonly rule: RuleId;
+  /** The file or directory at fault, as a path a person can open. */
+  readonly path: string;
+  /** The VM this problem makes invalid, when it belongs to one. */
+  readonly vm: string | null;
+  readonly message: string;
+  readonly hint: string;
+}
+
+export function error(rule: RuleOf<'error'>, path: string, vm: string | null, message: string, hint: string): Diagnostic {
+  return { severity: 'error', rule, path, vm, message, hint };
+}
+
+export function warning(rule: RuleOf<'warning'>, path: string, vm: string | null, message: string, hint: string): Diagnostic {
+  return { severity: 'warning', rule, path, vm, message, hint };
+}

@@ -1,0 +1,71 @@
+import { error, type Diagnostic } from './diagnostic.js';
+import { CONTROL_CHAR, printable } from '../util/bytes.js';
+import { LONGRUN_NAME_MAX_BYTES } from '../s6rc/format.js';
+
+/** A directory name that passed every naming rule; only `checkVmName` makes one. */
+export type VmName = string & { readonly __brand: 'VmName' };
+
+/**
+ * Service names derived from a VM name. All start with `vm-`, so no VM name can
+ * reach s6-rc's reserved `s6rc-`/`s6-rc-` prefixes, and the suffixes below are
+ * refused in VM names so that two VMs can never derive the same service name
+ * (VM `a-log` would otherwise collide with VM `a`'s logger).
+ */
+export const serviceName = {
+  vm: (name: VmName): string => `vm-${name}`,
+  logger: (name: VmName): string => `vm-${name}-log`,
+  pipeline: (name: VmName): string => `vm-${name}-pipeline`,
+};
+const RESERVED_SUFFIXES = ['-log', '-pipeline'] as const;
+
+/** sun_path is 108 bytes including the terminating NUL. */
+export const MAX_SOCKET_PATH = 107;
+
+/**
+ * Characters that cloud-hypervisor's option parser treats as syntax inside
+ * `key=value,...` options (commas split, quotes and brackets group), and that
+ * crosvm splits on too. A path holding one cannot be passed through exactly.
+ */
+export const VMM_UNSAFE = /[,"[\]]/;
+
+export interface NameLimits {
+  /** The `s6-rc-init -p` prefix the tree will be loaded with. */
+  readonly livePrefix: string;
+  /** The longest socket path vmsvc derives from a VM name, as a function of it. */
+  readonly longestSocketPath: (name: string) => string;
+}
+
+const byteLength = (s: string): number => Buffer.byteLength(s, 'utf8');
+
+export function checkVmName(name: string, path: string, limits: NameLimits): Diagnostic[] {
+  const shown = printable(name);
+  if (CONTROL_CHAR.test(name)) {
+    return [
+      error('name-control-char', path, name, `VM name "${shown}" contains a control character`,
+        's6-rc refuses newlines in service names and logs would be unreadable; rename the directory using printable characters'),
+    ];
+  }
+  const problems: Diagnostic[] = [];
+  const suffix = RESERVED_SUFFIXES.find((s) => name.endsWith(s));
+  if (suffix !== undefined) {
+    problems.push(error('name-reserved-suffix', path, name, `VM name "${shown}" ends in "${suffix}"`,
+      `vmsvc names its own services vm-<name>${suffix}; a VM called "${shown}" could collide with them. Rename the directory`));
+  }
+  if (VMM_UNSAFE.test(name)) {
+    problems.push(error('name-vmm-unsafe', path, name, `VM name "${shown}" contains one of , " [ ]`,
+      'the VMM parses its options as key=value lists split on commas, so paths built from this name would be cut apart; rename the directory'));
+  }
+  const longrun = `${limits.livePrefix}${serviceName.logger(name as VmName)}`;
+  if (byteLength(longrun) > LONGRUN_NAME_MAX_BYTES) {
+    problems.push(error('name-too-long', path, name,
+      `service name "${printable(longrun)}" is ${byteLength(longrun)} bytes, over s6's limit of ${LONGRUN_NAME_MAX_BYTES}`,
+      'shorten the directory name'));
+  }
+  const socket = limits.longestSocketPath(name);
+  if (byteLength(socket) > MAX_SOCKET_PATH) {
+    problems.push(error('name-too-long', path, name,
+      `socket path "${printable(socket)}" is ${byteLength(socket)} bytes, over the Unix socket limit of ${MAX_SOCKET_PATH}`,
+      'shorten the directory name or choose a shorter --runtime-dir'));
+  }
+  return problems;
+}

@@ -1,0 +1,40 @@
+/**
+ * The VMMs vmsvc can run: one module each, declaring its capabilities
+ * (capabilities.ts), and one template set each (templates/<vmm>/). This list
+ * and the record below are the only places that name them all.
+ */
+import type { VmmCapabilities } from './capabilities.js';
+import { cloudHypervisor } from './cloud-hypervisor.js';
+import { crosvm } from './crosvm.js';
+import { qemu } from './qemu.js';
+
+export { ACCELS, type Accel, type ConsoleKind, type VmmCapabilities } from './capabilities.js';
+
+/** In the order --help and messages list them. */
+const MODULES = [cloudHypervisor, crosvm, qemu] as const;
+
+export type Vmm = (typeof MODULES)[number]['id'];
+export const VMMS: readonly Vmm[] = MODULES.map((m) => m.id);
+
+/** Each VMM's capabilities, by --vmm value (the type makes it list every module). */
+export const VMM_FACTS: Readonly<Record<Vmm, VmmCapabilities>> = { 'cloud-hypervisor': cloudHypervisor, crosvm, qemu };
+
+/** The socket name of the user's console in the runtime dir, for a VMM that gives it as one. */
+export function consoleSocketName(caps: VmmCapabilities): string | null {
+  return caps.console.kind === 'socket' ? caps.console.socket : null;
+}
+
+/** The capabilities of a VMM named by untrusted input (a manifest), if vmsvc knows it. */
+export function vmmNamed(name: string): VmmCapabilities | undefined {
+  return MODULES.find((m) => m.id === name);
+}
+
+/** Guest memory in MiB, from the VMM-neutral --memory value; null when not a whole number of MiB. */
+export function memoryMiB(memory: string): number | null {
+  const m = /^([1-9][0-9]*)([KMG]?)$/.exec(memory);
+  if (m === null) return null;
+  const n = Number(m[1]);
+  const bytesPerUnit = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[m[2] as '' | 'K' | 'M' | 'G'];
+  const bytes = n * bytesPerUnit;
+  return bytes % 1024 ** 2 === 0 ? bytes / 1024 ** 2 : null;
+}

@@ -1,0 +1,141 @@
+/**
+ * The link oneshots, run for real (execline + iproute2) inside network
+ * namespaces the tests create, and a provider restart under s6.
+ */
+import test from 'ava';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { startS6rc } from '../harness/real-s6rc.js';
+import { vmsvc } from '../support/cli.js';
+import { dataDirWith } from '../support/data-dir.js';
+import { createNetns, inNetns, interfaces } from '../support/netns.js';
+import { realS6rcTest } from '../support/real-s6rc.js';
+import { installStubVmm, recordedArgv } from '../support/stub-vmm.js';
+
+interface Manifest {
+  links: Array<{ n: number; client: string; provider: string; clientMac: string; providerMac: string; bridge: string; clientTap: string; providerTap: string; service: string }>;
+}
+
+function generateGuide(t: { teardown: (fn: () => void) => void }, extra: string[] = []) {
+  const { root, data } = dataDirWith({ netvm: {}, 'appvm-lynx': { providers: ['netvm'] } });
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  const out = path.join(root, 'out');
+  const r = vmsvc(['generate', '--data', data, '--out', out, '--runtime-dir', path.join(root, 'run'), '--log-dir', path.join(root, 'log'), ...extra]);
+  if (r.code !== 0) throw new Error(r.stderr);
+  const manifest = JSON.parse(fs.readFileSync(path.join(out, 'vmsvc-manifest.json'), 'utf8')) as Manifest;
+  return { root, data, out, link: manifest.links[0]! };
+}
+
+const execline = (ns: string, file: string) => inNetns(ns, '/usr/bin/execlineb', ['-P', file]);
+
+test('up creates the bridge and two owned persistent taps joined to it; down removes them; both are idempotent', (t) => {
+  const { out, link } = generateGuide(t, ['--vmm-user', 'nobody']);
+  const ns = createNetns(t);
+  const up = path.join(out, link.service, 'up');
+  const down = path.join(out, link.service, 'down');
+
+  const assertUp = (when: string) => {
+    const ifs = interfaces(ns);
+    const br = ifs.get(link.bridge);
+    t.is(br?.linkinfo?.info_kind, 'bridge', `${when}: bridge`);
+    t.true(br?.flags.includes('UP'), `${when}: bridge up`);
+    for (const tap of [link.clientTap, link.providerTap]) {
+      const i = ifs.get(tap);
+      t.is(i?.linkinfo?.info_kind, 'tun', `${when}: ${tap} is a tun device`);
+      t.is(i?.linkinfo?.info_data?.type, 'tap', `${when}: ${tap} is a tap`);
+      t.true(i?.linkinfo?.info_data?.persist === true, `${when}: ${tap} persists`);
+      t.true(['nobody', 65534, '65534'].includes(i?.linkinfo?.info_data?.user ?? ''), `${when}: ${tap} owned by nobody, got ${String(i?.linkinfo?.info_data?.user)}`);
+      t.is(i?.master, link.bridge, `${when}: ${tap} in the bridge`);
+      t.true(i?.flags.includes('UP'), `${when}: ${tap} up`);
+    }
+  };
+  const assertGone = (when: string) => {
+    const ifs = interfaces(ns);
+    for (const name of [link.bridge, link.clientTap, link.providerTap]) t.false(ifs.has(name), `${when}: ${name} removed`);
+    t.deepEqual([...ifs.keys()], ['lo'], `${when}: nothing else left`);
+  };
+
+  execline(ns, up);
+  assertUp('after up');
+  execline(ns, up);
+  assertUp('after up twice');
+  execline(ns, down);
+  assertGone('after down');
+  execline(ns, down);
+  assertGone('after down twice');
+
+  // A crash left a bridge and a tap owned by someone else: up starts clean.
+  inNetns(ns, 'ip', ['link', 'add', 'name', link.bridge, 'type', 'bridge']);
+  inNetns(ns, 'ip', ['tuntap', 'add', 'dev', link.clientTap, 'mode', 'tap', 'user', 'root']);
+  execline(ns, up);
+  assertUp('after up over leftovers');
+  execline(ns, down);
+  assertGone('final down');
+});
+
+realS6rcTest('a provider VM restarted by s6 gets the same links back, and its client keeps running', async (t, s6rc) => {
+  const { root, out, link } = generateGuide(t, ['--execlineb', s6rc.bin('execlineb')]);
+  const ns = createNetns(t);
+  const bin = path.join(root, 'bin');
+  installStubVmm(bin);
+  const emu = await startS6rc(s6rc, [out], { netns: ns, env: { PATH: `${bin}:${process.env.PATH ?? ''}` } });
+  t.teardown(() => emu.stop());
+  await emu.up(['vms'], { timeoutMs: 30_000 });
+
+  const netRun = path.join(root, 'run', 'netvm');
+  const lynxRun = path.join(root, 'run', 'appvm-lynx');
+  const netArgv = recordedArgv(netRun);
+  const lynxArgv = recordedArgv(lynxRun);
+  t.is(netArgv[netArgv.indexOf('--net') + 1], `tap=${link.providerTap},mac=${link.providerMac}`);
+  t.is(lynxArgv[lynxArgv.indexOf('--net') + 1], `tap=${link.clientTap},mac=${link.clientMac}`);
+  t.true(emu.transitions.indexOf(`up ${link.service}`) < emu.transitions.indexOf('up vm-netvm'));
+  const before = interfaces(ns);
+  const lynxPid = emu.servicePid('vm-appvm-lynx');
+
+  process.kill(emu.servicePid('vm-netvm')!, 'SIGKILL');
+  const deadline = Date.now() + 15_000;
+  while (fs.readFileSync(path.join(netRun, 'starts'), 'utf8').trim().split('\n').length < 2) {
+    if (Date.now() > deadline) throw new Error('netvm was not restarted');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  t.deepEqual(recordedArgv(netRun), netArgv, 'same argv after the restart');
+  const after = interfaces(ns);
+  for (const name of [link.bridge, link.clientTap, link.providerTap]) {
+    t.is(after.get(name)?.ifindex, before.get(name)?.ifindex, `${name} survived (same ifindex)`);
+    t.is(after.get(name)?.master, before.get(name)?.master);
+  }
+  t.is(emu.servicePid('vm-appvm-lynx'), lynxPid, 'the client was not restarted');
+  t.is(fs.readFileSync(path.join(lynxRun, 'starts'), 'utf8').trim().split('\n').length, 1);
+
+  // Taking the link down stops both VMs first, then removes the devices.
+  await emu.down([link.service]);
+  t.false(emu.isUp('vm-appvm-lynx'));
+  t.false(emu.isUp('vm-netvm'));
+  t.deepEqual([...interfaces(ns).keys()], ['lo']);
+});
+
+realS6rcTest('s6-rc -d change on the bundle leaves the host as it was before -u change: the links go with the VMs', async (t, s6rc) => {
+  const { root, out, link } = generateGuide(t, ['--execlineb', s6rc.bin('execlineb')]);
+  const ns = createNetns(t);
+  const bin = path.join(root, 'bin');
+  installStubVmm(bin);
+  const emu = await startS6rc(s6rc, [out], { netns: ns, env: { PATH: `${bin}:${process.env.PATH ?? ''}` } });
+  t.teardown(() => emu.stop());
+  const before = interfaces(ns);
+
+  await emu.up(['vms'], { timeoutMs: 30_000 });
+  const up = interfaces(ns);
+  for (const name of [link.bridge, link.clientTap, link.providerTap]) t.true(up.has(name), `${name} exists while the bundle is up`);
+  // The link comes up before either VM, and goes down after both.
+  const at = (what: string): number => emu.transitions.indexOf(what);
+  t.true(at(`up ${link.service}`) >= 0 && at(`up ${link.service}`) < at('up vm-netvm'));
+  t.true(at(`up ${link.service}`) < at('up vm-appvm-lynx'));
+
+  await emu.down(['vms'], { timeoutMs: 30_000 });
+  t.false(emu.isUp('vm-netvm'));
+  t.false(emu.isUp('vm-appvm-lynx'));
+  t.false(emu.isUp(link.service), 'the link oneshot is down');
+  t.deepEqual(interfaces(ns), before, 'the namespace is as it was before the bundle went up');
+  t.true(at(`down ${link.service}`) > at('down vm-netvm'));
+  t.true(at(`down ${link.service}`) > at('down vm-appvm-lynx'));
+});

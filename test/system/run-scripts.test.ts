@@ -1,0 +1,307 @@
+/**
+ * The generated run scripts, run for real: compiled by the real s6-rc-compile,
+ * brought up by the real s6-rc under the prefix's s6 and execline, with a stub
+ * VMM on PATH.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { startS6rc } from '../harness/real-s6rc.js';
+import { vmsvc } from '../support/cli.js';
+import { dataDirWith } from '../support/data-dir.js';
+import { createNetns } from '../support/netns.js';
+import { realS6rcTest, type RealS6rc } from '../support/real-s6rc.js';
+import { installStubVmm, recordedArgv } from '../support/stub-vmm.js';
+import { waitFor } from '../support/wait.js';
+
+interface Setup {
+  root: string;
+  data: string;
+  out: string;
+  run: string;
+  log: string;
+  bin: string;
+}
+
+function setup(t: { teardown: (fn: () => void) => void }, s6rc: RealS6rc, vms: Parameters<typeof dataDirWith>[0], extra: string[] = []): Setup {
+  const { root, data } = dataDirWith(vms);
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  const s = { root, data, out: path.join(root, 'out'), run: path.join(root, 'run'), log: path.join(root, 'log'), bin: path.join(root, 'bin') };
+  installStubVmm(s.bin);
+  const r = vmsvc(['generate', '--data', data, '--out', s.out, '--runtime-dir', s.run, '--log-dir', s.log, '--timeout-up', '20000', '--execlineb', s6rc.bin('execlineb'), ...extra]);
+  if (r.code !== 0) throw new Error(`generate failed: ${r.stderr}`);
+  return s;
+}
+
+const read = (p: string): string => (fs.existsSync(p) ? fs.readFileSync(p, 'utf8') : '');
+
+realS6rcTest('the user guide example runs: exact argv, serial log with timestamps, stderr elsewhere, readiness, provider first', async (t, s6rc) => {
+  const s = setup(t, s6rc, { netvm: {}, 'appvm-lynx': { providers: ['netvm'], disks: ['root.img', 'home.img'] } });
+  const emu = await startS6rc(s6rc, [s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
+  t.teardown(() => emu.stop());
+  await emu.up(['vms'], { timeoutMs: 30_000 });
+
+  const lynxRun = path.join(s.run, 'appvm-lynx');
+  // The argv cloud-hypervisor v53.0 accepts; the test 'cloud-hypervisor: several disks ...' cites its rules.
+  t.deepEqual(recordedArgv(lynxRun), [
+    '--api-socket', `path=${lynxRun}/api.sock`,
+    '--kernel', `${s.data}/appvm-lynx/vmlinux`,
+    '--cmdline=console=ttyS0 root=PARTLABEL=root',
+    '--cpus', 'boot=1',
+    '--memory', 'size=256M',
+    '--disk', `path=${s.data}/appvm-lynx/blk/home.img,readonly=on,image_type=raw`,
+    `path=${s.data}/appvm-lynx/blk/root.img,readonly=on,image_type=raw`,
+    '--net', 'tap=vtc-b8f6,mac=0a:b3:ec:00:b8:f6',
+    '--serial', 'tty',
+    '--console', 'pty',
+  ]);
+  t.is(read(path.join(lynxRun, 'stdin')), '/dev/null');
+
+  // The provider was ready (socket up) before its client's VMM started.
+  const netReady = Number(read(path.join(s.run, 'netvm', 'ready-at')).trim());
+  const lynxStart = Number(read(path.join(lynxRun, 'starts')).trim());
+  t.true(netReady > 0 && lynxStart >= netReady, `netvm ready at ${netReady}, appvm started at ${lynxStart}`);
+  t.true(emu.transitions.indexOf('up vm-netvm') < emu.transitions.indexOf('up vm-appvm-lynx'));
+
+  const logFile = path.join(s.log, 'appvm-lynx', 'current');
+  await waitFor('serial lines in the log', () => read(logFile).includes('serial: tick 2'));
+  const lines = read(logFile).split('\n').filter((l) => l !== '');
+  t.regex(lines[0]!, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{9} {2}serial: Linux version 6\.1\.0-stub$/);
+  for (const l of lines) t.regex(l, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{9} {2}serial: /);
+  t.false(read(logFile).includes('NOT-SERIAL'));
+  await waitFor('stderr in the catch-all log', () => read(emu.catchAllLog).includes('stub-vmm: NOT-SERIAL'));
+  t.false(read(emu.catchAllLog).includes('serial: tick'));
+});
+
+realS6rcTest('readiness waits for the API socket, and a stale socket does not count', async (t, s6rc) => {
+  const s = setup(t, s6rc, { solo: {} });
+  fs.mkdirSync(path.join(s.run, 'solo'), { recursive: true });
+  // A socket file left by a crashed VMM: the run script must remove it first.
+  const { createServer } = await import('node:net');
+  const stale = createServer().listen(path.join(s.run, 'solo', 'api.sock'));
+  await new Promise((r) => stale.once('listening', r));
+  stale.close();
+  const emu = await startS6rc(s6rc, [s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}`, STUB_READY_DELAY_MS: '1500' } });
+  t.teardown(() => emu.stop());
+  const started = Date.now();
+  await emu.up(['vm-solo'], { timeoutMs: 30_000 });
+  const readyAt = Number(read(path.join(s.run, 'solo', 'ready-at')).trim());
+  t.true(readyAt > 0, 'stub created its socket');
+  t.true(Date.now() - started >= 1400, 'up returned only after the delayed socket appeared');
+});
+
+realS6rcTest('names with shell and execline metacharacters pass through exactly and nothing is executed', async (t, s6rc) => {
+  const names = ['my vm', "a'b", '$(touch canary1)', '`touch canary2`', ';touch canary3', '{x}', '-dash', '#hash', 'ünïcödé 🙂', 'back\\slash', '$HOME'];
+  const s = setup(t, s6rc, Object.fromEntries(names.map((n) => [n, {}])));
+  const emu = await startS6rc(s6rc, [s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
+  t.teardown(() => emu.stop());
+  await emu.up(['vms'], { timeoutMs: 60_000 });
+  for (const name of names) {
+    const argv = recordedArgv(path.join(s.run, name));
+    t.is(argv[argv.indexOf('--kernel') + 1], `${s.data}/${name}/vmlinux`, name);
+    t.is(argv[argv.indexOf('--disk') + 1], `path=${s.data}/${name}/blk/root.img,readonly=on,image_type=raw`, name);
+    await waitFor(`log of ${name}`, () => read(path.join(s.log, name, 'current')).includes('serial: booted'));
+  }
+  const canaries = fs.readdirSync(s.root, { recursive: true }).map(String).filter((p) => /canary\d$/.test(p) && !p.includes('$(') && !p.includes('`') && !p.includes(';'));
+  t.deepEqual(canaries, []);
+  for (const dir of [emu.root, process.cwd(), '/']) {
+    for (const c of ['canary1', 'canary2', 'canary3']) t.false(fs.existsSync(path.join(dir, c)), `${dir}/${c}`);
+  }
+  for (const svc of fs.readdirSync(emu.scandir)) {
+    for (const c of ['canary1', 'canary2', 'canary3']) t.false(fs.existsSync(path.join(emu.scandir, svc, c)));
+  }
+});
+
+realS6rcTest('a VMM that dies is restarted by s6 with the same argv, and the logger keeps logging', async (t, s6rc) => {
+  const s = setup(t, s6rc, { solo: {} });
+  const emu = await startS6rc(s6rc, [s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
+  t.teardown(() => emu.stop());
+  await emu.up(['vms'], { timeoutMs: 30_000 });
+  const first = recordedArgv(path.join(s.run, 'solo'));
+  const loggerPid = emu.servicePid('vm-solo-log');
+  process.kill(emu.servicePid('vm-solo')!, 'SIGKILL');
+  await waitFor('second start', () => read(path.join(s.run, 'solo', 'starts')).trim().split('\n').length >= 2);
+  t.deepEqual(recordedArgv(path.join(s.run, 'solo')), first);
+  t.is(emu.servicePid('vm-solo-log'), loggerPid);
+  const booted = () => read(path.join(s.log, 'solo', 'current')).split('\n').filter((l) => l.includes('serial: booted')).length;
+  await waitFor('the restarted VMM\'s lines in the same log', () => booted() >= 2);
+  t.pass();
+});
+
+realS6rcTest('writable disks and other flags reach the argv; a command line starting with - stays a value', async (t, s6rc) => {
+  const s = setup(t, s6rc, { solo: {} }, ['--writable-disks', '--memory', '1G', '--cpus', '2', '--cmdline=-- console=ttyS0 quiet']);
+  const emu = await startS6rc(s6rc, [s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
+  t.teardown(() => emu.stop());
+  await emu.up(['vm-solo'], { timeoutMs: 30_000 });
+  t.deepEqual(recordedArgv(path.join(s.run, 'solo')), [
+    '--api-socket', `path=${s.run}/solo/api.sock`,
+    '--kernel', `${s.data}/solo/vmlinux`,
+    // clap 4.6 (cloud-hypervisor v53.0's Cargo.lock) clap_builder/src/parser/parser.rs:148-289: a word
+    // after `--cmdline` that starts with - is parsed as an option (long at :148, short at :213), so
+    // `--cmdline '-- quiet'` is refused; parser.rs:1061-1068 and clap_lex/src/lib.rs:324-339:
+    // in `--cmdline=VALUE` all after the first = is the value.
+    '--cmdline=-- console=ttyS0 quiet',
+    '--cpus', 'boot=2',
+    '--memory', 'size=1G',
+    // A single disk and no link: one value after --disk, and no --net at all (main.rs:384 num_args(1..)
+    // would refuse a --net with no value, parser.rs:1343).
+    '--disk', `path=${s.data}/solo/blk/root.img,readonly=off,image_type=raw`,
+    '--serial', 'tty',
+    '--console', 'pty',
+  ]);
+});
+
+realS6rcTest('cloud-hypervisor: several disks follow one --disk and several links one --net, as v53.0 parses them', async (t, s6rc) => {
+  const s = setup(t, s6rc, {
+    netvm: { initramfs: 'initramfs\n' },
+    vpnvm: { providers: ['netvm'] },
+    'appvm-secure': { providers: ['netvm', 'vpnvm'], disks: ['root.img', 'home.img', 'Photos 2026.img'] },
+  });
+  const emu = await startS6rc(s6rc, [s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
+  t.teardown(() => emu.stop());
+  await emu.up(['vms'], { timeoutMs: 30_000 });
+  const common = (vm: string, initramfs = false): string[] => [
+    // cloud-hypervisor v53.0 cloud-hypervisor/src/main.rs:193-197: Arg::new("api-socket").num_args(1);
+    // main.rs:531-555 parses it with OptionParser: path=<path>.
+    '--api-socket', `path=${s.run}/${vm}/api.sock`,
+    // main.rs:319-326: Arg::new("kernel").num_args(1); vmm/src/config.rs:3630 takes it as a path, unparsed.
+    // Always absolute (vmsvc resolves the data dir), so never a word clap could take for a flag.
+    '--kernel', `${s.data}/${vm}/vmlinux`,
+    // main.rs:308-312: Arg::new("initramfs").num_args(1); config.rs:3631 takes it as a path. Absolute too.
+    ...(initramfs ? ['--initramfs', `${s.data}/${vm}/initramfs`] : []),
+    // main.rs:203-207: Arg::new("cmdline").num_args(1); config.rs:3632 takes it verbatim.
+    '--cmdline=console=ttyS0 root=PARTLABEL=root',
+    // main.rs:213-224 (default action Set: given once); config.rs:713-730 CpusConfig::parse: boot=<n>.
+    '--cpus', 'boot=1',
+    // main.rs:356-368; config.rs:1083-1104 MemoryConfig::parse: size=<n>[KMG] (option_parser ByteSized).
+    '--memory', 'size=256M',
+  ];
+  const tail = ['--serial', 'tty', '--console', 'pty'];
+  const disk = (vm: string, img: string): string => `path=${s.data}/${vm}/blk/${img},readonly=on,image_type=raw`;
+  t.deepEqual(recordedArgv(path.join(s.run, 'appvm-secure')), [
+    ...common('appvm-secure'),
+    // main.rs:256-261: Arg::new("disk").num_args(1..).action(ArgAction::Append). clap 4.6
+    // clap_builder/src/parser/parser.rs:291-317: each following word that is not an option
+    // (parser.rs:148, :213) is one more value, up to the next option; config.rs:539-541 and
+    // 3485-3493: each value is one DiskConfig. (Append, new in v52.0, also allows a repeated --disk;
+    // v51.0's default Set refused it, parser.rs:1200-1217, :1199-1216 in its clap_builder 4.5.59;
+    // one --disk with several values suits both.)
+    // config.rs:1441-1467: path, readonly, image_type are DiskConfig options; option_parser/src/lib.rs:94,138,150:
+    // values split at , and the first =, and are trimmed: a path with spaces (not at its ends) or = is kept.
+    '--disk', disk('appvm-secure', 'Photos 2026.img'), disk('appvm-secure', 'home.img'), disk('appvm-secure', 'root.img'),
+    // main.rs:384-389: Arg::new("net").num_args(1..).action(ArgAction::Append), the same rule;
+    // config.rs:542-544, 3503-3511 and 1692-1727 NetConfig::parse: tap, mac.
+    '--net', 'tap=vtc-4da8,mac=0a:b3:ec:00:4d:a8', 'tap=vtc-ecf4,mac=0a:b3:ec:00:ec:f4',
+    // main.rs:459-463 serial (default action Set), config.rs:2388-2398 and 2328: tty is a valueless mode,
+    // vmm/src/console_devices.rs:242-257 writes it to stdout (raw mode only on a terminal, :83-85), and
+    // vmm/src/serial_manager.rs:193-222 reads input only when stdin is a terminal (here /dev/null);
+    // main.rs:208-212 console, config.rs:2368-2386: pty (off without a user console).
+    // No --seccomp: main.rs:454-458 defaults to true, SeccompAction::Trap at :588.
+    ...tail,
+  ]);
+  // A provider of two links: two values after one --net, client links first.
+  t.deepEqual(recordedArgv(path.join(s.run, 'vpnvm')), [
+    ...common('vpnvm'),
+    '--disk', disk('vpnvm', 'root.img'),
+    '--net', 'tap=vtc-cf22,mac=0a:b3:ec:00:cf:22', 'tap=vtp-ecf4,mac=0a:b3:ec:80:ec:f4',
+    ...tail,
+  ]);
+  t.deepEqual(recordedArgv(path.join(s.run, 'netvm')), [
+    ...common('netvm', true),
+    '--disk', disk('netvm', 'root.img'),
+    '--net', 'tap=vtp-4da8,mac=0a:b3:ec:80:4d:a8', 'tap=vtp-cf22,mac=0a:b3:ec:80:cf:22',
+    ...tail,
+  ]);
+});
+
+
+realS6rcTest('--vmm qemu: exact argv, QMP readiness, console socket, serial log', async (t, s6rc) => {
+  const { root, data } = dataDirWith({ netvm: {}, 'appvm-lynx': { providers: ['netvm'], disks: ['root.img', 'home.img'] } });
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  const s = { out: path.join(root, 'out'), run: path.join(root, 'run'), log: path.join(root, 'log'), bin: path.join(root, 'bin') };
+  installStubVmm(s.bin, 'qemu-system-x86_64');
+  const r = vmsvc(['generate', '--vmm', 'qemu', '--execlineb', s6rc.bin('execlineb'), '--data', data, '--out', s.out, '--runtime-dir', s.run, '--log-dir', s.log, '--writable-disks']);
+  t.is(r.code, 0, r.stderr);
+  const emu = await startS6rc(s6rc, [s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
+  t.teardown(() => emu.stop());
+  await emu.up(['vms'], { timeoutMs: 30_000 });
+  const lynx = path.join(s.run, 'appvm-lynx');
+  t.deepEqual(recordedArgv(lynx), [
+    '-name', 'guest=appvm-lynx',
+    '-machine', 'q35',
+    '-accel', 'kvm',
+    '-cpu', 'max',
+    '-m', '256M',
+    '-smp', '1',
+    '-nodefaults',
+    '-no-user-config',
+    '-display', 'none',
+    '-sandbox', 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny',
+    '-kernel', `${data}/appvm-lynx/vmlinux`,
+    '-append', 'console=ttyS0 root=PARTLABEL=root',
+    '-serial', 'stdio',
+    '-qmp', `unix:${lynx}/qmp.sock,server=on,wait=off`,
+    '-device', 'virtio-serial-pci',
+    '-chardev', `socket,id=console,path=${lynx}/console.sock,server=on,wait=off`,
+    '-device', 'virtconsole,chardev=console',
+    '-drive', `file=${data}/appvm-lynx/blk/home.img,if=none,id=disk0,format=raw,readonly=off`,
+    '-device', 'virtio-blk-pci,drive=disk0',
+    '-drive', `file=${data}/appvm-lynx/blk/root.img,if=none,id=disk1,format=raw,readonly=off`,
+    '-device', 'virtio-blk-pci,drive=disk1',
+    '-netdev', 'tap,id=net0,ifname=vtc-b8f6,script=no,downscript=no',
+    '-device', 'virtio-net-pci,netdev=net0,mac=0a:b3:ec:00:b8:f6',
+  ]);
+  const net = recordedArgv(path.join(s.run, 'netvm'));
+  t.is(net[net.indexOf('-netdev') + 1], 'tap,id=net0,ifname=vtp-b8f6,script=no,downscript=no');
+  t.is(net[net.indexOf('-netdev') + 3], 'virtio-net-pci,netdev=net0,mac=0a:b3:ec:80:b8:f6');
+  await waitFor('serial lines', () => read(path.join(s.log, 'appvm-lynx', 'current')).includes('serial: tick 1'));
+  t.false(read(path.join(s.log, 'appvm-lynx', 'current')).includes('NOT-SERIAL'));
+});
+
+realS6rcTest('--vmm crosvm: exact argv; the user console it cannot offer is a check error unless --no-user-console', async (t, s6rc) => {
+  const { root, data } = dataDirWith({ netvm: {}, 'appvm-lynx': { providers: ['netvm'] } });
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  const s = { out: path.join(root, 'out'), run: path.join(root, 'run'), log: path.join(root, 'log'), bin: path.join(root, 'bin') };
+  const refused = vmsvc(['generate', '--vmm', 'crosvm', '--data', data, '--out', s.out]);
+  t.is(refused.code, 1);
+  t.regex(refused.stderr, /error\[vmm-unsupported\]: crosvm cannot offer the user's virtio-console/);
+  t.false(fs.existsSync(s.out));
+  const odd = vmsvc(['check', '--vmm', 'crosvm', '--no-user-console', '--memory', '1000K', '--data', data]);
+  t.is(odd.code, 1);
+  t.regex(odd.stderr, /crosvm takes guest memory in whole MiB; --memory 1000K is not/);
+
+  installStubVmm(s.bin, 'crosvm');
+  const r = vmsvc(['generate', '--vmm', 'crosvm', '--execlineb', s6rc.bin('execlineb'), '--no-user-console', '--memory', '1G', '--cpus', '2',
+    '--data', data, '--out', s.out, '--runtime-dir', s.run, '--log-dir', s.log]);
+  t.is(r.code, 0, r.stderr);
+  const emu = await startS6rc(s6rc, [s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
+  t.teardown(() => emu.stop());
+  await emu.up(['vms'], { timeoutMs: 30_000 });
+  t.deepEqual(recordedArgv(path.join(s.run, 'appvm-lynx')), [
+    'run',
+    '--socket', `${s.run}/appvm-lynx/control.sock`,
+    '--mem', 'size=1024',
+    '--cpus', 'num-cores=2',
+    '--params', 'console=ttyS0 root=PARTLABEL=root',
+    '--serial', 'type=stdout,hardware=serial,num=1,console',
+    '--block', `path=${data}/appvm-lynx/blk/root.img,ro=true`,
+    '--net', 'tap-name=vtc-b8f6,mac=0a:b3:ec:00:b8:f6',
+    `${data}/appvm-lynx/vmlinux`,
+  ]);
+  await waitFor('serial lines', () => read(path.join(s.log, 'appvm-lynx', 'current')).includes('serial: booted'));
+});
+
+realS6rcTest('--vmm-user and --log-user: the VMM and s6-log run as those users and own their dirs', async (t, s6rc) => {
+  const s = setup(t, s6rc, { solo: {} }, ['--vmm-user', 'nobody', '--log-user', 'daemon']);
+  fs.chmodSync(s.root, 0o755);
+  fs.chmodSync(s.bin, 0o755);
+  const emu = await startS6rc(s6rc, [s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
+  t.teardown(() => emu.stop());
+  await emu.up(['vms'], { timeoutMs: 30_000 });
+  const uidOf = (pid: number) => /^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1];
+  t.is(uidOf(emu.servicePid('vm-solo')!), '65534', 'VMM runs as nobody');
+  t.is(uidOf(emu.servicePid('vm-solo-log')!), '1', 's6-log runs as daemon');
+  t.is(fs.statSync(path.join(s.run, 'solo')).uid, 65534);
+  t.is(fs.statSync(path.join(s.log, 'solo')).uid, 1);
+  await waitFor('serial lines', () => read(path.join(s.log, 'solo', 'current')).includes('serial: booted'));
+  t.is(fs.statSync(path.join(s.log, 'solo', 'current')).uid, 1);
+});
