@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { vmsvc } from '../support/cli.js';
 import { dataDirWith } from '../support/data-dir.js';
 import { installStubVmm, recordedArgv } from '../support/stub-vmm.js';
+import { waitFor } from '../support/wait.js';
 
 /**
  * Supervises a copy of a longrun with Debian's s6-supervise until the service
@@ -21,9 +22,11 @@ async function argvWhenReady(serviceDir: string, runtimeDir: string, env: NodeJS
   fs.cpSync(serviceDir, dir, { recursive: true });
   const supervise = spawn('s6-supervise', [dir], { env, stdio: 'ignore' });
   try {
+    // s6-svwait fails at once (111) on a service whose supervisor has not made its event dir yet.
+    await waitFor(`s6-supervise to set up ${dir}`, () => fs.existsSync(path.join(dir, 'event')) && fs.existsSync(path.join(dir, 'supervise', 'status')), 30_000);
     await new Promise<void>((resolve, reject) => {
       const wait = spawn('s6-svwait', ['-U', '-t', '30000', dir], { env, stdio: 'ignore' });
-      wait.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${dir} not ready within 30 s (s6-svwait: ${code})`))));
+      wait.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${dir} not ready: s6-svwait -U -t 30000 exited ${code}`))));
     });
     return recordedArgv(runtimeDir);
   } finally {
