@@ -4,29 +4,25 @@
  * `<runtimeDir>/console.sock`; for manifests without the field,
  * `<runtimeDir>/console.sock` if a socket is there).
  *
- * One session per VM: a lock file `<runtimeDir>/console.lock`, created with
- * O_CREAT|O_EXCL and holding the owner's pid (no flock: the runtime dir may be
- * on any file system, and the holder is shown by pid). A lock whose pid is
- * dead is taken over: it is renamed aside (atomic), checked to still be the
- * dead holder's, and removed; a live holder moved aside meanwhile is put back.
- * The runtime dir is the VMM user's: the dir and the lock are never followed
- * as links, and a lock that is not a small regular file is refused (untrusted.ts).
+ * One session per VM: the pid lock `<runtimeDir>/console.lock` (util/pid-lock.ts;
+ * no flock: the runtime dir may be on any file system, and the holder is
+ * shown by pid). The runtime dir is the VMM user's: neither it nor the lock
+ * is followed as a link, and a lock that is not a small regular file is
+ * refused, naming it.
  *
  * cloud-hypervisor gives the console as a pty (`--console pty`), whose path
  * only the running VMM knows: for it this says how to find the pty
  * (ch-remote info) and does not pretend to attach; crosvm has none.
  */
-import * as fs from 'node:fs';
-import { isAlive } from '../util/pid-lock.js';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { printable } from '../util/bytes.js';
 import { findVm, readTree } from './inventory.js';
 import { CommandError, EXIT, guard, type Io } from '../command/shell.js';
-import { isSocket, vmmOf } from './show.js';
+import { vmmOf } from './show.js';
 import { vmmNamed } from '../vmm/index.js';
-import { openUntrusted, readUntrusted } from './untrusted.js';
-import { errnoOf } from '../util/errno.js';
+import { isSocket } from '../util/untrusted.js';
+import { takeLock } from '../util/pid-lock.js';
 
 /**
  * Arguments of `vmsvc console NAME`.
@@ -94,7 +90,12 @@ export function consoleCommand(args: ConsoleArgs, io: Io, opts: ConsoleOptions =
       throw new CommandError(`VM ${printable(vm.name)} has no console socket at ${printable(socketPath)} now (is it running?)`, EXIT.failed);
     }
     const lockFile = path.join(vm.runtimeDir, 'console.lock');
-    const lock = await acquireLock(lockFile);
+    const lock = takeLock(lockFile, { untrustedDir: true });
+    if (!lock.ok && 'refused' in lock) {
+      throw new CommandError(lock.at === 'dir'
+        ? `cannot take the console lock ${printable(lockFile)}: ${printable(lock.refused)}`
+        : `${printable(lock.refused)}: not a console lock vmsvc wrote; remove it if no console session runs`, EXIT.failed);
+    }
     if (!lock.ok) {
       throw new CommandError(
         `the console of VM ${printable(vm.name)} is in use by pid ${lock.holder}; one session at a time`
@@ -189,121 +190,4 @@ async function session(name: string, socketPath: string, io: Io, opts: ConsoleOp
   }
   io.err(`\r\nvmsvc: ${why}; left the console of VM ${printable(name)}\n`);
   return code;
-}
-
-// ---------------------------------------------------------------------------
-// The lock
-
-export type LockResult =
-  | { readonly ok: true; release(): void }
-  /** holder: the live pid in the lock. */
-  | { readonly ok: false; readonly holder: number };
-
-/** A pid and a newline; a longer lock is not one vmsvc wrote. */
-const LOCK_MAX_BYTES = 32;
-
-/**
- * The lock's directory (the VM's runtime dir, writable by the VMM user), held
- * open so every step below names the lock through it (see untrusted.ts):
- * neither the dir nor the lock is ever a link followed.
- */
-interface LockDir {
-  readonly fd: number;
-  /** The lock as the user knows it, for messages. */
-  readonly shown: string;
-  /** The lock, and the name a stale one is moved aside to, through the held directory. */
-  readonly at: string;
-  readonly aside: string;
-}
-
-function readPid(lock: LockDir): number | null | 'gone' {
-  const read = readUntrusted(`/proc/self/fd/${lock.fd}`, [path.basename(lock.at)], LOCK_MAX_BYTES, path.dirname(lock.shown));
-  if (read.kind === 'missing') return 'gone';
-  if (read.kind === 'refused') {
-    throw new CommandError(`${printable(read.why)}: not a console lock vmsvc wrote; remove it if no console session runs`, EXIT.failed);
-  }
-  const m = /^(\d+)\n?$/.exec(read.data.toString('latin1'));
-  return m === null ? null : Number(m[1]);
-}
-
-/** A lock file still empty after this long was left by a holder that died before writing its pid. */
-const EMPTY_LOCK_GRACE_MS = 2000;
-
-/**
- * Takes `file` for `pid`: O_EXCL create, then the pid. An existing lock with
- * a live pid refuses; a dead pid's is taken over, and so is an empty or
- * garbled one once it is 2 s old (its taker died before writing its pid).
- * A lock that is not a small regular file (a link, a FIFO, a device) was not
- * written by vmsvc: refused, naming it. release() removes the file only while
- * it still holds our pid.
- */
-export async function acquireLock(file: string, pid: number = process.pid): Promise<LockResult> {
-  const dir = path.dirname(file);
-  const opened = openUntrusted(path.dirname(dir), [path.basename(dir)], true);
-  if (opened.kind === 'missing') throw new CommandError(`cannot take the console lock ${printable(file)}: ${printable(dir)} does not exist`, EXIT.failed);
-  if (opened.kind === 'refused') throw new CommandError(`cannot take the console lock ${printable(file)}: ${printable(opened.why)}`, EXIT.failed);
-  const held = `/proc/self/fd/${opened.fd}`;
-  const lock: LockDir = { fd: opened.fd, shown: file, at: `${held}/${path.basename(file)}`, aside: `${held}/${path.basename(file)}.stale-${pid}` };
-  let result: LockResult | null = null;
-  try {
-    result = await takeLock(lock, pid);
-    return result;
-  } finally {
-    if (result === null || !result.ok) fs.closeSync(lock.fd);
-  }
-}
-
-async function takeLock(lock: LockDir, pid: number): Promise<LockResult> {
-  for (;;) {
-    try {
-      const fd = fs.openSync(lock.at, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
-      try {
-        fs.writeSync(fd, `${pid}\n`);
-      } finally {
-        fs.closeSync(fd);
-      }
-      return { ok: true, release: () => releaseLock(lock, pid) };
-    } catch (e) {
-      if (!(errnoOf(e) === 'EEXIST')) throw e;
-    }
-    const holder = readPid(lock);
-    if (holder === 'gone') continue;
-    if (holder !== null && isAlive(holder)) return { ok: false, holder };
-    if (holder === null) {
-      let age = 0;
-      try {
-        age = Date.now() - fs.lstatSync(lock.at).mtimeMs;
-      } catch {
-        continue;
-      }
-      if (age < EMPTY_LOCK_GRACE_MS) {
-        await new Promise((r) => setTimeout(r, 50));
-        continue;
-      }
-    }
-    // Stale: move it aside, and make sure what we moved is the stale lock.
-    try {
-      fs.renameSync(lock.at, lock.aside);
-    } catch (e) {
-      if (errnoOf(e) === 'ENOENT') continue;
-      throw e;
-    }
-    const moved = readPid({ ...lock, at: lock.aside, shown: `${lock.shown}.stale-${pid}` });
-    if (typeof moved === 'number' && moved !== holder && isAlive(moved)) {
-      // Someone took the lock over between our read and the rename: give it back.
-      try {
-        fs.linkSync(lock.aside, lock.at);
-      } catch { /* a third session holds it now */ }
-      fs.rmSync(lock.aside, { force: true });
-      return { ok: false, holder: moved };
-    }
-    fs.rmSync(lock.aside, { force: true });
-  }
-}
-
-function releaseLock(lock: LockDir, pid: number): void {
-  try {
-    if (readPid(lock) === pid) fs.unlinkSync(lock.at);
-  } catch { /* already gone, or no longer a lock of ours */ }
-  fs.closeSync(lock.fd);
 }

@@ -16,7 +16,7 @@ import type { Link } from '../pipeline/links.js';
 import { MANIFEST_FILE, type Manifest, type ManifestVm } from '../pipeline/plan.js';
 import { clientGraph, findCycles, reachable, startLevels, type ProviderGraph } from '../util/provider-graph.js';
 import { CommandError, EXIT } from '../command/shell.js';
-import { listUntrusted, readUntrusted } from './untrusted.js';
+import { listUntrusted, readUntrusted } from '../util/untrusted.js';
 
 // ---------------------------------------------------------------------------
 // The generated tree

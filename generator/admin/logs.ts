@@ -9,7 +9,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { printable, terminalJson } from '../util/bytes.js';
 import { findVm, readTree } from './inventory.js';
 import { CommandError, EXIT, guard, type Io } from '../command/shell.js';
-import { openUntrusted } from './untrusted.js';
+import { openUntrusted } from '../util/untrusted.js';
 
 /**
  * Arguments of `vmsvc logs NAME`.

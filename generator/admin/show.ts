@@ -1,5 +1,4 @@
 /** `vmsvc show NAME`: everything the generated tree and the live state say about one VM. */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { hasTerminalUnsafe, printable } from '../util/bytes.js';
 import {
@@ -8,7 +7,7 @@ import {
 import { spawnRunner, type CommandRunner } from '../util/command-runner.js';
 import { alignedTable } from '../util/table.js';
 import { CommandError, guard, type Io } from '../command/shell.js';
-import { readUntrusted } from './untrusted.js';
+import { isSocket, readUntrusted } from '../util/untrusted.js';
 import type { ManifestVm } from '../pipeline/plan.js';
 
 /**
@@ -138,7 +137,7 @@ const RUN_SCRIPT_MAX_BYTES = 1024 * 1024;
 /** A service's `type` file: "longrun\n" and the like. */
 const TYPE_MAX_BYTES = 64;
 
-/** The VMM argv of a VM, from its generated run script (read as untrusted: see untrusted.ts). */
+/** The VMM argv of a VM, from its generated run script (read as untrusted: see util/untrusted.ts). */
 export function vmmOf(tree: Tree, vm: ManifestVm): { argv: string[]; user: string | null } | { error: string } {
   const run = path.join(tree.source, vm.services.vm, 'run');
   const read = readUntrusted(tree.source, [vm.services.vm, 'run'], RUN_SCRIPT_MAX_BYTES);
@@ -160,15 +159,6 @@ async function sourceService(tree: Tree, name: string, live: { scandir: string; 
     dependencies: readNameList(dir, type === 'bundle' ? 'contents' : 'dependencies'),
     live: type === 'longrun' ? await liveState(live, name, runner) : null,
   };
-}
-
-/** A socket there itself: a link in the VMM user's runtime dir is not followed. */
-export function isSocket(p: string): boolean {
-  try {
-    return fs.lstatSync(p).isSocket();
-  } catch {
-    return false;
-  }
 }
 
 export function describeState(s: LiveState): string {

@@ -550,6 +550,11 @@ function prune(L: StateLayout, keep: ReadonlySet<string>): void {
 function withLock<T>(L: StateLayout, fn: () => T): T {
   fs.mkdirSync(L.state, { recursive: true });
   const taken = takeLock(L.lock);
+  if (!taken.ok && 'refused' in taken) {
+    throw new CommandError(taken.at === 'dir'
+      ? `cannot take the lock ${p(L.lock)}: ${p(taken.refused)}`
+      : `${p(taken.refused)}: not a lock vmsvc wrote; remove it if no vmsvc apply is using ${p(L.state)}`);
+  }
   if (!taken.ok) {
     const who = taken.holder === null ? 'another vmsvc apply' : `another vmsvc apply (pid ${taken.holder})`;
     throw new CommandError(`${who} is using ${p(L.state)}; run again when it has finished`);

@@ -92,6 +92,11 @@ function lock(layout: Layout): () => void {
   const lockPath = path.join(layout.parent, `${layout.prefix}lock`);
   const taken = takeLock(lockPath);
   if (taken.ok) return taken.release;
+  if ('refused' in taken) {
+    throw new WriteError(lockPath, taken.at === 'dir'
+      ? `cannot take the lock ${lockPath}: ${taken.refused}`
+      : `${taken.refused}: not a lock vmsvc wrote; remove it if no vmsvc is writing ${layout.out}`);
+  }
   const who = taken.holder === null ? 'another vmsvc' : `another vmsvc (pid ${taken.holder})`;
   throw new WriteError(lockPath, `${who} is writing ${layout.out}; run again when it has finished`);
 }

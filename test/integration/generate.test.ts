@@ -3,9 +3,10 @@
  * written (and what is not), determinism, modes, idempotence, atomic layout.
  */
 import test from 'ava';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { vmsvc } from '../support/cli.js';
+import { VMSVC, vmsvc } from '../support/cli.js';
 import { dataDirWith, makeVm } from '../support/data-dir.js';
 import { checkS6rcSource } from '../../generator/s6rc/source-check.js';
 
@@ -199,6 +200,30 @@ test('a second writer on the same out path fails with the first one\'s pid; a de
   const r = vmsvc(['generate', '--data', data, '--out', out]);
   t.is(r.code, 0, r.stderr);
   t.false(fs.existsSync(path.join(root, '.out.vmsvc-lock')));
+});
+
+test('a lock at the out path that is a FIFO or a link is refused at once, naming it, not waited on or followed', (t) => {
+  const { root, data } = guide();
+  cleanup(t, root);
+  const out = path.join(root, 'out');
+  const lock = path.join(root, '.out.vmsvc-lock');
+  const elsewhere = path.join(root, 'elsewhere');
+  fs.writeFileSync(elsewhere, `${process.pid}\n`);
+  for (const [what, make, says] of [
+    ['a FIFO', () => spawnSync('mkfifo', [lock]), 'is a FIFO, not a regular file'],
+    ['a link to a file naming a live pid', () => fs.symlinkSync(elsewhere, lock), 'is a symbolic link'],
+  ] as const) {
+    make();
+    // Not vmsvc(): its time limit is a minute, and a FIFO opened the ordinary way waits for a writer for good.
+    const r = spawnSync(process.execPath, [VMSVC, 'generate', '--data', data, '--out', out], { encoding: 'utf8', timeout: 15_000 });
+    t.is(r.error, undefined, `${what}: generate did not end within 15 s`);
+    t.is(r.status, 2, `${what}: ${r.stderr}`);
+    t.true(r.stderr.startsWith(`vmsvc: ${lock} ${says}`), `${what}: ${r.stderr}`);
+    t.regex(r.stderr, /: not a lock vmsvc wrote; remove it if no vmsvc is writing /, what);
+    t.false(fs.existsSync(out), what);
+    fs.rmSync(lock);
+  }
+  t.is(fs.readFileSync(elsewhere, 'utf8'), `${process.pid}\n`);
 });
 
 test('--help names every command and the exit codes', (t) => {

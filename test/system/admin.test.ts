@@ -10,7 +10,8 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
-import { acquireLock, consoleCommand, DETACH_BYTE } from '../../generator/admin/console.js';
+import { consoleCommand, DETACH_BYTE } from '../../generator/admin/console.js';
+import { takeLock } from '../../generator/util/pid-lock.js';
 import { graph } from '../../generator/admin/graph.js';
 import { readNameList, readTree, vmmArgvFromRunScript } from '../../generator/admin/inventory.js';
 import type { CommandResult, CommandRunner } from '../../generator/util/command-runner.js';
@@ -586,24 +587,24 @@ test('console: end of input half-closes and waits for the last output; a dead ho
   t.deepEqual(fs.readdirSync(path.join(g.run, 'solo')).sort(), ['console.sock'], 'no stale-lock leftovers');
 });
 
-test('console lock: live holders refuse, dead ones and empty locks (after 2 s) are taken over', async (t) => {
+test('console lock: live holders refuse, dead ones and empty locks (after 2 s) are taken over', (t) => {
   const g = generateTree(t, { solo: {} });
   const file = path.join(g.root, 'lock');
-  const first = await acquireLock(file, 4242424);
+  const first = takeLock(file, { pid: 4242424, untrustedDir: true });
   t.true(first.ok);
   t.is(fs.readFileSync(file, 'utf8'), '4242424\n');
   // 4242424 is above pid_max's default: dead, so this one takes it over.
-  const second = await acquireLock(file);
+  const second = takeLock(file, { untrustedDir: true });
   t.true(second.ok);
   t.is(fs.readFileSync(file, 'utf8'), `${process.pid}\n`);
-  t.deepEqual(await acquireLock(file, 1), { ok: false, holder: process.pid });
+  t.deepEqual(takeLock(file, { pid: 1, untrustedDir: true }), { ok: false, holder: process.pid });
   if (first.ok) first.release();
   t.true(fs.existsSync(file), 'a released-over lock stays with its new holder');
   if (second.ok) second.release();
   t.false(fs.existsSync(file));
   fs.writeFileSync(file, '');
   const started = Date.now();
-  const third = await acquireLock(file);
+  const third = takeLock(file, { untrustedDir: true });
   t.true(third.ok);
   t.true(Date.now() - started >= 1900, 'an empty lock is given 2 s for its pid to be written');
   if (third.ok) third.release();
@@ -611,7 +612,7 @@ test('console lock: live holders refuse, dead ones and empty locks (after 2 s) a
   const old = new Date(Date.now() - 60_000);
   fs.utimesSync(file, old, old);
   const before = Date.now();
-  const fourth = await acquireLock(file);
+  const fourth = takeLock(file, { untrustedDir: true });
   t.true(fourth.ok, 'an empty lock left long ago is stale');
   t.true(Date.now() - before < 1000, 'and is taken at once');
   if (fourth.ok) fourth.release();

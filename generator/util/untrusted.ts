@@ -15,7 +15,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { errnoOf } from '../util/errno.js';
+import { errnoOf } from './errno.js';
 
 const O = fs.constants;
 const READ_CHUNK = 64 * 1024;
@@ -32,7 +32,8 @@ export type Listed =
   | { readonly kind: 'refused'; readonly why: string };
 
 export type Read =
-  | { readonly kind: 'ok'; readonly data: Buffer }
+  /** stat: the file read, as fstat saw it when opened. */
+  | { readonly kind: 'ok'; readonly data: Buffer; readonly stat: fs.Stats }
   | { readonly kind: 'missing' }
   | { readonly kind: 'refused'; readonly why: string };
 
@@ -45,6 +46,15 @@ export function kindOf(st: fs.Stats): string {
   if (st.isBlockDevice()) return 'a block device';
   if (st.isSocket()) return 'a socket';
   return 'a regular file';
+}
+
+/** A socket there itself: a link (in the VMM user's runtime dir, say) is not followed. */
+export function isSocket(p: string): boolean {
+  try {
+    return fs.lstatSync(p).isSocket();
+  } catch {
+    return false;
+  }
 }
 
 function through(dirFd: number, name: string): string {
@@ -118,7 +128,7 @@ export function readUntrusted(root: string, names: readonly string[], limit: num
     for (;;) {
       const chunk = Buffer.allocUnsafe(Math.min(READ_CHUNK, limit + 1 - total));
       const n = fs.readSync(opened.fd, chunk, 0, chunk.length, null);
-      if (n === 0) return { kind: 'ok', data: Buffer.concat(chunks, total) };
+      if (n === 0) return { kind: 'ok', data: Buffer.concat(chunks, total), stat: opened.stat };
       chunks.push(chunk.subarray(0, n));
       total += n;
       if (total > limit) return tooBig(shown, null, limit);
