@@ -1,7 +1,7 @@
 /**
  * Symbolic links in a VM's files: the data directory is untrusted, so a link
  * must stay inside it, resolve, and reach a path the VMM can be given exactly.
- * The kernel, initramfs and disk rules ask this first of their file.
+ * The kernel, initramfs and disk image rules ask this before judging what the file is.
  */
 import * as path from 'node:path';
 import { CONTROL_CHAR, printable } from '../util/bytes.js';
