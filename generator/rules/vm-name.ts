@@ -2,8 +2,16 @@ import { error, type Diagnostic } from './diagnostic.js';
 import { CONTROL_CHAR, printable } from '../util/bytes.js';
 import { LONGRUN_NAME_MAX_BYTES } from '../s6rc/format.js';
 
-/** A directory name that passed every naming rule; only `checkVmName` makes one. */
+/** A directory name that passed every naming rule; only `checkVmName` makes one (through `passed`). */
 export type VmName = string & { readonly __brand: 'VmName' };
+
+/** The one place a name becomes a VmName: when the naming rules found nothing wrong with it. */
+function passed(name: string, problems: readonly Diagnostic[]): name is VmName {
+  return problems.length === 0;
+}
+
+/** The logger's name is what the length limit is checked on, before any name is a VmName. */
+const loggerOf = (name: string): string => `vm-${name}-log`;
 
 /**
  * Service names derived from a VM name. All start with `vm-`, so no VM name can
@@ -13,7 +21,7 @@ export type VmName = string & { readonly __brand: 'VmName' };
  */
 export const serviceName = {
   vm: (name: VmName): string => `vm-${name}`,
-  logger: (name: VmName): string => `vm-${name}-log`,
+  logger: (name: VmName): string => loggerOf(name),
   pipeline: (name: VmName): string => `vm-${name}-pipeline`,
 };
 const RESERVED_SUFFIXES = ['-log', '-pipeline'] as const;
@@ -37,13 +45,20 @@ export interface NameLimits {
 
 const byteLength = (s: string): number => Buffer.byteLength(s, 'utf8');
 
-export function checkVmName(name: string, path: string, limits: NameLimits): Diagnostic[] {
+export interface NameCheck {
+  readonly problems: readonly Diagnostic[];
+  /** The name as a VmName when `problems` is empty, else null. */
+  readonly name: VmName | null;
+}
+
+export function checkVmName(name: string, path: string, limits: NameLimits): NameCheck {
   const shown = printable(name);
   if (CONTROL_CHAR.test(name)) {
-    return [
-      error('name-control-char', path, name, `VM name "${shown}" contains a control character`,
-        's6-rc refuses newlines in service names and logs would be unreadable; rename the directory using printable characters'),
-    ];
+    return {
+      problems: [error('name-control-char', path, name, `VM name "${shown}" contains a control character`,
+        's6-rc refuses newlines in service names and logs would be unreadable; rename the directory using printable characters')],
+      name: null,
+    };
   }
   const problems: Diagnostic[] = [];
   const suffix = RESERVED_SUFFIXES.find((s) => name.endsWith(s));
@@ -55,7 +70,7 @@ export function checkVmName(name: string, path: string, limits: NameLimits): Dia
     problems.push(error('name-vmm-unsafe', path, name, `VM name "${shown}" contains one of , " [ ]`,
       'the VMM parses its options as key=value lists split on commas, so paths built from this name would be cut apart; rename the directory'));
   }
-  const longrun = `${limits.livePrefix}${serviceName.logger(name as VmName)}`;
+  const longrun = `${limits.livePrefix}${loggerOf(name)}`;
   if (byteLength(longrun) > LONGRUN_NAME_MAX_BYTES) {
     problems.push(error('name-too-long', path, name,
       `service name "${printable(longrun)}" is ${byteLength(longrun)} bytes, over s6's limit of ${LONGRUN_NAME_MAX_BYTES}`,
@@ -67,5 +82,5 @@ export function checkVmName(name: string, path: string, limits: NameLimits): Dia
       `socket path "${printable(socket)}" is ${byteLength(socket)} bytes, over the Unix socket limit of ${MAX_SOCKET_PATH}`,
       'shorten the directory name or choose a shorter --runtime-dir'));
   }
-  return problems;
+  return { problems, name: passed(name, problems) ? name : null };
 }

@@ -685,7 +685,7 @@ test('name-control-char: DEL and ESC in VM names', (t) => {
   ]);
 });
 
-// checkVmName (generator/rules/vm-name.ts) and imageDiagnostics (generator/pipeline/check.ts) only refuse C0 controls
+// checkVmName (generator/rules/vm-name.ts) and the image rules (generator/rules/disks.ts) only refuse C0 controls
 // and DEL (/[\u0000-\u001f\u007f]/), while bytes.ts printable() also treats the
 // C1 controls U+0080..U+009F as control characters and escapes them. So a VM
 // named "a\u0085b" (NEL) or containing U+009B (CSI) passes, yet every message

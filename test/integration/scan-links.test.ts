@@ -17,7 +17,8 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import fc from 'fast-check';
-import { MAX_SYMLINKS, scanDataDir, type Node, type ScannedVm } from '../../generator/pipeline/scan.js';
+import { MAX_SYMLINKS, scanDataDir } from '../../generator/pipeline/scan.js';
+import type { Node, ScannedVm } from '../../generator/rules/scanned.js';
 import { ELF_HEADER, tempDir } from '../support/data-dir.js';
 
 const O_PATH = 0o10000000;

@@ -10,7 +10,8 @@ import test, { type ExecutionContext } from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { scanDataDir, type ScannedVm } from '../../generator/pipeline/scan.js';
+import { scanDataDir } from '../../generator/pipeline/scan.js';
+import type { ScannedVm } from '../../generator/rules/scanned.js';
 import { ELF_HEADER, tempDir } from '../support/data-dir.js';
 
 const GZIP = Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0, 3]);

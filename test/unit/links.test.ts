@@ -8,7 +8,7 @@ import {
 import type { VmName } from '../../generator/rules/vm-name.js';
 import { checkTree } from '../../generator/pipeline/check.js';
 import { defaultOptions } from '../../generator/pipeline/options.js';
-import type { ScannedTree, ScannedVm } from '../../generator/pipeline/scan.js';
+import type { ScannedTree, ScannedVm } from '../../generator/rules/scanned.js';
 
 const vm = (s: string) => s as VmName;
 

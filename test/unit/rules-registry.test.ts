@@ -1,9 +1,12 @@
 /**
  * The README's list of rule ids is the rule registry (generator/rules/diagnostic.ts),
- * and its warnings are the registry's warnings.
+ * and its warnings are the registry's warnings; the rules themselves live in
+ * the family modules beside it, where the README sends whoever adds one.
  */
 import test from 'ava';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { RULES, type RuleId } from '../../generator/rules/diagnostic.js';
 
 const README = fs.readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
@@ -32,4 +35,25 @@ test('the README\'s warnings are the registry\'s warning rules', (t) => {
 
 test('the README names the file the registry is in', (t) => {
   t.true(README.includes('Rules (ids in `generator/rules/diagnostic.ts`)'));
+});
+
+const GENERATOR = fileURLToPath(new URL('../../generator', import.meta.url));
+const RULES_DIR = path.join(GENERATOR, 'rules');
+
+function sources(dir: string): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? sources(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []);
+}
+
+test('diagnostics are made only in generator/rules/: no other module imports error or warning', (t) => {
+  const outside = sources(GENERATOR).filter((f) => path.dirname(f) !== RULES_DIR)
+    .filter((f) => /import\s*\{[^}]*\b(error|warning)\b[^}]*\}\s*from\s*'[^']*rules\/diagnostic\.js'/.test(fs.readFileSync(f, 'utf8')))
+    .map((f) => path.relative(GENERATOR, f));
+  t.deepEqual(outside, []);
+});
+
+test('every rule id is raised by a rule family module of generator/rules/', (t) => {
+  const families = fs.readdirSync(RULES_DIR).filter((f) => f.endsWith('.ts') && f !== 'diagnostic.ts')
+    .map((f) => fs.readFileSync(path.join(RULES_DIR, f), 'utf8')).join('\n');
+  t.deepEqual(Object.keys(RULES).filter((id) => !families.includes(`'${id}'`)), []);
 });
