@@ -6,6 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { atDir } from '../util/at-dir.js';
 import { errnoOf } from '../util/errno.js';
 import { kernelFormat, type KernelFormat } from '../util/kernel-format.js';
 import type { Node, NodeKind, ScannedFile, ScannedTree, ScannedVm } from '../rules/scanned.js';
@@ -69,16 +70,12 @@ interface Dir {
   readonly owned: boolean;
 }
 
-/** The path of `name` inside the directory open as `fd`, for the kernel to resolve from there. */
-function at(fd: number, name: string | Buffer): string | Buffer {
-  return typeof name === 'string' ? `/proc/self/fd/${fd}/${name}` : Buffer.concat([Buffer.from(`/proc/self/fd/${fd}/`), name]);
-}
 
 /** Opens a directory entry that must be a real directory, never following a link; an errno if it is not one. */
 function openDirAt(parent: Dir, name: string | Buffer): Dir | string {
   let fd: number;
   try {
-    fd = fs.openSync(at(parent.fd, name), O_PATH | O_NOFOLLOW | O_DIRECTORY);
+    fd = fs.openSync(atDir(parent.fd, name), O_PATH | O_NOFOLLOW | O_DIRECTORY);
   } catch (e) {
     return errnoCode(e);
   }
@@ -163,7 +160,7 @@ export function scanDataDir(dataDir: string, maxEntries = Number.POSITIVE_INFINI
     const others: ScannedFile[] = [];
     for (const [name, entry] of top.entries) {
       if (entry.isDirectory()) vmNames.push(name);
-      else others.push({ name, path: child(root, name), node: describeLstat(at(rootDir.fd, name)) });
+      else others.push({ name, path: child(root, name), node: describeLstat(atDir(rootDir.fd, name)) });
     }
     // Descriptors are held while an iteration runs, and closed when it ends.
     const vms = {
@@ -247,7 +244,7 @@ function scanVm(root: string, chain: RootChain, name: string): ScannedVm {
     const base = [...chain.dirs, vmDir];
     const top = listDir(vmDir.fd, dir);
     // An unreadable VM dir: lstat says what it can, with the errno, for each path.
-    const entry = (rel: string): Node => (top.error === null ? entryNode(top, rel) : describeLstat(at(vmDir.fd, rel)));
+    const entry = (rel: string): Node => (top.error === null ? entryNode(top, rel) : describeLstat(atDir(vmDir.fd, rel)));
     const fileEntry = (rel: string, wantHead: boolean): Resolved =>
       (top.error === null && !top.entries.has(rel) ? { node: MISSING, format: null } : resolveEntry(chain, base, rel, wantHead));
 
@@ -382,9 +379,9 @@ function resolveEntry(chain: RootChain, base: readonly Dir[], name: string, want
       let st: fs.Stats;
       try {
         if (last && !wantHead) {
-          st = fs.lstatSync(at(cur.fd, comp));
+          st = fs.lstatSync(atDir(cur.fd, comp));
         } else {
-          pathFd = fs.openSync(at(cur.fd, comp), O_PATH | O_NOFOLLOW);
+          pathFd = fs.openSync(atDir(cur.fd, comp), O_PATH | O_NOFOLLOW);
           st = fs.fstatSync(pathFd);
         }
       } catch (e) {
@@ -398,7 +395,7 @@ function resolveEntry(chain: RootChain, base: readonly Dir[], name: string, want
         if (++links > MAX_SYMLINKS) return fail({ kind: 'symlink-loop' });
         let target: Buffer;
         try {
-          target = fs.readlinkSync(at(cur.fd, comp), { encoding: 'buffer' });
+          target = fs.readlinkSync(atDir(cur.fd, comp), { encoding: 'buffer' });
         } catch (e) {
           // EINVAL: no longer a link; the entry changed under the walk.
           return fail({ kind: 'unstatable', code: errnoCode(e) });
@@ -445,7 +442,7 @@ function up(stack: Dir[]): Node | null {
   }
   let fd: number;
   try {
-    fd = fs.openSync(at(from.fd, '..'), O_PATH | O_NOFOLLOW | O_DIRECTORY);
+    fd = fs.openSync(atDir(from.fd, '..'), O_PATH | O_NOFOLLOW | O_DIRECTORY);
   } catch (e) {
     closeDir(from);
     return { kind: 'unstatable', code: errnoCode(e) };
@@ -503,7 +500,7 @@ function finalFile(chain: RootChain, stack: readonly Dir[], name: string | Buffe
   }
   const kind = kindOf(st);
   if (kind !== 'file') return { node: { kind, viaSymlink, size: st.size, readable: false, resolved }, format: null };
-  if (pathFd < 0) return { node: { kind, viaSymlink, size: st.size, readable: canRead(at(stack[stack.length - 1]!.fd, name)), resolved }, format: null };
+  if (pathFd < 0) return { node: { kind, viaSymlink, size: st.size, readable: canRead(atDir(stack[stack.length - 1]!.fd, name)), resolved }, format: null };
   // Reopened through the O_PATH descriptor: the same inode that was fstat'ed, whatever the path says now.
   let fd: number;
   try {

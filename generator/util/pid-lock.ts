@@ -16,6 +16,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { errnoOf } from './errno.js';
 import { TEMP_SUFFIX_PATTERN, tempSuffix } from './temp-name.js';
+import { atDir } from './at-dir.js';
 import { openUntrusted, readUntrusted } from './untrusted.js';
 
 export type LockOutcome =
@@ -88,8 +89,8 @@ export function takeLock(lockPath: string, opts: LockOptions = {}): LockOutcome 
 
 function takeIn(dirFd: number, dirPath: string, name: string, pid: number): LockOutcome {
   const held = `/proc/self/fd/${dirFd}`;
-  const at = `${held}/${name}`;
-  const mine = `${held}/${name}-${tempSuffix()}`;
+  const at = atDir(dirFd, name);
+  const mine = atDir(dirFd, `${name}-${tempSuffix()}`);
   const mineIno = writePrivate(mine, pid);
   try {
     // Rounds: the holder may release, or another run take over, between two
@@ -119,7 +120,7 @@ function takeIn(dirFd: number, dirPath: string, name: string, pid: number): Lock
         sleep(EMPTY_LOCK_POLL_MS);
         continue;
       }
-      removeStale(at, `${held}/${name}-${tempSuffix()}`, read.stat.ino);
+      removeStale(at, atDir(dirFd, `${name}-${tempSuffix()}`), read.stat.ino);
     }
     return { ok: false, holder: null };
   } finally {

@@ -15,6 +15,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { atDir } from './at-dir.js';
 import { errnoOf } from './errno.js';
 
 const O = fs.constants;
@@ -57,9 +58,6 @@ export function isSocket(p: string): boolean {
   }
 }
 
-function through(dirFd: number, name: string): string {
-  return `/proc/self/fd/${dirFd}/${name}`;
-}
 
 /** Why opening `at` (the /proc path) failed, as a sentence about `shown`. */
 function refusal(at: string, shown: string, e: unknown, wanted: 'a directory' | 'a regular file'): Opened {
@@ -93,7 +91,7 @@ export function openUntrusted(root: string, names: readonly string[], directory 
   }
   for (const [i, n] of names.entries()) {
     const last = i === names.length - 1;
-    const at = through(fd, n);
+    const at = atDir(fd, n);
     shown = path.join(shown, n);
     const asDir = !last || directory;
     let next: number;
