@@ -176,7 +176,6 @@ class Harness implements S6rcHarness {
   readonly catchAllLog: string;
   svscanPid = 0;
   readonly transitions: string[] = [];
-  private svscan: ChildProcess | null = null;
   private stopped = false;
   private readonly env: NodeJS.ProcessEnv;
 
@@ -204,7 +203,6 @@ class Harness implements S6rcHarness {
     } finally {
       fs.closeSync(logFd);
     }
-    this.svscan = child;
     child.unref();
     const notif = child.stdio[3];
     await new Promise<void>((resolve, reject) => {
