@@ -9,7 +9,7 @@ import { startS6rc } from '../harness/real-s6rc.js';
 import { vmsvc } from '../support/cli.js';
 import { dataDirWith } from '../support/data-dir.js';
 import { createNetns, inNetns, interfaces } from '../support/netns.js';
-import { realS6rcTest } from '../support/real-s6rc.js';
+import { realS6rcTest, type RealS6rc } from '../support/real-s6rc.js';
 import { installStubVmm, recordedArgv } from '../support/stub-vmm.js';
 
 interface Manifest {
@@ -24,6 +24,17 @@ function generateGuide(t: { teardown: (fn: () => void) => void }, extra: string[
   if (r.code !== 0) throw new Error(r.stderr);
   const manifest = JSON.parse(fs.readFileSync(path.join(out, 'vmsvc-manifest.json'), 'utf8')) as Manifest;
   return { root, data, out, link: manifest.links[0]! };
+}
+
+/** The guide's example under the real s6-rc, in a network namespace of its own, with the stub VMM. */
+async function superviseGuide(t: { teardown: (fn: () => void) => void }, s6rc: RealS6rc) {
+  const { root, out, link } = generateGuide(t, ['--execlineb', s6rc.bin('execlineb')]);
+  const ns = createNetns(t);
+  const bin = path.join(root, 'bin');
+  installStubVmm(bin);
+  const emu = await startS6rc(s6rc, [out], { netns: ns, env: { PATH: `${bin}:${process.env.PATH ?? ''}` } });
+  t.teardown(() => emu.stop());
+  return { root, link, ns, emu };
 }
 
 const execline = (ns: string, file: string) => inNetns(ns, '/usr/bin/execlineb', ['-P', file]);
@@ -74,12 +85,7 @@ test('up creates the bridge and two owned persistent taps joined to it; down rem
 });
 
 realS6rcTest('a provider VM restarted by s6 gets the same links back, and its client keeps running', async (t, s6rc) => {
-  const { root, out, link } = generateGuide(t, ['--execlineb', s6rc.bin('execlineb')]);
-  const ns = createNetns(t);
-  const bin = path.join(root, 'bin');
-  installStubVmm(bin);
-  const emu = await startS6rc(s6rc, [out], { netns: ns, env: { PATH: `${bin}:${process.env.PATH ?? ''}` } });
-  t.teardown(() => emu.stop());
+  const { root, link, ns, emu } = await superviseGuide(t, s6rc);
   await emu.up(['vms'], { timeoutMs: 30_000 });
 
   const netRun = path.join(root, 'run', 'netvm');
@@ -115,12 +121,7 @@ realS6rcTest('a provider VM restarted by s6 gets the same links back, and its cl
 });
 
 realS6rcTest('s6-rc -d change on the bundle leaves the host as it was before -u change: the links go with the VMs', async (t, s6rc) => {
-  const { root, out, link } = generateGuide(t, ['--execlineb', s6rc.bin('execlineb')]);
-  const ns = createNetns(t);
-  const bin = path.join(root, 'bin');
-  installStubVmm(bin);
-  const emu = await startS6rc(s6rc, [out], { netns: ns, env: { PATH: `${bin}:${process.env.PATH ?? ''}` } });
-  t.teardown(() => emu.stop());
+  const { link, ns, emu } = await superviseGuide(t, s6rc);
   const before = interfaces(ns);
 
   await emu.up(['vms'], { timeoutMs: 30_000 });
