@@ -116,8 +116,13 @@ export interface Oneshot {
 
 export type Service = Longrun | Oneshot | Bundle;
 
-/** Link oneshots only run ip(8); anything slower is stuck. */
-const LINK_TIMEOUT_MS = 10000;
+/**
+ * Link oneshots only run ip(8), but each ip waits for the kernel's rtnl lock,
+ * which every link of one s6-rc change contends for (s6-rc runs them 40 at a
+ * time, its oneshot runner's limit): bringing up 1000 links on two busy CI
+ * cores, one waited more than 10 s. Two minutes is stuck.
+ */
+const LINK_TIMEOUT_MS = 120000;
 
 export interface ManifestVm {
   readonly name: string;
@@ -296,12 +301,12 @@ function planVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): Longrun {
         readyTimeoutMs: opts.timeoutUpMs,
         kernel: vm.kernel,
         initramfs: vm.initramfs,
-        cmdline: opts.cmdline,
-        memory: opts.memory,
-        memoryMiB: memoryMiB(opts.memory),
-        cpus: opts.cpus,
+        cmdline: vm.settings.cmdlineExtra === null ? opts.cmdline : `${opts.cmdline} ${vm.settings.cmdlineExtra}`,
+        memory: vm.settings.memory,
+        memoryMiB: memoryMiB(vm.settings.memory),
+        cpus: vm.settings.cpus,
         accels: opts.accel === 'kvm-or-tcg' ? ['kvm', 'tcg'] : [opts.accel],
-        disks: vm.disks.map((p) => ({ path: p, readonly: opts.writableDisks ? 'off' : 'on' })),
+        disks: vm.disks.map((p) => ({ path: p, readonly: vm.settings.writableDisks ? 'off' : 'on' })),
         nets: [
           ...links.asClient.map((l) => ({ tap: l.clientTap, mac: l.clientMac })),
           ...links.asProvider.map((l) => ({ tap: l.providerTap, mac: l.providerMac })),
