@@ -13,6 +13,7 @@ import { initramfsDiagnostics, kernelDiagnostics } from '../rules/kernel.js';
 import { cycleDiagnostic, linkCountDiagnostics, providerDiagnostics, unknownProviderDiagnostics } from '../rules/providers.js';
 import type { Node, ScannedTree, ScannedVm } from '../rules/scanned.js';
 import { checkVmName, type NameLimits, type VmName } from '../rules/vm-name.js';
+import { defaultSettings, type VmSettings } from '../rules/settings.js';
 import { vmmDiagnostics } from '../rules/vmm-rules.js';
 import { LINK_CAPACITY } from './links.js';
 import { longestSocketPath, type GeneratorOptions } from './options.js';
@@ -27,6 +28,7 @@ export interface ValidVm {
   readonly disks: readonly string[];
   /** Bytewise-sorted. */
   readonly providers: readonly VmName[];
+  readonly settings: VmSettings;
 }
 
 export interface SkippedVm {
@@ -62,6 +64,7 @@ export function checkTree(tree: ScannedTree, opts: GeneratorOptions): CheckResul
   // only diagnostics and what a valid VM will be; validity is known after it.
   // A VM whose name broke a naming rule is invalid, so it has no candidate.
   const candidates = new Map<string, Candidate>();
+  const defaults = defaultSettings(opts);
   for (const vm of tree.vms) {
     const naming = checkVmName(vm.name, vm.dir, nameLimits);
     // One VM can bring any number of problems: push(...list) would pass them
@@ -73,7 +76,7 @@ export function checkTree(tree: ScannedTree, opts: GeneratorOptions): CheckResul
       .filter((p) => p.node.kind !== 'directory' && p.name !== vm.name && vmNames.has(p.name))
       .map((p) => p.name));
     graph.set(vm.name, providers);
-    if (naming.name !== null) candidates.set(vm.name, candidate(vm, naming.name, vmPrefix));
+    if (naming.name !== null) candidates.set(vm.name, candidate(vm, naming.name, vmPrefix, defaults));
   }
   const cycles = findCycles(graph);
   for (const cycle of cycles) diagnostics.push(cycleDiagnostic(tree.root, cycle));
@@ -131,7 +134,7 @@ type Candidate = Omit<ValidVm, 'providers'>;
  * path.join returns each path as a rope of a dozen small strings, and these
  * are kept until the tree is written.
  */
-function candidate(vm: ScannedVm, name: VmName, vmPrefix: string): Candidate {
+function candidate(vm: ScannedVm, name: VmName, vmPrefix: string, settings: VmSettings): Candidate {
   const dir = `${vmPrefix}${name}`;
   return {
     name,
@@ -139,6 +142,7 @@ function candidate(vm: ScannedVm, name: VmName, vmPrefix: string): Candidate {
     kernel: vmmPath(vmPrefix, vm.vmlinux, `${dir}/vmlinux`),
     initramfs: vm.initramfs.kind === 'missing' ? null : vmmPath(vmPrefix, vm.initramfs, `${dir}/initramfs`),
     disks: [...vm.images].sort((a, b) => compareBytes(a.name, b.name)).map((img) => vmmPath(vmPrefix, img.node, `${dir}/blk/${img.name}`)),
+    settings,
   };
 }
 

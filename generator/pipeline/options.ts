@@ -45,6 +45,8 @@ export interface GeneratorOptions {
   readonly logUser: string;
   /** s6-rc fails a VM's start after this long without readiness (ms; 0 = never). */
   readonly timeoutUpMs: number;
+  /** A stop waits this long for the guest to power off before the VMM is killed (ms); a VM's own setting overrides it. */
+  readonly stopTimeoutMs: number;
   /** s6-log rotates `current` at this size and keeps this many archives. */
   readonly logMaxFileBytes: number;
   readonly logMaxFiles: number;
@@ -82,6 +84,7 @@ export const defaultOptions: GeneratorOptions = {
   vmmUser: 'root',
   logUser: 'root',
   timeoutUpMs: 60000,
+  stopTimeoutMs: 30000,
   logMaxFileBytes: 1000000,
   logMaxFiles: 10,
   dataDirAtRuntime: null,
