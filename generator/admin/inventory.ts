@@ -17,6 +17,7 @@ import { MANIFEST_FILE, type Manifest, type ManifestVm } from '../pipeline/plan.
 import { clientGraph, findCycles, reachable, startLevels, type ProviderGraph } from '../util/provider-graph.js';
 import { CommandError, EXIT } from '../command/shell.js';
 import { listUntrusted, readUntrusted } from '../util/untrusted.js';
+import { isSettingFile, type SettingFile, type VmSettings } from '../rules/settings.js';
 
 // ---------------------------------------------------------------------------
 // The generated tree
@@ -89,10 +90,12 @@ function isFileName(v: unknown): v is string {
  */
 type ReadManifest = Omit<Manifest, 'vmm' | 'vms' | 'skipped'> & {
   readonly vmm?: string;
-  readonly vms: ReadonlyArray<Omit<ManifestVm, 'controlSocket' | 'consoleSocket'> & {
+  readonly vms: ReadonlyArray<Omit<ManifestVm, 'controlSocket' | 'consoleSocket' | 'settings' | 'settingFiles'> & {
     readonly controlSocket?: unknown;
     readonly apiSocket?: string;
     readonly consoleSocket?: string | null;
+    readonly settings?: VmSettings;
+    readonly settingFiles?: readonly SettingFile[];
   }>;
   readonly skipped: ReadonlyArray<{ readonly name: string; readonly reason: string; readonly needs?: string | null }>;
 };
@@ -102,12 +105,23 @@ function assertManifest(m: unknown, file: string): asserts m is ReadManifest {
   if (problem !== null) throw new CommandError(`${printable(file)}: ${problem}`);
 }
 
+/**
+ * A VM as a manifest lists it; `settings` null: written by a vmsvc from
+ * before per-VM settings, which did not record what the VM runs with.
+ */
+export type AdminVm = Omit<ManifestVm, 'settings' | 'settingFiles'> & {
+  readonly settings: VmSettings | null;
+  readonly settingFiles: readonly SettingFile[];
+};
+
 /** A manifest names its VMM as untrusted text: any string, which vmmNamed() may not know. */
-export type AdminManifest = Omit<Manifest, 'vmm'> & { readonly vmm: string };
+export type AdminManifest = Omit<Manifest, 'vmm' | 'vms'> & { readonly vmm: string; readonly vms: readonly AdminVm[] };
 
 function normalized(m: ReadManifest): AdminManifest {
-  const vms = m.vms.map(({ apiSocket, controlSocket, consoleSocket, ...vm }) => ({
+  const vms = m.vms.map(({ apiSocket, controlSocket, consoleSocket, settings, settingFiles, ...vm }): AdminVm => ({
     ...vm,
+    settings: settings ?? null,
+    settingFiles: settingFiles ?? [],
     // manifestProblem makes sure one of the two is a string.
     controlSocket: typeof controlSocket === 'string' ? controlSocket : apiSocket ?? '',
     consoleSocket: consoleSocket === undefined ? path.join(vm.runtimeDir, 'console.sock') : consoleSocket,
@@ -136,6 +150,9 @@ function manifestProblem(m: unknown): string | null {
       || !isObject(vmLinks) || !Array.isArray(vmLinks['asClient']) || !Array.isArray(vmLinks['asProvider'])) {
       return `VM ${printable(vm['name'])}: missing or malformed fields`;
     }
+    if (('settings' in vm && !isSettings(vm['settings'])) || ('settingFiles' in vm && !isSettingFileList(vm['settingFiles']))) {
+      return `VM ${printable(vm['name'])}: malformed settings`;
+    }
     if (names.has(vm['name'])) return `VM ${printable(vm['name'])} is listed twice`;
     names.add(vm['name']);
   }
@@ -157,11 +174,21 @@ function manifestProblem(m: unknown): string | null {
   return null;
 }
 
+function isSettings(v: unknown): v is VmSettings {
+  return isObject(v) && typeof v['memory'] === 'string' && Number.isInteger(v['cpus'])
+    && (v['cmdlineExtra'] === null || typeof v['cmdlineExtra'] === 'string') && typeof v['writableDisks'] === 'boolean'
+    && Number.isInteger(v['stopTimeoutMs']) && typeof v['guestReady'] === 'boolean' && typeof v['autostart'] === 'boolean';
+}
+
+function isSettingFileList(v: unknown): v is SettingFile[] {
+  return Array.isArray(v) && v.every((f) => typeof f === 'string' && isSettingFile(f));
+}
+
 /**
  * The VM called `name`. Unknown: CommandError exit 2; skipped when the tree
  * was generated (--keep-going): CommandError exit 1 with the reason.
  */
-export function findVm(tree: Tree, name: string): ManifestVm {
+export function findVm(tree: Tree, name: string): AdminVm {
   const vm = tree.manifest.vms.find((v) => v.name === name);
   if (vm !== undefined) return vm;
   const skipped = tree.manifest.skipped.find((s) => s.name === name);
@@ -173,14 +200,14 @@ export function findVm(tree: Tree, name: string): ManifestVm {
 }
 
 /** The VM's links in both roles, as recorded in the manifest. */
-export function linksOfVm(tree: Tree, vm: ManifestVm): { asClient: Link[]; asProvider: Link[] } {
+export function linksOfVm(tree: Tree, vm: AdminVm): { asClient: Link[]; asProvider: Link[] } {
   const byN = new Map(tree.manifest.links.map((l) => [l.n as number, l]));
   const pick = (ns: readonly number[]) => ns.map((n) => byN.get(n)).filter((l): l is Link => l !== undefined);
   return { asClient: pick(vm.links.asClient), asProvider: pick(vm.links.asProvider) };
 }
 
 /** The VM's own addresses: the client IP of every link on which it is the client. */
-export function addressesOf(tree: Tree, vm: ManifestVm): string[] {
+export function addressesOf(tree: Tree, vm: AdminVm): string[] {
   return linksOfVm(tree, vm).asClient.map((l) => l.clientIp);
 }
 

@@ -37,6 +37,8 @@ export interface LsVmRow {
   readonly providers: readonly string[];
   /** Client IPs of the VM's links to its providers. */
   readonly addresses: readonly string[];
+  /** Whether the VM has config/autostart (a member of the autostart bundle); null: a tree from before per-VM settings. */
+  readonly autostart: boolean | null;
   readonly vm: LiveState;
   readonly logger: LiveState;
 }
@@ -62,13 +64,14 @@ export function ls(args: LsArgs, io: Io, runner: CommandRunner = spawnRunner): P
       io.out('no VMs\n');
       return 0;
     }
-    const header = ['NAME', 'STATE', 'PID', 'UPTIME', 'DEATHS', 'RESTARTS', 'PROVIDERS', 'ADDRESSES', 'NOTE'];
+    const header = ['NAME', 'STATE', 'AUTOSTART', 'PID', 'UPTIME', 'DEATHS', 'RESTARTS', 'PROVIDERS', 'ADDRESSES', 'NOTE'];
     const name = tableNames(rows.flatMap((r) => (r.skipped ? [r.name] : [r.name, ...r.providers])));
     const cells = rows.map((r) => r.skipped
-      ? [name(r.name), 'skipped', '-', '-', '-', '-', '-', '-', printable(r.reason)]
+      ? [name(r.name), 'skipped', '-', '-', '-', '-', '-', '-', '-', printable(r.reason)]
       : [
           name(r.name),
           r.state,
+          r.autostart === null ? '?' : r.autostart ? 'yes' : 'no',
           r.pid === null ? '-' : String(r.pid),
           formatDuration(r.uptimeSeconds),
           r.deaths === null ? '-' : String(r.deaths),
@@ -99,6 +102,7 @@ export async function lsRows(args: Pick<LsArgs, 'source' | 'scandir' | 'prefix'>
       restarts: null,
       providers: vm.providers,
       addresses: addressesOf(tree, vm),
+      autostart: vm.settings === null ? null : vm.settings.autostart,
       vm: vmState,
       logger,
     });

@@ -2,13 +2,13 @@
 import * as path from 'node:path';
 import { hasTerminalUnsafe, printable } from '../util/bytes.js';
 import {
-  clientsOf, findVm, formatDuration, json, keyValues, linksOfVm, liveState, readNameList, readTree, vmmArgvFromRunScript, type LiveState, type Tree,
+  clientsOf, findVm, formatDuration, json, keyValues, linksOfVm, liveState, readNameList, readTree, vmmArgvFromRunScript, type AdminVm, type LiveState, type Tree,
 } from './inventory.js';
 import { spawnRunner, type CommandRunner } from '../util/command-runner.js';
 import { alignedTable } from '../util/table.js';
 import { CommandError, guard, type Io } from '../command/shell.js';
 import { isSocket, readUntrusted } from '../util/untrusted.js';
-import type { ManifestVm } from '../pipeline/plan.js';
+import { SETTING_FILES, type SettingFile, type VmSettings } from '../rules/settings.js';
 
 /**
  * Arguments of `vmsvc show NAME`.
@@ -86,6 +86,17 @@ export interface ShowResult {
    */
   readonly vmm: { readonly argv: readonly string[]; readonly user: string | null } | { readonly error: string };
   readonly links: readonly ShowLink[];
+  /** One row per setting, in the README's order; null for a tree from before per-VM settings. */
+  readonly settings: readonly ShowSetting[] | null;
+}
+
+export interface ShowSetting {
+  /** The config/ file that sets it. */
+  readonly setting: SettingFile;
+  /** As the VMM or s6 is given it: memory as written, ms, on/off, the extra cmdline or "-". */
+  readonly value: string;
+  /** Where the value came from: `config/<file>`, or the flag whose default it is (`--memory`), or `default` for one no flag sets. */
+  readonly from: string;
 }
 
 export function show(args: ShowArgs, io: Io, runner: CommandRunner = spawnRunner): Promise<number> {
@@ -121,6 +132,7 @@ export async function showResult(args: Omit<ShowArgs, 'json'>, runner: CommandRu
     logger: services[1]!.live!,
     services,
     vmm: vmmOf(tree, vm),
+    settings: vm.settings === null ? null : settingRows(vm.settings, vm.settingFiles),
     links: [
       ...links.asClient.map((l): ShowLink => ({
         n: l.n, role: 'client', peer: l.provider, mac: l.clientMac, peerMac: l.providerMac, clientIp: l.clientIp, bridge: l.bridge, tap: l.clientTap, service: l.service,
@@ -132,13 +144,28 @@ export async function showResult(args: Omit<ShowArgs, 'json'>, runner: CommandRu
   };
 }
 
+/** The flag a setting falls back to, when one does (guest-ready and autostart are off unless a file says so; cmdline adds nothing). */
+const DEFAULT_FROM: Readonly<Record<SettingFile, string>> = {
+  memory: '--memory', cpus: '--cpus', cmdline: 'default', 'stop-timeout': '--stop-timeout',
+  'writable-disks': '--writable-disks', 'guest-ready': 'default', autostart: 'default',
+};
+
+function settingRows(s: VmSettings, files: readonly SettingFile[]): ShowSetting[] {
+  const onOff = (b: boolean) => (b ? 'on' : 'off');
+  const value: Record<SettingFile, string> = {
+    memory: s.memory, cpus: String(s.cpus), cmdline: s.cmdlineExtra ?? '-', 'stop-timeout': `${s.stopTimeoutMs} ms`,
+    'writable-disks': onOff(s.writableDisks), 'guest-ready': onOff(s.guestReady), autostart: onOff(s.autostart),
+  };
+  return SETTING_FILES.map((f) => ({ setting: f, value: value[f], from: files.includes(f) ? `config/${f}` : DEFAULT_FROM[f] }));
+}
+
 /** More than any run script vmsvc writes (a few KiB, plus the VM's paths). */
 const RUN_SCRIPT_MAX_BYTES = 1024 * 1024;
 /** A service's `type` file: "longrun\n" and the like. */
 const TYPE_MAX_BYTES = 64;
 
 /** The VMM argv of a VM, from its generated run script (read as untrusted: see util/untrusted.ts). */
-export function vmmOf(tree: Tree, vm: ManifestVm): { argv: string[]; user: string | null } | { error: string } {
+export function vmmOf(tree: Tree, vm: AdminVm): { argv: string[]; user: string | null } | { error: string } {
   const run = path.join(tree.source, vm.services.vm, 'run');
   const read = readUntrusted(tree.source, [vm.services.vm, 'run'], RUN_SCRIPT_MAX_BYTES);
   if (read.kind === 'missing') return { error: `cannot read ${run}: it does not exist` };
@@ -219,6 +246,9 @@ export function formatShow(r: ShowResult): string {
     ['log dir', printable(r.logDir)],
     ['serial log', printable(path.join(r.logDir, 'current'))],
   ], '  ');
+  out += '\nsettings:\n';
+  out += r.settings === null ? '  unknown (the tree was generated before per-VM settings)\n'
+    : indent(alignedTable(['SETTING', 'VALUE', 'FROM'], r.settings.map((x) => [x.setting, printable(x.value), x.from])));
   out += '\ndisks:\n';
   out += r.disks.length === 0 ? '  none\n' : r.disks.map((d) => `  ${printable(d)}\n`).join('');
   out += '\nlinks:\n';

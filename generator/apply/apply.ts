@@ -19,6 +19,13 @@
  * skarnet.org/software/s6-rc/s6-rc-update.html); then the live system runs
  * the new database, so `current` follows it and it is kept. apply checks
  * LIVE/compiled rather than trusting exit codes.
+ *
+ * Autostart: once the live system runs the new database, apply brings up
+ * the VMs marked with config/autostart (`s6-rc -u change`; s6-rc starts
+ * their providers and links first): at first load the whole autostart
+ * bundle, on a live update only the VMs the old database's bundle did not
+ * hold. Running VMs are left alone, and a marked VM someone stopped stays
+ * stopped: the mark is what happens at boot, not a guard.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -39,6 +46,7 @@ import {
 } from '../s6rc/resources.js';
 import { sameTree, treeHash, writeEntries } from '../pipeline/write-tree.js';
 import { errnoOf } from '../util/errno.js';
+import { serviceName } from '../rules/vm-name.js';
 import { tempSuffix } from '../util/temp-name.js';
 import { CommandError, EXIT, guard, type Io } from '../command/shell.js';
 
@@ -48,10 +56,12 @@ export interface S6rcPrograms {
   readonly update: string;
   /** Raises the stack limit for s6-rc-compile and s6-rc-update when a large database needs it (s6-rc-resources.ts). */
   readonly softlimit: string;
+  /** Brings the autostart VMs up. */
+  readonly rc: string;
 }
 
 export const defaultS6rcPrograms: S6rcPrograms = {
-  compile: 's6-rc-compile', init: 's6-rc-init', update: 's6-rc-update', softlimit: 's6-softlimit',
+  compile: 's6-rc-compile', init: 's6-rc-init', update: 's6-rc-update', softlimit: 's6-softlimit', rc: 's6-rc',
 };
 
 export interface ApplyOptions {
@@ -66,6 +76,8 @@ export interface ApplyOptions {
   readonly prefix: string;
   /** Print what would be added, stopped and restarted; run nothing, write nothing. */
   readonly dryRun: boolean;
+  /** Bring up the VMs marked config/autostart once the database is loaded (--no-autostart: false). */
+  readonly autostart: boolean;
   readonly generator: GeneratorOptions;
   /** Program names; the defaults are s6-rc-compile, s6-rc-init and s6-rc-update. */
   readonly programs?: Partial<S6rcPrograms>;
@@ -126,6 +138,8 @@ interface Ctx {
   readonly hash: string;
   readonly vms: string;
   readonly size: DbSize;
+  /** The VMs marked config/autostart, by name. */
+  readonly marked: readonly Marked[];
 }
 
 function apply(opts: ApplyOptions, runner: CommandRunner, io: Io): number {
@@ -138,6 +152,7 @@ function apply(opts: ApplyOptions, runner: CommandRunner, io: Io): number {
     programs: { ...defaultS6rcPrograms, ...opts.programs },
     vms: plural(check.vms.length, 'VM'),
     size: dbSize(tree),
+    marked: check.vms.filter((vm) => vm.settings.autostart).map((vm) => ({ vm: vm.name, pipeline: serviceName.pipeline(vm.name) })),
   };
   return opts.dryRun ? step(ctx) : withLock(L, () => step(ctx));
 }
@@ -171,7 +186,9 @@ function start(ctx: Ctx, links: DbLinks): number {
   const { L, hash, io, opts, tree } = ctx;
   const plan = planConversion(new Map(), tree);
   const db = dbPath(L, hash);
-  const downHint = `all down until \`s6-rc -l ${p(L.live)} -u change ${p(opts.generator.bundle)}\``;
+  const autostart = opts.autostart ? ctx.marked : [];
+  const rest = autostart.length === 0 ? 'all' : 'the others';
+  const downHint = `${autostart.length === 0 ? '' : `${autostartLine(autostart)}; `}${rest} down until \`s6-rc -l ${p(L.live)} -u change ${p(opts.generator.bundle)}\``;
   if (opts.dryRun) {
     io.out(`vmsvc: dry run: would compile ${p(db)} and start a live s6-rc on ${p(L.scandir)} (${ctx.vms}, ${plural(plan.added.length, 'service')}, ${downHint}):\n`);
     for (const line of describePlan(plan)) io.out(`  ${line}\n`);
@@ -205,7 +222,49 @@ function start(ctx: Ctx, links: DbLinks): number {
   }
   prune(L, keptHashes(next, hash));
   io.out(`vmsvc: started ${p(L.live)} on ${COMPILED_DIR}/${hash} (${ctx.vms}, ${plural(plan.added.length, 'service')}, ${downHint})\n`);
-  return EXIT.ok;
+  // The whole bundle by name: what the boot oneshot would run by hand.
+  return autostart.length === 0 ? EXIT.ok : bringUp(ctx, [opts.generator.autostartBundle], autostart);
+}
+
+/** The names in `<bundle>/contents.d/` of a tree, sorted; none when it has no such bundle (a tree from before autostart). */
+function bundleContents(tree: FileTree, bundle: string): string[] {
+  const prefix = `${bundle}/contents.d/`;
+  const out: string[] = [];
+  for (const rel of tree.keys()) if (rel.startsWith(prefix) && !rel.slice(prefix.length).includes('/')) out.push(rel.slice(prefix.length));
+  return out.sort(compareBytes);
+}
+
+interface Marked {
+  readonly vm: string;
+  readonly pipeline: string;
+}
+
+function vmsOf(marked: readonly Marked[]): string {
+  return marked.map((m) => p(m.vm)).join(', ');
+}
+
+function autostartLine(marked: readonly Marked[]): string {
+  return `autostart ${plural(marked.length, 'VM')} (${vmsOf(marked)}) and what they need`;
+}
+
+/**
+ * `s6-rc -u change` on `names` (the autostart bundle, or the newly marked
+ * pipelines): s6-rc starts what is down among them and their dependencies,
+ * and leaves what is up alone. Exit 1 when some did not come up: the
+ * database is loaded all the same.
+ */
+function bringUp(ctx: Ctx, names: readonly string[], pipelines: readonly Marked[]): number {
+  const { L, io } = ctx;
+  const argv = [ctx.programs.rc, '-l', L.live, '-u', 'change', ...names];
+  const r = ctx.runner.run(argv);
+  passStderr(io, r);
+  if (r.code === 0) {
+    io.out(`vmsvc: autostart: up: ${vmsOf(pipelines)}\n`);
+    return EXIT.ok;
+  }
+  failed(io, [ctx.programs.rc], argv, r);
+  io.err(`vmsvc: autostart: not every VM came up (${vmsOf(pipelines)}); the database is loaded: see \`s6-rc -l ${p(L.live)} -a list\`\n`);
+  return EXIT.failed;
 }
 
 /** A live system runs database `from`: compile, then s6-rc-update with a conversion file. */
@@ -216,9 +275,12 @@ function update(ctx: Ctx, links: DbLinks, from: string): number {
   const db = dbPath(L, hash);
   const sizes = [dbSize(before), ctx.size];
   const oldLongruns = sizes[0]?.longruns ?? [];
+  const wasMarked = new Set(bundleContents(before, opts.generator.autostartBundle));
+  const newlyMarked = opts.autostart ? ctx.marked.filter((m) => !wasMarked.has(m.pipeline)) : [];
   if (opts.dryRun) {
     io.out(`vmsvc: dry run: would compile ${p(db)} and switch ${p(L.live)} to it from ${COMPILED_DIR}/${from} (${ctx.vms}):\n`);
     for (const line of describePlan(plan)) io.out(`  ${line}\n`);
+    if (newlyMarked.length > 0) io.out(`vmsvc: dry run: would then bring up the newly marked ${autostartLine(newlyMarked)}\n`);
     io.out(`vmsvc: dry run: ${needsLine(ctx, sizes, oldLongruns)}\n`);
     io.out(`vmsvc: dry run: ${summary(plan)}; nothing run, nothing written\n`);
     return EXIT.ok;
@@ -243,7 +305,7 @@ function update(ctx: Ctx, links: DbLinks, from: string): number {
     for (const line of describePlan(plan)) io.out(`  ${line}\n`);
     if (r.code === 0) {
       io.out(`vmsvc: switched ${p(L.live)} to ${COMPILED_DIR}/${hash} (${ctx.vms}): ${summary(plan)}\n`);
-      return EXIT.ok;
+      return newlyMarked.length === 0 ? EXIT.ok : bringUp(ctx, newlyMarked.map((m) => m.pipeline), newlyMarked);
     }
     failed(io, run.program, run.argv, r);
     io.err(`vmsvc: s6-rc-update did switch ${p(L.live)} to ${COMPILED_DIR}/${hash}, so current points at it (previous: ${COMPILED_DIR}/${from}); `

@@ -15,7 +15,7 @@ import { checkS6rcSource } from '../s6rc/source-check.js';
 import { CommandError, EXIT, type Io } from '../command/shell.js';
 
 export function applyCommand(a: ApplyArgs, io: Io): number {
-  nonEmptyPaths({ data: a.data, state: a.state, scandir: a.scandir, live: a.live, 's6-rc-compile': a['s6-rc-compile'], 's6-rc-init': a['s6-rc-init'], 's6-rc-update': a['s6-rc-update'] });
+  nonEmptyPaths({ data: a.data, state: a.state, scandir: a.scandir, live: a.live, 's6-rc-compile': a['s6-rc-compile'], 's6-rc-init': a['s6-rc-init'], 's6-rc-update': a['s6-rc-update'], 's6-rc': a['s6-rc'] });
   const generator = { ...optionsFromFlags(a), livePrefix: a.prefix };
   return runApply({
     data: a.data,
@@ -24,8 +24,9 @@ export function applyCommand(a: ApplyArgs, io: Io): number {
     ...(a.live === undefined ? {} : { live: a.live }),
     prefix: a.prefix,
     dryRun: a['dry-run'],
+    autostart: a.autostart,
     generator,
-    programs: { compile: a['s6-rc-compile'], init: a['s6-rc-init'], update: a['s6-rc-update'], softlimit: a['s6-softlimit'] },
+    programs: { compile: a['s6-rc-compile'], init: a['s6-rc-init'], update: a['s6-rc-update'], softlimit: a['s6-softlimit'], rc: a['s6-rc'] },
   }, spawnRunner, io);
 }
 

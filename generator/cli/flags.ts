@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { CONTROL_CHAR, printable } from '../util/bytes.js';
 import { CommandError } from '../command/shell.js';
 import { defaultOptions, type GeneratorOptions } from '../pipeline/options.js';
+import { memoryBytes } from '../rules/settings.js';
 import { VMM_UNSAFE } from '../rules/vm-name.js';
 import { ACCELS, VMM_FACTS, VMMS } from '../vmm/index.js';
 
@@ -50,11 +51,15 @@ export const optionFlags = {
   'log-dir': { type: 'string', default: defaultOptions.logDir, describe: 'per-VM serial log dirs are created below this' },
   'live-prefix': { type: 'string', default: defaultOptions.livePrefix, describe: 'the s6-rc-init -p prefix the tree will be loaded with (for the name length check)' },
   bundle: { type: 'string', default: defaultOptions.bundle, describe: 'name of the bundle holding every VM and link' },
-  cmdline: { type: 'string', default: defaultOptions.cmdline, describe: 'guest kernel command line' },
-  memory: { type: 'string', default: defaultOptions.memory, describe: 'guest memory (number with K, M or G)' },
-  cpus: { type: 'number', default: defaultOptions.cpus, describe: 'guest vCPUs' },
+  'autostart-bundle': { type: 'string', default: defaultOptions.autostartBundle, describe: 'name of the bundle of the VMs with config/autostart (apply brings it up)' },
+  cmdline: { type: 'string', default: defaultOptions.cmdline, describe: 'guest kernel command line (a VM\'s config/cmdline is appended)' },
+  memory: { type: 'string', default: defaultOptions.memory, describe: 'guest memory (number with K, M or G; a VM\'s config/memory overrides it)' },
+  cpus: { type: 'number', default: defaultOptions.cpus, describe: 'guest vCPUs (a VM\'s config/cpus overrides it)' },
+  'max-memory': { type: 'string', default: defaultOptions.maxMemory, describe: 'the most memory a VM\'s config/memory may ask for (number with K, M or G)' },
+  'max-cpus': { type: 'number', default: defaultOptions.maxCpus, describe: 'the most vCPUs a VM\'s config/cpus may ask for' },
+  'max-stop-timeout': { type: 'number', default: defaultOptions.maxStopTimeoutMs, describe: 'the longest ms a VM\'s config/stop-timeout may ask a stop to wait' },
   accel: { type: 'string', choices: [...ACCELS], default: defaultOptions.accel, describe: 'how guests run: kvm; tcg (emulation, QEMU only); kvm-or-tcg (QEMU: KVM when /dev/kvm opens, else emulation)' },
-  'writable-disks': { type: 'boolean', default: defaultOptions.writableDisks, describe: 'give the guest writable disks (default: read-only)' },
+  'writable-disks': { type: 'boolean', default: defaultOptions.writableDisks, describe: 'give the guest writable disks (default: read-only; a VM\'s config/writable-disks turns it on for that VM)' },
   'user-console': { type: 'boolean', default: defaultOptions.userConsole, describe: 'give each VM the user\'s virtio-console (--no-user-console: none)' },
   'timeout-up': { type: 'number', default: defaultOptions.timeoutUpMs, describe: 'ms s6-rc waits for a VM to be ready before failing its start (0 = forever)' },
   'stop-timeout': { type: 'number', default: defaultOptions.stopTimeoutMs, describe: 'ms a stop waits for the guest to power off before the VMM is killed (a VM\'s config/stop-timeout overrides it)' },
@@ -95,6 +100,8 @@ export const applyFlags = {
   's6-rc-init': { type: 'string', default: 's6-rc-init', describe: 's6-rc-init program' },
   's6-rc-update': { type: 'string', default: 's6-rc-update', describe: 's6-rc-update program' },
   's6-softlimit': { type: 'string', default: 's6-softlimit', describe: 'runs s6-rc-compile and s6-rc-update with a larger stack when a large database needs one' },
+  's6-rc': { type: 'string', default: 's6-rc', describe: 's6-rc program, which brings the autostart bundle up' },
+  autostart: { type: 'boolean', default: true, describe: 'bring the autostart bundle up after loading the database (--no-autostart: leave every VM as it is)' },
 } as const;
 
 /** The commands the boot path runs, each with every flag it takes. */
@@ -143,7 +150,21 @@ const U32_MAX = 4294967295;
 /** A POSIX-portable user name: it is written unquoted into ip(8) and s6-setuidgid command lines. */
 const USER_NAME = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 
+const MEMORY = /^[1-9][0-9]*[KMG]?$/;
+/** What vmsvc passes as a vCPU count: cloud-hypervisor's boot= takes a u8. */
+const MAX_CPUS = 255;
+
 export function optionsFromFlags(f: OptionFlags): GeneratorOptions {
+  const o = flagOptions(f);
+  if (o.bundle === o.autostartBundle) throw new CommandError(`--autostart-bundle and --bundle are both "${printable(o.bundle)}": they must be two bundles`);
+  // The global values are every VM's defaults, so they must pass the same bounds as a VM's files.
+  if ((memoryBytes(o.memory) ?? 0) > (memoryBytes(o.maxMemory) ?? 0)) throw new CommandError(`--memory ${o.memory} is more than --max-memory ${o.maxMemory}`);
+  if (o.cpus > o.maxCpus) throw new CommandError(`--cpus ${o.cpus} is more than --max-cpus ${o.maxCpus}`);
+  if (o.stopTimeoutMs > o.maxStopTimeoutMs) throw new CommandError(`--stop-timeout ${o.stopTimeoutMs} is more than --max-stop-timeout ${o.maxStopTimeoutMs}`);
+  return o;
+}
+
+function flagOptions(f: OptionFlags): GeneratorOptions {
   nonEmptyPaths({ templates: f.templates });
   const vmm = VMMS.find((v) => v === f.vmm);
   if (vmm === undefined) throw new CommandError(`--vmm must be one of ${VMMS.join(', ')}`);
@@ -162,10 +183,14 @@ export function optionsFromFlags(f: OptionFlags): GeneratorOptions {
     runtimeDir: absolute('runtime-dir', f['runtime-dir'], VMM_UNSAFE),
     logDir: absolute('log-dir', f['log-dir'], null),
     livePrefix: plain('live-prefix', f['live-prefix']),
-    bundle: bundleName(f.bundle),
+    bundle: bundleName('bundle', f.bundle),
+    autostartBundle: bundleName('autostart-bundle', f['autostart-bundle']),
     cmdline: plain('cmdline', f.cmdline),
-    memory: matching('memory', f.memory, /^[1-9][0-9]*[KMG]?$/, 'a number with an optional K, M or G suffix, e.g. 256M'),
-    cpus: integer('cpus', f.cpus, 1, 255),
+    memory: matching('memory', f.memory, MEMORY, 'a number with an optional K, M or G suffix, e.g. 256M'),
+    cpus: integer('cpus', f.cpus, 1, MAX_CPUS),
+    maxMemory: matching('max-memory', f['max-memory'], MEMORY, 'a number with an optional K, M or G suffix, e.g. 4G'),
+    maxCpus: integer('max-cpus', f['max-cpus'], 1, MAX_CPUS),
+    maxStopTimeoutMs: integer('max-stop-timeout', f['max-stop-timeout'], 1, U32_MAX),
     accel: oneOf('accel', f.accel, ACCELS),
     writableDisks: f['writable-disks'],
     userConsole: f['user-console'],
@@ -214,12 +239,12 @@ function integer(flag: string, value: number, min: number, max: number): number 
   return value;
 }
 
-/** The bundle shares the namespace with the vm-* services and s6-rc's reserved names. */
-function bundleName(value: string): string {
-  plain('bundle', value);
-  if (value === '' || value.includes('/') || value.startsWith('.')) throw new CommandError('--bundle must be a non-empty name without / that does not start with .');
-  if (value.startsWith('vm-') || value.startsWith('s6rc-') || value.startsWith('s6-rc-')) {
-    throw new CommandError(`--bundle "${printable(value)}" would collide with VM services (vm-*) or s6-rc's reserved names`);
+/** A bundle shares the namespace with the vm-* and vmnet-* services and s6-rc's reserved names. */
+function bundleName(flag: string, value: string): string {
+  plain(flag, value);
+  if (value === '' || value.includes('/') || value.startsWith('.')) throw new CommandError(`--${flag} must be a non-empty name without / that does not start with .`);
+  if (value.startsWith('vm-') || value.startsWith('vmnet-') || value.startsWith('s6rc-') || value.startsWith('s6-rc-')) {
+    throw new CommandError(`--${flag} "${printable(value)}" would collide with VM services (vm-*), link services (vmnet-*) or s6-rc's reserved names`);
   }
   return value;
 }

@@ -13,7 +13,7 @@ import { initramfsDiagnostics, kernelDiagnostics } from '../rules/kernel.js';
 import { cycleDiagnostic, linkCountDiagnostics, providerDiagnostics, unknownProviderDiagnostics } from '../rules/providers.js';
 import type { Node, ScannedTree, ScannedVm } from '../rules/scanned.js';
 import { checkVmName, type NameLimits, type VmName } from '../rules/vm-name.js';
-import { defaultSettings, type VmSettings } from '../rules/settings.js';
+import { defaultSettings, memoryBytes, vmSettings, type SettingFile, type SettingLimits, type VmSettings } from '../rules/settings.js';
 import { vmmDiagnostics } from '../rules/vmm-rules.js';
 import { LINK_CAPACITY } from './links.js';
 import { longestSocketPath, type GeneratorOptions } from './options.js';
@@ -28,7 +28,10 @@ export interface ValidVm {
   readonly disks: readonly string[];
   /** Bytewise-sorted. */
   readonly providers: readonly VmName[];
+  /** The global flags, overridden by the VM's config/ files. */
   readonly settings: VmSettings;
+  /** Which settings a config/ file set; the others are the flags' defaults. */
+  readonly settingFiles: readonly SettingFile[];
 }
 
 export interface SkippedVm {
@@ -65,18 +68,29 @@ export function checkTree(tree: ScannedTree, opts: GeneratorOptions): CheckResul
   // A VM whose name broke a naming rule is invalid, so it has no candidate.
   const candidates = new Map<string, Candidate>();
   const defaults = defaultSettings(opts);
+  const limits: SettingLimits = {
+    // The flag parser has checked the form; a hand-built option that is not a size allows nothing.
+    maxMemoryBytes: memoryBytes(opts.maxMemory) ?? 0,
+    maxMemory: opts.maxMemory,
+    maxCpus: opts.maxCpus,
+    maxStopTimeoutMs: opts.maxStopTimeoutMs,
+    vmm: opts.vmm,
+    cmdline: opts.cmdline,
+  };
   for (const vm of tree.vms) {
     const naming = checkVmName(vm.name, vm.dir, nameLimits);
     // One VM can bring any number of problems: push(...list) would pass them
     // all as arguments and overflow the stack past about 100,000.
     for (const d of naming.problems) diagnostics.push(d);
     for (const d of vmDiagnostics(vm)) diagnostics.push(d);
+    const settings = vmSettings(vm, defaults, limits);
+    for (const d of settings.problems) diagnostics.push(d);
     for (const d of unknownProviderDiagnostics(vm, vmNames)) diagnostics.push(d);
     const providers = sortedBytewise(vm.providers
       .filter((p) => p.node.kind !== 'directory' && p.name !== vm.name && vmNames.has(p.name))
       .map((p) => p.name));
     graph.set(vm.name, providers);
-    if (naming.name !== null) candidates.set(vm.name, candidate(vm, naming.name, vmPrefix, defaults));
+    if (naming.name !== null) candidates.set(vm.name, candidate(vm, naming.name, vmPrefix, settings.settings, settings.fromFiles));
   }
   const cycles = findCycles(graph);
   for (const cycle of cycles) diagnostics.push(cycleDiagnostic(tree.root, cycle));
@@ -134,7 +148,7 @@ type Candidate = Omit<ValidVm, 'providers'>;
  * path.join returns each path as a rope of a dozen small strings, and these
  * are kept until the tree is written.
  */
-function candidate(vm: ScannedVm, name: VmName, vmPrefix: string, settings: VmSettings): Candidate {
+function candidate(vm: ScannedVm, name: VmName, vmPrefix: string, settings: VmSettings, settingFiles: readonly SettingFile[]): Candidate {
   const dir = `${vmPrefix}${name}`;
   return {
     name,
@@ -143,6 +157,7 @@ function candidate(vm: ScannedVm, name: VmName, vmPrefix: string, settings: VmSe
     initramfs: vm.initramfs.kind === 'missing' ? null : vmmPath(vmPrefix, vm.initramfs, `${dir}/initramfs`),
     disks: [...vm.images].sort((a, b) => compareBytes(a.name, b.name)).map((img) => vmmPath(vmPrefix, img.node, `${dir}/blk/${img.name}`)),
     settings,
+    settingFiles,
   };
 }
 

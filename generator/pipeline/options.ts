@@ -28,6 +28,12 @@ export interface GeneratorOptions {
   readonly livePrefix: string;
   /** The bundle holding every VM's pipeline and every link between them. */
   readonly bundle: string;
+  /**
+   * The bundle of the VMs whose config/autostart is there (their pipelines;
+   * s6-rc brings their providers and links up as dependencies): what apply
+   * brings up at boot.
+   */
+  readonly autostartBundle: string;
   readonly cmdline: string;
   /** Guest memory, as the VMM takes it: a number with an optional K, M or G suffix. */
   readonly memory: string;
@@ -47,6 +53,10 @@ export interface GeneratorOptions {
   readonly timeoutUpMs: number;
   /** A stop waits this long for the guest to power off before the VMM is killed (ms); a VM's own setting overrides it. */
   readonly stopTimeoutMs: number;
+  /** The host's bounds on what a VM's config/ may ask for: memory as --memory takes it, vCPUs, stop timeout (ms). */
+  readonly maxMemory: string;
+  readonly maxCpus: number;
+  readonly maxStopTimeoutMs: number;
   /** s6-log rotates `current` at this size and keeps this many archives. */
   readonly logMaxFileBytes: number;
   readonly logMaxFiles: number;
@@ -75,6 +85,7 @@ export const defaultOptions: GeneratorOptions = {
   logDir: '/var/log/vm',
   livePrefix: '',
   bundle: 'vms',
+  autostartBundle: 'autostart',
   cmdline: 'console=ttyS0 root=PARTLABEL=root',
   memory: '256M',
   cpus: 1,
@@ -85,6 +96,9 @@ export const defaultOptions: GeneratorOptions = {
   logUser: 'root',
   timeoutUpMs: 60000,
   stopTimeoutMs: 30000,
+  maxMemory: '4G',
+  maxCpus: 8,
+  maxStopTimeoutMs: 300000,
   logMaxFileBytes: 1000000,
   logMaxFiles: 10,
   dataDirAtRuntime: null,

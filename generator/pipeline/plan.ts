@@ -8,6 +8,7 @@ import type { ValidVm } from './check.js';
 import { assignLinks, type Link } from './links.js';
 import { hostPaths, type GeneratorOptions } from './options.js';
 import { serviceName } from '../rules/vm-name.js';
+import type { SettingFile, VmSettings } from '../rules/settings.js';
 import { memoryMiB, type Vmm } from '../vmm/index.js';
 
 /** What a generated file is about and where it came from, for its header comment. */
@@ -138,6 +139,10 @@ export interface ManifestVm {
   readonly controlSocket: string;
   readonly consoleSocket: string | null;
   readonly logDir: string;
+  /** What the VM runs with: the global flags, overridden by its config/ files. */
+  readonly settings: VmSettings;
+  /** The config/ files that set a setting; every other setting is the flag's default. */
+  readonly settingFiles: readonly SettingFile[];
 }
 
 export interface Manifest {
@@ -180,7 +185,7 @@ export interface TreePlan {
 type ServiceRef =
   | { readonly name: string; readonly role: 'vm' | 'logger'; readonly vm: ValidVm }
   | { readonly name: string; readonly role: 'link'; readonly link: Link }
-  | { readonly name: string; readonly role: 'bundle' };
+  | { readonly name: string; readonly role: 'bundle' | 'autostart' };
 
 export function planTree(
   dataDir: string,
@@ -193,7 +198,7 @@ export function planTree(
   const order: ServiceRef[] = [];
   for (const vm of vms) order.push({ name: serviceName.vm(vm.name), role: 'vm', vm }, { name: serviceName.logger(vm.name), role: 'logger', vm });
   for (const link of links) order.push({ name: link.service, role: 'link', link });
-  order.push({ name: opts.bundle, role: 'bundle' });
+  order.push({ name: opts.bundle, role: 'bundle' }, { name: opts.autostartBundle, role: 'autostart' });
   order.sort((a, b) => compareBytes(a.name, b.name));
   const plan = (ref: ServiceRef): Service => {
     switch (ref.role) {
@@ -206,6 +211,10 @@ export function planTree(
       case 'bundle':
         // The links are members, not only dependencies, so that `s6-rc -d change BUNDLE` takes them down too.
         return { type: 'bundle', name: opts.bundle, contents: sortedBytewise([...vms.map((vm) => serviceName.pipeline(vm.name)), ...links.map((l) => l.service)]) };
+      case 'autostart':
+        // Only the marked VMs' pipelines: their providers and links are their dependencies, which
+        // s6-rc brings up first, marked or not. Empty when none is marked (s6-rc-compile takes an empty contents.d/).
+        return { type: 'bundle', name: opts.autostartBundle, contents: sortedBytewise(vms.filter((vm) => vm.settings.autostart).map((vm) => serviceName.pipeline(vm.name))) };
     }
   };
   return {
@@ -376,6 +385,8 @@ function manifestVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): Manife
     controlSocket: paths.controlSocket,
     consoleSocket: paths.consoleSocket,
     logDir: paths.logDir,
+    settings: vm.settings,
+    settingFiles: vm.settingFiles,
   };
 }
 

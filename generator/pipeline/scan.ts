@@ -2,19 +2,26 @@
  * Step 1 of the pipeline, and its only reader of the data directory: collects
  * the facts `check` needs, without judging them. Nothing found here is ever
  * executed or followed outside the data directory; only the first bytes of
- * each vmlinux are read (to tell an ELF image from a compressed kernel).
+ * each vmlinux are read (to tell an ELF image from a compressed kernel), and
+ * the small setting files of config/, each at most CONFIG_MAX_BYTES.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { atDir } from '../util/at-dir.js';
 import { errnoOf } from '../util/errno.js';
 import { kernelFormat, type KernelFormat } from '../util/kernel-format.js';
-import type { Node, NodeKind, ScannedFile, ScannedTree, ScannedVm } from '../rules/scanned.js';
+import { CONFIG_MAX_BYTES, type Node, type NodeKind, type ScannedFile, type ScannedSetting, type ScannedTree, type ScannedVm } from '../rules/scanned.js';
+import { isSettingFile } from '../rules/settings.js';
 
 /** Enough for an ELF header and a bzImage setup header (magic at 0x202). */
 const HEAD_BYTES = 1024;
 /** One buffer for every vmlinux head: only the format read from it is kept. */
 const head = Buffer.allocUnsafe(HEAD_BYTES);
+/** One buffer for every config/ file, a byte past the cap so that a file grown since its fstat is still caught. */
+const settingBuf = Buffer.allocUnsafe(CONFIG_MAX_BYTES + 1);
+
+/** What resolveEntry reads of a regular file it reaches inside the data dir. */
+type Want = 'stat' | 'head' | 'content';
 // ignoreBOM: a leading U+FEFF is part of the name, not a byte-order mark to drop.
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
@@ -245,8 +252,8 @@ function scanVm(root: string, chain: RootChain, name: string): ScannedVm {
     const top = listDir(vmDir.fd, dir);
     // An unreadable VM dir: lstat says what it can, with the errno, for each path.
     const entry = (rel: string): Node => (top.error === null ? entryNode(top, rel) : describeLstat(atDir(vmDir.fd, rel)));
-    const fileEntry = (rel: string, wantHead: boolean): Resolved =>
-      (top.error === null && !top.entries.has(rel) ? { node: MISSING, format: null } : resolveEntry(chain, base, rel, wantHead));
+    const fileEntry = (rel: string, want: Want): Resolved =>
+      (top.error === null && !top.entries.has(rel) ? { node: MISSING, format: null, content: null } : resolveEntry(chain, base, rel, want));
 
     // A VM dir entry that is not UTF-8 cannot be vmlinux, initramfs, blk or providers: ignored.
     const undecodable: string[] = [];
@@ -259,7 +266,7 @@ function scanVm(root: string, chain: RootChain, name: string): ScannedVm {
       const blkBase = [...base, blkSub.dir];
       for (const imgName of blkSub.listing.entries.keys()) {
         if (!imgName.endsWith('.img')) continue;
-        images.push({ name: imgName, path: child(blkPath, imgName), node: resolveEntry(chain, blkBase, imgName, false).node });
+        images.push({ name: imgName, path: child(blkPath, imgName), node: resolveEntry(chain, blkBase, imgName, 'stat').node });
       }
       // Only names that would be images matter; other files in blk/ are ignored.
       for (const p of blkSub.listing.undecodable) if (p.endsWith('.img')) undecodable.push(p);
@@ -289,18 +296,43 @@ function scanVm(root: string, chain: RootChain, name: string): ScannedVm {
       providersDir = providersSub;
     }
 
-    const vmlinux = fileEntry('vmlinux', true);
+    const configPath = child(dir, 'config');
+    let configDir = entry('config');
+    const config: ScannedSetting[] = [];
+    const configSub = openSub(vmDir, 'config', configPath, configDir);
+    if ('listing' in configSub) {
+      open.push(configSub.dir);
+      const configBase = [...base, configSub.dir];
+      for (const settingName of configSub.listing.entries.keys()) {
+        const settingPath = child(configPath, settingName);
+        // Only known settings are opened; anything else is reported from its listing alone.
+        if (!isSettingFile(settingName)) {
+          config.push({ name: settingName, path: settingPath, node: entryNode(configSub.listing, settingName), content: null });
+          continue;
+        }
+        const r = resolveEntry(chain, configBase, settingName, 'content');
+        config.push({ name: settingName, path: settingPath, node: r.node, content: r.content });
+      }
+      // No setting has such a name: reported as unknown files, never opened.
+      for (const p of configSub.listing.undecodable) config.push({ name: path.basename(p), path: p, node: LISTED.get('other')!, content: null });
+    } else {
+      configDir = configSub;
+    }
+
+    const vmlinux = fileEntry('vmlinux', 'head');
     return {
       name,
       dir,
       vmlinux: vmlinux.node,
       vmlinuxFormat: vmlinux.format,
-      initramfs: fileEntry('initramfs', false).node,
+      initramfs: fileEntry('initramfs', 'stat').node,
       blk,
       images: images.length > 0 ? images : NONE,
       providersDir,
       providersNetDir,
       providers: providers.length > 0 ? providers : NONE,
+      configDir,
+      config: config.length > 0 ? config : NONE,
       undecodable: undecodable.length > 0 ? undecodable : NONE,
     };
   } finally {
@@ -312,7 +344,7 @@ function scanVm(root: string, chain: RootChain, name: string): ScannedVm {
 function unreadableVm(name: string, dir: string, node: Node): ScannedVm {
   return {
     name, dir, vmlinux: node, vmlinuxFormat: null, initramfs: MISSING, blk: node, images: NONE,
-    providersDir: MISSING, providersNetDir: MISSING, providers: NONE, undecodable: NONE,
+    providersDir: MISSING, providersNetDir: MISSING, providers: NONE, configDir: MISSING, config: NONE, undecodable: NONE,
   };
 }
 
@@ -332,6 +364,8 @@ interface Resolved {
   readonly node: Node;
   /** vmlinux only: what its first bytes say, read from the very file that was judged. */
   readonly format: KernelFormat | null;
+  /** config/ files only: the whole file, when it is a readable regular file of at most CONFIG_MAX_BYTES. */
+  readonly content: Buffer | null;
 }
 
 /**
@@ -352,13 +386,13 @@ interface Resolved {
  * Outside the data dir the walk only looks up directories and reads links,
  * as the kernel would; a file there is never opened.
  */
-function resolveEntry(chain: RootChain, base: readonly Dir[], name: string, wantHead: boolean): Resolved {
+function resolveEntry(chain: RootChain, base: readonly Dir[], name: string, want: Want): Resolved {
   // Copies that this walk does not own: the caller's descriptors stay open.
   const stack: Dir[] = base.map((d) => ({ ...d, owned: false }));
   /** Components left, the next one last. */
   const pending: Array<string | Buffer> = [name];
   let links = 0;
-  const fail = (node: Node): Resolved => ({ node, format: null });
+  const fail = (node: Node): Resolved => ({ node, format: null, content: null });
   const top = (): Dir => stack[stack.length - 1]!;
   try {
     while (pending.length > 0) {
@@ -378,7 +412,7 @@ function resolveEntry(chain: RootChain, base: readonly Dir[], name: string, want
       let pathFd = -1;
       let st: fs.Stats;
       try {
-        if (last && !wantHead) {
+        if (last && want === 'stat') {
           st = fs.lstatSync(atDir(cur.fd, comp));
         } else {
           pathFd = fs.openSync(atDir(cur.fd, comp), O_PATH | O_NOFOLLOW);
@@ -420,7 +454,7 @@ function resolveEntry(chain: RootChain, base: readonly Dir[], name: string, want
         continue;
       }
       try {
-        return finalFile(chain, stack, comp, st, pathFd, links > 0);
+        return finalFile(chain, stack, comp, st, pathFd, links > 0, want);
       } finally {
         if (pathFd >= 0) fs.closeSync(pathFd);
       }
@@ -491,28 +525,51 @@ function finalDir(chain: RootChain, stack: readonly Dir[], viaSymlink: boolean):
   return { kind: 'directory', viaSymlink, size: 0, readable: false, resolved: null };
 }
 
-function finalFile(chain: RootChain, stack: readonly Dir[], name: string | Buffer, st: fs.Stats, pathFd: number, viaSymlink: boolean): Resolved {
-  if (!withinRoot(chain, stack, 0)) return { node: { kind: 'symlink-escapes', target: walkPath(stack, name) }, format: null };
+function finalFile(chain: RootChain, stack: readonly Dir[], name: string | Buffer, st: fs.Stats, pathFd: number, viaSymlink: boolean, want: Want): Resolved {
+  const only = (node: Node): Resolved => ({ node, format: null, content: null });
+  if (!withinRoot(chain, stack, 0)) return only({ kind: 'symlink-escapes', target: walkPath(stack, name) });
   let resolved: string | null = null;
   if (viaSymlink) {
     resolved = resolvedPath(chain, stack, name);
-    if (resolved === null) return { node: { kind: 'symlink-undecodable', target: walkPath(stack, name) }, format: null };
+    if (resolved === null) return only({ kind: 'symlink-undecodable', target: walkPath(stack, name) });
   }
+  // A FIFO or a device is never opened: opening one can block, or reach a driver.
   const kind = kindOf(st);
-  if (kind !== 'file') return { node: { kind, viaSymlink, size: st.size, readable: false, resolved }, format: null };
-  if (pathFd < 0) return { node: { kind, viaSymlink, size: st.size, readable: canRead(atDir(stack[stack.length - 1]!.fd, name)), resolved }, format: null };
+  if (kind !== 'file') return only({ kind, viaSymlink, size: st.size, readable: false, resolved });
+  if (pathFd < 0) return only({ kind, viaSymlink, size: st.size, readable: canRead(atDir(stack[stack.length - 1]!.fd, name)), resolved });
+  // Too large by its fstat: refused unread.
+  if (want === 'content' && st.size > CONFIG_MAX_BYTES) return only({ kind, viaSymlink, size: st.size, readable: true, resolved });
   // Reopened through the O_PATH descriptor: the same inode that was fstat'ed, whatever the path says now.
   let fd: number;
   try {
     fd = fs.openSync(`/proc/self/fd/${pathFd}`, O_RDONLY | O_NONBLOCK);
   } catch {
-    return { node: { kind, viaSymlink, size: st.size, readable: false, resolved }, format: null };
+    return only({ kind, viaSymlink, size: st.size, readable: false, resolved });
   }
   try {
-    return { node: { kind, viaSymlink, size: st.size, readable: true, resolved }, format: kernelFormat(head.subarray(0, fs.readSync(fd, head, 0, HEAD_BYTES, 0))) };
+    if (want === 'head') {
+      return { node: { kind, viaSymlink, size: st.size, readable: true, resolved }, format: kernelFormat(head.subarray(0, fs.readSync(fd, head, 0, HEAD_BYTES, 0))), content: null };
+    }
+    const n = readUpTo(fd, settingBuf);
+    // Grown past the cap since the fstat (or a file whose size the kernel does not report): refused all the same.
+    if (n > CONFIG_MAX_BYTES) return only({ kind, viaSymlink, size: Math.max(st.size, n), readable: true, resolved });
+    return { node: { kind, viaSymlink, size: n, readable: true, resolved }, format: null, content: Buffer.from(settingBuf.subarray(0, n)) };
+  } catch (e) {
+    return only({ kind: 'unstatable', code: errnoCode(e) });
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** Fills `buf` from `fd` until it is full or the file ends: a read may return less than asked. */
+function readUpTo(fd: number, buf: Buffer): number {
+  let n = 0;
+  while (n < buf.length) {
+    const got = fs.readSync(fd, buf, n, buf.length - n, n);
+    if (got === 0) break;
+    n += got;
+  }
+  return n;
 }
 
 function isDot(c: string | Buffer): boolean {

@@ -42,6 +42,13 @@ export const RULES = {
   'provider-unknown': { severity: 'error', breaksTree: false, summary: 'a provider names no VM' },
   'provider-self': { severity: 'error', breaksTree: false, summary: 'a VM names itself as its provider' },
   'provider-cycle': { severity: 'error', breaksTree: false, summary: 'VMs provide for each other in a cycle' },
+  'config-not-directory': { severity: 'error', breaksTree: false, summary: 'a VM\'s config is not a directory' },
+  'setting-unknown': { severity: 'warning', breaksTree: false, summary: 'config/ holds a file that is no setting' },
+  'setting-not-file': { severity: 'error', breaksTree: false, summary: 'a setting file is not a readable regular file' },
+  'setting-too-large': { severity: 'error', breaksTree: false, summary: 'a setting file is larger than 4096 bytes (it is not read)' },
+  'setting-invalid': { severity: 'error', breaksTree: false, summary: 'a setting file does not hold a valid value (a flag file is not empty)' },
+  'setting-out-of-bounds': { severity: 'error', breaksTree: false, summary: 'a setting asks for more than the host allows (--max-memory, --max-cpus, --max-stop-timeout, the kernel command line size)' },
+  'setting-vmm-unsupported': { severity: 'error', breaksTree: false, summary: 'a VM\'s setting the chosen VMM cannot honour' },
   'vmm-unsupported': { severity: 'error', breaksTree: true, summary: 'a setting the chosen VMM cannot honour' },
   'links-exhausted': { severity: 'error', breaksTree: true, summary: 'more network links than the 65534 addresses of 100.64.0.0/16' },
 } as const satisfies Readonly<Record<string, { readonly severity: Severity; readonly breaksTree: boolean; readonly summary: string }>>;

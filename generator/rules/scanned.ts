@@ -35,6 +35,23 @@ export interface ScannedFile {
   readonly node: Node;
 }
 
+/**
+ * One entry of a VM's config/ directory. `content` is the file's bytes when
+ * it is a readable regular file (reached inside the data dir) of at most
+ * CONFIG_MAX_BYTES; null otherwise, and then `node` says what it is (its
+ * size may be larger than the cap: the bytes were never read).
+ */
+export interface ScannedSetting {
+  /** The entry's name; one that is not UTF-8 is shown with \xNN escapes, and has no content. */
+  readonly name: string;
+  readonly path: string;
+  readonly node: Node;
+  readonly content: Buffer | null;
+}
+
+/** A config/ file larger than this is refused unread: every setting fits in one short line. */
+export const CONFIG_MAX_BYTES = 4096;
+
 export interface ScannedVm {
   readonly name: string;
   readonly dir: string;
@@ -53,6 +70,10 @@ export interface ScannedVm {
   readonly providersDir: Node;
   readonly providersNetDir: Node;
   readonly providers: readonly ScannedFile[];
+  /** config/, lstat'ed like blk/: a link here is reported, not followed. */
+  readonly configDir: Node;
+  /** Its entries (hidden ones left out), in directory order. */
+  readonly config: readonly ScannedSetting[];
   /** Entries below the VM dir whose names are not valid UTF-8 (raw bytes shown escaped). */
   readonly undecodable: readonly string[];
 }

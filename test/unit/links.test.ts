@@ -92,7 +92,7 @@ test('a full address space still numbers every link; one more is a check error',
     images: [{ name: 'root.img', path: `/d/${name}/blk/root.img`, node: file }],
     providersDir: providers.length > 0 ? dir : { kind: 'missing' }, providersNetDir: providers.length > 0 ? dir : { kind: 'missing' },
     providers: providers.map((p) => ({ name: p, path: `/d/${name}/providers/net/${p}`, node: file })),
-    undecodable: [],
+    configDir: { kind: 'missing' }, config: [], undecodable: [],
   });
   // 256 providers x 257 clients = 65792 links > 65534.
   const providers = Array.from({ length: 256 }, (_, i) => `p${i}`);

@@ -17,6 +17,8 @@ const vm = (name: string): Manifest['vms'][number] => ({
   controlSocket: `/run/vm/${name}/api.sock`,
   consoleSocket: null,
   logDir: `/var/log/vm/${name}`,
+  settings: { memory: '512M', cpus: 2, cmdlineExtra: 'quiet "x"', writableDisks: false, stopTimeoutMs: 30000, guestReady: false, autostart: true },
+  settingFiles: ['memory', 'cpus', 'cmdline', 'autostart'],
 });
 
 const manifest = (vms: Manifest['vms'], links: Manifest['links'], skipped: Manifest['skipped']): Manifest => ({

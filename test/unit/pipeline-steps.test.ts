@@ -51,7 +51,7 @@ test('check: valid VMs with sorted disks and providers; the invalid one skipped 
   }
 });
 
-test('plan: two longruns per VM, one oneshot per link, the bundle; sorted; the client depends on its provider and link', (t) => {
+test('plan: two longruns per VM, one oneshot per link, the two bundles; sorted; the client depends on its provider and link', (t) => {
   const { root, data } = fixture();
   try {
     const result = checkTree(scanDataDir(data), defaultOptions);
@@ -60,7 +60,7 @@ test('plan: two longruns per VM, one oneshot per link, the bundle; sorted; the c
     const names = services.map((s) => s.name);
     const link = names.find((n) => n.startsWith('vmnet-'))!;
     t.deepEqual(names, [...names].sort());
-    t.deepEqual(new Set(names), new Set(['vm-app', 'vm-app-log', 'vm-net', 'vm-net-log', link, 'vms']));
+    t.deepEqual(new Set(names), new Set(['autostart', 'vm-app', 'vm-app-log', 'vm-net', 'vm-net-log', link, 'vms']));
     const app = services.find((s) => s.name === 'vm-app')!;
     t.is(app.type, 'longrun');
     if (app.type === 'longrun') {
@@ -69,6 +69,9 @@ test('plan: two longruns per VM, one oneshot per link, the bundle; sorted; the c
     }
     const bundle = services.find((s) => s.name === 'vms')!;
     t.deepEqual(bundle.type === 'bundle' ? bundle.contents : null, [link, 'vm-app-pipeline', 'vm-net-pipeline'].sort());
+    // No VM of the fixture has config/autostart: the autostart bundle is there, and empty.
+    const autostart = services.find((s) => s.name === 'autostart')!;
+    t.deepEqual(autostart.type === 'bundle' ? autostart.contents : null, []);
     t.deepEqual(plan.manifest.skipped, result.skipped);
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
