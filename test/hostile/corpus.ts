@@ -197,7 +197,7 @@ export const CORPUS: readonly HostileCase[] = [
       }
       for (const entry of fs.readdirSync(out)) {
         // Dot entries are vmsvc's own (s6-rc-compile skips them).
-        if (!/^(vm-|vmnet-|\.)/.test(entry) && entry !== 'vms' && entry !== 'vmsvc-manifest.json') problems.push(`unexpected top-level entry ${entry}`);
+        if (!/^(vm-|vmnet-|\.)/.test(entry) && entry !== 'vms' && entry !== 'autostart' && entry !== 'vmsvc-manifest.json') problems.push(`unexpected top-level entry ${entry}`);
       }
       return problems;
     },

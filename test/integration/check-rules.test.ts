@@ -13,6 +13,7 @@ import { RULES, type Diagnostic, type RuleId, type Severity } from '../../genera
 import { defaultOptions, type GeneratorOptions } from '../../generator/pipeline/options.js';
 import { checkDataDir } from '../../generator/pipeline/index.js';
 import { serviceName, type VmName } from '../../generator/rules/vm-name.js';
+import { defaultSettings } from '../../generator/rules/settings.js';
 import { dataDirWith, ELF_HEADER, makeVm, tempDir, type VmSpec } from '../support/data-dir.js';
 
 /**
@@ -32,6 +33,9 @@ const test = Object.assign(
   { after: avaTest.after },
 );
 
+
+/** What a VM without config/ runs with: the flags' defaults, from no file. */
+const NO_SETTINGS = { settings: defaultSettings(defaultOptions), settingFiles: [] };
 
 const REPO = path.resolve(fileURLToPath(import.meta.url), '..', '..', '..');
 
@@ -266,11 +270,12 @@ test('vmlinux-unreadable: a VM dir nobody may search (EACCES), checked as user n
   // Current behaviour; see the BUG test below for the messages.
   assertDiagnostics(t, result.diagnostics, [
     { rule: 'blk-not-directory', path: path.join(vmDir(f), 'blk'), vm: 'vm', mentions: ['blk'] },
+    { rule: 'config-not-directory', path: path.join(vmDir(f), 'config'), vm: 'vm', mentions: ['EACCES'] },
     { rule: 'initramfs-not-file', path: path.join(vmDir(f), 'initramfs'), vm: 'vm', mentions: ['EACCES'] },
     { rule: 'providers-not-directory', path: path.join(vmDir(f), 'providers'), vm: 'vm', mentions: ['providers'] },
     { rule: 'vmlinux-unreadable', path: path.join(vmDir(f), 'vmlinux'), vm: 'vm', mentions: ['vmlinux', 'EACCES'] },
   ]);
-  assertOutcome(t, result, ['ok'], [['vm', 'invalid (blk-not-directory, initramfs-not-file, providers-not-directory, vmlinux-unreadable)']]);
+  assertOutcome(t, result, ['ok'], [['vm', 'invalid (blk-not-directory, config-not-directory, initramfs-not-file, providers-not-directory, vmlinux-unreadable)']]);
 });
 
 // diskDiagnostics and providerDiagnostics (generator/pipeline/check.ts) describe an
@@ -426,6 +431,7 @@ test('accepted: symbolic links inside the data dir to regular files; the VMM get
     // In the order of the link names; each the file its link reaches.
     disks: [path.join(vmDir(f), 'images', 'root.raw'), path.join(f.data, 'other', 'blk', 'root.img')],
     providers: [],
+    ...NO_SETTINGS,
   });
 });
 
@@ -835,7 +841,7 @@ test('accepted names pass through exactly, bytewise-sorted, with exact paths', (
   t.true(sorted.indexOf('～') < sorted.indexOf('🙂'), 'bytewise, not UTF-16, order');
   for (const vm of result.vms) {
     const dir = path.join(f.data, vm.name);
-    t.deepEqual(vm, { name: vm.name, dir, kernel: path.join(dir, 'vmlinux'), initramfs: null, disks: [path.join(dir, 'blk', 'data.img'), path.join(dir, 'blk', 'root.img')], providers: [] });
+    t.deepEqual(vm, { name: vm.name, dir, kernel: path.join(dir, 'vmlinux'), initramfs: null, disks: [path.join(dir, 'blk', 'data.img'), path.join(dir, 'blk', 'root.img')], providers: [], ...NO_SETTINGS });
     t.true(fs.existsSync(vm.disks[1]!), `${vm.disks[1]} exists`);
   }
   t.is(serviceName.vm('s6rc-foo' as VmName), 'vm-s6rc-foo');
@@ -936,8 +942,8 @@ test('path-vmm-unsafe: a comma in the data dir path invalidates every VM', (t) =
   const atRuntime = check(data, { ...defaultOptions, dataDirAtRuntime: '/svc/data' });
   assertDiagnostics(t, atRuntime.diagnostics, []);
   t.deepEqual(atRuntime.vms, [
-    { name: 'a' as VmName, dir: '/svc/data/a', kernel: '/svc/data/a/vmlinux', initramfs: null, disks: ['/svc/data/a/blk/root.img'], providers: [] },
-    { name: 'b' as VmName, dir: '/svc/data/b', kernel: '/svc/data/b/vmlinux', initramfs: null, disks: ['/svc/data/b/blk/root.img'], providers: [] },
+    { name: 'a' as VmName, dir: '/svc/data/a', kernel: '/svc/data/a/vmlinux', initramfs: null, disks: ['/svc/data/a/blk/root.img'], providers: [], ...NO_SETTINGS },
+    { name: 'b' as VmName, dir: '/svc/data/b', kernel: '/svc/data/b/vmlinux', initramfs: null, disks: ['/svc/data/b/blk/root.img'], providers: [], ...NO_SETTINGS },
   ]);
 });
 
@@ -1045,4 +1051,208 @@ test('too-many-vms: more entries than --max-vms is refused before any VM is read
   // At the limit, the VMs are read and judged as usual.
   const at = check(f.data, { ...defaultOptions, maxVms: 3 });
   t.deepEqual(at.diagnostics.map((d) => d.rule), ['vmlinux-missing']);
+});
+
+// ------------------------------------------------------------------ per-VM settings (config/)
+
+const configPath = (f: Fixture, file: string, vm = 'vm'): string => path.join(f.data, vm, 'config', file);
+
+test('settings: every config/ file reaches ValidVm.settings over the flags, with or without a trailing newline; the rest stay the defaults', (t) => {
+  const f = fixture(t, {
+    vm: { config: { memory: '512M\n', cpus: '2', cmdline: 'quiet loglevel=3\n', 'stop-timeout': '60000', 'writable-disks': '', 'guest-ready': '\n', autostart: '' } },
+    plain: {},
+    some: { config: { cpus: '4\n' } },
+  });
+  const result = check(f.data);
+  assertDiagnostics(t, result.diagnostics, []);
+  const byName = new Map(result.vms.map((vm) => [vm.name as string, vm]));
+  t.deepEqual(byName.get('vm')!.settings, { memory: '512M', cpus: 2, cmdlineExtra: 'quiet loglevel=3', writableDisks: true, stopTimeoutMs: 60000, guestReady: true, autostart: true });
+  t.deepEqual(byName.get('vm')!.settingFiles, ['memory', 'cpus', 'cmdline', 'stop-timeout', 'writable-disks', 'guest-ready', 'autostart']);
+  const defaults = { memory: '256M', cpus: 1, cmdlineExtra: null, writableDisks: false, stopTimeoutMs: 30000, guestReady: false, autostart: false };
+  t.deepEqual(byName.get('plain')!.settings, defaults);
+  t.deepEqual(byName.get('plain')!.settingFiles, []);
+  t.deepEqual(byName.get('some')!.settings, { ...defaults, cpus: 4 });
+  t.deepEqual(byName.get('some')!.settingFiles, ['cpus']);
+  // The global flags are the defaults: --writable-disks holds for a VM without the file.
+  t.true(check(f.data, { ...defaultOptions, writableDisks: true, memory: '1G' }).vms.every((vm) => vm.settings.writableDisks && (vm.name === 'vm' || vm.settings.memory === '1G')));
+});
+
+test('settings: a link inside the data dir to a regular file is read; an empty config/ changes nothing', (t) => {
+  const f = fixture(t, { vm: { config: {} }, other: { config: {} } });
+  fs.mkdirSync(path.join(f.data, 'vm', 'shared'));
+  fs.writeFileSync(path.join(f.data, 'vm', 'shared', 'mem'), '1G\n');
+  fs.symlinkSync('../shared/mem', configPath(f, 'memory'));
+  const result = check(f.data);
+  assertDiagnostics(t, result.diagnostics, []);
+  t.deepEqual(result.vms.map((vm) => [vm.name as string, vm.settings.memory]), [['other', '256M'], ['vm', '1G']]);
+});
+
+test('config-not-directory: config is a file, or a symbolic link to a directory (not followed)', (t) => {
+  const f = fixture(t, { vm: {}, linked: {}, ok: { config: { cpus: '2' } } });
+  fs.writeFileSync(path.join(f.data, 'vm', 'config'), 'memory=512M\n');
+  fs.symlinkSync('../ok/config', path.join(f.data, 'linked', 'config'));
+  const result = check(f.data);
+  assertDiagnostics(t, result.diagnostics, [
+    { rule: 'config-not-directory', path: path.join(f.data, 'linked', 'config'), vm: 'linked', mentions: ['symbolic link'] },
+    { rule: 'config-not-directory', path: path.join(f.data, 'vm', 'config'), vm: 'vm', mentions: ['file'] },
+  ]);
+  assertOutcome(t, result, ['ok'], [['linked', 'invalid (config-not-directory)'], ['vm', 'invalid (config-not-directory)']]);
+});
+
+test('setting-unknown: a misspelt or foreign file is a warning, never opened, and the VM keeps its defaults; hidden files are ignored', (t) => {
+  const f = fixture(t, { vm: { config: { memroy: '8G', '.hidden': 'x', cpus: '2' } } });
+  mkfifo(configPath(f, 'fifo-unknown'));
+  fs.writeFileSync(path.join(f.data, 'vm', 'config', Buffer.concat([Buffer.from('mem'), Buffer.from([0xff])]).toString('latin1')), '1G');
+  fs.writeFileSync(rawPath(f.data, '/vm/config/', 'x', [0xff]), '1G');
+  const result = check(f.data);
+  const unknown = result.diagnostics.filter((d) => d.rule === 'setting-unknown').map((d) => path.basename(d.path)).sort();
+  t.deepEqual(unknown, ['fifo-unknown', 'memroy', 'memÿ', 'x\\xff']);
+  t.true(result.diagnostics.every((d) => d.rule === 'setting-unknown' && d.severity === 'warning'));
+  assertDiagnostics(t, result.diagnostics.filter((d) => path.basename(d.path) === 'memroy'), [
+    { severity: 'warning', rule: 'setting-unknown', path: configPath(f, 'memroy'), vm: 'vm', mentions: ['memroy'] },
+  ]);
+  t.deepEqual(result.vms.map((vm) => [vm.settings.memory, vm.settings.cpus]), [['256M', 2]]);
+});
+
+test('setting-not-file: config/memory is a FIFO (never opened: the check does not hang), a directory, a socket or a link to a FIFO', (t) => {
+  const f = fixture(t, { vm: { config: {} }, dir: { config: {} }, linked: { config: {} }, ok: {} });
+  mkfifo(configPath(f, 'memory'));
+  fs.mkdirSync(configPath(f, 'cpus', 'dir'));
+  mkfifo(path.join(f.data, 'linked', 'fifo'));
+  fs.symlinkSync('../fifo', configPath(f, 'autostart', 'linked'));
+  const started = Date.now();
+  const child = checkInChild(t, f, false);
+  t.true(Date.now() - started < 15_000, 'the child check must finish within seconds');
+  const result = check(f.data);
+  t.deepEqual(child, JSON.parse(JSON.stringify(result)) as CheckResult, 'same result in the child and here');
+  assertDiagnostics(t, result.diagnostics, [
+    { rule: 'setting-not-file', path: configPath(f, 'cpus', 'dir'), vm: 'dir', mentions: ['config/cpus', 'directory'] },
+    { rule: 'setting-not-file', path: configPath(f, 'autostart', 'linked'), vm: 'linked', mentions: ['config/autostart', 'FIFO'] },
+    { rule: 'setting-not-file', path: configPath(f, 'memory'), vm: 'vm', mentions: ['config/memory', 'FIFO'] },
+  ]);
+  assertOutcome(t, result, ['ok'], [['dir', 'invalid (setting-not-file)'], ['linked', 'invalid (setting-not-file)'], ['vm', 'invalid (setting-not-file)']]);
+});
+
+test('setting-not-file: a character device (/dev/zero\'s numbers) is never opened', (t) => {
+  if (process.getuid?.() !== 0) {
+    t.log('mknod needs root: skipped');
+    t.pass();
+    return;
+  }
+  const f = fixture(t, { vm: { config: {} } });
+  execFileSync('mknod', [configPath(f, 'cmdline'), 'c', '1', '5']);
+  const result = check(f.data);
+  assertDiagnostics(t, result.diagnostics, [{ rule: 'setting-not-file', path: configPath(f, 'cmdline'), vm: 'vm', mentions: ['character device'] }]);
+  assertOnlyVmSkipped(t, result, ['setting-not-file']);
+});
+
+test('setting-not-file: mode 000, checked as user nobody', (t) => {
+  const f = fixture(t, { vm: { config: { cpus: '2' } } });
+  fs.chmodSync(configPath(f, 'cpus'), 0o000);
+  const result = checkInChild(t, f, true);
+  assertDiagnostics(t, result.diagnostics, [{ rule: 'setting-not-file', path: configPath(f, 'cpus'), vm: 'vm', mentions: ['config/cpus', 'cannot be read'] }]);
+  assertOnlyVmSkipped(t, result, ['setting-not-file']);
+});
+
+test('symlink-escapes: config/cmdline linking to /etc/hostname or climbing out of the data dir is not read', (t) => {
+  const f = fixture(t, { vm: { config: {} }, climb: { config: {} } });
+  fs.symlinkSync('/etc/hostname', configPath(f, 'cmdline'));
+  fs.writeFileSync(path.join(f.root, 'outside'), '8G');
+  fs.symlinkSync('../../../outside', configPath(f, 'memory', 'climb'));
+  const result = check(f.data);
+  assertDiagnostics(t, result.diagnostics, [
+    { rule: 'symlink-escapes', path: configPath(f, 'memory', 'climb'), vm: 'climb', mentions: ['memory', path.join(fs.realpathSync(f.root), 'outside')] },
+    { rule: 'symlink-escapes', path: configPath(f, 'cmdline'), vm: 'vm', mentions: ['cmdline', fs.realpathSync('/etc/hostname')] },
+  ]);
+  assertOutcome(t, result, [], [['climb', 'invalid (symlink-escapes)'], ['vm', 'invalid (symlink-escapes)']]);
+});
+
+test('setting-too-large: a 1 GiB sparse config/memory is refused unread, quickly; 4096 bytes is read, 4097 is not', (t) => {
+  const f = fixture(t, { vm: { config: {} }, at: { config: { cmdline: Buffer.alloc(4096, 0x61) } }, over: { config: { cmdline: Buffer.alloc(4097, 0x61) } } });
+  const fd = fs.openSync(configPath(f, 'memory'), 'w');
+  fs.writeSync(fd, '512M\n');
+  fs.ftruncateSync(fd, 1024 ** 3);
+  fs.closeSync(fd);
+  const started = Date.now();
+  const result = check(f.data);
+  t.true(Date.now() - started < 10_000, 'the check must not read the huge file');
+  assertDiagnostics(t, result.diagnostics, [
+    // 4096 bytes are read, and then too long a command line: a different rule.
+    { rule: 'setting-out-of-bounds', path: configPath(f, 'cmdline', 'at'), vm: 'at', mentions: ['2047'] },
+    { rule: 'setting-too-large', path: configPath(f, 'cmdline', 'over'), vm: 'over', mentions: ['4097', '4096'] },
+    { rule: 'setting-too-large', path: configPath(f, 'memory'), vm: 'vm', mentions: [String(1024 ** 3), '4096'] },
+  ]);
+});
+
+const invalidValues: ReadonlyArray<readonly [string, string, string | Buffer, string]> = [
+  ['not UTF-8', 'cmdline', Buffer.from([0x71, 0xff, 0xfe]), 'UTF-8'],
+  ['empty', 'memory', '', 'empty'],
+  ['only a newline', 'cpus', '\n', 'empty'],
+  ['two lines', 'memory', '512M\n1G\n', 'more than one line'],
+  ['two trailing newlines', 'cpus', '2\n\n', 'more than one line'],
+  ['a CRLF line', 'cpus', '2\r\n', '2\\x0d'],
+  ['spaces around the value', 'memory', ' 512M', ' 512M'],
+  ['a unit with a space', 'memory', '512 M', '512 M'],
+  ['a lower-case unit', 'memory', '512m', '512m'],
+  ['a T unit', 'memory', '1T', '1T'],
+  ['zero memory', 'memory', '0', '"0"'],
+  ['zero vCPUs', 'cpus', '0', '"0"'],
+  ['negative vCPUs', 'cpus', '-1', '"-1"'],
+  ['a leading zero', 'cpus', '02', '"02"'],
+  ['a fraction', 'stop-timeout', '1.5', '1.5'],
+  ['a zero stop timeout', 'stop-timeout', '0', '"0"'],
+  ['a stop timeout with a unit', 'stop-timeout', '30s', '30s'],
+  ['a tab in the cmdline', 'cmdline', 'quiet\tx', 'printable ASCII'],
+  ['a non-ASCII letter in the cmdline', 'cmdline', 'é', 'printable ASCII'],
+  ['an escape sequence in the cmdline', 'cmdline', 'a\u001b[2J', 'printable ASCII'],
+  ['a flag file saying no', 'writable-disks', 'no\n', 'must be empty'],
+  ['a flag file with two newlines', 'autostart', '\n\n', '2 bytes'],
+  ['a flag file holding 0', 'guest-ready', '0', 'must be empty'],
+];
+
+for (const [what, file, content, mention] of invalidValues) {
+  test(`setting-invalid: config/${file} ${what}`, (t) => {
+    const f = fixture(t, { vm: { config: { [file]: content } }, ok: {} });
+    const result = check(f.data);
+    assertDiagnostics(t, result.diagnostics, [{ rule: 'setting-invalid', path: configPath(f, file), vm: 'vm', mentions: [`config/${file}`, mention] }]);
+    assertOutcome(t, result, ['ok'], [['vm', 'invalid (setting-invalid)']]);
+  });
+}
+
+test('setting-out-of-bounds: memory, vCPUs and stop timeout above the --max-* flags; at the bound is fine', (t) => {
+  const f = fixture(t, {
+    mem: { config: { memory: '4097M' } }, cpus: { config: { cpus: '9' } }, stop: { config: { 'stop-timeout': '300001' } },
+    huge: { config: { memory: `${'9'.repeat(400)}G` } },
+    at: { config: { memory: '4G', cpus: '8', 'stop-timeout': '300000' } },
+  });
+  const result = check(f.data);
+  assertDiagnostics(t, result.diagnostics, [
+    { rule: 'setting-out-of-bounds', path: configPath(f, 'cpus', 'cpus'), vm: 'cpus', mentions: ['9', '--max-cpus 8'] },
+    { rule: 'setting-out-of-bounds', path: configPath(f, 'memory', 'huge'), vm: 'huge', mentions: ['--max-memory 4G'] },
+    { rule: 'setting-out-of-bounds', path: configPath(f, 'memory', 'mem'), vm: 'mem', mentions: ['4097M', '--max-memory 4G'] },
+    { rule: 'setting-out-of-bounds', path: configPath(f, 'stop-timeout', 'stop'), vm: 'stop', mentions: ['300001', '--max-stop-timeout 300000'] },
+  ]);
+  t.deepEqual(result.vms.map((vm) => vm.name as string), ['at']);
+  // The bounds are flags: raised, the same files pass.
+  const raised = check(f.data, { ...defaultOptions, maxMemory: '8G', maxCpus: 16, maxStopTimeoutMs: 600000 });
+  t.deepEqual(raised.diagnostics.map((d) => d.vm), ['huge']);
+});
+
+test('setting-out-of-bounds: --cmdline, a space and config/cmdline must fit the x86 kernel\'s 2047 bytes', (t) => {
+  const base = defaultOptions.cmdline;
+  const room = 2047 - Buffer.byteLength(base) - 1;
+  const f = fixture(t, { fits: { config: { cmdline: 'a'.repeat(room) } }, over: { config: { cmdline: 'a'.repeat(room + 1) } } });
+  const result = check(f.data);
+  assertDiagnostics(t, result.diagnostics, [{ rule: 'setting-out-of-bounds', path: configPath(f, 'cmdline', 'over'), vm: 'over', mentions: ['2048 bytes', '2047'] }]);
+  t.is(`${base} ${result.vms[0]!.settings.cmdlineExtra!}`.length, 2047);
+});
+
+test('setting-vmm-unsupported: a VM\'s memory QEMU or crosvm cannot take invalidates that VM alone, naming its file', (t) => {
+  const f = fixture(t, { vm: { config: { memory: '1000K' } }, ok: { config: { memory: '1G' } } });
+  for (const vmm of ['qemu', 'crosvm'] as const) {
+    const result = check(f.data, { ...defaultOptions, vmm, userConsole: false });
+    assertDiagnostics(t, result.diagnostics, [{ rule: 'setting-vmm-unsupported', path: configPath(f, 'memory'), vm: 'vm', mentions: [vmm, '1000K'] }]);
+    assertOutcome(t, result, ['ok'], [['vm', 'invalid (setting-vmm-unsupported)']]);
+  }
+  assertDiagnostics(t, check(f.data).diagnostics, []);
 });

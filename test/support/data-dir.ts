@@ -19,6 +19,8 @@ export interface VmSpec {
   readonly providers?: readonly string[];
   /** initramfs contents; default: none. */
   readonly initramfs?: string;
+  /** Files of config/ (the per-VM settings) by name; default: no config/. */
+  readonly config?: Readonly<Record<string, string | Buffer>>;
 }
 
 export function tempDir(prefix = 'vmsvc-test-'): string {
@@ -39,6 +41,10 @@ export function makeVm(dataDir: string, name: string, spec: VmSpec = {}): string
   if (spec.providers !== undefined && spec.providers.length > 0) {
     fs.mkdirSync(path.join(dir, 'providers', 'net'), { recursive: true });
     for (const p of spec.providers) fs.writeFileSync(path.join(dir, 'providers', 'net', p), '');
+  }
+  if (spec.config !== undefined) {
+    fs.mkdirSync(path.join(dir, 'config'), { recursive: true });
+    for (const [name, content] of Object.entries(spec.config)) fs.writeFileSync(path.join(dir, 'config', name), content);
   }
   return dir;
 }
