@@ -959,6 +959,64 @@ export const CORPUS: readonly HostileCase[] = [
     diagnostics: [err('path-vmm-unsafe', 'f/blk/root.img'), err('path-vmm-unsafe', 'g/vmlinux'), err('name-not-utf8', 'h/vmlinux')],
     valid: [],
   },
+  // ---------------------------------------------------------------- per-VM settings (config/)
+  {
+    title: 'config/ files root must not open or read whole: a FIFO, a link to /etc/shadow, a 1 GiB sparse file, bytes not UTF-8',
+    build: ({ data }) => {
+      vm(data, 'fifo', { config: {} });
+      mkfifo(path.join(data, 'fifo', 'config', 'memory'));
+      vm(data, 'shadow', { config: {} });
+      fs.symlinkSync('/etc/shadow', path.join(data, 'shadow', 'config', 'cmdline'));
+      vm(data, 'huge', { config: {} });
+      sparse(path.join(data, 'huge', 'config', 'cpus'), GiB, Buffer.from('2\n'));
+      vm(data, 'bytes', { config: { 'stop-timeout': raw('6', [0xff, 0xfe], '0') } });
+      vm(data, 'ok', { config: { memory: '512M\n', cpus: '2', autostart: '' } });
+    },
+    diagnostics: [
+      err('setting-invalid', 'bytes/config/stop-timeout'), err('setting-not-file', 'fifo/config/memory'),
+      err('setting-too-large', 'huge/config/cpus'), err('symlink-escapes', 'shadow/config/cmdline'),
+    ],
+    valid: ['ok'],
+    maxCheckMs: 10_000,
+    verify: ({ out }) => {
+      const run = fs.readFileSync(path.join(out, 'vm-ok', 'run'), 'utf8');
+      const problems: string[] = [];
+      if (!run.includes('--memory size=512M') || !run.includes('--cpus boot=2')) problems.push('vm-ok runs without its config/memory and cpus');
+      if (!fs.existsSync(path.join(out, 'autostart', 'contents.d', 'vm-ok-pipeline'))) problems.push('vm-ok is not in the autostart bundle');
+      return problems;
+    },
+  },
+  {
+    title: 'config/ as a link to /etc, shell payloads as unknown setting names (warnings, never opened), a cmdline with a payload passed as one word',
+    build: ({ data }) => {
+      vm(data, 'linked');
+      fs.symlinkSync('/etc', path.join(data, 'linked', 'config'));
+      vm(data, 'names', { config: { '$(touch CANARY)': '1', ';touch CANARY': '', '--memory': '8G' } });
+      vm(data, 'payload', { config: { cmdline: 'init=$(touch CANARY) `touch CANARY` ; }' } });
+    },
+    diagnostics: [
+      err('config-not-directory', 'linked/config'),
+      warn('setting-unknown', 'names/config/$(touch CANARY)'), warn('setting-unknown', 'names/config/--memory'), warn('setting-unknown', 'names/config/;touch CANARY'),
+    ],
+    valid: ['names', 'payload'],
+    verify: ({ out }) => {
+      const lexed = lexExecline(fs.readFileSync(path.join(out, 'vm-payload', 'run'), 'utf8'));
+      const want = '--cmdline=console=ttyS0 root=PARTLABEL=root init=$(touch CANARY) `touch CANARY` ; }';
+      return lexed.ok && lexed.argv.includes(want) ? [] : [`vm-payload's run script does not pass ${JSON.stringify(want)} as one word`];
+    },
+  },
+  {
+    title: 'device nodes as config/ files are never opened: a character device (/dev/zero\'s numbers) and a block device',
+    requires: ['mknod'],
+    build: ({ data }) => {
+      vm(data, 'c', { config: {} });
+      mknod(path.join(data, 'c', 'config', 'memory'), 'c', 1, 5);
+      vm(data, 'b', { config: {} });
+      mknod(path.join(data, 'b', 'config', 'autostart'), 'b', 7, 0);
+    },
+    diagnostics: [err('setting-not-file', 'b/config/autostart'), err('setting-not-file', 'c/config/memory')],
+    valid: [],
+  },
   // ---- end of the scan helper's block.
 ];
 

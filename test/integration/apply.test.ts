@@ -61,6 +61,8 @@ class RecordingS6rc implements CommandRunner {
         fs.symlinkSync(last, link);
         return fail === undefined ? ok : bad(fail);
       }
+      case 's6-rc':
+        return fail === undefined ? ok : bad(fail);
       default:
         return { code: 127, stdout: '', stderr: `${program}: not found\n` };
     }
@@ -436,4 +438,63 @@ test('keep-going: an invalid VM is skipped and reported, the valid ones are appl
   t.regex(r.err, /vmlinux-missing/);
   t.regex(r.err, /skipped VM bad/);
   t.regex(r.out, /\(1 VM, 2 services/);
+});
+
+// ------------------------------------------------------------------ autostart
+
+const marked: VmSpec = { config: { autostart: '' } };
+
+test('autostart: after s6-rc-init, s6-rc -u change on the autostart bundle (unprefixed, as s6-rc names services); live, only the newly marked pipelines', (t) => {
+  const s = setup(t, { netvm: {}, app: { providers: ['netvm'], ...marked }, other: {} }, 'ext-');
+  const first = s.apply({ generator: { ...defaultOptions, autostartBundle: 'boot' } });
+  t.is(first.code, 0, first.err);
+  const live = path.join(s.state, 'live');
+  const run = calls(s.s6, s.state);
+  t.deepEqual(run.map((c) => c[0]), ['s6-rc-compile', 's6-rc-init', 's6-rc']);
+  t.deepEqual(run[2], ['s6-rc', '-l', live, '-u', 'change', 'boot']);
+  t.regex(first.out, /autostart 1 VM \(app\) and what they need; the others down until/);
+  t.regex(first.out, /vmsvc: autostart: up: app\n$/);
+
+  makeVm(s.data, 'fresh', marked);
+  fs.mkdirSync(path.join(s.data, 'other', 'config'));
+  fs.writeFileSync(path.join(s.data, 'other', 'config', 'autostart'), '');
+  const second = s.apply({ generator: { ...defaultOptions, autostartBundle: 'boot' } });
+  t.is(second.code, 0, second.err);
+  const live2 = calls(s.s6, s.state);
+  t.deepEqual(live2.map((c) => c[0]), ['s6-rc-compile', 's6-rc-update', 's6-rc']);
+  t.deepEqual(live2[2], ['s6-rc', '-l', live, '-u', 'change', 'vm-fresh-pipeline', 'vm-other-pipeline']);
+  t.regex(second.out, /vmsvc: autostart: up: fresh, other\n$/);
+
+  // Marks unchanged: a live update runs no s6-rc.
+  addDisk(s.data, 'netvm');
+  const third = s.apply({ generator: { ...defaultOptions, autostartBundle: 'boot' } });
+  t.is(third.code, 0, third.err);
+  t.deepEqual(calls(s.s6, s.state).map((c) => c[0]), ['s6-rc-compile', 's6-rc-update']);
+});
+
+test('autostart: a VM that does not come up makes apply exit 1, with the database loaded and current pointing at it', (t) => {
+  const s = setup(t, { app: marked });
+  s.s6.failures.set('s6-rc', { code: 1, stderr: 's6-rc: warning: unable to start service vm-app: command exited 1\n' });
+  const r = s.apply();
+  t.is(r.code, 1);
+  t.regex(r.err, /s6-rc failed \(exit 1\): s6-rc -l \S+ -u change autostart/);
+  t.regex(r.err, /unable to start service vm-app/);
+  t.regex(r.err, /autostart: not every VM came up \(app\); the database is loaded/);
+  t.is(fs.readlinkSync(path.join(s.state, 'current')), `compiled/${s.hash()}`);
+});
+
+test('autostart: --no-autostart and a dry run run no s6-rc; the dry run says what it would bring up', (t) => {
+  const s = setup(t, { netvm: {}, app: { providers: ['netvm'], ...marked } });
+  const dry = s.apply({ dryRun: true });
+  t.is(dry.code, 0, dry.err);
+  t.deepEqual(s.s6.take(), []);
+  t.regex(dry.out, /autostart 1 VM \(app\) and what they need/);
+  const off = s.apply({ autostart: false });
+  t.is(off.code, 0, off.err);
+  t.deepEqual(calls(s.s6, s.state).map((c) => c[0]), ['s6-rc-compile', 's6-rc-init']);
+  t.regex(off.out, /all down until/);
+  makeVm(s.data, 'fresh', marked);
+  const dryLive = s.apply({ dryRun: true });
+  t.deepEqual(s.s6.take(), []);
+  t.regex(dryLive.out, /would then bring up the newly marked autostart 1 VM \(fresh\)/);
 });
