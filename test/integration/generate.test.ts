@@ -117,7 +117,8 @@ test('an invalid VM makes generate write nothing and exit 1', (t) => {
 test('--keep-going writes the valid VMs, skips the invalid ones and their clients, and exits 0', (t) => {
   const { root, data } = dataDirWith({
     netvm: { kernel: Buffer.from([0x1f, 0x8b, 8, 0]) },
-    'appvm-lynx': { providers: ['netvm'] },
+    // Marked, but skipped: a skipped VM is in no bundle.
+    'appvm-lynx': { providers: ['netvm'], config: { autostart: '' } },
     'appvm-deep': { providers: ['appvm-lynx'] },
     offline: {},
   });
@@ -129,8 +130,9 @@ test('--keep-going writes the valid VMs, skips the invalid ones and their client
   t.regex(r.stderr, /skipped VM netvm: invalid \(vmlinux-compressed\)/);
   t.regex(r.stderr, /skipped VM appvm-lynx: needs provider netvm, which is skipped/);
   t.regex(r.stderr, /skipped VM appvm-deep: needs provider appvm-lynx, which is skipped/);
-  t.deepEqual(fs.readdirSync(out).sort(), ['.vmsvc-key', 'vm-offline', 'vm-offline-log', 'vms', 'vmsvc-manifest.json']);
+  t.deepEqual(fs.readdirSync(out).sort(), ['.vmsvc-key', 'autostart', 'vm-offline', 'vm-offline-log', 'vms', 'vmsvc-manifest.json']);
   t.deepEqual(fs.readdirSync(path.join(out, 'vms', 'contents.d')), ['vm-offline-pipeline']);
+  t.deepEqual(fs.readdirSync(path.join(out, 'autostart', 'contents.d')), []);
   const manifest = JSON.parse(fs.readFileSync(path.join(out, 'vmsvc-manifest.json'), 'utf8')) as { skipped: Array<{ name: string }> };
   t.deepEqual(manifest.skipped.map((s) => s.name), ['appvm-deep', 'appvm-lynx', 'netvm']);
   t.deepEqual(checkS6rcSource([out]), []);
