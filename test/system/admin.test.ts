@@ -165,7 +165,7 @@ realS6rcTest('ls prints an aligned table', async (t, s6rc) => {
   const lines = c.out().trimEnd().split('\n');
   t.is(lines.length, 6);
   const header = lines[0]!;
-  t.regex(header, /^NAME +STATE +PID +UPTIME +DEATHS +RESTARTS +PROVIDERS +ADDRESSES +NOTE$/);
+  t.regex(header, /^NAME +STATE +AUTOSTART +PID +UPTIME +DEATHS +RESTARTS +PROVIDERS +ADDRESSES +NOTE$/);
   const col = (name: string) => header.indexOf(name);
   const row = (vm: string) => lines.find((l) => l.startsWith(`${vm} `))!;
   for (const vm of ['a', 'b', 'c']) {
@@ -174,6 +174,7 @@ realS6rcTest('ls prints an aligned table', async (t, s6rc) => {
     t.is(r.slice(col('PID')).split(/ +/)[0], String(emu.servicePid(`vm-${vm}`)));
     t.is(r.slice(col('DEATHS')).split(/ +/)[0], '0');
     t.is(r.slice(col('RESTARTS')).split(/ +/)[0], 'unknown');
+    t.is(r.slice(col('AUTOSTART')).split(/ +/)[0], 'no', 'no VM here has config/autostart');
   }
   t.is(row('b').slice(col('PROVIDERS')).split(/ +/)[0], 'a');
   t.is(row('b').slice(col('ADDRESSES')).split(/ +/)[0], B_TO_A.ip);
@@ -318,7 +319,7 @@ realS6rcTest('ls shows a VM taken down, and finds services by prefix (missing an
   t.is(vmRow(await lsJson(g.out, emu.scandir), 'b').state, 'ready', 'its provider stays up');
   const table = capture();
   await ls({ source: g.out, scandir: emu.scandir, json: false }, table.io);
-  t.regex(table.out(), /\nc +down +- +- +2 +unknown +b +100\.64\.69\.212 +last exit: code 0\n/);
+  t.regex(table.out(), /\nc +down +no +- +- +2 +unknown +b +100\.64\.69\.212 +last exit: code 0\n/);
 
   // Another scandir whose names carry an s6-rc-init -p prefix.
   const prefixed = path.join(g.root, 'prefixed');
