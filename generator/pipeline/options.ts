@@ -15,6 +15,8 @@ export interface Programs {
   readonly ip: string;
   /** Drops root before the VMM and s6-log run, when a user is set. */
   readonly s6Setuidgid: string;
+  /** Run by each VM's finish script: ends a crash loop (permanent failure). */
+  readonly s6Permafailon: string;
 }
 
 export interface GeneratorOptions {
@@ -47,6 +49,12 @@ export interface GeneratorOptions {
   readonly timeoutUpMs: number;
   /** A stop waits this long for the guest to power off before the VMM is killed (ms); a VM's own setting overrides it. */
   readonly stopTimeoutMs: number;
+  /**
+   * A VMM that died this many times within crashWindowSeconds is not
+   * restarted (s6-permafailon in the VM's finish script).
+   */
+  readonly crashDeaths: number;
+  readonly crashWindowSeconds: number;
   /** s6-log rotates `current` at this size and keeps this many archives. */
   readonly logMaxFileBytes: number;
   readonly logMaxFiles: number;
@@ -70,6 +78,7 @@ export const defaultOptions: GeneratorOptions = {
     s6Notifyoncheck: 's6-notifyoncheck',
     ip: 'ip',
     s6Setuidgid: 's6-setuidgid',
+    s6Permafailon: 's6-permafailon',
   },
   runtimeDir: '/run/vm',
   logDir: '/var/log/vm',
@@ -85,6 +94,8 @@ export const defaultOptions: GeneratorOptions = {
   logUser: 'root',
   timeoutUpMs: 60000,
   stopTimeoutMs: 30000,
+  crashDeaths: 5,
+  crashWindowSeconds: 60,
   logMaxFileBytes: 1000000,
   logMaxFiles: 10,
   dataDirAtRuntime: null,

@@ -72,6 +72,21 @@ export interface LogRunData {
   readonly maxFiles: number;
 }
 
+/**
+ * The VM's finish script: after each death of the VMM, s6-permafailon tells
+ * s6-supervise to stop restarting it once it died `deaths` times within
+ * `windowSeconds` (exit 125: permanent failure).
+ */
+export interface VmFinishData {
+  readonly origin: Origin;
+  readonly execlineb: string;
+  readonly permafailon: string;
+  readonly deaths: number;
+  readonly windowSeconds: number;
+  /** s6-permafailon's event list: which deaths count. */
+  readonly events: string;
+}
+
 export interface ReadyCheckData {
   readonly origin: Origin;
   readonly execlineb: string;
@@ -82,6 +97,7 @@ export type Script =
   | { readonly template: 'vm-run'; readonly data: VmRunData }
   | { readonly template: 'log-run'; readonly data: LogRunData }
   | { readonly template: 'ready-check'; readonly data: ReadyCheckData }
+  | { readonly template: 'vm-finish'; readonly data: VmFinishData }
   | { readonly template: 'net-up'; readonly data: NetLinkData }
   | { readonly template: 'net-down'; readonly data: NetLinkData };
 
@@ -93,6 +109,10 @@ export interface Longrun {
   readonly data: ReadonlyMap<string, Script>;
   readonly notificationFd: number;
   readonly timeoutUpMs: number | null;
+  /** Run by s6-supervise after each death of `run`; null: none. */
+  readonly finish: Script | null;
+  /** How many deaths s6-supervise remembers; null: its default (100). */
+  readonly maxDeathTally: number | null;
   readonly dependencies: readonly string[];
   readonly producerFor: string | null;
   readonly consumerFor: string | null;
@@ -123,6 +143,21 @@ export type Service = Longrun | Oneshot | Bundle;
  * cores, one waited more than 10 s. Two minutes is stuck.
  */
 const LINK_TIMEOUT_MS = 120000;
+
+/** s6-supervise's own max-death-tally when the file is absent. */
+const S6_DEFAULT_DEATH_TALLY = 100;
+
+/**
+ * Every death counts towards the crash limit: any exit code (0 too: a guest
+ * that powers off at once, over and over, loops like one that crashes) and
+ * every signal that ends a process by default (SIGSYS: a seccomp kill).
+ * Deaths while the VM is being stopped count too, but a stopped VM is not
+ * restarted anyway, and `vmsvc start` clears the tally.
+ */
+const CRASH_EVENTS = [
+  '0-255', 'SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGILL', 'SIGTRAP', 'SIGABRT', 'SIGBUS', 'SIGFPE', 'SIGKILL',
+  'SIGUSR1', 'SIGSEGV', 'SIGUSR2', 'SIGPIPE', 'SIGALRM', 'SIGTERM', 'SIGXCPU', 'SIGXFSZ', 'SIGSYS',
+].join(',');
 
 export interface ManifestVm {
   readonly name: string;
@@ -316,6 +351,18 @@ function planVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): Longrun {
     data: new Map([['check', readiness]]),
     notificationFd: 3,
     timeoutUpMs: opts.timeoutUpMs,
+    finish: {
+      template: 'vm-finish',
+      data: {
+        origin,
+        execlineb: opts.programs.execlineb,
+        permafailon: opts.programs.s6Permafailon,
+        deaths: opts.crashDeaths,
+        windowSeconds: opts.crashWindowSeconds,
+        events: CRASH_EVENTS,
+      },
+    },
+    maxDeathTally: opts.crashDeaths > S6_DEFAULT_DEATH_TALLY ? opts.crashDeaths : null,
     // A provider's VM needs its links' devices; a client also needs the provider VM up.
     dependencies: sortedBytewise([
       ...vm.providers.map(serviceName.vm),
@@ -350,6 +397,8 @@ function planLogger(vm: ValidVm, opts: GeneratorOptions): Longrun {
     data: new Map(),
     notificationFd: 3,
     timeoutUpMs: null,
+    finish: null,
+    maxDeathTally: null,
     dependencies: [],
     producerFor: null,
     consumerFor: serviceName.vm(vm.name),
