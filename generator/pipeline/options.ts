@@ -11,6 +11,11 @@ export interface Programs {
   readonly execlineb: string;
   readonly s6Log: string;
   readonly s6Notifyoncheck: string;
+  /** Connect to a VMM's control socket and carry a request over it (vmm-request). */
+  readonly s6Ipcclient: string;
+  readonly s6Ioconnect: string;
+  /** cloud-hypervisor's API client, which asks it whether the VM runs. */
+  readonly chRemote: string;
   /** iproute2's ip, for the link oneshots. */
   readonly ip: string;
   /** Drops root before the VMM and s6-log run, when a user is set. */
@@ -76,6 +81,9 @@ export const defaultOptions: GeneratorOptions = {
     execlineb: '/bin/execlineb',
     s6Log: 's6-log',
     s6Notifyoncheck: 's6-notifyoncheck',
+    s6Ipcclient: 's6-ipcclient',
+    s6Ioconnect: 's6-ioconnect',
+    chRemote: 'ch-remote',
     ip: 'ip',
     s6Setuidgid: 's6-setuidgid',
     s6Permafailon: 's6-permafailon',

@@ -8,7 +8,8 @@ import type { ValidVm } from './check.js';
 import { assignLinks, type Link } from './links.js';
 import { hostPaths, type GeneratorOptions } from './options.js';
 import { serviceName } from '../rules/vm-name.js';
-import { memoryMiB, type Vmm } from '../vmm/index.js';
+import { memoryMiB, VMM_FACTS, type Vmm } from '../vmm/index.js';
+import { vmmRequestData, type VmmRequestData } from './vmm-request.js';
 
 /** What a generated file is about and where it came from, for its header comment. */
 export interface Origin {
@@ -38,6 +39,8 @@ export interface VmRunData {
   readonly setuidgid: string;
   /** s6-notifyoncheck's -T: the checker gives up with s6-rc's timeout-up. 0 = never. */
   readonly readyTimeoutMs: number;
+  /** s6-notifyoncheck's -t: one readiness probe that has not ended by then is killed and counts as failed. */
+  readonly probeTimeoutMs: number;
   readonly kernel: string;
   readonly initramfs: string | null;
   readonly cmdline: string;
@@ -90,7 +93,11 @@ export interface VmFinishData {
 export interface ReadyCheckData {
   readonly origin: Origin;
   readonly execlineb: string;
+  /** The --vmm value, for the comment. */
+  readonly vmm: Vmm;
   readonly controlSocket: string;
+  /** Asks the VMM whether the VM runs. */
+  readonly running: VmmRequestData;
 }
 
 export type Script =
@@ -158,6 +165,18 @@ const CRASH_EVENTS = [
   '0-255', 'SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGILL', 'SIGTRAP', 'SIGABRT', 'SIGBUS', 'SIGFPE', 'SIGKILL',
   'SIGUSR1', 'SIGSEGV', 'SIGUSR2', 'SIGPIPE', 'SIGALRM', 'SIGTERM', 'SIGXCPU', 'SIGXFSZ', 'SIGSYS',
 ].join(',');
+
+/**
+ * A VMM that has said nothing on its control socket for this long is stuck:
+ * the request fails, and s6-notifyoncheck asks again.
+ */
+const REQUEST_BOUND_MS = 5000;
+
+/**
+ * One readiness probe that runs longer is killed (s6-notifyoncheck -t): the
+ * bound of a VMM's own client (ch-remote, crosvm), which nothing else bounds.
+ */
+const PROBE_TIMEOUT_MS = 10000;
 
 export interface ManifestVm {
   readonly name: string;
@@ -313,7 +332,13 @@ function planVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): Longrun {
   const origin = originOf(vm);
   const readiness: Script = {
     template: 'ready-check',
-    data: { origin, execlineb: opts.programs.execlineb, controlSocket: paths.controlSocket },
+    data: {
+      origin,
+      execlineb: opts.programs.execlineb,
+      vmm: opts.vmm,
+      controlSocket: paths.controlSocket,
+      running: vmmRequestData(VMM_FACTS[opts.vmm].running, paths.controlSocket, opts.programs, REQUEST_BOUND_MS),
+    },
   };
   return {
     type: 'longrun',
@@ -334,6 +359,7 @@ function planVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): Longrun {
         user: opts.vmmUser === 'root' ? null : opts.vmmUser,
         setuidgid: opts.programs.s6Setuidgid,
         readyTimeoutMs: opts.timeoutUpMs,
+        probeTimeoutMs: PROBE_TIMEOUT_MS,
         kernel: vm.kernel,
         initramfs: vm.initramfs,
         cmdline: vm.settings.cmdlineExtra === null ? opts.cmdline : `${opts.cmdline} ${vm.settings.cmdlineExtra}`,
