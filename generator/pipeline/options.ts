@@ -22,6 +22,9 @@ export interface Programs {
   readonly s6Setuidgid: string;
   /** Run by each VM's finish script: ends a crash loop (permanent failure). */
   readonly s6Permafailon: string;
+  /** A stop waits with s6-svwait for the VMM to exit, and kills it with s6-svc. */
+  readonly s6Svc: string;
+  readonly s6Svwait: string;
 }
 
 export interface GeneratorOptions {
@@ -87,6 +90,8 @@ export const defaultOptions: GeneratorOptions = {
     ip: 'ip',
     s6Setuidgid: 's6-setuidgid',
     s6Permafailon: 's6-permafailon',
+    s6Svc: 's6-svc',
+    s6Svwait: 's6-svwait',
   },
   runtimeDir: '/run/vm',
   logDir: '/var/log/vm',

@@ -41,6 +41,8 @@ export interface VmRunData {
   readonly readyTimeoutMs: number;
   /** s6-notifyoncheck's -t: one readiness probe that has not ended by then is killed and counts as failed. */
   readonly probeTimeoutMs: number;
+  /** What SIGTERM (s6-svc -d, s6-rc -d) does: see VmStopData. */
+  readonly stop: VmStopData;
   readonly kernel: string;
   readonly initramfs: string | null;
   readonly cmdline: string;
@@ -52,6 +54,23 @@ export interface VmRunData {
   readonly disks: ReadonlyArray<{ readonly path: string; readonly readonly: 'on' | 'off' }>;
   /** Client-side devices (one per provider, by provider name), then provider-side (one per client). */
   readonly nets: readonly NetDevice[];
+}
+
+/**
+ * A clean stop, run by execline's trap (the VMM's parent) when s6-supervise
+ * sends SIGTERM: press the VM's power button, and again each time a wait
+ * ends with the VMM still there; once the waits (together the stop timeout)
+ * are over, kill the VMM: `s6-svc -K` SIGKILLs the service's process group
+ * (the VMM with it; s6 >= 2.13), else `s6-svc -i` has trap forward SIGINT,
+ * on which every VMM exits at once.
+ */
+export interface VmStopData {
+  readonly svc: string;
+  readonly svwait: string;
+  readonly powerButton: VmmRequestData;
+  /** ms to wait after each press, for the VMM to exit; they add up to totalMs, the stop timeout. */
+  readonly waitsMs: readonly number[];
+  readonly totalMs: number;
 }
 
 export interface NetLinkData {
@@ -120,6 +139,10 @@ export interface Longrun {
   readonly finish: Script | null;
   /** How many deaths s6-supervise remembers; null: its default (100). */
   readonly maxDeathTally: number | null;
+  /** s6-supervise SIGKILLs `run` this long after a stop began; null: never. */
+  readonly timeoutKillMs: number | null;
+  /** s6-rc fails a stop that has not ended after this long; null: never. */
+  readonly timeoutDownMs: number | null;
   readonly dependencies: readonly string[];
   readonly producerFor: string | null;
   readonly consumerFor: string | null;
@@ -177,6 +200,25 @@ const REQUEST_BOUND_MS = 5000;
  * bound of a VMM's own client (ch-remote, crosvm), which nothing else bounds.
  */
 const PROBE_TIMEOUT_MS = 10000;
+
+/**
+ * The power button is pressed again this often during a stop: a guest can
+ * miss a press that comes while it boots, before its ACPI handler runs.
+ */
+const PRESS_EVERY_MS = 5000;
+/**
+ * s6-supervise's timeout-kill comes this long after the stop timeout: the
+ * last resort, if trap itself does not end (it SIGKILLs trap alone, not the
+ * VMM, on s6 < 2.13). s6-rc's timeout-down is as long again after that.
+ */
+const KILL_GRACE_MS = 5000;
+
+/** Waits of at most PRESS_EVERY_MS that add up to `totalMs`. */
+export function pressWaits(totalMs: number): number[] {
+  const waits: number[] = [];
+  for (let left = totalMs; left > 0; left -= PRESS_EVERY_MS) waits.push(Math.min(left, PRESS_EVERY_MS));
+  return waits;
+}
 
 export interface ManifestVm {
   readonly name: string;
@@ -360,6 +402,13 @@ function planVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): Longrun {
         setuidgid: opts.programs.s6Setuidgid,
         readyTimeoutMs: opts.timeoutUpMs,
         probeTimeoutMs: PROBE_TIMEOUT_MS,
+        stop: {
+          svc: opts.programs.s6Svc,
+          svwait: opts.programs.s6Svwait,
+          powerButton: vmmRequestData(VMM_FACTS[opts.vmm].powerButton, paths.controlSocket, opts.programs, REQUEST_BOUND_MS),
+          waitsMs: pressWaits(vm.settings.stopTimeoutMs),
+          totalMs: vm.settings.stopTimeoutMs,
+        },
         kernel: vm.kernel,
         initramfs: vm.initramfs,
         cmdline: vm.settings.cmdlineExtra === null ? opts.cmdline : `${opts.cmdline} ${vm.settings.cmdlineExtra}`,
@@ -389,6 +438,8 @@ function planVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): Longrun {
       },
     },
     maxDeathTally: opts.crashDeaths > S6_DEFAULT_DEATH_TALLY ? opts.crashDeaths : null,
+    timeoutKillMs: vm.settings.stopTimeoutMs + KILL_GRACE_MS,
+    timeoutDownMs: vm.settings.stopTimeoutMs + 2 * KILL_GRACE_MS,
     // A provider's VM needs its links' devices; a client also needs the provider VM up.
     dependencies: sortedBytewise([
       ...vm.providers.map(serviceName.vm),
@@ -425,6 +476,8 @@ function planLogger(vm: ValidVm, opts: GeneratorOptions): Longrun {
     timeoutUpMs: null,
     finish: null,
     maxDeathTally: null,
+    timeoutKillMs: null,
+    timeoutDownMs: null,
     dependencies: [],
     producerFor: null,
     consumerFor: serviceName.vm(vm.name),

@@ -73,6 +73,11 @@ export interface VmmCapabilities {
    * service is ready only once this succeeds.
    */
   readonly running: VmmRequest;
+  /**
+   * Presses the VM's ACPI power button: how a stop asks the guest to power
+   * off before the bound (stop timeout) passes and the VMM is killed.
+   */
+  readonly powerButton: VmmRequest;
   /** `any`: takes --memory with K, M or G as given; `MiB`: only whole MiB. */
   readonly memoryUnit: 'any' | 'MiB';
   readonly console: ConsoleKind;

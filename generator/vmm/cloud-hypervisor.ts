@@ -22,6 +22,18 @@ export const cloudHypervisor = {
     args: (controlSocket) => ['--api-socket', controlSocket, 'info'],
     expect: '"state":"Running","memory_actual_size":',
   },
+  /*
+   * `ch-remote --api-socket SOCKET power-button` sends PUT
+   * /api/v1/vm.power-button (cloud-hypervisor/src/bin/ch-remote.rs:300-301
+   * and :1068 at v53.0; the endpoint, vmm/src/api/http/mod.rs:252), and
+   * exits non-zero on an error reply.
+   */
+  powerButton: {
+    via: 'client',
+    client: 'ch-remote',
+    args: (controlSocket) => ['--api-socket', controlSocket, 'power-button'],
+    expect: null,
+  },
   memoryUnit: 'any',
   console: {
     kind: 'pty',

@@ -20,6 +20,17 @@ export const crosvm = {
     args: (controlSocket) => ['resume', controlSocket],
     expect: null,
   },
+  /*
+   * `crosvm powerbtn VM_SOCKET` "Triggers a power button event in the
+   * crosvm instance" (src/crosvm/cmdline.rs:398-405 at f1e797a6): it sends
+   * VmRequest::Powerbtn over the control socket (src/main.rs:220-222).
+   */
+  powerButton: {
+    via: 'client',
+    client: 'vmm',
+    args: (controlSocket) => ['powerbtn', controlSocket],
+    expect: null,
+  },
   memoryUnit: 'MiB',
   console: {
     kind: 'none',

@@ -22,6 +22,18 @@ export const qemu = {
     send: '{"execute":"qmp_capabilities"}\n{"execute":"query-status"}\n',
     expect: '\\{"return": \\{[^}]*"status": "running"',
   },
+  /*
+   * QMP system_powerdown presses the ACPI power button (QEMU emits its
+   * POWERDOWN event). Its reply, like qmp_capabilities', is an empty return:
+   * the id tells the two apart. QEMU 7.2 (Debian 12) answers
+   * `{"return": {}, "id": "vmsvc-power-button"}`; the other order is
+   * accepted too, since a QDict prints its keys in hash order.
+   */
+  powerButton: {
+    via: 'socket',
+    send: '{"execute":"qmp_capabilities"}\n{"execute":"system_powerdown","id":"vmsvc-power-button"}\n',
+    expect: '"return": \\{\\}, "id": "vmsvc-power-button"|"id": "vmsvc-power-button", "return": \\{\\}',
+  },
   memoryUnit: 'MiB',
   console: { kind: 'socket', socket: 'console.sock' },
   accels: ACCELS,
