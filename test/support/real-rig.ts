@@ -125,8 +125,8 @@ function processesUnder(root: string): number[] {
 }
 
 /**
- * A VMM stand-in light enough for thousands of VMs: binds the API socket
- * (what the readiness check looks for), writes one serial line and sleeps.
+ * A VMM stand-in light enough for thousands of VMs: binds the API socket,
+ * writes one serial line and sleeps; a ch-remote beside it answers readiness.
  * One process per VM, no node.
  */
 export function installTinyVmm(binDir: string, real: RealS6rc): void {
@@ -136,6 +136,15 @@ export function installTinyVmm(binDir: string, real: RealS6rc): void {
     'sock=${2#path=}',
     'echo "serial: tiny stub on $sock"',
     `exec ${real.bin('s6-ipcserver-socketbinder')} -- "$sock" sleep infinity`,
+    '',
+  ].join('\n'), { mode: 0o755 });
+  // Its readiness answer: light enough for thousands of probes, it says the
+  // VM runs once the socket is bound (vm.info's format, see stub-vmm.ts).
+  fs.writeFileSync(path.join(binDir, 'ch-remote'), [
+    '#!/bin/sh',
+    '# argv: --api-socket SOCKET info',
+    '[ -S "$2" ] || exit 1',
+    'echo \'{"config":{},"state":"Running","memory_actual_size":0}\'',
     '',
   ].join('\n'), { mode: 0o755 });
 }
