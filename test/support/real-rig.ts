@@ -135,6 +135,8 @@ export function installTinyVmm(binDir: string, real: RealS6rc): void {
     '# argv: --api-socket path=SOCKET ...',
     'sock=${2#path=}',
     'echo "serial: tiny stub on $sock"',
+    // exec keeps the pid: the power button below ends it.
+    'echo $$ > "${sock%/*}/pid"',
     `exec ${real.bin('s6-ipcserver-socketbinder')} -- "$sock" sleep infinity`,
     '',
   ].join('\n'), { mode: 0o755 });
@@ -142,8 +144,10 @@ export function installTinyVmm(binDir: string, real: RealS6rc): void {
   // VM runs once the socket is bound (vm.info's format, see stub-vmm.ts).
   fs.writeFileSync(path.join(binDir, 'ch-remote'), [
     '#!/bin/sh',
-    '# argv: --api-socket SOCKET info',
+    '# argv: --api-socket SOCKET info | power-button',
     '[ -S "$2" ] || exit 1',
+    // The power button: the tiny VM powers off at once.
+    'if [ "$3" = power-button ]; then exec kill -TERM "$(cat "${2%/*}/pid")"; fi',
     'echo \'{"config":{},"state":"Running","memory_actual_size":0}\'',
     '',
   ].join('\n'), { mode: 0o755 });

@@ -8,7 +8,12 @@
  * Environment: STUB_VM_STATE=running (default) | paused: what the VMM says
  * the VM is; silent: accepts connections and never answers (a VMM whose
  * run loop has not started). STUB_EXIT_AT_ONCE=CODE: exit with CODE before
- * binding anything (a VMM that fails at once).
+ * binding anything (a VMM that fails at once). The power button (QMP
+ * system_powerdown, ch-remote power-button, crosvm powerbtn) is answered and
+ * writes "serial: power button pressed"; the stub then exits 0 after
+ * STUB_POWEROFF_MS (default 100), as a guest that powers off, unless
+ * STUB_IGNORE_POWER_BUTTON is set or RUNTIME/<vm>.ignore-power-button exists
+ * (a hung guest). Its pid is in the VM's runtime dir, file pid.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -20,11 +25,12 @@ const args = process.argv.slice(2);
 const state = process.env.STUB_VM_STATE || 'running';
 // crosvm's own client, \`crosvm resume SOCKET\`: exits 0 once the VMM answers
 // (src/main.rs:212 resume_vms -> vm_control/src/client.rs:60 vms_request at f1e797a6).
-if (args[0] === 'resume') {
+// \`crosvm powerbtn SOCKET\` likewise (src/main.rs:220 powerbtn_vms).
+if (args[0] === 'resume' || args[0] === 'powerbtn') {
   const c = net.connect(args[1]);
   const fail = () => process.exit(1);
   c.on('error', fail);
-  c.on('connect', () => c.write('resume'));
+  c.on('connect', () => c.write(args[0]));
   c.on('data', (d) => process.exit(String(d) === 'ok' ? 0 : 1));
   c.on('end', fail);
   return;
@@ -46,9 +52,19 @@ const dir = require('node:path').dirname(sock);
 fs.writeFileSync(dir + '/argv', Buffer.from(args.map((a) => a + '\\0').join(''), 'utf8'));
 fs.writeFileSync(dir + '/stdin', fs.readlinkSync('/proc/self/fd/0'));
 fs.appendFileSync(dir + '/starts', Date.now() + '\\n');
+fs.writeFileSync(dir + '/pid', String(process.pid));
 process.stderr.write('stub-vmm: NOT-SERIAL message on stderr\\n');
 process.stdout.write('serial: Linux version 6.1.0-stub\\nserial: booted ' + sock + '\\n');
 let n = 0;
+function powerButton() {
+  process.stdout.write('serial: power button pressed\\n');
+  if (process.env.STUB_IGNORE_POWER_BUTTON || fs.existsSync(dir + '.ignore-power-button')) return;
+  setTimeout(() => {
+    process.stdout.write('serial: clean shutdown\\n');
+    fs.appendFileSync(dir + '/powered-off', Date.now() + '\\n');
+    process.exit(0);
+  }, Number(process.env.STUB_POWEROFF_MS || 100));
+}
 const tick = setInterval(() => process.stdout.write('serial: tick ' + ++n + '\\n'), 200);
 // The readiness request, answered as each VMM answers it.
 function serve(c) {
@@ -61,9 +77,13 @@ function serve(c) {
       buf += d;
       let i;
       while ((i = buf.indexOf('\\n')) >= 0) {
-        const cmd = JSON.parse(buf.slice(0, i)).execute;
+        const req = JSON.parse(buf.slice(0, i));
+        const cmd = req.execute;
         buf = buf.slice(i + 1);
-        if (cmd === 'query-status') c.write('{"return": {"status": "' + state + '", "singlestep": false, "running": ' + (state === 'running') + '}}\\r\\n');
+        if (cmd === 'system_powerdown') {
+          c.write('{"return": {}, "id": ' + JSON.stringify(req.id) + '}\\r\\n');
+          powerButton();
+        } else if (cmd === 'query-status') c.write('{"return": {"status": "' + state + '", "singlestep": false, "running": ' + (state === 'running') + '}}\\r\\n');
         else c.write('{"return": {}}\\r\\n');
       }
     });
@@ -75,12 +95,24 @@ function serve(c) {
     c.on('data', (d) => {
       buf += d;
       if (!buf.includes('\\r\\n\\r\\n')) return;
+      if (buf.startsWith('PUT /api/v1/vm.power-button ')) {
+        c.end('HTTP/1.1 204 \\r\\n\\r\\n');
+        powerButton();
+        return;
+      }
       const body = JSON.stringify({ config: { cpus: { boot_vcpus: 1 } }, state: state[0].toUpperCase() + state.slice(1), memory_actual_size: 268435456 });
       c.end('HTTP/1.1 200 \\r\\nContent-Type: application/json\\r\\nContent-Length: ' + Buffer.byteLength(body) + '\\r\\n\\r\\n' + body);
     });
   } else {
     // crosvm: answers a request once its run loop runs.
-    c.on('data', () => c.end(state === 'running' ? 'ok' : 'paused'));
+    c.on('data', (d) => {
+      if (String(d) === 'powerbtn') {
+        c.end('ok');
+        powerButton();
+        return;
+      }
+      c.end(state === 'running' ? 'ok' : 'paused');
+    });
   }
   c.on('error', () => {});
 }
@@ -100,11 +132,14 @@ const CH_REMOTE = `
 const net = require('node:net');
 const args = process.argv.slice(2);
 const sock = args[args.indexOf('--api-socket') + 1];
-if (args[args.length - 1] !== 'info') process.exit(2);
+const command = args[args.length - 1];
+// power-button: PUT /api/v1/vm.power-button (ch-remote.rs:300-301 at v53.0).
+const request = { info: 'GET /api/v1/vm.info', 'power-button': 'PUT /api/v1/vm.power-button' }[command];
+if (request === undefined) process.exit(2);
 const c = net.connect(sock);
 let res = '';
 c.on('error', (e) => { process.stderr.write('Error: ' + e.message + '\\n'); process.exit(1); });
-c.on('connect', () => c.write('GET /api/v1/vm.info HTTP/1.1\\r\\n\\r\\n'));
+c.on('connect', () => c.write(request + ' HTTP/1.1\\r\\n\\r\\n'));
 c.on('data', (d) => { res += d; });
 c.on('end', () => {
   const status = Number(res.split(' ')[1]);

@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { makeVm } from '../support/data-dir.js';
 import { realS6rcTest, type RealS6rc } from '../support/real-s6rc.js';
-import { startRig } from '../support/real-rig.js';
+import { installTinyVmm, startRig } from '../support/real-rig.js';
 import { waitFor } from '../support/wait.js';
 
 /**
@@ -19,6 +19,8 @@ import { waitFor } from '../support/wait.js';
  * socket and stays up.
  */
 function installCrashingVmm(binDir: string, real: RealS6rc): void {
+  // Its ch-remote, which answers readiness and the power button.
+  installTinyVmm(binDir, real);
   fs.writeFileSync(path.join(binDir, 'cloud-hypervisor'), [
     '#!/bin/sh',
     '# argv: --api-socket path=SOCKET ...',
@@ -26,6 +28,7 @@ function installCrashingVmm(binDir: string, real: RealS6rc): void {
     'dir=${sock%/*}',
     'echo start >> "$dir/starts"',
     'if [ -e "$dir.crash" ]; then echo "serial: crashing on purpose"; exit 3; fi',
+    'echo $$ > "$dir/pid"',
     `exec ${real.bin('s6-ipcserver-socketbinder')} -- "$sock" sleep infinity`,
     '',
   ].join('\n'), { mode: 0o755 });

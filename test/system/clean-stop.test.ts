@@ -1,0 +1,90 @@
+/**
+ * Clean stop (issue 11, item 2) under the real s6-svscan, s6-supervise and
+ * s6-rc with the stub VMM (test/support/stub-vmm.ts), which answers the
+ * power button as each VMM's API does: a stop presses it and returns once
+ * the VMM has exited, well before the stop timeout; a guest that ignores it
+ * is killed at the bound, not before, by s6-svc -K (s6 2.15) or, with
+ * Debian's s6-svc 2.11 which has no -K, by the SIGINT trap forwards. The
+ * same under a real guest: test/system/guest-stop.test.ts.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { makeVm } from '../support/data-dir.js';
+import { realS6rcTest } from '../support/real-s6rc.js';
+import { startRig, type Rig } from '../support/real-rig.js';
+import { installStubVmm } from '../support/stub-vmm.js';
+import { waitFor } from '../support/wait.js';
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+const vmmPid = (r: Rig, vm: string): number => Number(fs.readFileSync(path.join(r.runtime, vm, 'pid'), 'utf8'));
+const serial = (r: Rig, vm: string): string => fs.readFileSync(path.join(r.root, 'log', vm, 'current'), 'utf8');
+
+for (const vmm of ['cloud-hypervisor', 'qemu', 'crosvm'] as const) {
+  realS6rcTest(`clean stop (${vmm}): s6-rc -d presses the power button and returns once the VMM exited, before the bound`, async (t, real) => {
+    const program = { 'cloud-hypervisor': 'cloud-hypervisor', qemu: 'qemu-system-x86_64', crosvm: 'crosvm' }[vmm];
+    const r = await startRig(t, real, {
+      bin: (bin) => installStubVmm(bin, program),
+      flags: ['--vmm', vmm, '--stop-timeout', '20000', ...(vmm === 'crosvm' ? ['--no-user-console'] : [])],
+    });
+    makeVm(r.data, 'a');
+    t.is(r.apply().code, 0);
+    t.is(r.s6('s6-rc', ['-l', r.live, '-u', 'change', 'vms']).code, 0);
+    const pid = vmmPid(r, 'a');
+    t.true(alive(pid));
+    t.not(r.pid('vm-a'), pid, 's6-supervise\'s child is trap, the VMM\'s parent');
+    const began = Date.now();
+    const down = r.s6('s6-rc', ['-l', r.live, '-d', 'change', 'vm-a']);
+    const took = Date.now() - began;
+    t.is(down.code, 0, down.stderr);
+    t.false(alive(pid), 'the VMM is gone when the stop returns');
+    t.true(took < 10_000, `stopped in ${took} ms, not at the 20 s bound`);
+    t.true(fs.existsSync(path.join(r.runtime, 'a', 'powered-off')), 'the stub powered off on the button');
+    await waitFor('the serial log', () => serial(r, 'a').includes('serial: clean shutdown'));
+    const log = serial(r, 'a');
+    t.true(log.indexOf('serial: power button pressed') < log.indexOf('serial: clean shutdown'));
+    t.is(r.s6('s6-svstat', ['-o', 'up,exitcode', path.join(r.scandir, 'vm-a')]).stdout.trim(), 'false 0', 'trap exits with the VMM\'s status');
+  });
+}
+
+for (const svc of ['s6 2.15 s6-svc -K', 'Debian s6-svc 2.11, no -K: SIGINT through trap'] as const) {
+  realS6rcTest(`a guest that ignores the power button is killed at the bound, not before (${svc})`, async (t, real) => {
+    const debian = svc.startsWith('Debian');
+    if (debian && !fs.existsSync('/usr/bin/s6-svc')) {
+      t.pass('no /usr/bin/s6-svc here');
+      return;
+    }
+    const r = await startRig(t, real, {
+      bin: (bin) => installStubVmm(bin),
+      flags: ['--stop-timeout', '4000', ...(debian ? ['--s6-svc', '/usr/bin/s6-svc'] : [])],
+    });
+    makeVm(r.data, 'hung');
+    t.is(r.apply().code, 0);
+    t.is(r.s6('s6-rc', ['-l', r.live, '-u', 'change', 'vms']).code, 0);
+    fs.writeFileSync(path.join(r.runtime, 'hung.ignore-power-button'), '');
+    const pid = vmmPid(r, 'hung');
+    const began = Date.now();
+    const stopping = r.s6('s6-svc', ['-d', path.join(r.scandir, 'vm-hung')]);
+    t.is(stopping.code, 0);
+    await new Promise((res) => setTimeout(res, 2500));
+    t.true(alive(pid), 'still running halfway to the bound');
+    await waitFor('the VMM to be killed', () => !alive(pid), 15_000, 20);
+    const took = Date.now() - began;
+    t.true(took >= 4000, `killed after ${took} ms, not before the 4 s bound`);
+    t.true(took < 9000, `killed after ${took} ms, before s6-supervise's timeout-kill`);
+    await waitFor('the service to be down', () => r.pid('vm-hung') === null);
+    const log = serial(r, 'hung');
+    t.true((log.match(/serial: power button pressed/g) ?? []).length >= 1);
+    t.false(log.includes('serial: clean shutdown'));
+    t.false(fs.existsSync(path.join(r.runtime, 'hung', 'powered-off')));
+    // What killed it: SIGKILL to the process group (2.15), SIGINT forwarded (2.11).
+    const status = r.s6('s6-svstat', ['-o', 'up,signal', path.join(r.scandir, 'vm-hung')]).stdout.trim();
+    t.is(status, debian ? 'false NA' : 'false SIGKILL', 'trap dies with the group (-K), or exits as the VMM did on SIGINT');
+  });
+}
