@@ -107,6 +107,8 @@ export interface VmFinishData {
   readonly windowSeconds: number;
   /** s6-permafailon's event list: which deaths count. */
   readonly events: string;
+  /** Tells a VMM left behind by its killed parent to exit (see VmmCapabilities.quit). */
+  readonly quit: VmmRequestData;
 }
 
 export interface ReadyCheckData {
@@ -435,6 +437,7 @@ function planVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): Longrun {
         deaths: opts.crashDeaths,
         windowSeconds: opts.crashWindowSeconds,
         events: CRASH_EVENTS,
+        quit: vmmRequestData(VMM_FACTS[opts.vmm].quit, paths.controlSocket, opts.programs, REQUEST_BOUND_MS),
       },
     },
     maxDeathTally: opts.crashDeaths > S6_DEFAULT_DEATH_TALLY ? opts.crashDeaths : null,

@@ -78,6 +78,13 @@ export interface VmmCapabilities {
    * off before the bound (stop timeout) passes and the VMM is killed.
    */
   readonly powerButton: VmmRequest;
+  /**
+   * Tells the VMM to exit now. The VM's finish script sends it after every
+   * death of the service's process: a VMM whose parent (trap) was SIGKILLed
+   * (s6-svc -k, s6-supervise's timeout-kill) would otherwise outlive its
+   * service; after a normal exit nothing answers and it fails at once.
+   */
+  readonly quit: VmmRequest;
   /** `any`: takes --memory with K, M or G as given; `MiB`: only whole MiB. */
   readonly memoryUnit: 'any' | 'MiB';
   readonly console: ConsoleKind;

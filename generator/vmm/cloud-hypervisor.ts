@@ -34,6 +34,16 @@ export const cloudHypervisor = {
     args: (controlSocket) => ['--api-socket', controlSocket, 'power-button'],
     expect: null,
   },
+  /*
+   * `ch-remote shutdown-vmm`: PUT /api/v1/vmm.shutdown, "Shutdown the VMM"
+   * (cloud-hypervisor/src/bin/ch-remote.rs:295 and :1145 at v53.0).
+   */
+  quit: {
+    via: 'client',
+    client: 'ch-remote',
+    args: (controlSocket) => ['--api-socket', controlSocket, 'shutdown-vmm'],
+    expect: null,
+  },
   memoryUnit: 'any',
   console: {
     kind: 'pty',

@@ -31,6 +31,17 @@ export const crosvm = {
     args: (controlSocket) => ['powerbtn', controlSocket],
     expect: null,
   },
+  /*
+   * `crosvm stop VM_SOCKET` "Stops crosvm instances via their control
+   * sockets": VmRequest::Exit (src/crosvm/cmdline.rs:312-318, src/main.rs:179-181
+   * at f1e797a6).
+   */
+  quit: {
+    via: 'client',
+    client: 'vmm',
+    args: (controlSocket) => ['stop', controlSocket],
+    expect: null,
+  },
   memoryUnit: 'MiB',
   console: {
     kind: 'none',

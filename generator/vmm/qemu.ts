@@ -34,6 +34,12 @@ export const qemu = {
     send: '{"execute":"qmp_capabilities"}\n{"execute":"system_powerdown","id":"vmsvc-power-button"}\n',
     expect: '"return": \\{\\}, "id": "vmsvc-power-button"|"id": "vmsvc-power-button", "return": \\{\\}',
   },
+  /* QMP quit: QEMU exits at once; its reply is an empty return, told apart by the id. */
+  quit: {
+    via: 'socket',
+    send: '{"execute":"qmp_capabilities"}\n{"execute":"quit","id":"vmsvc-quit"}\n',
+    expect: '"id": "vmsvc-quit"',
+  },
   memoryUnit: 'MiB',
   console: { kind: 'socket', socket: 'console.sock' },
   accels: ACCELS,

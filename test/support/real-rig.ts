@@ -144,10 +144,10 @@ export function installTinyVmm(binDir: string, real: RealS6rc): void {
   // VM runs once the socket is bound (vm.info's format, see stub-vmm.ts).
   fs.writeFileSync(path.join(binDir, 'ch-remote'), [
     '#!/bin/sh',
-    '# argv: --api-socket SOCKET info | power-button',
+    '# argv: --api-socket SOCKET info | power-button | shutdown-vmm',
     '[ -S "$2" ] || exit 1',
     // The power button: the tiny VM powers off at once.
-    'if [ "$3" = power-button ]; then exec kill -TERM "$(cat "${2%/*}/pid")"; fi',
+    'case "$3" in power-button|shutdown-vmm) exec kill -TERM "$(cat "${2%/*}/pid")" ;; esac',
     'echo \'{"config":{},"state":"Running","memory_actual_size":0}\'',
     '',
   ].join('\n'), { mode: 0o755 });

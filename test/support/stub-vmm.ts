@@ -13,7 +13,9 @@
  * writes "serial: power button pressed"; the stub then exits 0 after
  * STUB_POWEROFF_MS (default 100), as a guest that powers off, unless
  * STUB_IGNORE_POWER_BUTTON is set or RUNTIME/<vm>.ignore-power-button exists
- * (a hung guest). Its pid is in the VM's runtime dir, file pid.
+ * (a hung guest). Its pid is in the VM's runtime dir, file pid. Told to exit
+ * (QMP quit, ch-remote shutdown-vmm, crosvm stop), it appends to file quit
+ * there and exits 0.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -25,8 +27,8 @@ const args = process.argv.slice(2);
 const state = process.env.STUB_VM_STATE || 'running';
 // crosvm's own client, \`crosvm resume SOCKET\`: exits 0 once the VMM answers
 // (src/main.rs:212 resume_vms -> vm_control/src/client.rs:60 vms_request at f1e797a6).
-// \`crosvm powerbtn SOCKET\` likewise (src/main.rs:220 powerbtn_vms).
-if (args[0] === 'resume' || args[0] === 'powerbtn') {
+// \`crosvm powerbtn SOCKET\` and \`crosvm stop SOCKET\` likewise (src/main.rs:220, :179).
+if (args[0] === 'resume' || args[0] === 'powerbtn' || args[0] === 'stop') {
   const c = net.connect(args[1]);
   const fail = () => process.exit(1);
   c.on('error', fail);
@@ -56,6 +58,11 @@ fs.writeFileSync(dir + '/pid', String(process.pid));
 process.stderr.write('stub-vmm: NOT-SERIAL message on stderr\\n');
 process.stdout.write('serial: Linux version 6.1.0-stub\\nserial: booted ' + sock + '\\n');
 let n = 0;
+// The VMM told to exit now (QMP quit, ch-remote shutdown-vmm, crosvm stop).
+function quit() {
+  fs.appendFileSync(dir + '/quit', Date.now() + '\\n');
+  setTimeout(() => process.exit(0), 10);
+}
 function powerButton() {
   process.stdout.write('serial: power button pressed\\n');
   if (process.env.STUB_IGNORE_POWER_BUTTON || fs.existsSync(dir + '.ignore-power-button')) return;
@@ -80,7 +87,10 @@ function serve(c) {
         const req = JSON.parse(buf.slice(0, i));
         const cmd = req.execute;
         buf = buf.slice(i + 1);
-        if (cmd === 'system_powerdown') {
+        if (cmd === 'quit') {
+          c.write('{"return": {}, "id": ' + JSON.stringify(req.id) + '}\\r\\n');
+          quit();
+        } else if (cmd === 'system_powerdown') {
           c.write('{"return": {}, "id": ' + JSON.stringify(req.id) + '}\\r\\n');
           powerButton();
         } else if (cmd === 'query-status') c.write('{"return": {"status": "' + state + '", "singlestep": false, "running": ' + (state === 'running') + '}}\\r\\n');
@@ -95,6 +105,11 @@ function serve(c) {
     c.on('data', (d) => {
       buf += d;
       if (!buf.includes('\\r\\n\\r\\n')) return;
+      if (buf.startsWith('PUT /api/v1/vmm.shutdown ')) {
+        c.end('HTTP/1.1 204 \\r\\n\\r\\n');
+        quit();
+        return;
+      }
       if (buf.startsWith('PUT /api/v1/vm.power-button ')) {
         c.end('HTTP/1.1 204 \\r\\n\\r\\n');
         powerButton();
@@ -106,6 +121,11 @@ function serve(c) {
   } else {
     // crosvm: answers a request once its run loop runs.
     c.on('data', (d) => {
+      if (String(d) === 'stop') {
+        c.end('ok');
+        quit();
+        return;
+      }
       if (String(d) === 'powerbtn') {
         c.end('ok');
         powerButton();
@@ -134,7 +154,7 @@ const args = process.argv.slice(2);
 const sock = args[args.indexOf('--api-socket') + 1];
 const command = args[args.length - 1];
 // power-button: PUT /api/v1/vm.power-button (ch-remote.rs:300-301 at v53.0).
-const request = { info: 'GET /api/v1/vm.info', 'power-button': 'PUT /api/v1/vm.power-button' }[command];
+const request = { info: 'GET /api/v1/vm.info', 'power-button': 'PUT /api/v1/vm.power-button', 'shutdown-vmm': 'PUT /api/v1/vmm.shutdown' }[command];
 if (request === undefined) process.exit(2);
 const c = net.connect(sock);
 let res = '';

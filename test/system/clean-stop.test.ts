@@ -15,10 +15,10 @@ import { startRig, type Rig } from '../support/real-rig.js';
 import { installStubVmm } from '../support/stub-vmm.js';
 import { waitFor } from '../support/wait.js';
 
+/** Running: a zombie (killed, its new parent has not reaped it yet) is not. */
 const alive = (pid: number): boolean => {
   try {
-    process.kill(pid, 0);
-    return true;
+    return !/^\d+ \(.*\) Z /s.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return false;
   }
@@ -86,5 +86,25 @@ for (const svc of ['s6 2.15 s6-svc -K', 'Debian s6-svc 2.11, no -K: SIGINT throu
     // What killed it: SIGKILL to the process group (2.15), SIGINT forwarded (2.11).
     const status = r.s6('s6-svstat', ['-o', 'up,signal', path.join(r.scandir, 'vm-hung')]).stdout.trim();
     t.is(status, debian ? 'false NA' : 'false SIGKILL', 'trap dies with the group (-K), or exits as the VMM did on SIGINT');
+  });
+}
+
+for (const vmm of ['cloud-hypervisor', 'qemu', 'crosvm'] as const) {
+  realS6rcTest(`the VMM does not outlive a SIGKILLed trap (${vmm}): the finish script tells it to exit`, async (t, real) => {
+    const program = { 'cloud-hypervisor': 'cloud-hypervisor', qemu: 'qemu-system-x86_64', crosvm: 'crosvm' }[vmm];
+    const r = await startRig(t, real, {
+      bin: (bin) => installStubVmm(bin, program),
+      flags: ['--vmm', vmm, ...(vmm === 'crosvm' ? ['--no-user-console'] : [])],
+    });
+    makeVm(r.data, 'a');
+    t.is(r.apply().code, 0);
+    t.is(r.s6('s6-rc', ['-l', r.live, '-u', 'change', 'vms']).code, 0);
+    const pid = vmmPid(r, 'a');
+    // s6-svc -k: SIGKILL to the service's process, trap, which cannot pass it on.
+    t.is(r.s6('s6-svc', ['-k', path.join(r.scandir, 'vm-a')]).code, 0);
+    await waitFor('the orphaned VMM to exit', () => !alive(pid), 10_000, 20);
+    t.true(fs.existsSync(path.join(r.runtime, 'a', 'quit')), 'it exited because it was told to');
+    // s6 restarts the service, with a new VMM.
+    await waitFor('the restart', () => fs.existsSync(path.join(r.runtime, 'a', 'pid')) && vmmPid(r, 'a') !== pid && alive(vmmPid(r, 'a')), 10_000);
   });
 }
