@@ -216,7 +216,7 @@ const PRESS_EVERY_MS = 5000;
 const KILL_GRACE_MS = 5000;
 
 /** Waits of at most PRESS_EVERY_MS that add up to `totalMs`. */
-export function pressWaits(totalMs: number): number[] {
+function pressWaits(totalMs: number): number[] {
   const waits: number[] = [];
   for (let left = totalMs; left > 0; left -= PRESS_EVERY_MS) waits.push(Math.min(left, PRESS_EVERY_MS));
   return waits;
