@@ -7,8 +7,12 @@
  * Debian's s6-svc 2.11 which has no -K, by the SIGINT trap forwards. The
  * same under a real guest: test/system/guest-stop.test.ts.
  */
+import test from 'ava';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
+import { vmsvc } from '../support/cli.js';
 import { makeVm } from '../support/data-dir.js';
 import { realS6rcTest } from '../support/real-s6rc.js';
 import { startRig, type Rig } from '../support/real-rig.js';
@@ -108,3 +112,77 @@ for (const vmm of ['cloud-hypervisor', 'qemu', 'crosvm'] as const) {
     await waitFor('the restart', () => fs.existsSync(path.join(r.runtime, 'a', 'pid')) && vmmPid(r, 'a') !== pid && alive(vmmPid(r, 'a')), 10_000);
   });
 }
+
+/**
+ * The same service directory under Debian 12's s6 2.11 and execline 2.9.3
+ * (what a host without the newer skarnet stack runs): no s6-rc, a bare
+ * s6-svscan on a copy of the generated longrun. A stop, a stop at the bound
+ * (SIGINT through trap, since this s6-svc has no -K), and a crash loop that
+ * ends.
+ */
+const DEBIAN = { svscan: '/usr/bin/s6-svscan', execlineb: '/usr/lib/execline/bin/execlineb' };
+const debianHere = fs.existsSync(DEBIAN.svscan) && fs.existsSync(DEBIAN.execlineb);
+(debianHere ? test.serial : test.serial.skip)('under Debian s6 2.11 / execline 2.9.3: clean stop, kill at the bound, crash loop ends', async (t) => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsvc-s6-211-'));
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  const bin = path.join(root, 'bin');
+  installStubVmm(bin);
+  const data = path.join(root, 'data');
+  makeVm(data, 'a');
+  const out = path.join(root, 'out');
+  const runtime = path.join(root, 'run');
+  const gen = vmsvc(['generate', '--data', data, '--out', out, '--runtime-dir', runtime, '--log-dir', path.join(root, 'log'),
+    '--execlineb', DEBIAN.execlineb, '--stop-timeout', '3000', '--crash-deaths', '3']);
+  t.is(gen.code, 0, gen.stderr);
+  const scandir = path.join(root, 'scan');
+  fs.mkdirSync(scandir);
+  fs.cpSync(path.join(out, 'vm-a'), path.join(scandir, 'vm-a'), { recursive: true, dereference: true });
+  const env = { ...process.env, PATH: `${bin}:/usr/lib/execline/bin:/usr/bin:/bin` };
+  const log = fs.openSync(path.join(root, 'svscan.log'), 'a');
+  const svscan = spawn(DEBIAN.svscan, [scandir], { env, stdio: ['ignore', log, log] });
+  fs.closeSync(log);
+  const exited = new Promise<void>((res) => svscan.once('exit', () => res()));
+  const dir = path.join(scandir, 'vm-a');
+  const s6 = (program: string, args: readonly string[]) => spawnSync(`/usr/bin/${program}`, args, { env, encoding: 'utf8', timeout: 60_000 });
+  t.teardown(async () => {
+    s6('s6-svc', ['-dx', dir]);
+    s6('s6-svscanctl', ['-t', scandir]);
+    const timer = setTimeout(() => svscan.kill('SIGKILL'), 20_000);
+    await exited;
+    clearTimeout(timer);
+  });
+  const pid = () => Number(fs.readFileSync(path.join(runtime, 'a', 'pid'), 'utf8'));
+  const ready = () => t.is(s6('s6-svwait', ['-U', '-t', '30000', dir]).status, 0, fs.readFileSync(path.join(root, 'svscan.log'), 'utf8'));
+  await waitFor('s6-supervise', () => fs.existsSync(path.join(dir, 'supervise', 'status')));
+  ready();
+
+  // Clean: the button, and down well before the 3 s bound.
+  const first = pid();
+  let began = Date.now();
+  t.is(s6('s6-svc', ['-dwD', '-T', '20000', dir]).status, 0);
+  t.true(Date.now() - began < 2500, `${Date.now() - began} ms`);
+  t.false(alive(first));
+  t.true(fs.existsSync(path.join(runtime, 'a', 'powered-off')));
+
+  // Ignored: killed at the bound by the SIGINT trap forwards.
+  fs.writeFileSync(path.join(runtime, 'a.ignore-power-button'), '');
+  t.is(s6('s6-svc', ['-u', dir]).status, 0);
+  ready();
+  const second = pid();
+  began = Date.now();
+  t.is(s6('s6-svc', ['-dwD', '-T', '20000', dir]).status, 0);
+  const took = Date.now() - began;
+  t.true(took >= 3000 && took < 8000, `${took} ms for a 3 s bound`);
+  t.false(alive(second));
+
+  // Crash loop: three deaths in the window (SIGKILLs of the VMM), then no restart.
+  t.is(s6('s6-svdt-clear', [dir]).status, 0);
+  t.is(s6('s6-svc', ['-u', dir]).status, 0);
+  for (let i = 0; i < 3; i++) {
+    ready();
+    process.kill(pid(), 'SIGKILL');
+    await waitFor('the death', () => s6('s6-svstat', ['-o', 'up', dir]).stdout.trim() === 'false', 10_000, 20);
+  }
+  await new Promise((res) => setTimeout(res, 2500));
+  t.is(s6('s6-svstat', ['-o', 'up,wantedup', dir]).stdout.trim(), 'false false', 'given up after 3 deaths');
+});
