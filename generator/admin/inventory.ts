@@ -313,7 +313,7 @@ export function liveServiceDir(live: LiveLocation, service: string): string {
  */
 export type LiveStateName = 'missing' | 'unsupervised' | 'down' | 'failed' | 'up' | 'ready';
 
-/** Not running although its supervisor or s6-rc keeps it: what a client's provider must not be. */
+/** Not running, or not known to run: a running client whose provider is so has no network through it. */
 export const isStopped = (s: LiveStateName): boolean => s === 'down' || s === 'failed' || s === 'missing' || s === 'unsupervised';
 
 export interface LiveState {
