@@ -329,9 +329,19 @@ export function liveServiceDir(live: LiveLocation, service: string): string {
 /**
  * - missing: no such service directory in the scandir (not loaded by s6-rc, or another prefix);
  * - unsupervised: the directory exists but no s6-supervise runs on it;
- * - down / up / ready: as s6-svstat reports (ready: up and readiness notified).
+ * - down / up / ready: as s6-svstat reports (ready: up and readiness notified);
+ * - failed: down, and its supervisor will not restart it although the service
+ *   is meant to run: s6-rc removes the service's ./down file when it brings it
+ *   up and puts it back when it takes it down, so "normally up" is s6-rc's
+ *   belief, and "not wanted up" is s6-supervise's. The finish script's
+ *   s6-permafailon (a crash loop) gets there; so does an s6-svc -d run by hand,
+ *   outside s6-rc. Either way s6-rc still counts it as up, and only
+ *   `vmsvc start` brings it back.
  */
-export type LiveStateName = 'missing' | 'unsupervised' | 'down' | 'up' | 'ready';
+export type LiveStateName = 'missing' | 'unsupervised' | 'down' | 'failed' | 'up' | 'ready';
+
+/** Not running, or not known to run: a running client whose provider is so has no network through it. */
+export const isStopped = (s: LiveStateName): boolean => s === 'down' || s === 'failed' || s === 'missing' || s === 'unsupervised';
 
 export interface LiveState {
   readonly service: string;
@@ -372,12 +382,13 @@ export async function liveState(live: LiveLocation, service: string, runner: Com
   if (f.length !== SVSTAT_FIELDS.length) return { ...base, state: 'unsupervised', detail: `unexpected s6-svstat output: ${r.stdout.trim()}` };
   const [up, wantedUp, normallyUp, ready, pid, exitCode, signal, updownfor] = f as [string, string, string, string, string, string, string, string];
   const isUp = up === 'true';
+  const failed = !isUp && wantedUp === 'false' && normallyUp === 'true';
   const forSeconds = Number.parseInt(updownfor, 10);
   const dt = await runner.run(['s6-svdt', dir]);
   const deaths = dt.code === 0 ? dt.stdout.split('\n').filter((l) => l.trim() !== '').length : null;
   return {
     ...base,
-    state: isUp ? (ready === 'true' ? 'ready' : 'up') : 'down',
+    state: isUp ? (ready === 'true' ? 'ready' : 'up') : failed ? 'failed' : 'down',
     pid: isUp && Number.parseInt(pid, 10) > 0 ? Number.parseInt(pid, 10) : null,
     forSeconds: Number.isFinite(forSeconds) ? forSeconds : null,
     uptimeSeconds: isUp && Number.isFinite(forSeconds) ? forSeconds : null,

@@ -1,6 +1,6 @@
 /** `vmsvc ls`: every VM of a generated tree with its live state. */
 import { compareBytes, printable, tableNames } from '../util/bytes.js';
-import { addressesOf, formatDuration, json, liveState, readTree, type LiveState, type LiveStateName } from './inventory.js';
+import { addressesOf, formatDuration, isStopped, json, liveState, readTree, type LiveState, type LiveStateName } from './inventory.js';
 import { spawnRunner, type CommandRunner } from '../util/command-runner.js';
 import { alignedTable } from '../util/table.js';
 import { guard, type Io } from '../command/shell.js';
@@ -26,7 +26,7 @@ export interface LsArgs {
 export interface LsVmRow {
   readonly name: string;
   readonly skipped: false;
-  /** The VM service's state (see LiveState): missing, unsupervised, down, up, ready. */
+  /** The VM service's state (see LiveState): missing, unsupervised, down, failed, up, ready. */
   readonly state: LiveStateName;
   readonly pid: number | null;
   readonly uptimeSeconds: number | null;
@@ -35,6 +35,12 @@ export interface LsVmRow {
   /** s6 does not count restarts: always null (shown as "unknown"). */
   readonly restarts: null;
   readonly providers: readonly string[];
+  /**
+   * The providers that do not run, with their state (failed, down, ...):
+   * s6-rc does not stop a client whose provider's supervisor gave up, so the
+   * client runs on with links that lead nowhere.
+   */
+  readonly providersNotRunning: ReadonlyArray<{ readonly name: string; readonly state: LiveStateName }>;
   /** Client IPs of the VM's links to its providers. */
   readonly addresses: readonly string[];
   /** Whether the VM has config/autostart (a member of the autostart bundle); null: a tree from before per-VM settings. */
@@ -88,9 +94,11 @@ export function ls(args: LsArgs, io: Io, runner: CommandRunner = spawnRunner): P
 export async function lsRows(args: Pick<LsArgs, 'source' | 'scandir' | 'prefix'>, runner: CommandRunner = spawnRunner): Promise<LsRow[]> {
   const tree = readTree(args.source);
   const live = { scandir: args.scandir, prefix: args.prefix ?? '' };
+  const states = new Map<string, LiveState>();
+  for (const vm of tree.manifest.vms) states.set(vm.name, await liveState(live, vm.services.vm, runner));
   const rows: LsRow[] = [];
   for (const vm of tree.manifest.vms) {
-    const vmState = await liveState(live, vm.services.vm, runner);
+    const vmState = states.get(vm.name)!;
     const logger = await liveState(live, vm.services.logger, runner);
     rows.push({
       name: vm.name,
@@ -101,6 +109,9 @@ export async function lsRows(args: Pick<LsArgs, 'source' | 'scandir' | 'prefix'>
       deaths: vmState.deaths,
       restarts: null,
       providers: vm.providers,
+      providersNotRunning: vm.providers
+        .map((p) => ({ name: p, state: states.get(p)!.state }))
+        .filter((p) => isStopped(p.state)),
       addresses: addressesOf(tree, vm),
       autostart: vm.settings === null ? null : vm.settings.autostart,
       vm: vmState,
@@ -114,11 +125,14 @@ export async function lsRows(args: Pick<LsArgs, 'source' | 'scandir' | 'prefix'>
 function note(r: LsVmRow): string {
   const notes: string[] = [];
   if (r.vm.detail !== null) notes.push(r.vm.detail);
-  if (r.state === 'down' && r.vm.lastExit !== null) {
+  if (r.state === 'failed') notes.push(`not restarted after ${r.deaths ?? 'unknown'} deaths: vmsvc start tries again`);
+  if ((r.state === 'down' || r.state === 'failed') && r.vm.lastExit !== null) {
     const e = r.vm.lastExit;
     if (e.signal !== null) notes.push(`last exit: ${e.signal}`);
     else if (e.code !== null) notes.push(`last exit: code ${e.code}`);
   }
+  // Only a running client is misled; a stopped one has no network to lose.
+  if (!isStopped(r.state)) for (const p of r.providersNotRunning) notes.push(`provider ${p.name} ${p.state}: no network through it`);
   if (r.logger.state !== 'up' && r.logger.state !== 'ready') notes.push(`logger ${r.logger.state}`);
   return printable(notes.join('; '));
 }

@@ -2,7 +2,7 @@
 import * as path from 'node:path';
 import { hasTerminalUnsafe, printable } from '../util/bytes.js';
 import {
-  clientsOf, findVm, formatDuration, json, keyValues, linksOfVm, liveState, readNameList, readTree, vmmArgvFromRunScript, type AdminVm, type LiveState, type Tree,
+  clientsOf, findVm, isStopped, formatDuration, json, keyValues, linksOfVm, liveState, readNameList, readTree, vmmArgvFromRunScript, type AdminVm, type LiveState, type LiveStateName, type Tree,
 } from './inventory.js';
 import { spawnRunner, type CommandRunner } from '../util/command-runner.js';
 import { alignedTable } from '../util/table.js';
@@ -64,6 +64,12 @@ export interface ShowResult {
   readonly kernel: string;
   readonly disks: readonly string[];
   readonly providers: readonly string[];
+  /**
+   * Each provider's VM service state, in the order of `providers`: a client
+   * whose provider failed keeps running (s6-rc does not stop it), without a
+   * network through that provider.
+   */
+  readonly providerStates: ReadonlyArray<{ readonly name: string; readonly state: LiveStateName }>;
   /** VMs that need this one, directly or not (they stop with it). */
   readonly clients: readonly string[];
   /** The VMM the tree runs (manifest `vmm`). */
@@ -116,12 +122,15 @@ export async function showResult(args: Omit<ShowArgs, 'json'>, runner: CommandRu
   const services: ShowService[] = [];
   for (const name of serviceNames) services.push(await sourceService(tree, name, live, runner));
   services.push({ name: vm.services.pipeline, type: 'bundle', dependencies: [vm.services.vm, vm.services.logger], live: null });
+  const providerStates: Array<{ name: string; state: LiveStateName }> = [];
+  for (const p of vm.providers) providerStates.push({ name: p, state: (await liveState(live, findVm(tree, p).services.vm, runner)).state });
   return {
     name: vm.name,
     source: vm.source,
     kernel: vm.kernel,
     disks: vm.disks,
     providers: vm.providers,
+    providerStates,
     clients: clientsOf(tree.manifest, vm.name),
     vmmKind: tree.manifest.vmm,
     runtimeDir: vm.runtimeDir,
@@ -192,11 +201,12 @@ export function describeState(s: LiveState): string {
   const parts: string[] = [];
   if (s.pid !== null) parts.push(`pid ${s.pid}`);
   if (s.uptimeSeconds !== null) parts.push(`up ${formatDuration(s.uptimeSeconds)}`);
-  else if (s.forSeconds !== null && (s.state === 'down')) parts.push(`for ${formatDuration(s.forSeconds)}`);
+  else if (s.forSeconds !== null && (s.state === 'down' || s.state === 'failed')) parts.push(`for ${formatDuration(s.forSeconds)}`);
   if (s.lastExit !== null && (s.lastExit.signal !== null || s.lastExit.code !== null)) {
     parts.push(`last exit ${s.lastExit.signal ?? `code ${s.lastExit.code}`}`);
   }
   if (s.deaths !== null) parts.push(`deaths ${s.deaths}`);
+  if (s.state === 'failed') parts.push('not restarted: vmsvc start tries again');
   if (s.state !== 'missing' && s.state !== 'unsupervised') parts.push('restarts unknown');
   if (s.detail !== null) parts.push(s.detail);
   return printable(parts.length === 0 ? s.state : `${s.state} (${parts.join(', ')})`);
@@ -237,7 +247,7 @@ export function formatShow(r: ShowResult): string {
     ['logger', describeState(r.logger)],
     ['source', printable(r.source)],
     ['kernel', printable(r.kernel)],
-    ['providers', none(r.providers)],
+    ['providers', r.providerStates.length === 0 ? '-' : r.providerStates.map((p) => `${printable(p.name)} (${providerNote(p.state)})`).join(', ')],
     ['clients', none(r.clients)],
     ['VMM', `${printable(r.vmmKind)}${'argv' in r.vmm ? `, runs as ${printable(r.vmm.user ?? 'root')}` : ''}`],
     ['runtime dir', printable(r.runtimeDir)],
@@ -264,6 +274,10 @@ export function formatShow(r: ShowResult): string {
   out += '\nVMM command line:\n';
   out += 'argv' in r.vmm ? formatArgv(r.vmm.argv, '  ') : `  unknown: ${printable(r.vmm.error)}\n`;
   return out;
+}
+
+function providerNote(state: LiveStateName): string {
+  return isStopped(state) ? `${state}: no network through it` : state;
 }
 
 function consoleLine(r: ShowResult): string {

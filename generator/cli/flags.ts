@@ -43,10 +43,16 @@ export const optionFlags = {
   execlineb: { type: 'string', default: defaultOptions.programs.execlineb, describe: 'execlineb path for the #! line of every script' },
   's6-log': { type: 'string', default: defaultOptions.programs.s6Log, describe: 's6-log program' },
   's6-notifyoncheck': { type: 'string', default: defaultOptions.programs.s6Notifyoncheck, describe: 's6-notifyoncheck program' },
+  's6-ipcclient': { type: 'string', default: defaultOptions.programs.s6Ipcclient, describe: 's6-ipcclient program, which connects to a VMM\'s control socket' },
+  's6-ioconnect': { type: 'string', default: defaultOptions.programs.s6Ioconnect, describe: 's6-ioconnect program, which carries a request to a VMM and its reply back' },
+  'ch-remote': { type: 'string', default: defaultOptions.programs.chRemote, describe: 'cloud-hypervisor\'s ch-remote program, which asks it whether the VM runs' },
   ip: { type: 'string', default: defaultOptions.programs.ip, describe: 'iproute2 ip program, for the link oneshots' },
   'vmm-user': { type: 'string', default: defaultOptions.vmmUser, describe: 'user the VMMs run as (s6-setuidgid); it owns the taps and runtime dirs' },
   'log-user': { type: 'string', default: defaultOptions.logUser, describe: 'user the serial loggers run as (s6-setuidgid); it owns the log dirs' },
   's6-setuidgid': { type: 'string', default: defaultOptions.programs.s6Setuidgid, describe: 's6-setuidgid program' },
+  's6-svc': { type: 'string', default: defaultOptions.programs.s6Svc, describe: 's6-svc program, with which a stop kills a VMM at the stop timeout' },
+  's6-svwait': { type: 'string', default: defaultOptions.programs.s6Svwait, describe: 's6-svwait program, with which a stop waits for the guest to power off' },
+  's6-permafailon': { type: 'string', default: defaultOptions.programs.s6Permafailon, describe: 's6-permafailon program, for the crash-loop limit' },
   'runtime-dir': { type: 'string', default: defaultOptions.runtimeDir, describe: 'per-VM runtime dirs (API socket) are created below this' },
   'log-dir': { type: 'string', default: defaultOptions.logDir, describe: 'per-VM serial log dirs are created below this' },
   'live-prefix': { type: 'string', default: defaultOptions.livePrefix, describe: 'the s6-rc-init -p prefix the tree will be loaded with (for the name length check)' },
@@ -63,6 +69,8 @@ export const optionFlags = {
   'user-console': { type: 'boolean', default: defaultOptions.userConsole, describe: 'give each VM the user\'s virtio-console (--no-user-console: none)' },
   'timeout-up': { type: 'number', default: defaultOptions.timeoutUpMs, describe: 'ms s6-rc waits for a VM to be ready before failing its start (0 = forever)' },
   'stop-timeout': { type: 'number', default: defaultOptions.stopTimeoutMs, describe: 'ms a stop waits for the guest to power off before the VMM is killed (a VM\'s config/stop-timeout overrides it)' },
+  'crash-deaths': { type: 'number', default: defaultOptions.crashDeaths, describe: 'a VMM that dies this many times within --crash-window seconds is not restarted again until vmsvc start' },
+  'crash-window': { type: 'number', default: defaultOptions.crashWindowSeconds, describe: 'seconds over which --crash-deaths counts' },
   'log-max-size': { type: 'number', default: defaultOptions.logMaxFileBytes, describe: 'serial log: rotate current at this many bytes' },
   'log-max-files': { type: 'number', default: defaultOptions.logMaxFiles, describe: 'serial log: archived files kept' },
   'max-vms': { type: 'number', default: defaultOptions.maxVms, describe: 'refuse a data directory with more entries than this (checked before any VM is read)' },
@@ -146,6 +154,8 @@ export function nonEmptyPaths(flags: Readonly<Record<string, string | undefined>
 /** s6-log's own bounds for the s and n directives. */
 const S6LOG_MIN_SIZE = 4096;
 const S6LOG_MAX_SIZE = 268435455;
+/** s6-supervise keeps at most this many deaths (S6_MAX_DEATH_TALLY in s6/supervise.h). */
+const S6_MAX_DEATH_TALLY = 4096;
 const U32_MAX = 4294967295;
 /** A POSIX-portable user name: it is written unquoted into ip(8) and s6-setuidgid command lines. */
 const USER_NAME = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
@@ -175,8 +185,14 @@ function flagOptions(f: OptionFlags): GeneratorOptions {
       execlineb: absolute('execlineb', f.execlineb, /\s/),
       s6Log: program('s6-log', f['s6-log']),
       s6Notifyoncheck: program('s6-notifyoncheck', f['s6-notifyoncheck']),
+      s6Ipcclient: program('s6-ipcclient', f['s6-ipcclient']),
+      s6Ioconnect: program('s6-ioconnect', f['s6-ioconnect']),
+      chRemote: program('ch-remote', f['ch-remote']),
       ip: program('ip', f.ip),
       s6Setuidgid: program('s6-setuidgid', f['s6-setuidgid']),
+      s6Permafailon: program('s6-permafailon', f['s6-permafailon']),
+      s6Svc: program('s6-svc', f['s6-svc']),
+      s6Svwait: program('s6-svwait', f['s6-svwait']),
     },
     vmmUser: matching('vmm-user', f['vmm-user'], USER_NAME, 'a user name'),
     logUser: matching('log-user', f['log-user'], USER_NAME, 'a user name'),
@@ -196,6 +212,8 @@ function flagOptions(f: OptionFlags): GeneratorOptions {
     userConsole: f['user-console'],
     timeoutUpMs: integer('timeout-up', f['timeout-up'], 0, U32_MAX),
     stopTimeoutMs: integer('stop-timeout', f['stop-timeout'], 1, U32_MAX),
+    crashDeaths: integer('crash-deaths', f['crash-deaths'], 1, S6_MAX_DEATH_TALLY),
+    crashWindowSeconds: integer('crash-window', f['crash-window'], 1, 86400),
     logMaxFileBytes: integer('log-max-size', f['log-max-size'], S6LOG_MIN_SIZE, S6LOG_MAX_SIZE),
     logMaxFiles: integer('log-max-files', f['log-max-files'], 0, 1000),
     dataDirAtRuntime: f['data-at-runtime'] === undefined ? null : absolute('data-at-runtime', f['data-at-runtime'], null),

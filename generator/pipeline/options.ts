@@ -11,10 +11,20 @@ export interface Programs {
   readonly execlineb: string;
   readonly s6Log: string;
   readonly s6Notifyoncheck: string;
+  /** Connect to a VMM's control socket and carry a request over it (vmm-request). */
+  readonly s6Ipcclient: string;
+  readonly s6Ioconnect: string;
+  /** cloud-hypervisor's API client, which asks it whether the VM runs. */
+  readonly chRemote: string;
   /** iproute2's ip, for the link oneshots. */
   readonly ip: string;
   /** Drops root before the VMM and s6-log run, when a user is set. */
   readonly s6Setuidgid: string;
+  /** Run by each VM's finish script: ends a crash loop (permanent failure). */
+  readonly s6Permafailon: string;
+  /** A stop waits with s6-svwait for the VMM to exit, and kills it with s6-svc. */
+  readonly s6Svc: string;
+  readonly s6Svwait: string;
 }
 
 export interface GeneratorOptions {
@@ -57,6 +67,12 @@ export interface GeneratorOptions {
   readonly maxMemory: string;
   readonly maxCpus: number;
   readonly maxStopTimeoutMs: number;
+  /**
+   * A VMM that died this many times within crashWindowSeconds is not
+   * restarted (s6-permafailon in the VM's finish script).
+   */
+  readonly crashDeaths: number;
+  readonly crashWindowSeconds: number;
   /** s6-log rotates `current` at this size and keeps this many archives. */
   readonly logMaxFileBytes: number;
   readonly logMaxFiles: number;
@@ -78,8 +94,14 @@ export const defaultOptions: GeneratorOptions = {
     execlineb: '/bin/execlineb',
     s6Log: 's6-log',
     s6Notifyoncheck: 's6-notifyoncheck',
+    s6Ipcclient: 's6-ipcclient',
+    s6Ioconnect: 's6-ioconnect',
+    chRemote: 'ch-remote',
     ip: 'ip',
     s6Setuidgid: 's6-setuidgid',
+    s6Permafailon: 's6-permafailon',
+    s6Svc: 's6-svc',
+    s6Svwait: 's6-svwait',
   },
   runtimeDir: '/run/vm',
   logDir: '/var/log/vm',
@@ -99,6 +121,8 @@ export const defaultOptions: GeneratorOptions = {
   maxMemory: '4G',
   maxCpus: 8,
   maxStopTimeoutMs: 300000,
+  crashDeaths: 5,
+  crashWindowSeconds: 60,
   logMaxFileBytes: 1000000,
   logMaxFiles: 10,
   dataDirAtRuntime: null,

@@ -9,7 +9,8 @@ import { assignLinks, type Link } from './links.js';
 import { hostPaths, type GeneratorOptions } from './options.js';
 import { serviceName } from '../rules/vm-name.js';
 import type { SettingFile, VmSettings } from '../rules/settings.js';
-import { memoryMiB, type Vmm } from '../vmm/index.js';
+import { memoryMiB, VMM_FACTS, type Vmm } from '../vmm/index.js';
+import { vmmRequestData, type VmmRequestData } from './vmm-request.js';
 
 /** What a generated file is about and where it came from, for its header comment. */
 export interface Origin {
@@ -39,6 +40,10 @@ export interface VmRunData {
   readonly setuidgid: string;
   /** s6-notifyoncheck's -T: the checker gives up with s6-rc's timeout-up. 0 = never. */
   readonly readyTimeoutMs: number;
+  /** s6-notifyoncheck's -t: one readiness probe that has not ended by then is killed and counts as failed. */
+  readonly probeTimeoutMs: number;
+  /** What SIGTERM (s6-svc -d, s6-rc -d) does: see VmStopData. */
+  readonly stop: VmStopData;
   readonly kernel: string;
   readonly initramfs: string | null;
   readonly cmdline: string;
@@ -50,6 +55,23 @@ export interface VmRunData {
   readonly disks: ReadonlyArray<{ readonly path: string; readonly readonly: 'on' | 'off' }>;
   /** Client-side devices (one per provider, by provider name), then provider-side (one per client). */
   readonly nets: readonly NetDevice[];
+}
+
+/**
+ * A clean stop, run by execline's trap (the VMM's parent) when s6-supervise
+ * sends SIGTERM: press the VM's power button, and again each time a wait
+ * ends with the VMM still there; once the waits (together the stop timeout)
+ * are over, kill the VMM: `s6-svc -K` SIGKILLs the service's process group
+ * (the VMM with it; s6 >= 2.13), else `s6-svc -i` has trap forward SIGINT,
+ * on which every VMM exits at once.
+ */
+export interface VmStopData {
+  readonly svc: string;
+  readonly svwait: string;
+  readonly powerButton: VmmRequestData;
+  /** ms to wait after each press, for the VMM to exit; they add up to totalMs, the stop timeout. */
+  readonly waitsMs: readonly number[];
+  readonly totalMs: number;
 }
 
 export interface NetLinkData {
@@ -73,16 +95,38 @@ export interface LogRunData {
   readonly maxFiles: number;
 }
 
+/**
+ * The VM's finish script: after each death of the VMM, s6-permafailon tells
+ * s6-supervise to stop restarting it once it died `deaths` times within
+ * `windowSeconds` (exit 125: permanent failure).
+ */
+export interface VmFinishData {
+  readonly origin: Origin;
+  readonly execlineb: string;
+  readonly permafailon: string;
+  readonly deaths: number;
+  readonly windowSeconds: number;
+  /** s6-permafailon's event list: which deaths count. */
+  readonly events: string;
+  /** Tells a VMM left behind by its killed parent to exit (see VmmCapabilities.quit). */
+  readonly quit: VmmRequestData;
+}
+
 export interface ReadyCheckData {
   readonly origin: Origin;
   readonly execlineb: string;
+  /** The --vmm value, for the comment. */
+  readonly vmm: Vmm;
   readonly controlSocket: string;
+  /** Asks the VMM whether the VM runs. */
+  readonly running: VmmRequestData;
 }
 
 export type Script =
   | { readonly template: 'vm-run'; readonly data: VmRunData }
   | { readonly template: 'log-run'; readonly data: LogRunData }
   | { readonly template: 'ready-check'; readonly data: ReadyCheckData }
+  | { readonly template: 'vm-finish'; readonly data: VmFinishData }
   | { readonly template: 'net-up'; readonly data: NetLinkData }
   | { readonly template: 'net-down'; readonly data: NetLinkData };
 
@@ -94,6 +138,14 @@ export interface Longrun {
   readonly data: ReadonlyMap<string, Script>;
   readonly notificationFd: number;
   readonly timeoutUpMs: number | null;
+  /** Run by s6-supervise after each death of `run`; null: none. */
+  readonly finish: Script | null;
+  /** How many deaths s6-supervise remembers; null: its default (100). */
+  readonly maxDeathTally: number | null;
+  /** s6-supervise SIGKILLs `run` this long after a stop began; null: never. */
+  readonly timeoutKillMs: number | null;
+  /** s6-rc fails a stop that has not ended after this long; null: never. */
+  readonly timeoutDownMs: number | null;
   readonly dependencies: readonly string[];
   readonly producerFor: string | null;
   readonly consumerFor: string | null;
@@ -124,6 +176,52 @@ export type Service = Longrun | Oneshot | Bundle;
  * cores, one waited more than 10 s. Two minutes is stuck.
  */
 const LINK_TIMEOUT_MS = 120000;
+
+/** s6-supervise's own max-death-tally when the file is absent. */
+const S6_DEFAULT_DEATH_TALLY = 100;
+
+/**
+ * Every death counts towards the crash limit: any exit code (0 too: a guest
+ * that powers off at once, over and over, loops like one that crashes) and
+ * every signal that ends a process by default (SIGSYS: a seccomp kill).
+ * Deaths while the VM is being stopped count too, but a stopped VM is not
+ * restarted anyway, and `vmsvc start` clears the tally.
+ */
+const CRASH_EVENTS = [
+  '0-255', 'SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGILL', 'SIGTRAP', 'SIGABRT', 'SIGBUS', 'SIGFPE', 'SIGKILL',
+  'SIGUSR1', 'SIGSEGV', 'SIGUSR2', 'SIGPIPE', 'SIGALRM', 'SIGTERM', 'SIGXCPU', 'SIGXFSZ', 'SIGSYS',
+].join(',');
+
+/**
+ * A VMM that has said nothing on its control socket for this long is stuck:
+ * the request fails, and s6-notifyoncheck asks again.
+ */
+const REQUEST_BOUND_MS = 5000;
+
+/**
+ * One readiness probe that runs longer is killed (s6-notifyoncheck -t): the
+ * bound of a VMM's own client (ch-remote, crosvm), which nothing else bounds.
+ */
+const PROBE_TIMEOUT_MS = 10000;
+
+/**
+ * The power button is pressed again this often during a stop: a guest can
+ * miss a press that comes while it boots, before its ACPI handler runs.
+ */
+const PRESS_EVERY_MS = 5000;
+/**
+ * s6-supervise's timeout-kill comes this long after the stop timeout: the
+ * last resort, if trap itself does not end (it SIGKILLs trap alone, not the
+ * VMM, on s6 < 2.13). s6-rc's timeout-down is as long again after that.
+ */
+const KILL_GRACE_MS = 5000;
+
+/** Waits of at most PRESS_EVERY_MS that add up to `totalMs`. */
+function pressWaits(totalMs: number): number[] {
+  const waits: number[] = [];
+  for (let left = totalMs; left > 0; left -= PRESS_EVERY_MS) waits.push(Math.min(left, PRESS_EVERY_MS));
+  return waits;
+}
 
 export interface ManifestVm {
   readonly name: string;
@@ -287,7 +385,13 @@ function planVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): Longrun {
   const origin = originOf(vm);
   const readiness: Script = {
     template: 'ready-check',
-    data: { origin, execlineb: opts.programs.execlineb, controlSocket: paths.controlSocket },
+    data: {
+      origin,
+      execlineb: opts.programs.execlineb,
+      vmm: opts.vmm,
+      controlSocket: paths.controlSocket,
+      running: vmmRequestData(VMM_FACTS[opts.vmm].running, paths.controlSocket, opts.programs, REQUEST_BOUND_MS),
+    },
   };
   return {
     type: 'longrun',
@@ -308,6 +412,14 @@ function planVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): Longrun {
         user: opts.vmmUser === 'root' ? null : opts.vmmUser,
         setuidgid: opts.programs.s6Setuidgid,
         readyTimeoutMs: opts.timeoutUpMs,
+        probeTimeoutMs: PROBE_TIMEOUT_MS,
+        stop: {
+          svc: opts.programs.s6Svc,
+          svwait: opts.programs.s6Svwait,
+          powerButton: vmmRequestData(VMM_FACTS[opts.vmm].powerButton, paths.controlSocket, opts.programs, REQUEST_BOUND_MS),
+          waitsMs: pressWaits(vm.settings.stopTimeoutMs),
+          totalMs: vm.settings.stopTimeoutMs,
+        },
         kernel: vm.kernel,
         initramfs: vm.initramfs,
         cmdline: vm.settings.cmdlineExtra === null ? opts.cmdline : `${opts.cmdline} ${vm.settings.cmdlineExtra}`,
@@ -325,6 +437,21 @@ function planVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): Longrun {
     data: new Map([['check', readiness]]),
     notificationFd: 3,
     timeoutUpMs: opts.timeoutUpMs,
+    finish: {
+      template: 'vm-finish',
+      data: {
+        origin,
+        execlineb: opts.programs.execlineb,
+        permafailon: opts.programs.s6Permafailon,
+        deaths: opts.crashDeaths,
+        windowSeconds: opts.crashWindowSeconds,
+        events: CRASH_EVENTS,
+        quit: vmmRequestData(VMM_FACTS[opts.vmm].quit, paths.controlSocket, opts.programs, REQUEST_BOUND_MS),
+      },
+    },
+    maxDeathTally: opts.crashDeaths > S6_DEFAULT_DEATH_TALLY ? opts.crashDeaths : null,
+    timeoutKillMs: vm.settings.stopTimeoutMs + KILL_GRACE_MS,
+    timeoutDownMs: vm.settings.stopTimeoutMs + 2 * KILL_GRACE_MS,
     // A provider's VM needs its links' devices; a client also needs the provider VM up.
     dependencies: sortedBytewise([
       ...vm.providers.map(serviceName.vm),
@@ -359,6 +486,10 @@ function planLogger(vm: ValidVm, opts: GeneratorOptions): Longrun {
     data: new Map(),
     notificationFd: 3,
     timeoutUpMs: null,
+    finish: null,
+    maxDeathTally: null,
+    timeoutKillMs: null,
+    timeoutDownMs: null,
     dependencies: [],
     producerFor: null,
     consumerFor: serviceName.vm(vm.name),

@@ -68,6 +68,10 @@ function renderLongrun(service: Longrun, templates: Templates, at: (rel: string)
     [at('notification-fd'), line(service.notificationFd)],
   ];
   if (service.timeoutUpMs !== null) out.push([at('timeout-up'), line(service.timeoutUpMs)]);
+  if (service.finish !== null) out.push([at('finish'), script(templates.render(service.finish))]);
+  if (service.maxDeathTally !== null) out.push([at('max-death-tally'), line(service.maxDeathTally)]);
+  if (service.timeoutKillMs !== null) out.push([at('timeout-kill'), line(service.timeoutKillMs)]);
+  if (service.timeoutDownMs !== null) out.push([at('timeout-down'), line(service.timeoutDownMs)]);
   if (service.dependencies.length > 0) {
     out.push([at('dependencies.d'), DIR]);
     for (const dep of service.dependencies) out.push([at(`dependencies.d/${dep}`), text('')]);

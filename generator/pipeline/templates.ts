@@ -24,8 +24,8 @@ export interface Templates {
   readonly fingerprint: string;
 }
 
-const TEMPLATE_NAMES: readonly TemplateName[] = ['vm-run', 'log-run', 'ready-check', 'net-up', 'net-down'];
-const PARTIALS = ['header', 'prepare-runtime'] as const;
+const TEMPLATE_NAMES: readonly TemplateName[] = ['vm-run', 'vm-finish', 'log-run', 'ready-check', 'net-up', 'net-down'];
+const PARTIALS = ['header', 'prepare-runtime', 'vmm-request'] as const;
 
 /** templates/ of this package, whether run from source (generator/pipeline/) or the bundle (dist/). */
 export const BUNDLED_TEMPLATES = fileURLToPath(new URL(TEMPLATES_FROM_MODULE, import.meta.url));
@@ -61,6 +61,8 @@ function registerHelpers(hb: HandlebarsEnv): void {
   hb.registerHelper('printable', (value: unknown) => printable(String(value)));
   hb.registerHelper('concat', (...args: unknown[]) => args.slice(0, -1).map(String).join(''));
   // on/off as another VMM spells it: (onoff readonly "true" "false").
+  // Equality, for data that says which of several forms it has: (is via "socket").
+  hb.registerHelper('is', (a: unknown, b: unknown) => a === b);
   hb.registerHelper('onoff', (value: unknown, on: unknown, off: unknown) => (value === 'on' ? String(on) : String(off)));
 }
 

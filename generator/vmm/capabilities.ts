@@ -1,6 +1,6 @@
 /**
  * What a VMM declares about itself. Everything vmsvc does differently per VMM
- * derives from these: the default program, the readiness socket, the console
+ * derives from these: the default program, how to ask it whether the VM runs, the console
  * the user gets, and the refusals (rules/vmm-rules.ts), so a new VMM is one
  * module here plus its templates/<vmm>/vm-run.hbs, and inherits no other
  * VMM's refusals.
@@ -27,6 +27,38 @@ export type ConsoleKind =
   /** None it can give: asking for one is vmm-unsupported, with this reason and hint. */
   | { readonly kind: 'none'; readonly why: string; readonly hint: string };
 
+/**
+ * The program that carries a request of `via: 'client'`: the VMM's own binary
+ * (crosvm's subcommands) or its separate client (cloud-hypervisor's ch-remote).
+ */
+export type VmmClient = 'vmm' | 'ch-remote';
+
+/**
+ * One request to a running VMM and how its reply is judged: the one
+ * mechanism for everything vmsvc asks a VMM (is the VM running? press the
+ * power button). templates/common/vmm-request.hbs renders it, made concrete
+ * for one VM by pipeline/vmm-request.ts, as one execline command line that
+ * exits 0 when the VMM answered as expected and non-zero otherwise (nothing
+ * listening, an error, another answer, no answer within the bound).
+ *
+ * `expect` is an extended regular expression that some line of the reply
+ * must contain; it holds no `$` (the reply is substituted into the command
+ * line after it) and no newline.
+ */
+export type VmmRequest =
+  /**
+   * The VMM's own protocol, spoken on its control socket by s6-ipcclient and
+   * s6-ioconnect: `send` is written, then the socket's write side is shut
+   * down, and the reply is all the VMM writes until it closes, or until the
+   * bound passes without a byte (which fails the request).
+   */
+  | { readonly via: 'socket'; readonly send: string; readonly expect: string }
+  /**
+   * The VMM's own client program, with these arguments: the request succeeds
+   * when it exits 0 and, if `expect` is not null, its output matches.
+   */
+  | { readonly via: 'client'; readonly client: VmmClient; readonly args: (controlSocket: string) => readonly string[]; readonly expect: string | null };
+
 export interface VmmCapabilities {
   /** The --vmm value and the templates/ directory name. */
   readonly id: string;
@@ -34,8 +66,25 @@ export interface VmmCapabilities {
   readonly program: string;
   /** The version whose CLI the templates follow (README, --help). */
   readonly version: string;
-  /** The socket whose existence means "ready": API, control or QMP socket. */
+  /** The VMM's API, control or QMP socket, in the VM's runtime dir: requests go there. */
   readonly controlSocket: string;
+  /**
+   * Asks whether the VM is running (created, booted, not paused): the VM
+   * service is ready only once this succeeds.
+   */
+  readonly running: VmmRequest;
+  /**
+   * Presses the VM's ACPI power button: how a stop asks the guest to power
+   * off before the bound (stop timeout) passes and the VMM is killed.
+   */
+  readonly powerButton: VmmRequest;
+  /**
+   * Tells the VMM to exit now. The VM's finish script sends it after every
+   * death of the service's process: a VMM whose parent (trap) was SIGKILLed
+   * (s6-svc -k, s6-supervise's timeout-kill) would otherwise outlive its
+   * service; after a normal exit nothing answers and it fails at once.
+   */
+  readonly quit: VmmRequest;
   /** `any`: takes --memory with K, M or G as given; `MiB`: only whole MiB. */
   readonly memoryUnit: 'any' | 'MiB';
   readonly console: ConsoleKind;

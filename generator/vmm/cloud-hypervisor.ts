@@ -6,6 +6,44 @@ export const cloudHypervisor = {
   program: 'cloud-hypervisor',
   version: 'v53.0',
   controlSocket: 'api.sock',
+  /*
+   * vm.info (GET /api/v1/vm.info) answers once the VM is created, with
+   * serde_json::to_string of VmInfoResponse (vmm/src/api/http/http_endpoint.rs:629
+   * at v53.0): compact JSON, fields in the struct's order, config, state,
+   * memory_actual_size (vmm/src/api/mod.rs:223); state is VmState's variant
+   * name, Created, Running, Shutdown, Paused or BreakPoint (vmm/src/vm.rs:406).
+   * ch-remote prints the body (api_client/src/lib.rs:194) and fails on a
+   * server error, which vm.info is before the VM exists. A quote inside a
+   * JSON string is escaped, so only the top-level field can match.
+   */
+  running: {
+    via: 'client',
+    client: 'ch-remote',
+    args: (controlSocket) => ['--api-socket', controlSocket, 'info'],
+    expect: '"state":"Running","memory_actual_size":',
+  },
+  /*
+   * `ch-remote --api-socket SOCKET power-button` sends PUT
+   * /api/v1/vm.power-button (cloud-hypervisor/src/bin/ch-remote.rs:300-301
+   * and :1068 at v53.0; the endpoint, vmm/src/api/http/mod.rs:252), and
+   * exits non-zero on an error reply.
+   */
+  powerButton: {
+    via: 'client',
+    client: 'ch-remote',
+    args: (controlSocket) => ['--api-socket', controlSocket, 'power-button'],
+    expect: null,
+  },
+  /*
+   * `ch-remote shutdown-vmm`: PUT /api/v1/vmm.shutdown, "Shutdown the VMM"
+   * (cloud-hypervisor/src/bin/ch-remote.rs:295 and :1145 at v53.0).
+   */
+  quit: {
+    via: 'client',
+    client: 'ch-remote',
+    args: (controlSocket) => ['--api-socket', controlSocket, 'shutdown-vmm'],
+    expect: null,
+  },
   memoryUnit: 'any',
   console: {
     kind: 'pty',

@@ -6,6 +6,40 @@ export const qemu = {
   program: 'qemu-system-x86_64',
   version: '7.2 (Debian 12)',
   controlSocket: 'qmp.sock',
+  /*
+   * QMP: leave capabilities negotiation, then query-status, whose reply says
+   * "running" only once the board is built and the vCPUs run ("paused" under
+   * -S, "prelaunch", "inmigrate", "shutdown", ... otherwise). Both commands
+   * are sent at once and the write side is shut down at once: without the
+   * out-of-band capability QEMU queues one command and reads nothing more
+   * (so not the EOF that would drop the queue) until it has answered it
+   * (monitor/qmp.c, handle_qmp_command: "when OOB is disabled, we queue at
+   * most one command"; monitor_qmp_dispatcher_co resumes the monitor after
+   * the response). The reply's keys come in StatusInfo's order, one line.
+   */
+  running: {
+    via: 'socket',
+    send: '{"execute":"qmp_capabilities"}\n{"execute":"query-status"}\n',
+    expect: '\\{"return": \\{[^}]*"status": "running"',
+  },
+  /*
+   * QMP system_powerdown presses the ACPI power button (QEMU emits its
+   * POWERDOWN event). Its reply, like qmp_capabilities', is an empty return:
+   * the id tells the two apart. QEMU 7.2 (Debian 12) answers
+   * `{"return": {}, "id": "vmsvc-power-button"}`; the other order is
+   * accepted too, since a QDict prints its keys in hash order.
+   */
+  powerButton: {
+    via: 'socket',
+    send: '{"execute":"qmp_capabilities"}\n{"execute":"system_powerdown","id":"vmsvc-power-button"}\n',
+    expect: '"return": \\{\\}, "id": "vmsvc-power-button"|"id": "vmsvc-power-button", "return": \\{\\}',
+  },
+  /* QMP quit: QEMU exits at once; its reply is an empty return, told apart by the id. */
+  quit: {
+    via: 'socket',
+    send: '{"execute":"qmp_capabilities"}\n{"execute":"quit","id":"vmsvc-quit"}\n',
+    expect: '"id": "vmsvc-quit"',
+  },
   memoryUnit: 'MiB',
   console: { kind: 'socket', socket: 'console.sock' },
   accels: ACCELS,

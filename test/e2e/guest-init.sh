@@ -7,13 +7,16 @@
 #   vmsvc-guest: configured IF MAC ADDR [peer CLIENT]
 #   vmsvc-guest: disk DEV marker TEXT          (ext2 images from makeExt2Disk)
 #   vmsvc-guest: ping OK ADDR | ping FAIL ADDR (repeated forever)
+#   vmsvc-guest: power button: clean shutdown  (synced; powers off next)
+#   vmsvc-guest: ignoring the power button     (vmsvc.ignore-powerbutton=1)
 # An interactive shell runs on the virtio console /dev/hvc0 (respawned when it
-# exits). The guest never powers off by itself.
+# exits). The guest powers off only when its ACPI power button is pressed.
 #
 # Kernel command line parameters (all optional):
 #   vmsvc.name=NAME       hostname, and the name in the "booted" line (default: guest)
 #   vmsvc.ping=A[,B...]   extra addresses to ping
 #   vmsvc.interval=SEC    pause between ping rounds (default: 2)
+#   vmsvc.ignore-powerbutton=1  do not power off on the power button (a hung guest)
 #
 # Networking follows the Spectrum guide: an interface whose MAC has the OUI
 # 0a:b3:ec is a client interface when octet 4 is 00 (address 100.64.HH.LL/32
@@ -37,12 +40,14 @@ say() { echo "vmsvc-guest: $*"; }
 
 name=guest
 interval=2
+ignore_powerbutton=
 extra=
 for arg in $(cat /proc/cmdline); do
   case "$arg" in
     vmsvc.name=*) name=${arg#vmsvc.name=} ;;
     vmsvc.ping=*) extra="$extra $(echo "${arg#vmsvc.ping=}" | tr , ' ')" ;;
     vmsvc.interval=*) interval=${arg#vmsvc.interval=} ;;
+    vmsvc.ignore-powerbutton=1) ignore_powerbutton=1 ;;
   esac
 done
 hostname "$name"
@@ -114,6 +119,26 @@ for blk in /sys/block/vd*; do
     say "disk $disk unmountable"
   fi
 done
+
+# The ACPI power button (button.ko's input device, read through evdev): on its
+# first event, sync, say so on the serial console, and power off; QEMU then
+# exits. Found by name, since the event number depends on probe order.
+(
+  dev=
+  for ev in /sys/class/input/event*; do
+    [ "$(cat "$ev/device/name" 2>/dev/null)" = "Power Button" ] && dev=/dev/input/${ev##*/}
+  done
+  if [ -z "$dev" ]; then say "no power button"; exit 0; fi
+  if [ -n "$ignore_powerbutton" ]; then say "ignoring the power button"; exit 0; fi
+  say "power button at $dev"
+  # One struct input_event is 24 bytes on x86-64: the first press.
+  dd if="$dev" of=/dev/null bs=24 count=1 2>/dev/null
+  sync
+  say "power button: clean shutdown"
+  # Let the UART send the line before the power goes.
+  sleep 1
+  poweroff -f
+) &
 
 # A shell on the virtio console, respawned whenever it exits.
 (

@@ -11,8 +11,8 @@
  *  - `initramfs`: a gzip-compressed newc cpio written here (no cpio tool, no
  *    root-owned files needed) holding static busybox, ./guest-init.sh as
  *    /init, /dev/console, and the virtio modules the cloud kernel builds as
- *    modules (virtio_pci, virtio_net, virtio_blk, virtio_console and their
- *    dependencies, decompressed, in load order).
+ *    modules (virtio_pci, virtio_net, virtio_blk, virtio_console, button,
+ *    evdev and their dependencies, decompressed, in load order).
  *
  * Cache: `<cacheDir>/<package>_<version>/` (default `<repo>/.cache/guest`,
  * git-ignored). Kernel artefacts are keyed by the kernel package and version;
@@ -58,11 +58,16 @@ export const REPO_ROOT = path.resolve(HERE, '..', '..');
 export const DEFAULT_GUEST_CACHE = path.join(REPO_ROOT, '.cache', 'guest');
 export const GUEST_INIT = path.join(HERE, 'guest-init.sh');
 
-/** Modules the guest needs (plus their dependencies); built-in ones are skipped. */
-export const GUEST_MODULE_ROOTS = ['virtio_pci', 'virtio_net', 'virtio_blk', 'virtio_console'] as const;
+/**
+ * Modules the guest needs (plus their dependencies); built-in ones are skipped.
+ * button (the ACPI power button) and evdev (its /dev/input/event*) let the
+ * guest see the power button a stop presses: the cloud kernel builds both
+ * as modules.
+ */
+export const GUEST_MODULE_ROOTS = ['virtio_pci', 'virtio_net', 'virtio_blk', 'virtio_console', 'button', 'evdev'] as const;
 
 /** Bump when the cache layout or the initramfs contents change in a way the input hash cannot see. */
-const FORMAT = 1;
+const FORMAT = 2;
 const META_PACKAGE = 'linux-image-cloud-amd64';
 
 // ---------------------------------------------------------------------------

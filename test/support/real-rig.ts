@@ -125,8 +125,8 @@ function processesUnder(root: string): number[] {
 }
 
 /**
- * A VMM stand-in light enough for thousands of VMs: binds the API socket
- * (what the readiness check looks for), writes one serial line and sleeps.
+ * A VMM stand-in light enough for thousands of VMs: binds the API socket,
+ * writes one serial line and sleeps; a ch-remote beside it answers readiness.
  * One process per VM, no node.
  */
 export function installTinyVmm(binDir: string, real: RealS6rc): void {
@@ -135,7 +135,20 @@ export function installTinyVmm(binDir: string, real: RealS6rc): void {
     '# argv: --api-socket path=SOCKET ...',
     'sock=${2#path=}',
     'echo "serial: tiny stub on $sock"',
+    // exec keeps the pid: the power button below ends it.
+    'echo $$ > "${sock%/*}/pid"',
     `exec ${real.bin('s6-ipcserver-socketbinder')} -- "$sock" sleep infinity`,
+    '',
+  ].join('\n'), { mode: 0o755 });
+  // Its readiness answer: light enough for thousands of probes, it says the
+  // VM runs once the socket is bound (vm.info's format, see stub-vmm.ts).
+  fs.writeFileSync(path.join(binDir, 'ch-remote'), [
+    '#!/bin/sh',
+    '# argv: --api-socket SOCKET info | power-button | shutdown-vmm',
+    '[ -S "$2" ] || exit 1',
+    // The power button: the tiny VM powers off at once.
+    'case "$3" in power-button|shutdown-vmm) exec kill -TERM "$(cat "${2%/*}/pid")" ;; esac',
+    'echo \'{"config":{},"state":"Running","memory_actual_size":0}\'',
     '',
   ].join('\n'), { mode: 0o755 });
 }

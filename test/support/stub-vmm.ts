@@ -1,7 +1,21 @@
 /**
  * A stand-in for cloud-hypervisor, QEMU or crosvm: records its argv, stdin and start time in
  * the VM's runtime dir, writes serial lines to stdout and its own messages to
- * stderr, creates the API socket and stays up, like the real VMM.
+ * stderr, creates the API socket and stays up, like the real VMM. On that
+ * socket it answers the readiness request in the VMM's own format (see
+ * STUB_VM_STATE below), and a stand-in ch-remote and `crosvm resume` ask it.
+ *
+ * Environment: STUB_VM_STATE=running (default) | paused: what the VMM says
+ * the VM is; silent: accepts connections and never answers (a VMM whose
+ * run loop has not started). STUB_EXIT_AT_ONCE=CODE: exit with CODE before
+ * binding anything (a VMM that fails at once). The power button (QMP
+ * system_powerdown, ch-remote power-button, crosvm powerbtn) is answered and
+ * writes "serial: power button pressed"; the stub then exits 0 after
+ * STUB_POWEROFF_MS (default 100), as a guest that powers off, unless
+ * STUB_IGNORE_POWER_BUTTON is set or RUNTIME/<vm>.ignore-power-button exists
+ * (a hung guest). Its pid is in the VM's runtime dir, file pid. Told to exit
+ * (QMP quit, ch-remote shutdown-vmm, crosvm stop), it appends to file quit
+ * there and exits 0.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -10,6 +24,23 @@ const STUB = `
 const fs = require('node:fs');
 const net = require('node:net');
 const args = process.argv.slice(2);
+const state = process.env.STUB_VM_STATE || 'running';
+// crosvm's own client, \`crosvm resume SOCKET\`: exits 0 once the VMM answers
+// (src/main.rs:212 resume_vms -> vm_control/src/client.rs:60 vms_request at f1e797a6).
+// \`crosvm powerbtn SOCKET\` and \`crosvm stop SOCKET\` likewise (src/main.rs:220, :179).
+if (args[0] === 'resume' || args[0] === 'powerbtn' || args[0] === 'stop') {
+  const c = net.connect(args[1]);
+  const fail = () => process.exit(1);
+  c.on('error', fail);
+  c.on('connect', () => c.write(args[0]));
+  c.on('data', (d) => process.exit(String(d) === 'ok' ? 0 : 1));
+  c.on('end', fail);
+  return;
+}
+if (process.env.STUB_EXIT_AT_ONCE) {
+  process.stderr.write('stub-vmm: exiting at once\\n');
+  process.exit(Number(process.env.STUB_EXIT_AT_ONCE));
+}
 const after = (flag) => (args.includes(flag) ? args[args.indexOf(flag) + 1] : null);
 // The readiness socket, as each VMM is told it: cloud-hypervisor, QEMU, crosvm.
 const sock = after('--api-socket')?.replace(/^path=/, '') ?? after('-qmp')?.replace(/^unix:/, '').split(',')[0] ?? after('--socket');
@@ -23,21 +54,131 @@ const dir = require('node:path').dirname(sock);
 fs.writeFileSync(dir + '/argv', Buffer.from(args.map((a) => a + '\\0').join(''), 'utf8'));
 fs.writeFileSync(dir + '/stdin', fs.readlinkSync('/proc/self/fd/0'));
 fs.appendFileSync(dir + '/starts', Date.now() + '\\n');
+fs.writeFileSync(dir + '/pid', String(process.pid));
 process.stderr.write('stub-vmm: NOT-SERIAL message on stderr\\n');
 process.stdout.write('serial: Linux version 6.1.0-stub\\nserial: booted ' + sock + '\\n');
 let n = 0;
+// The VMM told to exit now (QMP quit, ch-remote shutdown-vmm, crosvm stop).
+function quit() {
+  fs.appendFileSync(dir + '/quit', Date.now() + '\\n');
+  setTimeout(() => process.exit(0), 10);
+}
+function powerButton() {
+  process.stdout.write('serial: power button pressed\\n');
+  if (process.env.STUB_IGNORE_POWER_BUTTON || fs.existsSync(dir + '.ignore-power-button')) return;
+  setTimeout(() => {
+    process.stdout.write('serial: clean shutdown\\n');
+    fs.appendFileSync(dir + '/powered-off', Date.now() + '\\n');
+    process.exit(0);
+  }, Number(process.env.STUB_POWEROFF_MS || 100));
+}
 const tick = setInterval(() => process.stdout.write('serial: tick ' + ++n + '\\n'), 200);
+// The readiness request, answered as each VMM answers it.
+function serve(c) {
+  if (state === 'silent') return;
+  if (args.includes('-qmp')) {
+    // QEMU 7.2: greeting on connect, one reply line per command, close on EOF.
+    c.write('{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 7}, "package": ""}, "capabilities": ["oob"]}}\\r\\n');
+    let buf = '';
+    c.on('data', (d) => {
+      buf += d;
+      let i;
+      while ((i = buf.indexOf('\\n')) >= 0) {
+        const req = JSON.parse(buf.slice(0, i));
+        const cmd = req.execute;
+        buf = buf.slice(i + 1);
+        if (cmd === 'quit') {
+          c.write('{"return": {}, "id": ' + JSON.stringify(req.id) + '}\\r\\n');
+          quit();
+        } else if (cmd === 'system_powerdown') {
+          c.write('{"return": {}, "id": ' + JSON.stringify(req.id) + '}\\r\\n');
+          powerButton();
+        } else if (cmd === 'query-status') c.write('{"return": {"status": "' + state + '", "singlestep": false, "running": ' + (state === 'running') + '}}\\r\\n');
+        else c.write('{"return": {}}\\r\\n');
+      }
+    });
+    c.on('end', () => c.end());
+  } else if (args.includes('--api-socket')) {
+    // cloud-hypervisor v53.0: GET /api/v1/vm.info -> 200 with compact
+    // VmInfoResponse JSON (vmm/src/api/http/http_endpoint.rs:629, vmm/src/api/mod.rs:223).
+    let buf = '';
+    c.on('data', (d) => {
+      buf += d;
+      if (!buf.includes('\\r\\n\\r\\n')) return;
+      if (buf.startsWith('PUT /api/v1/vmm.shutdown ')) {
+        c.end('HTTP/1.1 204 \\r\\n\\r\\n');
+        quit();
+        return;
+      }
+      if (buf.startsWith('PUT /api/v1/vm.power-button ')) {
+        c.end('HTTP/1.1 204 \\r\\n\\r\\n');
+        powerButton();
+        return;
+      }
+      const body = JSON.stringify({ config: { cpus: { boot_vcpus: 1 } }, state: state[0].toUpperCase() + state.slice(1), memory_actual_size: 268435456 });
+      c.end('HTTP/1.1 200 \\r\\nContent-Type: application/json\\r\\nContent-Length: ' + Buffer.byteLength(body) + '\\r\\n\\r\\n' + body);
+    });
+  } else {
+    // crosvm: answers a request once its run loop runs.
+    c.on('data', (d) => {
+      if (String(d) === 'stop') {
+        c.end('ok');
+        quit();
+        return;
+      }
+      if (String(d) === 'powerbtn') {
+        c.end('ok');
+        powerButton();
+        return;
+      }
+      c.end(state === 'running' ? 'ok' : 'paused');
+    });
+  }
+  c.on('error', () => {});
+}
 setTimeout(() => {
-  net.createServer().listen(sock, () => fs.appendFileSync(dir + '/ready-at', Date.now() + '\\n'));
+  net.createServer(serve).listen(sock, () => fs.appendFileSync(dir + '/ready-at', Date.now() + '\\n'));
 }, Number(process.env.STUB_READY_DELAY_MS || 100));
 process.on('SIGTERM', () => { clearInterval(tick); process.exit(0); });
 `;
 
-/** Writes the stub as an executable named `name` in `binDir` (put binDir first in PATH). */
+/**
+ * cloud-hypervisor v53.0's ch-remote --api-socket S info: one HTTP request on
+ * the API socket, the body printed with a newline, non-zero on a server error
+ * or no connection (cloud-hypervisor/src/bin/ch-remote.rs:309,
+ * api_client/src/lib.rs:94 parse_http_response and :194 println).
+ */
+const CH_REMOTE = `
+const net = require('node:net');
+const args = process.argv.slice(2);
+const sock = args[args.indexOf('--api-socket') + 1];
+const command = args[args.length - 1];
+// power-button: PUT /api/v1/vm.power-button (ch-remote.rs:300-301 at v53.0).
+const request = { info: 'GET /api/v1/vm.info', 'power-button': 'PUT /api/v1/vm.power-button', 'shutdown-vmm': 'PUT /api/v1/vmm.shutdown' }[command];
+if (request === undefined) process.exit(2);
+const c = net.connect(sock);
+let res = '';
+c.on('error', (e) => { process.stderr.write('Error: ' + e.message + '\\n'); process.exit(1); });
+c.on('connect', () => c.write(request + ' HTTP/1.1\\r\\n\\r\\n'));
+c.on('data', (d) => { res += d; });
+c.on('end', () => {
+  const status = Number(res.split(' ')[1]);
+  const body = res.slice(res.indexOf('\\r\\n\\r\\n') + 4);
+  if (!(status >= 200 && status < 500)) process.exit(1);
+  process.stdout.write(body + '\\n');
+  process.exit(0);
+});
+`;
+
+/**
+ * Writes the stub as an executable named `name` in `binDir` (put binDir first
+ * in PATH), and beside it a stand-in ch-remote that asks it.
+ */
 export function installStubVmm(binDir: string, name = 'cloud-hypervisor'): string {
   fs.mkdirSync(binDir, { recursive: true });
   const file = path.join(binDir, name);
   fs.writeFileSync(file, `#!${process.execPath}\n${STUB}`, { mode: 0o755 });
+  fs.writeFileSync(path.join(binDir, 'ch-remote'), `#!${process.execPath}\n${CH_REMOTE}`, { mode: 0o755 });
   return file;
 }
 

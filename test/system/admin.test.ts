@@ -230,7 +230,7 @@ realS6rcTest('show prints a readable report', async (t, s6rc) => {
   const text = c.out();
   t.true(text.startsWith('VM c\n'));
   t.regex(text, new RegExp(`\\n  state: +ready \\(pid ${emu.servicePid('vm-c')}, up \\d+s, deaths 0, restarts unknown\\)\\n`));
-  t.regex(text, /\n {2}providers: +b\n/);
+  t.regex(text, /\n {2}providers: +b \(ready\)\n/);
   t.regex(text, /\n {2}clients: +-\n/);
   t.regex(text, new RegExp(`\\n {2}${C_TO_B.n} +client +b +${C_TO_B.clientMac} +${C_TO_B.providerMac} +${C_TO_B.ip.replace(/\./g, '\\.')} +vbr-45d4 +vtc-45d4 +${C_TO_B.service}\\n`));
   t.true(text.includes(`\nVMM command line:\n  cloud-hypervisor \\\n    --api-socket path=${g.run}/c/api.sock \\\n`));

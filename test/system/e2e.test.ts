@@ -131,12 +131,16 @@ realS6rcTest('two real VMs under s6: boot logs, addresses from MACs, ping both w
   });
   t.regex(viaCli, /cli-84/);
 
-  // Kill the provider's VMM: s6 restarts it, the client is not restarted, and the pings recover.
+  // Kill the provider's VMM (trap's child; trap is the service's process): s6
+  // restarts it, the client is not restarted, and the pings recover.
   const appPid = emu.servicePid('vm-appvm-lynx');
   const netPid = emu.servicePid('vm-netvm')!;
   const offset = read(appLog).length;
   const killedAt = Date.now();
-  process.kill(netPid, 'SIGKILL');
+  const qemu = fs.readFileSync(`/proc/${netPid}/task/${netPid}/children`, 'utf8').trim().split(/\s+/).map(Number)
+    .find((pid) => read(`/proc/${pid}/cmdline`).startsWith('qemu-system'));
+  t.not(qemu, undefined, 'QEMU runs as the child of the service\'s trap');
+  process.kill(qemu!, 'SIGKILL');
   await waitFor('s6 to restart the netvm', () => {
     const pid = emu.servicePid('vm-netvm');
     return pid !== null && pid !== netPid;
