@@ -14,7 +14,7 @@ import { cycleDiagnostic, linkCountDiagnostics, providerDiagnostics, unknownProv
 import type { Node, ScannedTree, ScannedVm } from '../rules/scanned.js';
 import { checkVmName, type NameLimits, type VmName } from '../rules/vm-name.js';
 import { defaultSettings, type VmSettings } from '../rules/settings.js';
-import { vmmDiagnostics } from '../rules/vmm-rules.js';
+import { vmSettingsVmmDiagnostics, vmmDiagnostics } from '../rules/vmm-rules.js';
 import { LINK_CAPACITY } from './links.js';
 import { longestSocketPath, type GeneratorOptions } from './options.js';
 
@@ -76,7 +76,11 @@ export function checkTree(tree: ScannedTree, opts: GeneratorOptions): CheckResul
       .filter((p) => p.node.kind !== 'directory' && p.name !== vm.name && vmNames.has(p.name))
       .map((p) => p.name));
     graph.set(vm.name, providers);
-    if (naming.name !== null) candidates.set(vm.name, candidate(vm, naming.name, vmPrefix, defaults));
+    if (naming.name !== null) {
+      const c = candidate(vm, naming.name, vmPrefix, defaults);
+      for (const d of vmSettingsVmmDiagnostics(opts.vmm, c.settings, vm.dir, vm.name)) diagnostics.push(d);
+      candidates.set(vm.name, c);
+    }
   }
   const cycles = findCycles(graph);
   for (const cycle of cycles) diagnostics.push(cycleDiagnostic(tree.root, cycle));

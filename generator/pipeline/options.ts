@@ -52,6 +52,8 @@ export interface GeneratorOptions {
   readonly timeoutUpMs: number;
   /** A stop waits this long for the guest to power off before the VMM is killed (ms); a VM's own setting overrides it. */
   readonly stopTimeoutMs: number;
+  /** Every VM counts as up only once its guest says READY=1; a VM's own setting overrides it. */
+  readonly guestReady: boolean;
   /** s6-log rotates `current` at this size and keeps this many archives. */
   readonly logMaxFileBytes: number;
   readonly logMaxFiles: number;
@@ -93,6 +95,7 @@ export const defaultOptions: GeneratorOptions = {
   logUser: 'root',
   timeoutUpMs: 60000,
   stopTimeoutMs: 30000,
+  guestReady: false,
   logMaxFileBytes: 1000000,
   logMaxFiles: 10,
   dataDirAtRuntime: null,

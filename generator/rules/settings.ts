@@ -25,8 +25,9 @@ export interface SettingDefaults {
   readonly cpus: number;
   readonly writableDisks: boolean;
   readonly stopTimeoutMs: number;
+  readonly guestReady: boolean;
 }
 
 export function defaultSettings(d: SettingDefaults): VmSettings {
-  return { memory: d.memory, cpus: d.cpus, cmdlineExtra: null, writableDisks: d.writableDisks, stopTimeoutMs: d.stopTimeoutMs, guestReady: false, autostart: false };
+  return { memory: d.memory, cpus: d.cpus, cmdlineExtra: null, writableDisks: d.writableDisks, stopTimeoutMs: d.stopTimeoutMs, guestReady: d.guestReady, autostart: false };
 }

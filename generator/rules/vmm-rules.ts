@@ -4,7 +4,15 @@
  * the data dir: a silently different VM would be worse.
  */
 import { error, type Diagnostic } from './diagnostic.js';
+import type { VmSettings } from './settings.js';
 import { memoryMiB, VMM_FACTS, VMMS, type Accel, type Vmm } from '../vmm/index.js';
+
+/** What one VM's settings ask of the VMM: reported against that VM only. */
+export function vmSettingsVmmDiagnostics(vmm: Vmm, settings: VmSettings, vmDir: string, vm: string): Diagnostic[] {
+  const ready = VMM_FACTS[vmm].guestReady;
+  if (settings.guestReady && ready.kind === 'none') return [error('vmm-unsupported', vmDir, vm, `guest readiness: ${ready.why}`, ready.hint)];
+  return [];
+}
 
 export function vmmDiagnostics(vmm: Vmm, memory: string, userConsole: boolean, accel: Accel, root: string): Diagnostic[] {
   const caps = VMM_FACTS[vmm];

@@ -20,6 +20,13 @@ export const crosvm = {
     args: (controlSocket) => ['resume', controlSocket],
     expect: null,
   },
+  guestReady: {
+    kind: 'none',
+    // A named virtio-console port goes to a file, a datagram socket or a
+    // stream socket that crosvm connects to (devices/src/serial_device.rs:81-92, 160-164 at f1e797a6).
+    why: 'crosvm sends a named virtio-console port only to a file, which a guest could grow without bound on the host\'s disk, or to a socket a host program already listens on, which vmsvc\'s polling check does not; its vsock is the host kernel\'s vhost-vsock, which no s6 or execline tool speaks',
+    hint: 'run VMs that need guest readiness with --vmm qemu, or leave guest readiness off for them',
+  },
   memoryUnit: 'MiB',
   console: {
     kind: 'none',
