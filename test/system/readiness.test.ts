@@ -6,6 +6,7 @@
  * stand-ins of test/support/stub-vmm.ts for cloud-hypervisor and crosvm,
  * which cannot run here.
  */
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -180,3 +181,48 @@ for (const vmm of ['cloud-hypervisor', 'crosvm', 'qemu'] as const) {
     }
   });
 }
+
+/**
+ * The generated QEMU check, run by hand with each execline and s6 the
+ * scripts must work with (Debian's execline 2.9.3 and s6 2.11.3, and the
+ * prefix's), against a real QEMU with no guest at all: SeaBIOS runs, or
+ * nothing runs under -S.
+ */
+realS6rcTest('QEMU check under Debian\'s and the prefix\'s execline and s6: exit 0 only while query-status says running', async (t, s6rc) => {
+  t.timeout(120_000);
+  const { root, data } = dataDirWith({ solo: {} });
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  const run = path.join(root, 'run');
+  const out = path.join(root, 'out');
+  const gen = vmsvc(['generate', '--vmm', 'qemu', '--data', data, '--out', out, '--runtime-dir', run, '--log-dir', path.join(root, 'log'), '--no-user-console']);
+  t.is(gen.code, 0, gen.stderr);
+  const body = read(path.join(out, 'vm-solo', 'data', 'check')).replace(/^#![^\n]*\n/, '');
+  const sock = path.join(run, 'solo', 'qmp.sock');
+  fs.mkdirSync(path.dirname(sock), { recursive: true });
+  const stacks = [
+    { name: 'Debian', execlineb: '/usr/lib/execline/bin/execlineb', path: '/usr/lib/execline/bin:/usr/bin:/bin' },
+    { name: 'prefix', execlineb: s6rc.bin('execlineb'), path: `${path.dirname(s6rc.bin('execlineb'))}:/usr/bin:/bin` },
+  ].filter((s) => fs.existsSync(s.execlineb));
+  t.true(stacks.length >= 1);
+  for (const paused of [false, true]) {
+    fs.rmSync(sock, { force: true });
+    const qemu = spawn('qemu-system-x86_64', ['-machine', 'q35', '-accel', 'tcg', '-nodefaults', '-display', 'none', '-qmp', `unix:${sock},server=on,wait=off`, ...(paused ? ['-S'] : [])], { stdio: 'ignore' });
+    try {
+      await waitFor('QEMU\'s QMP socket', () => fs.existsSync(sock), 20_000);
+      for (const stack of stacks) {
+        const file = path.join(root, `check-${stack.name}`);
+        fs.writeFileSync(file, `#!${stack.execlineb} -P\n${body}`, { mode: 0o755 });
+        const r = spawnSync(file, [], { env: { PATH: stack.path }, encoding: 'utf8', timeout: 30_000 });
+        t.is(r.status, paused ? 1 : 0, `${stack.name}, ${paused ? '-S' : 'running'}: ${r.stderr}`);
+      }
+    } finally {
+      qemu.kill('SIGKILL');
+    }
+  }
+  // No QEMU at all: the check fails at once.
+  fs.rmSync(sock, { force: true });
+  for (const stack of stacks) {
+    const r = spawnSync(path.join(root, `check-${stack.name}`), [], { env: { PATH: stack.path }, encoding: 'utf8', timeout: 30_000 });
+    t.not(r.status, 0, stack.name);
+  }
+});
