@@ -73,6 +73,8 @@ export interface GeneratorOptions {
    */
   readonly crashDeaths: number;
   readonly crashWindowSeconds: number;
+  /** Every VM counts as up only once its guest says READY=1; a VM's own setting overrides it. */
+  readonly guestReady: boolean;
   /** s6-log rotates `current` at this size and keeps this many archives. */
   readonly logMaxFileBytes: number;
   readonly logMaxFiles: number;
@@ -123,6 +125,7 @@ export const defaultOptions: GeneratorOptions = {
   maxStopTimeoutMs: 300000,
   crashDeaths: 5,
   crashWindowSeconds: 60,
+  guestReady: false,
   logMaxFileBytes: 1000000,
   logMaxFiles: 10,
   dataDirAtRuntime: null,

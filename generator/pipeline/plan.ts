@@ -28,6 +28,8 @@ export interface VmRunData {
   readonly origin: Origin;
   readonly name: string;
   readonly userConsole: boolean;
+  /** The VM has the port org.vmsvc.ready for the guest's READY=1. */
+  readonly guestReady: boolean;
   readonly execlineb: string;
   readonly vmm: string;
   readonly notifyoncheck: string;
@@ -120,6 +122,8 @@ export interface ReadyCheckData {
   readonly controlSocket: string;
   /** Asks the VMM whether the VM runs. */
   readonly running: VmmRequestData;
+  /** Then takes the guest's READY=1 from it; null: the guest's word is not awaited. */
+  readonly guestReady: VmmRequestData | null;
 }
 
 export type Script =
@@ -383,6 +387,9 @@ function planLink(link: Link, dataDir: string, opts: GeneratorOptions): Oneshot 
 function planVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): Longrun {
   const paths = hostPaths(opts, vm.name);
   const origin = originOf(vm);
+  const caps = VMM_FACTS[opts.vmm];
+  // check refuses guest readiness with a VMM that has no channel for it.
+  const guestReadyRead = vm.settings.guestReady && caps.guestReady.kind === 'request' ? caps.guestReady.read : null;
   const readiness: Script = {
     template: 'ready-check',
     data: {
@@ -390,7 +397,8 @@ function planVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): Longrun {
       execlineb: opts.programs.execlineb,
       vmm: opts.vmm,
       controlSocket: paths.controlSocket,
-      running: vmmRequestData(VMM_FACTS[opts.vmm].running, paths.controlSocket, opts.programs, REQUEST_BOUND_MS),
+      running: vmmRequestData(caps.running, paths.controlSocket, opts.programs, REQUEST_BOUND_MS),
+      guestReady: guestReadyRead === null ? null : vmmRequestData(guestReadyRead, paths.controlSocket, opts.programs, REQUEST_BOUND_MS),
     },
   };
   return {
@@ -402,6 +410,7 @@ function planVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): Longrun {
         origin,
         name: vm.name,
         userConsole: opts.userConsole,
+        guestReady: guestReadyRead !== null,
         execlineb: opts.programs.execlineb,
         vmm: opts.programs.vmm,
         notifyoncheck: opts.programs.s6Notifyoncheck,

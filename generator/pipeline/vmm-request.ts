@@ -9,12 +9,11 @@ import type { Programs } from './options.js';
 
 export type VmmRequestData =
   /**
-   * Spoken on a socket: `argv` is s6-ipcclient ... s6-ioconnect -t BOUND.
-   * `send` is given on its stdin, then EOF, which shuts the socket's write
-   * side; null: nothing is sent and stdin is a pipe that never ends, so the
-   * reply is what arrives until the bound passes without a byte.
+   * Spoken on the control socket: `argv` is s6-ipcclient ... s6-ioconnect -t
+   * BOUND, `send` is given on its stdin, then EOF, which shuts the socket's
+   * write side.
    */
-  | { readonly via: 'socket'; readonly argv: readonly string[]; readonly send: string | null; readonly expect: string }
+  | { readonly via: 'socket'; readonly argv: readonly string[]; readonly send: string; readonly expect: string }
   /** The VMM's own client: `argv` whole; success is its exit status and, unless null, `expect`. */
   | { readonly via: 'client'; readonly argv: readonly string[]; readonly expect: string | null };
 
@@ -24,13 +23,10 @@ export type VmmRequestData =
  * s6-notifyoncheck -t), since no s6 or execline tool can bound a child.
  */
 export function vmmRequestData(request: VmmRequest, controlSocket: string, programs: Programs, boundMs: number): VmmRequestData {
-  if (request.via === 'socket') return socketRequestData(controlSocket, request.send, request.expect, programs, boundMs);
+  if (request.via === 'socket') {
+    return { via: 'socket', argv: [programs.s6Ipcclient, '-q', controlSocket, programs.s6Ioconnect, '-t', String(boundMs)], send: request.send, expect: request.expect };
+  }
   return { via: 'client', argv: [clientProgram(request.client, programs), ...request.args(controlSocket)], expect: request.expect };
-}
-
-/** A request on any socket of the VM's (the control socket, or a guest's channel). */
-export function socketRequestData(socket: string, send: string | null, expect: string, programs: Programs, boundMs: number): VmmRequestData {
-  return { via: 'socket', argv: [programs.s6Ipcclient, '-q', socket, programs.s6Ioconnect, '-t', String(boundMs)], send, expect };
 }
 
 function clientProgram(client: VmmClient, programs: Programs): string {

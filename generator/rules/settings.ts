@@ -46,10 +46,11 @@ export interface SettingDefaults {
   readonly cpus: number;
   readonly writableDisks: boolean;
   readonly stopTimeoutMs: number;
+  readonly guestReady: boolean;
 }
 
 export function defaultSettings(d: SettingDefaults): VmSettings {
-  return { memory: d.memory, cpus: d.cpus, cmdlineExtra: null, writableDisks: d.writableDisks, stopTimeoutMs: d.stopTimeoutMs, guestReady: false, autostart: false };
+  return { memory: d.memory, cpus: d.cpus, cmdlineExtra: null, writableDisks: d.writableDisks, stopTimeoutMs: d.stopTimeoutMs, guestReady: d.guestReady, autostart: false };
 }
 
 /**
@@ -184,6 +185,8 @@ function applySetting(name: SettingFile, content: Buffer, set: { -readonly [K in
         return invalid(`config/${name} is a flag file, on by being there, and must be empty; it holds ${content.length} bytes`,
           `leave it empty (touch config/${name}) to turn it on, or remove it to turn it off`);
       }
+      const ready = VMM_FACTS[limits.vmm].guestReady;
+      if (name === 'guest-ready' && ready.kind === 'none') return { rule: 'setting-vmm-unsupported', message: `guest readiness: ${ready.why}`, hint: ready.hint };
       if (name === 'writable-disks') set.writableDisks = true;
       else if (name === 'guest-ready') set.guestReady = true;
       else set.autostart = true;

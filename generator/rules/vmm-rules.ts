@@ -6,7 +6,7 @@
 import { error, type Diagnostic } from './diagnostic.js';
 import { memoryMiB, VMM_FACTS, VMMS, type Accel, type Vmm } from '../vmm/index.js';
 
-export function vmmDiagnostics(vmm: Vmm, memory: string, userConsole: boolean, accel: Accel, root: string): Diagnostic[] {
+export function vmmDiagnostics(vmm: Vmm, memory: string, userConsole: boolean, accel: Accel, guestReady: boolean, root: string): Diagnostic[] {
   const caps = VMM_FACTS[vmm];
   const out: Diagnostic[] = [];
   if (!caps.accels.includes(accel)) {
@@ -16,6 +16,9 @@ export function vmmDiagnostics(vmm: Vmm, memory: string, userConsole: boolean, a
   if (caps.memoryUnit === 'MiB' && memoryMiB(memory) === null) {
     out.push(error('vmm-unsupported', root, null, `${vmm} takes guest memory in whole MiB; --memory ${memory} is not`,
       'give --memory as a whole number of M or G, e.g. 256M'));
+  }
+  if (caps.guestReady.kind === 'none' && guestReady) {
+    out.push(error('vmm-unsupported', root, null, `--guest-ready: ${caps.guestReady.why}`, caps.guestReady.hint));
   }
   if (caps.console.kind === 'none' && userConsole) {
     out.push(error('vmm-unsupported', root, null, caps.console.why, caps.console.hint));

@@ -59,6 +59,19 @@ export type VmmRequest =
    */
   | { readonly via: 'client'; readonly client: VmmClient; readonly args: (controlSocket: string) => readonly string[]; readonly expect: string | null };
 
+/**
+ * How a guest's own readiness (it writes "READY=1\n" to the virtio-serial
+ * port org.vmsvc.ready) reaches the host, as the VMM can carry it.
+ */
+export type GuestReadyChannel =
+  /**
+   * The VMM keeps what the guest wrote, bounded, and `read` takes it back
+   * (consuming it) on the control socket; `expect` looks for READY=1.
+   */
+  | { readonly kind: 'request'; readonly read: VmmRequest }
+  /** None: asking for guest readiness is vmm-unsupported, with this reason and hint. */
+  | { readonly kind: 'none'; readonly why: string; readonly hint: string };
+
 export interface VmmCapabilities {
   /** The --vmm value and the templates/ directory name. */
   readonly id: string;
@@ -85,6 +98,7 @@ export interface VmmCapabilities {
    * service; after a normal exit nothing answers and it fails at once.
    */
   readonly quit: VmmRequest;
+  readonly guestReady: GuestReadyChannel;
   /** `any`: takes --memory with K, M or G as given; `MiB`: only whole MiB. */
   readonly memoryUnit: 'any' | 'MiB';
   readonly console: ConsoleKind;

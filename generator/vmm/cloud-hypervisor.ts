@@ -44,6 +44,11 @@ export const cloudHypervisor = {
     args: (controlSocket) => ['--api-socket', controlSocket, 'shutdown-vmm'],
     expect: null,
   },
+  guestReady: {
+    kind: 'none',
+    why: 'cloud-hypervisor has no named virtio-serial port for the guest\'s READY=1 (its one virtio-console is the user\'s), and its vsock hands a guest\'s connection to a Unix socket only while a host program listens on it; vmsvc\'s readiness check polls, it does not listen',
+    hint: 'run VMs that need guest readiness with --vmm qemu, or leave guest readiness off for them',
+  },
   memoryUnit: 'any',
   console: {
     kind: 'pty',

@@ -10,9 +10,12 @@ export const crosvm = {
    * crosvm's control socket is SOCK_SEQPACKET, which s6-ipcclient does not
    * speak, so crosvm's own client asks. `crosvm resume` is "No-op if already
    * running" and is upstream's way to wait until crosvm processes commands
-   * (src/crosvm/cmdline.rs:297-301 at f1e797a6): the socket is served only by
-   * the run loop, after the devices and vCPUs exist, and the client exits
-   * non-zero when nothing answers (src/main.rs:212, vm_control/src/client.rs:60).
+   * (src/crosvm/cmdline.rs:297-301 at f1e797a6). run_vm binds the socket
+   * early (src/crosvm/sys/linux.rs:2281), but only run_control's event loop
+   * accepts on it (:4498), after the vCPU threads are started and past their
+   * barrier (:4262); until then a request waits unanswered, which
+   * s6-notifyoncheck -t bounds. The client succeeds only on VmResponse::Ok
+   * (src/main.rs:212-218 resume_vms, vm_control/src/client.rs:59-71).
    */
   running: {
     via: 'client',
@@ -41,6 +44,13 @@ export const crosvm = {
     client: 'vmm',
     args: (controlSocket) => ['stop', controlSocket],
     expect: null,
+  },
+  guestReady: {
+    kind: 'none',
+    // A named virtio-console port goes to a file, a datagram socket or a
+    // stream socket that crosvm connects to (devices/src/serial_device.rs:81-92, 160-164 at f1e797a6).
+    why: 'crosvm sends a named virtio-console port only to a file, which a guest could grow without bound on the host\'s disk, or to a socket a host program already listens on, which vmsvc\'s polling check does not; its vsock is the host kernel\'s vhost-vsock, which no s6 or execline tool speaks',
+    hint: 'run VMs that need guest readiness with --vmm qemu, or leave guest readiness off for them',
   },
   memoryUnit: 'MiB',
   console: {

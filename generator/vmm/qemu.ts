@@ -40,6 +40,22 @@ export const qemu = {
     send: '{"execute":"qmp_capabilities"}\n{"execute":"quit","id":"vmsvc-quit"}\n',
     expect: '"id": "vmsvc-quit"',
   },
+  /*
+   * The port org.vmsvc.ready is backed by a ringbuf chardev of 64 bytes
+   * (templates/qemu/vm-run.hbs): always open, so a guest's write never blocks
+   * and is never lost for want of a reader, and bounded, so a guest that
+   * writes without end costs the host 64 bytes. ringbuf-read returns and
+   * removes what it holds, as one JSON string in which every quote the guest
+   * wrote is escaped: only the reply itself can begin `{"return": "`.
+   */
+  guestReady: {
+    kind: 'request',
+    read: {
+      via: 'socket',
+      send: '{"execute":"qmp_capabilities"}\n{"execute":"ringbuf-read","arguments":{"device":"vmsvc-ready","size":64,"format":"utf8"}}\n',
+      expect: '\\{"return": "[^"]*READY=1\\\\n',
+    },
+  },
   memoryUnit: 'MiB',
   console: { kind: 'socket', socket: 'console.sock' },
   accels: ACCELS,

@@ -17,6 +17,9 @@
 #   vmsvc.ping=A[,B...]   extra addresses to ping
 #   vmsvc.interval=SEC    pause between ping rounds (default: 2)
 #   vmsvc.ignore-powerbutton=1  do not power off on the power button (a hung guest)
+#   vmsvc.ready=1         once booted, write READY=1 to the virtio-serial port
+#                         org.vmsvc.ready (vmsvc's guest readiness); logs
+#                         "vmsvc-guest: sent READY=1" or "... READY=1 FAILED"
 #
 # Networking follows the Spectrum guide: an interface whose MAC has the OUI
 # 0a:b3:ec is a client interface when octet 4 is 00 (address 100.64.HH.LL/32
@@ -42,12 +45,14 @@ name=guest
 interval=2
 ignore_powerbutton=
 extra=
+ready=
 for arg in $(cat /proc/cmdline); do
   case "$arg" in
     vmsvc.name=*) name=${arg#vmsvc.name=} ;;
     vmsvc.ping=*) extra="$extra $(echo "${arg#vmsvc.ping=}" | tr , ' ')" ;;
     vmsvc.interval=*) interval=${arg#vmsvc.interval=} ;;
     vmsvc.ignore-powerbutton=1) ignore_powerbutton=1 ;;
+    vmsvc.ready=1) ready=1 ;;
   esac
 done
 hostname "$name"
@@ -153,6 +158,25 @@ done
     sleep 1
   done
 ) &
+
+# Guest readiness: one write of READY=1 on the named port (udev is absent,
+# so the port is found by its name in sysfs).
+if [ -n "$ready" ]; then
+  port=
+  tries=0
+  while [ -z "$port" ] && [ $tries -lt 100 ]; do
+    for p in /sys/class/virtio-ports/*; do
+      [ "$(cat "$p/name" 2>/dev/null)" = org.vmsvc.ready ] && port=/dev/${p##*/}
+    done
+    [ -n "$port" ] || { sleep 0.2 2>/dev/null || sleep 1; }
+    tries=$((tries + 1))
+  done
+  if [ -n "$port" ] && printf 'READY=1\n' >"$port"; then
+    say "sent READY=1"
+  else
+    say "READY=1 FAILED"
+  fi
+fi
 
 # Ping every peer derived above, forever.
 targets="$targets $extra"

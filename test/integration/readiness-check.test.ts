@@ -1,0 +1,110 @@
+/**
+ * The readiness check each VMM gets (data/check): the request that asks the
+ * VMM whether the VM runs, pinned word by word against the upstream source it
+ * follows, and guest readiness where a VMM can carry it and refused where it
+ * cannot. test/system/readiness.test.ts runs these checks under the real s6-rc.
+ */
+import test from 'ava';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { vmsvc } from '../support/cli.js';
+import { dataDirWith } from '../support/data-dir.js';
+import { lexExecline } from '../../generator/s6rc/execline-lex.js';
+import { VMM_FACTS, VMMS } from '../../generator/vmm/index.js';
+
+function generated(t: { teardown: (fn: () => void) => void }, args: readonly string[]): { out: string; code: number; stderr: string; data: string } {
+  const { root, data } = dataDirWith({ solo: {} });
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  const out = path.join(root, 'out');
+  const r = vmsvc(['generate', '--data', data, '--out', out, '--runtime-dir', '/run/vm', '--no-user-console', ...args]);
+  return { out, code: r.code, stderr: r.stderr, data };
+}
+
+/** A block as execlineb passes it on: each word prefixed with a space, then an empty word. */
+const block = (...words: string[]): string[] => [...words.map((w) => ` ${w}`), ''];
+
+/** The check's argv as execlineb runs it (comments gone, blocks encoded). */
+function checkWords(out: string): string[] {
+  const lexed = lexExecline(fs.readFileSync(path.join(out, 'vm-solo', 'data', 'check'), 'utf8'));
+  if (!lexed.ok) throw new Error(lexed.error);
+  return lexed.argv;
+}
+
+test('qemu: the check sends qmp_capabilities and query-status over QMP and wants "status": "running"', (t) => {
+  const g = generated(t, ['--vmm', 'qemu']);
+  t.is(g.code, 0, g.stderr);
+  // QMP spec: capabilities negotiation first (docs/interop/qmp-spec.rst); StatusInfo's
+  // status is a RunState, "running" only while the vCPUs run (qapi/run-state.json).
+  t.deepEqual(checkWords(g.out), [
+    'backtick', '-E', 'vmsvc_reply', ...block(
+      'heredoc', '0', '{"execute":"qmp_capabilities"}\n{"execute":"query-status"}\n',
+      's6-ipcclient', '-q', '/run/vm/solo/qmp.sock', 's6-ioconnect', '-t', '5000'),
+    'case', '--', '${vmsvc_reply}', ...block('.*(\\{"return": \\{[^}]*"status": "running").*', ...block('exit', '0')),
+    'exit', '1',
+  ]);
+  // The probe is bounded: s6-notifyoncheck kills one that runs 10 s.
+  t.regex(fs.readFileSync(path.join(g.out, 'vm-solo', 'run'), 'utf8'), /s6-notifyoncheck -d -w 100 -n 0 -t 10000 -T 60000/);
+});
+
+test('cloud-hypervisor: the check runs ch-remote info and wants the top-level "state":"Running"', (t) => {
+  const g = generated(t, ['--vmm', 'cloud-hypervisor', '--ch-remote', '/opt/ch/ch-remote']);
+  t.is(g.code, 0, g.stderr);
+  // cloud-hypervisor v53.0: ch-remote.rs:309-310 "info" -> GET vm.info; api_client/src/lib.rs:194 prints
+  // the body; http_endpoint.rs:629 serde_json::to_string (compact) of VmInfoResponse, whose fields
+  // are config, state, memory_actual_size in that order (vmm/src/api/mod.rs:223-228); vm.rs:406 VmState.
+  t.deepEqual(checkWords(g.out), [
+    'backtick', '-E', 'vmsvc_reply', ...block('/opt/ch/ch-remote', '--api-socket', '/run/vm/solo/api.sock', 'info'),
+    'case', '--', '${vmsvc_reply}', ...block('.*("state":"Running","memory_actual_size":).*', ...block('exit', '0')),
+    'exit', '1',
+  ]);
+});
+
+test('crosvm: the check is `crosvm resume SOCKET`, judged by its exit status', (t) => {
+  const g = generated(t, ['--vmm', 'crosvm', '--vmm-bin', '/opt/crosvm/crosvm']);
+  t.is(g.code, 0, g.stderr);
+  // crosvm f1e797a6: src/crosvm/cmdline.rs:296-305 ResumeCommand (positional VM_SOCKET,
+  // "No-op if already running", upstream's way to wait until commands are processed);
+  // src/main.rs:212-218 resume_vms -> vms_request, which fails when nothing answers.
+  t.deepEqual(checkWords(g.out), ['/opt/crosvm/crosvm', 'resume', '/run/vm/solo/control.sock']);
+});
+
+test('guest readiness with qemu: a 64-byte ringbuf behind the port org.vmsvc.ready, read over QMP after query-status', (t) => {
+  const g = generated(t, ['--vmm', 'qemu', '--guest-ready']);
+  t.is(g.code, 0, g.stderr);
+  const run = fs.readFileSync(path.join(g.out, 'vm-solo', 'run'), 'utf8');
+  // Without the user console the port still needs a virtio-serial bus.
+  t.regex(run, /\n {2}-device virtio-serial-pci\n {2}-chardev ringbuf,id=vmsvc-ready,size=64\n {2}-device virtserialport,chardev=vmsvc-ready,name=org\.vmsvc\.ready\n/);
+  const words = checkWords(g.out);
+  t.is(words[0], 'if');
+  // query-status first, inside if: a READY=1 is consumed only by a probe that already saw the VM run.
+  const status = words.indexOf('  {"execute":"qmp_capabilities"}\n{"execute":"query-status"}\n');
+  const ringbuf = words.indexOf(' {"execute":"qmp_capabilities"}\n{"execute":"ringbuf-read","arguments":{"device":"vmsvc-ready","size":64,"format":"utf8"}}\n');
+  t.true(status > 0 && ringbuf > status, `${status} ${ringbuf}`);
+  t.true(words.includes(' .*(\\{"return": "[^"]*READY=1\\\\n).*'));
+  t.deepEqual(words.slice(-2), ['exit', '1']);
+  // Without guest readiness there is no port and no ringbuf-read.
+  const plain = generated(t, ['--vmm', 'qemu']);
+  t.false(fs.readFileSync(path.join(plain.out, 'vm-solo', 'run'), 'utf8').includes('ringbuf'));
+  t.false(checkWords(plain.out).some((w) => w.includes('ringbuf-read')));
+});
+
+for (const vmm of ['cloud-hypervisor', 'crosvm'] as const) {
+  test(`guest readiness with ${vmm} is vmm-unsupported, against the VM, saying why`, (t) => {
+    const g = generated(t, ['--vmm', vmm, '--guest-ready']);
+    t.is(g.code, 1);
+    t.regex(g.stderr, new RegExp(`${g.data}/solo: error\\[vmm-unsupported\\]: guest readiness: ${vmm} `));
+    t.false(fs.existsSync(g.out));
+  });
+}
+
+test('every declared expectation can stand in the command line after the reply is substituted: no $, no newline', (t) => {
+  for (const vmm of VMMS) {
+    const caps = VMM_FACTS[vmm];
+    const requests = [caps.running, ...(caps.guestReady.kind === 'request' ? [caps.guestReady.read] : [])];
+    for (const r of requests) {
+      if (r.expect === null) continue;
+      t.false(/[$\n]/.test(r.expect), `${vmm}: ${r.expect}`);
+      t.notThrows(() => new RegExp(r.expect!), vmm);
+    }
+  }
+});
