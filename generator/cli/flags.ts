@@ -7,9 +7,8 @@ import * as path from 'node:path';
 import { CONTROL_CHAR, printable } from '../util/bytes.js';
 import { CommandError } from '../command/shell.js';
 import { defaultOptions, type GeneratorOptions } from '../pipeline/options.js';
-import { memoryBytes } from '../rules/settings.js';
 import { VMM_UNSAFE } from '../rules/vm-name.js';
-import { ACCELS, VMM_FACTS, VMMS } from '../vmm/index.js';
+import { ACCELS, MEMORY_SIZE, memoryBytes, VMM_FACTS, VMMS } from '../vmm/index.js';
 
 /** One flag, as both parsers read it: yargs takes these objects as they are. */
 export interface FlagSpec {
@@ -161,7 +160,6 @@ const U32_MAX = 4294967295;
 /** A POSIX-portable user name: it is written unquoted into ip(8) and s6-setuidgid command lines. */
 const USER_NAME = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 
-const MEMORY = /^[1-9][0-9]*[KMG]?$/;
 /** What vmsvc passes as a vCPU count: cloud-hypervisor's boot= takes a u8. */
 const MAX_CPUS = 255;
 
@@ -203,9 +201,9 @@ function flagOptions(f: OptionFlags): GeneratorOptions {
     bundle: bundleName('bundle', f.bundle),
     autostartBundle: bundleName('autostart-bundle', f['autostart-bundle']),
     cmdline: plain('cmdline', f.cmdline),
-    memory: matching('memory', f.memory, MEMORY, 'a number with an optional K, M or G suffix, e.g. 256M'),
+    memory: matching('memory', f.memory, MEMORY_SIZE, 'a number with an optional K, M or G suffix, e.g. 256M'),
     cpus: integer('cpus', f.cpus, 1, MAX_CPUS),
-    maxMemory: matching('max-memory', f['max-memory'], MEMORY, 'a number with an optional K, M or G suffix, e.g. 4G'),
+    maxMemory: matching('max-memory', f['max-memory'], MEMORY_SIZE, 'a number with an optional K, M or G suffix, e.g. 4G'),
     maxCpus: integer('max-cpus', f['max-cpus'], 1, MAX_CPUS),
     maxStopTimeoutMs: integer('max-stop-timeout', f['max-stop-timeout'], 1, U32_MAX),
     accel: oneOf('accel', f.accel, ACCELS),

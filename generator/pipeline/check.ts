@@ -13,8 +13,9 @@ import { initramfsDiagnostics, kernelDiagnostics } from '../rules/kernel.js';
 import { cycleDiagnostic, linkCountDiagnostics, providerDiagnostics, unknownProviderDiagnostics } from '../rules/providers.js';
 import type { Node, ScannedTree, ScannedVm } from '../rules/scanned.js';
 import { checkVmName, type NameLimits, type VmName } from '../rules/vm-name.js';
-import { defaultSettings, memoryBytes, vmSettings, type SettingFile, type SettingLimits, type VmSettings } from '../rules/settings.js';
+import { defaultSettings, vmSettings, type SettingFile, type SettingLimits, type VmSettings } from '../rules/settings.js';
 import { vmmDiagnostics } from '../rules/vmm-rules.js';
+import { memoryBytes } from '../vmm/index.js';
 import { LINK_CAPACITY } from './links.js';
 import { longestSocketPath, type GeneratorOptions } from './options.js';
 

@@ -5,7 +5,7 @@
  */
 import * as path from 'node:path';
 import { printable } from '../util/bytes.js';
-import { memoryMiB, VMM_FACTS, type Vmm } from '../vmm/index.js';
+import { memoryBytes, memoryMiB, VMM_FACTS, type Vmm } from '../vmm/index.js';
 import { describe } from './describe.js';
 import { error, warning, type Diagnostic } from './diagnostic.js';
 import { CONFIG_MAX_BYTES, type ScannedSetting, type ScannedVm } from './scanned.js';
@@ -88,16 +88,6 @@ export interface VmSettingsResult {
 
 /** Shared by every VM without config/: one empty list, not one per VM. */
 const NO_FILES: readonly SettingFile[] = Object.freeze([]);
-
-const MEMORY = /^([1-9][0-9]*)([KMG]?)$/;
-const UNIT_BYTES = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 } as const;
-
-/** Bytes of a memory size as --memory takes it; null when it is not one. Imprecise only far above any bound. */
-export function memoryBytes(memory: string): number | null {
-  const m = MEMORY.exec(memory);
-  if (m === null) return null;
-  return Number(m[1]) * UNIT_BYTES[m[2] as keyof typeof UNIT_BYTES];
-}
 
 /** A value file's one line: UTF-8, one optional trailing newline, no other newline. Else why not. */
 function oneLine(content: Buffer): { line: string } | { why: string } {

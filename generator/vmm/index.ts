@@ -29,12 +29,19 @@ export function vmmNamed(name: string): VmmCapabilities | undefined {
   return MODULES.find((m) => m.id === name);
 }
 
-/** Guest memory in MiB, from the VMM-neutral --memory value; null when not a whole number of MiB. */
-export function memoryMiB(memory: string): number | null {
-  const m = /^([1-9][0-9]*)([KMG]?)$/.exec(memory);
+/** A VMM-neutral memory size, as --memory and config/memory take it: a number with an optional K, M or G. */
+export const MEMORY_SIZE = /^([1-9][0-9]*)([KMG]?)$/;
+const UNIT_BYTES = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 } as const;
+
+/** Bytes of a memory size; null when it is not one. Imprecise only far above any bound. */
+export function memoryBytes(memory: string): number | null {
+  const m = MEMORY_SIZE.exec(memory);
   if (m === null) return null;
-  const n = Number(m[1]);
-  const bytesPerUnit = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[m[2] as '' | 'K' | 'M' | 'G'];
-  const bytes = n * bytesPerUnit;
-  return bytes % 1024 ** 2 === 0 ? bytes / 1024 ** 2 : null;
+  return Number(m[1]) * UNIT_BYTES[m[2] as keyof typeof UNIT_BYTES];
+}
+
+/** Guest memory in MiB; null when not a whole number of MiB. */
+export function memoryMiB(memory: string): number | null {
+  const bytes = memoryBytes(memory);
+  return bytes !== null && bytes % 1024 ** 2 === 0 ? bytes / 1024 ** 2 : null;
 }
