@@ -1063,7 +1063,9 @@ test('settings: every config/ file reaches ValidVm.settings over the flags, with
     plain: {},
     some: { config: { cpus: '4\n' } },
   });
-  const result = check(f.data);
+  // QEMU: the one VMM that carries guest readiness.
+  const qemu = { ...defaultOptions, vmm: 'qemu' } as const;
+  const result = check(f.data, qemu);
   assertDiagnostics(t, result.diagnostics, []);
   const byName = new Map(result.vms.map((vm) => [vm.name as string, vm]));
   t.deepEqual(byName.get('vm')!.settings, { memory: '512M', cpus: 2, cmdlineExtra: 'quiet loglevel=3', writableDisks: true, stopTimeoutMs: 60000, guestReady: true, autostart: true });
@@ -1074,7 +1076,18 @@ test('settings: every config/ file reaches ValidVm.settings over the flags, with
   t.deepEqual(byName.get('some')!.settings, { ...defaults, cpus: 4 });
   t.deepEqual(byName.get('some')!.settingFiles, ['cpus']);
   // The global flags are the defaults: --writable-disks holds for a VM without the file.
-  t.true(check(f.data, { ...defaultOptions, writableDisks: true, memory: '1G' }).vms.every((vm) => vm.settings.writableDisks && (vm.name === 'vm' || vm.settings.memory === '1G')));
+  t.true(check(f.data, { ...qemu, writableDisks: true, memory: '1G' }).vms.every((vm) => vm.settings.writableDisks && (vm.name === 'vm' || vm.settings.memory === '1G')));
+});
+
+test('setting-vmm-unsupported: config/guest-ready with a VMM that cannot carry READY=1 names the file; --guest-ready is one error for the data dir', (t) => {
+  const f = fixture(t, { vm: { config: { 'guest-ready': '' } }, other: {} });
+  for (const vmm of ['cloud-hypervisor', 'crosvm'] as const) {
+    const result = check(f.data, { ...defaultOptions, vmm, userConsole: vmm !== 'crosvm' });
+    assertDiagnostics(t, result.diagnostics, [{ rule: 'setting-vmm-unsupported', path: configPath(f, 'guest-ready'), vm: 'vm', mentions: ['guest readiness', vmm] }]);
+    t.deepEqual(result.vms.map((vm) => vm.name as string), ['other']);
+    const global = check(f.data, { ...defaultOptions, vmm, userConsole: vmm !== 'crosvm', guestReady: true });
+    t.deepEqual(global.diagnostics.filter((d) => d.rule === 'vmm-unsupported').map((d) => [d.path, d.vm]), [[f.data, null]]);
+  }
 });
 
 test('settings: a link inside the data dir to a regular file is read; an empty config/ changes nothing', (t) => {
