@@ -89,10 +89,10 @@ test('guest readiness with qemu: a 64-byte ringbuf behind the port org.vmsvc.rea
 });
 
 for (const vmm of ['cloud-hypervisor', 'crosvm'] as const) {
-  test(`guest readiness with ${vmm} is vmm-unsupported, against the VM, saying why`, (t) => {
+  test(`guest readiness with ${vmm} is vmm-unsupported: --guest-ready once for the data dir, saying why`, (t) => {
     const g = generated(t, ['--vmm', vmm, '--guest-ready']);
     t.is(g.code, 1);
-    t.regex(g.stderr, new RegExp(`${g.data}/solo: error\\[vmm-unsupported\\]: guest readiness: ${vmm} `));
+    t.regex(g.stderr, new RegExp(`${g.data}: error\\[vmm-unsupported\\]: --guest-ready: ${vmm} `));
     t.false(fs.existsSync(g.out));
   });
 }

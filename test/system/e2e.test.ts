@@ -14,6 +14,7 @@ import { guestAccel, makeExt2Disk, prepareGuest, REPO_ROOT } from '../e2e/guest.
 import { vmsvc, VMSVC } from '../support/cli.js';
 import { createNetns, interfaces } from '../support/netns.js';
 import { realS6rcTest } from '../support/real-s6rc.js';
+import { vmmPid } from '../support/vmm-pid.js';
 import { waitFor } from '../support/wait.js';
 
 const read = (p: string): string => (fs.existsSync(p) ? fs.readFileSync(p, 'utf8') : '');
@@ -137,9 +138,8 @@ realS6rcTest('two real VMs under s6: boot logs, addresses from MACs, ping both w
   const netPid = emu.servicePid('vm-netvm')!;
   const offset = read(appLog).length;
   const killedAt = Date.now();
-  const qemu = fs.readFileSync(`/proc/${netPid}/task/${netPid}/children`, 'utf8').trim().split(/\s+/).map(Number)
-    .find((pid) => read(`/proc/${pid}/cmdline`).startsWith('qemu-system'));
-  t.not(qemu, undefined, 'QEMU runs as the child of the service\'s trap');
+  const qemu = vmmPid(netPid);
+  t.true(qemu !== null && read(`/proc/${qemu}/cmdline`).startsWith('qemu-system'), 'QEMU runs as the child of the service\'s trap');
   process.kill(qemu!, 'SIGKILL');
   await waitFor('s6 to restart the netvm', () => {
     const pid = emu.servicePid('vm-netvm');

@@ -52,7 +52,7 @@ function tree(root: string, guest: Guest, vm: string, accel: string, flags: read
   makeExt2Disk(path.join(data, vm, 'blk', 'root.img'), vm);
   const out = path.join(root, `out-${vm}`);
   const gen = vmsvc(['generate', '--vmm', 'qemu', '--accel', accel, '--data', data, '--out', out,
-    '--runtime-dir', path.join(root, 'run'), '--log-dir', path.join(root, 'log'), '--bundle', `vms-${vm}`, '--timeout-up', '120000', ...flags]);
+    '--runtime-dir', path.join(root, 'run'), '--log-dir', path.join(root, 'log'), '--bundle', `vms-${vm}`, '--autostart-bundle', `autostart-${vm}`, '--timeout-up', '120000', ...flags]);
   if (gen.code !== 0) throw new Error(gen.stderr);
   return out;
 }

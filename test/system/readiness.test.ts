@@ -106,7 +106,7 @@ async function qemuVms(t: Parameters<Parameters<typeof realS6rcTest>[1]>[0], nam
 
 realS6rcTest('QEMU: up only once query-status says running; a paused QEMU fails at timeout-up; one that exits at once fails too', async (t, s6rc) => {
   t.timeout(300_000);
-  const s = await qemuVms(t, ['runs', 'paused', 'dies'], ['--timeout-up', '15000']);
+  const s = await qemuVms(t, ['runs', 'paused', 'dies'], ['--timeout-up', '15000', '--stop-timeout', '2000']);
   const emu = await startS6rc(s6rc, [s.out]);
   t.teardown(() => emu.stop());
 
@@ -134,7 +134,7 @@ realS6rcTest('QEMU: up only once query-status says running; a paused QEMU fails 
 
 realS6rcTest('QEMU guest readiness: a guest that writes READY=1 makes its VM up; one that never does fails at timeout-up', async (t, s6rc) => {
   t.timeout(400_000);
-  const s = await qemuVms(t, ['says-ready', 'mute'], ['--guest-ready', '--timeout-up', '90000']);
+  const s = await qemuVms(t, ['says-ready', 'mute'], ['--guest-ready', '--timeout-up', '90000', '--stop-timeout', '2000']);
   const check = read(path.join(s.out, 'vm-mute', 'data', 'check'));
   t.regex(check, /ringbuf-read/);
   const emu = await startS6rc(s6rc, [s.out]);

@@ -11,6 +11,7 @@ import { dataDirWith } from '../support/data-dir.js';
 import { createNetns } from '../support/netns.js';
 import { realS6rcTest, type RealS6rc } from '../support/real-s6rc.js';
 import { installStubVmm, recordedArgv } from '../support/stub-vmm.js';
+import { vmmPid } from '../support/vmm-pid.js';
 import { waitFor } from '../support/wait.js';
 
 interface Setup {
@@ -298,7 +299,10 @@ realS6rcTest('--vmm-user and --log-user: the VMM and s6-log run as those users a
   t.teardown(() => emu.stop());
   await emu.up(['vms'], { timeoutMs: 30_000 });
   const uidOf = (pid: number) => /^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1];
-  t.is(uidOf(emu.servicePid('vm-solo')!), '65534', 'VMM runs as nobody');
+  // The service's process is trap, as root (it runs s6-svc at the stop bound); the VMM below it drops to the user.
+  let vmm: number | null = null;
+  await waitFor('the VMM below trap', () => (vmm = vmmPid(emu.servicePid('vm-solo')!)) !== null);
+  t.is(uidOf(vmm!), '65534', 'VMM runs as nobody');
   t.is(uidOf(emu.servicePid('vm-solo-log')!), '1', 's6-log runs as daemon');
   t.is(fs.statSync(path.join(s.run, 'solo')).uid, 65534);
   t.is(fs.statSync(path.join(s.log, 'solo')).uid, 1);
