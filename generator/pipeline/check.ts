@@ -58,7 +58,7 @@ export function hasErrors(result: CheckResult): boolean {
 
 export function checkTree(tree: ScannedTree, opts: GeneratorOptions): CheckResult {
   const outputRoot = opts.dataDirAtRuntime ?? tree.root;
-  const diagnostics: Diagnostic[] = [...dataDirDiagnostics(tree, outputRoot, opts.maxVms), ...vmmDiagnostics(opts.vmm, opts.memory, opts.userConsole, opts.accel, opts.guestReady, tree.root)];
+  const diagnostics: Diagnostic[] = [...dataDirDiagnostics(tree, outputRoot, opts.maxVms), ...vmmDiagnostics(opts.vmm, opts.memory, opts.userConsole, opts.accel, opts.guestReady, opts.writableDisks, tree.root)];
   const nameLimits: NameLimits = { livePrefix: opts.livePrefix, longestSocketPath: (name) => longestSocketPath(opts, name) };
   const vmNames = new Set(tree.vmNames);
   const graph = new Map<string, string[]>();

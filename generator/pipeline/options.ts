@@ -140,6 +140,8 @@ export interface HostPaths {
   readonly controlSocket: string;
   /** The user's virtio-console socket, for VMMs that offer one. */
   readonly consoleSocket: string | null;
+  /** The empty directory the VMM's sandbox pivots into, for VMMs that need one. */
+  readonly sandboxRoot: string | null;
   readonly logDir: string;
 }
 
@@ -151,6 +153,7 @@ export function hostPaths(opts: GeneratorOptions, vm: string): HostPaths {
     runtimeDir,
     controlSocket: `${runtimeDir}/${facts.controlSocket}`,
     consoleSocket: consoleSocket === null ? null : `${runtimeDir}/${consoleSocket}`,
+    sandboxRoot: facts.sandboxRoot === null ? null : `${runtimeDir}/${facts.sandboxRoot}`,
     logDir: `${opts.logDir}/${vm}`,
   };
 }

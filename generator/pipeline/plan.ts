@@ -37,6 +37,8 @@ export interface VmRunData {
   readonly runtimeDir: string;
   readonly controlSocket: string;
   readonly consoleSocket: string | null;
+  /** The empty directory the VMM's sandbox pivots into (crosvm --pivot-root), or null. */
+  readonly sandboxRoot: string | null;
   /** Who the VMM runs as; null: as root, no s6-setuidgid. */
   readonly user: string | null;
   readonly setuidgid: string;
@@ -418,6 +420,7 @@ function planVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): Longrun {
         runtimeDir: paths.runtimeDir,
         controlSocket: paths.controlSocket,
         consoleSocket: paths.consoleSocket,
+        sandboxRoot: paths.sandboxRoot,
         user: opts.vmmUser === 'root' ? null : opts.vmmUser,
         setuidgid: opts.programs.s6Setuidgid,
         readyTimeoutMs: opts.timeoutUpMs,

@@ -177,6 +177,8 @@ function applySetting(name: SettingFile, content: Buffer, set: { -readonly [K in
       }
       const ready = VMM_FACTS[limits.vmm].guestReady;
       if (name === 'guest-ready' && ready.kind === 'none') return { rule: 'setting-vmm-unsupported', message: `guest readiness: ${ready.why}`, hint: ready.hint };
+      const writable = VMM_FACTS[limits.vmm].writableDisks;
+      if (name === 'writable-disks' && writable.kind === 'none') return { rule: 'setting-vmm-unsupported', message: `writable disks: ${writable.why}`, hint: writable.hint };
       if (name === 'writable-disks') set.writableDisks = true;
       else if (name === 'guest-ready') set.guestReady = true;
       else set.autostart = true;

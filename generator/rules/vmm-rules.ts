@@ -6,7 +6,7 @@
 import { error, type Diagnostic } from './diagnostic.js';
 import { memoryMiB, VMM_FACTS, VMMS, type Accel, type Vmm } from '../vmm/index.js';
 
-export function vmmDiagnostics(vmm: Vmm, memory: string, userConsole: boolean, accel: Accel, guestReady: boolean, root: string): Diagnostic[] {
+export function vmmDiagnostics(vmm: Vmm, memory: string, userConsole: boolean, accel: Accel, guestReady: boolean, writableDisks: boolean, root: string): Diagnostic[] {
   const caps = VMM_FACTS[vmm];
   const out: Diagnostic[] = [];
   if (!caps.accels.includes(accel)) {
@@ -19,6 +19,9 @@ export function vmmDiagnostics(vmm: Vmm, memory: string, userConsole: boolean, a
   }
   if (caps.guestReady.kind === 'none' && guestReady) {
     out.push(error('vmm-unsupported', root, null, `--guest-ready: ${caps.guestReady.why}`, caps.guestReady.hint));
+  }
+  if (caps.writableDisks.kind === 'none' && writableDisks) {
+    out.push(error('vmm-unsupported', root, null, `--writable-disks: ${caps.writableDisks.why}`, caps.writableDisks.hint));
   }
   if (caps.console.kind === 'none' && userConsole) {
     out.push(error('vmm-unsupported', root, null, caps.console.why, caps.console.hint));

@@ -72,6 +72,18 @@ export type GuestReadyChannel =
   /** None: asking for guest readiness is vmm-unsupported, with this reason and hint. */
   | { readonly kind: 'none'; readonly why: string; readonly hint: string };
 
+/**
+ * Whether the guest may be given writable disks. A VMM that probes each
+ * image's format when it opens it, and cannot be told the image is raw,
+ * would open a QCOW2 header the guest wrote as QCOW2 on the next start, and
+ * with it a backing file on the host that the header names.
+ */
+export type WritableDisks =
+  /** Guest-written data is never opened as another format: writable disks are fine. */
+  | { readonly kind: 'raw' }
+  /** Writable disks are vmm-unsupported (or setting-vmm-unsupported), with this reason and hint. */
+  | { readonly kind: 'none'; readonly why: string; readonly hint: string };
+
 export interface VmmCapabilities {
   /** The --vmm value and the templates/ directory name. */
   readonly id: string;
@@ -102,6 +114,13 @@ export interface VmmCapabilities {
   /** `any`: takes --memory with K, M or G as given; `MiB`: only whole MiB. */
   readonly memoryUnit: 'any' | 'MiB';
   readonly console: ConsoleKind;
+  readonly writableDisks: WritableDisks;
+  /**
+   * An empty directory, by this name in the VM's runtime dir, that the VMM's
+   * sandbox pivots into; the run script creates it, root-owned, before the
+   * VMM starts. null: the VMM needs none.
+   */
+  readonly sandboxRoot: string | null;
   /** The accelerators it can run a guest with. */
   readonly accels: readonly Accel[];
 }

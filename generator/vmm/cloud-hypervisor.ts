@@ -56,5 +56,9 @@ export const cloudHypervisor = {
     /** `controlSocket` comes already escaped for the terminal. */
     find: (controlSocket) => `ch-remote --api-socket ${controlSocket} info\n(config.console.file) and open it with a terminal program, e.g. screen PTY`,
   },
+  // image_type=raw: an image whose signature is not raw is refused, never
+  // opened as that format (templates/cloud-hypervisor/vm-run.hbs).
+  writableDisks: { kind: 'raw' },
+  sandboxRoot: null,
   accels: ['kvm'],
 } as const satisfies VmmCapabilities;

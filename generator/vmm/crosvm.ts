@@ -1,10 +1,14 @@
-/** crosvm: templates/crosvm/vm-run.hbs follows its CLI at commit a8985f0b. */
+/**
+ * crosvm: templates/crosvm/vm-run.hbs follows its CLI at main commit
+ * f1e797a6 (2026-08-21); crosvm has no releases. File:line citations below
+ * are at that commit.
+ */
 import type { VmmCapabilities } from './capabilities.js';
 
 export const crosvm = {
   id: 'crosvm',
   program: 'crosvm',
-  version: 'main at commit a8985f0b (2023)',
+  version: 'main at commit f1e797a6 (2026-08-21)',
   controlSocket: 'control.sock',
   /*
    * crosvm's control socket is SOCK_SEQPACKET, which s6-ipcclient does not
@@ -53,10 +57,45 @@ export const crosvm = {
     hint: 'run VMs that need guest readiness with --vmm qemu, or leave guest readiness off for them',
   },
   memoryUnit: 'MiB',
+  /*
+   * Every serial type that could carry input connects to a socket another
+   * program already listens on, and none listens itself: type=unix-stream
+   * calls UnixStream::connect on path= (devices/src/serial_device.rs:287-289;
+   * with input-unix-stream, :216-231 and devices/src/sys/linux/serial_device.rs:243-245),
+   * type=unix connects an unbound datagram socket and only sends
+   * (devices/src/sys/linux/serial_device.rs:200-221, WriteSocket :76-144),
+   * and input= is a file it opens for reading (devices/src/serial_device.rs:233-240).
+   * `vmsvc console` attaches to a socket the VMM listens on.
+   */
   console: {
     kind: 'none',
-    why: 'crosvm cannot offer the user\'s virtio-console: its unix serial type only sends datagrams to a socket someone else listens on, with no input',
+    why: 'crosvm cannot offer the user\'s virtio-console: its Unix socket serial types (unix-stream with input, unix datagrams) connect to a socket another program already listens on, and crosvm never listens for one that vmsvc console could attach to',
     hint: 'run these VMs with --vmm cloud-hypervisor (pty console) or --vmm qemu (console socket), or pass --no-user-console to run crosvm without one',
   },
+  /*
+   * --block has no format key (DiskOption, devices/src/virtio/block/mod.rs:83-141):
+   * each start opens the image through disk::open_disk_file
+   * (devices/src/virtio/block/sys/linux.rs:60-70), which reads its first
+   * bytes and opens a QCOW2 signature as QCOW2 (disk/src/disk.rs:322-330,
+   * :264-267; qcow is a default feature, Cargo.toml:219), whose header may
+   * name a backing file that crosvm then opens on the host
+   * (disk/src/qcow/mod.rs:627-644). A guest with a writable disk could write
+   * such a header.
+   */
+  writableDisks: {
+    kind: 'none',
+    why: 'crosvm cannot be told a disk image is raw: it probes each image\'s format on every start and opens a QCOW2 header as QCOW2, with the backing file on the host that the header names, so a guest with a writable disk could make its next start read a host file',
+    hint: 'run VMs that need writable disks with --vmm cloud-hypervisor or --vmm qemu, or leave their disks read-only',
+  },
+  /*
+   * The sandbox is on unless --disable-sandbox (src/crosvm/cmdline.rs:1079-1081,
+   * 3264-3265; src/crosvm/config.rs:936-940) and pivots each jailed device
+   * into --pivot-root (src/crosvm/cmdline.rs:1617-1620, 3093-3096), by
+   * default /var/empty (jail/src/config.rs:11-13), which must be a directory
+   * (jail/src/helpers.rs:118-122) and which Debian, for one, does not have.
+   * The seccomp policies are compiled in: without --seccomp-policy-dir
+   * crosvm uses its embedded ones (jail/src/helpers.rs:307, 341-343, 538-546).
+   */
+  sandboxRoot: 'empty',
   accels: ['kvm'],
 } as const satisfies VmmCapabilities;

@@ -58,5 +58,8 @@ export const qemu = {
   },
   memoryUnit: 'MiB',
   console: { kind: 'socket', socket: 'console.sock' },
+  // -drive format=raw (templates/qemu/vm-run.hbs): QEMU does not probe.
+  writableDisks: { kind: 'raw' },
+  sandboxRoot: null,
   accels: ACCELS,
 } as const satisfies VmmCapabilities;

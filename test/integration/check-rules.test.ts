@@ -1090,6 +1090,27 @@ test('setting-vmm-unsupported: config/guest-ready with a VMM that cannot carry R
   }
 });
 
+// crosvm f1e797a6 has no way to say an image is raw: --block's DiskOption has
+// no format key (devices/src/virtio/block/mod.rs:83-141), each start probes
+// the image (devices/src/virtio/block/sys/linux.rs:60-70 -> disk/src/disk.rs:322-330)
+// and opens a QCOW2 header as QCOW2 (disk/src/disk.rs:264-267) with the
+// backing file it names (disk/src/qcow/mod.rs:627-644).
+test('setting-vmm-unsupported: config/writable-disks with crosvm, which probes image formats, names the file; --writable-disks is one error for the data dir', (t) => {
+  const f = fixture(t, { vm: { config: { 'writable-disks': '' } }, other: {} });
+  const result = check(f.data, { ...defaultOptions, vmm: 'crosvm', userConsole: false });
+  assertDiagnostics(t, result.diagnostics, [{ rule: 'setting-vmm-unsupported', path: configPath(f, 'writable-disks'), vm: 'vm', mentions: ['writable disks', 'crosvm', 'QCOW2'] }]);
+  assertOutcome(t, result, ['other'], [['vm', 'invalid (setting-vmm-unsupported)']]);
+  const global = check(f.data, { ...defaultOptions, vmm: 'crosvm', userConsole: false, writableDisks: true });
+  assertDiagnostics(t, global.diagnostics.filter((d) => d.rule === 'vmm-unsupported'), [{ rule: 'vmm-unsupported', path: f.data, vm: null, mentions: ['--writable-disks', 'crosvm', 'raw'] }]);
+  t.deepEqual(global.vms, []);
+  // QEMU (format=raw) and cloud-hypervisor (image_type=raw) never open guest-written data as QCOW2.
+  for (const vmm of ['qemu', 'cloud-hypervisor'] as const) {
+    const ok = check(f.data, { ...defaultOptions, vmm, writableDisks: true });
+    assertDiagnostics(t, ok.diagnostics, []);
+    t.true(ok.vms.every((vm) => vm.settings.writableDisks));
+  }
+});
+
 test('settings: a link inside the data dir to a regular file is read; an empty config/ changes nothing', (t) => {
   const f = fixture(t, { vm: { config: {} }, other: { config: {} } });
   fs.mkdirSync(path.join(f.data, 'vm', 'shared'));

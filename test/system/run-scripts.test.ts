@@ -269,6 +269,9 @@ realS6rcTest('--vmm crosvm: exact argv; the user console it cannot offer is a ch
   const odd = vmsvc(['check', '--vmm', 'crosvm', '--no-user-console', '--memory', '1000K', '--data', data]);
   t.is(odd.code, 1);
   t.regex(odd.stderr, /crosvm takes guest memory in whole MiB; --memory 1000K is not/);
+  const writable = vmsvc(['check', '--vmm', 'crosvm', '--no-user-console', '--writable-disks', '--data', data]);
+  t.is(writable.code, 1);
+  t.regex(writable.stderr, /error\[vmm-unsupported\]: --writable-disks: crosvm cannot be told a disk image is raw/);
 
   installStubVmm(s.bin, 'crosvm');
   const r = vmsvc(['generate', '--vmm', 'crosvm', '--execlineb', s6rc.bin('execlineb'), '--no-user-console', '--memory', '1G', '--cpus', '2',
@@ -277,17 +280,39 @@ realS6rcTest('--vmm crosvm: exact argv; the user console it cannot offer is a ch
   const emu = await startS6rc(s6rc, [s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
   t.teardown(() => emu.stop());
   await emu.up(['vms'], { timeoutMs: 30_000 });
+  // crosvm main f1e797a6 (2026-08-21), src/crosvm/cmdline.rs unless named:
   t.deepEqual(recordedArgv(path.join(s.run, 'appvm-lynx')), [
+    // `run` is RunCommand (:806-811).
     'run',
+    // --socket PATH, the control socket (:2001-2003, 2698-2703).
     '--socket', `${s.run}/appvm-lynx/control.sock`,
+    // --pivot-root PATH (:1617-1620, 3093-3096): the sandbox (on unless
+    // --disable-sandbox, :1079-1081, 3264-3265) pivots devices into it,
+    // default /var/empty (jail/src/config.rs:11-13), which must exist
+    // (jail/src/helpers.rs:118-122). Seccomp policies are embedded when no
+    // --seccomp-policy-dir is given (jail/src/helpers.rs:307, 341-343).
+    '--pivot-root', `${s.run}/appvm-lynx/empty`,
+    // --mem size=MiB (:1413-1417, 2428-2429; MemOptions src/crosvm/config.rs:200-204).
     '--mem', 'size=1024',
+    // --cpus num-cores=N (:1006-1051, 2333-2334; CpuOptions src/crosvm/config.rs:150-153).
     '--cpus', 'num-cores=2',
+    // --params, "extra kernel command line arguments" (:1570-1572, 2326).
     '--params', 'console=ttyS0 root=PARTLABEL=root',
+    // --serial type=stdout,hardware=serial,num=1,console (:1821-1863, 2479;
+    // SerialParameters devices/src/serial_device.rs:158-185; stdout :251-254).
     '--serial', 'type=stdout,hardware=serial,num=1,console',
+    // --block path=,ro= (:867-903, 2557; DiskOption devices/src/virtio/block/mod.rs:83-88).
     '--block', `path=${data}/appvm-lynx/blk/root.img,ro=true`,
+    // --net tap-name=,mac= (:1471-1518, 2960; NetParametersMode::TapName devices/src/virtio/net.rs:160-165).
     '--net', 'tap-name=vtc-b8f6,mac=0a:b3:ec:00:b8:f6',
+    // The kernel is the positional KERNEL (:1366-1368, 2295-2296).
     `${data}/appvm-lynx/vmlinux`,
   ]);
+  // The pivot root is made by the run script, empty and not writable by the VMM.
+  const empty = fs.statSync(path.join(s.run, 'appvm-lynx', 'empty'));
+  t.true(empty.isDirectory());
+  t.is(empty.mode & 0o777, 0o555);
+  t.deepEqual(fs.readdirSync(path.join(s.run, 'appvm-lynx', 'empty')), []);
   await waitFor('serial lines', () => read(path.join(s.log, 'appvm-lynx', 'current')).includes('serial: booted'));
 });
 
