@@ -50,3 +50,13 @@ for (const name of exampleNames()) {
     t.deepEqual(realCompileProblems([path.join(EXAMPLES_DIR, name, 'source')]), []);
   });
 }
+
+// The host's own boot oneshot, as the README shows it: it lives in the host's
+// s6-rc tree, not in a generated one, so only the format is checked here.
+test('example host/: the boot oneshot passes the s6-rc source checker', (t) => {
+  t.deepEqual(checkS6rcSource([path.join(EXAMPLES_DIR, 'host')]), []);
+});
+
+realS6rcTest('example host/: the boot oneshot compiles with the real s6-rc-compile', (t) => {
+  t.deepEqual(realCompileProblems([path.join(EXAMPLES_DIR, 'host')]), []);
+});
