@@ -1066,7 +1066,7 @@ export const CORPUS: readonly HostileCase[] = [
     valid: ['ok'],
   },
   {
-    title: 'cloud-hypervisor: the same QCOW2 and composite headers are raw images to it (image_type=raw) and pass unread',
+    title: 'cloud-hypervisor: the same QCOW2 and composite headers are raw images to it (image_type=raw) and pass',
     build: ({ data }) => {
       vm(data, 'shadow');
       fs.writeFileSync(path.join(data, 'shadow', 'blk', 'root.img'), qcow2Naming('/etc/shadow'));
