@@ -4,6 +4,7 @@
  * lazily, so a big tree is never held whole: check pulls each VM from the scan
  * as it goes, and the write pulls each service through plan and render.
  */
+import { VMM_FACTS } from '../vmm/index.js';
 import { checkTree, hasErrors, type CheckResult } from './check.js';
 import type { GeneratorOptions } from './options.js';
 import { planTree, type TreePlan } from './plan.js';
@@ -14,7 +15,8 @@ import { treeKey } from './tree-key.js';
 import { writeStreamAtomically, type WriteOutcome } from './write-tree.js';
 
 export function checkDataDir(dataDir: string, opts: GeneratorOptions): { root: string; result: CheckResult } {
-  const tree = scanDataDir(dataDir, opts.maxVms);
+  const format = VMM_FACTS[opts.vmm].imageFormat;
+  const tree = scanDataDir(dataDir, opts.maxVms, format.kind === 'probed' ? format.signatures : []);
   return { root: tree.root, result: checkTree(tree, opts) };
 }
 

@@ -2,15 +2,18 @@
  * Step 1 of the pipeline, and its only reader of the data directory: collects
  * the facts `check` needs, without judging them. Nothing found here is ever
  * executed or followed outside the data directory; only the first bytes of
- * each vmlinux are read (to tell an ELF image from a compressed kernel), and
- * the small setting files of config/, each at most CONFIG_MAX_BYTES.
+ * each vmlinux are read (to tell an ELF image from a compressed kernel),
+ * for a VMM that probes image formats the first bytes of each blk/*.img (as
+ * many as its longest signature: 15 for crosvm), and the small setting files
+ * of config/, each at most CONFIG_MAX_BYTES.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { atDir } from '../util/at-dir.js';
 import { errnoOf } from '../util/errno.js';
+import { headBytesFor, imageSignatureOf, type ImageSignature } from '../util/image-format.js';
 import { kernelFormat, type KernelFormat } from '../util/kernel-format.js';
-import { CONFIG_MAX_BYTES, type Node, type NodeKind, type ScannedFile, type ScannedSetting, type ScannedTree, type ScannedVm } from '../rules/scanned.js';
+import { CONFIG_MAX_BYTES, type Node, type NodeKind, type ScannedFile, type ScannedImage, type ScannedSetting, type ScannedTree, type ScannedVm } from '../rules/scanned.js';
 import { isSettingFile } from '../rules/settings.js';
 
 /** Enough for an ELF header and a bzImage setup header (magic at 0x202). */
@@ -20,8 +23,17 @@ const head = Buffer.allocUnsafe(HEAD_BYTES);
 /** One buffer for every config/ file, a byte past the cap so that a file grown since its fstat is still caught. */
 const settingBuf = Buffer.allocUnsafe(CONFIG_MAX_BYTES + 1);
 
+/**
+ * The signatures a VMM that probes image formats would open an image by, and
+ * one buffer for every image's first bytes: only the signature matched is kept.
+ */
+interface ImageProbe {
+  readonly signatures: readonly ImageSignature[];
+  readonly head: Buffer;
+}
+
 /** What resolveEntry reads of a regular file it reaches inside the data dir. */
-type Want = 'stat' | 'head' | 'content';
+type Want = 'stat' | 'head' | 'content' | ImageProbe;
 // ignoreBOM: a leading U+FEFF is part of the name, not a byte-order mark to drop.
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
@@ -153,8 +165,11 @@ function closeChain(chain: RootChain): void {
 /**
  * Scans the data dir; with more than `maxEntries` entries at its top it stops
  * there (no VM is examined), so a hostile tree cannot make the boot crawl.
+ * With `imageSignatures` (a VMM that probes image formats) each image's
+ * first bytes are read and matched; without, images are only stat'ed.
  */
-export function scanDataDir(dataDir: string, maxEntries = Number.POSITIVE_INFINITY): ScannedTree {
+export function scanDataDir(dataDir: string, maxEntries = Number.POSITIVE_INFINITY, imageSignatures: readonly ImageSignature[] = NONE): ScannedTree {
+  const probe: ImageProbe | null = imageSignatures.length === 0 ? null : { signatures: imageSignatures, head: Buffer.alloc(headBytesFor(imageSignatures)) };
   const root = path.resolve(dataDir);
   const chain = openRootChain(root);
   const rootDir = chain.dirs[chain.depth]!;
@@ -176,7 +191,7 @@ export function scanDataDir(dataDir: string, maxEntries = Number.POSITIVE_INFINI
         try {
           const again = walkChain.dirs[walkChain.depth]!;
           if (again.dev !== identity.dev || again.ino !== identity.ino) throw new ScanError(root, 'ESTALE', `data directory ${root} was replaced during the scan`);
-          for (const name of vmNames) yield scanVm(root, walkChain, name);
+          for (const name of vmNames) yield scanVm(root, walkChain, name, probe);
         } finally {
           closeChain(walkChain);
         }
@@ -241,7 +256,7 @@ function openSub(parent: Dir, name: string, dir: string, node: Node): { readonly
   return { kind: 'unstatable', code: listing.error };
 }
 
-function scanVm(root: string, chain: RootChain, name: string): ScannedVm {
+function scanVm(root: string, chain: RootChain, name: string, probe: ImageProbe | null): ScannedVm {
   const dir = child(root, name);
   const vmDir = openDirAt(chain.dirs[chain.depth]!, name);
   // Listed as a directory, but not one now (swapped for a link mid-scan): nothing below it is read.
@@ -253,11 +268,11 @@ function scanVm(root: string, chain: RootChain, name: string): ScannedVm {
     // An unreadable VM dir: lstat says what it can, with the errno, for each path.
     const entry = (rel: string): Node => (top.error === null ? entryNode(top, rel) : describeLstat(atDir(vmDir.fd, rel)));
     const fileEntry = (rel: string, want: Want): Resolved =>
-      (top.error === null && !top.entries.has(rel) ? { node: MISSING, format: null, content: null } : resolveEntry(chain, base, rel, want));
+      (top.error === null && !top.entries.has(rel) ? { node: MISSING, format: null, content: null, image: null } : resolveEntry(chain, base, rel, want));
 
     // A VM dir entry that is not UTF-8 cannot be vmlinux, initramfs, blk or providers: ignored.
     const undecodable: string[] = [];
-    const images: ScannedFile[] = [];
+    const images: ScannedImage[] = [];
     const blkPath = child(dir, 'blk');
     let blk = entry('blk');
     const blkSub = openSub(vmDir, 'blk', blkPath, blk);
@@ -266,7 +281,8 @@ function scanVm(root: string, chain: RootChain, name: string): ScannedVm {
       const blkBase = [...base, blkSub.dir];
       for (const imgName of blkSub.listing.entries.keys()) {
         if (!imgName.endsWith('.img')) continue;
-        images.push({ name: imgName, path: child(blkPath, imgName), node: resolveEntry(chain, blkBase, imgName, 'stat').node });
+        const r = resolveEntry(chain, blkBase, imgName, probe ?? 'stat');
+        images.push({ name: imgName, path: child(blkPath, imgName), node: r.node, signature: r.image });
       }
       // Only names that would be images matter; other files in blk/ are ignored.
       for (const p of blkSub.listing.undecodable) if (p.endsWith('.img')) undecodable.push(p);
@@ -366,6 +382,8 @@ interface Resolved {
   readonly format: KernelFormat | null;
   /** config/ files only: the whole file, when it is a readable regular file of at most CONFIG_MAX_BYTES. */
   readonly content: Buffer | null;
+  /** Images probed for a VMM that probes formats: the signature their first bytes match, or null (raw). */
+  readonly image: ImageSignature | null;
 }
 
 /**
@@ -392,7 +410,7 @@ function resolveEntry(chain: RootChain, base: readonly Dir[], name: string, want
   /** Components left, the next one last. */
   const pending: Array<string | Buffer> = [name];
   let links = 0;
-  const fail = (node: Node): Resolved => ({ node, format: null, content: null });
+  const fail = (node: Node): Resolved => ({ node, format: null, content: null, image: null });
   const top = (): Dir => stack[stack.length - 1]!;
   try {
     while (pending.length > 0) {
@@ -526,7 +544,7 @@ function finalDir(chain: RootChain, stack: readonly Dir[], viaSymlink: boolean):
 }
 
 function finalFile(chain: RootChain, stack: readonly Dir[], name: string | Buffer, st: fs.Stats, pathFd: number, viaSymlink: boolean, want: Want): Resolved {
-  const only = (node: Node): Resolved => ({ node, format: null, content: null });
+  const only = (node: Node): Resolved => ({ node, format: null, content: null, image: null });
   if (!withinRoot(chain, stack, 0)) return only({ kind: 'symlink-escapes', target: walkPath(stack, name) });
   let resolved: string | null = null;
   if (viaSymlink) {
@@ -548,12 +566,16 @@ function finalFile(chain: RootChain, stack: readonly Dir[], name: string | Buffe
   }
   try {
     if (want === 'head') {
-      return { node: { kind, viaSymlink, size: st.size, readable: true, resolved }, format: kernelFormat(head.subarray(0, fs.readSync(fd, head, 0, HEAD_BYTES, 0))), content: null };
+      return { node: { kind, viaSymlink, size: st.size, readable: true, resolved }, format: kernelFormat(head.subarray(0, fs.readSync(fd, head, 0, HEAD_BYTES, 0))), content: null, image: null };
+    }
+    if (typeof want === 'object') {
+      const image = imageSignatureOf(want.head.subarray(0, readUpTo(fd, want.head)), want.signatures);
+      return { node: { kind, viaSymlink, size: st.size, readable: true, resolved }, format: null, content: null, image };
     }
     const n = readUpTo(fd, settingBuf);
     // Grown past the cap since the fstat (or a file whose size the kernel does not report): refused all the same.
     if (n > CONFIG_MAX_BYTES) return only({ kind, viaSymlink, size: Math.max(st.size, n), readable: true, resolved });
-    return { node: { kind, viaSymlink, size: n, readable: true, resolved }, format: null, content: Buffer.from(settingBuf.subarray(0, n)) };
+    return { node: { kind, viaSymlink, size: n, readable: true, resolved }, format: null, content: Buffer.from(settingBuf.subarray(0, n)), image: null };
   } catch (e) {
     return only({ kind: 'unstatable', code: errnoCode(e) });
   } finally {

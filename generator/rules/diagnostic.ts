@@ -35,6 +35,7 @@ export const RULES = {
   'img-dangling-symlink': { severity: 'error', breaksTree: false, summary: 'a disk image is a symbolic link to nothing' },
   'img-unreadable': { severity: 'error', breaksTree: false, summary: 'a disk image cannot be read' },
   'img-empty': { severity: 'error', breaksTree: false, summary: 'a disk image is empty' },
+  'img-not-raw': { severity: 'error', breaksTree: false, summary: 'a disk image starts with the signature of a format the VMM (crosvm) would open it as instead of raw' },
   'symlink-escapes': { severity: 'error', breaksTree: false, summary: 'a symbolic link points outside the data directory' },
   'symlink-loop': { severity: 'error', breaksTree: false, summary: 'a symbolic link loops' },
   'providers-not-directory': { severity: 'error', breaksTree: false, summary: 'providers or providers/net is not a directory' },

@@ -3,7 +3,8 @@ import * as path from 'node:path';
 import { CONTROL_CHAR, printable } from '../util/bytes.js';
 import { describe } from './describe.js';
 import { error, type Diagnostic } from './diagnostic.js';
-import type { ScannedFile, ScannedVm } from './scanned.js';
+import { showMagic } from '../util/image-format.js';
+import type { ScannedImage, ScannedVm } from './scanned.js';
 import { symlinkDiagnostic } from './symlinks.js';
 import { VMM_UNSAFE } from './vm-name.js';
 
@@ -29,7 +30,7 @@ export function diskDiagnostics(vm: ScannedVm): Diagnostic[] {
   return out;
 }
 
-function imageDiagnostics(vm: string, img: ScannedFile): Diagnostic[] {
+function imageDiagnostics(vm: string, img: ScannedImage): Diagnostic[] {
   const shown = printable(img.name);
   if (CONTROL_CHAR.test(img.name)) {
     return [error('name-control-char', img.path, vm, `disk image name "${shown}" contains a control character`, 'rename the image')];
@@ -48,5 +49,9 @@ function imageDiagnostics(vm: string, img: ScannedFile): Diagnostic[] {
   }
   if (!node.readable) return [error('img-unreadable', img.path, vm, `disk image "${shown}" cannot be read`, 'make it readable (chmod a+r)')];
   if (node.size === 0) return [error('img-empty', img.path, vm, `disk image "${shown}" is empty`, 'a virtio-blk disk needs at least one sector; copy the image again')];
+  const sig = img.signature;
+  if (sig !== null) {
+    return [error('img-not-raw', img.path, vm, `disk image "${shown}" starts with the ${sig.format} signature (${showMagic(sig.magic)}): ${sig.why}`, sig.hint)];
+  }
   return [];
 }

@@ -3,6 +3,7 @@
  * directory turned out to be. Types only, so that the rules (below the
  * pipeline) can read what pipeline/scan.ts produces without importing it.
  */
+import type { ImageSignature } from '../util/image-format.js';
 import type { KernelFormat } from '../util/kernel-format.js';
 
 export type NodeKind = 'file' | 'directory' | 'symlink' | 'fifo' | 'socket' | 'char-device' | 'block-device' | 'other';
@@ -33,6 +34,17 @@ export interface ScannedFile {
   readonly name: string;
   readonly path: string;
   readonly node: Node;
+}
+
+/** A blk/*.img entry. */
+export interface ScannedImage extends ScannedFile {
+  /**
+   * For a VMM that probes image formats: the signature its first bytes
+   * match, which the VMM would open it by instead of as raw; null when they
+   * match none, or when the VMM was not one that probes (nothing was read).
+   * Only this verdict is kept, a shared object, not the bytes.
+   */
+  readonly signature: ImageSignature | null;
 }
 
 /**
@@ -66,7 +78,7 @@ export interface ScannedVm {
   readonly initramfs: Node;
   /** blk/, lstat'ed: a symbolic link here is reported, not followed. */
   readonly blk: Node;
-  readonly images: readonly ScannedFile[];
+  readonly images: readonly ScannedImage[];
   readonly providersDir: Node;
   readonly providersNetDir: Node;
   readonly providers: readonly ScannedFile[];

@@ -5,6 +5,7 @@
  * module here plus its templates/<vmm>/vm-run.hbs, and inherits no other
  * VMM's refusals.
  */
+import type { ImageSignature } from '../util/image-format.js';
 
 /**
  * How the guest's CPU runs: `kvm` only, `tcg` (software emulation) only, or
@@ -84,6 +85,17 @@ export type WritableDisks =
   /** Writable disks are vmm-unsupported (or setting-vmm-unsupported), with this reason and hint. */
   | { readonly kind: 'none'; readonly why: string; readonly hint: string };
 
+/**
+ * Whether the VMM can be told each image is raw. One that probes formats
+ * (and cannot be told) opens an image starting with one of `signatures` as
+ * that format, and some formats name other files, which it then opens on the
+ * host: check reads each image's first bytes for such a VMM and refuses a
+ * match (img-not-raw). A forced-raw VMM's images are not read at all.
+ */
+export type ImageFormat =
+  | { readonly kind: 'forced-raw' }
+  | { readonly kind: 'probed'; readonly signatures: readonly ImageSignature[] };
+
 export interface VmmCapabilities {
   /** The --vmm value and the templates/ directory name. */
   readonly id: string;
@@ -115,6 +127,7 @@ export interface VmmCapabilities {
   readonly memoryUnit: 'any' | 'MiB';
   readonly console: ConsoleKind;
   readonly writableDisks: WritableDisks;
+  readonly imageFormat: ImageFormat;
   /**
    * An empty directory, by this name in the VM's runtime dir, that the VMM's
    * sandbox pivots into; the run script creates it, root-owned, before the

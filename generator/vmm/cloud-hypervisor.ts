@@ -57,8 +57,12 @@ export const cloudHypervisor = {
     find: (controlSocket) => `ch-remote --api-socket ${controlSocket} info\n(config.console.file) and open it with a terminal program, e.g. screen PTY`,
   },
   // image_type=raw: an image whose signature is not raw is refused, never
-  // opened as that format (templates/cloud-hypervisor/vm-run.hbs).
+  // opened as that format (templates/cloud-hypervisor/vm-run.hbs). v53.0
+  // still probes (block/src/factory.rs:94) but fails the start on a mismatch
+  // with the type given (vmm/src/device_manager.rs:2786-2790), so the scan
+  // reads no image for it.
   writableDisks: { kind: 'raw' },
+  imageFormat: { kind: 'forced-raw' },
   sandboxRoot: null,
   accels: ['kvm'],
 } as const satisfies VmmCapabilities;

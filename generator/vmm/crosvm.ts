@@ -3,7 +3,62 @@
  * f1e797a6 (2026-08-21); crosvm has no releases. File:line citations below
  * are at that commit.
  */
+import type { ImageSignature } from '../util/image-format.js';
 import type { VmmCapabilities } from './capabilities.js';
+
+const NOT_RAW_HINT = 'crosvm cannot be told an image is raw: convert it to a raw image (qemu-img convert -O raw), or run this VM with --vmm qemu or --vmm cloud-hypervisor, which open every image as raw';
+
+/*
+ * What crosvm's detect_image_type opens as something other than raw
+ * (disk/src/disk.rs:223-281 at f1e797a6): it reads min(size, 4096) bytes into
+ * a zero-filled buffer (:236-247) and compares the first bytes, in this
+ * order, against each format compiled in. Only qcow is a default feature
+ * (Cargo.toml:219), but all-default (:468-500), which all-x86_64 and
+ * all-aarch64 take (:504-523), adds android-sparse, composite-disk and
+ * zstd-disk; vmsvc cannot tell which a binary has, so it refuses them all.
+ */
+const SIGNATURES: readonly ImageSignature[] = [
+  {
+    // CDISK_MAGIC (disk/src/composite.rs:171), matched at disk.rs:251-256.
+    // Its protobuf names component files by path, relative to the image's
+    // directory or absolute (composite.rs:214-219), which crosvm opens
+    // (composite.rs:228).
+    format: 'composite disk',
+    magic: [...Buffer.from('composite_disk\x1d')],
+    why: 'crosvm would open it as a composite disk, whose header names component files by path that crosvm opens on the host',
+    hint: NOT_RAW_HINT,
+  },
+  {
+    // QCOW_MAGIC 0x514649fb big-endian, "QFI\xfb" (disk/src/qcow/mod.rs:147),
+    // matched at disk.rs:264-267. The header may name a backing file,
+    // opened on the host (qcow/mod.rs:627-644).
+    format: 'QCOW2',
+    magic: [0x51, 0x46, 0x49, 0xfb],
+    why: 'crosvm would open it as QCOW2, whose header can name a backing file that crosvm opens on the host',
+    hint: NOT_RAW_HINT,
+  },
+  {
+    // SPARSE_HEADER_MAGIC 0xed26ff3a little-endian (disk/src/android_sparse.rs:58), disk.rs:268-271.
+    format: 'Android sparse',
+    magic: [0x3a, 0xff, 0x26, 0xed],
+    why: 'crosvm would open it as an Android sparse image, so the guest would not see the file\'s bytes',
+    hint: NOT_RAW_HINT,
+  },
+  {
+    // ZSTD_FRAME_MAGIC 0xfd2fb528 little-endian (disk/src/zstd.rs:38), disk.rs:272-278.
+    format: 'zstd',
+    magic: [0x28, 0xb5, 0x2f, 0xfd],
+    why: 'crosvm would open it as a zstd archive, so the guest would not see the file\'s bytes',
+    hint: NOT_RAW_HINT,
+  },
+  {
+    // ZSTD_SKIPPABLE_MAGIC_LOW..HIGH 0x184d2a50..0x184d2a5f little-endian (disk/src/zstd.rs:41-42), disk.rs:274-275.
+    format: 'zstd (skippable frame)',
+    magic: [{ from: 0x50, to: 0x5f }, 0x2a, 0x4d, 0x18],
+    why: 'crosvm would open it as a zstd archive, so the guest would not see the file\'s bytes',
+    hint: NOT_RAW_HINT,
+  },
+];
 
 export const crosvm = {
   id: 'crosvm',
@@ -96,6 +151,11 @@ export const crosvm = {
    * The seccomp policies are compiled in: without --seccomp-policy-dir
    * crosvm uses its embedded ones (jail/src/helpers.rs:307, 341-343, 538-546).
    */
+  /*
+   * Read-only disks too: a QCOW2 or composite header the data dir's owner
+   * wrote names host files that crosvm, often root, opens for the guest.
+   */
+  imageFormat: { kind: 'probed', signatures: SIGNATURES },
   sandboxRoot: 'empty',
   accels: ['kvm'],
 } as const satisfies VmmCapabilities;

@@ -60,6 +60,8 @@ export const qemu = {
   console: { kind: 'socket', socket: 'console.sock' },
   // -drive format=raw (templates/qemu/vm-run.hbs): QEMU does not probe.
   writableDisks: { kind: 'raw' },
+  // format=raw for every image, so the scan reads none of them.
+  imageFormat: { kind: 'forced-raw' },
   sandboxRoot: null,
   accels: ACCELS,
 } as const satisfies VmmCapabilities;

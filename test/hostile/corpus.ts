@@ -56,6 +56,13 @@ export interface HostileCase {
   readonly maxCheckMs?: number;
   /** Extra checks on the generated tree; returns the problems found. */
   readonly verify?: (ctx: VerifyContext) => string[];
+  /** Run check and generate with --vmm crosvm (and --no-user-console, which it needs); default cloud-hypervisor. */
+  readonly vmm?: 'crosvm';
+}
+
+/** The flags every vmsvc run of a case takes for its VMM. */
+export function vmmFlags(c: HostileCase): string[] {
+  return c.vmm === 'crosvm' ? ['--vmm', 'crosvm', '--no-user-console'] : [];
 }
 
 // ------------------------------------------------------------------ builders
@@ -99,6 +106,19 @@ function sparse(p: string, size: number, head: Buffer = Buffer.alloc(0)): void {
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** A QCOW2 v3 header whose backing file is `backing` (at offset 512): what crosvm would open on the host. */
+function qcow2Naming(backing: string): Buffer {
+  const h = Buffer.alloc(1024);
+  h.write('QFI\xfb', 0, 'latin1');
+  h.writeUInt32BE(3, 4);
+  h.writeBigUInt64BE(512n, 8);
+  h.writeUInt32BE(Buffer.byteLength(backing), 16);
+  h.writeUInt32BE(16, 20);
+  h.writeBigUInt64BE(1n << 30n, 24);
+  h.write(backing, 512);
+  return h;
 }
 
 function replaceWithSymlink(target: string, p: string): void {
@@ -1018,6 +1038,44 @@ export const CORPUS: readonly HostileCase[] = [
     valid: [],
   },
   // ---- end of the scan helper's block.
+  {
+    // crosvm f1e797a6 probes each image (disk/src/disk.rs:223-281) and opens
+    // QCOW2's backing file (disk/src/qcow/mod.rs:627-644) and a composite
+    // disk's components (disk/src/composite.rs:214-228) on the host.
+    title: 'crosvm: QCOW2 headers naming /etc/shadow and /dev/sda, a composite disk naming ../../etc/shadow, a huge sparse QCOW2: img-not-raw; raw look-alikes pass',
+    vmm: 'crosvm',
+    maxCheckMs: 10_000,
+    build: ({ data }) => {
+      vm(data, 'shadow');
+      fs.writeFileSync(path.join(data, 'shadow', 'blk', 'root.img'), qcow2Naming('/etc/shadow'));
+      vm(data, 'sda', { disks: ['root.img'] });
+      fs.writeFileSync(path.join(data, 'sda', 'blk', 'data.img'), qcow2Naming('/dev/sda'));
+      vm(data, 'cdisk');
+      fs.writeFileSync(path.join(data, 'cdisk', 'blk', 'root.img'), Buffer.concat([Buffer.from('composite_disk\x1d'), Buffer.from('\x0a\x16../../etc/shadow')]));
+      vm(data, 'huge');
+      sparse(path.join(data, 'huge', 'blk', 'root.img'), 64 * GiB, qcow2Naming('/etc/shadow'));
+      vm(data, 'ok', { disks: ['root.img'] });
+      fs.writeFileSync(path.join(data, 'ok', 'blk', 'later.img'), Buffer.concat([Buffer.alloc(512), qcow2Naming('/etc/shadow')]));
+      fs.writeFileSync(path.join(data, 'ok', 'blk', 'short.img'), Buffer.from('QFI', 'latin1'));
+      sparse(path.join(data, 'ok', 'blk', 'big.img'), 64 * GiB);
+    },
+    diagnostics: [
+      err('img-not-raw', 'cdisk/blk/root.img'), err('img-not-raw', 'huge/blk/root.img'),
+      err('img-not-raw', 'sda/blk/data.img'), err('img-not-raw', 'shadow/blk/root.img'),
+    ],
+    valid: ['ok'],
+  },
+  {
+    title: 'cloud-hypervisor: the same QCOW2 and composite headers are raw images to it (image_type=raw) and pass',
+    build: ({ data }) => {
+      vm(data, 'shadow');
+      fs.writeFileSync(path.join(data, 'shadow', 'blk', 'root.img'), qcow2Naming('/etc/shadow'));
+      vm(data, 'cdisk');
+      fs.writeFileSync(path.join(data, 'cdisk', 'blk', 'root.img'), Buffer.concat([Buffer.from('composite_disk\x1d'), Buffer.from('\x0a\x16../../etc/shadow')]));
+    },
+    diagnostics: [],
+    valid: ['cdisk', 'shadow'],
+  },
 ];
 
 // ------------------------------------------------------------------ shared checks of generated trees
@@ -1033,9 +1091,10 @@ export function lexWords(script: string): string[] | string {
  * and, after its one --disk, exactly one word per image, in order, up to the
  * next option (--net or --serial); returns the problems.
  */
-export function runScriptProblems(script: string, kernel: string, disks: readonly string[]): string[] {
+export function runScriptProblems(script: string, kernel: string, disks: readonly string[], vmm: 'cloud-hypervisor' | 'crosvm' = 'cloud-hypervisor'): string[] {
   const words = lexWords(script);
   if (typeof words === 'string') return [`the run script does not lex: ${words}`];
+  if (vmm === 'crosvm') return crosvmArgvProblems(words, kernel, disks);
   const problems: string[] = [];
   const kernelAt = words.indexOf('--kernel');
   if (kernelAt < 0 || words.indexOf('--kernel', kernelAt + 1) >= 0) problems.push('not exactly one --kernel');
@@ -1050,6 +1109,19 @@ export function runScriptProblems(script: string, kernel: string, disks: readonl
       problems.push(`--disk words ${JSON.stringify(diskWords)}, want ${JSON.stringify(want)} then --net or --serial`);
     }
   }
+  return problems;
+}
+
+/**
+ * crosvm f1e797a6: one `--block path=...,ro=true` per disk, in order, and the
+ * kernel as the last positional argument (test/system/run-scripts.test.ts cites where).
+ */
+function crosvmArgvProblems(words: readonly string[], kernel: string, disks: readonly string[]): string[] {
+  const problems: string[] = [];
+  if (words.at(-1) !== kernel) problems.push(`last word ${JSON.stringify(words.at(-1))}, want the kernel ${JSON.stringify(kernel)}`);
+  const blocks = words.flatMap((w, i) => (w === '--block' ? [words[i + 1] ?? ''] : []));
+  const want = disks.map((d) => `path=${d},ro=true`);
+  if (JSON.stringify(blocks) !== JSON.stringify(want)) problems.push(`--block values ${JSON.stringify(blocks)}, want ${JSON.stringify(want)}`);
   return problems;
 }
 

@@ -457,6 +457,86 @@ test('img-empty: a zero-byte .img', (t) => {
   assertOnlyVmSkipped(t, result, ['img-empty']);
 });
 
+// crosvm f1e797a6 opens every image through detect_image_type
+// (disk/src/disk.rs:223-281, called from devices/src/virtio/block/sys/linux.rs:60-70
+// by disk::open_disk_file, disk.rs:322-330): it reads min(size, 4096) bytes
+// into a zero-filled buffer (:236-247) and opens as another format an image
+// whose first bytes are CDISK_MAGIC (:251-256, composite.rs:171), QCOW_MAGIC
+// big-endian (:264-267, qcow/mod.rs:147), SPARSE_HEADER_MAGIC little-endian
+// (:268-271, android_sparse.rs:58), or a zstd frame or skippable-frame magic
+// little-endian (:272-278, zstd.rs:38-42).
+/** A QCOW2 v3 header (the fields qcow/mod.rs reads) whose backing file is `backing`, at offset 512. */
+function qcow2Naming(backing: string): Buffer {
+  const h = Buffer.alloc(1024);
+  h.write('QFI\xfb', 0, 'latin1');
+  h.writeUInt32BE(3, 4); // version
+  h.writeBigUInt64BE(512n, 8); // backing_file_offset
+  h.writeUInt32BE(Buffer.byteLength(backing), 16); // backing_file_size
+  h.writeUInt32BE(16, 20); // cluster_bits
+  h.writeBigUInt64BE(1n << 30n, 24); // size
+  h.write(backing, 512);
+  return h;
+}
+
+/** Images crosvm opens as another format, by the format the message must name. */
+const NOT_RAW: ReadonlyArray<readonly [string, string, Buffer]> = [
+  ['qcow.img', 'QCOW2', qcow2Naming('/etc/shadow')],
+  ['composite.img', 'composite disk', Buffer.concat([Buffer.from('composite_disk\x1d'), Buffer.alloc(64)])],
+  ['sparse.img', 'Android sparse', Buffer.from([0x3a, 0xff, 0x26, 0xed, 1, 0, 0, 0])],
+  ['zstd.img', 'zstd', Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0, 0])],
+  ['skip-lo.img', 'zstd (skippable frame)', Buffer.from([0x50, 0x2a, 0x4d, 0x18, 0, 0, 0, 0])],
+  ['skip-hi.img', 'zstd (skippable frame)', Buffer.from([0x5f, 0x2a, 0x4d, 0x18, 0, 0, 0, 0])],
+];
+
+/** Images crosvm opens as raw, although they hold a signature's bytes. */
+const RAW_LOOKALIKES: ReadonlyArray<readonly [string, Buffer]> = [
+  // The magic not at offset 0: crosvm only compares the first bytes.
+  ['later.img', Buffer.concat([Buffer.alloc(512), qcow2Naming('/etc/shadow')])],
+  // Shorter than the magic: the zero-filled rest of crosvm's buffer makes "QFI\0".
+  ['short.img', Buffer.from('QFI', 'latin1')],
+  ['short-cdisk.img', Buffer.from('composite_disk')],
+  // One past the skippable range (0x184d2a5f), and one below it.
+  ['skip-past.img', Buffer.from([0x60, 0x2a, 0x4d, 0x18])],
+  ['skip-below.img', Buffer.from([0x4f, 0x2a, 0x4d, 0x18])],
+  // QCOW_MAGIC little-endian is not QCOW2 to crosvm.
+  ['qcow-le.img', Buffer.from([0xfb, 0x49, 0x46, 0x51])],
+];
+
+test('img-not-raw: with crosvm, each image starting with a signature it would open as another format invalidates its VM, naming file and format', (t) => {
+  const spec = { disks: ['root.img'] };
+  const f = fixture(t, { vm: spec, ok: spec });
+  for (const [name, , bytes] of NOT_RAW) fs.writeFileSync(blkPath(f, name), bytes);
+  for (const [name, bytes] of RAW_LOOKALIKES) fs.writeFileSync(blkPath(f, name, 'ok'), bytes);
+  const crosvm = { ...defaultOptions, vmm: 'crosvm', userConsole: false } as const;
+  const result = check(f.data, crosvm);
+  const want = NOT_RAW.map(([name, format]) => ({ rule: 'img-not-raw' as const, path: blkPath(f, name), vm: 'vm', mentions: [name, `${format} signature`, 'crosvm'] }))
+    .sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)));
+  assertDiagnostics(t, result.diagnostics, want);
+  assertOutcome(t, result, ['ok'], [['vm', 'invalid (img-not-raw)']]);
+  const qcow = result.diagnostics.find((d) => d.path === blkPath(f, 'qcow.img'))!;
+  t.true(qcow.message.includes('backing file') && qcow.message.includes('51 46 49 fb'), qcow.message);
+  t.true(qcow.hint.includes('--vmm qemu'), qcow.hint);
+  t.deepEqual(result.vms[0]!.disks, [...RAW_LOOKALIKES.map(([n]) => n), 'root.img'].sort().map((n) => blkPath(f, n, 'ok')));
+});
+
+test('img-not-raw: QEMU (format=raw) and cloud-hypervisor (image_type=raw) open every image as raw, so the same images pass', (t) => {
+  const f = fixture(t, { vm: { disks: ['root.img'] } });
+  for (const [name, , bytes] of NOT_RAW) fs.writeFileSync(blkPath(f, name), bytes);
+  for (const vmm of ['qemu', 'cloud-hypervisor'] as const) {
+    const result = check(f.data, { ...defaultOptions, vmm });
+    assertDiagnostics(t, result.diagnostics, []);
+    assertOutcome(t, result, ['vm'], []);
+  }
+});
+
+test('img-not-raw: a link inside the data dir to a QCOW2 image is judged by the file it reaches', (t) => {
+  const f = fixture(t, { vm: { disks: ['root.img'] } });
+  fs.writeFileSync(path.join(vmDir(f), 'real'), qcow2Naming('/dev/sda'));
+  fs.symlinkSync('../real', blkPath(f, 'link.img'));
+  const result = check(f.data, { ...defaultOptions, vmm: 'crosvm', userConsole: false });
+  assertDiagnostics(t, result.diagnostics, [{ rule: 'img-not-raw', path: blkPath(f, 'link.img'), vm: 'vm', mentions: ['link.img', 'QCOW2'] }]);
+});
+
 test('img-unreadable: mode 000, checked as user nobody', (t) => {
   const f = fixture(t, { vm: { disks: ['root.img', 'data.img'] }, ok: {} });
   fs.chmodSync(blkPath(f, 'data.img'), 0o000);

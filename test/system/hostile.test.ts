@@ -20,7 +20,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compareBytes, printable } from '../../generator/util/bytes.js';
 import { checkS6rcSource } from '../../generator/s6rc/source-check.js';
-import { available, CORPUS, privateCli, runScriptProblems, type ExpectedDiagnostic, type HostileCase, type Requirement } from '../hostile/corpus.js';
+import { available, CORPUS, privateCli, runScriptProblems, vmmFlags, type ExpectedDiagnostic, type HostileCase, type Requirement } from '../hostile/corpus.js';
 import { tempDir } from '../support/data-dir.js';
 import { realCompileProblems } from '../support/real-s6rc.js';
 
@@ -225,7 +225,7 @@ async function runCase(t: ExecutionContext, c: HostileCase): Promise<void> {
   if (asNobody) fs.chownSync(root, NOBODY, NOBODY);
   const buildMs = performance.now() - built;
   const timeoutMs = c.slow === true ? 240_000 : 30_000;
-  const run = (args: string[]) => slots(() => vmsvc(args, { cwd: root, asNobody, timeoutMs }));
+  const run = (args: string[]) => slots(() => vmsvc([...args, ...vmmFlags(c)], { cwd: root, asNobody, timeoutMs }));
   const expectErrors = c.diagnostics.some((d) => d.severity === 'error');
 
   const before = snapshot(root);
@@ -269,7 +269,7 @@ async function runCase(t: ExecutionContext, c: HostileCase): Promise<void> {
     const kernel = kernelPath(data, `${v.name}/vmlinux`);
     if (v.kernel !== kernel) argvProblems.push(`${printable(v.name)}: manifest kernel ${printable(v.kernel)}`);
     const script = fs.readFileSync(path.join(out, `vm-${v.name}`, 'run'), 'utf8');
-    for (const p of runScriptProblems(script, kernel, expectedDisks(data, v.name))) argvProblems.push(`${printable(v.name)}: ${printable(p)}`);
+    for (const p of runScriptProblems(script, kernel, expectedDisks(data, v.name), c.vmm)) argvProblems.push(`${printable(v.name)}: ${printable(p)}`);
   }
   t.deepEqual(argvProblems.slice(0, 10), [], 'the run scripts pass kernel and disk paths exactly');
   if (c.verify !== undefined) t.deepEqual(c.verify({ root, data, out }), [], 'case-specific checks');

@@ -89,7 +89,7 @@ test('a full address space still numbers every link; one more is a check error',
   const dir = { kind: 'directory', viaSymlink: false, size: 0, readable: true, resolved: null } as const;
   const mkVm = (name: string, providers: string[]): ScannedVm => ({
     name, dir: `/d/${name}`, vmlinux: file, vmlinuxFormat: { kind: 'elf' }, initramfs: { kind: 'missing' }, blk: dir,
-    images: [{ name: 'root.img', path: `/d/${name}/blk/root.img`, node: file }],
+    images: [{ name: 'root.img', path: `/d/${name}/blk/root.img`, node: file, signature: null }],
     providersDir: providers.length > 0 ? dir : { kind: 'missing' }, providersNetDir: providers.length > 0 ? dir : { kind: 'missing' },
     providers: providers.map((p) => ({ name: p, path: `/d/${name}/providers/net/${p}`, node: file })),
     configDir: { kind: 'missing' }, config: [], undecodable: [],

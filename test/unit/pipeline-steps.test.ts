@@ -12,6 +12,7 @@ import { planTree, type Service } from '../../generator/pipeline/plan.js';
 import { renderTree } from '../../generator/pipeline/render.js';
 import { scanDataDir } from '../../generator/pipeline/scan.js';
 import { loadTemplates } from '../../generator/pipeline/templates.js';
+import { VMM_FACTS } from '../../generator/vmm/index.js';
 import { dataDirWith } from '../support/data-dir.js';
 
 function fixture(): { root: string; data: string } {
@@ -31,6 +32,22 @@ test('scan: lists the VM dirs (hidden entries ignored) before reading any, and r
     t.is(vms.get('broken')!.vmlinux.kind, 'missing');
     t.deepEqual(vms.get('app')!.providers.map((p) => p.name), ['net']);
     t.deepEqual(vms.get('app')!.images.map((i) => i.name).sort(), ['a.img', 'b.img']);
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('scan: with a probing VMM\'s signatures each image keeps only the signature it matched (the VMM\'s own object); without, none', (t) => {
+  const { root, data } = fixture();
+  try {
+    fs.writeFileSync(path.join(data, 'app', 'blk', 'a.img'), Buffer.from([0x51, 0x46, 0x49, 0xfb, 0, 0, 0, 3]));
+    const format = VMM_FACTS.crosvm.imageFormat;
+    const signatures = format.kind === 'probed' ? format.signatures : [];
+    const images = (tree: ReturnType<typeof scanDataDir>) => [...tree.vms].find((vm) => vm.name === 'app')!.images.slice().sort((a, b) => (a.name < b.name ? -1 : 1));
+    const probed = images(scanDataDir(data, Number.POSITIVE_INFINITY, signatures));
+    t.is(probed[0]!.signature, signatures.find((s) => s.format === 'QCOW2') ?? null);
+    t.is(probed[1]!.signature, null);
+    t.deepEqual(images(scanDataDir(data)).map((i) => i.signature), [null, null]);
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
   }
