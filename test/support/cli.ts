@@ -12,8 +12,9 @@ export interface CliResult {
   readonly stderr: string;
 }
 
-export function vmsvc(args: readonly string[], env: NodeJS.ProcessEnv = process.env): CliResult {
-  const r = spawnSync(process.execPath, [VMSVC, ...args], { encoding: 'utf8', env, timeout: 60_000 });
+/** `timeoutMs` bounds the run; apply, which brings VMs up, needs more than a check on a loaded machine. */
+export function vmsvc(args: readonly string[], env: NodeJS.ProcessEnv = process.env, timeoutMs = 60_000): CliResult {
+  const r = spawnSync(process.execPath, [VMSVC, ...args], { encoding: 'utf8', env, timeout: timeoutMs });
   if (r.error !== undefined) throw r.error;
   // Every tree a test generates must also pass the s6-rc source checker, and the real s6-rc-compile when it is here.
   const out = args.includes('--out') ? args[args.indexOf('--out') + 1] : undefined;

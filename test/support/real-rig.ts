@@ -93,7 +93,9 @@ export async function startRig(t: ExecutionContext, real: RealS6rc, opts: RigOpt
   ];
   return {
     root, data, state, scandir, live, runtime, env, svscan,
-    apply: (extra = []) => vmsvc(['apply', ...flags, ...extra], env),
+    // apply waits for the autostart VMs (each up to its timeout-up): 60 s was
+    // too little with the suite's other VMs starting on two cores.
+    apply: (extra = []) => vmsvc(['apply', ...flags, ...extra], env, 300_000),
     applyWithStack(bytes, extra = []) {
       const r = spawnSync(real.bin('s6-softlimit'), ['-s', String(bytes), process.execPath, VMSVC, 'apply', ...flags, ...extra], { encoding: 'utf8', env, timeout: 600_000 });
       return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
