@@ -5,6 +5,7 @@
  * cannot. test/system/readiness.test.ts runs these checks under the real s6-rc.
  */
 import test from 'ava';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { vmsvc } from '../support/cli.js';
@@ -23,6 +24,13 @@ function generated(t: { teardown: (fn: () => void) => void }, args: readonly str
 /** A block as execlineb passes it on: each word prefixed with a space, then an empty word. */
 const block = (...words: string[]): string[] => [...words.map((w) => ` ${w}`), ''];
 
+/**
+ * Every check starts by sending its stderr to /dev/null: until the VMM
+ * answers each probe fails, ten times a second, and its client's complaints
+ * would fill the catch-all log.
+ */
+const QUIET = ['redirfd', '-w', '2', '/dev/null'];
+
 /** The check's argv as execlineb runs it (comments gone, blocks encoded). */
 function checkWords(out: string): string[] {
   const lexed = lexExecline(fs.readFileSync(path.join(out, 'vm-solo', 'data', 'check'), 'utf8'));
@@ -36,6 +44,7 @@ test('qemu: the check sends qmp_capabilities and query-status over QMP and wants
   // QMP spec: capabilities negotiation first (docs/interop/qmp-spec.rst); StatusInfo's
   // status is a RunState, "running" only while the vCPUs run (qapi/run-state.json).
   t.deepEqual(checkWords(g.out), [
+    ...QUIET,
     'backtick', '-E', 'vmsvc_reply', ...block(
       'heredoc', '0', '{"execute":"qmp_capabilities"}\n{"execute":"query-status"}\n',
       's6-ipcclient', '-q', '/run/vm/solo/qmp.sock', 's6-ioconnect', '-t', '5000'),
@@ -53,6 +62,7 @@ test('cloud-hypervisor: the check runs ch-remote info and wants the top-level "s
   // the body; http_endpoint.rs:629 serde_json::to_string (compact) of VmInfoResponse, whose fields
   // are config, state, memory_actual_size in that order (vmm/src/api/mod.rs:223-228); vm.rs:406 VmState.
   t.deepEqual(checkWords(g.out), [
+    ...QUIET,
     'backtick', '-E', 'vmsvc_reply', ...block('/opt/ch/ch-remote', '--api-socket', '/run/vm/solo/api.sock', 'info'),
     'case', '--', '${vmsvc_reply}', ...block('.*("state":"Running","memory_actual_size":).*', ...block('exit', '0')),
     'exit', '1',
@@ -65,7 +75,7 @@ test('crosvm: the check is `crosvm resume SOCKET`, judged by its exit status', (
   // crosvm f1e797a6: src/crosvm/cmdline.rs:296-305 ResumeCommand (positional VM_SOCKET,
   // "No-op if already running", upstream's way to wait until commands are processed);
   // src/main.rs:212-218 resume_vms -> vms_request, which fails when nothing answers.
-  t.deepEqual(checkWords(g.out), ['/opt/crosvm/crosvm', 'resume', '/run/vm/solo/control.sock']);
+  t.deepEqual(checkWords(g.out), [...QUIET, '/opt/crosvm/crosvm', 'resume', '/run/vm/solo/control.sock']);
 });
 
 test('guest readiness with qemu: a 64-byte ringbuf behind the port org.vmsvc.ready, read over QMP after query-status', (t) => {
@@ -75,7 +85,7 @@ test('guest readiness with qemu: a 64-byte ringbuf behind the port org.vmsvc.rea
   // Without the user console the port still needs a virtio-serial bus.
   t.regex(run, /\n {2}-device virtio-serial-pci\n {2}-chardev ringbuf,id=vmsvc-ready,size=64\n {2}-device virtserialport,chardev=vmsvc-ready,name=org\.vmsvc\.ready\n/);
   const words = checkWords(g.out);
-  t.is(words[0], 'if');
+  t.deepEqual(words.slice(0, QUIET.length + 1), [...QUIET, 'if']);
   // query-status first, inside if: a READY=1 is consumed only by a probe that already saw the VM run.
   const status = words.indexOf('  {"execute":"qmp_capabilities"}\n{"execute":"query-status"}\n');
   const ringbuf = words.indexOf(' {"execute":"qmp_capabilities"}\n{"execute":"ringbuf-read","arguments":{"device":"vmsvc-ready","size":64,"format":"utf8"}}\n');
@@ -106,5 +116,22 @@ test('every declared expectation can stand in the command line after the reply i
       t.false(/[$\n]/.test(r.expect), `${vmm}: ${r.expect}`);
       t.notThrows(() => new RegExp(r.expect!), vmm);
     }
+  }
+});
+
+test('a probe that fails before the VMM answers writes nothing to the catch-all log', (t) => {
+  const { root } = dataDirWith({});
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  // cloud-hypervisor's ch-remote, before the API socket exists, complains on stderr and fails.
+  const chRemote = path.join(root, 'ch-remote');
+  fs.writeFileSync(chRemote, '#!/bin/sh\necho "Error: Connection refused (os error 111)" >&2\nexit 1\n', { mode: 0o755 });
+  for (const args of [['--vmm', 'cloud-hypervisor', '--ch-remote', chRemote], ['--vmm', 'qemu'], ['--vmm', 'qemu', '--guest-ready']]) {
+    const g = generated(t, [...args, '--execlineb', '/usr/bin/execlineb']);
+    t.is(g.code, 0, g.stderr);
+    const r = spawnSync('/usr/bin/execlineb', ['-P', path.join(g.out, 'vm-solo', 'data', 'check')], {
+      encoding: 'utf8', env: { PATH: `/usr/lib/execline/bin:${process.env.PATH ?? '/usr/bin:/bin'}` },
+    });
+    t.true(r.status !== null && r.status !== 0, `${args.join(' ')}: not ready (exit ${String(r.status)})`);
+    t.is(r.stderr, '', `${args.join(' ')}: silent`);
   }
 });
