@@ -25,6 +25,9 @@ export interface Programs {
   /** A stop waits with s6-svwait for the VMM to exit, and kills it with s6-svc. */
   readonly s6Svc: string;
   readonly s6Svwait: string;
+  /** The finish script asks s6-svstat whether the death was a stop, and clears the death tally with s6-svdt-clear if so. */
+  readonly s6Svstat: string;
+  readonly s6SvdtClear: string;
 }
 
 export interface GeneratorOptions {
@@ -104,6 +107,8 @@ export const defaultOptions: GeneratorOptions = {
     s6Permafailon: 's6-permafailon',
     s6Svc: 's6-svc',
     s6Svwait: 's6-svwait',
+    s6Svstat: 's6-svstat',
+    s6SvdtClear: 's6-svdt-clear',
   },
   runtimeDir: '/run/vm',
   logDir: '/var/log/vm',

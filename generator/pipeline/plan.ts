@@ -106,6 +106,9 @@ export interface VmFinishData {
   readonly origin: Origin;
   readonly execlineb: string;
   readonly permafailon: string;
+  /** Ask s6-supervise whether the service is wanted up; a death that is not is a stop, which clears the tally. */
+  readonly svstat: string;
+  readonly svdtClear: string;
   readonly deaths: number;
   readonly windowSeconds: number;
   /** s6-permafailon's event list: which deaths count. */
@@ -188,8 +191,9 @@ const S6_DEFAULT_DEATH_TALLY = 100;
  * Every death counts towards the crash limit: any exit code (0 too: a guest
  * that powers off at once, over and over, loops like one that crashes) and
  * every signal that ends a process by default (SIGSYS: a seccomp kill).
- * Deaths while the VM is being stopped count too, but a stopped VM is not
- * restarted anyway, and `vmsvc start` clears the tally.
+ * A stop is not a crash: the finish script clears the tally after a death
+ * the supervisor did not want up (s6-svc -d, s6-rc -d, and the stop half of
+ * a restart by s6-rc-update), so restarts never add up to a crash loop.
  */
 const CRASH_EVENTS = [
   '0-255', 'SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGILL', 'SIGTRAP', 'SIGABRT', 'SIGBUS', 'SIGFPE', 'SIGKILL',
@@ -452,6 +456,8 @@ function planVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): Longrun {
         origin,
         execlineb: opts.programs.execlineb,
         permafailon: opts.programs.s6Permafailon,
+        svstat: opts.programs.s6Svstat,
+        svdtClear: opts.programs.s6SvdtClear,
         deaths: opts.crashDeaths,
         windowSeconds: opts.crashWindowSeconds,
         events: CRASH_EVENTS,
