@@ -151,6 +151,11 @@ export interface Longrun {
   readonly maxDeathTally: number | null;
   /** s6-supervise SIGKILLs `run` this long after a stop began; null: never. */
   readonly timeoutKillMs: number | null;
+  /**
+   * flag-timeout-killpg: that SIGKILL goes to run's whole process group
+   * (s6 2.13 and later), not run alone.
+   */
+  readonly timeoutKillsGroup: boolean;
   /** s6-rc fails a stop that has not ended after this long; null: never. */
   readonly timeoutDownMs: number | null;
   readonly dependencies: readonly string[];
@@ -219,8 +224,9 @@ const PROBE_TIMEOUT_MS = 10000;
 const PRESS_EVERY_MS = 5000;
 /**
  * s6-supervise's timeout-kill comes this long after the stop timeout: the
- * last resort, if trap itself does not end (it SIGKILLs trap alone, not the
- * VMM, on s6 < 2.13). s6-rc's timeout-down is as long again after that.
+ * last resort, if trap itself does not end or its kill did not work (it
+ * SIGKILLs the process group with flag-timeout-killpg, trap alone on s6 <
+ * 2.13). s6-rc's timeout-down is as long again after that.
  */
 const KILL_GRACE_MS = 5000;
 
@@ -466,6 +472,10 @@ function planVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): Longrun {
     },
     maxDeathTally: opts.crashDeaths > S6_DEFAULT_DEATH_TALLY ? opts.crashDeaths : null,
     timeoutKillMs: vm.settings.stopTimeoutMs + KILL_GRACE_MS,
+    // The last resort comes when trap's own kill did not work (an s6-svc
+    // without -K, whose SIGINT the VMM ignored): SIGKILL to trap alone would
+    // leave the VMM running, on the VM's disks, with no service.
+    timeoutKillsGroup: true,
     timeoutDownMs: vm.settings.stopTimeoutMs + 2 * KILL_GRACE_MS,
     // A provider's VM needs its links' devices; a client also needs the provider VM up.
     dependencies: sortedBytewise([
@@ -504,6 +514,7 @@ function planLogger(vm: ValidVm, opts: GeneratorOptions): Longrun {
     finish: null,
     maxDeathTally: null,
     timeoutKillMs: null,
+    timeoutKillsGroup: false,
     timeoutDownMs: null,
     dependencies: [],
     producerFor: null,

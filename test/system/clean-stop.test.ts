@@ -113,6 +113,27 @@ for (const vmm of ['cloud-hypervisor', 'qemu', 'crosvm'] as const) {
   });
 }
 
+realS6rcTest('a hung VMM (no answer on its socket, SIGINT ignored) does not outlive its service when s6-svc has no -K: timeout-kill takes the group', async (t, real) => {
+  if (!fs.existsSync('/usr/bin/s6-svc')) {
+    t.pass('no /usr/bin/s6-svc here');
+    return;
+  }
+  // Debian's s6-svc 2.11 (no -K) with the prefix's s6-supervise: trap's kill is SIGINT, which this VMM ignores.
+  const r = await startRig(t, real, { bin: (bin) => installStubVmm(bin), flags: ['--stop-timeout', '2000', '--s6-svc', '/usr/bin/s6-svc'] });
+  makeVm(r.data, 'stuck');
+  t.is(r.apply().code, 0);
+  t.true(fs.existsSync(path.join(r.state, 'source', 'vm-stuck', 'flag-timeout-killpg')));
+  const up = r.s6('s6-rc', ['-l', r.live, '-u', 'change', 'vms']);
+  t.is(up.code, 0, up.stderr + fs.readFileSync(path.join(r.root, 'svscan.log'), 'utf8'));
+  fs.writeFileSync(path.join(r.runtime, 'stuck.hung'), '');
+  const pid = vmmPid(r, 'stuck');
+  const down = r.s6('s6-rc', ['-l', r.live, '-d', 'change', 'vm-stuck']);
+  t.is(down.code, 0, down.stderr);
+  t.true(serial(r, 'stuck').includes('serial: hung: SIGINT ignored'), 'trap did forward SIGINT, in vain');
+  await waitFor('the hung VMM to be gone', () => !alive(pid), 10_000, 50);
+  t.false(fs.existsSync(path.join(r.runtime, 'stuck', 'quit')), 'it never answered the finish script');
+});
+
 /**
  * The same service directory under Debian 12's s6 2.11 and execline 2.9.3
  * (what a host without the newer skarnet stack runs): no s6-rc, a bare
