@@ -6,7 +6,7 @@
 import * as path from 'node:path';
 import { CONTROL_CHAR, printable } from '../util/bytes.js';
 import { CommandError } from '../command/shell.js';
-import { defaultOptions, type GeneratorOptions } from '../pipeline/options.js';
+import { defaultOptions, STOP_TIMEOUT_LIMIT_MS, type GeneratorOptions } from '../pipeline/options.js';
 import { VMM_UNSAFE } from '../rules/vm-name.js';
 import { ACCELS, MEMORY_SIZE, memoryBytes, VMM_FACTS, VMMS } from '../vmm/index.js';
 
@@ -209,12 +209,12 @@ function flagOptions(f: OptionFlags): GeneratorOptions {
     cpus: integer('cpus', f.cpus, 1, MAX_CPUS),
     maxMemory: matching('max-memory', f['max-memory'], MEMORY_SIZE, 'a number with an optional K, M or G suffix, e.g. 4G'),
     maxCpus: integer('max-cpus', f['max-cpus'], 1, MAX_CPUS),
-    maxStopTimeoutMs: integer('max-stop-timeout', f['max-stop-timeout'], 1, U32_MAX),
+    maxStopTimeoutMs: integer('max-stop-timeout', f['max-stop-timeout'], 1, STOP_TIMEOUT_LIMIT_MS),
     accel: oneOf('accel', f.accel, ACCELS),
     writableDisks: f['writable-disks'],
     userConsole: f['user-console'],
     timeoutUpMs: integer('timeout-up', f['timeout-up'], 0, U32_MAX),
-    stopTimeoutMs: integer('stop-timeout', f['stop-timeout'], 1, U32_MAX),
+    stopTimeoutMs: integer('stop-timeout', f['stop-timeout'], 1, STOP_TIMEOUT_LIMIT_MS),
     crashDeaths: integer('crash-deaths', f['crash-deaths'], 1, S6_MAX_DEATH_TALLY),
     crashWindowSeconds: integer('crash-window', f['crash-window'], 1, 86400),
     guestReady: f['guest-ready'],

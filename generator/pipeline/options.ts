@@ -30,6 +30,16 @@ export interface Programs {
   readonly s6SvdtClear: string;
 }
 
+/**
+ * The longest stop timeout any flag may set (one hour). The stop presses the
+ * power button every 5 s, one forx value per press, all on the run script's
+ * command line: at 10^9 ms (200000 values) execlineb cannot even exec it
+ * (E2BIG) and the VM never starts; near 2^32 ms timeout-kill and
+ * timeout-down (the stop timeout + 5 s and + 10 s) overflow s6's uint32
+ * and s6-rc-compile refuses the whole tree. One hour is 720 values.
+ */
+export const STOP_TIMEOUT_LIMIT_MS = 3_600_000;
+
 export interface GeneratorOptions {
   readonly vmm: Vmm;
   readonly programs: Programs;
