@@ -212,8 +212,10 @@ const CRASH_EVENTS = [
 const REQUEST_BOUND_MS = 5000;
 
 /**
- * One readiness probe that runs longer is killed (s6-notifyoncheck -t): the
- * bound of a VMM's own client (ch-remote, crosvm), which nothing else bounds.
+ * One readiness probe that runs longer is given up on (s6-notifyoncheck -t)
+ * and the next one starts; s6-notifyoncheck does not kill it, so a VMM's
+ * own client (ch-remote, crosvm), which nothing bounds, stays until the VMM
+ * closes its socket (README, Readiness).
  */
 const PROBE_TIMEOUT_MS = 10000;
 
