@@ -117,7 +117,9 @@ async function revive(tree: Tree, names: readonly string[], args: StartStopArgs,
       }
     }
     if (state.state === 'failed' && !args.json) {
-      io.out(`vmsvc: VM ${printable(name)} had stopped restarting after ${state.deaths ?? 'unknown'} deaths; restarting it\n`);
+      io.out(state.deaths === 0
+        ? `vmsvc: VM ${printable(name)} was stopped outside s6-rc; starting it\n`
+        : `vmsvc: VM ${printable(name)} had stopped restarting after ${state.deaths ?? 'unknown'} deaths; restarting it\n`);
     }
   }
   return EXIT.ok;

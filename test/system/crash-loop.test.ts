@@ -127,4 +127,8 @@ realS6rcTest('crash loop: stops and restarts by s6-rc are not crashes: after --c
   await waitFor('the restart', () => starts(r.runtime, 'a') === 4 && r.pid('vm-a') !== null && r.pid('vm-a') !== crashed, 20_000);
   t.is(r.s6('s6-svstat', ['-o', 'up,wantedup', dir]).stdout.trim(), 'true true');
   t.is(r.s6('s6-svdt', [dir]).stdout.trim().split('\n').length, 1, 'the crash is counted');
+  // A stop by hand, outside s6-rc: down and not wanted up, as a crash loop leaves it, but no deaths.
+  t.is(r.s6('s6-svc', ['-dwD', '-T', '20000', dir]).code, 0);
+  t.regex(r.admin(['ls']).stdout, /^a +failed .*stopped outside s6-rc \(s6-svc -d\): vmsvc start starts it again; last exit: code \d+$/m);
+  t.regex(r.admin(['start', 'a']).stdout, /VM a was stopped outside s6-rc; starting it/);
 });
