@@ -64,8 +64,9 @@ export interface VmRunData {
  * sends SIGTERM: press the VM's power button, and again each time a wait
  * ends with the VMM still there; once the waits (together the stop timeout)
  * are over, kill the VMM: `s6-svc -K` SIGKILLs the service's process group
- * (the VMM with it; s6 >= 2.13), else `s6-svc -i` has trap forward SIGINT,
- * on which every VMM exits at once.
+ * (the VMM with it; s6 >= 2.13); if the service is still up a second later
+ * (no -K, or an s6-supervise < 2.13 that ignores it while s6-svc exits 0),
+ * `s6-svc -i` has trap forward SIGINT, on which every VMM exits at once.
  */
 export interface VmStopData {
   readonly svc: string;

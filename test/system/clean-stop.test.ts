@@ -14,7 +14,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { vmsvc } from '../support/cli.js';
 import { makeVm } from '../support/data-dir.js';
-import { realS6rcTest } from '../support/real-s6rc.js';
+import { realS6rc, realS6rcTest } from '../support/real-s6rc.js';
 import { startRig, type Rig } from '../support/real-rig.js';
 import { installStubVmm } from '../support/stub-vmm.js';
 import { waitFor } from '../support/wait.js';
@@ -206,4 +206,55 @@ const debianHere = fs.existsSync(DEBIAN.svscan) && fs.existsSync(DEBIAN.execline
   }
   await new Promise((res) => setTimeout(res, 2500));
   t.is(s6('s6-svstat', ['-o', 'up,wantedup', dir]).stdout.trim(), 'false false', 'given up after 3 deaths');
+});
+
+/**
+ * A supervision tree of Debian's s6-supervise 2.11 running services whose
+ * PATH finds the prefix's s6-svc 2.15 (a host with a newer s6 beside the
+ * distribution's): that s6-svc sends -K without complaint and the old
+ * s6-supervise ignores it, so trap's handler must not take its exit status
+ * for a kill. A guest that ignores the power button is killed about a second
+ * after the bound, by the SIGINT that follows, not at timeout-kill.
+ */
+(debianHere && realS6rc !== null ? test.serial : test.serial.skip)('Debian s6-supervise 2.11 with a newer s6-svc: a hung guest is still killed at the bound, not at timeout-kill', async (t) => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsvc-s6-mixed-'));
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  const bin = path.join(root, 'bin');
+  installStubVmm(bin);
+  const data = path.join(root, 'data');
+  makeVm(data, 'a');
+  const out = path.join(root, 'out');
+  const runtime = path.join(root, 'run');
+  const prefixBin = realS6rc!.bin('');
+  const gen = vmsvc(['generate', '--data', data, '--out', out, '--runtime-dir', runtime, '--log-dir', path.join(root, 'log'),
+    '--execlineb', realS6rc!.bin('execlineb'), '--stop-timeout', '3000']);
+  t.is(gen.code, 0, gen.stderr);
+  const scandir = path.join(root, 'scan');
+  fs.mkdirSync(scandir);
+  fs.cpSync(path.join(out, 'vm-a'), path.join(scandir, 'vm-a'), { recursive: true, dereference: true });
+  // The services find the prefix's programs first; the supervisors are Debian's.
+  const env = { ...process.env, PATH: `${bin}:${prefixBin}:/usr/bin:/bin` };
+  const log = fs.openSync(path.join(root, 'svscan.log'), 'a');
+  const svscan = spawn(DEBIAN.svscan, [scandir], { env, stdio: ['ignore', log, log] });
+  fs.closeSync(log);
+  const exited = new Promise<void>((res) => svscan.once('exit', () => res()));
+  const dir = path.join(scandir, 'vm-a');
+  const s6 = (program: string, args: readonly string[]) => spawnSync(`/usr/bin/${program}`, args, { env, encoding: 'utf8', timeout: 60_000 });
+  t.teardown(async () => {
+    s6('s6-svc', ['-dx', dir]);
+    s6('s6-svscanctl', ['-t', scandir]);
+    const timer = setTimeout(() => svscan.kill('SIGKILL'), 20_000);
+    await exited;
+    clearTimeout(timer);
+  });
+  await waitFor('s6-supervise', () => fs.existsSync(path.join(dir, 'supervise', 'status')));
+  t.is(s6('s6-svwait', ['-U', '-t', '30000', dir]).status, 0, fs.readFileSync(path.join(root, 'svscan.log'), 'utf8'));
+  fs.writeFileSync(path.join(runtime, 'a.ignore-power-button'), '');
+  const pid = Number(fs.readFileSync(path.join(runtime, 'a', 'pid'), 'utf8'));
+  const began = Date.now();
+  t.is(s6('s6-svc', ['-dwD', '-T', '20000', dir]).status, 0);
+  const took = Date.now() - began;
+  t.false(alive(pid));
+  t.true(took >= 3000 && took < 7000, `${took} ms for a 3 s bound (timeout-kill is at 8 s)`);
+  t.false(fs.existsSync(path.join(runtime, 'a', 'quit')), 'killed by the stop, not told to quit by finish after timeout-kill');
 });
