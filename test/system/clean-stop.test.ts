@@ -12,7 +12,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { vmsvc } from '../support/cli.js';
+import { VMSVC, vmsvc } from '../support/cli.js';
 import { makeVm } from '../support/data-dir.js';
 import { realS6rc, realS6rcTest } from '../support/real-s6rc.js';
 import { startRig, type Rig } from '../support/real-rig.js';
@@ -132,6 +132,32 @@ realS6rcTest('a hung VMM (no answer on its socket, SIGINT ignored) does not outl
   t.true(serial(r, 'stuck').includes('serial: hung: SIGINT ignored'), 'trap did forward SIGINT, in vain');
   await waitFor('the hung VMM to be gone', () => !alive(pid), 10_000, 50);
   t.false(fs.existsSync(path.join(r.runtime, 'stuck', 'quit')), 'it never answered the finish script');
+});
+
+realS6rcTest('vmsvc stop while the VM is still starting waits for s6-rc\'s lock, then stops it; a second stop meanwhile too', async (t, real) => {
+  // The VMM binds its control socket, so the VM is ready, only after 4 s.
+  process.env.STUB_READY_DELAY_MS = '4000';
+  t.teardown(() => { delete process.env.STUB_READY_DELAY_MS; });
+  const r = await startRig(t, real, { bin: (bin) => installStubVmm(bin), flags: ['--stop-timeout', '20000'] });
+  makeVm(r.data, 'slow');
+  t.is(r.apply().code, 0);
+  const starting = spawn(real.bin('s6-rc'), ['-l', r.live, '-u', 'change', 'vm-slow'], { env: r.env, stdio: 'ignore' });
+  const started = new Promise<number | null>((res) => starting.once('exit', (code) => res(code)));
+  await waitFor('the VMM to run', () => fs.existsSync(path.join(r.runtime, 'slow', 'pid')), 10_000);
+  const args = ['--source', path.join(r.state, 'source'), '--live', r.live, '--s6rc', real.bin('s6-rc')];
+  const cli = (extra: readonly string[]) => new Promise<{ code: number | null; err: string }>((res) => {
+    const p = spawn(process.execPath, [VMSVC, ...extra, ...args], { env: r.env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    p.once('exit', (code) => res({ code, err }));
+  });
+  const [first, second] = await Promise.all([cli(['stop', 'slow']), cli(['stop', 'slow'])]);
+  t.is(await started, 0, 'the start it waited for succeeded');
+  t.is(first.code, 0, first.err);
+  t.is(second.code, 0, second.err);
+  t.false(r.up().includes('vm-slow'));
+  t.is(r.pid('vm-slow'), null);
+  t.true(fs.existsSync(path.join(r.runtime, 'slow', 'powered-off')), 'a clean stop, once it was up');
 });
 
 /**
