@@ -132,3 +132,15 @@ realS6rcTest('crash loop: stops and restarts by s6-rc are not crashes: after --c
   t.regex(r.admin(['ls']).stdout, /^a +failed .*stopped outside s6-rc \(s6-svc -d\): vmsvc start starts it again; last exit: code \d+$/m);
   t.regex(r.admin(['start', 'a']).stdout, /VM a was stopped outside s6-rc; starting it/);
 });
+
+realS6rcTest('crash loop: it still ends when the finish script cannot ask s6-svstat whether the death was a stop', async (t, real) => {
+  const r = await startRig(t, real, { bin: (bin) => installCrashingVmm(bin, real), flags: ['--crash-deaths', '2', '--s6-svstat', '/nonexistent/s6-svstat'] });
+  makeVm(r.data, 'a');
+  t.is(r.apply().code, 0);
+  t.is(r.s6('s6-rc', ['-l', r.live, '-u', 'change', 'vms']).code, 0);
+  fs.writeFileSync(path.join(r.runtime, 'a.crash'), '');
+  const dir = path.join(r.scandir, 'vm-a');
+  t.is(r.s6('s6-svc', ['-k', dir]).code, 0);
+  await waitFor('a to give up', () => r.s6('s6-svstat', ['-o', 'up,wantedup', dir]).stdout.trim() === 'false false', 20_000);
+  t.is(starts(r.runtime, 'a'), 2, 'the kill and one crash: two deaths, one restart');
+});
