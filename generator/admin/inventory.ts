@@ -358,9 +358,10 @@ export interface LiveState {
   /** How the last process ended, when down: exit code or signal name. */
   readonly lastExit: { readonly code: number | null; readonly signal: string | null } | null;
   /**
-   * Process deaths s6-supervise recorded (s6-svdt): every end of the process,
-   * wanted or not, since the supervisor started, capped by max-death-tally
-   * (default 100). Null when unavailable.
+   * Process deaths s6-supervise recorded (s6-svdt): every end of the process
+   * since the last stop (a VM's finish script clears the tally after a death
+   * not wanted up) or since the supervisor started, capped by
+   * max-death-tally (default 100). Null when unavailable.
    */
   readonly deaths: number | null;
   /** s6 does not count restarts; always null ("unknown"), never derived. */

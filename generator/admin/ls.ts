@@ -125,7 +125,8 @@ export async function lsRows(args: Pick<LsArgs, 'source' | 'scandir' | 'prefix'>
 function note(r: LsVmRow): string {
   const notes: string[] = [];
   if (r.vm.detail !== null) notes.push(r.vm.detail);
-  if (r.state === 'failed') notes.push(`not restarted after ${r.deaths ?? 'unknown'} deaths: vmsvc start tries again`);
+  // A stop clears the tally (the finish script), so no deaths means a stop outside s6-rc, not a crash loop.
+  if (r.state === 'failed') notes.push(r.deaths === 0 ? 'stopped outside s6-rc (s6-svc -d): vmsvc start starts it again' : `not restarted after ${r.deaths ?? 'unknown'} deaths: vmsvc start tries again`);
   if ((r.state === 'down' || r.state === 'failed') && r.vm.lastExit !== null) {
     const e = r.vm.lastExit;
     if (e.signal !== null) notes.push(`last exit: ${e.signal}`);

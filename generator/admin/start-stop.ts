@@ -1,8 +1,8 @@
 /**
  * `vmsvc start NAME` / `vmsvc stop NAME`: s6-rc state changes of one VM.
  *
- *   s6-rc -l LIVE -u change vm-NAME    starts its providers first (dependencies)
- *   s6-rc -l LIVE -d change vm-NAME    stops its clients first (everything that depends on it)
+ *   s6-rc -l LIVE -b -u change vm-NAME    starts its providers first (dependencies)
+ *   s6-rc -l LIVE -b -d change vm-NAME    stops its clients first (everything that depends on it)
  *
  * s6-rc does not notice a longrun whose supervisor gave up (the finish
  * script's s6-permafailon after a crash loop): its state still says up, so
@@ -62,7 +62,9 @@ function change(action: 'start' | 'stop', args: StartStopArgs, io: Io, runner: C
     const vm = findVm(tree, args.name);
     const service = vm.services.vm;
     const clients = action === 'stop' ? clientsOf(tree.manifest, vm.name) : [];
-    const argv = [args.s6rc, '-l', args.live, action === 'start' ? '-u' : '-d', 'change', service];
+    // -b: wait for s6-rc's lock rather than fail when another transition
+    // holds it (a start waiting for readiness, a stop waiting for the guest).
+    const argv = [args.s6rc, '-l', args.live, '-b', action === 'start' ? '-u' : '-d', 'change', service];
     if (!args.json) {
       if (action === 'stop') {
         io.out(clients.length === 0
@@ -117,7 +119,9 @@ async function revive(tree: Tree, names: readonly string[], args: StartStopArgs,
       }
     }
     if (state.state === 'failed' && !args.json) {
-      io.out(`vmsvc: VM ${printable(name)} had stopped restarting after ${state.deaths ?? 'unknown'} deaths; restarting it\n`);
+      io.out(state.deaths === 0
+        ? `vmsvc: VM ${printable(name)} was stopped outside s6-rc; starting it\n`
+        : `vmsvc: VM ${printable(name)} had stopped restarting after ${state.deaths ?? 'unknown'} deaths; restarting it\n`);
     }
   }
   return EXIT.ok;

@@ -6,7 +6,7 @@
 import * as path from 'node:path';
 import { CONTROL_CHAR, printable } from '../util/bytes.js';
 import { CommandError } from '../command/shell.js';
-import { defaultOptions, type GeneratorOptions } from '../pipeline/options.js';
+import { defaultOptions, STOP_TIMEOUT_LIMIT_MS, type GeneratorOptions } from '../pipeline/options.js';
 import { VMM_UNSAFE } from '../rules/vm-name.js';
 import { ACCELS, MEMORY_SIZE, memoryBytes, VMM_FACTS, VMMS } from '../vmm/index.js';
 
@@ -52,6 +52,8 @@ export const optionFlags = {
   's6-svc': { type: 'string', default: defaultOptions.programs.s6Svc, describe: 's6-svc program, with which a stop kills a VMM at the stop timeout' },
   's6-svwait': { type: 'string', default: defaultOptions.programs.s6Svwait, describe: 's6-svwait program, with which a stop waits for the guest to power off' },
   's6-permafailon': { type: 'string', default: defaultOptions.programs.s6Permafailon, describe: 's6-permafailon program, for the crash-loop limit' },
+  's6-svstat': { type: 'string', default: defaultOptions.programs.s6Svstat, describe: 's6-svstat program, with which the finish script tells a stop from a crash' },
+  's6-svdt-clear': { type: 'string', default: defaultOptions.programs.s6SvdtClear, describe: 's6-svdt-clear program, with which a stop clears the crash count' },
   'runtime-dir': { type: 'string', default: defaultOptions.runtimeDir, describe: 'per-VM runtime dirs (API socket) are created below this' },
   'log-dir': { type: 'string', default: defaultOptions.logDir, describe: 'per-VM serial log dirs are created below this' },
   'live-prefix': { type: 'string', default: defaultOptions.livePrefix, describe: 'the s6-rc-init -p prefix the tree will be loaded with (for the name length check)' },
@@ -192,6 +194,8 @@ function flagOptions(f: OptionFlags): GeneratorOptions {
       s6Permafailon: program('s6-permafailon', f['s6-permafailon']),
       s6Svc: program('s6-svc', f['s6-svc']),
       s6Svwait: program('s6-svwait', f['s6-svwait']),
+      s6Svstat: program('s6-svstat', f['s6-svstat']),
+      s6SvdtClear: program('s6-svdt-clear', f['s6-svdt-clear']),
     },
     vmmUser: matching('vmm-user', f['vmm-user'], USER_NAME, 'a user name'),
     logUser: matching('log-user', f['log-user'], USER_NAME, 'a user name'),
@@ -205,12 +209,12 @@ function flagOptions(f: OptionFlags): GeneratorOptions {
     cpus: integer('cpus', f.cpus, 1, MAX_CPUS),
     maxMemory: matching('max-memory', f['max-memory'], MEMORY_SIZE, 'a number with an optional K, M or G suffix, e.g. 4G'),
     maxCpus: integer('max-cpus', f['max-cpus'], 1, MAX_CPUS),
-    maxStopTimeoutMs: integer('max-stop-timeout', f['max-stop-timeout'], 1, U32_MAX),
+    maxStopTimeoutMs: integer('max-stop-timeout', f['max-stop-timeout'], 1, STOP_TIMEOUT_LIMIT_MS),
     accel: oneOf('accel', f.accel, ACCELS),
     writableDisks: f['writable-disks'],
     userConsole: f['user-console'],
     timeoutUpMs: integer('timeout-up', f['timeout-up'], 0, U32_MAX),
-    stopTimeoutMs: integer('stop-timeout', f['stop-timeout'], 1, U32_MAX),
+    stopTimeoutMs: integer('stop-timeout', f['stop-timeout'], 1, STOP_TIMEOUT_LIMIT_MS),
     crashDeaths: integer('crash-deaths', f['crash-deaths'], 1, S6_MAX_DEATH_TALLY),
     crashWindowSeconds: integer('crash-window', f['crash-window'], 1, 86400),
     guestReady: f['guest-ready'],

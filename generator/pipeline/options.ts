@@ -25,7 +25,20 @@ export interface Programs {
   /** A stop waits with s6-svwait for the VMM to exit, and kills it with s6-svc. */
   readonly s6Svc: string;
   readonly s6Svwait: string;
+  /** The finish script asks s6-svstat whether the death was a stop, and clears the death tally with s6-svdt-clear if so. */
+  readonly s6Svstat: string;
+  readonly s6SvdtClear: string;
 }
+
+/**
+ * The longest stop timeout any flag may set (one hour). The stop presses the
+ * power button every 5 s, one forx value per press, all on the run script's
+ * command line: at 10^9 ms (200000 values) execlineb cannot even exec it
+ * (E2BIG) and the VM never starts; near 2^32 ms timeout-kill and
+ * timeout-down (the stop timeout + 5 s and + 10 s) overflow s6's uint32
+ * and s6-rc-compile refuses the whole tree. One hour is 720 values.
+ */
+export const STOP_TIMEOUT_LIMIT_MS = 3_600_000;
 
 export interface GeneratorOptions {
   readonly vmm: Vmm;
@@ -104,6 +117,8 @@ export const defaultOptions: GeneratorOptions = {
     s6Permafailon: 's6-permafailon',
     s6Svc: 's6-svc',
     s6Svwait: 's6-svwait',
+    s6Svstat: 's6-svstat',
+    s6SvdtClear: 's6-svdt-clear',
   },
   runtimeDir: '/run/vm',
   logDir: '/var/log/vm',

@@ -66,8 +66,9 @@ export interface VmRunData {
  * sends SIGTERM: press the VM's power button, and again each time a wait
  * ends with the VMM still there; once the waits (together the stop timeout)
  * are over, kill the VMM: `s6-svc -K` SIGKILLs the service's process group
- * (the VMM with it; s6 >= 2.13), else `s6-svc -i` has trap forward SIGINT,
- * on which every VMM exits at once.
+ * (the VMM with it; s6 >= 2.13); if the service is still up a second later
+ * (no -K, or an s6-supervise < 2.13 that ignores it while s6-svc exits 0),
+ * `s6-svc -i` has trap forward SIGINT, on which every VMM exits at once.
  */
 export interface VmStopData {
   readonly svc: string;
@@ -108,6 +109,9 @@ export interface VmFinishData {
   readonly origin: Origin;
   readonly execlineb: string;
   readonly permafailon: string;
+  /** Ask s6-supervise whether the service is wanted up; a death that is not is a stop, which clears the tally. */
+  readonly svstat: string;
+  readonly svdtClear: string;
   readonly deaths: number;
   readonly windowSeconds: number;
   /** s6-permafailon's event list: which deaths count. */
@@ -150,6 +154,11 @@ export interface Longrun {
   readonly maxDeathTally: number | null;
   /** s6-supervise SIGKILLs `run` this long after a stop began; null: never. */
   readonly timeoutKillMs: number | null;
+  /**
+   * flag-timeout-killpg: that SIGKILL goes to run's whole process group
+   * (s6 2.13 and later), not run alone.
+   */
+  readonly timeoutKillsGroup: boolean;
   /** s6-rc fails a stop that has not ended after this long; null: never. */
   readonly timeoutDownMs: number | null;
   readonly dependencies: readonly string[];
@@ -190,8 +199,9 @@ const S6_DEFAULT_DEATH_TALLY = 100;
  * Every death counts towards the crash limit: any exit code (0 too: a guest
  * that powers off at once, over and over, loops like one that crashes) and
  * every signal that ends a process by default (SIGSYS: a seccomp kill).
- * Deaths while the VM is being stopped count too, but a stopped VM is not
- * restarted anyway, and `vmsvc start` clears the tally.
+ * A stop is not a crash: the finish script clears the tally after a death
+ * the supervisor did not want up (s6-svc -d, s6-rc -d, and the stop half of
+ * a restart by s6-rc-update), so restarts never add up to a crash loop.
  */
 const CRASH_EVENTS = [
   '0-255', 'SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGILL', 'SIGTRAP', 'SIGABRT', 'SIGBUS', 'SIGFPE', 'SIGKILL',
@@ -205,8 +215,10 @@ const CRASH_EVENTS = [
 const REQUEST_BOUND_MS = 5000;
 
 /**
- * One readiness probe that runs longer is killed (s6-notifyoncheck -t): the
- * bound of a VMM's own client (ch-remote, crosvm), which nothing else bounds.
+ * One readiness probe that runs longer is given up on (s6-notifyoncheck -t)
+ * and the next one starts; s6-notifyoncheck does not kill it, so a VMM's
+ * own client (ch-remote, crosvm), which nothing bounds, stays until the VMM
+ * closes its socket (README, Readiness).
  */
 const PROBE_TIMEOUT_MS = 10000;
 
@@ -217,8 +229,9 @@ const PROBE_TIMEOUT_MS = 10000;
 const PRESS_EVERY_MS = 5000;
 /**
  * s6-supervise's timeout-kill comes this long after the stop timeout: the
- * last resort, if trap itself does not end (it SIGKILLs trap alone, not the
- * VMM, on s6 < 2.13). s6-rc's timeout-down is as long again after that.
+ * last resort, if trap itself does not end or its kill did not work (it
+ * SIGKILLs the process group with flag-timeout-killpg, trap alone on s6 <
+ * 2.13). s6-rc's timeout-down is as long again after that.
  */
 const KILL_GRACE_MS = 5000;
 
@@ -455,6 +468,8 @@ function planVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): Longrun {
         origin,
         execlineb: opts.programs.execlineb,
         permafailon: opts.programs.s6Permafailon,
+        svstat: opts.programs.s6Svstat,
+        svdtClear: opts.programs.s6SvdtClear,
         deaths: opts.crashDeaths,
         windowSeconds: opts.crashWindowSeconds,
         events: CRASH_EVENTS,
@@ -463,6 +478,10 @@ function planVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): Longrun {
     },
     maxDeathTally: opts.crashDeaths > S6_DEFAULT_DEATH_TALLY ? opts.crashDeaths : null,
     timeoutKillMs: vm.settings.stopTimeoutMs + KILL_GRACE_MS,
+    // The last resort comes when trap's own kill did not work (an s6-svc
+    // without -K, whose SIGINT the VMM ignored): SIGKILL to trap alone would
+    // leave the VMM running, on the VM's disks, with no service.
+    timeoutKillsGroup: true,
     timeoutDownMs: vm.settings.stopTimeoutMs + 2 * KILL_GRACE_MS,
     // A provider's VM needs its links' devices; a client also needs the provider VM up.
     dependencies: sortedBytewise([
@@ -501,6 +520,7 @@ function planLogger(vm: ValidVm, opts: GeneratorOptions): Longrun {
     finish: null,
     maxDeathTally: null,
     timeoutKillMs: null,
+    timeoutKillsGroup: false,
     timeoutDownMs: null,
     dependencies: [],
     producerFor: null,

@@ -71,6 +71,7 @@ function renderLongrun(service: Longrun, templates: Templates, at: (rel: string)
   if (service.finish !== null) out.push([at('finish'), script(templates.render(service.finish))]);
   if (service.maxDeathTally !== null) out.push([at('max-death-tally'), line(service.maxDeathTally)]);
   if (service.timeoutKillMs !== null) out.push([at('timeout-kill'), line(service.timeoutKillMs)]);
+  if (service.timeoutKillsGroup) out.push([at('flag-timeout-killpg'), text('')]);
   if (service.timeoutDownMs !== null) out.push([at('timeout-down'), line(service.timeoutDownMs)]);
   if (service.dependencies.length > 0) {
     out.push([at('dependencies.d'), DIR]);

@@ -108,6 +108,10 @@ test('bounds and bundle names are flags, refused as usage errors when they contr
   usage(['--memory', '8G'], /--memory 8G is more than --max-memory 4G/);
   usage(['--cpus', '9'], /--cpus 9 is more than --max-cpus 8/);
   usage(['--stop-timeout', '300001'], /--stop-timeout 300001 is more than --max-stop-timeout 300000/);
+  // A stop timeout near 2^32 ms overflowed timeout-down (s6-rc-compile refused the tree); at 10^9 ms the run script was too long to exec.
+  usage(['--max-stop-timeout', '4294967295', '--stop-timeout', '4294967295'], /--max-stop-timeout must be a whole number from 1 to 3600000, got 4294967295/);
+  usage(['--max-stop-timeout', '3600000', '--stop-timeout', '1000000000'], /--stop-timeout must be a whole number from 1 to 3600000/);
+  t.is(vmsvc(['generate', '--data', f.data, '--out', path.join(f.root, 'at-limit'), '--max-stop-timeout', '3600000', '--stop-timeout', '3600000']).code, 0, 'the limit compiles');
   usage(['--max-memory', 'lots'], /--max-memory must be a number/);
   usage(['--max-cpus', '0'], /--max-cpus must be a whole number from 1 to 255/);
   usage(['--autostart-bundle', 'vms'], /--autostart-bundle and --bundle are both "vms"/);

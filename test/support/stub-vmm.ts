@@ -13,7 +13,9 @@
  * writes "serial: power button pressed"; the stub then exits 0 after
  * STUB_POWEROFF_MS (default 100), as a guest that powers off, unless
  * STUB_IGNORE_POWER_BUTTON is set or RUNTIME/<vm>.ignore-power-button exists
- * (a hung guest). Its pid is in the VM's runtime dir, file pid. Told to exit
+ * (a hung guest). While RUNTIME/<vm>.hung exists it answers nothing on its
+ * control socket and ignores SIGINT (a VMM whose main loop is stuck). Its
+ * pid is in the VM's runtime dir, file pid. Told to exit
  * (QMP quit, ch-remote shutdown-vmm, crosvm stop), it appends to file quit
  * there and exits 0.
  */
@@ -75,7 +77,7 @@ function powerButton() {
 const tick = setInterval(() => process.stdout.write('serial: tick ' + ++n + '\\n'), 200);
 // The readiness request, answered as each VMM answers it.
 function serve(c) {
-  if (state === 'silent') return;
+  if (state === 'silent' || fs.existsSync(dir + '.hung')) return;
   if (args.includes('-qmp')) {
     // QEMU 7.2: greeting on connect, one reply line per command, close on EOF.
     c.write('{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 7}, "package": ""}, "capabilities": ["oob"]}}\\r\\n');
@@ -140,6 +142,12 @@ setTimeout(() => {
   net.createServer(serve).listen(sock, () => fs.appendFileSync(dir + '/ready-at', Date.now() + '\\n'));
 }, Number(process.env.STUB_READY_DELAY_MS || 100));
 process.on('SIGTERM', () => { clearInterval(tick); process.exit(0); });
+// A hung VMM (RUNTIME/<vm>.hung) also ignores SIGINT; else SIGINT kills it as by default.
+process.on('SIGINT', () => {
+  if (fs.existsSync(dir + '.hung')) return process.stdout.write('serial: hung: SIGINT ignored\\n');
+  process.removeAllListeners('SIGINT');
+  process.kill(process.pid, 'SIGINT');
+});
 `;
 
 /**

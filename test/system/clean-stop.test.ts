@@ -12,9 +12,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { vmsvc } from '../support/cli.js';
+import { VMSVC, vmsvc } from '../support/cli.js';
 import { makeVm } from '../support/data-dir.js';
-import { realS6rcTest } from '../support/real-s6rc.js';
+import { realS6rc, realS6rcTest } from '../support/real-s6rc.js';
 import { startRig, type Rig } from '../support/real-rig.js';
 import { installStubVmm } from '../support/stub-vmm.js';
 import { waitFor } from '../support/wait.js';
@@ -113,6 +113,53 @@ for (const vmm of ['cloud-hypervisor', 'qemu', 'crosvm'] as const) {
   });
 }
 
+realS6rcTest('a hung VMM (no answer on its socket, SIGINT ignored) does not outlive its service when s6-svc has no -K: timeout-kill takes the group', async (t, real) => {
+  if (!fs.existsSync('/usr/bin/s6-svc')) {
+    t.pass('no /usr/bin/s6-svc here');
+    return;
+  }
+  // Debian's s6-svc 2.11 (no -K) with the prefix's s6-supervise: trap's kill is SIGINT, which this VMM ignores.
+  const r = await startRig(t, real, { bin: (bin) => installStubVmm(bin), flags: ['--stop-timeout', '2000', '--s6-svc', '/usr/bin/s6-svc'] });
+  makeVm(r.data, 'stuck');
+  t.is(r.apply().code, 0);
+  t.true(fs.existsSync(path.join(r.state, 'source', 'vm-stuck', 'flag-timeout-killpg')));
+  const up = r.s6('s6-rc', ['-l', r.live, '-u', 'change', 'vms']);
+  t.is(up.code, 0, up.stderr + fs.readFileSync(path.join(r.root, 'svscan.log'), 'utf8'));
+  fs.writeFileSync(path.join(r.runtime, 'stuck.hung'), '');
+  const pid = vmmPid(r, 'stuck');
+  const down = r.s6('s6-rc', ['-l', r.live, '-d', 'change', 'vm-stuck']);
+  t.is(down.code, 0, down.stderr);
+  t.true(serial(r, 'stuck').includes('serial: hung: SIGINT ignored'), 'trap did forward SIGINT, in vain');
+  await waitFor('the hung VMM to be gone', () => !alive(pid), 10_000, 50);
+  t.false(fs.existsSync(path.join(r.runtime, 'stuck', 'quit')), 'it never answered the finish script');
+});
+
+realS6rcTest('vmsvc stop while the VM is still starting waits for s6-rc\'s lock, then stops it; a second stop meanwhile too', async (t, real) => {
+  // The VMM binds its control socket, so the VM is ready, only after 4 s.
+  process.env.STUB_READY_DELAY_MS = '4000';
+  t.teardown(() => { delete process.env.STUB_READY_DELAY_MS; });
+  const r = await startRig(t, real, { bin: (bin) => installStubVmm(bin), flags: ['--stop-timeout', '20000'] });
+  makeVm(r.data, 'slow');
+  t.is(r.apply().code, 0);
+  const starting = spawn(real.bin('s6-rc'), ['-l', r.live, '-u', 'change', 'vm-slow'], { env: r.env, stdio: 'ignore' });
+  const started = new Promise<number | null>((res) => starting.once('exit', (code) => res(code)));
+  await waitFor('the VMM to run', () => fs.existsSync(path.join(r.runtime, 'slow', 'pid')), 10_000);
+  const args = ['--source', path.join(r.state, 'source'), '--live', r.live, '--s6rc', real.bin('s6-rc')];
+  const cli = (extra: readonly string[]) => new Promise<{ code: number | null; err: string }>((res) => {
+    const p = spawn(process.execPath, [VMSVC, ...extra, ...args], { env: r.env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    p.once('exit', (code) => res({ code, err }));
+  });
+  const [first, second] = await Promise.all([cli(['stop', 'slow']), cli(['stop', 'slow'])]);
+  t.is(await started, 0, 'the start it waited for succeeded');
+  t.is(first.code, 0, first.err);
+  t.is(second.code, 0, second.err);
+  t.false(r.up().includes('vm-slow'));
+  t.is(r.pid('vm-slow'), null);
+  t.true(fs.existsSync(path.join(r.runtime, 'slow', 'powered-off')), 'a clean stop, once it was up');
+});
+
 /**
  * The same service directory under Debian 12's s6 2.11 and execline 2.9.3
  * (what a host without the newer skarnet stack runs): no s6-rc, a bare
@@ -185,4 +232,55 @@ const debianHere = fs.existsSync(DEBIAN.svscan) && fs.existsSync(DEBIAN.execline
   }
   await new Promise((res) => setTimeout(res, 2500));
   t.is(s6('s6-svstat', ['-o', 'up,wantedup', dir]).stdout.trim(), 'false false', 'given up after 3 deaths');
+});
+
+/**
+ * A supervision tree of Debian's s6-supervise 2.11 running services whose
+ * PATH finds the prefix's s6-svc 2.15 (a host with a newer s6 beside the
+ * distribution's): that s6-svc sends -K without complaint and the old
+ * s6-supervise ignores it, so trap's handler must not take its exit status
+ * for a kill. A guest that ignores the power button is killed about a second
+ * after the bound, by the SIGINT that follows, not at timeout-kill.
+ */
+(debianHere && realS6rc !== null ? test.serial : test.serial.skip)('Debian s6-supervise 2.11 with a newer s6-svc: a hung guest is still killed at the bound, not at timeout-kill', async (t) => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsvc-s6-mixed-'));
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  const bin = path.join(root, 'bin');
+  installStubVmm(bin);
+  const data = path.join(root, 'data');
+  makeVm(data, 'a');
+  const out = path.join(root, 'out');
+  const runtime = path.join(root, 'run');
+  const prefixBin = realS6rc!.bin('');
+  const gen = vmsvc(['generate', '--data', data, '--out', out, '--runtime-dir', runtime, '--log-dir', path.join(root, 'log'),
+    '--execlineb', realS6rc!.bin('execlineb'), '--stop-timeout', '3000']);
+  t.is(gen.code, 0, gen.stderr);
+  const scandir = path.join(root, 'scan');
+  fs.mkdirSync(scandir);
+  fs.cpSync(path.join(out, 'vm-a'), path.join(scandir, 'vm-a'), { recursive: true, dereference: true });
+  // The services find the prefix's programs first; the supervisors are Debian's.
+  const env = { ...process.env, PATH: `${bin}:${prefixBin}:/usr/bin:/bin` };
+  const log = fs.openSync(path.join(root, 'svscan.log'), 'a');
+  const svscan = spawn(DEBIAN.svscan, [scandir], { env, stdio: ['ignore', log, log] });
+  fs.closeSync(log);
+  const exited = new Promise<void>((res) => svscan.once('exit', () => res()));
+  const dir = path.join(scandir, 'vm-a');
+  const s6 = (program: string, args: readonly string[]) => spawnSync(`/usr/bin/${program}`, args, { env, encoding: 'utf8', timeout: 60_000 });
+  t.teardown(async () => {
+    s6('s6-svc', ['-dx', dir]);
+    s6('s6-svscanctl', ['-t', scandir]);
+    const timer = setTimeout(() => svscan.kill('SIGKILL'), 20_000);
+    await exited;
+    clearTimeout(timer);
+  });
+  await waitFor('s6-supervise', () => fs.existsSync(path.join(dir, 'supervise', 'status')));
+  t.is(s6('s6-svwait', ['-U', '-t', '30000', dir]).status, 0, fs.readFileSync(path.join(root, 'svscan.log'), 'utf8'));
+  fs.writeFileSync(path.join(runtime, 'a.ignore-power-button'), '');
+  const pid = Number(fs.readFileSync(path.join(runtime, 'a', 'pid'), 'utf8'));
+  const began = Date.now();
+  t.is(s6('s6-svc', ['-dwD', '-T', '20000', dir]).status, 0);
+  const took = Date.now() - began;
+  t.false(alive(pid));
+  t.true(took >= 3000 && took < 7000, `${took} ms for a 3 s bound (timeout-kill is at 8 s)`);
+  t.false(fs.existsSync(path.join(runtime, 'a', 'quit')), 'killed by the stop, not told to quit by finish after timeout-kill');
 });

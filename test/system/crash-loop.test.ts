@@ -107,3 +107,40 @@ realS6rcTest('crash loop: a provider VMM that keeps dying is restarted --crash-d
   t.deepEqual(after.find((x) => x.name === 'app')!.providersNotRunning, []);
   t.is(r.pid('vm-app'), appPid, 'its client was not restarted');
 });
+
+realS6rcTest('crash loop: stops and restarts by s6-rc are not crashes: after --crash-deaths - 1 restarts one crash is restarted', async (t, real) => {
+  const r = await startRig(t, real, { bin: (bin) => installCrashingVmm(bin, real), flags: ['--crash-deaths', '3', '--crash-window', '60'] });
+  makeVm(r.data, 'a');
+  t.is(r.apply().code, 0);
+  const dir = path.join(r.scandir, 'vm-a');
+  t.is(r.s6('s6-rc', ['-l', r.live, '-u', 'change', 'vms']).code, 0);
+  // Two restarts by s6-rc (as an admin, or a live apply of a changed VM, does): deaths the supervisor did not want.
+  for (let i = 0; i < 2; i++) {
+    t.is(r.s6('s6-rc', ['-l', r.live, '-d', 'change', 'vm-a']).code, 0);
+    t.is(r.s6('s6-rc', ['-l', r.live, '-u', 'change', 'vm-a']).code, 0);
+  }
+  t.is(starts(r.runtime, 'a'), 3);
+  t.is(r.s6('s6-svdt', [dir]).stdout, '', 'a stop clears the tally');
+  // One crash (with the two stops it would have been the third death): restarted.
+  const crashed = r.pid('vm-a');
+  t.is(r.s6('s6-svc', ['-k', dir]).code, 0);
+  await waitFor('the restart', () => starts(r.runtime, 'a') === 4 && r.pid('vm-a') !== null && r.pid('vm-a') !== crashed, 20_000);
+  t.is(r.s6('s6-svstat', ['-o', 'up,wantedup', dir]).stdout.trim(), 'true true');
+  t.is(r.s6('s6-svdt', [dir]).stdout.trim().split('\n').length, 1, 'the crash is counted');
+  // A stop by hand, outside s6-rc: down and not wanted up, as a crash loop leaves it, but no deaths.
+  t.is(r.s6('s6-svc', ['-dwD', '-T', '20000', dir]).code, 0);
+  t.regex(r.admin(['ls']).stdout, /^a +failed .*stopped outside s6-rc \(s6-svc -d\): vmsvc start starts it again; last exit: code \d+$/m);
+  t.regex(r.admin(['start', 'a']).stdout, /VM a was stopped outside s6-rc; starting it/);
+});
+
+realS6rcTest('crash loop: it still ends when the finish script cannot ask s6-svstat whether the death was a stop', async (t, real) => {
+  const r = await startRig(t, real, { bin: (bin) => installCrashingVmm(bin, real), flags: ['--crash-deaths', '2', '--s6-svstat', '/nonexistent/s6-svstat'] });
+  makeVm(r.data, 'a');
+  t.is(r.apply().code, 0);
+  t.is(r.s6('s6-rc', ['-l', r.live, '-u', 'change', 'vms']).code, 0);
+  fs.writeFileSync(path.join(r.runtime, 'a.crash'), '');
+  const dir = path.join(r.scandir, 'vm-a');
+  t.is(r.s6('s6-svc', ['-k', dir]).code, 0);
+  await waitFor('a to give up', () => r.s6('s6-svstat', ['-o', 'up,wantedup', dir]).stdout.trim() === 'false false', 20_000);
+  t.is(starts(r.runtime, 'a'), 2, 'the kill and one crash: two deaths, one restart');
+});
