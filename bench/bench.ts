@@ -250,7 +250,7 @@ function bootPath(root: string): void {
 
 /**
  * The whole chain (generate, compile, init, every VM up, live update) at
- * 5000 VMs under the real s6-rc: test/apply-scale.test.ts, which the suite
+ * 5000 VMs under the real s6-rc: test/system/apply-scale.test.ts, which the suite
  * runs at 1000, run at 5000 (several minutes here, too long for the suite);
  * BENCH_SCALE_VMS sets the size, 0 skips it.
  */
@@ -258,12 +258,12 @@ function scaleChain(): void {
   const vms = process.env.BENCH_SCALE_VMS ?? '5000';
   if (s6rcBin() === null || vms === '0') return;
   const start = process.hrtime.bigint();
-  const r = spawnSync('npx', ['ava', '--verbose', 'test/apply-scale.test.ts', '--match', '*VMs:*'], {
+  const r = spawnSync('npx', ['ava', '--verbose', 'test/system/apply-scale.test.ts', '--match', '*VMs:*'], {
     encoding: 'utf8', env: { ...process.env, VMSVC_SCALE_VMS: vms }, cwd: fileURLToPath(new URL('..', import.meta.url)),
   });
   const seconds = (Number(process.hrtime.bigint() - start) / 1e9).toFixed(1);
   const lines = `${r.stdout}${r.stderr}`.split('\n').filter((l) => /[✔✘ℹ]/.test(l)).map((l) => l.trim());
-  console.log(`\nwhole chain at ${vms} VMs (test/apply-scale.test.ts): ${r.status === 0 ? 'passed' : 'FAILED'} in ${seconds} s\n${lines.join('\n')}`);
+  console.log(`\nwhole chain at ${vms} VMs (test/system/apply-scale.test.ts): ${r.status === 0 ? 'passed' : 'FAILED'} in ${seconds} s\n${lines.join('\n')}`);
 }
 
 // At boot the tree is written to /run, a tmpfs: /dev/shm is the closest
