@@ -201,6 +201,16 @@ function s6rcBin(): string | null {
 
 const BOOT_SIZES = [10, 100, 1000];
 
+/** Whether a child has exited: gone, or a zombie waiting to be reaped. */
+function exited(pid: number | undefined): boolean {
+  if (pid === undefined) return true;
+  try {
+    return /^ Z /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^\d+ \(.*\)/s, ''));
+  } catch {
+    return true;
+  }
+}
+
 /**
  * The boot path end to end: `vmsvc apply` on a fresh state dir (generate,
  * s6-rc-compile, s6-rc-init) against a fresh s6-svscan, with s6-rc-compile
@@ -234,8 +244,10 @@ function bootPath(root: string): void {
         compile.push(run([path.join(bin, 's6-rc-compile'), path.join(dir, 'db'), path.join(dir, 'state', 'source')], env));
       } finally {
         spawnSync(path.join(bin, 's6-svscanctl'), ['-q', scandir], { env });
-        for (let t = 0; t < 1000 && svscan.exitCode === null && svscan.signalCode === null; t++) spawnSync('sleep', ['0.02']);
-        if (svscan.exitCode === null && svscan.signalCode === null) svscan.kill('SIGKILL');
+        // This loop never yields to the event loop, so the child's exitCode is not
+        // updated: ask /proc whether it has exited (a zombie until reaped).
+        for (let t = 0; t < 1000 && !exited(svscan.pid); t++) spawnSync('sleep', ['0.02']);
+        if (!exited(svscan.pid)) svscan.kill('SIGKILL');
         fs.rmSync(dir, { recursive: true, force: true });
       }
     }
