@@ -7,8 +7,8 @@
  * Debian's s6-svc 2.11 which has no -K, by the SIGINT trap forwards. The
  * same under a real guest: test/system/guest-stop.test.ts.
  */
-import test from 'ava';
-import { spawn, spawnSync } from 'node:child_process';
+import test, { type ExecutionContext } from 'ava';
+import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -160,31 +160,17 @@ realS6rcTest('vmsvc stop while the VM is still starting waits for s6-rc\'s lock,
   t.true(fs.existsSync(path.join(r.runtime, 'slow', 'powered-off')), 'a clean stop, once it was up');
 });
 
-/**
- * The same service directory under Debian 12's s6 2.11 and execline 2.9.3
- * (what a host without the newer skarnet stack runs): no s6-rc, a bare
- * s6-svscan on a copy of the generated longrun. A stop, a stop at the bound
- * (SIGINT through trap, since this s6-svc has no -K), and a crash loop that
- * ends.
- */
 const DEBIAN = { svscan: '/usr/bin/s6-svscan', execlineb: '/usr/lib/execline/bin/execlineb' };
 const debianHere = fs.existsSync(DEBIAN.svscan) && fs.existsSync(DEBIAN.execlineb);
-(debianHere ? test.serial : test.serial.skip)('under Debian s6 2.11 / execline 2.9.3: clean stop, kill at the bound, crash loop ends', async (t) => {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsvc-s6-211-'));
-  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
-  const bin = path.join(root, 'bin');
-  installStubVmm(bin);
-  const data = path.join(root, 'data');
-  makeVm(data, 'a');
-  const out = path.join(root, 'out');
-  const runtime = path.join(root, 'run');
-  const gen = vmsvc(['generate', '--data', data, '--out', out, '--runtime-dir', runtime, '--log-dir', path.join(root, 'log'),
-    '--execlineb', DEBIAN.execlineb, '--stop-timeout', '3000', '--crash-deaths', '3']);
-  t.is(gen.code, 0, gen.stderr);
+
+/**
+ * The generated vm-a of `out`, copied into a scandir of Debian's own
+ * s6-svscan; `s6` runs Debian's s6 programs. Torn down with the test.
+ */
+function underDebianSvscan(t: ExecutionContext, root: string, out: string, env: NodeJS.ProcessEnv): { dir: string; s6: (program: string, args: readonly string[]) => SpawnSyncReturns<string> } {
   const scandir = path.join(root, 'scan');
   fs.mkdirSync(scandir);
   fs.cpSync(path.join(out, 'vm-a'), path.join(scandir, 'vm-a'), { recursive: true, dereference: true });
-  const env = { ...process.env, PATH: `${bin}:/usr/lib/execline/bin:/usr/bin:/bin` };
   const log = fs.openSync(path.join(root, 'svscan.log'), 'a');
   const svscan = spawn(DEBIAN.svscan, [scandir], { env, stdio: ['ignore', log, log] });
   fs.closeSync(log);
@@ -198,6 +184,30 @@ const debianHere = fs.existsSync(DEBIAN.svscan) && fs.existsSync(DEBIAN.execline
     await exited;
     clearTimeout(timer);
   });
+  return { dir, s6 };
+}
+
+/**
+ * The same service directory under Debian 12's s6 2.11 and execline 2.9.3
+ * (what a host without the newer skarnet stack runs): no s6-rc, a bare
+ * s6-svscan on a copy of the generated longrun. A stop, a stop at the bound
+ * (SIGINT through trap, since this s6-svc has no -K), and a crash loop that
+ * ends.
+ */
+(debianHere ? test.serial : test.serial.skip)('under Debian s6 2.11 / execline 2.9.3: clean stop, kill at the bound, crash loop ends', async (t) => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsvc-s6-211-'));
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  const bin = path.join(root, 'bin');
+  installStubVmm(bin);
+  const data = path.join(root, 'data');
+  makeVm(data, 'a');
+  const out = path.join(root, 'out');
+  const runtime = path.join(root, 'run');
+  const gen = vmsvc(['generate', '--data', data, '--out', out, '--runtime-dir', runtime, '--log-dir', path.join(root, 'log'),
+    '--execlineb', DEBIAN.execlineb, '--stop-timeout', '3000', '--crash-deaths', '3']);
+  t.is(gen.code, 0, gen.stderr);
+  const env = { ...process.env, PATH: `${bin}:/usr/lib/execline/bin:/usr/bin:/bin` };
+  const { dir, s6 } = underDebianSvscan(t, root, out, env);
   const pid = () => Number(fs.readFileSync(path.join(runtime, 'a', 'pid'), 'utf8'));
   const ready = () => t.is(s6('s6-svwait', ['-U', '-t', '30000', dir]).status, 0, fs.readFileSync(path.join(root, 'svscan.log'), 'utf8'));
   await waitFor('s6-supervise', () => fs.existsSync(path.join(dir, 'supervise', 'status')));
@@ -255,24 +265,9 @@ const debianHere = fs.existsSync(DEBIAN.svscan) && fs.existsSync(DEBIAN.execline
   const gen = vmsvc(['generate', '--data', data, '--out', out, '--runtime-dir', runtime, '--log-dir', path.join(root, 'log'),
     '--execlineb', realS6rc!.bin('execlineb'), '--stop-timeout', '3000']);
   t.is(gen.code, 0, gen.stderr);
-  const scandir = path.join(root, 'scan');
-  fs.mkdirSync(scandir);
-  fs.cpSync(path.join(out, 'vm-a'), path.join(scandir, 'vm-a'), { recursive: true, dereference: true });
   // The services find the prefix's programs first; the supervisors are Debian's.
   const env = { ...process.env, PATH: `${bin}:${prefixBin}:/usr/bin:/bin` };
-  const log = fs.openSync(path.join(root, 'svscan.log'), 'a');
-  const svscan = spawn(DEBIAN.svscan, [scandir], { env, stdio: ['ignore', log, log] });
-  fs.closeSync(log);
-  const exited = new Promise<void>((res) => svscan.once('exit', () => res()));
-  const dir = path.join(scandir, 'vm-a');
-  const s6 = (program: string, args: readonly string[]) => spawnSync(`/usr/bin/${program}`, args, { env, encoding: 'utf8', timeout: 60_000 });
-  t.teardown(async () => {
-    s6('s6-svc', ['-dx', dir]);
-    s6('s6-svscanctl', ['-t', scandir]);
-    const timer = setTimeout(() => svscan.kill('SIGKILL'), 20_000);
-    await exited;
-    clearTimeout(timer);
-  });
+  const { dir, s6 } = underDebianSvscan(t, root, out, env);
   await waitFor('s6-supervise', () => fs.existsSync(path.join(dir, 'supervise', 'status')));
   t.is(s6('s6-svwait', ['-U', '-t', '30000', dir]).status, 0, fs.readFileSync(path.join(root, 'svscan.log'), 'utf8'));
   fs.writeFileSync(path.join(runtime, 'a.ignore-power-button'), '');
