@@ -163,6 +163,17 @@ realS6rcTest('vmsvc stop while the VM is still starting waits for s6-rc\'s lock,
 const DEBIAN = { svscan: '/usr/bin/s6-svscan', execlineb: '/usr/lib/execline/bin/execlineb' };
 const debianHere = fs.existsSync(DEBIAN.svscan) && fs.existsSync(DEBIAN.execlineb);
 
+/** A temporary root with one VM `a` in data/ and the stub VMM in bin/; removed with the test. */
+function oneStubVm(t: ExecutionContext, prefix: string): { root: string; bin: string; data: string; out: string; runtime: string } {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  const bin = path.join(root, 'bin');
+  installStubVmm(bin);
+  const data = path.join(root, 'data');
+  makeVm(data, 'a');
+  return { root, bin, data, out: path.join(root, 'out'), runtime: path.join(root, 'run') };
+}
+
 /**
  * The generated vm-a of `out`, copied into a scandir of Debian's own
  * s6-svscan; `s6` runs Debian's s6 programs. Torn down with the test.
@@ -195,14 +206,7 @@ function underDebianSvscan(t: ExecutionContext, root: string, out: string, env: 
  * ends.
  */
 (debianHere ? test.serial : test.serial.skip)('under Debian s6 2.11 / execline 2.9.3: clean stop, kill at the bound, crash loop ends', async (t) => {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsvc-s6-211-'));
-  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
-  const bin = path.join(root, 'bin');
-  installStubVmm(bin);
-  const data = path.join(root, 'data');
-  makeVm(data, 'a');
-  const out = path.join(root, 'out');
-  const runtime = path.join(root, 'run');
+  const { root, bin, data, out, runtime } = oneStubVm(t, 'vmsvc-s6-211-');
   const gen = vmsvc(['generate', '--data', data, '--out', out, '--runtime-dir', runtime, '--log-dir', path.join(root, 'log'),
     '--execlineb', DEBIAN.execlineb, '--stop-timeout', '3000', '--crash-deaths', '3']);
   t.is(gen.code, 0, gen.stderr);
@@ -253,14 +257,7 @@ function underDebianSvscan(t: ExecutionContext, root: string, out: string, env: 
  * after the bound, by the SIGINT that follows, not at timeout-kill.
  */
 (debianHere && realS6rc !== null ? test.serial : test.serial.skip)('Debian s6-supervise 2.11 with a newer s6-svc: a hung guest is still killed at the bound, not at timeout-kill', async (t) => {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsvc-s6-mixed-'));
-  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
-  const bin = path.join(root, 'bin');
-  installStubVmm(bin);
-  const data = path.join(root, 'data');
-  makeVm(data, 'a');
-  const out = path.join(root, 'out');
-  const runtime = path.join(root, 'run');
+  const { root, bin, data, out, runtime } = oneStubVm(t, 'vmsvc-s6-mixed-');
   const prefixBin = realS6rc!.bin('');
   const gen = vmsvc(['generate', '--data', data, '--out', out, '--runtime-dir', runtime, '--log-dir', path.join(root, 'log'),
     '--execlineb', realS6rc!.bin('execlineb'), '--stop-timeout', '3000']);
