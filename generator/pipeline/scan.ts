@@ -10,6 +10,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { atDir } from '../util/at-dir.js';
+import { decodeUtf8 } from '../util/bytes.js';
 import { errnoOf } from '../util/errno.js';
 import { headBytesFor, imageSignatureOf, type ImageSignature } from '../util/image-format.js';
 import { kernelFormat, type KernelFormat } from '../util/kernel-format.js';
@@ -34,8 +35,6 @@ interface ImageProbe {
 
 /** What resolveEntry reads of a regular file it reaches inside the data dir. */
 type Want = 'stat' | 'head' | 'content' | ImageProbe;
-// ignoreBOM: a leading U+FEFF is part of the name, not a byte-order mark to drop.
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
  * Nodes that carry nothing but their kind are shared, not made per entry: a
@@ -231,7 +230,7 @@ function listDir(fd: number, dir: string): Listing {
   const entries = new Map<string, fs.Dirent<Buffer>>();
   const undecodable: string[] = [];
   for (const d of raw) {
-    const name = decode(d.name);
+    const name = decodeUtf8(d.name);
     if (name === null) undecodable.push(path.join(dir, escapeRaw(d.name)));
     else if (!name.startsWith('.')) entries.set(name, d);
   }
@@ -268,7 +267,7 @@ function scanVm(root: string, chain: RootChain, name: string, probe: ImageProbe 
     // An unreadable VM dir: lstat says what it can, with the errno, for each path.
     const entry = (rel: string): Node => (top.error === null ? entryNode(top, rel) : describeLstat(atDir(vmDir.fd, rel)));
     const fileEntry = (rel: string, want: Want): Resolved =>
-      (top.error === null && !top.entries.has(rel) ? { node: MISSING, format: null, content: null, image: null } : resolveEntry(chain, base, rel, want));
+      (top.error === null && !top.entries.has(rel) ? nodeOnly(MISSING) : resolveEntry(chain, base, rel, want));
 
     // A VM dir entry that is not UTF-8 cannot be vmlinux, initramfs, blk or providers: ignored.
     const undecodable: string[] = [];
@@ -386,6 +385,11 @@ interface Resolved {
   readonly image: ImageSignature | null;
 }
 
+/** A path's node and nothing read from it. */
+function nodeOnly(node: Node): Resolved {
+  return { node, format: null, content: null, image: null };
+}
+
 /**
  * Resolves the entry `name` of the directory at the top of `base` exactly as
  * the kernel's path walk does (fs/namei.c): one component at a time; a link's
@@ -410,20 +414,19 @@ function resolveEntry(chain: RootChain, base: readonly Dir[], name: string, want
   /** Components left, the next one last. */
   const pending: Array<string | Buffer> = [name];
   let links = 0;
-  const fail = (node: Node): Resolved => ({ node, format: null, content: null, image: null });
   const top = (): Dir => stack[stack.length - 1]!;
   try {
     while (pending.length > 0) {
       const comp = pending.pop()!;
       const last = pending.length === 0;
       if (isDot(comp)) {
-        if (last) return fail(finalDir(chain, stack, links > 0));
+        if (last) return nodeOnly(finalDir(chain, stack, links > 0));
         continue;
       }
       if (isDotDot(comp)) {
         const moved = up(stack);
-        if (moved !== null) return fail(moved);
-        if (last) return fail(finalDir(chain, stack, links > 0));
+        if (moved !== null) return nodeOnly(moved);
+        if (last) return nodeOnly(finalDir(chain, stack, links > 0));
         continue;
       }
       const cur = top();
@@ -439,23 +442,23 @@ function resolveEntry(chain: RootChain, base: readonly Dir[], name: string, want
       } catch (e) {
         if (pathFd >= 0) fs.closeSync(pathFd);
         const code = errnoCode(e);
-        if (code === 'ENOENT') return fail(links === 0 ? MISSING : { kind: 'dangling-symlink' });
-        return fail({ kind: 'unstatable', code });
+        if (code === 'ENOENT') return nodeOnly(links === 0 ? MISSING : { kind: 'dangling-symlink' });
+        return nodeOnly({ kind: 'unstatable', code });
       }
       if (st.isSymbolicLink()) {
         if (pathFd >= 0) fs.closeSync(pathFd);
-        if (++links > MAX_SYMLINKS) return fail({ kind: 'symlink-loop' });
+        if (++links > MAX_SYMLINKS) return nodeOnly({ kind: 'symlink-loop' });
         let target: Buffer;
         try {
           target = fs.readlinkSync(atDir(cur.fd, comp), { encoding: 'buffer' });
         } catch (e) {
           // EINVAL: no longer a link; the entry changed under the walk.
-          return fail({ kind: 'unstatable', code: errnoCode(e) });
+          return nodeOnly({ kind: 'unstatable', code: errnoCode(e) });
         }
-        if (target.length === 0) return fail({ kind: 'dangling-symlink' });
+        if (target.length === 0) return nodeOnly({ kind: 'dangling-symlink' });
         if (target[0] === SLASH) {
           while (stack.length > 1) closeDir(stack.pop()!);
-          if (stack[0]!.fd < 0) return fail({ kind: 'unstatable', code: 'EBADF' });
+          if (stack[0]!.fd < 0) return nodeOnly({ kind: 'unstatable', code: 'EBADF' });
         }
         const parts = splitPath(target);
         for (let i = parts.length - 1; i >= 0; i--) pending.push(parts[i]!);
@@ -464,7 +467,7 @@ function resolveEntry(chain: RootChain, base: readonly Dir[], name: string, want
       if (!last) {
         if (!st.isDirectory()) {
           fs.closeSync(pathFd);
-          return fail({ kind: 'unstatable', code: 'ENOTDIR' });
+          return nodeOnly({ kind: 'unstatable', code: 'ENOTDIR' });
         }
         // Only the directory the walk is in stays open: a deep path costs no descriptors.
         if (cur.owned) closeDir(cur);
@@ -477,7 +480,7 @@ function resolveEntry(chain: RootChain, base: readonly Dir[], name: string, want
         if (pathFd >= 0) fs.closeSync(pathFd);
       }
     }
-    return fail({ kind: 'dangling-symlink' });
+    return nodeOnly({ kind: 'dangling-symlink' });
   } finally {
     for (const d of stack) closeDir(d);
   }
@@ -529,11 +532,11 @@ function walkPath(stack: readonly Dir[], last: string | Buffer | null): string {
 function resolvedPath(chain: RootChain, stack: readonly Dir[], last: string | Buffer): string | null {
   let out = '';
   for (let i = chain.depth + 1; i < stack.length; i++) {
-    const name = decode(stack[i]!.name);
+    const name = decodeUtf8(stack[i]!.name);
     if (name === null) return null;
     out += `${name}/`;
   }
-  const name = typeof last === 'string' ? last : decode(last);
+  const name = typeof last === 'string' ? last : decodeUtf8(last);
   return name === null ? null : out + name;
 }
 
@@ -544,29 +547,28 @@ function finalDir(chain: RootChain, stack: readonly Dir[], viaSymlink: boolean):
 }
 
 function finalFile(chain: RootChain, stack: readonly Dir[], name: string | Buffer, st: fs.Stats, pathFd: number, viaSymlink: boolean, want: Want): Resolved {
-  const only = (node: Node): Resolved => ({ node, format: null, content: null, image: null });
-  if (!withinRoot(chain, stack, 0)) return only({ kind: 'symlink-escapes', target: walkPath(stack, name) });
+  if (!withinRoot(chain, stack, 0)) return nodeOnly({ kind: 'symlink-escapes', target: walkPath(stack, name) });
   let resolved: string | null = null;
   if (viaSymlink) {
     resolved = resolvedPath(chain, stack, name);
-    if (resolved === null) return only({ kind: 'symlink-undecodable', target: walkPath(stack, name) });
+    if (resolved === null) return nodeOnly({ kind: 'symlink-undecodable', target: walkPath(stack, name) });
   }
   // A FIFO or a device is never opened: opening one can block, or reach a driver.
   const kind = kindOf(st);
-  if (kind !== 'file') return only({ kind, viaSymlink, size: st.size, readable: false, resolved });
-  if (pathFd < 0) return only({ kind, viaSymlink, size: st.size, readable: canRead(atDir(stack[stack.length - 1]!.fd, name)), resolved });
+  if (kind !== 'file') return nodeOnly({ kind, viaSymlink, size: st.size, readable: false, resolved });
+  if (pathFd < 0) return nodeOnly({ kind, viaSymlink, size: st.size, readable: canRead(atDir(stack[stack.length - 1]!.fd, name)), resolved });
   // Too large by its fstat: refused unread.
-  if (want === 'content' && st.size > CONFIG_MAX_BYTES) return only({ kind, viaSymlink, size: st.size, readable: true, resolved });
+  if (want === 'content' && st.size > CONFIG_MAX_BYTES) return nodeOnly({ kind, viaSymlink, size: st.size, readable: true, resolved });
   // Reopened through the O_PATH descriptor: the same inode that was fstat'ed, whatever the path says now.
   let fd: number;
   try {
     fd = fs.openSync(`/proc/self/fd/${pathFd}`, O_RDONLY | O_NONBLOCK);
   } catch {
-    return only({ kind, viaSymlink, size: st.size, readable: false, resolved });
+    return nodeOnly({ kind, viaSymlink, size: st.size, readable: false, resolved });
   }
   try {
     if (want === 'head') {
-      return { node: { kind, viaSymlink, size: st.size, readable: true, resolved }, format: kernelFormat(head.subarray(0, fs.readSync(fd, head, 0, HEAD_BYTES, 0))), content: null, image: null };
+      return { node: { kind, viaSymlink, size: st.size, readable: true, resolved }, format: kernelFormat(head.subarray(0, readUpTo(fd, head))), content: null, image: null };
     }
     if (typeof want === 'object') {
       const image = imageSignatureOf(want.head.subarray(0, readUpTo(fd, want.head)), want.signatures);
@@ -574,10 +576,10 @@ function finalFile(chain: RootChain, stack: readonly Dir[], name: string | Buffe
     }
     const n = readUpTo(fd, settingBuf);
     // Grown past the cap since the fstat (or a file whose size the kernel does not report): refused all the same.
-    if (n > CONFIG_MAX_BYTES) return only({ kind, viaSymlink, size: Math.max(st.size, n), readable: true, resolved });
+    if (n > CONFIG_MAX_BYTES) return nodeOnly({ kind, viaSymlink, size: Math.max(st.size, n), readable: true, resolved });
     return { node: { kind, viaSymlink, size: n, readable: true, resolved }, format: null, content: Buffer.from(settingBuf.subarray(0, n)), image: null };
   } catch (e) {
-    return only({ kind: 'unstatable', code: errnoCode(e) });
+    return nodeOnly({ kind: 'unstatable', code: errnoCode(e) });
   } finally {
     fs.closeSync(fd);
   }
@@ -643,14 +645,6 @@ function kindOf(st: fs.Stats | fs.Dirent<Buffer>): NodeKind {
   return 'other';
 }
 
-function decode(raw: Buffer): string | null {
-  try {
-    return utf8.decode(raw);
-  } catch {
-    return null;
-  }
-}
-
 /** Shows a raw name with its non-UTF-8 bytes as \xNN, for messages only. */
 function escapeRaw(raw: Buffer): string {
   return [...raw].map((b) => (b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('');
@@ -663,5 +657,5 @@ function errnoCode(e: unknown): string {
 
 /** A raw name for messages: itself when UTF-8, else with \xNN escapes. */
 function showRaw(raw: Buffer): string {
-  return decode(raw) ?? escapeRaw(raw);
+  return decodeUtf8(raw) ?? escapeRaw(raw);
 }

@@ -4,7 +4,7 @@
  * host's bounds, and the rules here judge those files.
  */
 import * as path from 'node:path';
-import { printable } from '../util/bytes.js';
+import { decodeUtf8, printable } from '../util/bytes.js';
 import { memoryBytes, memoryMiB, VMM_FACTS, type Vmm } from '../vmm/index.js';
 import { describe } from './describe.js';
 import { error, warning, type Diagnostic } from './diagnostic.js';
@@ -91,19 +91,14 @@ const NO_FILES: readonly SettingFile[] = Object.freeze([]);
 
 /** A value file's one line: UTF-8, one optional trailing newline, no other newline. Else why not. */
 function oneLine(content: Buffer): { line: string } | { why: string } {
-  let text: string;
-  try {
-    text = utf8.decode(content);
-  } catch {
-    return { why: 'is not valid UTF-8' };
-  }
+  const text = decodeUtf8(content);
+  if (text === null) return { why: 'is not valid UTF-8' };
   const line = text.endsWith('\n') ? text.slice(0, -1) : text;
   if (line === '') return { why: 'is empty' };
   if (line.includes('\n')) return { why: 'holds more than one line' };
   return { line };
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 /** What the guest kernel's parser and the VMM's argv take as they are: printable ASCII. */
 const PRINTABLE_ASCII = /^[\x20-\x7e]+$/;
 

@@ -112,3 +112,15 @@ export function terminalJson(value: unknown, indent?: number): string {
 
 /** C0, DEL and C1 controls: never accepted in names, since no terminal shows them faithfully. */
 export const CONTROL_CHAR = /[\u0000-\u001f\u007f-\u009f]/;
+
+// ignoreBOM: a leading U+FEFF is part of the text (a file name, a setting), not a byte-order mark to drop.
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** Bytes as UTF-8 text, exactly; null when they are not valid UTF-8. */
+export function decodeUtf8(raw: Uint8Array): string | null {
+  try {
+    return strictUtf8.decode(raw);
+  } catch {
+    return null;
+  }
+}
