@@ -10,6 +10,7 @@ import { describe } from './describe.js';
 import { error, warning, type Diagnostic } from './diagnostic.js';
 import { CONFIG_MAX_BYTES, type ScannedSetting, type ScannedVm } from './scanned.js';
 import { symlinkDiagnostic } from './symlinks.js';
+import { settingRefusal } from './vmm-rules.js';
 
 export interface VmSettings {
   /** Guest memory, VMM-neutral as --memory takes it: a number with an optional K, M or G. */
@@ -170,10 +171,8 @@ function applySetting(name: SettingFile, content: Buffer, set: { -readonly [K in
         return invalid(`config/${name} is a flag file, on by being there, and must be empty; it holds ${content.length} bytes`,
           `leave it empty (touch config/${name}) to turn it on, or remove it to turn it off`);
       }
-      const ready = VMM_FACTS[limits.vmm].guestReady;
-      if (name === 'guest-ready' && ready.kind === 'none') return { rule: 'setting-vmm-unsupported', message: `guest readiness: ${ready.why}`, hint: ready.hint };
-      const writable = VMM_FACTS[limits.vmm].writableDisks;
-      if (name === 'writable-disks' && writable.kind === 'none') return { rule: 'setting-vmm-unsupported', message: `writable disks: ${writable.why}`, hint: writable.hint };
+      const refused = name === 'autostart' ? null : settingRefusal(limits.vmm, name);
+      if (refused !== null) return { rule: 'setting-vmm-unsupported', message: `${name === 'guest-ready' ? 'guest readiness' : 'writable disks'}: ${refused.why}`, hint: refused.hint };
       if (name === 'writable-disks') set.writableDisks = true;
       else if (name === 'guest-ready') set.guestReady = true;
       else set.autostart = true;

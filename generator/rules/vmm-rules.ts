@@ -6,6 +6,17 @@
 import { error, type Diagnostic } from './diagnostic.js';
 import { memoryMiB, VMM_FACTS, VMMS, type Accel, type Vmm } from '../vmm/index.js';
 
+/**
+ * Why the VMM cannot honour a setting that only some VMMs carry, from its
+ * capabilities; null when it can. Judged here for the flag (every VM) and in
+ * settings.ts for a VM's own config/ file.
+ */
+export function settingRefusal(vmm: Vmm, setting: 'guest-ready' | 'writable-disks'): { readonly why: string; readonly hint: string } | null {
+  const caps = VMM_FACTS[vmm];
+  const carried = setting === 'guest-ready' ? caps.guestReady : caps.writableDisks;
+  return carried.kind === 'none' ? carried : null;
+}
+
 export function vmmDiagnostics(vmm: Vmm, memory: string, userConsole: boolean, accel: Accel, guestReady: boolean, writableDisks: boolean, root: string): Diagnostic[] {
   const caps = VMM_FACTS[vmm];
   const out: Diagnostic[] = [];
@@ -17,11 +28,9 @@ export function vmmDiagnostics(vmm: Vmm, memory: string, userConsole: boolean, a
     out.push(error('vmm-unsupported', root, null, `${vmm} takes guest memory in whole MiB; --memory ${memory} is not`,
       'give --memory as a whole number of M or G, e.g. 256M'));
   }
-  if (caps.guestReady.kind === 'none' && guestReady) {
-    out.push(error('vmm-unsupported', root, null, `--guest-ready: ${caps.guestReady.why}`, caps.guestReady.hint));
-  }
-  if (caps.writableDisks.kind === 'none' && writableDisks) {
-    out.push(error('vmm-unsupported', root, null, `--writable-disks: ${caps.writableDisks.why}`, caps.writableDisks.hint));
+  for (const [flag, on, setting] of [['--guest-ready', guestReady, 'guest-ready'], ['--writable-disks', writableDisks, 'writable-disks']] as const) {
+    const refused = on ? settingRefusal(vmm, setting) : null;
+    if (refused !== null) out.push(error('vmm-unsupported', root, null, `${flag}: ${refused.why}`, refused.hint));
   }
   if (caps.console.kind === 'none' && userConsole) {
     out.push(error('vmm-unsupported', root, null, caps.console.why, caps.console.hint));
