@@ -32,7 +32,7 @@ import * as path from 'node:path';
 import { compareBytes, printable } from '../util/bytes.js';
 import type { CommandResult, CommandRunner } from '../util/command-runner.js';
 import type { CheckResult } from '../pipeline/check.js';
-import { conversionFile, describePlan, planConversion, type ConversionPlan } from '../s6rc/conversion.js';
+import { bundleMembers, conversionFile, describePlan, planConversion, type ConversionPlan } from '../s6rc/conversion.js';
 import {
   afterSwitch, COMPILED_DIR, hashOfTarget, isHash, keptHashes, linkTarget, obsoleteEntries, SOURCE_SUFFIX, TEMP_PREFIX, type DbLinks,
 } from './db-rotation.js';
@@ -226,14 +226,6 @@ function start(ctx: Ctx, links: DbLinks): number {
   return autostart.length === 0 ? EXIT.ok : bringUp(ctx, [opts.generator.autostartBundle], autostart);
 }
 
-/** The names in `<bundle>/contents.d/` of a tree, sorted; none when it has no such bundle (a tree from before autostart). */
-function bundleContents(tree: FileTree, bundle: string): string[] {
-  const prefix = `${bundle}/contents.d/`;
-  const out: string[] = [];
-  for (const rel of tree.keys()) if (rel.startsWith(prefix) && !rel.slice(prefix.length).includes('/')) out.push(rel.slice(prefix.length));
-  return out.sort(compareBytes);
-}
-
 interface Marked {
   readonly vm: string;
   readonly pipeline: string;
@@ -275,7 +267,7 @@ function update(ctx: Ctx, links: DbLinks, from: string): number {
   const db = dbPath(L, hash);
   const sizes = [dbSize(before), ctx.size];
   const oldLongruns = sizes[0]?.longruns ?? [];
-  const wasMarked = new Set(bundleContents(before, opts.generator.autostartBundle));
+  const wasMarked = new Set(bundleMembers(before, opts.generator.autostartBundle));
   const newlyMarked = opts.autostart ? ctx.marked.filter((m) => !wasMarked.has(m.pipeline)) : [];
   if (opts.dryRun) {
     io.out(`vmsvc: dry run: would compile ${p(db)} and switch ${p(L.live)} to it from ${COMPILED_DIR}/${from} (${ctx.vms}):\n`);

@@ -188,6 +188,17 @@ export function dependencyGraph(svcs: ReadonlyMap<string, ServiceDir>): Map<stri
   return graph;
 }
 
+/**
+ * The members of bundle `name` in a source tree, bytewise-sorted, read as
+ * s6-rc-compile reads them; none when the tree has no such service.
+ */
+export function bundleMembers(tree: FileTree, name: string): string[] {
+  const prefix = `${name}/`;
+  const entries = new Map<string, TreeEntry>();
+  for (const [rel, entry] of tree) if (rel.startsWith(prefix)) entries.set(rel.slice(prefix.length), entry);
+  return sortedBytewise(listed({ type: 'bundle', entries }, 'contents'));
+}
+
 /** Names in `<what>.d/` (which wins) or the deprecated `<what>` list file. */
 function listed(svc: ServiceDir, what: 'dependencies' | 'contents'): string[] {
   const prefix = `${what}.d/`;
