@@ -44,7 +44,7 @@ export interface VmRunData {
   readonly setuidgid: string;
   /** s6-notifyoncheck's -T: the checker gives up with s6-rc's timeout-up. 0 = never. */
   readonly readyTimeoutMs: number;
-  /** s6-notifyoncheck's -t: one readiness probe that has not ended by then is killed and counts as failed. */
+  /** s6-notifyoncheck's -t: a readiness probe that has not ended by then counts as failed (it is given up on, not killed). */
   readonly probeTimeoutMs: number;
   /** What SIGTERM (s6-svc -d, s6-rc -d) does: see VmStopData. */
   readonly stop: VmStopData;
@@ -125,7 +125,6 @@ export interface ReadyCheckData {
   readonly execlineb: string;
   /** The --vmm value, for the comment. */
   readonly vmm: Vmm;
-  readonly controlSocket: string;
   /** Asks the VMM whether the VM runs. */
   readonly running: VmmRequestData;
   /** Then takes the guest's READY=1 from it; null: the guest's word is not awaited. */
@@ -411,7 +410,6 @@ function planVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): Longrun {
       origin,
       execlineb: opts.programs.execlineb,
       vmm: opts.vmm,
-      controlSocket: paths.controlSocket,
       running: vmmRequestData(caps.running, paths.controlSocket, opts.programs, REQUEST_BOUND_MS),
       guestReady: guestReadyRead === null ? null : vmmRequestData(guestReadyRead, paths.controlSocket, opts.programs, REQUEST_BOUND_MS),
     },
@@ -441,7 +439,7 @@ function planVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): Longrun {
         stop: {
           svc: opts.programs.s6Svc,
           svwait: opts.programs.s6Svwait,
-          powerButton: vmmRequestData(VMM_FACTS[opts.vmm].powerButton, paths.controlSocket, opts.programs, REQUEST_BOUND_MS),
+          powerButton: vmmRequestData(caps.powerButton, paths.controlSocket, opts.programs, REQUEST_BOUND_MS),
           waitsMs: pressWaits(vm.settings.stopTimeoutMs),
           totalMs: vm.settings.stopTimeoutMs,
         },
@@ -473,7 +471,7 @@ function planVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): Longrun {
         deaths: opts.crashDeaths,
         windowSeconds: opts.crashWindowSeconds,
         events: CRASH_EVENTS,
-        quit: vmmRequestData(VMM_FACTS[opts.vmm].quit, paths.controlSocket, opts.programs, REQUEST_BOUND_MS),
+        quit: vmmRequestData(caps.quit, paths.controlSocket, opts.programs, REQUEST_BOUND_MS),
       },
     },
     maxDeathTally: opts.crashDeaths > S6_DEFAULT_DEATH_TALLY ? opts.crashDeaths : null,

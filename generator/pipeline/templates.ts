@@ -60,9 +60,9 @@ function registerHelpers(hb: HandlebarsEnv): void {
   hb.registerHelper('q', (value: unknown) => quoteExeclineWord(String(value)));
   hb.registerHelper('printable', (value: unknown) => printable(String(value)));
   hb.registerHelper('concat', (...args: unknown[]) => args.slice(0, -1).map(String).join(''));
-  // on/off as another VMM spells it: (onoff readonly "true" "false").
   // Equality, for data that says which of several forms it has: (is via "socket").
   hb.registerHelper('is', (a: unknown, b: unknown) => a === b);
+  // on/off as another VMM spells it: (onoff readonly "true" "false").
   hb.registerHelper('onoff', (value: unknown, on: unknown, off: unknown) => (value === 'on' ? String(on) : String(off)));
 }
 
