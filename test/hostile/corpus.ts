@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RuleId, Severity } from '../../generator/rules/diagnostic.js';
 import { lexExecline } from '../../generator/s6rc/execline-lex.js';
-import { ELF_HEADER, makeVm, type VmSpec } from '../support/data-dir.js';
+import { ELF_HEADER, makeVm, qcow2Naming, type VmSpec } from '../support/data-dir.js';
 
 export interface ExpectedDiagnostic {
   readonly rule: RuleId;
@@ -106,19 +106,6 @@ function sparse(p: string, size: number, head: Buffer = Buffer.alloc(0)): void {
   } finally {
     fs.closeSync(fd);
   }
-}
-
-/** A QCOW2 v3 header whose backing file is `backing` (at offset 512): what crosvm would open on the host. */
-function qcow2Naming(backing: string): Buffer {
-  const h = Buffer.alloc(1024);
-  h.write('QFI\xfb', 0, 'latin1');
-  h.writeUInt32BE(3, 4);
-  h.writeBigUInt64BE(512n, 8);
-  h.writeUInt32BE(Buffer.byteLength(backing), 16);
-  h.writeUInt32BE(16, 20);
-  h.writeBigUInt64BE(1n << 30n, 24);
-  h.write(backing, 512);
-  return h;
 }
 
 function replaceWithSymlink(target: string, p: string): void {

@@ -14,7 +14,7 @@ import { defaultOptions, type GeneratorOptions } from '../../generator/pipeline/
 import { checkDataDir } from '../../generator/pipeline/index.js';
 import { serviceName, type VmName } from '../../generator/rules/vm-name.js';
 import { defaultSettings } from '../../generator/rules/settings.js';
-import { dataDirWith, ELF_HEADER, makeVm, tempDir, type VmSpec } from '../support/data-dir.js';
+import { dataDirWith, ELF_HEADER, makeVm, qcow2Naming, tempDir, type VmSpec } from '../support/data-dir.js';
 
 /**
  * ava's test, counting declared and started tests, so the rule-coverage hook
@@ -465,19 +465,6 @@ test('img-empty: a zero-byte .img', (t) => {
 // big-endian (:264-267, qcow/mod.rs:147), SPARSE_HEADER_MAGIC little-endian
 // (:268-271, android_sparse.rs:58), or a zstd frame or skippable-frame magic
 // little-endian (:272-278, zstd.rs:38-42).
-/** A QCOW2 v3 header (the fields qcow/mod.rs reads) whose backing file is `backing`, at offset 512. */
-function qcow2Naming(backing: string): Buffer {
-  const h = Buffer.alloc(1024);
-  h.write('QFI\xfb', 0, 'latin1');
-  h.writeUInt32BE(3, 4); // version
-  h.writeBigUInt64BE(512n, 8); // backing_file_offset
-  h.writeUInt32BE(Buffer.byteLength(backing), 16); // backing_file_size
-  h.writeUInt32BE(16, 20); // cluster_bits
-  h.writeBigUInt64BE(1n << 30n, 24); // size
-  h.write(backing, 512);
-  return h;
-}
-
 /** Images crosvm opens as another format, by the format the message must name. */
 const NOT_RAW: ReadonlyArray<readonly [string, string, Buffer]> = [
   ['qcow.img', 'QCOW2', qcow2Naming('/etc/shadow')],

@@ -57,3 +57,19 @@ export function dataDirWith(vms: Record<string, VmSpec>): { root: string; data: 
   for (const [name, spec] of Object.entries(vms)) makeVm(data, name, spec);
   return { root, data };
 }
+
+/**
+ * A QCOW2 v3 header (the fields crosvm's qcow/mod.rs reads) whose backing
+ * file is `backing`, at offset 512: what crosvm would open on the host.
+ */
+export function qcow2Naming(backing: string): Buffer {
+  const h = Buffer.alloc(1024);
+  h.write('QFI\xfb', 0, 'latin1');
+  h.writeUInt32BE(3, 4); // version
+  h.writeBigUInt64BE(512n, 8); // backing_file_offset
+  h.writeUInt32BE(Buffer.byteLength(backing), 16); // backing_file_size
+  h.writeUInt32BE(16, 20); // cluster_bits
+  h.writeBigUInt64BE(1n << 30n, 24); // size
+  h.write(backing, 512);
+  return h;
+}
