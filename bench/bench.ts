@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { preferredSlot } from '../generator/pipeline/links.js';
 import { ELF_HEADER } from '../test/support/data-dir.js';
+import { alive } from '../test/support/processes.js';
 
 const VMSVC = fileURLToPath(new URL('../bin/vmsvc.cjs', import.meta.url));
 const SIZES = [10, 100, 1000, 10000];
@@ -201,16 +202,6 @@ function s6rcBin(): string | null {
 
 const BOOT_SIZES = [10, 100, 1000];
 
-/** Whether a child has exited: gone, or a zombie waiting to be reaped. */
-function exited(pid: number | undefined): boolean {
-  if (pid === undefined) return true;
-  try {
-    return /^ Z /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^\d+ \(.*\)/s, ''));
-  } catch {
-    return true;
-  }
-}
-
 /**
  * The boot path end to end: `vmsvc apply` on a fresh state dir (generate,
  * s6-rc-compile, s6-rc-init) against a fresh s6-svscan, with s6-rc-compile
@@ -246,8 +237,8 @@ function bootPath(root: string): void {
         spawnSync(path.join(bin, 's6-svscanctl'), ['-q', scandir], { env });
         // This loop never yields to the event loop, so the child's exitCode is not
         // updated: ask /proc whether it has exited (a zombie until reaped).
-        for (let t = 0; t < 1000 && !exited(svscan.pid); t++) spawnSync('sleep', ['0.02']);
-        if (!exited(svscan.pid)) svscan.kill('SIGKILL');
+        for (let t = 0; t < 1000 && svscan.pid !== undefined && alive(svscan.pid); t++) spawnSync('sleep', ['0.02']);
+        if (svscan.pid !== undefined && alive(svscan.pid)) svscan.kill('SIGKILL');
         fs.rmSync(dir, { recursive: true, force: true });
       }
     }

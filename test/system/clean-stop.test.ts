@@ -17,16 +17,9 @@ import { makeVm } from '../support/data-dir.js';
 import { realS6rc, realS6rcTest } from '../support/real-s6rc.js';
 import { startRig, type Rig } from '../support/real-rig.js';
 import { installStubVmm } from '../support/stub-vmm.js';
+import { alive } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
 
-/** Running: a zombie (killed, its new parent has not reaped it yet) is not. */
-const alive = (pid: number): boolean => {
-  try {
-    return !/^\d+ \(.*\) Z /s.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-};
 const vmmPid = (r: Rig, vm: string): number => Number(fs.readFileSync(path.join(r.runtime, vm, 'pid'), 'utf8'));
 const serial = (r: Rig, vm: string): string => fs.readFileSync(path.join(r.root, 'log', vm, 'current'), 'utf8');
 

@@ -14,7 +14,7 @@ import { guestAccel, makeExt2Disk, prepareGuest, REPO_ROOT } from '../e2e/guest.
 import { vmsvc, VMSVC } from '../support/cli.js';
 import { createNetns, interfaces } from '../support/netns.js';
 import { realS6rcTest } from '../support/real-s6rc.js';
-import { vmmPid } from '../support/vmm-pid.js';
+import { vmmPid } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
 
 const read = (p: string): string => (fs.existsSync(p) ? fs.readFileSync(p, 'utf8') : '');

@@ -16,23 +16,15 @@ import { guestAccel, makeExt2Disk, prepareGuest, REPO_ROOT, type Guest } from '.
 import { vmsvc } from '../support/cli.js';
 import { createNetns } from '../support/netns.js';
 import { realS6rcTest } from '../support/real-s6rc.js';
+import { alive, vmmPid } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
 
 const read = (p: string): string => (fs.existsSync(p) ? fs.readFileSync(p, 'utf8') : '');
-/** Running: a zombie (killed, its new parent has not reaped it yet) is not. */
-const alive = (pid: number): boolean => {
-  try {
-    return !/^\d+ \(.*\) Z /s.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-};
 
 /** The QEMU below the service's process (trap): its child. */
 function qemuPid(trapPid: number): number {
-  const children = read(`/proc/${trapPid}/task/${trapPid}/children`).trim().split(/\s+/).map(Number);
-  const qemu = children.find((pid) => read(`/proc/${pid}/cmdline`).startsWith('qemu-system'));
-  if (qemu === undefined) throw new Error(`no QEMU below pid ${trapPid}`);
+  const qemu = vmmPid(trapPid);
+  if (qemu === null || !read(`/proc/${qemu}/cmdline`).startsWith('qemu-system')) throw new Error(`no QEMU below pid ${trapPid}`);
   return qemu;
 }
 

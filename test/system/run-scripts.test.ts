@@ -11,7 +11,7 @@ import { dataDirWith } from '../support/data-dir.js';
 import { createNetns } from '../support/netns.js';
 import { realS6rcTest, type RealS6rc } from '../support/real-s6rc.js';
 import { installStubVmm, recordedArgv } from '../support/stub-vmm.js';
-import { vmmPid } from '../support/vmm-pid.js';
+import { vmmPid } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
 
 interface Setup {

@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { findProcessesUnder, startS6rc } from '../harness/real-s6rc.js';
+import { alive } from '../support/processes.js';
 import { realS6rcTest, type RealS6rc } from '../support/real-s6rc.js';
 
 type Tree = Record<string, Record<string, string>>;
@@ -27,15 +28,6 @@ function tmpdir(t: ExecutionContext): string {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsvc-harness-test-'));
   t.teardown(() => fs.rmSync(d, { recursive: true, force: true }));
   return d;
-}
-
-function alive(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
 }
 
 const sleeper = (s6rc: RealS6rc, deps: string[] = []): Record<string, string> => ({
