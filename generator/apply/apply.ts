@@ -32,7 +32,9 @@ import * as path from 'node:path';
 import { compareBytes, printable } from '../util/bytes.js';
 import type { CommandResult, CommandRunner } from '../util/command-runner.js';
 import type { CheckResult } from '../pipeline/check.js';
-import { bundleMembers, conversionFile, describePlan, planConversion, type ConversionPlan } from '../s6rc/conversion.js';
+import { bundleMembers, conversionFile, describePlan, planConversion, servicesOf, type ConversionPlan } from '../s6rc/conversion.js';
+import { downLongruns, relink, unsupervise, type Supervision } from './supervisors.js';
+import { isDir, lexists } from '../util/fs-probe.js';
 import {
   afterSwitch, COMPILED_DIR, hashOfTarget, isHash, keptHashes, linkTarget, obsoleteEntries, SOURCE_SUFFIX, TEMP_PREFIX, type DbLinks,
 } from './db-rotation.js';
@@ -56,12 +58,14 @@ export interface S6rcPrograms {
   readonly update: string;
   /** Raises the stack limit for s6-rc-compile and s6-rc-update when a large database needs it (s6-rc-resources.ts). */
   readonly softlimit: string;
-  /** Brings the autostart VMs up. */
+  /** Brings the autostart VMs up, and stops and starts what an update restarts. */
   readonly rc: string;
+  /** Makes s6-svscan scan, and stop the supervisors of unlinked services (supervisors.ts). */
+  readonly svscanctl: string;
 }
 
 export const defaultS6rcPrograms: S6rcPrograms = {
-  compile: 's6-rc-compile', init: 's6-rc-init', update: 's6-rc-update', softlimit: 's6-softlimit', rc: 's6-rc',
+  compile: 's6-rc-compile', init: 's6-rc-init', update: 's6-rc-update', softlimit: 's6-softlimit', rc: 's6-rc', svscanctl: 's6-svscanctl',
 };
 
 export interface ApplyOptions {
@@ -162,6 +166,11 @@ function step(ctx: Ctx): number {
   const links: DbLinks = { current: readDbLink(L.current), previous: readDbLink(L.previous) };
   const from = liveDb(L);
   if (from === null) return start(ctx, links);
+  if (!opts.dryRun) {
+    // A run killed after it unsupervised the stopped longruns (supervisors.ts) left them without a link.
+    const why = relink(supervision(ctx));
+    if (why !== null) io.err(`vmsvc: warning: ${why}\n`);
+  }
   if (from === hash) {
     if (links.current === hash && sourceLinkIs(L, hash)) {
       io.out(`vmsvc: ${p(L.live)} already runs ${COMPILED_DIR}/${hash} (${ctx.vms}); nothing to do\n`);
@@ -259,7 +268,14 @@ function bringUp(ctx: Ctx, names: readonly string[], pipelines: readonly Marked[
   return EXIT.failed;
 }
 
-/** A live system runs database `from`: compile, then s6-rc-update with a conversion file. */
+/**
+ * A live system runs database `from`: compile, then s6-rc-update with a
+ * conversion file. Around it (supervisors.ts says why): the services
+ * s6-rc-update would restart are stopped first, on the old database, and
+ * every longrun then down is unsupervised; after the switch the stopped
+ * services are brought up on the new one. If s6-rc-update does not switch,
+ * the old database gets its supervisors and its stopped services back.
+ */
 function update(ctx: Ctx, links: DbLinks, from: string): number {
   const { L, hash, io, opts, tree } = ctx;
   const before = readSourceCopy(L, from);
@@ -287,27 +303,94 @@ function update(ctx: Ctx, links: DbLinks, from: string): number {
     io.err(`vmsvc: ${run}\nvmsvc: ${unchanged}\n`);
     return EXIT.usage;
   }
+  const handover = handOver(ctx, plan);
+  if (typeof handover === 'string') {
+    if (compiled.fresh) removeDb(L, hash);
+    io.err(`vmsvc: ${handover}\nvmsvc: ${unchanged}\n`);
+    return EXIT.usage;
+  }
   writeAtomically(L, L.conversion, conversionFile(plan));
   const r = ctx.runner.run(run.argv);
   passStderr(io, r);
+  // Also after a switch: s6-rc-update may have died before linking the new directories.
+  const unlinked = relink(supervision(ctx));
+  if (unlinked !== null) io.err(`vmsvc: warning: ${unlinked}\n`);
   if (r.code === 0 || runsSafely(L) === hash) {
     const next = afterSwitch(links, hash, from);
     setLinks(L, next);
     prune(L, keptHashes(next, hash));
     for (const line of describePlan(plan)) io.out(`  ${line}\n`);
-    if (r.code === 0) {
+    const inNew = new Set(servicesOf(tree).keys());
+    const back = bringBack(ctx, handover.filter((name) => inNew.has(name)));
+    if (r.code === 0 && back) {
       io.out(`vmsvc: switched ${p(L.live)} to ${COMPILED_DIR}/${hash} (${ctx.vms}): ${summary(plan)}\n`);
       return newlyMarked.length === 0 ? EXIT.ok : bringUp(ctx, newlyMarked.map((m) => m.pipeline), newlyMarked);
     }
-    failed(io, run.program, run.argv, r);
+    if (r.code !== 0) failed(io, run.program, run.argv, r);
     io.err(`vmsvc: s6-rc-update did switch ${p(L.live)} to ${COMPILED_DIR}/${hash}, so current points at it (previous: ${COMPILED_DIR}/${from}); `
       + `some services did not come up: see \`s6-rc -l ${p(L.live)} -a list\`\n`);
     return EXIT.failed;
   }
   if (compiled.fresh) removeDb(L, hash);
   failed(io, run.program, run.argv, r);
-  io.err(`vmsvc: ${unchanged}\n`);
+  const back = bringBack(ctx, handover);
+  io.err(`vmsvc: ${unchanged}${back ? '' : '; the services stopped for the update did not all come back up'}\n`);
   return EXIT.usage;
+}
+
+/**
+ * Stops, on the old database, the services s6-rc-update would restart (and,
+ * as s6-rc does, what depends on them), then unsupervises every longrun that
+ * is down. Returns the services it stopped, to bring up again after the
+ * update; or why it could not (the stopped ones are then up again).
+ */
+function handOver(ctx: Ctx, plan: ConversionPlan): string[] | string {
+  const up = upServices(ctx);
+  if (typeof up === 'string') return up;
+  const restarting = [...plan.restarted.map((x) => x.name), ...plan.retyped, ...plan.knockOn.map((x) => x.name)].filter((n) => up.has(n));
+  let stillUp = up;
+  if (restarting.length > 0) {
+    const argv = [ctx.programs.rc, '-l', ctx.L.live, '-d', 'change', ...restarting];
+    const r = ctx.runner.run(argv);
+    passStderr(ctx.io, r);
+    const after = upServices(ctx);
+    if (r.code !== 0 || typeof after === 'string') {
+      // s6-rc -u on what is up does nothing: ask for everything that was.
+      bringBack(ctx, [...up].sort(compareBytes));
+      return r.code === 0 && typeof after === 'string' ? after : `stopping the services the update restarts failed (exit ${r.code}): ${showArgv(argv)}`;
+    }
+    stillUp = after;
+  }
+  const stopped = [...up].filter((n) => !stillUp.has(n)).sort(compareBytes);
+  const why = unsupervise(supervision(ctx), downLongruns(ctx.L.live, stillUp));
+  if (why === null) return stopped;
+  bringBack(ctx, stopped);
+  return `cannot take the stopped services out of supervision before s6-rc-update: ${why}`;
+}
+
+/** `s6-rc -u change` on services stopped for the update; false when some did not come up (s6-rc's stderr passed on). */
+function bringBack(ctx: Ctx, names: readonly string[]): boolean {
+  if (names.length === 0) return true;
+  const argv = [ctx.programs.rc, '-l', ctx.L.live, '-u', 'change', ...names];
+  const r = ctx.runner.run(argv);
+  passStderr(ctx.io, r);
+  if (r.code !== 0) failed(ctx.io, [ctx.programs.rc], argv, r);
+  return r.code === 0;
+}
+
+/** The atomic services s6-rc says are up (`s6-rc -a list`), or why it could not tell. */
+function upServices(ctx: Ctx): Set<string> | string {
+  const argv = [ctx.programs.rc, '-l', ctx.L.live, '-a', 'list'];
+  const r = ctx.runner.run(argv);
+  if (r.code !== 0) {
+    passStderr(ctx.io, r);
+    return `cannot tell which services are up: ${showArgv(argv)} failed (exit ${r.code})`;
+  }
+  return new Set(r.stdout.split('\n').filter((l) => l !== ''));
+}
+
+function supervision(ctx: Ctx): Supervision {
+  return { live: ctx.L.live, scandir: ctx.L.scandir, prefix: ctx.opts.prefix, svscanctl: ctx.programs.svscanctl, runner: ctx.runner };
 }
 
 function summary(plan: ConversionPlan): string {
@@ -620,24 +703,4 @@ function withLock<T>(L: StateLayout, fn: () => T): T {
   }
 }
 
-
-
-function lexists(p: string): boolean {
-  try {
-    fs.lstatSync(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function isDir(p: string): boolean {
-  try {
-    return fs.statSync(p).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
-/** A CommandRunner that really runs the program (for the CLI): output captured, exit status as code. */
 

@@ -18,6 +18,7 @@ import { errnoOf } from './errno.js';
 import { TEMP_SUFFIX_PATTERN, tempSuffix } from './temp-name.js';
 import { atDir } from './at-dir.js';
 import { openUntrusted, readUntrusted } from './untrusted.js';
+import { sleepSync } from './sleep.js';
 
 export type LockOutcome =
   | { readonly ok: true; readonly release: () => void }
@@ -117,7 +118,7 @@ function takeIn(dirFd: number, dirPath: string, name: string, pid: number): Lock
       const holder = m === null ? null : Number(m[1]);
       if (holder !== null && isAlive(holder)) return { ok: false, holder };
       if (holder === null && Date.now() - read.stat.mtimeMs < EMPTY_LOCK_GRACE_MS) {
-        sleep(EMPTY_LOCK_POLL_MS);
+        sleepSync(EMPTY_LOCK_POLL_MS);
         continue;
       }
       removeStale(at, atDir(dirFd, `${name}-${tempSuffix()}`), read.stat.ino);
@@ -163,11 +164,6 @@ function release(dirFd: number, at: string, ino: number): void {
     if (fs.lstatSync(at).ino === ino) fs.unlinkSync(at);
   } catch { /* already gone */ }
   fs.closeSync(dirFd);
-}
-
-/** Blocks: the callers (generate, apply, console before it attaches) have nothing else to do meanwhile. */
-function sleep(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 /**

@@ -5,8 +5,11 @@
  *
  * The stand-in behaves like the real programs where apply depends on it:
  * s6-rc-compile creates COMPILED (and refuses an existing one), s6-rc-init
- * creates LIVE with LIVE/compiled -> its -c argument, and s6-rc-update
- * points LIVE/compiled at the new database.
+ * creates LIVE with LIVE/compiled -> its -c argument, s6-rc-update
+ * points LIVE/compiled at the new database, and s6-rc keeps the set of
+ * services that are up (`-a list`, `-u`, `-d`; no dependencies). It has no
+ * LIVE/servicedirs, so apply unsupervises nothing: that, and the s6-rc-update
+ * race it avoids, are tested under the real programs (apply-real.test.ts).
  */
 import test, { type ExecutionContext } from 'ava';
 import * as fs from 'node:fs';
@@ -29,6 +32,8 @@ class RecordingS6rc implements CommandRunner {
   /** The conversion file's content at each s6-rc-update call. */
   readonly conversions: string[] = [];
   readonly failures = new Map<string, Failure>();
+  /** What `s6-rc -a list` prints. */
+  readonly up = new Set<string>();
 
   run(argv: string[]): CommandResult {
     this.calls.push([...argv]);
@@ -61,8 +66,16 @@ class RecordingS6rc implements CommandRunner {
         fs.symlinkSync(last, link);
         return fail === undefined ? ok : bad(fail);
       }
-      case 's6-rc':
-        return fail === undefined ? ok : bad(fail);
+      case 's6-rc': {
+        if (fail !== undefined) return bad(fail);
+        const names = argv.slice(argv.indexOf('change') + 1);
+        if (argv.includes('-a')) return { ...ok, stdout: [...this.up].map((n) => `${n}\n`).join('') };
+        for (const n of names) {
+          if (argv.includes('-u')) this.up.add(n);
+          else this.up.delete(n);
+        }
+        return ok;
+      }
       default:
         return { code: 127, stdout: '', stderr: `${program}: not found\n` };
     }
@@ -182,6 +195,7 @@ test('a changed VM: compile, then s6-rc-update with a conversion file restarting
   t.is(r.code, 0, r.err);
   t.deepEqual(calls(s.s6, s.state), [
     ['s6-rc-compile', `${s.state}/compiled/${h2}`, `STAGED(${h2})`],
+    ['s6-rc', '-l', `${s.state}/live`, '-a', 'list'],
     ['s6-rc-update', '-l', `${s.state}/live`, '-f', `${s.state}/conversion`, `${s.state}/compiled/${h2}`],
   ]);
   t.deepEqual(s.s6.conversions, [`${HEADER}vm-app restart\n`]);
@@ -255,7 +269,7 @@ test('a failing s6-rc-update that did not switch: current unchanged, new databas
   s.s6.failures.set('s6-rc-update', { code: 4, stderr: 's6-rc-update: fatal: invalid service database\n' });
   const r = s.apply();
   t.is(r.code, 2);
-  t.deepEqual(s.s6.take().map((c) => c[0]), ['s6-rc-compile', 's6-rc-update']);
+  t.deepEqual(s.s6.take().map((c) => c[0]), ['s6-rc-compile', 's6-rc', 's6-rc-update']);
   t.is(link(path.join(s.state, 'current')), `compiled/${h1}`);
   t.is(link(path.join(s.state, 'previous')), null);
   t.is(fs.realpathSync(path.join(s.state, 'live', 'compiled')), path.join(fs.realpathSync(s.state), 'compiled', h1));
@@ -280,6 +294,44 @@ test('s6-rc-update failing after it switched (exit 1): current follows the live 
   t.true(fs.existsSync(path.join(s.state, 'compiled', h2)));
   t.regex(r.err, /s6-rc-update failed \(exit 1\)/);
   t.regex(r.err, /did switch .* so current points at it/);
+});
+
+test('an update stops the up services it restarts first, and brings them up on the new database; a refused one brings them back on the old', (t) => {
+  const s = setup(t, { netvm: {}, app: { providers: ['netvm'] }, other: {} });
+  t.is(s.apply().code, 0);
+  for (const n of ['vm-app', 'vm-app-log', 'vm-netvm', 'vm-netvm-log']) s.s6.up.add(n);
+  addDisk(s.data, 'app');
+  addDisk(s.data, 'other');
+  const h2 = s.hash();
+  s.s6.take();
+  const r = s.apply();
+  t.is(r.code, 0, r.err);
+  const live = `${s.state}/live`;
+  const list = ['s6-rc', '-l', live, '-a', 'list'];
+  const update = (h: string) => ['s6-rc-update', '-l', live, '-f', `${s.state}/conversion`, `${s.state}/compiled/${h}`];
+  // vm-other restarts too, but it is down: s6-rc-update's restart line for it does nothing, and nothing stops or starts it.
+  t.deepEqual(calls(s.s6, s.state).slice(1), [list, ['s6-rc', '-l', live, '-d', 'change', 'vm-app'], list, update(h2), ['s6-rc', '-l', live, '-u', 'change', 'vm-app']]);
+  t.deepEqual(s.s6.conversions.at(-1), `${HEADER}vm-app restart\nvm-other restart\n`);
+  t.regex(r.out, /switched .* 0 added, 0 removed, 2 restarted\n$/);
+
+  addDisk(s.data, 'app', 'more.img');
+  const h3 = s.hash();
+  s.s6.failures.set('s6-rc-update', { code: 4, stderr: 's6-rc-update: fatal: invalid service database\n' });
+  const refused = s.apply();
+  t.is(refused.code, 2);
+  t.deepEqual(calls(s.s6, s.state).slice(1), [list, ['s6-rc', '-l', live, '-d', 'change', 'vm-app'], list, update(h3), ['s6-rc', '-l', live, '-u', 'change', 'vm-app']]);
+  t.regex(refused.err, new RegExp(`nothing changed: .*/live still runs compiled/${h2}, current unchanged`));
+  t.true(s.s6.up.has('vm-app'), 'back up on the old database');
+
+  s.s6.failures.delete('s6-rc-update');
+  s.s6.failures.set('s6-rc', { code: 111, stderr: 's6-rc: fatal: unable to take locks: Resource busy\n' });
+  const blind = s.apply();
+  t.is(blind.code, 2);
+  t.deepEqual(calls(s.s6, s.state).map((c) => c[0]), ['s6-rc-compile', 's6-rc'], 'nothing updated');
+  t.false(fs.existsSync(path.join(s.state, 'compiled', h3)), 'and the new database removed');
+  t.regex(blind.err, /cannot tell which services are up: s6-rc -l \S+ -a list failed \(exit 111\)/);
+  t.regex(blind.err, /Resource busy/);
+  t.is(link(path.join(s.state, 'current')), `compiled/${h2}`);
 });
 
 test('a failing s6-rc-init: current restored (here: removed), the database removed, exit 2', (t) => {
@@ -359,7 +411,10 @@ test('going back to the previous input reuses its database: s6-rc-update only, n
   s.s6.take();
   const r = s.apply();
   t.is(r.code, 0, r.err);
-  t.deepEqual(s.s6.take(), [['s6-rc-update', '-l', `${s.state}/live`, '-f', `${s.state}/conversion`, `${s.state}/compiled/${h1}`]]);
+  t.deepEqual(s.s6.take(), [
+    ['s6-rc', '-l', `${s.state}/live`, '-a', 'list'],
+    ['s6-rc-update', '-l', `${s.state}/live`, '-f', `${s.state}/conversion`, `${s.state}/compiled/${h1}`],
+  ]);
   t.is(link(path.join(s.state, 'current')), `compiled/${h1}`);
   t.is(link(path.join(s.state, 'previous')), `compiled/${h2}`);
 });
@@ -461,15 +516,15 @@ test('autostart: after s6-rc-init, s6-rc -u change on the autostart bundle (unpr
   const second = s.apply({ generator: { ...defaultOptions, autostartBundle: 'boot' } });
   t.is(second.code, 0, second.err);
   const live2 = calls(s.s6, s.state);
-  t.deepEqual(live2.map((c) => c[0]), ['s6-rc-compile', 's6-rc-update', 's6-rc']);
-  t.deepEqual(live2[2], ['s6-rc', '-l', live, '-u', 'change', 'vm-fresh-pipeline', 'vm-other-pipeline']);
+  t.deepEqual(live2.map((c) => c[0]), ['s6-rc-compile', 's6-rc', 's6-rc-update', 's6-rc']);
+  t.deepEqual(live2[3], ['s6-rc', '-l', live, '-u', 'change', 'vm-fresh-pipeline', 'vm-other-pipeline']);
   t.regex(second.out, /vmsvc: autostart: up: fresh, other\n$/);
 
   // Marks unchanged: a live update runs no s6-rc.
   addDisk(s.data, 'netvm');
   const third = s.apply({ generator: { ...defaultOptions, autostartBundle: 'boot' } });
   t.is(third.code, 0, third.err);
-  t.deepEqual(calls(s.s6, s.state).map((c) => c[0]), ['s6-rc-compile', 's6-rc-update']);
+  t.deepEqual(calls(s.s6, s.state).map((c) => c[0]), ['s6-rc-compile', 's6-rc', 's6-rc-update']);
 });
 
 test('autostart: a VM that does not come up makes apply exit 1, with the database loaded and current pointing at it', (t) => {

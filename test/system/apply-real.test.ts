@@ -171,3 +171,53 @@ realS6rcTest('real s6-rc: keep-going: a broken VM and the VM needing it are skip
   t.true(pid !== null && alive(pid));
   t.true(fs.existsSync(path.join(r.runtime, 'good', 'argv')), 'the stub VMM ran');
 });
+
+realS6rcTest('real s6-rc: live updates with many stopped VMs leave every longrun one supervisor, and restart the changed VM', async (t, real) => {
+  // s6-rc-update swaps the directory of every longrun that is down, and its
+  // swap races s6-svscan's restart of the old supervisor (apply/supervisors.ts):
+  // with 24 stopped longruns nearly every update lost a supervisor, or
+  // s6-rc-update itself died, before apply unsupervised them first.
+  const stopped = Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`s${String(i).padStart(2, '0')}`, {}]));
+  const r = await rig(t, real, { app: { config: { autostart: '' } }, ...stopped });
+  const first = r.apply();
+  t.is(first.code, 0, first.stderr);
+  const log = path.join(r.root, 'svscan.log');
+  const supervised = (): string[] => fs.readdirSync(path.join(r.live, 'servicedirs'))
+    .filter((n) => r.s6('s6-svok', [path.join(r.scandir, n)]).code !== 0);
+  for (const round of [1, 2, 3]) {
+    const before = r.pid('vm-app');
+    t.not(before, null);
+    fs.writeFileSync(path.join(r.data, 'app', 'blk', `d${round}.img`), 'more\n');
+    // The last round also marks a stopped VM: apply brings it up after the swap.
+    if (round === 3) {
+      fs.mkdirSync(path.join(r.data, 's05', 'config'));
+      fs.writeFileSync(path.join(r.data, 's05', 'config', 'autostart'), '');
+    }
+    // s6-svscan restarts a dead supervisor at once only if it started more
+    // than a second ago, as on any host where apply runs long after boot.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const u = r.apply();
+    t.is(u.code, 0, `round ${round}: ${u.stderr}`);
+    t.regex(u.stdout, /: 0 added, 0 removed, 1 restarted\n/);
+    t.deepEqual(supervised(), [], `round ${round}: every longrun of the live database has a supervisor`);
+    const after = r.pid('vm-app');
+    t.true(after !== null && after !== before, `round ${round}: the changed VM runs again, restarted`);
+  }
+  t.not(r.pid('vm-s05'), null, 'the VM marked in the last round came up');
+  t.deepEqual(r.up().filter((s) => s.startsWith('vm-s') && !s.endsWith('-log')), ['vm-s05'], 'the others stayed down');
+  const svscan = fs.readFileSync(log, 'utf8');
+  t.notRegex(svscan, /another instance of s6-supervise|unable to chdir/, svscan);
+
+  // A run killed after unsupervising (link gone, supervisor stopped): the next run, with nothing to do, links it back.
+  fs.rmSync(path.join(r.scandir, 'vm-s07'));
+  t.is(r.s6('s6-svscanctl', ['-an', r.scandir]).code, 0);
+  for (let i = 0; r.s6('s6-svok', [path.join(r.live, 'servicedirs', 'vm-s07')]).code === 0; i++) {
+    t.true(i < 200, 'the unlinked supervisor exits');
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  const again = r.apply();
+  t.is(again.code, 0, again.stderr);
+  t.regex(again.stdout, /nothing to do\n$/);
+  t.deepEqual(supervised(), []);
+  t.is(r.s6('s6-rc', ['-l', r.live, '-u', 'change', 'vm-s07']).code, 0, 'and s6-rc can start it');
+});
