@@ -30,7 +30,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { compareBytes, printable } from '../util/bytes.js';
-import type { CommandResult, CommandRunner } from '../util/command-runner.js';
+import { showArgv, type CommandResult, type CommandRunner } from '../util/command-runner.js';
 import type { CheckResult } from '../pipeline/check.js';
 import { bundleMembers, conversionFile, describePlan, planConversion, servicesOf, type ConversionPlan } from '../s6rc/conversion.js';
 import { downLongruns, relink, unsupervise, type Supervision } from './supervisors.js';
@@ -255,16 +255,11 @@ function autostartLine(marked: readonly Marked[]): string {
  * database is loaded all the same.
  */
 function bringUp(ctx: Ctx, names: readonly string[], pipelines: readonly Marked[]): number {
-  const { L, io } = ctx;
-  const argv = [ctx.programs.rc, '-l', L.live, '-u', 'change', ...names];
-  const r = ctx.runner.run(argv);
-  passStderr(io, r);
-  if (r.code === 0) {
-    io.out(`vmsvc: autostart: up: ${vmsOf(pipelines)}\n`);
+  if (upChange(ctx, names)) {
+    ctx.io.out(`vmsvc: autostart: up: ${vmsOf(pipelines)}\n`);
     return EXIT.ok;
   }
-  failed(io, [ctx.programs.rc], argv, r);
-  io.err(`vmsvc: autostart: not every VM came up (${vmsOf(pipelines)}); the database is loaded: see \`s6-rc -l ${p(L.live)} -a list\`\n`);
+  ctx.io.err(`vmsvc: autostart: not every VM came up (${vmsOf(pipelines)}); the database is loaded: see \`s6-rc -l ${p(ctx.L.live)} -a list\`\n`);
   return EXIT.failed;
 }
 
@@ -321,7 +316,7 @@ function update(ctx: Ctx, links: DbLinks, from: string): number {
     prune(L, keptHashes(next, hash));
     for (const line of describePlan(plan)) io.out(`  ${line}\n`);
     const inNew = new Set(servicesOf(tree).keys());
-    const back = bringBack(ctx, handover.filter((name) => inNew.has(name)));
+    const back = upChange(ctx, handover.filter((name) => inNew.has(name)));
     if (r.code === 0 && back) {
       io.out(`vmsvc: switched ${p(L.live)} to ${COMPILED_DIR}/${hash} (${ctx.vms}): ${summary(plan)}\n`);
       return newlyMarked.length === 0 ? EXIT.ok : bringUp(ctx, newlyMarked.map((m) => m.pipeline), newlyMarked);
@@ -333,7 +328,7 @@ function update(ctx: Ctx, links: DbLinks, from: string): number {
   }
   if (compiled.fresh) removeDb(L, hash);
   failed(io, run.program, run.argv, r);
-  const back = bringBack(ctx, handover);
+  const back = upChange(ctx, handover);
   io.err(`vmsvc: ${unchanged}${back ? '' : '; the services stopped for the update did not all come back up'}\n`);
   return EXIT.usage;
 }
@@ -356,7 +351,7 @@ function handOver(ctx: Ctx, plan: ConversionPlan): string[] | string {
     const after = upServices(ctx);
     if (r.code !== 0 || typeof after === 'string') {
       // s6-rc -u on what is up does nothing: ask for everything that was.
-      bringBack(ctx, [...up].sort(compareBytes));
+      upChange(ctx, [...up].sort(compareBytes));
       return r.code === 0 && typeof after === 'string' ? after : `stopping the services the update restarts failed (exit ${r.code}): ${showArgv(argv)}`;
     }
     stillUp = after;
@@ -364,12 +359,12 @@ function handOver(ctx: Ctx, plan: ConversionPlan): string[] | string {
   const stopped = [...up].filter((n) => !stillUp.has(n)).sort(compareBytes);
   const why = unsupervise(supervision(ctx), downLongruns(ctx.L.live, stillUp));
   if (why === null) return stopped;
-  bringBack(ctx, stopped);
+  upChange(ctx, stopped);
   return `cannot take the stopped services out of supervision before s6-rc-update: ${why}`;
 }
 
-/** `s6-rc -u change` on services stopped for the update; false when some did not come up (s6-rc's stderr passed on). */
-function bringBack(ctx: Ctx, names: readonly string[]): boolean {
+/** `s6-rc -u change NAMES`; false when some did not come up (s6-rc's stderr and the failed command passed on). Nothing to run for no names. */
+function upChange(ctx: Ctx, names: readonly string[]): boolean {
   if (names.length === 0) return true;
   const argv = [ctx.programs.rc, '-l', ctx.L.live, '-u', 'change', ...names];
   const r = ctx.runner.run(argv);
@@ -529,10 +524,6 @@ function failed(io: Io, program: readonly string[], argv: readonly string[], r: 
 function passStderr(io: Io, r: CommandResult): void {
   if (r.stderr === '') return;
   io.err(r.stderr.replace(/\n$/, '').split('\n').map((l) => `  ${p(l)}\n`).join(''));
-}
-
-function showArgv(argv: readonly string[]): string {
-  return argv.map((a) => (/^[A-Za-z0-9_./:=@%+,-]+$/.test(a) ? a : p(JSON.stringify(a)))).join(' ');
 }
 
 const p = printable;

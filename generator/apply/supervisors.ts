@@ -35,7 +35,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { CommandRunner } from '../util/command-runner.js';
+import { showArgv, type CommandRunner } from '../util/command-runner.js';
 import { errnoOf } from '../util/errno.js';
 import { printable } from '../util/bytes.js';
 import { sleepSync } from '../util/sleep.js';
@@ -102,7 +102,7 @@ function svscanctl(s: Supervision, flags: string): string | null {
   const argv = [s.svscanctl, flags, s.scandir];
   const r = s.runner.run(argv);
   if (r.code === 0) return null;
-  return `${argv.map(printable).join(' ')} failed (exit ${r.code})${r.stderr === '' ? '' : `: ${printable(r.stderr.trim())}`}`;
+  return `${showArgv(argv)} failed (exit ${r.code})${r.stderr === '' ? '' : `: ${printable(r.stderr.trim())}`}`;
 }
 
 /** Polls until each service's supervisor listens (`listening`) or is gone; names the ones that did not get there in time. */

@@ -4,6 +4,7 @@
  * only when a program is run: a plain generate at boot never needs it.
  */
 import { createRequire } from 'node:module';
+import { printable } from './bytes.js';
 
 export interface CommandResult {
   /** Exit code; 127 when the program could not be run, 128 when a signal killed it. */
@@ -30,3 +31,8 @@ export const spawnRunner: CommandRunner = {
     return { code: r.status, stdout: r.stdout, stderr: r.stderr };
   },
 };
+
+/** An argv as one line for messages: plain words as they are, others JSON-quoted, terminal escapes made visible. */
+export function showArgv(argv: readonly string[]): string {
+  return argv.map((a) => (/^[A-Za-z0-9_./:=@%+,-]+$/.test(a) ? a : printable(JSON.stringify(a)))).join(' ');
+}
