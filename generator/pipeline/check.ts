@@ -15,7 +15,7 @@ import type { Node, ScannedTree, ScannedVm } from '../rules/scanned.js';
 import { checkVmName, type NameLimits, type VmName } from '../rules/vm-name.js';
 import { defaultSettings, vmSettings, type SettingFile, type SettingLimits, type VmSettings } from '../rules/settings.js';
 import { vmmDiagnostics } from '../rules/vmm-rules.js';
-import { memoryBytes } from '../vmm/index.js';
+import { memoryBytes, VMM_FACTS, type KernelProbes } from '../vmm/index.js';
 import { LINK_CAPACITY } from './links.js';
 import { longestSocketPath, type GeneratorOptions } from './options.js';
 
@@ -83,7 +83,7 @@ export function checkTree(tree: ScannedTree, opts: GeneratorOptions): CheckResul
     // One VM can bring any number of problems: push(...list) would pass them
     // all as arguments and overflow the stack past about 100,000.
     for (const d of naming.problems) diagnostics.push(d);
-    for (const d of vmDiagnostics(vm)) diagnostics.push(d);
+    for (const d of vmDiagnostics(vm, VMM_FACTS[opts.vmm].kernelProbes)) diagnostics.push(d);
     const settings = vmSettings(vm, defaults, limits);
     for (const d of settings.problems) diagnostics.push(d);
     for (const d of unknownProviderDiagnostics(vm, vmNames)) diagnostics.push(d);
@@ -129,10 +129,10 @@ export function checkTree(tree: ScannedTree, opts: GeneratorOptions): CheckResul
 }
 
 /** The rule families that judge one VM's files. Their order only breaks ties of the final sort (path, rule, message), which is stable. */
-function vmDiagnostics(vm: ScannedVm): Diagnostic[] {
+function vmDiagnostics(vm: ScannedVm, kernelProbes: KernelProbes): Diagnostic[] {
   const out: Diagnostic[] = [];
   for (const d of vmUndecodableDiagnostics(vm)) out.push(d);
-  out.push(...kernelDiagnostics(vm), ...initramfsDiagnostics(vm));
+  out.push(...kernelDiagnostics(vm, kernelProbes), ...initramfsDiagnostics(vm));
   // One per image and per provider entry: as many as the VM dir holds.
   for (const d of diskDiagnostics(vm)) out.push(d);
   for (const d of providerDiagnostics(vm)) out.push(d);

@@ -73,7 +73,13 @@ export interface VmRunData {
 export interface VmStopData {
   readonly svc: string;
   readonly svwait: string;
-  readonly powerButton: VmmRequestData;
+  /**
+   * The script that presses the power button (POWER_BUTTON in the VM's
+   * data/), relative to the service directory, where trap's handler runs.
+   * The press is not written into the handler itself: it would be inside
+   * forx's substitution scope there, and the socket path holds the VM's name.
+   */
+  readonly press: string;
   /** ms to wait after each press, for the VMM to exit; they add up to totalMs, the stop timeout. */
   readonly waitsMs: readonly number[];
   readonly totalMs: number;
@@ -120,6 +126,15 @@ export interface VmFinishData {
   readonly quit: VmmRequestData;
 }
 
+/** A VMM request as a script of its own, in the service's data/ (see VmStopData.press). */
+export interface VmRequestData {
+  readonly origin: Origin;
+  readonly execlineb: string;
+  /** What the request does, for the header comment. */
+  readonly purpose: string;
+  readonly request: VmmRequestData;
+}
+
 export interface ReadyCheckData {
   readonly origin: Origin;
   readonly execlineb: string;
@@ -141,6 +156,7 @@ export type Script =
   | { readonly template: 'log-run'; readonly data: LogRunData }
   | { readonly template: 'ready-check'; readonly data: ReadyCheckData }
   | { readonly template: 'vm-finish'; readonly data: VmFinishData }
+  | { readonly template: 'vm-request'; readonly data: VmRequestData }
   | { readonly template: 'net-up'; readonly data: NetLinkData }
   | { readonly template: 'net-down'; readonly data: NetLinkData };
 
@@ -238,6 +254,9 @@ const PRESS_EVERY_MS = 5000;
  * 2.13). s6-rc's timeout-down is as long again after that.
  */
 const KILL_GRACE_MS = 5000;
+
+/** The power button's script, in the VM service's data/. */
+const POWER_BUTTON = 'power-button';
 
 /** Waits of at most PRESS_EVERY_MS that add up to `totalMs`. */
 function pressWaits(totalMs: number): number[] {
@@ -420,6 +439,15 @@ function planVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): Longrun {
       guestReady: guestReadyRead === null ? null : vmmRequestData(guestReadyRead, paths.controlSocket, opts.programs, REQUEST_BOUND_MS),
     },
   };
+  const powerButton: Script = {
+    template: 'vm-request',
+    data: {
+      origin,
+      execlineb: opts.programs.execlineb,
+      purpose: 'Presses the VM\'s power button; a stop runs it every few seconds',
+      request: vmmRequestData(caps.powerButton, paths.controlSocket, opts.programs, REQUEST_BOUND_MS),
+    },
+  };
   return {
     type: 'longrun',
     name: serviceName.vm(vm.name),
@@ -445,7 +473,7 @@ function planVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): Longrun {
         stop: {
           svc: opts.programs.s6Svc,
           svwait: opts.programs.s6Svwait,
-          powerButton: vmmRequestData(caps.powerButton, paths.controlSocket, opts.programs, REQUEST_BOUND_MS),
+          press: `./data/${POWER_BUTTON}`,
           waitsMs: pressWaits(vm.settings.stopTimeoutMs),
           totalMs: vm.settings.stopTimeoutMs,
         },
@@ -463,7 +491,7 @@ function planVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): Longrun {
         ],
       },
     },
-    data: new Map([['check', readiness]]),
+    data: new Map<string, Script>([['check', readiness], [POWER_BUTTON, powerButton]]),
     notificationFd: 3,
     timeoutUpMs: opts.timeoutUpMs,
     finish: {

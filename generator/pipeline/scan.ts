@@ -13,14 +13,12 @@ import { atDir } from '../util/at-dir.js';
 import { decodeUtf8 } from '../util/bytes.js';
 import { errnoOf } from '../util/errno.js';
 import { headBytesFor, imageSignatureOf, type ImageSignature } from '../util/image-format.js';
-import { kernelFormat, type KernelFormat } from '../util/kernel-format.js';
+import { KERNEL_HEAD_BYTES, kernelFormat, type KernelFormat } from '../util/kernel-format.js';
 import { CONFIG_MAX_BYTES, type Node, type NodeKind, type ScannedFile, type ScannedImage, type ScannedSetting, type ScannedTree, type ScannedVm } from '../rules/scanned.js';
 import { isSettingFile } from '../rules/settings.js';
 
-/** Enough for an ELF header and a bzImage setup header (magic at 0x202). */
-const HEAD_BYTES = 1024;
 /** One buffer for every vmlinux head: only the format read from it is kept. */
-const head = Buffer.allocUnsafe(HEAD_BYTES);
+const head = Buffer.allocUnsafe(KERNEL_HEAD_BYTES);
 /** One buffer for every config/ file, a byte past the cap so that a file grown since its fstat is still caught. */
 const settingBuf = Buffer.allocUnsafe(CONFIG_MAX_BYTES + 1);
 

@@ -24,7 +24,7 @@ export interface Templates {
   readonly fingerprint: string;
 }
 
-const TEMPLATE_NAMES: readonly TemplateName[] = ['vm-run', 'vm-finish', 'log-run', 'ready-check', 'net-up', 'net-down'];
+const TEMPLATE_NAMES: readonly TemplateName[] = ['vm-run', 'vm-finish', 'vm-request', 'log-run', 'ready-check', 'net-up', 'net-down'];
 const PARTIALS = ['header', 'prepare-runtime', 'vmm-request'] as const;
 
 /** templates/ of this package, whether run from source (generator/pipeline/) or the bundle (dist/). */

@@ -27,6 +27,8 @@ export const RULES = {
   'vmlinux-empty': { severity: 'error', breaksTree: false, summary: 'vmlinux is empty' },
   'vmlinux-compressed': { severity: 'error', breaksTree: false, summary: 'vmlinux is a compressed kernel, not an uncompressed ELF image' },
   'vmlinux-not-elf': { severity: 'error', breaksTree: false, summary: 'vmlinux is not an ELF kernel image' },
+  'vmlinux-multiboot': { severity: 'error', breaksTree: false, summary: 'vmlinux holds a multiboot header, which the VMM would boot it by' },
+  'vmlinux-setup-header': { severity: 'error', breaksTree: false, summary: 'vmlinux holds a Linux boot protocol setup header, which the VMM would boot it by' },
   'initramfs-not-file': { severity: 'error', breaksTree: false, summary: 'initramfs is not a readable, non-empty regular file' },
   'blk-missing': { severity: 'error', breaksTree: false, summary: 'the VM has no blk/ directory' },
   'blk-not-directory': { severity: 'error', breaksTree: false, summary: 'blk is not a directory' },

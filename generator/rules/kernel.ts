@@ -5,8 +5,10 @@ import { describe } from './describe.js';
 import { error, type Diagnostic } from './diagnostic.js';
 import type { ScannedVm } from './scanned.js';
 import { symlinkDiagnostic } from './symlinks.js';
+import type { OtherBootHeaders } from '../util/kernel-format.js';
+import type { KernelProbes } from '../vmm/index.js';
 
-export function kernelDiagnostics(vm: ScannedVm): Diagnostic[] {
+export function kernelDiagnostics(vm: ScannedVm, probes: KernelProbes): Diagnostic[] {
   const p = path.join(vm.dir, 'vmlinux');
   const node = vm.vmlinux;
   const linkProblem = symlinkDiagnostic(vm.name, p, node, 'vmlinux-missing');
@@ -32,7 +34,7 @@ export function kernelDiagnostics(vm: ScannedVm): Diagnostic[] {
   const extract = 'get the ELF image with the kernel tree\'s scripts/extract-vmlinux (extract-vmlinux bzImage > vmlinux), or use the vmlinux the kernel build leaves at its top level';
   switch (format.kind) {
     case 'elf':
-      return [];
+      return otherBootHeaders(vm, p, format.other, probes);
     case 'bzimage':
       return [error('vmlinux-compressed', p, vm.name, 'vmlinux is a bzImage (compressed, self-extracting kernel), not an uncompressed ELF vmlinux', extract)];
     case 'compressed':
@@ -42,6 +44,23 @@ export function kernelDiagnostics(vm: ScannedVm): Diagnostic[] {
       return [error('vmlinux-not-elf', p, vm.name, 'vmlinux is not an ELF image (no \\x7fELF magic)',
         `the VMM boots an uncompressed ELF vmlinux directly; ${extract}`)];
   }
+}
+
+/**
+ * An ELF vmlinux that also carries another boot protocol's header the VMM
+ * looks for first: the VMM would boot it by that header, under a loader
+ * whose grammar for the other arguments vmsvc does not write for.
+ */
+function otherBootHeaders(vm: ScannedVm, p: string, found: OtherBootHeaders, probes: KernelProbes): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const hint = 'use the vmlinux a Linux build leaves at its top level (an ELF image with a PVH entry note); vmsvc boots no multiboot or bzImage kernels';
+  if (found.multibootAt !== null && probes.multiboot !== null) {
+    out.push(error('vmlinux-multiboot', p, vm.name, `vmlinux holds a multiboot header at offset ${found.multibootAt}: ${probes.multiboot}`, hint));
+  }
+  if (found.linuxSetupHeader && probes.linuxSetupHeader !== null) {
+    out.push(error('vmlinux-setup-header', p, vm.name, `vmlinux holds a Linux boot protocol setup header ("HdrS" at 0x202): ${probes.linuxSetupHeader}`, hint));
+  }
+  return out;
 }
 
 /** Optional: a kernel whose drivers are modules (Debian's) needs one to reach its disks. */

@@ -96,6 +96,22 @@ export type ImageFormat =
   | { readonly kind: 'forced-raw' }
   | { readonly kind: 'probed'; readonly signatures: readonly ImageSignature[] };
 
+/**
+ * What the VMM looks for in a kernel file before the ELF header vmsvc
+ * checked, each as what it then does (the reason check gives), or null when
+ * it does not look. A vmlinux carrying such a header would be booted under
+ * another protocol, whose loader reads the other arguments under another
+ * grammar: QEMU reads a multiboot kernel's -initrd as a list of modules,
+ * each path cut at its first space. check refuses it (vmlinux-multiboot,
+ * vmlinux-setup-header).
+ */
+export interface KernelProbes {
+  /** A multiboot (v1) header in the first 8192 bytes (util/kernel-format.ts). */
+  readonly multiboot: string | null;
+  /** "HdrS" at 0x202, the Linux boot protocol's setup header. */
+  readonly linuxSetupHeader: string | null;
+}
+
 export interface VmmCapabilities {
   /** The --vmm value and the templates/ directory name. */
   readonly id: string;
@@ -128,6 +144,7 @@ export interface VmmCapabilities {
   readonly console: ConsoleKind;
   readonly writableDisks: WritableDisks;
   readonly imageFormat: ImageFormat;
+  readonly kernelProbes: KernelProbes;
   /**
    * An empty directory, by this name in the VM's runtime dir, that the VMM's
    * sandbox pivots into; the run script creates it, root-owned, before the

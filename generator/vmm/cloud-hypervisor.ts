@@ -63,6 +63,17 @@ export const cloudHypervisor = {
   // reads no image for it.
   writableDisks: { kind: 'raw' },
   imageFormat: { kind: 'forced-raw' },
+  /*
+   * load_kernel tries linux-loader's ELF loader and, when it refuses the
+   * file, its bzImage loader (vmm/src/vm.rs:1645-1648 at v53.0), which
+   * takes "HdrS" at 0x202 (linux-loader 0.13.2 src/loader/bzimage/mod.rs:126).
+   * No multiboot: the x86_64 payload path has none. --kernel and --initramfs
+   * are each one path, opened as given (vm.rs:1766-1772, :695-703).
+   */
+  kernelProbes: {
+    multiboot: null,
+    linuxSetupHeader: 'cloud-hypervisor would boot it as a bzImage wherever its ELF loader refuses the file, not by its ELF (PVH) entry',
+  },
   sandboxRoot: null,
   accels: ['kvm'],
 } as const satisfies VmmCapabilities;

@@ -156,6 +156,18 @@ export const crosvm = {
    * wrote names host files that crosvm, often root, opens for the guest.
    */
   imageFormat: { kind: 'probed', signatures: SIGNATURES },
+  /*
+   * load_kernel looks for a multiboot header first (x86_64/src/lib.rs:1813-1834;
+   * kernel_loader/src/multiboot.rs:108-138 scans the first 8192 bytes) and
+   * boots the file as multiboot when its flags ask for it, failing on flags
+   * it does not know (multiboot.rs:180-192); then ELF, by its entry point;
+   * bzImage only for a file without the ELF magic (lib.rs:1857-1869).
+   * --initrd stays one file even for multiboot (no modules).
+   */
+  kernelProbes: {
+    multiboot: 'crosvm would boot it as a multiboot kernel (or refuse it for its flags), not by its ELF entry',
+    linuxSetupHeader: null,
+  },
   sandboxRoot: 'empty',
   accels: ['kvm'],
 } as const satisfies VmmCapabilities;

@@ -62,6 +62,22 @@ export const qemu = {
   writableDisks: { kind: 'raw' },
   // format=raw for every image, so the scan reads none of them.
   imageFormat: { kind: 'forced-raw' },
+  /*
+   * x86_load_linux (hw/i386/x86.c in Debian's 7.2, hw/i386/x86-common.c
+   * since 9.x) picks the boot protocol before it looks at the ELF header:
+   * "HdrS" at 0x202 first (x86.c:813-814 in Debian's 7.2+dfsg-7+deb12u18,
+   * x86-common.c:690-691 in 10.2), then load_multiboot (x86.c:823,
+   * x86-common.c:700), and only then PVH (load_elfboot). load_multiboot
+   * takes the first 4-aligned offset below 8144 whose magic, flags and
+   * checksum add up to 0 (hw/i386/multiboot.c:170-179, :171-180 in 10.2),
+   * then reads -initrd as a comma-separated module list (:296-308) and opens
+   * each module's path cut at its first space (:325-361): `-initrd
+   * "/data/a b/initramfs"` loads /data/a into the guest.
+   */
+  kernelProbes: {
+    multiboot: 'QEMU would boot it as a multiboot kernel, not by its ELF (PVH) entry, and then read -initrd as a list of modules, each path cut at its first space',
+    linuxSetupHeader: 'QEMU would boot it through the Linux boot protocol (as a bzImage), not by its ELF (PVH) entry',
+  },
   sandboxRoot: null,
   accels: ACCELS,
 } as const satisfies VmmCapabilities;

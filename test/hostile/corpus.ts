@@ -15,7 +15,8 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RuleId, Severity } from '../../generator/rules/diagnostic.js';
 import { lexExecline } from '../../generator/s6rc/execline-lex.js';
-import { ELF_HEADER, makeVm, qcow2Naming, type VmSpec } from '../support/data-dir.js';
+import { ELF_HEADER, makeVm, multibootElf, qcow2Naming, setupHeaderElf, type VmSpec } from '../support/data-dir.js';
+import { makeStubs } from '../support/recording-stubs.js';
 
 export interface ExpectedDiagnostic {
   readonly rule: RuleId;
@@ -55,14 +56,15 @@ export interface HostileCase {
   /** The check must finish within this many ms (e.g. it must not read a huge file). */
   readonly maxCheckMs?: number;
   /** Extra checks on the generated tree; returns the problems found. */
-  readonly verify?: (ctx: VerifyContext) => string[];
-  /** Run check and generate with --vmm crosvm (and --no-user-console, which it needs); default cloud-hypervisor. */
-  readonly vmm?: 'crosvm';
+  readonly verify?: (ctx: VerifyContext) => string[] | Promise<string[]>;
+  /** Run check and generate with --vmm crosvm (and --no-user-console, which it needs) or qemu; default cloud-hypervisor. */
+  readonly vmm?: 'crosvm' | 'qemu';
 }
 
 /** The flags every vmsvc run of a case takes for its VMM. */
 export function vmmFlags(c: HostileCase): string[] {
-  return c.vmm === 'crosvm' ? ['--vmm', 'crosvm', '--no-user-console'] : [];
+  if (c.vmm === 'crosvm') return ['--vmm', 'crosvm', '--no-user-console'];
+  return c.vmm === 'qemu' ? ['--vmm', 'qemu'] : [];
 }
 
 // ------------------------------------------------------------------ builders
@@ -137,6 +139,17 @@ export const EXECLINE_NAMES = [
   '$#', '$0', 'if', 'foreground', 'importas -i x x', 'execlineb -P', "''",
 ] as const;
 
+/**
+ * Names written with the variables the generated scripts substitute at run
+ * time (forx, backtick), quoted by execline's backslash rule or not, and
+ * the value one of them takes (5000, a stop's wait): before the stop's press
+ * had a script of its own, a VM named ${vmsvc_wait_ms} pressed VM 5000's
+ * power button.
+ */
+export const SUBSTITUTION_NAMES = [
+  '${vmsvc_wait_ms}', '$vmsvc_wait_ms', '\\${vmsvc_wait_ms}', '\\\\${vmsvc_wait_ms}', '${vmsvc_reply}', '$vmsvc_wantedup', '5000', '${!}', '$SIGNAL',
+] as const;
+
 /** Names that look like options to the VMM, s6 or execlineb. */
 export const OPTION_NAMES = ['--api-socket', '--disk', '-h', '--help', '--version', '-P', '-S0', '--serial=file', '-s', '--', '---'] as const;
 
@@ -182,6 +195,13 @@ export const CORPUS: readonly HostileCase[] = [
     build: ({ data }) => vms(data, EXECLINE_NAMES),
     diagnostics: [],
     valid: EXECLINE_NAMES,
+  },
+  {
+    title: 'VM names holding the generated scripts\' own substitution variables: each stop presses its own VM\'s power button, under the real execlineb',
+    build: ({ data }) => vms(data, SUBSTITUTION_NAMES),
+    diagnostics: [],
+    valid: SUBSTITUTION_NAMES,
+    verify: ({ out }) => stopPressProblems(out, SUBSTITUTION_NAMES),
   },
   {
     title: 'VM names that look like command-line options pass through exactly',
@@ -666,6 +686,30 @@ export const CORPUS: readonly HostileCase[] = [
     diagnostics: ['null', 'zero', 'fifo-link', 'self'].map((n) => err('vm-dir-symlink', n)),
     valid: ['ok'],
   },
+  {
+    title: 'QEMU: a multiboot vmlinux is refused, so a VM named "a b" cannot make QEMU load the module "a" (a top-level link to /etc/shadow) cut at the space of its -initrd',
+    build: ({ data }) => {
+      vm(data, 'a b', { kernel: multibootElf(64), initramfs: 'initramfs' });
+      fs.symlinkSync('/etc/shadow', path.join(data, 'a'));
+      vm(data, 'c d', { kernel: multibootElf(8140, 0), initramfs: 'initramfs' });
+      vm(data, 'e f', { kernel: setupHeaderElf(), initramfs: 'initramfs' });
+      vm(data, 'ok', { initramfs: 'initramfs' });
+    },
+    diagnostics: [err('vm-dir-symlink', 'a'), err('vmlinux-multiboot', 'a b/vmlinux'), err('vmlinux-multiboot', 'c d/vmlinux'), err('vmlinux-setup-header', 'e f/vmlinux')],
+    valid: ['ok'],
+    vmm: 'qemu',
+  },
+  {
+    title: 'crosvm: a multiboot vmlinux is refused, from just past the ELF header to the last offset crosvm scans; a Linux setup header it never looks at passes',
+    build: ({ data }) => {
+      vm(data, 'mb first', { kernel: multibootElf(64), initramfs: 'initramfs' });
+      vm(data, 'mb last', { kernel: multibootElf(8180) });
+      vm(data, 'setup header', { kernel: setupHeaderElf() });
+    },
+    diagnostics: [err('vmlinux-multiboot', 'mb first/vmlinux'), err('vmlinux-multiboot', 'mb last/vmlinux')],
+    valid: ['setup header'],
+    vmm: 'crosvm',
+  },
   // ---------------------------------------------------------------- kinds of files
   {
     title: 'files of the wrong kind: directories, plain files, empty files, missing ones',
@@ -1078,10 +1122,11 @@ export function lexWords(script: string): string[] | string {
  * and, after its one --disk, exactly one word per image, in order, up to the
  * next option (--net or --serial); returns the problems.
  */
-export function runScriptProblems(script: string, kernel: string, disks: readonly string[], vmm: 'cloud-hypervisor' | 'crosvm' = 'cloud-hypervisor'): string[] {
+export function runScriptProblems(script: string, kernel: string, disks: readonly string[], vmm: 'cloud-hypervisor' | 'crosvm' | 'qemu' = 'cloud-hypervisor'): string[] {
   const words = lexWords(script);
   if (typeof words === 'string') return [`the run script does not lex: ${words}`];
   if (vmm === 'crosvm') return crosvmArgvProblems(words, kernel, disks);
+  if (vmm === 'qemu') return qemuArgvProblems(words, kernel, disks);
   const problems: string[] = [];
   const kernelAt = words.indexOf('--kernel');
   if (kernelAt < 0 || words.indexOf('--kernel', kernelAt + 1) >= 0) problems.push('not exactly one --kernel');
@@ -1099,6 +1144,17 @@ export function runScriptProblems(script: string, kernel: string, disks: readonl
   return problems;
 }
 
+/** QEMU 7.2: one -kernel, and one -drive per disk, in order (templates/qemu/vm-run.hbs). */
+function qemuArgvProblems(words: readonly string[], kernel: string, disks: readonly string[]): string[] {
+  const problems: string[] = [];
+  const kernels = words.flatMap((w, i) => (w === '-kernel' ? [words[i + 1] ?? ''] : []));
+  if (JSON.stringify(kernels) !== JSON.stringify([kernel])) problems.push(`-kernel values ${JSON.stringify(kernels)}, want ${JSON.stringify([kernel])}`);
+  const drives = words.flatMap((w, i) => (w === '-drive' ? [words[i + 1] ?? ''] : []));
+  const want = disks.map((d, i) => `file=${d},if=none,id=disk${i},format=raw,readonly=on`);
+  if (JSON.stringify(drives) !== JSON.stringify(want)) problems.push(`-drive values ${JSON.stringify(drives)}, want ${JSON.stringify(want)}`);
+  return problems;
+}
+
 /**
  * crosvm f1e797a6: one `--block path=...,ro=true` per disk, in order, and the
  * kernel as the last positional argument (test/system/run-scripts.test.ts cites where).
@@ -1110,6 +1166,35 @@ function crosvmArgvProblems(words: readonly string[], kernel: string, disks: rea
   const want = disks.map((d) => `path=${d},ro=true`);
   if (JSON.stringify(blocks) !== JSON.stringify(want)) problems.push(`--block values ${JSON.stringify(blocks)}, want ${JSON.stringify(want)}`);
   return problems;
+}
+
+/**
+ * Runs each VM's run script under Debian's execlineb (its #! line) with
+ * recording stubs first in PATH (test/support/recording-stubs.ts), stops it
+ * as s6-supervise would, and returns every power-button press that did not
+ * name the VM's own socket (cloud-hypervisor's ch-remote, /run/vm: the
+ * defaults the corpus generates with).
+ */
+async function stopPressProblems(out: string, names: readonly string[]): Promise<string[]> {
+  const execline = '/usr/lib/execline/bin';
+  if (!fs.existsSync('/bin/execlineb') || !fs.existsSync(path.join(execline, 'forx'))) return ['Debian\'s execline is not installed (./scripts/setup-tests.sh)'];
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsvc-stop-'));
+  try {
+    const stubs = makeStubs(root, execline, 'cloud-hypervisor');
+    const problems: string[] = [];
+    for (const name of names) {
+      const { stop } = await stubs.runAndStop(path.join(out, `vm-${name}`));
+      const presses = stop.filter((c) => c.program === 'ch-remote');
+      if (presses.length === 0) problems.push(`${name}: its stop pressed no power button`);
+      for (const p of presses) {
+        const want = ['--api-socket', `/run/vm/${name}/api.sock`, 'power-button'];
+        if (JSON.stringify(p.args) !== JSON.stringify(want)) problems.push(`${name}: its stop ran ch-remote ${JSON.stringify(p.args)}, want ${JSON.stringify(want)}`);
+      }
+    }
+    return problems;
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
 }
 
 /** Whether the tools a case needs are here (we run as root on the test machines). */

@@ -14,7 +14,7 @@ import { defaultOptions, type GeneratorOptions } from '../../generator/pipeline/
 import { checkDataDir } from '../../generator/pipeline/index.js';
 import { serviceName, type VmName } from '../../generator/rules/vm-name.js';
 import { defaultSettings } from '../../generator/rules/settings.js';
-import { dataDirWith, ELF_HEADER, makeVm, qcow2Naming, tempDir, type VmSpec } from '../support/data-dir.js';
+import { dataDirWith, ELF_HEADER, makeVm, multibootElf, qcow2Naming, setupHeaderElf, tempDir, type VmSpec } from '../support/data-dir.js';
 
 /**
  * ava's test, counting declared and started tests, so the rule-coverage hook
@@ -253,6 +253,52 @@ test('vmlinux-not-elf: a one-byte vmlinux', (t) => {
   const f = fixture(t, { vm: { kernel: Buffer.from([0x7f]) } });
   const result = check(f.data);
   assertDiagnostics(t, result.diagnostics, [{ rule: 'vmlinux-not-elf', path: path.join(vmDir(f), 'vmlinux'), vm: 'vm', mentions: ['vmlinux'] }]);
+});
+
+// Which VMM looks for which header before the ELF one: generator/vmm/*.ts kernelProbes, with the upstream lines.
+const PROBING = {
+  multiboot: { refused: ['qemu', 'crosvm'], accepted: ['cloud-hypervisor'] },
+  setup: { refused: ['qemu', 'cloud-hypervisor'], accepted: ['crosvm'] },
+} as const;
+const optsFor = (vmm: 'qemu' | 'cloud-hypervisor' | 'crosvm'): GeneratorOptions => ({ ...defaultOptions, vmm, userConsole: vmm !== 'crosvm' });
+
+test('vmlinux-multiboot: an ELF with a multiboot header (first and last offsets scanned, any flags) is refused by the VMMs that boot multiboot; cloud-hypervisor takes it', (t) => {
+  const f = fixture(t, { vm: { kernel: multibootElf(64) }, last: { kernel: multibootElf(8180) }, flags0: { kernel: multibootElf(4096, 0) }, ok: {} });
+  for (const vmm of PROBING.multiboot.refused) {
+    const result = check(f.data, optsFor(vmm));
+    assertDiagnostics(t, result.diagnostics, [
+      { rule: 'vmlinux-multiboot', path: path.join(vmDir(f, 'flags0'), 'vmlinux'), vm: 'flags0', mentions: ['offset 4096', vmm === 'qemu' ? 'QEMU' : 'crosvm'] },
+      { rule: 'vmlinux-multiboot', path: path.join(vmDir(f, 'last'), 'vmlinux'), vm: 'last', mentions: ['offset 8180'] },
+      { rule: 'vmlinux-multiboot', path: path.join(vmDir(f, 'vm'), 'vmlinux'), vm: 'vm', mentions: ['offset 64'] },
+    ]);
+    assertOutcome(t, result, ['ok'], [['flags0', 'invalid (vmlinux-multiboot)'], ['last', 'invalid (vmlinux-multiboot)'], ['vm', 'invalid (vmlinux-multiboot)']]);
+  }
+  const qemu = check(f.data, optsFor('qemu')).diagnostics.find((d) => d.vm === 'vm')!;
+  t.true(qemu.message.includes('-initrd') && qemu.message.includes('first space'), qemu.message);
+  for (const vmm of PROBING.multiboot.accepted) assertOutcome(t, check(f.data, optsFor(vmm)), ['flags0', 'last', 'ok', 'vm'], []);
+});
+
+test('vmlinux-multiboot: look-alikes no loader takes pass (bad checksum, unaligned, past offset 8180, cut short)', (t) => {
+  const unaligned = multibootElf(64);
+  unaligned.copy(unaligned, 66, 64, 76);
+  unaligned.fill(0, 64, 66);
+  const f = fixture(t, {
+    checksum: { kernel: multibootElf(64, 0x10000, 16384, true) },
+    unaligned: { kernel: unaligned },
+    past: { kernel: multibootElf(8184) },
+    cut: { kernel: multibootElf(64, 0x10000, 16384).subarray(0, 72) },
+  });
+  for (const vmm of PROBING.multiboot.refused) assertOutcome(t, check(f.data, optsFor(vmm)), ['checksum', 'cut', 'past', 'unaligned'], []);
+});
+
+test('vmlinux-setup-header: an ELF that also carries "HdrS" at 0x202 is refused by the VMMs that would boot it as a bzImage; crosvm takes it', (t) => {
+  const f = fixture(t, { vm: { kernel: setupHeaderElf() }, ok: {} });
+  for (const vmm of PROBING.setup.refused) {
+    const result = check(f.data, optsFor(vmm));
+    assertDiagnostics(t, result.diagnostics, [{ rule: 'vmlinux-setup-header', path: path.join(vmDir(f), 'vmlinux'), vm: 'vm', mentions: ['HdrS', 'bzImage'] }]);
+    assertOutcome(t, result, ['ok'], [['vm', 'invalid (vmlinux-setup-header)']]);
+  }
+  for (const vmm of PROBING.setup.accepted) assertOutcome(t, check(f.data, optsFor(vmm)), ['ok', 'vm'], []);
 });
 
 test('vmlinux-unreadable: mode 000, checked as user nobody', (t) => {

@@ -73,3 +73,25 @@ export function qcow2Naming(backing: string): Buffer {
   h.write(backing, 512);
   return h;
 }
+
+/**
+ * An ELF vmlinux with a multiboot (v1) header at `offset`: the magic, `flags`
+ * and the checksum that makes the three add up to 0 (or not, with
+ * `badChecksum`), in a file of `size` bytes.
+ */
+export function multibootElf(offset: number, flags = 0x10000, size = 16384, badChecksum = false): Buffer {
+  const b = Buffer.alloc(size);
+  ELF_HEADER.copy(b);
+  b.writeUInt32LE(0x1badb002, offset);
+  b.writeUInt32LE(flags, offset + 4);
+  b.writeUInt32LE((-(0x1badb002 + flags) + (badChecksum ? 1 : 0)) >>> 0, offset + 8);
+  return b;
+}
+
+/** An ELF vmlinux that also carries the Linux boot protocol's "HdrS" at 0x202, a bzImage's mark. */
+export function setupHeaderElf(): Buffer {
+  const b = Buffer.alloc(4096);
+  ELF_HEADER.copy(b);
+  b.write('HdrS', 0x202, 'latin1');
+  return b;
+}

@@ -272,7 +272,7 @@ async function runCase(t: ExecutionContext, c: HostileCase): Promise<void> {
     for (const p of runScriptProblems(script, kernel, expectedDisks(data, v.name), c.vmm)) argvProblems.push(`${printable(v.name)}: ${printable(p)}`);
   }
   t.deepEqual(argvProblems.slice(0, 10), [], 'the run scripts pass kernel and disk paths exactly');
-  if (c.verify !== undefined) t.deepEqual(c.verify({ root, data, out }), [], 'case-specific checks');
+  if (c.verify !== undefined) t.deepEqual(await c.verify({ root, data, out }), [], 'case-specific checks');
 
   // Plain generate agrees with check: exit 1 and nothing written iff errors.
   if (c.slow !== true) {

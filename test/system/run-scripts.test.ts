@@ -296,8 +296,9 @@ realS6rcTest('--vmm crosvm: exact argv; the user console it cannot offer is a ch
     '--mem', 'size=1024',
     // --cpus num-cores=N (:1006-1051, 2333-2334; CpuOptions src/crosvm/config.rs:150-153).
     '--cpus', 'num-cores=2',
-    // --params, "extra kernel command line arguments" (:1570-1572, 2326).
-    '--params', 'console=ttyS0 root=PARTLABEL=root',
+    // --params, "extra kernel command line arguments" (:1570-1572, 2326),
+    // joined to its value: src/main.rs:696-726 splits it at this first = only.
+    '--params=console=ttyS0 root=PARTLABEL=root',
     // --serial type=stdout,hardware=serial,num=1,console (:1821-1863, 2479;
     // SerialParameters devices/src/serial_device.rs:158-185; stdout :251-254).
     '--serial', 'type=stdout,hardware=serial,num=1,console',

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { kernelFormat, type KernelFormat } from '../../generator/util/kernel-format.js';
-import { ELF_HEADER } from '../support/data-dir.js';
+import { ELF_HEADER, multibootElf } from '../support/data-dir.js';
 
 /** `magic` at `offset` in a buffer of `size` bytes (zero-filled elsewhere). */
 function withMagic(magic: readonly number[] | string, offset = 0, size = 1024): Buffer {
@@ -21,11 +21,13 @@ const MAGICS: ReadonlyArray<readonly [string, readonly number[]]> = [
   ['lzo', [0x89, 0x4c, 0x5a, 0x4f]],
 ];
 
+const ELF: KernelFormat = { kind: 'elf', other: { linuxSetupHeader: false, multibootAt: null } };
+
 test('ELF magic is an ELF image', (t) => {
-  t.deepEqual(kernelFormat(ELF_HEADER), { kind: 'elf' });
-  t.deepEqual(kernelFormat(withMagic([0x7f, 0x45, 0x4c, 0x46])), { kind: 'elf' });
+  t.deepEqual(kernelFormat(ELF_HEADER), ELF);
+  t.deepEqual(kernelFormat(withMagic([0x7f, 0x45, 0x4c, 0x46])), ELF);
   // Exactly the four magic bytes and nothing else is still ELF.
-  t.deepEqual(kernelFormat(Uint8Array.from([0x7f, 0x45, 0x4c, 0x46])), { kind: 'elf' });
+  t.deepEqual(kernelFormat(Uint8Array.from([0x7f, 0x45, 0x4c, 0x46])), ELF);
 });
 
 test('a truncated ELF magic is unknown', (t) => {
@@ -54,10 +56,10 @@ test('bzImage magic one byte off, or cut short, is not a bzImage', (t) => {
   t.deepEqual(kernelFormat(withMagic('HdrS', 0)), { kind: 'unknown' });
 });
 
-test('ELF wins over a bzImage header', (t) => {
+test('ELF wins over a bzImage header, which is reported with it', (t) => {
   const both = withMagic('HdrS', 0x202);
   Buffer.from([0x7f, 0x45, 0x4c, 0x46]).copy(both, 0);
-  t.deepEqual(kernelFormat(both), { kind: 'elf' });
+  t.deepEqual(kernelFormat(both), { kind: 'elf', other: { linuxSetupHeader: true, multibootAt: null } });
 });
 
 for (const [codec, magic] of MAGICS) {
@@ -92,4 +94,22 @@ test('a Uint8Array view with a non-zero byteOffset is read from its own start', 
   const backing = Buffer.alloc(2048, 0x41);
   Buffer.from([0x1f, 0x8b]).copy(backing, 100);
   t.deepEqual(kernelFormat(new Uint8Array(backing.buffer, backing.byteOffset + 100, 1024)), compressed('gzip'));
+});
+
+test('a multiboot header in an ELF: the first 4-aligned offset up to 8180 whose magic, flags and checksum add up to 0', (t) => {
+  const at = (kernel: Buffer): number | null => {
+    const f = kernelFormat(kernel);
+    return f.kind === 'elf' ? f.other.multibootAt : null;
+  };
+  t.is(at(multibootElf(64)), 64);
+  t.is(at(multibootElf(8180)), 8180);
+  t.is(at(multibootElf(8184)), null, 'past every loader\'s window');
+  t.is(at(multibootElf(64, 0)), 64, 'any flags');
+  t.is(at(multibootElf(64, 0xffffffff)), 64, 'flags that wrap the sum');
+  t.is(at(multibootElf(64, 0x10000, 16384, true)), null, 'a bad checksum');
+  t.is(at(multibootElf(64).subarray(0, 75)), null, 'cut inside the header');
+  t.is(at(multibootElf(64).subarray(0, 76)), 64, 'exactly the header');
+  const two = multibootElf(4096);
+  multibootElf(128).copy(two, 128, 128, 140);
+  t.is(at(two), 128, 'the first one wins');
 });

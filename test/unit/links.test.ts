@@ -88,7 +88,7 @@ test('a full address space still numbers every link; one more is a check error',
   const file = { kind: 'file', viaSymlink: false, size: 64, readable: true, resolved: null } as const;
   const dir = { kind: 'directory', viaSymlink: false, size: 0, readable: true, resolved: null } as const;
   const mkVm = (name: string, providers: string[]): ScannedVm => ({
-    name, dir: `/d/${name}`, vmlinux: file, vmlinuxFormat: { kind: 'elf' }, initramfs: { kind: 'missing' }, blk: dir,
+    name, dir: `/d/${name}`, vmlinux: file, vmlinuxFormat: { kind: 'elf', other: { linuxSetupHeader: false, multibootAt: null } }, initramfs: { kind: 'missing' }, blk: dir,
     images: [{ name: 'root.img', path: `/d/${name}/blk/root.img`, node: file, signature: null }],
     providersDir: providers.length > 0 ? dir : { kind: 'missing' }, providersNetDir: providers.length > 0 ? dir : { kind: 'missing' },
     providers: providers.map((p) => ({ name: p, path: `/d/${name}/providers/net/${p}`, node: file })),

@@ -1,0 +1,281 @@
+/**
+ * Data from the data dir comes out exactly through execline's run-time
+ * substitution, not only through its lexer: every generated script (the VM's
+ * run script and its stop path, the readiness check, the finish script, the
+ * logger's run script, the link oneshots) runs under a real execlineb
+ * (Debian's and the s6-rc prefix's, whichever are here) with every program
+ * it calls replaced by a recording stub (test/support/recording-stubs.ts),
+ * over random VM names, disk names and command lines drawn from what check
+ * accepts: `$`, braces, backslashes, and the very names of the variables the
+ * templates substitute (vmsvc_wait_ms, vmsvc_reply, vmsvc_wantedup). Each
+ * program must receive exactly the argv (and stdin) the VM's own paths give.
+ *
+ * Before the fix, a VM named `${vmsvc_wait_ms}` pressed the power button of
+ * `<runtime>/5000/`, another VM's socket, on every stop (the forx of the stop
+ * handler substituted its own loop variable into the socket path).
+ */
+import test, { type ExecutionContext } from 'ava';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import fc from 'fast-check';
+import { defaultOptions, type GeneratorOptions } from '../../generator/pipeline/options.js';
+import { generate } from '../../generator/pipeline/index.js';
+import { lexExecline } from '../../generator/s6rc/execline-lex.js';
+import { VMM_FACTS, type Vmm, type VmmRequest } from '../../generator/vmm/index.js';
+import { ELF_HEADER, makeVm, tempDir } from '../support/data-dir.js';
+import { makeStubs, type Call, type Stubs } from '../support/recording-stubs.js';
+import { realS6rc } from '../support/real-s6rc.js';
+
+/** Each execline here whose programs the scripts can run: [label, the directory of its programs]. */
+const CANDIDATES: ReadonlyArray<readonly [string, string]> = [
+  ['Debian', '/usr/lib/execline/bin'],
+  ...(realS6rc === null ? [] : [['prefix', path.dirname(realS6rc.bin('execlineb'))] as const]),
+];
+const EXECLINES = CANDIDATES.filter(([, dir]) => fs.existsSync(path.join(dir, 'execlineb')) && fs.existsSync(path.join(dir, 'forx')));
+
+const STOP_TIMEOUT_MS = 10_000;
+/** The presses of a stop of STOP_TIMEOUT_MS: one every 5 s (plan.ts PRESS_EVERY_MS). */
+const PRESS_WAITS = ['5000', '5000'];
+const REQUEST_BOUND = '5000';
+
+/** Pieces of names: execline's substitution syntax, the templates' own keys, shell syntax, UTF-8. */
+const PIECES = [
+  'a', 'b', 'x', '0', '5', '-', '_', ' ', '$', '{', '}', '\\', '!', '#', ';', "'", '`', '@', 'é', '💥',
+  'vmsvc_wait_ms', 'vmsvc_reply', 'vmsvc_wantedup', 'SIGNAL', '${vmsvc_wait_ms}', '$vmsvc_wait_ms', '\\${vmsvc_reply}',
+  '\\\\$vmsvc_reply', '${vmsvc_wantedup}', '${!}', '$!', '${', '$1', '${@}',
+];
+
+/** What check accepts as a VM name (rules/vm-name.ts), kept short so the socket paths fit. */
+const nameArb = fc.array(fc.constantFrom(...PIECES), { minLength: 1, maxLength: 5 })
+  .map((p) => p.join(''))
+  .filter((n) => !n.startsWith('.') && !n.endsWith('-log') && !n.endsWith('-pipeline') && Buffer.byteLength(n) <= 40);
+
+/** config/cmdline takes printable ASCII only. */
+const cmdlineArb = fc.array(fc.constantFrom('quiet', 'x=${vmsvc_wait_ms}', 'y=$vmsvc_reply', 'z=\\${vmsvc_wantedup}', 'a\\b', '{', '}', '$'), { minLength: 1, maxLength: 4 })
+  .map((p) => p.join(' '));
+
+interface Case {
+  readonly provider: string;
+  readonly client: string;
+  readonly disk: string;
+  readonly cmdline: string;
+  readonly guestReady: boolean;
+}
+
+const caseArb: fc.Arbitrary<Case> = fc.record({
+  provider: nameArb,
+  client: nameArb,
+  disk: nameArb.map((n) => `${n}.img`),
+  cmdline: cmdlineArb,
+  guestReady: fc.boolean(),
+}).filter((c) => c.provider !== c.client);
+
+/** The names most likely to break a stop, always tried first. */
+const EXAMPLES: Case[] = [
+  { provider: '${vmsvc_wait_ms}', client: '$vmsvc_reply', disk: '${vmsvc_wantedup}.img', cmdline: 'x=${vmsvc_wait_ms}', guestReady: true },
+  { provider: '\\${vmsvc_wait_ms}', client: '\\\\${vmsvc_reply}', disk: '\\$vmsvc_wait_ms.img', cmdline: 'a\\b $', guestReady: false },
+];
+
+for (const vmm of ['qemu', 'cloud-hypervisor', 'crosvm'] as const) {
+  for (const [label, execlineBin] of EXECLINES) {
+    test(`${vmm}, ${label} execline: every generated script passes data-dir strings through execline's substitution exactly`, async (t) => {
+      t.timeout(240_000);
+      let runs = 0;
+      await fc.assert(
+        fc.asyncProperty(caseArb, async (c) => {
+          runs++;
+          await checkCase(t, vmm, execlineBin, c);
+        }),
+        { numRuns: 6, examples: EXAMPLES.map((e) => [e]), endOnFailure: true, includeErrorInReport: true },
+      );
+      t.true(runs >= EXAMPLES.length);
+    });
+  }
+}
+if (EXECLINES.length === 0) test.skip('execline substitution [skipped: no execline here: neither Debian\'s /usr/lib/execline/bin nor the s6-rc prefix\'s]', () => {});
+
+async function checkCase(t: ExecutionContext, vmm: Vmm, execlineBin: string, c: Case): Promise<void> {
+  const root = tempDir('vmsvc-subst-');
+  try {
+    const data = path.join(root, 'data');
+    fs.mkdirSync(data);
+    const facts = VMM_FACTS[vmm];
+    const guestReady = c.guestReady && facts.guestReady.kind === 'request';
+    const config = { cmdline: c.cmdline, ...(guestReady ? { 'guest-ready': '' } : {}) };
+    makeVm(data, c.provider, { kernel: ELF_HEADER, initramfs: 'initramfs', disks: [c.disk], config });
+    makeVm(data, c.client, { kernel: ELF_HEADER, initramfs: 'initramfs', disks: [c.disk], providers: [c.provider], config });
+    const stubs = makeStubs(root, execlineBin, facts.program);
+    const opts = stubOptions(vmm, stubs, root, path.join(execlineBin, 'execlineb'));
+    const out = path.join(root, 'out');
+    const outcome = generate(data, out, opts, false);
+    if (outcome.kind !== 'done') throw new Error(`check refused ${JSON.stringify(c)}: ${JSON.stringify(outcome.check.diagnostics)}`);
+    for (const name of [c.provider, c.client]) {
+      const vm: VmPaths = {
+        name,
+        dir: path.join(data, name),
+        runtime: path.join(root, 'run', name),
+        log: path.join(root, 'log', name),
+        socket: path.join(root, 'run', name, facts.controlSocket),
+      };
+      await checkVm(t, vmm, stubs, path.join(out, `vm-${name}`), path.join(out, `vm-${name}-log`), vm, c, guestReady);
+    }
+    for (const entry of fs.readdirSync(out).filter((e) => e.startsWith('vmnet-'))) {
+      for (const file of ['up', 'down']) await checkLinkScript(t, stubs, path.join(execlineBin, 'execlineb'), path.join(out, entry, file));
+    }
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+}
+
+function stubOptions(vmm: Vmm, stubs: Stubs, root: string, execlineb: string): GeneratorOptions {
+  return {
+    ...defaultOptions,
+    vmm,
+    programs: {
+      vmm: stubs.program(VMM_FACTS[vmm].program),
+      execlineb,
+      s6Log: stubs.program('s6-log'),
+      s6Notifyoncheck: stubs.program('s6-notifyoncheck'),
+      s6Ipcclient: stubs.program('s6-ipcclient'),
+      s6Ioconnect: stubs.program('s6-ioconnect'),
+      chRemote: stubs.program('ch-remote'),
+      ip: stubs.program('ip'),
+      s6Setuidgid: stubs.program('s6-setuidgid'),
+      s6Permafailon: stubs.program('s6-permafailon'),
+      s6Svc: stubs.program('s6-svc'),
+      s6Svwait: stubs.program('s6-svwait'),
+      s6Svstat: stubs.program('s6-svstat'),
+      s6SvdtClear: stubs.program('s6-svdt-clear'),
+    },
+    runtimeDir: path.join(root, 'run'),
+    logDir: path.join(root, 'log'),
+    stopTimeoutMs: STOP_TIMEOUT_MS,
+    userConsole: VMM_FACTS[vmm].console.kind !== 'none',
+  };
+}
+
+interface VmPaths {
+  readonly name: string;
+  /** The VM's directory in the data dir. */
+  readonly dir: string;
+  readonly runtime: string;
+  readonly log: string;
+  readonly socket: string;
+}
+
+/** The call a VMM request makes (vmm/capabilities.ts VmmRequest), with the socket computed here. */
+function requestCall(vmm: Vmm, stubs: Stubs, request: VmmRequest, socket: string): Call {
+  if (request.via === 'socket') {
+    return { program: 's6-ipcclient', args: ['-q', socket, stubs.program('s6-ioconnect'), '-t', REQUEST_BOUND], stdin: request.send };
+  }
+  const program = request.client === 'ch-remote' ? 'ch-remote' : VMM_FACTS[vmm].program;
+  return { program, args: request.args(socket), stdin: null };
+}
+
+const sorted = (calls: readonly Call[]): Call[] => [...calls].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+
+async function checkVm(t: ExecutionContext, vmm: Vmm, stubs: Stubs, service: string, logger: string, vm: VmPaths, c: Case, guestReady: boolean): Promise<void> {
+  const facts = VMM_FACTS[vmm];
+  const at = `${vmm} VM ${JSON.stringify(vm.name)}`;
+
+  // The run script: the runtime dir made, old sockets removed, the VMM started (through s6-notifyoncheck).
+  const { start, stop } = await stubs.runAndStop(service);
+  const consoleSocket = facts.console.kind === 'socket' ? [path.join(vm.runtime, facts.console.socket)] : [];
+  t.deepEqual(start.slice(0, -1), [
+    { program: 'mkdir', args: ['-p', '-m', '0750', '--', vm.runtime], stdin: null },
+    ...(facts.sandboxRoot === null ? [] : [{ program: 'mkdir', args: ['-p', '-m', '0555', '--', path.join(vm.runtime, facts.sandboxRoot)], stdin: null }]),
+    { program: 'rm', args: ['-f', '--', vm.socket, ...consoleSocket], stdin: null },
+  ], `${at}: run script's preparation`);
+  const launch = start.at(-1)!;
+  t.is(launch.program, 's6-notifyoncheck', at);
+  t.deepEqual(launch.args, lexedTail(path.join(service, 'run'), stubs.program('s6-notifyoncheck')), `${at}: the VMM's argv is the run script's words, unsubstituted`);
+  t.deepEqual(vmmDataProblems(vmm, launch.args, vm, c), [], `${at}: data-dir strings in the VMM's argv`);
+
+  // The stop: a press per wait, each wait, then both kills.
+  const press = requestCall(vmm, stubs, facts.powerButton, vm.socket);
+  t.deepEqual(sorted(stop), sorted([
+    ...PRESS_WAITS.map(() => press),
+    ...PRESS_WAITS.map((ms) => ({ program: 's6-svwait', args: ['-d', '-t', ms, '.'], stdin: null })),
+    { program: 's6-svc', args: ['-K', '.'], stdin: null },
+    { program: 's6-svwait', args: ['-d', '-t', '1000', '.'], stdin: null },
+    { program: 's6-svc', args: ['-i', '.'], stdin: null },
+  ]), `${at}: the stop presses this VM's power button, and only this VM's`);
+
+  // The readiness check: asks this VM's VMM, and the guest's READY=1 where configured.
+  const check = await stubs.run(['./data/check'], service);
+  t.is(check.code, 0, `${at}: readiness check`);
+  const guest = guestReady && facts.guestReady.kind === 'request' ? [requestCall(vmm, stubs, facts.guestReady.read, vm.socket)] : [];
+  t.deepEqual(check.calls, [requestCall(vmm, stubs, facts.running, vm.socket), ...guest], `${at}: readiness check's requests`);
+
+  // The finish script: tells a left-behind VMM to quit; after a stop it clears the death tally, after a crash it counts it.
+  const quit = requestCall(vmm, stubs, facts.quit, vm.socket);
+  for (const [wantedUp, last] of [['false', ['s6-svdt-clear', '.']], ['true', ['s6-permafailon', String(defaultOptions.crashWindowSeconds), String(defaultOptions.crashDeaths)]]] as const) {
+    const finish = await stubs.run(['./finish', '0', '0'], service, { STUB_WANTEDUP: wantedUp });
+    t.is(finish.code, 0, `${at}: finish`);
+    t.deepEqual(finish.calls[0], quit, `${at}: finish's quit request`);
+    t.deepEqual(finish.calls.slice(1).map((k) => [k.program, ...k.args.slice(0, 2)]), [['s6-svstat', '-o', 'wantedup'], last], `${at}: finish, wanted up ${wantedUp}`);
+  }
+
+  // The logger: its own log dir, exactly.
+  const log = await stubs.run(['./run'], logger);
+  t.deepEqual(log.calls, [
+    { program: 'mkdir', args: ['-p', '-m', '0750', '--', vm.log], stdin: null },
+    { program: 's6-log', args: ['-d', '3', '--', `n${defaultOptions.logMaxFiles}`, `s${defaultOptions.logMaxFileBytes}`, 'T', vm.log], stdin: null },
+  ], `${at}: logger`);
+}
+
+/** The words of a script from the last top-level `program` on, as the lexer (no substitution) gives them. */
+function lexedTail(script: string, program: string): string[] {
+  const lexed = lexExecline(fs.readFileSync(script, 'utf8'));
+  if (!lexed.ok) throw new Error(`${script} does not lex: ${lexed.error}`);
+  return lexed.argv.slice(lexed.argv.lastIndexOf(program) + 1);
+}
+
+/** Where each VMM takes the kernel, initramfs, command line, socket and disk (the templates' flags). */
+function vmmDataProblems(vmm: Vmm, args: readonly string[], vm: VmPaths, c: Case): string[] {
+  const cmdline = `${defaultOptions.cmdline} ${c.cmdline}`;
+  const disk = path.join(vm.dir, 'blk', c.disk);
+  const after = (flag: string): string | undefined => args[args.indexOf(flag) + 1];
+  const want: Array<[string, string | undefined, string]> = vmm === 'qemu'
+    ? [
+        ['-name', after('-name'), `guest=${vm.name}`],
+        ['-kernel', after('-kernel'), path.join(vm.dir, 'vmlinux')],
+        ['-initrd', after('-initrd'), path.join(vm.dir, 'initramfs')],
+        ['-append', after('-append'), cmdline],
+        ['-qmp', after('-qmp'), `unix:${vm.socket},server=on,wait=off`],
+        ['-drive', after('-drive'), `file=${disk},if=none,id=disk0,format=raw,readonly=on`],
+      ]
+    : vmm === 'cloud-hypervisor'
+      ? [
+          ['--kernel', after('--kernel'), path.join(vm.dir, 'vmlinux')],
+          ['--initramfs', after('--initramfs'), path.join(vm.dir, 'initramfs')],
+          ['--cmdline=', args.find((a) => a.startsWith('--cmdline=')), `--cmdline=${cmdline}`],
+          ['--api-socket', after('--api-socket'), `path=${vm.socket}`],
+          ['--disk', after('--disk'), `path=${disk},readonly=on,image_type=raw`],
+        ]
+      : [
+          ['kernel', args.at(-1), path.join(vm.dir, 'vmlinux')],
+          ['--initrd=', args.find((a) => a.startsWith('--initrd=')), `--initrd=${path.join(vm.dir, 'initramfs')}`],
+          ['--params=', args.find((a) => a.startsWith('--params=')), `--params=${cmdline}`],
+          ['--socket', after('--socket'), vm.socket],
+          ['--block', after('--block'), `path=${disk},ro=true`],
+        ];
+  return want.filter(([, got, expected]) => got !== expected).map(([flag, got, expected]) => `${flag}: ${JSON.stringify(got)}, want ${JSON.stringify(expected)}`);
+}
+
+/** A link's up or down, run as s6-rc runs it (one lexed command line, no substitution): its ip calls, word for word. */
+async function checkLinkScript(t: ExecutionContext, stubs: Stubs, execlineb: string, file: string): Promise<void> {
+  const r = await stubs.run([execlineb, '-P', file], path.dirname(file));
+  t.is(r.code, 0, file);
+  const lexed = lexExecline(fs.readFileSync(file, 'utf8'));
+  if (!lexed.ok) throw new Error(`${file} does not lex`);
+  const ip = stubs.program('ip');
+  // Each ip call runs to the end of its block (a word of spaces only) or of the line.
+  const wanted = lexed.argv.flatMap((w, i) => {
+    if (w.trimStart() !== ip) return [];
+    const rest = lexed.argv.slice(i + 1);
+    const end = rest.findIndex((x) => x.trim() === '');
+    return [(end < 0 ? rest : rest.slice(0, end)).map((x) => x.trimStart())];
+  });
+  t.deepEqual(r.calls.map((k) => [k.program, ...k.args]), wanted.map((a) => ['ip', ...a]), file);
+}
