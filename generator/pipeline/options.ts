@@ -168,7 +168,7 @@ export function hostPaths(opts: GeneratorOptions, vm: string): HostPaths {
     runtimeDir,
     controlSocket: `${runtimeDir}/${facts.controlSocket}`,
     consoleSocket: consoleSocket === null ? null : `${runtimeDir}/${consoleSocket}`,
-    sandboxRoot: facts.sandboxRoot === null ? null : `${runtimeDir}/${facts.sandboxRoot}`,
+    sandboxRoot: facts.sandboxRoot === null ? null : `${opts.runtimeDir}/${facts.sandboxRoot}`,
     logDir: `${opts.logDir}/${vm}`,
   };
 }

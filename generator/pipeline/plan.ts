@@ -10,7 +10,7 @@ import { hostPaths, type GeneratorOptions } from './options.js';
 import { serviceName } from '../rules/vm-name.js';
 import type { SettingFile, VmSettings } from '../rules/settings.js';
 import { memoryMiB, VMM_FACTS, type Vmm } from '../vmm/index.js';
-import { vmmRequestData, type VmmRequestData } from './vmm-request.js';
+import { vmmRequestData, type RequestLimits, type VmmRequestData } from './vmm-request.js';
 
 /** What a generated file is about and where it came from, for its header comment. */
 export interface Origin {
@@ -232,13 +232,13 @@ const CRASH_EVENTS = [
  * A VMM that has said nothing on its control socket for this long is stuck:
  * the request fails, and s6-notifyoncheck asks again.
  */
-const REQUEST_BOUND_MS = 5000;
+const REQUEST_SILENCE_MS = 5000;
 
 /**
  * One readiness probe that runs longer is given up on (s6-notifyoncheck -t)
- * and the next one starts; s6-notifyoncheck does not kill it, so a VMM's
- * own client (ch-remote, crosvm), which nothing bounds, stays until the VMM
- * closes its socket (README, Readiness).
+ * and the next one starts; every request is killed at the same bound
+ * (vmm-request.ts), so a probe given up on is gone too, whether the VMM
+ * trickles a reply or its own client (ch-remote, crosvm) waits on it.
  */
 const PROBE_TIMEOUT_MS = 10000;
 
@@ -428,6 +428,7 @@ function planVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): Longrun {
   const caps = VMM_FACTS[opts.vmm];
   // check refuses guest readiness with a VMM that has no channel for it.
   const guestReadyRead = vm.settings.guestReady && caps.guestReady.kind === 'request' ? caps.guestReady.read : null;
+  const limits: RequestLimits = { silenceMs: REQUEST_SILENCE_MS, totalMs: PROBE_TIMEOUT_MS, user: opts.vmmUser };
   const readiness: Script = {
     template: 'ready-check',
     data: {
@@ -435,8 +436,8 @@ function planVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): Longrun {
       execlineb: opts.programs.execlineb,
       vmm: opts.vmm,
       controlSocket: paths.controlSocket,
-      running: vmmRequestData(caps.running, paths.controlSocket, opts.programs, REQUEST_BOUND_MS),
-      guestReady: guestReadyRead === null ? null : vmmRequestData(guestReadyRead, paths.controlSocket, opts.programs, REQUEST_BOUND_MS),
+      running: vmmRequestData(caps.running, paths.controlSocket, opts.programs, limits),
+      guestReady: guestReadyRead === null ? null : vmmRequestData(guestReadyRead, paths.controlSocket, opts.programs, limits),
     },
   };
   const powerButton: Script = {
@@ -445,7 +446,7 @@ function planVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): Longrun {
       origin,
       execlineb: opts.programs.execlineb,
       purpose: 'Presses the VM\'s power button; a stop runs it every few seconds',
-      request: vmmRequestData(caps.powerButton, paths.controlSocket, opts.programs, REQUEST_BOUND_MS),
+      request: vmmRequestData(caps.powerButton, paths.controlSocket, opts.programs, limits),
     },
   };
   return {
@@ -505,7 +506,7 @@ function planVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): Longrun {
         deaths: opts.crashDeaths,
         windowSeconds: opts.crashWindowSeconds,
         events: CRASH_EVENTS,
-        quit: vmmRequestData(caps.quit, paths.controlSocket, opts.programs, REQUEST_BOUND_MS),
+        quit: vmmRequestData(caps.quit, paths.controlSocket, opts.programs, limits),
       },
     },
     maxDeathTally: opts.crashDeaths > S6_DEFAULT_DEATH_TALLY ? opts.crashDeaths : null,

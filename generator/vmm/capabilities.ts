@@ -146,9 +146,12 @@ export interface VmmCapabilities {
   readonly imageFormat: ImageFormat;
   readonly kernelProbes: KernelProbes;
   /**
-   * An empty directory, by this name in the VM's runtime dir, that the VMM's
-   * sandbox pivots into; the run script creates it, root-owned, before the
-   * VMM starts. null: the VMM needs none.
+   * An empty directory, by this name in the runtime root (--runtime-dir),
+   * that the VMM's sandbox pivots into; the run script creates it,
+   * root-owned, before the VMM starts. Not in the VM's own runtime dir: the
+   * VMM's user owns that one, and could put a directory of its own there.
+   * A name starting with a dot, so no VM's runtime dir can have it (such
+   * names are never VMs). null: the VMM needs none.
    */
   readonly sandboxRoot: string | null;
   /** The accelerators it can run a guest with. */

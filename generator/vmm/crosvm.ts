@@ -168,6 +168,6 @@ export const crosvm = {
     multiboot: 'crosvm would boot it as a multiboot kernel (or refuse it for its flags), not by its ELF entry',
     linuxSetupHeader: null,
   },
-  sandboxRoot: 'empty',
+  sandboxRoot: '.crosvm-empty',
   accels: ['kvm'],
 } as const satisfies VmmCapabilities;

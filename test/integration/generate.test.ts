@@ -44,7 +44,7 @@ test('generate writes a tree that passes the s6-rc checker, with fixed modes', (
   for (const [rel, info] of snapshot(out)) {
     const mode = info.split(' ')[0];
     const base = path.basename(rel);
-    const expected = fs.statSync(path.join(out, rel)).isDirectory() ? '755' : base === 'run' || base === 'finish' || base === 'check' ? '755' : '644';
+    const expected = fs.statSync(path.join(out, rel)).isDirectory() ? '755' : ['run', 'finish', 'check', 'power-button'].includes(base) ? '755' : '644';
     t.is(mode, expected, rel);
   }
 });

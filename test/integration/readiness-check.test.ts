@@ -31,6 +31,15 @@ const block = (...words: string[]): string[] => [...words.map((w) => ` ${w}`), '
  */
 const QUIET = ['redirfd', '-w', '2', '/dev/null'];
 
+/**
+ * Every request is SIGKILLed after 10 s, however its VMM trickles a reply
+ * (pipeline/vmm-request.ts), as the VMM's user when there is one.
+ */
+const LIMIT = ['timeout', '-s', 'KILL', '10'];
+
+/** A reply is read through head -c: a VMM that floods it costs 64 KiB. */
+const HEAD = ['head', '-c', '65536'];
+
 /** The check's argv as execlineb runs it (comments gone, blocks encoded). */
 function checkWords(out: string): string[] {
   const lexed = lexExecline(fs.readFileSync(path.join(out, 'vm-solo', 'data', 'check'), 'utf8'));
@@ -46,8 +55,10 @@ test('qemu: the check sends qmp_capabilities and query-status over QMP and wants
   t.deepEqual(checkWords(g.out), [
     ...QUIET,
     'backtick', '-E', 'vmsvc_reply', ...block(
-      'heredoc', '0', '{"execute":"qmp_capabilities"}\n{"execute":"query-status"}\n',
-      's6-ipcclient', '-q', '/run/vm/solo/qmp.sock', 's6-ioconnect', '-t', '5000'),
+      'pipeline', ...block(
+        'heredoc', '0', '{"execute":"qmp_capabilities"}\n{"execute":"query-status"}\n',
+        ...LIMIT, 's6-ipcclient', '-q', '/run/vm/solo/qmp.sock', 's6-ioconnect', '-t', '5000'),
+      ...HEAD),
     'case', '--', '${vmsvc_reply}', ...block('.*(\\{"return": \\{[^}]*"status": "running").*', ...block('exit', '0')),
     'exit', '1',
   ]);
@@ -63,7 +74,7 @@ test('cloud-hypervisor: the check runs ch-remote info and wants the top-level "s
   // are config, state, memory_actual_size in that order (vmm/src/api/mod.rs:223-228); vm.rs:406 VmState.
   t.deepEqual(checkWords(g.out), [
     ...QUIET,
-    'backtick', '-E', 'vmsvc_reply', ...block('/opt/ch/ch-remote', '--api-socket', '/run/vm/solo/api.sock', 'info'),
+    'backtick', '-E', 'vmsvc_reply', ...block('pipeline', ...block(...LIMIT, '/opt/ch/ch-remote', '--api-socket', '/run/vm/solo/api.sock', 'info'), ...HEAD),
     'case', '--', '${vmsvc_reply}', ...block('.*("state":"Running","memory_actual_size":).*', ...block('exit', '0')),
     'exit', '1',
   ]);
@@ -75,7 +86,7 @@ test('crosvm: the check is `crosvm resume SOCKET`, judged by its exit status', (
   // crosvm f1e797a6: src/crosvm/cmdline.rs:296-305 ResumeCommand (positional VM_SOCKET,
   // "No-op if already running", upstream's way to wait until commands are processed);
   // src/main.rs:212-218 resume_vms -> vms_request, which fails when nothing answers.
-  t.deepEqual(checkWords(g.out), [...QUIET, '/opt/crosvm/crosvm', 'resume', '/run/vm/solo/control.sock']);
+  t.deepEqual(checkWords(g.out), [...QUIET, ...LIMIT, '/opt/crosvm/crosvm', 'resume', '/run/vm/solo/control.sock']);
 });
 
 test('guest readiness with qemu: a 64-byte ringbuf behind the port org.vmsvc.ready, read over QMP after query-status', (t) => {
@@ -87,8 +98,8 @@ test('guest readiness with qemu: a 64-byte ringbuf behind the port org.vmsvc.rea
   const words = checkWords(g.out);
   t.deepEqual(words.slice(0, QUIET.length + 1), [...QUIET, 'if']);
   // query-status first, inside if: a READY=1 is consumed only by a probe that already saw the VM run.
-  const status = words.indexOf('  {"execute":"qmp_capabilities"}\n{"execute":"query-status"}\n');
-  const ringbuf = words.indexOf(' {"execute":"qmp_capabilities"}\n{"execute":"ringbuf-read","arguments":{"device":"vmsvc-ready","size":64,"format":"utf8"}}\n');
+  const status = words.indexOf('   {"execute":"qmp_capabilities"}\n{"execute":"query-status"}\n');
+  const ringbuf = words.indexOf('  {"execute":"qmp_capabilities"}\n{"execute":"ringbuf-read","arguments":{"device":"vmsvc-ready","size":64,"format":"utf8"}}\n');
   t.true(status > 0 && ringbuf > status, `${status} ${ringbuf}`);
   t.true(words.includes(' .*(\\{"return": "[^"]*READY=1\\\\n).*'));
   t.deepEqual(words.slice(-2), ['exit', '1']);

@@ -24,14 +24,26 @@ import { waitFor } from './wait.js';
  * (QMP by the request on stdin, ch-remote's `info`, crosvm's exit status);
  * `ip link show` finds nothing (a link's down checks that its devices are
  * gone); s6-notifyoncheck stays, as the VMM it would exec, until killed.
+ * A hostile VMM, for the VMM's clients (s6-ipcclient, ch-remote, the VMM's
+ * own program) by STUB_ANSWER: `flood` answers without end, `trickle` a byte
+ * every 2 s for ever, `hang` never.
  */
 const STUB = `#!/bin/sh
 name=\${0##*/}
 rec="$STUB_RECORDS/$(date +%s%N).$$"
 printf '%s\\0' "$name" "$@" > "$rec.argv.tmp"
+[ "$name" = s6-ipcclient ] && cat > "$rec.stdin"
+mv "$rec.argv.tmp" "$rec.argv"
+case "$name" in
+  s6-ipcclient|ch-remote|"$STUB_VMM")
+    case "$STUB_ANSWER" in
+      flood) exec yes ;;
+      trickle) while printf x; do sleep 2; done; exit 1 ;;
+      hang) exec sleep 600 ;;
+    esac ;;
+esac
 case "$name" in
   s6-ipcclient)
-    cat > "$rec.stdin"
     printf '{"QMP": {"version": {}, "capabilities": []}}\\n{"return": {}}\\n'
     case "$(cat "$rec.stdin")" in
       *query-status*) printf '{"return": {"status": "running", "singlestep": false, "running": true}}\\n' ;;
@@ -42,9 +54,6 @@ case "$name" in
   ch-remote)
     [ "$3" = info ] && printf '{"config":{},"state":"Running","memory_actual_size":268435456,"device_tree":{}}\\n' ;;
   s6-svstat) printf '%s\\n' "\${STUB_WANTEDUP:-false}" ;;
-esac
-mv "$rec.argv.tmp" "$rec.argv"
-case "$name" in
   s6-svwait) exit 1 ;;
   ip) [ "$2" = show ] && exit 1 ;;
   s6-notifyoncheck) exec sleep 600 ;;
@@ -85,17 +94,18 @@ export interface Stubs {
 
 /**
  * Stubs in `root`/stubs for every program in STUBBED_PROGRAMS and PATH_PROGRAMS
- * and for `vmmProgram`; scripts run with PATH = the stubs, then `execlineBin`
- * (the execline whose programs are under test), then the system's.
+ * (unless `stubPathPrograms` is false: then mkdir, rm and chown are the real
+ * ones) and for `vmmProgram`; scripts run with PATH = the stubs, then
+ * `execlineBin` (the execline whose programs are under test), then the system's.
  */
-export function makeStubs(root: string, execlineBin: string, vmmProgram: string): Stubs {
+export function makeStubs(root: string, execlineBin: string, vmmProgram: string, opts: { readonly stubPathPrograms?: boolean } = {}): Stubs {
   const dir = path.join(root, 'stubs');
   fs.mkdirSync(dir, { recursive: true });
   const stub = path.join(dir, '.stub');
   fs.writeFileSync(stub, STUB, { mode: 0o755 });
-  for (const name of [...STUBBED_PROGRAMS, ...PATH_PROGRAMS, vmmProgram]) fs.symlinkSync('.stub', path.join(dir, name));
+  for (const name of [...STUBBED_PROGRAMS, ...(opts.stubPathPrograms === false ? [] : PATH_PROGRAMS), vmmProgram]) fs.symlinkSync('.stub', path.join(dir, name));
   let runs = 0;
-  const env = (records: string): NodeJS.ProcessEnv => ({ PATH: `${dir}:${execlineBin}:/usr/bin:/bin`, STUB_RECORDS: records });
+  const env = (records: string): NodeJS.ProcessEnv => ({ PATH: `${dir}:${execlineBin}:/usr/bin:/bin`, STUB_RECORDS: records, STUB_VMM: vmmProgram });
   const newRecords = (): string => {
     const records = path.join(root, `records-${++runs}`);
     fs.mkdirSync(records);
@@ -107,10 +117,18 @@ export function makeStubs(root: string, execlineBin: string, vmmProgram: string)
     program: (name) => path.join(dir, name),
     async run(argv, cwd, extra = {}) {
       const records = newRecords();
-      const child = spawn(argv[0]!, argv.slice(1), { cwd, env: { ...env(records), ...extra }, stdio: 'ignore' });
+      // Its own process group, so that what it leaves behind (a hostile stub's loop) goes with it.
+      const child = spawn(argv[0]!, argv.slice(1), { cwd, env: { ...env(records), ...extra }, stdio: 'ignore', detached: true });
+      const killGroup = (): void => {
+        try {
+          process.kill(-child.pid!, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      };
       const code = await new Promise<number | null>((resolve, reject) => {
         const timer = setTimeout(() => {
-          child.kill('SIGKILL');
+          killGroup();
           reject(new Error(`${argv.join(' ')} did not end within 20 s`));
         }, 20_000);
         child.on('exit', (c) => {
@@ -118,6 +136,7 @@ export function makeStubs(root: string, execlineBin: string, vmmProgram: string)
           resolve(c);
         });
       });
+      killGroup();
       return { code, calls: readCalls(records) };
     },
     async runAndStop(serviceDir) {

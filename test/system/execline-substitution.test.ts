@@ -183,7 +183,7 @@ async function checkVm(t: ExecutionContext, vmm: Vmm, stubs: Stubs, service: str
   const consoleSocket = facts.console.kind === 'socket' ? [path.join(vm.runtime, facts.console.socket)] : [];
   t.deepEqual(start.slice(0, -1), [
     { program: 'mkdir', args: ['-p', '-m', '0750', '--', vm.runtime], stdin: null },
-    ...(facts.sandboxRoot === null ? [] : [{ program: 'mkdir', args: ['-p', '-m', '0555', '--', path.join(vm.runtime, facts.sandboxRoot)], stdin: null }]),
+    ...(facts.sandboxRoot === null ? [] : [{ program: 'mkdir', args: ['-p', '-m', '0555', '--', path.join(path.dirname(vm.runtime), facts.sandboxRoot)], stdin: null }]),
     { program: 'rm', args: ['-f', '--', vm.socket, ...consoleSocket], stdin: null },
   ], `${at}: run script's preparation`);
   const launch = start.at(-1)!;

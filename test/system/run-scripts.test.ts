@@ -291,7 +291,7 @@ realS6rcTest('--vmm crosvm: exact argv; the user console it cannot offer is a ch
     // default /var/empty (jail/src/config.rs:11-13), which must exist
     // (jail/src/helpers.rs:118-122). Seccomp policies are embedded when no
     // --seccomp-policy-dir is given (jail/src/helpers.rs:307, 341-343).
-    '--pivot-root', `${s.run}/appvm-lynx/empty`,
+    '--pivot-root', `${s.run}/.crosvm-empty`,
     // --mem size=MiB (:1413-1417, 2428-2429; MemOptions src/crosvm/config.rs:200-204).
     '--mem', 'size=1024',
     // --cpus num-cores=N (:1006-1051, 2333-2334; CpuOptions src/crosvm/config.rs:150-153).
@@ -310,10 +310,10 @@ realS6rcTest('--vmm crosvm: exact argv; the user console it cannot offer is a ch
     `${data}/appvm-lynx/vmlinux`,
   ]);
   // The pivot root is made by the run script, empty and not writable by the VMM.
-  const empty = fs.statSync(path.join(s.run, 'appvm-lynx', 'empty'));
+  const empty = fs.statSync(path.join(s.run, '.crosvm-empty'));
   t.true(empty.isDirectory());
   t.is(empty.mode & 0o777, 0o555);
-  t.deepEqual(fs.readdirSync(path.join(s.run, 'appvm-lynx', 'empty')), []);
+  t.deepEqual(fs.readdirSync(path.join(s.run, '.crosvm-empty')), []);
   await waitFor('serial lines', () => read(path.join(s.log, 'appvm-lynx', 'current')).includes('serial: booted'));
 });
 
