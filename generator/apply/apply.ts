@@ -31,6 +31,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { compareBytes, printable } from '../util/bytes.js';
 import { showArgv, type CommandResult, type CommandRunner } from '../util/command-runner.js';
+import { failed, passStderr, upChange, upServices, type LiveRc } from './live-rc.js';
+import { boundary } from './pause-hook.js';
+import { clearIntent, writeIntent } from './intent.js';
+import { finishInterrupted } from './recover.js';
 import type { CheckResult } from '../pipeline/check.js';
 import { bundleMembers, conversionFile, describePlan, planConversion, servicesOf, type ConversionPlan } from '../s6rc/conversion.js';
 import { downLongruns, relink, unsupervise, type Supervision } from './supervisors.js';
@@ -49,9 +53,9 @@ import { sameTree, treeHash, writeEntries } from '../pipeline/write-tree.js';
 import { errnoOf } from '../util/errno.js';
 import { serviceName } from '../rules/vm-name.js';
 import { tempSuffix } from '../util/temp-name.js';
-import { EXIT, guard, type Io } from '../command/shell.js';
+import { CommandError, EXIT, guard, type Io } from '../command/shell.js';
 import {
-  dbPath, liveDb, prune, readDbLink, readSourceCopy, removeDb, runsSafely, setLinks, sourceLinkIs, stateLayout, withLock, writeAtomically, type StateLayout,
+  dbPath, liveDb, prune, sweepLeftovers, readDbLink, readSourceCopy, removeDb, runsSafely, setLinks, sourceLinkIs, stateLayout, withLock, writeAtomically, type StateLayout,
 } from './state-dir.js';
 
 export interface S6rcPrograms {
@@ -114,6 +118,7 @@ interface Ctx {
   readonly size: DbSize;
   /** The VMs marked config/autostart, by name. */
   readonly marked: readonly Marked[];
+  readonly rc: LiveRc;
 }
 
 function apply(opts: ApplyOptions, runner: CommandRunner, io: Io): number {
@@ -121,9 +126,10 @@ function apply(opts: ApplyOptions, runner: CommandRunner, io: Io): number {
   const { check, tree, hash } = desiredTree(opts);
   for (const line of formatDiagnostics(check.diagnostics)) io.err(line);
   io.err(formatSkipped(check));
+  const programs = { ...defaultS6rcPrograms, ...opts.programs };
   const ctx: Ctx = {
-    opts, L, runner, io, tree, hash,
-    programs: { ...defaultS6rcPrograms, ...opts.programs },
+    opts, L, runner, io, tree, hash, programs,
+    rc: { rc: programs.rc, live: L.live, runner, io },
     vms: plural(check.vms.length, 'VM'),
     size: dbSize(tree),
     marked: check.vms.filter((vm) => vm.settings.autostart).map((vm) => ({ vm: vm.name, pipeline: serviceName.pipeline(vm.name) })),
@@ -132,15 +138,23 @@ function apply(opts: ApplyOptions, runner: CommandRunner, io: Io): number {
 }
 
 function step(ctx: Ctx): number {
-  const { L, hash, io, opts } = ctx;
+  const { L, io, opts } = ctx;
   const links: DbLinks = { current: readDbLink(L.current), previous: readDbLink(L.previous) };
   const from = liveDb(L);
-  if (from === null) return start(ctx, links);
-  if (!opts.dryRun) {
+  const swept = sweepLeftovers(L, keptHashes(links, from), opts.dryRun);
+  if (swept.length > 0) io.out(`vmsvc: ${opts.dryRun ? 'dry run: would remove' : 'removed'} what an interrupted run left: ${swept.map(p).join(', ')}\n`);
+  if (from !== null && !opts.dryRun) {
     // A run killed after it unsupervised the stopped longruns (supervisors.ts) left them without a link.
     const why = relink(supervision(ctx));
     if (why !== null) io.err(`vmsvc: warning: ${why}\n`);
   }
+  const recovered = finishInterrupted(ctx.rc, L, opts.dryRun);
+  return Math.max(recovered, from === null ? start(ctx, links) : onLive(ctx, links, from));
+}
+
+/** The live system runs database `from`: nothing to do, links to repair after a killed run, or an update. */
+function onLive(ctx: Ctx, links: DbLinks, from: string): number {
+  const { L, hash, io, opts } = ctx;
   if (from === hash) {
     if (links.current === hash && sourceLinkIs(L, hash)) {
       io.out(`vmsvc: ${p(L.live)} already runs ${COMPILED_DIR}/${hash} (${ctx.vms}); nothing to do\n`);
@@ -177,6 +191,7 @@ function start(ctx: Ctx, links: DbLinks): number {
   }
   const compiled = ensureCompiled(ctx, null);
   if (typeof compiled === 'number') return compiled;
+  boundary('compiled');
   const short = supervisionShortfall(ctx, []);
   const init = short === null
     ? withLimits(ctx, [ctx.programs.init, '-c', L.current, '-l', L.live, ...(opts.prefix === '' ? [] : ['-p', opts.prefix]), L.scandir], [ctx.size], { files: true })
@@ -186,12 +201,14 @@ function start(ctx: Ctx, links: DbLinks): number {
     io.err(`vmsvc: ${init}\nvmsvc: nothing started, current unchanged${compiled.fresh ? `, ${p(db)} removed` : ''}\n`);
     return EXIT.usage;
   }
+  journal(ctx, null, [], autostart.length === 0 ? [] : [opts.generator.autostartBundle]);
   const next = afterSwitch(links, hash, null);
   setLinks(L, next);
   const r = ctx.runner.run(init.argv);
   passStderr(io, r);
   if (r.code !== 0) {
     setLinks(L, links);
+    clearIntent(L.state);
     if (compiled.fresh) removeDb(L, hash);
     failed(io, init.program, init.argv, r);
     const undo = links.current === null ? 'current removed' : `current points at ${COMPILED_DIR}/${links.current} again`;
@@ -199,10 +216,30 @@ function start(ctx: Ctx, links: DbLinks): number {
     if (lexists(L.live)) io.err(`vmsvc: ${p(L.live)} exists after the failed s6-rc-init; check it and remove it before running apply again\n`);
     return EXIT.usage;
   }
+  boundary('switched');
   prune(L, keptHashes(next, hash));
+  boundary('linked');
   io.out(`vmsvc: started ${p(L.live)} on ${COMPILED_DIR}/${hash} (${ctx.vms}, ${plural(plan.added.length, 'service')}, ${downHint})\n`);
   // The whole bundle by name: what the boot oneshot would run by hand.
-  return autostart.length === 0 ? EXIT.ok : bringUp(ctx, [opts.generator.autostartBundle], autostart);
+  return done(ctx, autostart.length === 0 ? EXIT.ok : bringUp(ctx, [opts.generator.autostartBundle], autostart));
+}
+
+/**
+ * Records in the journal what the run is about to change live (intent.ts):
+ * the services up before it stops any, and what it autostarts. Nothing to
+ * record when there is neither.
+ */
+function journal(ctx: Ctx, from: string | null, up: Iterable<string>, autostart: readonly string[]): void {
+  const restore = [...up].sort(compareBytes);
+  if (restore.length > 0 || autostart.length > 0) writeIntent(ctx.L.state, { from, to: ctx.hash, restore, autostart });
+  boundary('intent');
+}
+
+/** The run brought back everything it had to: the journal goes. Otherwise it stays, and the next run tries once more. */
+function done(ctx: Ctx, code: number): number {
+  boundary('autostarted');
+  if (code === EXIT.ok) clearIntent(ctx.L.state);
+  return code;
 }
 
 interface Marked {
@@ -225,7 +262,7 @@ function autostartLine(marked: readonly Marked[]): string {
  * database is loaded all the same.
  */
 function bringUp(ctx: Ctx, names: readonly string[], pipelines: readonly Marked[]): number {
-  if (upChange(ctx, names)) {
+  if (upChange(ctx.rc, names)) {
     ctx.io.out(`vmsvc: autostart: up: ${vmsOf(pipelines)}\n`);
     return EXIT.ok;
   }
@@ -260,6 +297,7 @@ function update(ctx: Ctx, links: DbLinks, from: string): number {
   }
   const compiled = ensureCompiled(ctx, from);
   if (typeof compiled === 'number') return compiled;
+  boundary('compiled');
   const unchanged = `nothing changed: ${p(L.live)} still runs ${COMPILED_DIR}/${from}, current unchanged${compiled.fresh ? `, ${p(db)} removed` : ''}`;
   const short = supervisionShortfall(ctx, oldLongruns);
   const run = short === null ? withLimits(ctx, [ctx.programs.update, '-l', L.live, '-f', L.conversion, db], sizes, { stack: true, files: true }) : short;
@@ -268,9 +306,12 @@ function update(ctx: Ctx, links: DbLinks, from: string): number {
     io.err(`vmsvc: ${run}\nvmsvc: ${unchanged}\n`);
     return EXIT.usage;
   }
-  const handover = handOver(ctx, plan);
+  const up = upServices(ctx.rc);
+  const handover = typeof up === 'string' ? up : handOver(ctx, plan, from, up, newlyMarked.map((m) => m.pipeline));
   if (typeof handover === 'string') {
     if (compiled.fresh) removeDb(L, hash);
+    // handOver brought back what it stopped.
+    clearIntent(L.state);
     io.err(`vmsvc: ${handover}\nvmsvc: ${unchanged}\n`);
     return EXIT.usage;
   }
@@ -281,15 +322,18 @@ function update(ctx: Ctx, links: DbLinks, from: string): number {
   const unlinked = relink(supervision(ctx));
   if (unlinked !== null) io.err(`vmsvc: warning: ${unlinked}\n`);
   if (r.code === 0 || runsSafely(L) === hash) {
+    boundary('switched');
     const next = afterSwitch(links, hash, from);
     setLinks(L, next);
     prune(L, keptHashes(next, hash));
+    boundary('linked');
     for (const line of describePlan(plan)) io.out(`  ${line}\n`);
     const inNew = new Set(servicesOf(tree).keys());
-    const back = upChange(ctx, handover.filter((name) => inNew.has(name)));
+    const back = upChange(ctx.rc, handover.filter((name) => inNew.has(name)));
+    boundary('restored');
     if (r.code === 0 && back) {
       io.out(`vmsvc: switched ${p(L.live)} to ${COMPILED_DIR}/${hash} (${ctx.vms}): ${summary(plan)}\n`);
-      return newlyMarked.length === 0 ? EXIT.ok : bringUp(ctx, newlyMarked.map((m) => m.pipeline), newlyMarked);
+      return done(ctx, newlyMarked.length === 0 ? EXIT.ok : bringUp(ctx, newlyMarked.map((m) => m.pipeline), newlyMarked));
     }
     if (r.code !== 0) failed(io, run.program, run.argv, r);
     io.err(`vmsvc: s6-rc-update did switch ${p(L.live)} to ${COMPILED_DIR}/${hash}, so current points at it (previous: ${COMPILED_DIR}/${from}); `
@@ -298,60 +342,44 @@ function update(ctx: Ctx, links: DbLinks, from: string): number {
   }
   if (compiled.fresh) removeDb(L, hash);
   failed(io, run.program, run.argv, r);
-  const back = upChange(ctx, handover);
-  io.err(`vmsvc: ${unchanged}${back ? '' : '; the services stopped for the update did not all come back up'}\n`);
+  const back = upChange(ctx.rc, handover);
+  if (back) clearIntent(L.state);
+  io.err(`vmsvc: ${unchanged}${back ? '' : '; the services stopped for the update did not all come back up (the next apply tries again)'}\n`);
   return EXIT.usage;
 }
 
 /**
- * Stops, on the old database, the services s6-rc-update would restart (and,
+ * Records the journal (the services `up` now, the newly marked ones), then
+ * stops, on the old database, the services s6-rc-update would restart (and,
  * as s6-rc does, what depends on them), then unsupervises every longrun that
  * is down. Returns the services it stopped, to bring up again after the
  * update; or why it could not (the stopped ones are then up again).
  */
-function handOver(ctx: Ctx, plan: ConversionPlan): string[] | string {
-  const up = upServices(ctx);
-  if (typeof up === 'string') return up;
+function handOver(ctx: Ctx, plan: ConversionPlan, from: string, up: ReadonlySet<string>, autostart: readonly string[]): string[] | string {
+  journal(ctx, from, up, autostart);
   const restarting = [...plan.restarted.map((x) => x.name), ...plan.retyped, ...plan.knockOn.map((x) => x.name)].filter((n) => up.has(n));
   let stillUp = up;
   if (restarting.length > 0) {
     const argv = [ctx.programs.rc, '-l', ctx.L.live, '-d', 'change', ...restarting];
     const r = ctx.runner.run(argv);
     passStderr(ctx.io, r);
-    const after = upServices(ctx);
+    const after = upServices(ctx.rc);
     if (r.code !== 0 || typeof after === 'string') {
       // s6-rc -u on what is up does nothing: ask for everything that was.
-      upChange(ctx, [...up].sort(compareBytes));
+      upChange(ctx.rc, [...up].sort(compareBytes));
       return r.code === 0 && typeof after === 'string' ? after : `stopping the services the update restarts failed (exit ${r.code}): ${showArgv(argv)}`;
     }
     stillUp = after;
+    boundary('stopped');
   }
   const stopped = [...up].filter((n) => !stillUp.has(n)).sort(compareBytes);
   const why = unsupervise(supervision(ctx), downLongruns(ctx.L.live, stillUp));
-  if (why === null) return stopped;
-  upChange(ctx, stopped);
-  return `cannot take the stopped services out of supervision before s6-rc-update: ${why}`;
-}
-
-/** `s6-rc -u change NAMES`; false when some did not come up (s6-rc's stderr and the failed command passed on). Nothing to run for no names. */
-function upChange(ctx: Ctx, names: readonly string[]): boolean {
-  if (names.length === 0) return true;
-  const argv = [ctx.programs.rc, '-l', ctx.L.live, '-u', 'change', ...names];
-  const r = ctx.runner.run(argv);
-  passStderr(ctx.io, r);
-  if (r.code !== 0) failed(ctx.io, [ctx.programs.rc], argv, r);
-  return r.code === 0;
-}
-
-/** The atomic services s6-rc says are up (`s6-rc -a list`), or why it could not tell. */
-function upServices(ctx: Ctx): Set<string> | string {
-  const argv = [ctx.programs.rc, '-l', ctx.L.live, '-a', 'list'];
-  const r = ctx.runner.run(argv);
-  if (r.code !== 0) {
-    passStderr(ctx.io, r);
-    return `cannot tell which services are up: ${showArgv(argv)} failed (exit ${r.code})`;
+  if (why === null) {
+    boundary('unsupervised');
+    return stopped;
   }
-  return new Set(r.stdout.split('\n').filter((l) => l !== ''));
+  upChange(ctx.rc, stopped);
+  return `cannot take the stopped services out of supervision before s6-rc-update: ${why}`;
 }
 
 function supervision(ctx: Ctx): Supervision {
@@ -466,34 +494,35 @@ function ensureCompiled(ctx: Ctx, running: string | null): { fresh: boolean } | 
   }
   // A database without its source copy is a leftover of a killed run; s6-rc-compile wants a new directory.
   removeDb(L, hash);
-  fs.mkdirSync(L.compiled, { recursive: true });
-  writeEntries(staged, tree);
   const argv = compile.argv;
-  const r = ctx.runner.run(argv);
+  let r: CommandResult;
+  try {
+    fs.mkdirSync(L.compiled, { recursive: true });
+    writeEntries(staged, tree);
+    boundary('staged');
+    r = ctx.runner.run(argv);
+  } catch (e) {
+    // Out of space or I/O: a partial copy would stay in the way of every later run.
+    removeDb(L, hash);
+    fs.rmSync(staged, { recursive: true, force: true });
+    throw new CommandError(`cannot stage the tree to compile in ${p(L.compiled)}: ${p(e instanceof Error ? e.message : String(e))}; ${still}, current unchanged, the partial copy removed`);
+  }
   passStderr(io, r);
   if (r.code !== 0 || !isDir(db)) {
     removeDb(L, hash);
-    fs.rmSync(L.rejected, { recursive: true, force: true });
-    fs.renameSync(staged, L.rejected);
+    // s6-rc-compile exits 1 for "error in a source directory": the tree itself was refused, and is kept to look at.
+    const refused = r.code === 1;
+    if (refused) {
+      fs.rmSync(L.rejected, { recursive: true, force: true });
+      fs.renameSync(staged, L.rejected);
+    } else fs.rmSync(staged, { recursive: true, force: true });
     failed(io, compile.program, argv, r.code === 0 ? { ...r, stderr: `${r.stderr}(exit 0 but ${db} was not created)\n` } : r);
-    io.err(`vmsvc: ${still}, current unchanged, ${p(db)} removed; the refused tree is in ${p(L.rejected)}\n`);
-    // s6-rc-compile exits 1 for "error in a source directory": the tree itself was refused.
-    return r.code === 1 ? EXIT.failed : EXIT.usage;
+    io.err(`vmsvc: ${still}, current unchanged, ${p(db)} removed; ${refused ? `the refused tree is in ${p(L.rejected)}` : 'the staged copy removed'}\n`);
+    return refused ? EXIT.failed : EXIT.usage;
   }
   fs.renameSync(staged, copy);
   io.out(`vmsvc: compiled ${p(db)}\n`);
   return { fresh: true };
-}
-
-/** `program`: the s6-rc program and its arguments; `argv`: what was run (maybe through s6-softlimit). */
-function failed(io: Io, program: readonly string[], argv: readonly string[], r: CommandResult): void {
-  io.err(`vmsvc: ${p(path.basename(program[0] ?? ''))} failed (exit ${r.code}): ${showArgv(argv)}\n`);
-}
-
-/** A program's stderr, indented, so warnings and errors are not lost. */
-function passStderr(io: Io, r: CommandResult): void {
-  if (r.stderr === '') return;
-  io.err(r.stderr.replace(/\n$/, '').split('\n').map((l) => `  ${p(l)}\n`).join(''));
 }
 
 const p = printable;

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { compareBytes, printable } from '../util/bytes.js';
 import { isDir, lexists } from '../util/fs-probe.js';
-import { COMPILED_DIR, hashOfTarget, isHash, linkTarget, obsoleteEntries, SOURCE_SUFFIX, TEMP_PREFIX, type DbLinks } from './db-rotation.js';
+import { COMPILED_DIR, hashOfTarget, isHash, leftoverEntries, linkTarget, obsoleteEntries, SOURCE_SUFFIX, TEMP_PREFIX, type DbLinks } from './db-rotation.js';
 import type { FileTree, TreeEntry } from '../pipeline/render.js';
 import { takeLock } from '../util/pid-lock.js';
 import { errnoOf } from '../util/errno.js';
@@ -170,8 +170,13 @@ function setLink(L: StateLayout, link: string, target: string | null): void {
 
 export function writeAtomically(L: StateLayout, file: string, content: string): void {
   const tmp = tempPath(L, path.basename(file));
-  fs.writeFileSync(tmp, content, { mode: 0o644 });
-  fs.renameSync(tmp, file);
+  try {
+    fs.writeFileSync(tmp, content, { mode: 0o644 });
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
 }
 
 function tempPath(L: StateLayout, what: string): string {
@@ -186,6 +191,30 @@ export function prune(L: StateLayout, keep: ReadonlySet<string>): void {
   for (const name of fs.readdirSync(L.state)) {
     // `.source.vmsvc-*`: version dirs of STATE/source from before it was a link into compiled/.
     if (name.startsWith(TEMP_PREFIX) || name.startsWith(OLD_SOURCE_PREFIX)) fs.rmSync(path.join(L.state, name), { recursive: true, force: true });
+  }
+}
+
+/**
+ * Removes (or with `dryRun` only lists) what a failed or killed run left in
+ * compiled/ and the state directory (leftoverEntries, and the state dir's
+ * temporary entries), before this run writes anything: on a small /run
+ * they would keep every later compile out of space. Paths relative to STATE.
+ */
+export function sweepLeftovers(L: StateLayout, keep: ReadonlySet<string>, dryRun: boolean): string[] {
+  const found = [
+    ...leftoverEntries(readdirOrEmpty(L.compiled), keep).map((n) => path.join(COMPILED_DIR, n)),
+    ...readdirOrEmpty(L.state).filter((n) => n.startsWith(TEMP_PREFIX)).sort(),
+  ];
+  if (!dryRun) for (const rel of found) fs.rmSync(path.join(L.state, rel), { recursive: true, force: true });
+  return found;
+}
+
+function readdirOrEmpty(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch (e) {
+    if (errnoOf(e) === 'ENOENT') return [];
+    throw e;
   }
 }
 
