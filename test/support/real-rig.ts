@@ -46,17 +46,6 @@ export interface RigOptions {
   readonly bin: (binDir: string) => void;
   /** apply flags added to every run. */
   readonly flags?: readonly string[];
-  /** Mount a tmpfs of this size (mount's size=, e.g. "2m") on the state dir, as a small /run; unmounted at teardown. */
-  readonly stateTmpfs?: string;
-}
-
-/** Mount points the rigs made, for a test file's test.after.always to unmount should a teardown not have run. */
-export const rigMounts = new Set<string>();
-
-/** Unmounts `dir` when it is a mount point (lazily when busy). */
-export function unmount(dir: string): void {
-  if (spawnSync('umount', [dir]).status !== 0) spawnSync('umount', ['-l', dir]);
-  rigMounts.delete(dir);
 }
 
 export async function startRig(t: ExecutionContext, real: RealS6rc, opts: RigOptions): Promise<Rig> {
@@ -69,12 +58,6 @@ export async function startRig(t: ExecutionContext, real: RealS6rc, opts: RigOpt
   const runtime = path.join(root, 'run');
   const live = path.join(state, 'live');
   for (const d of [data, scandir, bin]) fs.mkdirSync(d, { recursive: true });
-  if (opts.stateTmpfs !== undefined) {
-    fs.mkdirSync(state);
-    const m = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${opts.stateTmpfs},mode=0755`, 'vmsvc-test-state', state], { encoding: 'utf8' });
-    if (m.status !== 0) throw new Error(`cannot mount a tmpfs on ${state}: ${m.stderr}`);
-    rigMounts.add(state);
-  }
   opts.bin(bin);
   const env = real.env({ PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}` });
   const ns = createNetns(t);
@@ -100,7 +83,6 @@ export async function startRig(t: ExecutionContext, real: RealS6rc, opts: RigOpt
         // Gone meanwhile.
       }
     }
-    if (rigMounts.has(state)) unmount(state);
     fs.rmSync(root, { recursive: true, force: true });
   });
   for (let i = 0; !fs.existsSync(path.join(scandir, '.s6-svscan', 'control')); i++) {
