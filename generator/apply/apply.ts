@@ -31,17 +31,20 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { compareBytes, printable } from '../util/bytes.js';
 import { showArgv, type CommandResult, type CommandRunner } from '../util/command-runner.js';
+import { failed, passStderr, upChange, upServices, type LiveRc } from './live-rc.js';
+import { boundary } from './pause-hook.js';
+import { clearIntent, writeIntent } from './intent.js';
+import { finishInterrupted } from './recover.js';
 import type { CheckResult } from '../pipeline/check.js';
 import { bundleMembers, conversionFile, describePlan, planConversion, servicesOf, type ConversionPlan } from '../s6rc/conversion.js';
 import { downLongruns, relink, unsupervise, type Supervision } from './supervisors.js';
 import { isDir, lexists } from '../util/fs-probe.js';
 import {
-  afterSwitch, COMPILED_DIR, hashOfTarget, isHash, keptHashes, linkTarget, obsoleteEntries, SOURCE_SUFFIX, TEMP_PREFIX, type DbLinks,
+  afterSwitch, COMPILED_DIR, keptHashes, SOURCE_SUFFIX, TEMP_PREFIX, type DbLinks,
 } from './db-rotation.js';
 import type { GeneratorOptions } from '../pipeline/options.js';
-import { takeLock } from '../util/pid-lock.js';
 import { buildTree, checkDataDir } from '../pipeline/index.js';
-import type { FileTree, TreeEntry } from '../pipeline/render.js';
+import type { FileTree } from '../pipeline/render.js';
 import { formatDiagnostics, formatSkipped } from '../pipeline/report.js';
 import {
   dbSize, findSvscan, openFiles, ownLimit, shortfalls, stackBytes, supervisionNeeds, type DbSize, type SupervisionNeeds,
@@ -51,6 +54,9 @@ import { errnoOf } from '../util/errno.js';
 import { serviceName } from '../rules/vm-name.js';
 import { tempSuffix } from '../util/temp-name.js';
 import { CommandError, EXIT, guard, type Io } from '../command/shell.js';
+import {
+  dbPath, liveDb, prune, sweepLeftovers, readDbLink, readSourceCopy, removeDb, runsSafely, setLinks, sourceLinkIs, stateLayout, withLock, writeAtomically, type StateLayout,
+} from './state-dir.js';
 
 export interface S6rcPrograms {
   readonly compile: string;
@@ -87,38 +93,6 @@ export interface ApplyOptions {
   readonly programs?: Partial<S6rcPrograms>;
 }
 
-/** Absolute paths of everything apply reads and writes. */
-export interface StateLayout {
-  readonly state: string;
-  /** -> compiled/HASH.source of the database the live system runs: what the admin commands read. */
-  readonly source: string;
-  /** The last tree s6-rc-compile refused, kept to look at. */
-  readonly rejected: string;
-  readonly compiled: string;
-  readonly current: string;
-  readonly previous: string;
-  readonly conversion: string;
-  readonly lock: string;
-  readonly live: string;
-  readonly scandir: string;
-}
-
-export function stateLayout(opts: Pick<ApplyOptions, 'state' | 'live' | 'scandir'>): StateLayout {
-  const state = path.resolve(opts.state);
-  return {
-    state,
-    source: path.join(state, 'source'),
-    rejected: path.join(state, 'rejected'),
-    compiled: path.join(state, COMPILED_DIR),
-    current: path.join(state, 'current'),
-    previous: path.join(state, 'previous'),
-    conversion: path.join(state, 'conversion'),
-    lock: path.join(state, '.vmsvc-apply.lock'),
-    live: path.resolve(opts.live ?? path.join(state, 'live')),
-    scandir: path.resolve(opts.scandir),
-  };
-}
-
 /** The tree apply would compile, and its hash (the database's name). */
 export function desiredTree(opts: Pick<ApplyOptions, 'data' | 'prefix' | 'generator'>): { check: CheckResult; tree: FileTree; hash: string } {
   const gen: GeneratorOptions = { ...opts.generator, livePrefix: opts.prefix };
@@ -144,6 +118,7 @@ interface Ctx {
   readonly size: DbSize;
   /** The VMs marked config/autostart, by name. */
   readonly marked: readonly Marked[];
+  readonly rc: LiveRc;
 }
 
 function apply(opts: ApplyOptions, runner: CommandRunner, io: Io): number {
@@ -151,9 +126,10 @@ function apply(opts: ApplyOptions, runner: CommandRunner, io: Io): number {
   const { check, tree, hash } = desiredTree(opts);
   for (const line of formatDiagnostics(check.diagnostics)) io.err(line);
   io.err(formatSkipped(check));
+  const programs = { ...defaultS6rcPrograms, ...opts.programs };
   const ctx: Ctx = {
-    opts, L, runner, io, tree, hash,
-    programs: { ...defaultS6rcPrograms, ...opts.programs },
+    opts, L, runner, io, tree, hash, programs,
+    rc: { rc: programs.rc, live: L.live, runner, io },
     vms: plural(check.vms.length, 'VM'),
     size: dbSize(tree),
     marked: check.vms.filter((vm) => vm.settings.autostart).map((vm) => ({ vm: vm.name, pipeline: serviceName.pipeline(vm.name) })),
@@ -162,15 +138,23 @@ function apply(opts: ApplyOptions, runner: CommandRunner, io: Io): number {
 }
 
 function step(ctx: Ctx): number {
-  const { L, hash, io, opts } = ctx;
+  const { L, io, opts } = ctx;
   const links: DbLinks = { current: readDbLink(L.current), previous: readDbLink(L.previous) };
   const from = liveDb(L);
-  if (from === null) return start(ctx, links);
-  if (!opts.dryRun) {
+  const swept = sweepLeftovers(L, keptHashes(links, from), opts.dryRun);
+  if (swept.length > 0) io.out(`vmsvc: ${opts.dryRun ? 'dry run: would remove' : 'removed'} what an interrupted run left: ${swept.map(p).join(', ')}\n`);
+  if (from !== null && !opts.dryRun) {
     // A run killed after it unsupervised the stopped longruns (supervisors.ts) left them without a link.
     const why = relink(supervision(ctx));
     if (why !== null) io.err(`vmsvc: warning: ${why}\n`);
   }
+  const recovered = finishInterrupted(ctx.rc, L, opts.dryRun);
+  return Math.max(recovered, from === null ? start(ctx, links) : onLive(ctx, links, from));
+}
+
+/** The live system runs database `from`: nothing to do, links to repair after a killed run, or an update. */
+function onLive(ctx: Ctx, links: DbLinks, from: string): number {
+  const { L, hash, io, opts } = ctx;
   if (from === hash) {
     if (links.current === hash && sourceLinkIs(L, hash)) {
       io.out(`vmsvc: ${p(L.live)} already runs ${COMPILED_DIR}/${hash} (${ctx.vms}); nothing to do\n`);
@@ -207,6 +191,7 @@ function start(ctx: Ctx, links: DbLinks): number {
   }
   const compiled = ensureCompiled(ctx, null);
   if (typeof compiled === 'number') return compiled;
+  boundary('compiled');
   const short = supervisionShortfall(ctx, []);
   const init = short === null
     ? withLimits(ctx, [ctx.programs.init, '-c', L.current, '-l', L.live, ...(opts.prefix === '' ? [] : ['-p', opts.prefix]), L.scandir], [ctx.size], { files: true })
@@ -216,12 +201,14 @@ function start(ctx: Ctx, links: DbLinks): number {
     io.err(`vmsvc: ${init}\nvmsvc: nothing started, current unchanged${compiled.fresh ? `, ${p(db)} removed` : ''}\n`);
     return EXIT.usage;
   }
+  journal(ctx, null, [], autostart.length === 0 ? [] : [opts.generator.autostartBundle]);
   const next = afterSwitch(links, hash, null);
   setLinks(L, next);
   const r = ctx.runner.run(init.argv);
   passStderr(io, r);
   if (r.code !== 0) {
     setLinks(L, links);
+    clearIntent(L.state);
     if (compiled.fresh) removeDb(L, hash);
     failed(io, init.program, init.argv, r);
     const undo = links.current === null ? 'current removed' : `current points at ${COMPILED_DIR}/${links.current} again`;
@@ -229,10 +216,30 @@ function start(ctx: Ctx, links: DbLinks): number {
     if (lexists(L.live)) io.err(`vmsvc: ${p(L.live)} exists after the failed s6-rc-init; check it and remove it before running apply again\n`);
     return EXIT.usage;
   }
+  boundary('switched');
   prune(L, keptHashes(next, hash));
+  boundary('linked');
   io.out(`vmsvc: started ${p(L.live)} on ${COMPILED_DIR}/${hash} (${ctx.vms}, ${plural(plan.added.length, 'service')}, ${downHint})\n`);
   // The whole bundle by name: what the boot oneshot would run by hand.
-  return autostart.length === 0 ? EXIT.ok : bringUp(ctx, [opts.generator.autostartBundle], autostart);
+  return done(ctx, autostart.length === 0 ? EXIT.ok : bringUp(ctx, [opts.generator.autostartBundle], autostart));
+}
+
+/**
+ * Records in the journal what the run is about to change live (intent.ts):
+ * the services up before it stops any, and what it autostarts. Nothing to
+ * record when there is neither.
+ */
+function journal(ctx: Ctx, from: string | null, up: Iterable<string>, autostart: readonly string[]): void {
+  const restore = [...up].sort(compareBytes);
+  if (restore.length > 0 || autostart.length > 0) writeIntent(ctx.L.state, { from, to: ctx.hash, restore, autostart });
+  boundary('intent');
+}
+
+/** The run brought back everything it had to: the journal goes. Otherwise it stays, and the next run tries once more. */
+function done(ctx: Ctx, code: number): number {
+  boundary('autostarted');
+  if (code === EXIT.ok) clearIntent(ctx.L.state);
+  return code;
 }
 
 interface Marked {
@@ -255,7 +262,7 @@ function autostartLine(marked: readonly Marked[]): string {
  * database is loaded all the same.
  */
 function bringUp(ctx: Ctx, names: readonly string[], pipelines: readonly Marked[]): number {
-  if (upChange(ctx, names)) {
+  if (upChange(ctx.rc, names)) {
     ctx.io.out(`vmsvc: autostart: up: ${vmsOf(pipelines)}\n`);
     return EXIT.ok;
   }
@@ -290,6 +297,7 @@ function update(ctx: Ctx, links: DbLinks, from: string): number {
   }
   const compiled = ensureCompiled(ctx, from);
   if (typeof compiled === 'number') return compiled;
+  boundary('compiled');
   const unchanged = `nothing changed: ${p(L.live)} still runs ${COMPILED_DIR}/${from}, current unchanged${compiled.fresh ? `, ${p(db)} removed` : ''}`;
   const short = supervisionShortfall(ctx, oldLongruns);
   const run = short === null ? withLimits(ctx, [ctx.programs.update, '-l', L.live, '-f', L.conversion, db], sizes, { stack: true, files: true }) : short;
@@ -298,9 +306,12 @@ function update(ctx: Ctx, links: DbLinks, from: string): number {
     io.err(`vmsvc: ${run}\nvmsvc: ${unchanged}\n`);
     return EXIT.usage;
   }
-  const handover = handOver(ctx, plan);
+  const up = upServices(ctx.rc);
+  const handover = typeof up === 'string' ? up : handOver(ctx, plan, from, up, newlyMarked.map((m) => m.pipeline));
   if (typeof handover === 'string') {
     if (compiled.fresh) removeDb(L, hash);
+    // handOver brought back what it stopped.
+    clearIntent(L.state);
     io.err(`vmsvc: ${handover}\nvmsvc: ${unchanged}\n`);
     return EXIT.usage;
   }
@@ -311,15 +322,18 @@ function update(ctx: Ctx, links: DbLinks, from: string): number {
   const unlinked = relink(supervision(ctx));
   if (unlinked !== null) io.err(`vmsvc: warning: ${unlinked}\n`);
   if (r.code === 0 || runsSafely(L) === hash) {
+    boundary('switched');
     const next = afterSwitch(links, hash, from);
     setLinks(L, next);
     prune(L, keptHashes(next, hash));
+    boundary('linked');
     for (const line of describePlan(plan)) io.out(`  ${line}\n`);
     const inNew = new Set(servicesOf(tree).keys());
-    const back = upChange(ctx, handover.filter((name) => inNew.has(name)));
+    const back = upChange(ctx.rc, handover.filter((name) => inNew.has(name)));
+    boundary('restored');
     if (r.code === 0 && back) {
       io.out(`vmsvc: switched ${p(L.live)} to ${COMPILED_DIR}/${hash} (${ctx.vms}): ${summary(plan)}\n`);
-      return newlyMarked.length === 0 ? EXIT.ok : bringUp(ctx, newlyMarked.map((m) => m.pipeline), newlyMarked);
+      return done(ctx, newlyMarked.length === 0 ? EXIT.ok : bringUp(ctx, newlyMarked.map((m) => m.pipeline), newlyMarked));
     }
     if (r.code !== 0) failed(io, run.program, run.argv, r);
     io.err(`vmsvc: s6-rc-update did switch ${p(L.live)} to ${COMPILED_DIR}/${hash}, so current points at it (previous: ${COMPILED_DIR}/${from}); `
@@ -328,60 +342,44 @@ function update(ctx: Ctx, links: DbLinks, from: string): number {
   }
   if (compiled.fresh) removeDb(L, hash);
   failed(io, run.program, run.argv, r);
-  const back = upChange(ctx, handover);
-  io.err(`vmsvc: ${unchanged}${back ? '' : '; the services stopped for the update did not all come back up'}\n`);
+  const back = upChange(ctx.rc, handover);
+  if (back) clearIntent(L.state);
+  io.err(`vmsvc: ${unchanged}${back ? '' : '; the services stopped for the update did not all come back up (the next apply tries again)'}\n`);
   return EXIT.usage;
 }
 
 /**
- * Stops, on the old database, the services s6-rc-update would restart (and,
+ * Records the journal (the services `up` now, the newly marked ones), then
+ * stops, on the old database, the services s6-rc-update would restart (and,
  * as s6-rc does, what depends on them), then unsupervises every longrun that
  * is down. Returns the services it stopped, to bring up again after the
  * update; or why it could not (the stopped ones are then up again).
  */
-function handOver(ctx: Ctx, plan: ConversionPlan): string[] | string {
-  const up = upServices(ctx);
-  if (typeof up === 'string') return up;
+function handOver(ctx: Ctx, plan: ConversionPlan, from: string, up: ReadonlySet<string>, autostart: readonly string[]): string[] | string {
+  journal(ctx, from, up, autostart);
   const restarting = [...plan.restarted.map((x) => x.name), ...plan.retyped, ...plan.knockOn.map((x) => x.name)].filter((n) => up.has(n));
   let stillUp = up;
   if (restarting.length > 0) {
     const argv = [ctx.programs.rc, '-l', ctx.L.live, '-d', 'change', ...restarting];
     const r = ctx.runner.run(argv);
     passStderr(ctx.io, r);
-    const after = upServices(ctx);
+    const after = upServices(ctx.rc);
     if (r.code !== 0 || typeof after === 'string') {
       // s6-rc -u on what is up does nothing: ask for everything that was.
-      upChange(ctx, [...up].sort(compareBytes));
+      upChange(ctx.rc, [...up].sort(compareBytes));
       return r.code === 0 && typeof after === 'string' ? after : `stopping the services the update restarts failed (exit ${r.code}): ${showArgv(argv)}`;
     }
     stillUp = after;
+    boundary('stopped');
   }
   const stopped = [...up].filter((n) => !stillUp.has(n)).sort(compareBytes);
   const why = unsupervise(supervision(ctx), downLongruns(ctx.L.live, stillUp));
-  if (why === null) return stopped;
-  upChange(ctx, stopped);
-  return `cannot take the stopped services out of supervision before s6-rc-update: ${why}`;
-}
-
-/** `s6-rc -u change NAMES`; false when some did not come up (s6-rc's stderr and the failed command passed on). Nothing to run for no names. */
-function upChange(ctx: Ctx, names: readonly string[]): boolean {
-  if (names.length === 0) return true;
-  const argv = [ctx.programs.rc, '-l', ctx.L.live, '-u', 'change', ...names];
-  const r = ctx.runner.run(argv);
-  passStderr(ctx.io, r);
-  if (r.code !== 0) failed(ctx.io, [ctx.programs.rc], argv, r);
-  return r.code === 0;
-}
-
-/** The atomic services s6-rc says are up (`s6-rc -a list`), or why it could not tell. */
-function upServices(ctx: Ctx): Set<string> | string {
-  const argv = [ctx.programs.rc, '-l', ctx.L.live, '-a', 'list'];
-  const r = ctx.runner.run(argv);
-  if (r.code !== 0) {
-    passStderr(ctx.io, r);
-    return `cannot tell which services are up: ${showArgv(argv)} failed (exit ${r.code})`;
+  if (why === null) {
+    boundary('unsupervised');
+    return stopped;
   }
-  return new Set(r.stdout.split('\n').filter((l) => l !== ''));
+  upChange(ctx.rc, stopped);
+  return `cannot take the stopped services out of supervision before s6-rc-update: ${why}`;
 }
 
 function supervision(ctx: Ctx): Supervision {
@@ -496,34 +494,35 @@ function ensureCompiled(ctx: Ctx, running: string | null): { fresh: boolean } | 
   }
   // A database without its source copy is a leftover of a killed run; s6-rc-compile wants a new directory.
   removeDb(L, hash);
-  fs.mkdirSync(L.compiled, { recursive: true });
-  writeEntries(staged, tree);
   const argv = compile.argv;
-  const r = ctx.runner.run(argv);
+  let r: CommandResult;
+  try {
+    fs.mkdirSync(L.compiled, { recursive: true });
+    writeEntries(staged, tree);
+    boundary('staged');
+    r = ctx.runner.run(argv);
+  } catch (e) {
+    // Out of space or I/O: a partial copy would stay in the way of every later run.
+    removeDb(L, hash);
+    fs.rmSync(staged, { recursive: true, force: true });
+    throw new CommandError(`cannot stage the tree to compile in ${p(L.compiled)}: ${p(e instanceof Error ? e.message : String(e))}; ${still}, current unchanged, the partial copy removed`);
+  }
   passStderr(io, r);
   if (r.code !== 0 || !isDir(db)) {
     removeDb(L, hash);
-    fs.rmSync(L.rejected, { recursive: true, force: true });
-    fs.renameSync(staged, L.rejected);
+    // s6-rc-compile exits 1 for "error in a source directory": the tree itself was refused, and is kept to look at.
+    const refused = r.code === 1;
+    if (refused) {
+      fs.rmSync(L.rejected, { recursive: true, force: true });
+      fs.renameSync(staged, L.rejected);
+    } else fs.rmSync(staged, { recursive: true, force: true });
     failed(io, compile.program, argv, r.code === 0 ? { ...r, stderr: `${r.stderr}(exit 0 but ${db} was not created)\n` } : r);
-    io.err(`vmsvc: ${still}, current unchanged, ${p(db)} removed; the refused tree is in ${p(L.rejected)}\n`);
-    // s6-rc-compile exits 1 for "error in a source directory": the tree itself was refused.
-    return r.code === 1 ? EXIT.failed : EXIT.usage;
+    io.err(`vmsvc: ${still}, current unchanged, ${p(db)} removed; ${refused ? `the refused tree is in ${p(L.rejected)}` : 'the staged copy removed'}\n`);
+    return refused ? EXIT.failed : EXIT.usage;
   }
   fs.renameSync(staged, copy);
   io.out(`vmsvc: compiled ${p(db)}\n`);
   return { fresh: true };
-}
-
-/** `program`: the s6-rc program and its arguments; `argv`: what was run (maybe through s6-softlimit). */
-function failed(io: Io, program: readonly string[], argv: readonly string[], r: CommandResult): void {
-  io.err(`vmsvc: ${p(path.basename(program[0] ?? ''))} failed (exit ${r.code}): ${showArgv(argv)}\n`);
-}
-
-/** A program's stderr, indented, so warnings and errors are not lost. */
-function passStderr(io: Io, r: CommandResult): void {
-  if (r.stderr === '') return;
-  io.err(r.stderr.replace(/\n$/, '').split('\n').map((l) => `  ${p(l)}\n`).join(''));
 }
 
 const p = printable;
@@ -531,167 +530,4 @@ const p = printable;
 function plural(n: number, what: string): string {
   return `${n} ${what}${n === 1 ? '' : 's'}`;
 }
-
-function dbPath(L: StateLayout, hash: string): string {
-  return path.join(L.compiled, hash);
-}
-
-function removeDb(L: StateLayout, hash: string): void {
-  const db = dbPath(L, hash);
-  fs.rmSync(db, { recursive: true, force: true });
-  fs.rmSync(`${db}${SOURCE_SUFFIX}`, { recursive: true, force: true });
-}
-
-/** The hash `current` / `previous` names; null when absent. Refuses links vmsvc did not make. */
-function readDbLink(link: string): string | null {
-  let target: string;
-  try {
-    target = fs.readlinkSync(link);
-  } catch (e) {
-    if (errnoOf(e) === 'ENOENT') return null;
-    throw new CommandError(`${p(link)} is not a symbolic link vmsvc made; move it away`);
-  }
-  const hash = hashOfTarget(target);
-  if (hash === null) throw new CommandError(`${p(link)} points at ${p(target)}, not at a database in ${COMPILED_DIR}/; move it away`);
-  return hash;
-}
-
-/**
- * The database the live system runs, from s6-rc's LIVE/compiled link (to
- * STATE/current after s6-rc-init, to the database itself after
- * s6-rc-update); null when there is no live directory.
- */
-function liveDb(L: StateLayout): string | null {
-  if (!lexists(L.live)) return null;
-  let real: string;
-  try {
-    real = fs.realpathSync(path.join(L.live, 'compiled'));
-  } catch (e) {
-    throw new CommandError(`cannot tell which database ${p(L.live)} runs: ${p(e instanceof Error ? e.message : String(e))}`);
-  }
-  let compiledDir: string | null = null;
-  try {
-    compiledDir = fs.realpathSync(L.compiled);
-  } catch {
-    // No compiled/ at all: the live system cannot run one of ours.
-  }
-  const hash = path.basename(real);
-  if (compiledDir === null || path.dirname(real) !== compiledDir || !isHash(hash)) {
-    throw new CommandError(`${p(L.live)} runs ${p(real)}, which is not a database vmsvc compiled in ${p(L.compiled)}; use another --state or live directory`);
-  }
-  return hash;
-}
-
-function runsSafely(L: StateLayout): string | null {
-  try {
-    return liveDb(L);
-  } catch {
-    return null;
-  }
-}
-
-/** The source tree database `hash` was compiled from, as a FileTree. */
-function readSourceCopy(L: StateLayout, hash: string): FileTree {
-  const copy = `${dbPath(L, hash)}${SOURCE_SUFFIX}`;
-  if (!isDir(copy)) {
-    throw new CommandError(`${p(copy)} is missing: it is the source of the database ${p(L.live)} runs, and without it vmsvc cannot tell which services changed`);
-  }
-  return readTree(copy);
-}
-
-/** A directory written by writeEntries, read back; entries bytewise-sorted like render's. */
-export function readTree(root: string): FileTree {
-  const entries: Array<[string, TreeEntry]> = [];
-  const walk = (rel: string): void => {
-    for (const d of fs.readdirSync(path.join(root, rel), { withFileTypes: true })) {
-      const child = rel === '' ? d.name : `${rel}/${d.name}`;
-      const full = path.join(root, child);
-      if (d.isDirectory()) {
-        entries.push([child, { kind: 'dir' }]);
-        walk(child);
-      } else {
-        const mode = (fs.statSync(full).mode & 0o111) !== 0 ? 0o755 : 0o644;
-        entries.push([child, { kind: 'file', content: fs.readFileSync(full, 'utf8'), mode }]);
-      }
-    }
-  };
-  walk('');
-  entries.sort(([a], [b]) => compareBytes(a, b));
-  return new Map(entries);
-}
-
-/**
- * Points `previous`, `source` (at current's source copy) and then `current`
- * (the commit point) at their databases, each with symlink + rename.
- */
-function setLinks(L: StateLayout, links: DbLinks): void {
-  setLink(L, L.previous, links.previous === null ? null : linkTarget(links.previous));
-  setLink(L, L.source, links.current === null ? null : sourceTarget(links.current));
-  setLink(L, L.current, links.current === null ? null : linkTarget(links.current));
-}
-
-function sourceTarget(hash: string): string {
-  return `${linkTarget(hash)}${SOURCE_SUFFIX}`;
-}
-
-/** Whether STATE/source is the source copy of database `hash`. */
-function sourceLinkIs(L: StateLayout, hash: string): boolean {
-  try {
-    return fs.readlinkSync(L.source) === sourceTarget(hash);
-  } catch {
-    return false;
-  }
-}
-
-function setLink(L: StateLayout, link: string, target: string | null): void {
-  if (target === null) {
-    fs.rmSync(link, { force: true });
-    return;
-  }
-  const tmp = tempPath(L, path.basename(link));
-  fs.symlinkSync(target, tmp);
-  fs.renameSync(tmp, link);
-}
-
-function writeAtomically(L: StateLayout, file: string, content: string): void {
-  const tmp = tempPath(L, path.basename(file));
-  fs.writeFileSync(tmp, content, { mode: 0o644 });
-  fs.renameSync(tmp, file);
-}
-
-function tempPath(L: StateLayout, what: string): string {
-  return path.join(L.state, `${TEMP_PREFIX}${what}-${tempSuffix()}`);
-}
-
-const OLD_SOURCE_PREFIX = '.source.vmsvc-';
-
-/** Deletes databases not kept, and whatever killed runs left in compiled/ and the state directory. */
-function prune(L: StateLayout, keep: ReadonlySet<string>): void {
-  for (const name of obsoleteEntries(fs.readdirSync(L.compiled), keep)) fs.rmSync(path.join(L.compiled, name), { recursive: true, force: true });
-  for (const name of fs.readdirSync(L.state)) {
-    // `.source.vmsvc-*`: version dirs of STATE/source from before it was a link into compiled/.
-    if (name.startsWith(TEMP_PREFIX) || name.startsWith(OLD_SOURCE_PREFIX)) fs.rmSync(path.join(L.state, name), { recursive: true, force: true });
-  }
-}
-
-/** One apply per state directory; a lock whose owner died is taken over. */
-function withLock<T>(L: StateLayout, fn: () => T): T {
-  fs.mkdirSync(L.state, { recursive: true });
-  const taken = takeLock(L.lock);
-  if (!taken.ok && 'refused' in taken) {
-    throw new CommandError(taken.at === 'dir'
-      ? `cannot take the lock ${p(L.lock)}: ${p(taken.refused)}`
-      : `${p(taken.refused)}: not a lock vmsvc wrote; remove it if no vmsvc apply is using ${p(L.state)}`);
-  }
-  if (!taken.ok) {
-    const who = taken.holder === null ? 'another vmsvc apply' : `another vmsvc apply (pid ${taken.holder})`;
-    throw new CommandError(`${who} is using ${p(L.state)}; run again when it has finished`);
-  }
-  try {
-    return fn();
-  } finally {
-    taken.release();
-  }
-}
-
 

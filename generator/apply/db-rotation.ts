@@ -76,3 +76,19 @@ export function obsoleteEntries(entries: readonly string[], keep: ReadonlySet<st
     return isHash(hash) && !keep.has(hash);
   }).sort();
 }
+
+/**
+ * Entries of compiled/ a failed or killed run left: temporary entries, and
+ * a database without its source copy (s6-rc-compile did not finish, or its
+ * copy was never renamed in) or a source copy without its database (a
+ * removal cut short). Databases of `keep` are left alone.
+ */
+export function leftoverEntries(entries: readonly string[], keep: ReadonlySet<string>): string[] {
+  const present = new Set(entries);
+  return entries.filter((name) => {
+    if (name.startsWith(TEMP_PREFIX)) return true;
+    const source = name.endsWith(SOURCE_SUFFIX);
+    const hash = source ? name.slice(0, -SOURCE_SUFFIX.length) : name;
+    return isHash(hash) && !keep.has(hash) && !present.has(source ? hash : `${hash}${SOURCE_SUFFIX}`);
+  }).sort();
+}

@@ -464,6 +464,24 @@ test('a leftover database without its source copy (killed compile) is compiled a
   t.deepEqual(s.s6.take().map((c) => c[0]), ['s6-rc-compile', 's6-rc-init']);
 });
 
+test('leftovers of a failed or killed run (a partial staged copy, a database without its source) are removed by the next run, even one with nothing to do, and it says so', (t) => {
+  // Before: they stayed until an apply switched databases, and on a small /run kept every compile out of space.
+  const s = setup(t, { a: {} });
+  const h1 = s.hash();
+  t.is(s.apply().code, 0);
+  const compiled = path.join(s.state, 'compiled');
+  const partial = 'f'.repeat(h1.length);
+  fs.mkdirSync(path.join(compiled, `.vmsvc-tmp-${partial}.source-1-00000000`, 'vm-a'), { recursive: true });
+  fs.mkdirSync(path.join(compiled, partial));
+  fs.writeFileSync(path.join(s.state, '.vmsvc-tmp-conversion-1-00000000'), 'half');
+  const r = s.apply();
+  t.is(r.code, 0, r.err);
+  t.regex(r.out, /removed what an interrupted run left: compiled\/\.vmsvc-tmp-f+\.source-1-00000000, compiled\/f+, \.vmsvc-tmp-conversion-1-00000000\n/);
+  t.regex(r.out, /nothing to do\n$/);
+  t.deepEqual(fs.readdirSync(compiled).sort(), [h1, `${h1}.source`]);
+  t.false(fs.existsSync(path.join(s.state, '.vmsvc-tmp-conversion-1-00000000')));
+});
+
 test('another apply holding the lock: refused with its pid, nothing run', (t) => {
   const s = setup(t, { a: {} });
   fs.mkdirSync(s.state, { recursive: true });

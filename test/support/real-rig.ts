@@ -23,6 +23,8 @@ export interface Rig {
   readonly runtime: string;
   readonly env: NodeJS.ProcessEnv;
   readonly svscan: ChildProcess;
+  /** `apply` and the rig's flags: the arguments of bin/vmsvc.cjs for a run started by the test itself. */
+  readonly applyArgs: readonly string[];
   /** `vmsvc apply` with the rig's directories (and extra flags). */
   apply(extra?: readonly string[]): CliResult;
   /** `vmsvc apply` started with its soft stack limit at `bytes` (s6-softlimit -s), as on a host with a small default. */
@@ -93,6 +95,7 @@ export async function startRig(t: ExecutionContext, real: RealS6rc, opts: RigOpt
   ];
   return {
     root, data, state, scandir, live, runtime, env, svscan,
+    applyArgs: ['apply', ...flags],
     // apply waits for the autostart VMs (each up to its timeout-up): 60 s was
     // too little with the suite's other VMs starting on two cores.
     apply: (extra = []) => vmsvc(['apply', ...flags, ...extra], env, 300_000),

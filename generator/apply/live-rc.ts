@@ -1,0 +1,50 @@
+/**
+ * The s6-rc calls apply makes on the live system (`-a list`, `-u change`)
+ * and how a failed program is reported: shared by the run itself
+ * (apply.ts) and the recovery of an interrupted one (recover.ts).
+ */
+import * as path from 'node:path';
+import { printable } from '../util/bytes.js';
+import { showArgv, type CommandResult, type CommandRunner } from '../util/command-runner.js';
+import type { Io } from '../command/shell.js';
+
+/** s6-rc on one live directory. */
+export interface LiveRc {
+  /** The s6-rc program. */
+  readonly rc: string;
+  readonly live: string;
+  readonly runner: CommandRunner;
+  readonly io: Io;
+}
+
+/** `s6-rc -u change NAMES`; false when some did not come up (s6-rc's stderr and the failed command passed on). Nothing to run for no names. */
+export function upChange(s: LiveRc, names: readonly string[]): boolean {
+  if (names.length === 0) return true;
+  const argv = [s.rc, '-l', s.live, '-u', 'change', ...names];
+  const r = s.runner.run(argv);
+  passStderr(s.io, r);
+  if (r.code !== 0) failed(s.io, [s.rc], argv, r);
+  return r.code === 0;
+}
+
+/** The atomic services s6-rc says are up (`s6-rc -a list`), or why it could not tell. */
+export function upServices(s: LiveRc): Set<string> | string {
+  const argv = [s.rc, '-l', s.live, '-a', 'list'];
+  const r = s.runner.run(argv);
+  if (r.code !== 0) {
+    passStderr(s.io, r);
+    return `cannot tell which services are up: ${showArgv(argv)} failed (exit ${r.code})`;
+  }
+  return new Set(r.stdout.split('\n').filter((l) => l !== ''));
+}
+
+/** `program`: the s6-rc program and its arguments; `argv`: what was run (maybe through s6-softlimit). */
+export function failed(io: Io, program: readonly string[], argv: readonly string[], r: CommandResult): void {
+  io.err(`vmsvc: ${printable(path.basename(program[0] ?? ''))} failed (exit ${r.code}): ${showArgv(argv)}\n`);
+}
+
+/** A program's stderr, indented, so warnings and errors are not lost. */
+export function passStderr(io: Io, r: CommandResult): void {
+  if (r.stderr === '') return;
+  io.err(r.stderr.replace(/\n$/, '').split('\n').map((l) => `  ${printable(l)}\n`).join(''));
+}
