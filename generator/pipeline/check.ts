@@ -12,7 +12,7 @@ import { diskDiagnostics } from '../rules/disks.js';
 import { initramfsDiagnostics, kernelDiagnostics } from '../rules/kernel.js';
 import { cycleDiagnostic, linkCountDiagnostics, providerDiagnostics, unknownProviderDiagnostics } from '../rules/providers.js';
 import type { Node, ScannedTree, ScannedVm } from '../rules/scanned.js';
-import { checkVmName, type NameLimits, type VmName } from '../rules/vm-name.js';
+import { checkVmName, vmmUnsafe, type NameLimits, type VmName, type VmmUnsafe } from '../rules/vm-name.js';
 import { defaultSettings, vmSettings, type SettingFile, type SettingLimits, type VmSettings } from '../rules/settings.js';
 import { vmmDiagnostics } from '../rules/vmm-rules.js';
 import { memoryBytes, VMM_FACTS, type KernelProbes } from '../vmm/index.js';
@@ -58,8 +58,9 @@ export function hasErrors(result: CheckResult): boolean {
 
 export function checkTree(tree: ScannedTree, opts: GeneratorOptions): CheckResult {
   const outputRoot = opts.dataDirAtRuntime ?? tree.root;
-  const diagnostics: Diagnostic[] = [...dataDirDiagnostics(tree, outputRoot, opts.maxVms), ...vmmDiagnostics(opts.vmm, opts.memory, opts.userConsole, opts.accel, opts.guestReady, opts.writableDisks, tree.root)];
-  const nameLimits: NameLimits = { livePrefix: opts.livePrefix, longestSocketPath: (name) => longestSocketPath(opts, name) };
+  const unsafe = vmmUnsafe(opts.vmm);
+  const diagnostics: Diagnostic[] = [...dataDirDiagnostics(tree, outputRoot, opts.maxVms, unsafe), ...vmmDiagnostics(opts.vmm, opts.memory, opts.userConsole, opts.accel, opts.guestReady, opts.writableDisks, tree.root)];
+  const nameLimits: NameLimits = { livePrefix: opts.livePrefix, longestSocketPath: (name) => longestSocketPath(opts, name), unsafe };
   const vmNames = new Set(tree.vmNames);
   const graph = new Map<string, string[]>();
   // path.join(outputRoot, name) is this prefix + name for any entry name; see candidate.
@@ -83,7 +84,7 @@ export function checkTree(tree: ScannedTree, opts: GeneratorOptions): CheckResul
     // One VM can bring any number of problems: push(...list) would pass them
     // all as arguments and overflow the stack past about 100,000.
     for (const d of naming.problems) diagnostics.push(d);
-    for (const d of vmDiagnostics(vm, VMM_FACTS[opts.vmm].kernelProbes)) diagnostics.push(d);
+    for (const d of vmDiagnostics(vm, VMM_FACTS[opts.vmm].kernelProbes, unsafe)) diagnostics.push(d);
     const settings = vmSettings(vm, defaults, limits);
     for (const d of settings.problems) diagnostics.push(d);
     for (const d of unknownProviderDiagnostics(vm, vmNames)) diagnostics.push(d);
@@ -129,12 +130,12 @@ export function checkTree(tree: ScannedTree, opts: GeneratorOptions): CheckResul
 }
 
 /** The rule families that judge one VM's files. Their order only breaks ties of the final sort (path, rule, message), which is stable. */
-function vmDiagnostics(vm: ScannedVm, kernelProbes: KernelProbes): Diagnostic[] {
+function vmDiagnostics(vm: ScannedVm, kernelProbes: KernelProbes, unsafe: VmmUnsafe): Diagnostic[] {
   const out: Diagnostic[] = [];
   for (const d of vmUndecodableDiagnostics(vm)) out.push(d);
   out.push(...kernelDiagnostics(vm, kernelProbes), ...initramfsDiagnostics(vm));
   // One per image and per provider entry: as many as the VM dir holds.
-  for (const d of diskDiagnostics(vm)) out.push(d);
+  for (const d of diskDiagnostics(vm, unsafe)) out.push(d);
   for (const d of providerDiagnostics(vm)) out.push(d);
   return out;
 }

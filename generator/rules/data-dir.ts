@@ -8,17 +8,17 @@ import { CONTROL_CHAR, printable } from '../util/bytes.js';
 import { describe } from './describe.js';
 import { error, warning, type Diagnostic } from './diagnostic.js';
 import type { ScannedTree, ScannedVm } from './scanned.js';
-import { VMM_UNSAFE } from './vm-name.js';
+import type { VmmUnsafe } from './vm-name.js';
 
-/** `outputRoot` is the data dir's path at run time, the one the VMM is given. */
-export function dataDirDiagnostics(tree: ScannedTree, outputRoot: string, maxVms: number): Diagnostic[] {
+/** `outputRoot` is the data dir's path at run time, the one the VMM is given; `unsafe`, what its option values cannot hold. */
+export function dataDirDiagnostics(tree: ScannedTree, outputRoot: string, maxVms: number, unsafe: VmmUnsafe): Diagnostic[] {
   if (tree.entryCount > maxVms) {
     return [error('too-many-vms', tree.root, null, `the data directory holds ${tree.entryCount} entries, more than the limit of ${maxVms} VMs`,
       'remove entries, or raise the limit with --max-vms if this many VMs is intended')];
   }
   const out: Diagnostic[] = [];
-  if (VMM_UNSAFE.test(outputRoot) || CONTROL_CHAR.test(outputRoot)) {
-    out.push(error('path-vmm-unsafe', tree.root, null, `data directory path "${printable(outputRoot)}" contains a control character or one of , " [ ]`,
+  if (unsafe.pattern.test(outputRoot) || CONTROL_CHAR.test(outputRoot)) {
+    out.push(error('path-vmm-unsafe', tree.root, null, `data directory path "${printable(outputRoot)}" contains a control character or one of ${unsafe.shown}`,
       'the VMM splits its options on these characters, so no disk or kernel path below it can be passed exactly; mount or link the data directory at a plain path'));
   }
   for (const p of tree.undecodable) {

@@ -27,6 +27,7 @@ export const RULES = {
   'vmlinux-empty': { severity: 'error', breaksTree: false, summary: 'vmlinux is empty' },
   'vmlinux-compressed': { severity: 'error', breaksTree: false, summary: 'vmlinux is a compressed kernel, not an uncompressed ELF image' },
   'vmlinux-not-elf': { severity: 'error', breaksTree: false, summary: 'vmlinux is not an ELF kernel image' },
+  'vmlinux-short': { severity: 'error', breaksTree: false, summary: 'vmlinux is shorter than the bytes the VMM decides its boot protocol on' },
   'vmlinux-multiboot': { severity: 'error', breaksTree: false, summary: 'vmlinux holds a multiboot header, which the VMM would boot it by' },
   'vmlinux-setup-header': { severity: 'error', breaksTree: false, summary: 'vmlinux holds a Linux boot protocol setup header, which the VMM would boot it by' },
   'initramfs-not-file': { severity: 'error', breaksTree: false, summary: 'initramfs is not a readable, non-empty regular file' },

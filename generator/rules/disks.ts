@@ -6,9 +6,10 @@ import { error, type Diagnostic } from './diagnostic.js';
 import { showMagic } from '../util/image-format.js';
 import type { ScannedImage, ScannedVm } from './scanned.js';
 import { symlinkDiagnostic } from './symlinks.js';
-import { VMM_UNSAFE } from './vm-name.js';
+import type { VmmUnsafe } from './vm-name.js';
 
-export function diskDiagnostics(vm: ScannedVm): Diagnostic[] {
+/** `unsafe`: what the VMM's disk option value cannot hold. */
+export function diskDiagnostics(vm: ScannedVm, unsafe: VmmUnsafe): Diagnostic[] {
   const blkPath = path.join(vm.dir, 'blk');
   if (vm.blk.kind === 'missing') {
     return [error('blk-missing', blkPath, vm.name, `VM "${printable(vm.name)}" has no blk/ directory`,
@@ -26,20 +27,20 @@ export function diskDiagnostics(vm: ScannedVm): Diagnostic[] {
       'put at least one disk image in blk/ with a name ending in .img; other files there are ignored')];
   }
   const out: Diagnostic[] = [];
-  for (const img of vm.images) out.push(...imageDiagnostics(vm.name, img));
+  for (const img of vm.images) out.push(...imageDiagnostics(vm.name, img, unsafe));
   return out;
 }
 
-function imageDiagnostics(vm: string, img: ScannedImage): Diagnostic[] {
+function imageDiagnostics(vm: string, img: ScannedImage, unsafe: VmmUnsafe): Diagnostic[] {
   const shown = printable(img.name);
   if (CONTROL_CHAR.test(img.name)) {
     return [error('name-control-char', img.path, vm, `disk image name "${shown}" contains a control character`, 'rename the image')];
   }
-  if (VMM_UNSAFE.test(img.name)) {
-    return [error('path-vmm-unsafe', img.path, vm, `disk image name "${shown}" contains one of , " [ ]`,
+  if (unsafe.pattern.test(img.name)) {
+    return [error('path-vmm-unsafe', img.path, vm, `disk image name "${shown}" contains one of ${unsafe.shown}`,
       'the VMM splits its --disk option on these characters, so the path would be cut apart; rename the image')];
   }
-  const linkProblem = symlinkDiagnostic(vm, img.path, img.node, 'img-dangling-symlink');
+  const linkProblem = symlinkDiagnostic(vm, img.path, img.node, 'img-dangling-symlink', unsafe);
   if (linkProblem !== null) return [linkProblem];
   const node = img.node;
   if (node.kind === 'unstatable') return [error('img-unreadable', img.path, vm, `disk image "${shown}" cannot be examined (${node.code})`, 'check the file')];

@@ -34,6 +34,11 @@ export function kernelDiagnostics(vm: ScannedVm, probes: KernelProbes): Diagnost
   const extract = 'get the ELF image with the kernel tree\'s scripts/extract-vmlinux (extract-vmlinux bzImage > vmlinux), or use the vmlinux the kernel build leaves at its top level';
   switch (format.kind) {
     case 'elf':
+      if (probes.decidesOnBytes !== null && node.size < probes.decidesOnBytes) {
+        return [error('vmlinux-short', p, vm.name,
+          `vmlinux is ${node.size} bytes, shorter than the ${probes.decidesOnBytes} bytes the VMM reads to choose how to boot it: it would look for a multiboot or bzImage header in memory past the file's end`,
+          'use a real kernel image (every vmlinux is megabytes)')];
+      }
       return otherBootHeaders(vm, p, format.other, probes);
     case 'bzimage':
       return [error('vmlinux-compressed', p, vm.name, 'vmlinux is a bzImage (compressed, self-extracting kernel), not an uncompressed ELF vmlinux', extract)];

@@ -7,16 +7,30 @@ import * as path from 'node:path';
 import { CONTROL_CHAR, printable } from '../util/bytes.js';
 import { error, type Diagnostic, type RuleOf } from './diagnostic.js';
 import type { Node } from './scanned.js';
-import { VMM_UNSAFE } from './vm-name.js';
+import { ANY_VMM_UNSAFE, type VmmUnsafe } from './vm-name.js';
 
-export function symlinkDiagnostic(vm: string, p: string, node: Node, danglingRule: RuleOf<'error'>): Diagnostic | null {
+/**
+ * White space at the end of a path: cloud-hypervisor's option parser trims
+ * every value (option_parser/src/lib.rs, parse_inner, at v53.0), Unicode
+ * white space included (Rust's trim), so `path=.../x ` opens `.../x`. A
+ * name vmsvc writes ends in .img, vmlinux or initramfs; only a link's
+ * target can end so.
+ */
+const TRAILING_SPACE = /\s$/u;
+
+/** `unsafe`: what the option value the path goes into cannot hold; by default the characters no VMM takes. */
+export function symlinkDiagnostic(vm: string, p: string, node: Node, danglingRule: RuleOf<'error'>, unsafe: VmmUnsafe = ANY_VMM_UNSAFE): Diagnostic | null {
   if (node.kind === 'symlink-undecodable') {
     return error('name-not-utf8', p, vm, `"${printable(path.basename(p))}" links to ${printable(node.target)}, whose name is not valid UTF-8`,
       'VMM arguments are written as UTF-8, so the file it links to cannot be passed exactly; rename it');
   }
-  if ('resolved' in node && node.resolved !== null && (VMM_UNSAFE.test(node.resolved) || CONTROL_CHAR.test(node.resolved))) {
-    return error('path-vmm-unsafe', p, vm, `"${printable(path.basename(p))}" links to "${printable(node.resolved)}" in the data directory, whose path contains a control character or one of , " [ ]`,
+  if ('resolved' in node && node.resolved !== null && (unsafe.pattern.test(node.resolved) || CONTROL_CHAR.test(node.resolved))) {
+    return error('path-vmm-unsafe', p, vm, `"${printable(path.basename(p))}" links to "${printable(node.resolved)}" in the data directory, whose path contains a control character or one of ${unsafe.shown}`,
       'the VMM is given the file the link reaches, and splits its options on these characters; rename that file or the directories above it');
+  }
+  if ('resolved' in node && node.resolved !== null && TRAILING_SPACE.test(node.resolved)) {
+    return error('path-vmm-unsafe', p, vm, `"${printable(path.basename(p))}" links to "${printable(node.resolved)}" in the data directory, whose name ends in white space`,
+      'the VMM trims white space off the ends of its option values, so it would open another file; rename the file the link reaches');
   }
   if (node.kind === 'symlink-escapes') {
     return error('symlink-escapes', p, vm, `"${printable(path.basename(p))}" links to ${printable(node.target)}, outside the data directory`,

@@ -1,6 +1,7 @@
 import { error, type Diagnostic } from './diagnostic.js';
 import { CONTROL_CHAR, printable } from '../util/bytes.js';
 import { LONGRUN_NAME_MAX_BYTES } from '../s6rc/format.js';
+import { VMM_FACTS, type Vmm } from '../vmm/index.js';
 
 /** A directory name that passed every naming rule; only `checkVmName` makes one (through `passed`). */
 export type VmName = string & { readonly __brand: 'VmName' };
@@ -32,15 +33,38 @@ export const MAX_SOCKET_PATH = 107;
 /**
  * Characters that cloud-hypervisor's option parser treats as syntax inside
  * `key=value,...` options (commas split, quotes and brackets group), and that
- * crosvm splits on too. A path holding one cannot be passed through exactly.
+ * crosvm splits on too (QEMU's splits on commas). A path holding one cannot
+ * be passed through exactly.
  */
-export const VMM_UNSAFE = /[,"[\]]/;
+const COMMON_UNSAFE = [',', '"', '[', ']'] as const;
+
+/** What a VMM's key=value values cannot hold: the common set and its own (VmmCapabilities.valueSyntax). */
+export interface VmmUnsafe {
+  readonly pattern: RegExp;
+  /** The characters, for messages: `, " [ ]`. */
+  readonly shown: string;
+}
+
+function unsafeOf(chars: readonly string[]): VmmUnsafe {
+  const escaped = chars.map((c) => c.replace(/[\\\]^-]/g, '\\$&')).join('');
+  return { pattern: new RegExp(`[${escaped}]`), shown: chars.join(' ') };
+}
+
+/** What no VMM's option values can hold: for paths that reach every VMM alike. */
+export const ANY_VMM_UNSAFE = unsafeOf(COMMON_UNSAFE);
+export const VMM_UNSAFE = ANY_VMM_UNSAFE.pattern;
+
+export function vmmUnsafe(vmm: Vmm): VmmUnsafe {
+  return unsafeOf([...COMMON_UNSAFE, ...VMM_FACTS[vmm].valueSyntax]);
+}
 
 export interface NameLimits {
   /** The `s6-rc-init -p` prefix the tree will be loaded with. */
   readonly livePrefix: string;
   /** The longest socket path vmsvc derives from a VM name, as a function of it. */
   readonly longestSocketPath: (name: string) => string;
+  /** What the VMM's option values cannot hold. */
+  readonly unsafe: VmmUnsafe;
 }
 
 const byteLength = (s: string): number => Buffer.byteLength(s, 'utf8');
@@ -66,8 +90,8 @@ export function checkVmName(name: string, path: string, limits: NameLimits): Nam
     problems.push(error('name-reserved-suffix', path, name, `VM name "${shown}" ends in "${suffix}"`,
       `vmsvc names its own services vm-<name>${suffix}; a VM called "${shown}" could collide with them. Rename the directory`));
   }
-  if (VMM_UNSAFE.test(name)) {
-    problems.push(error('name-vmm-unsafe', path, name, `VM name "${shown}" contains one of , " [ ]`,
+  if (limits.unsafe.pattern.test(name)) {
+    problems.push(error('name-vmm-unsafe', path, name, `VM name "${shown}" contains one of ${limits.unsafe.shown}`,
       'the VMM parses its options as key=value lists split on commas, so paths built from this name would be cut apart; rename the directory'));
   }
   const longrun = `${limits.livePrefix}${loggerOf(name)}`;

@@ -110,6 +110,13 @@ export interface KernelProbes {
   readonly multiboot: string | null;
   /** "HdrS" at 0x202, the Linux boot protocol's setup header. */
   readonly linuxSetupHeader: string | null;
+  /**
+   * The VMM looks for those headers in a buffer of this many bytes whatever
+   * the file's length, and what lies past the file's end there is memory it
+   * never cleared: a shorter file would be judged on bytes that are not in
+   * it (vmlinux-short). null: it looks only at the file's own bytes.
+   */
+  readonly decidesOnBytes: number | null;
 }
 
 export interface VmmCapabilities {
@@ -145,6 +152,13 @@ export interface VmmCapabilities {
   readonly writableDisks: WritableDisks;
   readonly imageFormat: ImageFormat;
   readonly kernelProbes: KernelProbes;
+  /**
+   * Characters its key=value option parser treats as syntax inside a value,
+   * besides the `,` `"` `[` `]` refused for every VMM (rules/vm-name.ts
+   * VmmUnsafe): refused in whatever reaches such a value (VM names, image
+   * names and link targets, the data dir's path).
+   */
+  readonly valueSyntax: string;
   /**
    * An empty directory, by this name in the runtime root (--runtime-dir),
    * that the VMM's sandbox pivots into; the run script creates it,

@@ -70,9 +70,11 @@ export const cloudHypervisor = {
    * No multiboot: the x86_64 payload path has none. --kernel and --initramfs
    * are each one path, opened as given (vm.rs:1766-1772, :695-703).
    */
+  valueSyntax: '',
   kernelProbes: {
     multiboot: null,
     linuxSetupHeader: 'cloud-hypervisor would boot it as a bzImage wherever its ELF loader refuses the file, not by its ELF (PVH) entry',
+    decidesOnBytes: null,
   },
   sandboxRoot: null,
   accels: ['kvm'],

@@ -164,9 +164,17 @@ export const crosvm = {
    * bzImage only for a file without the ELF magic (lib.rs:1857-1869).
    * --initrd stays one file even for multiboot (no modules).
    */
+  /*
+   * serde_keyvalue (its --block path=... and other device options) ends an
+   * unquoted value at a single quote too (serde_keyvalue/src/key_values.rs,
+   * any_string), then wants a comma: the VM would never start.
+   */
+  valueSyntax: "'",
   kernelProbes: {
     multiboot: 'crosvm would boot it as a multiboot kernel (or refuse it for its flags), not by its ELF entry',
     linuxSetupHeader: null,
+    // multiboot_header_from_file reads min(file length, 8192) bytes.
+    decidesOnBytes: null,
   },
   sandboxRoot: '.crosvm-empty',
   accels: ['kvm'],

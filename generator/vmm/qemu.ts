@@ -74,9 +74,15 @@ export const qemu = {
    * each module's path cut at its first space (:325-361): `-initrd
    * "/data/a b/initramfs"` loads /data/a into the guest.
    */
+  valueSyntax: '',
   kernelProbes: {
     multiboot: 'QEMU would boot it as a multiboot kernel, not by its ELF (PVH) entry, and then read -initrd as a list of modules, each path cut at its first space',
     linuxSetupHeader: 'QEMU would boot it through the Linux boot protocol (as a bzImage), not by its ELF (PVH) entry',
+    // uint8_t header[8192] on the stack, filled with fread(..., MIN(8192,
+    // kernel_size)) and then searched whole (x86.c:796-805 in Debian's 7.2,
+    // x86-common.c:670-679 in 10.2): a header cut by the file's end is
+    // completed by whatever the stack held.
+    decidesOnBytes: 8192,
   },
   sandboxRoot: null,
   accels: ACCELS,

@@ -700,6 +700,36 @@ export const CORPUS: readonly HostileCase[] = [
     vmm: 'qemu',
   },
   {
+    title: 'QEMU: a 122-byte ELF32 whose multiboot header runs past its end (QEMU completes it from its stack), initramfs -> "q r", top-level q -> /etc/shadow: refused as vmlinux-short',
+    build: ({ data }) => {
+      const k = Buffer.alloc(122);
+      Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0x01, 0x01, 0x01]).copy(k);
+      k.writeUInt32LE(0x1badb002, 112);
+      k.writeUInt32LE(0xe4520000, 116);
+      k.writeUInt16LE(0x4ffe, 120);
+      vm(data, 'v', { kernel: k });
+      fs.writeFileSync(path.join(data, 'v', 'q r'), 'module');
+      fs.symlinkSync('q r', path.join(data, 'v', 'initramfs'));
+      fs.symlinkSync('/etc/shadow', path.join(data, 'v', 'q'));
+      vm(data, 'ok', { initramfs: 'initramfs' });
+    },
+    diagnostics: [err('vmlinux-short', 'v/vmlinux')],
+    valid: ['ok'],
+    vmm: 'qemu',
+  },
+  {
+    title: 'a disk link to a file whose name ends in white space, beside a link to /etc/shadow without it: cloud-hypervisor would trim the path and open the shadow file',
+    build: ({ data }) => {
+      vm(data, 'v', { disks: ['root.img'] });
+      fs.writeFileSync(path.join(data, 'v', 'x '), 'disk');
+      fs.symlinkSync('/etc/shadow', path.join(data, 'v', 'x'));
+      fs.symlinkSync('../x ', path.join(data, 'v', 'blk', 'a.img'));
+      vm(data, 'ok');
+    },
+    diagnostics: [err('path-vmm-unsafe', 'v/blk/a.img')],
+    valid: ['ok'],
+  },
+  {
     title: 'crosvm: a multiboot vmlinux is refused, from just past the ELF header to the last offset crosvm scans; a Linux setup header it never looks at passes',
     build: ({ data }) => {
       vm(data, 'mb first', { kernel: multibootElf(64), initramfs: 'initramfs' });

@@ -3,12 +3,16 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-/** The first bytes of an x86-64 ELF64 file: what vmsvc's kernel check looks for. */
+/**
+ * The first bytes of an x86-64 ELF64 file (what vmsvc's kernel check looks
+ * for), zero-padded to 8192 bytes: QEMU decides how to boot a kernel on its
+ * first 8192 bytes, so a shorter one is refused (vmlinux-short).
+ */
 export const ELF_HEADER = Buffer.concat([
   Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0x02, 0x01, 0x01]),
   Buffer.alloc(9),
   Buffer.from([0x02, 0x00, 0x3e, 0x00]),
-  Buffer.alloc(44),
+  Buffer.alloc(8192 - 20),
 ]);
 
 export interface VmSpec {
@@ -90,7 +94,7 @@ export function multibootElf(offset: number, flags = 0x10000, size = 16384, badC
 
 /** An ELF vmlinux that also carries the Linux boot protocol's "HdrS" at 0x202, a bzImage's mark. */
 export function setupHeaderElf(): Buffer {
-  const b = Buffer.alloc(4096);
+  const b = Buffer.alloc(8192);
   ELF_HEADER.copy(b);
   b.write('HdrS', 0x202, 'latin1');
   return b;

@@ -45,11 +45,13 @@ if (process.env.STUB_EXIT_AT_ONCE) {
 }
 const after = (flag) => (args.includes(flag) ? args[args.indexOf(flag) + 1] : null);
 // The readiness socket, as each VMM is told it: cloud-hypervisor, QEMU, crosvm.
-const sock = after('--api-socket')?.replace(/^path=/, '') ?? after('-qmp')?.replace(/^unix:/, '').split(',')[0] ?? after('--socket');
+// QEMU's chardevs by id: its QMP socket and its virtio-console's.
+const chardevs = new Map(args.flatMap((a, i) => (args[i - 1] === '-chardev' ? [[/id=([^,]*)/.exec(a)[1], /path=([^,]*)/.exec(a)?.[1] ?? null]] : [])));
+const qemu = chardevs.has('qmp');
+const sock = after('--api-socket')?.replace(/^path=/, '') ?? chardevs.get('qmp') ?? after('--socket');
 // QEMU's virtio-console socket: answers every line with "console: <line>".
-const chardev = after('-chardev');
-if (chardev !== null) {
-  const consolePath = /path=([^,]*)/.exec(chardev)[1];
+const consolePath = chardevs.get('console') ?? null;
+if (consolePath !== null) {
   net.createServer((c) => c.on('data', (d) => c.write('console: ' + d))).listen(consolePath);
 }
 const dir = require('node:path').dirname(sock);
@@ -78,7 +80,7 @@ const tick = setInterval(() => process.stdout.write('serial: tick ' + ++n + '\\n
 // The readiness request, answered as each VMM answers it.
 function serve(c) {
   if (state === 'silent' || fs.existsSync(dir + '.hung')) return;
-  if (args.includes('-qmp')) {
+  if (qemu) {
     // QEMU 7.2: greeting on connect, one reply line per command, close on EOF.
     c.write('{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 7}, "package": ""}, "capabilities": ["oob"]}}\\r\\n');
     let buf = '';

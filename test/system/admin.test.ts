@@ -463,7 +463,7 @@ test('show reads a VMM run as another user (QEMU, --vmm-user)', async (t) => {
   t.like(r.vmm, { user: 'nobody' });
   if (!('argv' in r.vmm)) throw new Error(r.vmm.error);
   t.is(r.vmm.argv[0], 'qemu-system-x86_64');
-  t.is(r.vmm.argv[r.vmm.argv.indexOf('-qmp') + 1], `unix:${g.run}/solo/qmp.sock,server=on,wait=off`);
+  t.is(r.vmm.argv[r.vmm.argv.indexOf('-chardev') + 1], `socket,id=qmp,path=${g.run}/solo/qmp.sock,server=on,wait=off`);
   t.is(r.state.state, 'missing');
   t.deepEqual(r.consoleSocket, { path: path.join(g.run, 'solo', 'console.sock'), present: false });
 });

@@ -6,10 +6,10 @@ import test from 'ava';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { checkVmName, type NameLimits } from '../../generator/rules/vm-name.js';
+import { ANY_VMM_UNSAFE, checkVmName, type NameLimits } from '../../generator/rules/vm-name.js';
 
 const GENERATOR = fileURLToPath(new URL('../../generator', import.meta.url));
-const limits: NameLimits = { livePrefix: '', longestSocketPath: (name) => `/run/vmsvc/${name}/control.sock` };
+const limits: NameLimits = { livePrefix: '', longestSocketPath: (name) => `/run/vmsvc/${name}/control.sock`, unsafe: ANY_VMM_UNSAFE };
 
 function sources(dir: string): string[] {
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
