@@ -5,11 +5,12 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { StringDecoder } from 'node:string_decoder';
-import { printable, terminalJson } from '../util/bytes.js';
+import { printable } from '../util/bytes.js';
 import { findVm, readTree } from './inventory.js';
 import { CommandError, EXIT, guard, type Io } from '../command/shell.js';
 import { openUntrusted } from '../util/untrusted.js';
+import { jsonLines, textLines } from './log-format.js';
+import { LineSplitter, type LineSink } from './log-lines.js';
 
 /**
  * Arguments of `vmsvc logs NAME`.
@@ -43,36 +44,30 @@ export interface LogsOptions {
   readonly pollMs?: number;
 }
 
-const TIMESTAMPED = /^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+) {2}(.*)$/s;
-
 export function logs(args: LogsArgs, io: Io, opts: LogsOptions = {}): Promise<number> {
   return guard(io, async () => {
     const vm = findVm(readTree(args.source), args.name);
     const file = path.join(vm.logDir, 'current');
     const open = () => openCurrent(vm.logDir);
-    const emit = (line: string) => io.out(args.json ? `${terminalJson(parseLine(line))}\n` : `${printable(line)}\n`);
+    const out = new BatchedOut(io.out);
+    const sink = args.json ? jsonLines(out.write) : textLines(out.write);
     if (!args.follow) {
       const opened = open();
       if (opened === null) {
         throw new CommandError(`no serial log for VM ${printable(vm.name)} yet: ${printable(file)} does not exist (has its logger run?)`, EXIT.failed);
       }
       // What it held when opened, and no more: a log written on meanwhile is for -f.
-      const lines = new LineSplitter();
-      const buf = Buffer.alloc(64 * 1024);
+      const lines = new LineSplitter(sink);
       try {
-        for (let offset = 0; offset < opened.stat.size;) {
-          const n = fs.readSync(opened.fd, buf, 0, Math.min(buf.length, opened.stat.size - offset), offset);
-          if (n === 0) break;
-          offset += n;
-          lines.push(buf.subarray(0, n)).forEach(emit);
-        }
+        pump(opened.fd, 0, opened.stat.size, lines, out);
       } finally {
         fs.closeSync(opened.fd);
       }
-      lines.end().forEach(emit);
+      lines.end();
+      out.flush();
       return EXIT.ok;
     }
-    await follow(file, open, emit, io, opts);
+    await follow(file, open, sink, out, io, opts);
     return EXIT.ok;
   });
 }
@@ -96,28 +91,42 @@ function openCurrent(logDir: string): { fd: number; stat: fs.Stats } | null {
   return opened;
 }
 
-export function parseLine(line: string): { time: string | null; text: string } {
-  const m = TIMESTAMPED.exec(line);
-  return m === null ? { time: null, text: line } : { time: m[1]!, text: m[2]! };
+const READ_CHUNK = 64 * 1024;
+
+/**
+ * What is printed, gathered and written once per read: a log of short lines
+ * is not one write(2) per line, and a long line is written as it is read,
+ * never held whole.
+ */
+class BatchedOut {
+  private parts: string[] = [];
+
+  constructor(private readonly out: (s: string) => void) {}
+
+  readonly write = (s: string): void => {
+    this.parts.push(s);
+  };
+
+  flush(): void {
+    if (this.parts.length === 0) return;
+    const text = this.parts.join('');
+    this.parts = [];
+    this.out(text);
+  }
 }
 
-/** Bytes in, complete lines out (UTF-8 decoded across chunk boundaries). */
-class LineSplitter {
-  private readonly decoder = new StringDecoder('utf8');
-  private pending = '';
-
-  push(chunk: Buffer): string[] {
-    this.pending += this.decoder.write(chunk);
-    const parts = this.pending.split('\n');
-    this.pending = parts.pop()!;
-    return parts;
+/** Prints `fd` from `offset` up to `end` (to its end when null), a read at a time; the offset reached. */
+function pump(fd: number, offset: number, end: number | null, lines: LineSplitter, out: BatchedOut): number {
+  const buf = Buffer.allocUnsafe(READ_CHUNK);
+  let at = offset;
+  while (end === null || at < end) {
+    const n = fs.readSync(fd, buf, 0, end === null ? buf.length : Math.min(buf.length, end - at), at);
+    if (n === 0) break;
+    at += n;
+    lines.push(buf.subarray(0, n));
+    out.flush();
   }
-
-  end(): string[] {
-    const rest = this.pending + this.decoder.end();
-    this.pending = '';
-    return rest === '' ? [] : [rest];
-  }
+  return at;
 }
 
 /**
@@ -125,7 +134,7 @@ class LineSplitter {
  * rotates by renaming `current` and starting a new one: the old file is read
  * to its end before the new one is opened, so no line is lost or repeated.
  */
-async function follow(file: string, open: () => { fd: number; stat: fs.Stats } | null, emit: (line: string) => void, io: Io, opts: LogsOptions): Promise<void> {
+async function follow(file: string, open: () => { fd: number; stat: fs.Stats } | null, sink: LineSink, out: BatchedOut, io: Io, opts: LogsOptions): Promise<void> {
   const controller = new AbortController();
   const onSigint = () => controller.abort();
   const signal = opts.signal ?? controller.signal;
@@ -135,24 +144,19 @@ async function follow(file: string, open: () => { fd: number; stat: fs.Stats } |
   let ino = -1;
   let offset = 0;
   let waitingSaid = false;
-  let lines = new LineSplitter();
-  const buf = Buffer.alloc(64 * 1024);
-  const drain = () => {
-    if (fd === null) return;
-    for (;;) {
-      const n = fs.readSync(fd, buf, 0, buf.length, offset);
-      if (n === 0) return;
-      offset += n;
-      lines.push(buf.subarray(0, n)).forEach(emit);
-    }
+  let lines = new LineSplitter(sink);
+  /** Prints what the open file holds past `offset`. */
+  const drain = (): void => {
+    if (fd !== null) offset = pump(fd, offset, null, lines, out);
   };
   const close = () => {
     if (fd === null) return;
     fs.closeSync(fd);
     fd = null;
     // A rotated file ends with a full line (s6-log writes whole lines); flush anyway.
-    lines.end().forEach(emit);
-    lines = new LineSplitter();
+    lines.end();
+    out.flush();
+    lines = new LineSplitter(sink);
   };
   try {
     while (!signal.aborted) {
