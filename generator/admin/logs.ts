@@ -51,6 +51,7 @@ export function logs(args: LogsArgs, io: Io, opts: LogsOptions = {}): Promise<nu
     const open = () => openCurrent(vm.logDir);
     const out = new BatchedOut(io.out);
     const sink = args.json ? jsonLines(out.write) : textLines(out.write);
+    const writable = io.writable ?? (() => Promise.resolve(true));
     if (!args.follow) {
       const opened = open();
       if (opened === null) {
@@ -59,7 +60,7 @@ export function logs(args: LogsArgs, io: Io, opts: LogsOptions = {}): Promise<nu
       // What it held when opened, and no more: a log written on meanwhile is for -f.
       const lines = new LineSplitter(sink);
       try {
-        pump(opened.fd, 0, opened.stat.size, lines, out);
+        if (await pump(opened.fd, 0, opened.stat.size, lines, out, writable) === null) return EXIT.ok;
       } finally {
         fs.closeSync(opened.fd);
       }
@@ -67,7 +68,7 @@ export function logs(args: LogsArgs, io: Io, opts: LogsOptions = {}): Promise<nu
       out.flush();
       return EXIT.ok;
     }
-    await follow(file, open, sink, out, io, opts);
+    await follow(file, open, sink, out, writable, io, opts);
     return EXIT.ok;
   });
 }
@@ -115,8 +116,12 @@ class BatchedOut {
   }
 }
 
-/** Prints `fd` from `offset` up to `end` (to its end when null), a read at a time; the offset reached. */
-function pump(fd: number, offset: number, end: number | null, lines: LineSplitter, out: BatchedOut): number {
+/**
+ * Prints `fd` from `offset` up to `end` (to its end when null), a read at a
+ * time, each written before the next is read. The offset reached, or null
+ * when no one reads stdout any more.
+ */
+async function pump(fd: number, offset: number, end: number | null, lines: LineSplitter, out: BatchedOut, writable: () => Promise<boolean>): Promise<number | null> {
   const buf = Buffer.allocUnsafe(READ_CHUNK);
   let at = offset;
   while (end === null || at < end) {
@@ -125,6 +130,7 @@ function pump(fd: number, offset: number, end: number | null, lines: LineSplitte
     at += n;
     lines.push(buf.subarray(0, n));
     out.flush();
+    if (!await writable()) return null;
   }
   return at;
 }
@@ -134,7 +140,7 @@ function pump(fd: number, offset: number, end: number | null, lines: LineSplitte
  * rotates by renaming `current` and starting a new one: the old file is read
  * to its end before the new one is opened, so no line is lost or repeated.
  */
-async function follow(file: string, open: () => { fd: number; stat: fs.Stats } | null, sink: LineSink, out: BatchedOut, io: Io, opts: LogsOptions): Promise<void> {
+async function follow(file: string, open: () => { fd: number; stat: fs.Stats } | null, sink: LineSink, out: BatchedOut, writable: () => Promise<boolean>, io: Io, opts: LogsOptions): Promise<void> {
   const controller = new AbortController();
   const onSigint = () => controller.abort();
   const signal = opts.signal ?? controller.signal;
@@ -145,9 +151,13 @@ async function follow(file: string, open: () => { fd: number; stat: fs.Stats } |
   let offset = 0;
   let waitingSaid = false;
   let lines = new LineSplitter(sink);
-  /** Prints what the open file holds past `offset`. */
-  const drain = (): void => {
-    if (fd !== null) offset = pump(fd, offset, null, lines, out);
+  /** Prints what the open file holds past `offset`; false when no one reads stdout any more. */
+  const drain = async (): Promise<boolean> => {
+    if (fd === null) return true;
+    const reached = await pump(fd, offset, null, lines, out, writable);
+    if (reached === null) return false;
+    offset = reached;
+    return true;
   };
   const close = () => {
     if (fd === null) return;
@@ -160,30 +170,31 @@ async function follow(file: string, open: () => { fd: number; stat: fs.Stats } |
   };
   try {
     while (!signal.aborted) {
-      drain();
+      if (!await drain()) return;
       // Opened afresh each time, never by a followed link: a rotation shows as a new inode.
       const now = open();
       if (now !== null && now.stat.ino !== ino) {
         // New file (first open or rotation): finish the old one first.
-        drain();
+        if (!await drain()) return;
         close();
         fd = now.fd;
         ino = now.stat.ino;
         offset = 0;
-        drain();
+        if (!await drain()) return;
       } else if (now !== null) {
         fs.closeSync(now.fd);
         if (now.stat.size < offset) {
           offset = 0; // truncated in place
-          drain();
+          if (!await drain()) return;
         }
       } else if (fd === null && !waitingSaid) {
         io.err(`vmsvc: waiting for ${printable(file)}\n`);
         waitingSaid = true;
       }
+      // A reader gone while no line came is noticed at the next write, as by tail -f.
       await sleep(pollMs, signal);
     }
-    drain();
+    await drain();
   } finally {
     close();
     process.removeListener('SIGINT', onSigint);

@@ -3,10 +3,12 @@
  * put in `current` (issue 16 item 4, issue 19 item 3).
  */
 import test, { type ExecutionContext } from 'ava';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { logs } from '../../generator/admin/logs.js';
-import { vmsvc } from '../support/cli.js';
+import { VMSVC, vmsvc } from '../support/cli.js';
 import { dataDirWith } from '../support/data-dir.js';
 
 /** A tree with one VM, `a`, whose log dir is made but holds nothing yet. */
@@ -52,3 +54,39 @@ test('logs: a line of 4 MiB is printed as it is read, in writes of bounded size,
   }
 });
 
+/** `vmsvc ARGS | head -1` in bash: vmsvc's exit status and stderr, and what head printed. */
+function intoHead(args: readonly string[], whileRunning?: () => void): Promise<{ status: string; stderr: string; head: string }> {
+  const script = '"$@" 2>"$VMSVC_ERR" | head -1; echo "vmsvc exited ${PIPESTATUS[0]}" >&2';
+  const errFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'vmsvc-head-')), 'stderr');
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', ['-c', script, 'bash', process.execPath, VMSVC, ...args], { env: { ...process.env, VMSVC_ERR: errFile }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let head = '';
+    let status = '';
+    child.stdout.on('data', (d: Buffer) => { head += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { status += d.toString(); });
+    const poke = whileRunning === undefined ? undefined : setInterval(whileRunning, 100);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('error', reject);
+    child.on('close', () => {
+      clearTimeout(timer);
+      if (poke !== undefined) clearInterval(poke);
+      const stderr = fs.readFileSync(errFile, 'utf8');
+      fs.rmSync(path.dirname(errFile), { recursive: true, force: true });
+      resolve({ status: status.trim(), stderr, head });
+    });
+  });
+}
+
+test('logs piped into head ends quietly when head exits: no EPIPE stack trace, exit 0, with and without -f', async (t) => {
+  const g = logTree(t);
+  // Far more than a pipe holds: head exits while logs still has lines to write.
+  fs.writeFileSync(g.current, Array.from({ length: 100_000 }, (_, i) => `${STAMP}  line ${i}\n`).join(''));
+  for (const args of [[], ['--json'], ['-f']]) {
+    const what = `logs ${args.join(' ')} | head -1`;
+    // -f notices at its next write that head has gone, as tail -f does: lines keep coming.
+    const r = await intoHead(['logs', 'a', '--source', g.out, ...args], args[0] === '-f' ? () => fs.appendFileSync(g.current, `${STAMP}  more\n`) : undefined);
+    t.is(r.stderr, '', `${what}: stderr`);
+    t.is(r.status, 'vmsvc exited 0', what);
+    t.regex(r.head, /line 0/, what);
+  }
+});
