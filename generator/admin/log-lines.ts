@@ -15,10 +15,18 @@ export interface LineSink {
   end(): void;
 }
 
-/** Bytes in (UTF-8, decoded across chunk boundaries; invalid bytes become U+FFFD), line pieces out. */
+/**
+ * Bytes in (UTF-8, decoded across chunk boundaries; invalid bytes become
+ * U+FFFD), line pieces out. A CR right before a newline is dropped: consoles
+ * end lines with CRLF, and the CR is the line ending, not text. Any other CR
+ * is text (so printable() shows it): one at the end of a chunk is held back
+ * until the next byte says which it is.
+ */
 export class LineSplitter {
   private readonly decoder = new StringDecoder('utf8');
-  /** Text of a line was handed on and its end was not. */
+  /** A CR ended what was read so far. */
+  private heldCr = false;
+  /** Text of a line was handed on (or held) and its end was not. */
   private open = false;
 
   constructor(private readonly sink: LineSink) {}
@@ -30,23 +38,44 @@ export class LineSplitter {
   /** The input ended: the rest, and the last line's end if it had no newline. */
   end(): void {
     this.split(this.decoder.end());
+    this.releaseCr();
     if (this.open) this.lineEnd();
   }
 
   private split(s: string): void {
     let start = 0;
     for (let nl = s.indexOf('\n'); nl !== -1; nl = s.indexOf('\n', start)) {
-      this.text(s.slice(start, nl));
-      this.lineEnd();
+      this.segment(s.slice(start, nl), true);
       start = nl + 1;
     }
-    this.text(start === 0 ? s : s.slice(start));
+    this.segment(start === 0 ? s : s.slice(start), false);
   }
 
-  private text(s: string): void {
-    if (s === '') return;
-    this.open = true;
-    this.sink.text(s);
+  /** `s`: text of the current line, up to its newline when `ended`. */
+  private segment(s: string, ended: boolean): void {
+    if (s !== '') this.releaseCr();
+    let text = s;
+    if (text.endsWith('\r')) {
+      text = text.slice(0, -1);
+      if (!ended) {
+        this.heldCr = true;
+        this.open = true;
+      }
+    }
+    if (text !== '') {
+      this.open = true;
+      this.sink.text(text);
+    }
+    if (ended) {
+      this.heldCr = false; // the CR of a CRLF
+      this.lineEnd();
+    }
+  }
+
+  private releaseCr(): void {
+    if (!this.heldCr) return;
+    this.heldCr = false;
+    this.sink.text('\r');
   }
 
   private lineEnd(): void {

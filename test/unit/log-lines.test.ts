@@ -23,9 +23,9 @@ function streamed(bytes: Buffer, cuts: readonly number[], json: boolean): string
 
 const STAMPED = /^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{9}) {2}(.*)$/s;
 
-/** The reference: the whole log decoded, split and escaped at once, line by line. */
+/** The reference: the whole log decoded, split (a CR before a newline is the line's end) and escaped at once, line by line. */
 function whole(bytes: Buffer, json: boolean): string {
-  const lines = bytes.toString('utf8').split('\n');
+  const lines = bytes.toString('utf8').split(/\r?\n/);
   if (lines.at(-1) === '') lines.pop();
   return lines.map((line) => {
     if (!json) return `${printable(line)}\n`;
@@ -63,4 +63,11 @@ test('a line longer than a chunk is handed on as it is read, each byte once', (t
   lines.push(Buffer.from('\n'));
   t.is(ends, 1);
   t.true(pieces.every((n) => n <= chunk));
+});
+
+test('the CR of a CRLF line ending is dropped, wherever the reads split it; any other CR is printed escaped', (t) => {
+  const log = Buffer.from('one\r\ntwo\rtwo\r\n\r\nthree\r\r\nlast\r');
+  const expected = 'one\ntwo\\x0dtwo\n\nthree\\x0d\nlast\\x0d\n';
+  for (let cut = 0; cut <= log.length; cut++) t.is(streamed(log, [cut], false), expected, `split at ${cut}`);
+  t.is(streamed(log, [], true).split('\n')[0], '{"time":null,"text":"one"}');
 });
