@@ -1,7 +1,7 @@
 /**
- * `vmsvc logs NAME [-f]`: the VM's serial console log, as its s6-log logger
- * writes it: `<logDir>/current`, each line prefixed with an ISO 8601 time
- * (s6-log's T directive) and two spaces.
+ * `vmsvc logs NAME [-f] [-n N]`: the VM's serial console log, as its s6-log
+ * logger writes it: `<logDir>/current`, each line prefixed with an ISO 8601
+ * time (s6-log's T directive) and two spaces.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -11,6 +11,7 @@ import { CommandError, EXIT, guard, type Io } from '../command/shell.js';
 import { openUntrusted } from '../util/untrusted.js';
 import { jsonLines, textLines } from './log-format.js';
 import { LineSplitter, type LineSink } from './log-lines.js';
+import { lastLinesStart } from './log-seek.js';
 
 /**
  * Arguments of `vmsvc logs NAME`.
@@ -18,8 +19,12 @@ import { LineSplitter, type LineSink } from './log-lines.js';
  * - `source`: the generated source tree (the --out path); the manifest gives
  *   the VM's log dir.
  * - `name`: the VM.
- * - `follow`: after printing the log, keep printing lines as they are written,
- *   across s6-log's rotations, until SIGINT (or `opts.signal` aborts).
+ * - `follow`: after printing the log's last lines (10, or `lines`), keep
+ *   printing lines as they are written, across s6-log's rotations, until
+ *   SIGINT (or `opts.signal` aborts), as `tail -f` does. A log that appears
+ *   only while following is printed whole.
+ * - `lines`: print only the last N lines (a last line without its newline
+ *   counts); default all of them, 10 with `follow`.
  * - `json`: JSON Lines, one `{"time": "...", "text": "..."}` per log line
  *   (time null when a line has no s6-log timestamp), instead of the text.
  *
@@ -35,6 +40,7 @@ export interface LogsArgs {
   readonly name: string;
   readonly follow: boolean;
   readonly json: boolean;
+  readonly lines?: number;
 }
 
 export interface LogsOptions {
@@ -46,6 +52,9 @@ export interface LogsOptions {
 
 export function logs(args: LogsArgs, io: Io, opts: LogsOptions = {}): Promise<number> {
   return guard(io, async () => {
+    if (args.lines !== undefined && !(Number.isSafeInteger(args.lines) && args.lines >= 0)) throw new CommandError('-n takes a whole number of lines, 0 or more');
+    const lastLines = args.lines ?? (args.follow ? FOLLOW_LINES : null);
+    const startAt = (fd: number, size: number): number => lastLines === null ? 0 : lastLinesStart(fd, size, lastLines);
     const vm = findVm(readTree(args.source), args.name);
     const file = path.join(vm.logDir, 'current');
     const open = () => openCurrent(vm.logDir);
@@ -60,7 +69,7 @@ export function logs(args: LogsArgs, io: Io, opts: LogsOptions = {}): Promise<nu
       // What it held when opened, and no more: a log written on meanwhile is for -f.
       const lines = new LineSplitter(sink);
       try {
-        if (await pump(opened.fd, 0, opened.stat.size, lines, out, writable) === null) return EXIT.ok;
+        if (await pump(opened.fd, startAt(opened.fd, opened.stat.size), opened.stat.size, lines, out, writable) === null) return EXIT.ok;
       } finally {
         fs.closeSync(opened.fd);
       }
@@ -68,10 +77,13 @@ export function logs(args: LogsArgs, io: Io, opts: LogsOptions = {}): Promise<nu
       out.flush();
       return EXIT.ok;
     }
-    await follow(file, open, sink, out, writable, io, opts);
+    await follow(file, open, startAt, sink, out, writable, io, opts);
     return EXIT.ok;
   });
 }
+
+/** What -f prints of the log before following it, as tail -f. */
+const FOLLOW_LINES = 10;
 
 /** Twice s6-log's largest rotation size (its s directive's maximum, 268435455): a bigger `current` is not its log. */
 const CURRENT_MAX_BYTES = 2 * 268435455;
@@ -136,11 +148,13 @@ async function pump(fd: number, offset: number, end: number | null, lines: LineS
 }
 
 /**
- * Prints `file` and then whatever is appended to it, until aborted. s6-log
- * rotates by renaming `current` and starting a new one: the old file is read
- * to its end before the new one is opened, so no line is lost or repeated.
+ * Prints `file` from `startAt` and then whatever is appended to it, until
+ * aborted. s6-log rotates by renaming `current` and starting a new one: the
+ * old file is read to its end before the new one is opened, so no line is
+ * lost or repeated. Only the file there at the start starts at `startAt`: a
+ * file that appears later (the first, or after a rotation) is all new.
  */
-async function follow(file: string, open: () => { fd: number; stat: fs.Stats } | null, sink: LineSink, out: BatchedOut, writable: () => Promise<boolean>, io: Io, opts: LogsOptions): Promise<void> {
+async function follow(file: string, open: () => { fd: number; stat: fs.Stats } | null, startAt: (fd: number, size: number) => number, sink: LineSink, out: BatchedOut, writable: () => Promise<boolean>, io: Io, opts: LogsOptions): Promise<void> {
   const controller = new AbortController();
   const onSigint = () => controller.abort();
   const signal = opts.signal ?? controller.signal;
@@ -150,6 +164,7 @@ async function follow(file: string, open: () => { fd: number; stat: fs.Stats } |
   let ino = -1;
   let offset = 0;
   let waitingSaid = false;
+  let first = true;
   let lines = new LineSplitter(sink);
   /** Prints what the open file holds past `offset`; false when no one reads stdout any more. */
   const drain = async (): Promise<boolean> => {
@@ -179,7 +194,7 @@ async function follow(file: string, open: () => { fd: number; stat: fs.Stats } |
         close();
         fd = now.fd;
         ino = now.stat.ino;
-        offset = 0;
+        offset = first ? startAt(now.fd, now.stat.size) : 0;
         if (!await drain()) return;
       } else if (now !== null) {
         fs.closeSync(now.fd);
@@ -191,6 +206,7 @@ async function follow(file: string, open: () => { fd: number; stat: fs.Stats } |
         io.err(`vmsvc: waiting for ${printable(file)}\n`);
         waitingSaid = true;
       }
+      first = false;
       // A reader gone while no line came is noticed at the next write, as by tail -f.
       await sleep(pollMs, signal);
     }

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { logs } from '../../generator/admin/logs.js';
 import { VMSVC, vmsvc } from '../support/cli.js';
 import { dataDirWith } from '../support/data-dir.js';
+import { waitFor } from '../support/wait.js';
 
 /** A tree with one VM, `a`, whose log dir is made but holds nothing yet. */
 function logTree(t: ExecutionContext): { out: string; current: string } {
@@ -54,7 +55,7 @@ test('logs: a line of 4 MiB is printed as it is read, in writes of bounded size,
   }
 });
 
-/** `vmsvc ARGS | head -1` in bash: vmsvc's exit status and stderr, and what head printed. */
+/** `vmsvc ARGS | head -1` in bash: vmsvc's exit status and stderr, and what head printed; `whileRunning` is called every 100 ms once head has printed. */
 function intoHead(args: readonly string[], whileRunning?: () => void): Promise<{ status: string; stderr: string; head: string }> {
   const script = '"$@" 2>"$VMSVC_ERR" | head -1; echo "vmsvc exited ${PIPESTATUS[0]}" >&2';
   const errFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'vmsvc-head-')), 'stderr');
@@ -62,9 +63,12 @@ function intoHead(args: readonly string[], whileRunning?: () => void): Promise<{
     const child = spawn('bash', ['-c', script, 'bash', process.execPath, VMSVC, ...args], { env: { ...process.env, VMSVC_ERR: errFile }, stdio: ['ignore', 'pipe', 'pipe'] });
     let head = '';
     let status = '';
-    child.stdout.on('data', (d: Buffer) => { head += d.toString(); });
+    let poke: NodeJS.Timeout | undefined;
+    child.stdout.on('data', (d: Buffer) => {
+      head += d.toString();
+      if (whileRunning !== undefined) poke ??= setInterval(whileRunning, 100);
+    });
     child.stderr.on('data', (d: Buffer) => { status += d.toString(); });
-    const poke = whileRunning === undefined ? undefined : setInterval(whileRunning, 100);
     const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
     child.on('error', reject);
     child.on('close', () => {
@@ -81,12 +85,58 @@ test('logs piped into head ends quietly when head exits: no EPIPE stack trace, e
   const g = logTree(t);
   // Far more than a pipe holds: head exits while logs still has lines to write.
   fs.writeFileSync(g.current, Array.from({ length: 100_000 }, (_, i) => `${STAMP}  line ${i}\n`).join(''));
-  for (const args of [[], ['--json'], ['-f']]) {
+  const cases: Array<[string[], string]> = [
+    [[], `${STAMP}  line 0\n`],
+    [['--json'], `{"time":"${STAMP}","text":"line 0"}\n`],
+    [['-f'], `${STAMP}  line 99990\n`], // -f starts at the last 10 lines
+  ];
+  for (const [args, first] of cases) {
     const what = `logs ${args.join(' ')} | head -1`;
     // -f notices at its next write that head has gone, as tail -f does: lines keep coming.
     const r = await intoHead(['logs', 'a', '--source', g.out, ...args], args[0] === '-f' ? () => fs.appendFileSync(g.current, `${STAMP}  more\n`) : undefined);
     t.is(r.stderr, '', `${what}: stderr`);
     t.is(r.status, 'vmsvc exited 0', what);
-    t.regex(r.head, /line 0/, what);
+    t.is(r.head, first, what);
+  }
+});
+
+/** `count` stamped lines, `line 0` to `line count-1`. */
+function numbered(count: number): string {
+  return Array.from({ length: count }, (_, i) => `${STAMP}  line ${i}\n`).join('');
+}
+
+test('logs -n N prints the last N lines, as tail -n; -n takes only a whole number', (t) => {
+  const g = logTree(t);
+  fs.writeFileSync(g.current, `${numbered(30)}no newline`);
+  const last = (n: number) => vmsvc(['logs', 'a', '--source', g.out, '-n', String(n)]);
+  t.is(last(2).stdout, `${STAMP}  line 29\nno newline\n`);
+  t.is(last(0).stdout, '');
+  t.is(last(100).stdout.split('\n').length, 32, 'more than there are: all 31 lines');
+  const json = vmsvc(['logs', 'a', '--source', g.out, '--lines', '1', '--json']);
+  t.is(json.stdout, '{"time":null,"text":"no newline"}\n');
+  for (const bad of ['-1', '1.5', 'ten']) {
+    const r = vmsvc(['logs', 'a', '--source', g.out, '-n', bad]);
+    t.is(r.code, 2, `-n ${bad}: ${r.stderr}`);
+    t.is(r.stdout, '');
+    t.is(r.stderr, 'vmsvc: -n takes a whole number of lines, 0 or more\n', `-n ${bad}`);
+  }
+});
+
+test('logs -f starts at the last 10 lines (or -n N), as tail -f, then prints what is appended', async (t) => {
+  const g = logTree(t);
+  fs.writeFileSync(g.current, numbered(30));
+  for (const [lines, first] of [[undefined, 20], [3, 27], [0, 30]] as const) {
+    let printed = '';
+    const stopper = new AbortController();
+    const done = logs({ source: g.out, name: 'a', follow: true, json: false, lines }, { out: (s) => { printed += s; }, err: () => undefined }, { signal: stopper.signal, pollMs: 20 });
+    const appended = `${STAMP}  appended with -n ${String(lines)}\n`;
+    await waitFor('the start', () => lines === 0 || printed.includes('line 29'));
+    fs.appendFileSync(g.current, appended);
+    await waitFor('the appended line', () => printed.includes(appended));
+    stopper.abort();
+    t.is(await done, 0);
+    const expected = numbered(30).split('\n').slice(first, 30).map((l) => `${l}\n`).join('');
+    t.is(printed, `${expected}${appended}`, `-n ${String(lines)}`);
+    fs.writeFileSync(g.current, numbered(30));
   }
 });
