@@ -10,13 +10,13 @@ import { printable, terminalJsonText } from '../util/bytes.js';
 import type { LineSink } from './log-lines.js';
 
 /** The length of s6-log's T stamp, `2026-01-01 00:00:00.123456789` (local time, nanoseconds). */
-const STAMP_LENGTH = 29;
+export const STAMP_LENGTH = 29;
 /** The stamp and the two spaces s6-log puts after it. */
-const HEADER_LENGTH = STAMP_LENGTH + 2;
+export const HEADER_LENGTH = STAMP_LENGTH + 2;
 const STAMPED = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{9} {2}/;
 
 /** Whether `head` (a line's first characters, at least HEADER_LENGTH of them when there are) starts with s6-log's stamp. */
-function isStamped(head: string): boolean {
+export function isStamped(head: string): boolean {
   return STAMPED.test(head);
 }
 

@@ -1,5 +1,5 @@
 /**
- * `vmsvc logs NAME [-f] [-n N]`: the VM's serial console log, as its s6-log
+ * `vmsvc logs NAME [-f] [-n N] [--since TIME]`: the VM's serial console log, as its s6-log
  * logger writes it: `<logDir>/current`, each line prefixed with an ISO 8601
  * time (s6-log's T directive) and two spaces.
  */
@@ -11,7 +11,7 @@ import { CommandError, EXIT, guard, type Io } from '../command/shell.js';
 import { openUntrusted } from '../util/untrusted.js';
 import { jsonLines, textLines } from './log-format.js';
 import { LineSplitter, type LineSink } from './log-lines.js';
-import { lastLinesStart } from './log-seek.js';
+import { firstStampedFrom, lastLinesStart, parseSince } from './log-seek.js';
 
 /**
  * Arguments of `vmsvc logs NAME`.
@@ -24,7 +24,12 @@ import { lastLinesStart } from './log-seek.js';
  *   SIGINT (or `opts.signal` aborts), as `tail -f` does. A log that appears
  *   only while following is printed whole.
  * - `lines`: print only the last N lines (a last line without its newline
- *   counts); default all of them, 10 with `follow`.
+ *   counts); default all of them, 10 with `follow` unless `since` is given.
+ * - `since`: print from the first line whose s6-log stamp is at or after
+ *   this ISO 8601 time (see parseSince): s6-log stamps lines as they come,
+ *   so those are the lines of that time and later. A line without a stamp
+ *   goes with the lines around it: left out before that first line,
+ *   printed after it. With `lines`: of the last N lines, those from there.
  * - `json`: JSON Lines, one `{"time": "...", "text": "..."}` per log line
  *   (time null when a line has no s6-log timestamp), instead of the text.
  *
@@ -41,6 +46,7 @@ export interface LogsArgs {
   readonly follow: boolean;
   readonly json: boolean;
   readonly lines?: number;
+  readonly since?: string;
 }
 
 export interface LogsOptions {
@@ -53,8 +59,13 @@ export interface LogsOptions {
 export function logs(args: LogsArgs, io: Io, opts: LogsOptions = {}): Promise<number> {
   return guard(io, async () => {
     if (args.lines !== undefined && !(Number.isSafeInteger(args.lines) && args.lines >= 0)) throw new CommandError('-n takes a whole number of lines, 0 or more');
-    const lastLines = args.lines ?? (args.follow ? FOLLOW_LINES : null);
-    const startAt = (fd: number, size: number): number => lastLines === null ? 0 : lastLinesStart(fd, size, lastLines);
+    const since = args.since === undefined ? null : parseSince(args.since);
+    if (args.since !== undefined && since === null) throw new CommandError(`--since ${printable(args.since)} is not a time vmsvc reads: give ISO 8601, 2026-01-31, 2026-01-31T08:00, 2026-01-31 08:00:00.5, with Z or +01:00 when not in this host's local time`);
+    const lastLines = args.lines ?? (args.follow && since === null ? FOLLOW_LINES : null);
+    const startAt = (fd: number, size: number): number => {
+      const tail = lastLines === null ? 0 : lastLinesStart(fd, size, lastLines);
+      return since === null ? tail : firstStampedFrom(fd, tail, size, since);
+    };
     const vm = findVm(readTree(args.source), args.name);
     const file = path.join(vm.logDir, 'current');
     const open = () => openCurrent(vm.logDir);

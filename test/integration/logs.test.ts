@@ -140,3 +140,31 @@ test('logs -f starts at the last 10 lines (or -n N), as tail -f, then prints wha
     fs.writeFileSync(g.current, numbered(30));
   }
 });
+
+test('logs --since TIME prints from the first line stamped at or after TIME; unstamped lines go with the lines around them', async (t) => {
+  const g = logTree(t);
+  const line = (second: number, text: string) => `2026-01-01 00:00:${String(second).padStart(2, '0')}.500000000  ${text}\n`;
+  fs.writeFileSync(g.current, `unstamped before\n${line(1, 'one')}${line(2, 'two')}a continuation of two\n${line(3, 'three')}`);
+  const since = (...args: string[]) => vmsvc(['logs', 'a', '--source', g.out, '--since', ...args]);
+  const env = { ...process.env, TZ: 'UTC' };
+  t.is(since('2026-01-01T00:00:02').stdout, `${line(2, 'two')}a continuation of two\n${line(3, 'three')}`);
+  t.is(since('2026-01-01 00:00:02.5').stdout, `${line(2, 'two')}a continuation of two\n${line(3, 'three')}`, 'at the stamp: included');
+  t.is(since('2026-01-01T00:00:02.500000001').stdout, line(3, 'three'));
+  t.is(since('2026-01-01').stdout, `${line(1, 'one')}${line(2, 'two')}a continuation of two\n${line(3, 'three')}`);
+  t.is(since('2026-01-02').stdout, '');
+  t.is(vmsvc(['logs', 'a', '--source', g.out, '--since', '2026-01-01T00:00:03Z'], env).stdout, line(3, 'three'), 'an offset, converted to local time');
+  t.is(since('2026-01-01T00:00:01', '-n', '3').stdout, `${line(2, 'two')}a continuation of two\n${line(3, 'three')}`, 'with -n: of the last 3 lines, those from TIME on');
+  t.is(since('2026-01-01T00:00:02', '--json').stdout.split('\n')[1], '{"time":null,"text":"a continuation of two"}');
+  const bad = since('last tuesday\u001b[31m');
+  t.is(bad.code, 2);
+  t.is(bad.stdout, '');
+  t.regex(bad.stderr, /^vmsvc: --since last tuesday\\x1b\[31m is not a time vmsvc reads: give ISO 8601, /);
+  // -f with --since: from TIME on, not the last 10 lines.
+  let printed = '';
+  const stopper = new AbortController();
+  const done = logs({ source: g.out, name: 'a', follow: true, json: false, since: '2026-01-01T00:00:01' }, { out: (s) => { printed += s; }, err: () => undefined }, { signal: stopper.signal, pollMs: 20 });
+  await waitFor('the lines since', () => printed.includes('three'));
+  stopper.abort();
+  t.is(await done, 0);
+  t.is(printed, `${line(1, 'one')}${line(2, 'two')}a continuation of two\n${line(3, 'three')}`);
+});
