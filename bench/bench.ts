@@ -189,6 +189,64 @@ function hostileBench(root: string): void {
   console.log(`\n| hostile input | wall s | peak RSS MB |\n|---|---|---|\n${rows.join('\n')}`);
 }
 
+/**
+ * `vmsvc logs` on what a guest can write to its serial console (s6-log
+ * keeps lines whole, however long): 24 MiB in one line, and the same bytes
+ * in 80-byte lines, as text and as JSON Lines. Time per MiB should not
+ * depend on the shape; one 24 MiB line took 12 times the short lines' time
+ * before issue 16 (the splitter re-scanned the growing line at every read).
+ */
+function logsBench(root: string): void {
+  const runs = Math.max(1, Math.min(RUNS, 3));
+  const dir = path.join(root, 'logs');
+  const data = path.join(dir, 'data');
+  fs.mkdirSync(path.join(data, 'a', 'blk'), { recursive: true });
+  fs.writeFileSync(path.join(data, 'a', 'vmlinux'), ELF_HEADER);
+  fs.writeFileSync(path.join(data, 'a', 'blk', 'root.img'), 'x');
+  const out = path.join(dir, 'out');
+  runExpecting([process.execPath, VMSVC, 'generate', '--data', data, '--out', out, '--log-dir', path.join(dir, 'log')], 0);
+  const current = path.join(dir, 'log', 'a', 'current');
+  fs.mkdirSync(path.dirname(current), { recursive: true });
+  const mib = 24;
+  const size = mib * 1024 * 1024;
+  const stamp = Buffer.from('2026-01-01 00:00:00.000000001  ');
+  const oneLine = (fill: number): Buffer => Buffer.concat([stamp, Buffer.alloc(size - stamp.length - 1, fill), Buffer.from('\n')]);
+  const shortLines = (fill: number): Buffer => {
+    const line = Buffer.concat([stamp, Buffer.alloc(80 - stamp.length - 1, fill), Buffer.from('\n')]);
+    return Buffer.concat(Array.from({ length: Math.floor(size / line.length) }, () => line));
+  };
+  const shapes: Array<[string, () => Buffer]> = [
+    ['80-byte lines of "a"', () => shortLines(0x61)],
+    ['one line of "a"', () => oneLine(0x61)],
+    ['80-byte lines of ESC', () => shortLines(0x1b)],
+    ['one line of ESC', () => oneLine(0x1b)],
+    ['80-byte lines of 0xff (not UTF-8)', () => shortLines(0xff)],
+    ['one line of 0xff (not UTF-8)', () => oneLine(0xff)],
+  ];
+  const rows: string[] = [];
+  for (const [shape, make] of shapes) {
+    fs.writeFileSync(current, make());
+    for (const json of [false, true]) {
+      const cmd = [process.execPath, VMSVC, 'logs', 'a', '--source', out, ...(json ? ['--json'] : [])];
+      const samples = Array.from({ length: runs }, () => runQuiet(cmd));
+      const m = median(samples);
+      const what = `${shape}${json ? ', --json' : ''}`;
+      rows.push(`| ${what} | ${m.seconds.toFixed(3)} | ${(m.seconds / mib * 1000).toFixed(1)} | ${m.rssMb.toFixed(1)} |`);
+      console.log(`logs: ${mib} MiB, ${what}: ${m.seconds.toFixed(3)} s, peak RSS ${m.rssMb.toFixed(1)} MB; ${runs} runs`);
+    }
+  }
+  console.log(`\n| logs, ${mib} MiB | wall s | ms per MiB | peak RSS MB |\n|---|---|---|---|\n${rows.join('\n')}`);
+}
+
+/** Like run, with stdout thrown away (logs prints as much as it reads). */
+function runQuiet(cmd: readonly string[]): Sample {
+  const start = process.hrtime.bigint();
+  const r = spawnSync('/usr/bin/time', ['-f', '%M', ...cmd], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  if (r.status !== 0) throw new Error(`${cmd.join(' ')} failed: ${r.stderr.slice(-2000)}`);
+  return { seconds, rssMb: Number(r.stderr.trim().split('\n').pop()!) / 1024 };
+}
+
 /** The real s6-rc's bin dir (VMSVC_S6RC_PREFIX, default /opt/skarnet, as test/support/real-s6rc.ts), or null. */
 function s6rcBin(): string | null {
   const bin = path.join(process.env.VMSVC_S6RC_PREFIX ?? '/opt/skarnet', 'bin');
@@ -276,6 +334,15 @@ const root = fs.mkdtempSync(path.join(base, 'vmsvc-bench-'));
 console.log(`data and out dirs in ${base}; load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 try {
   execFileSync('/usr/bin/time', ['-f', '%M', 'true'], { stdio: 'ignore' });
+  // BENCH_ONLY=logs: only the serial log shapes (a few minutes, where the whole bench takes many more).
+  if (process.env.BENCH_ONLY === 'logs') logsBench(root);
+  else everything(root);
+} finally {
+  fs.rmSync(root, { recursive: true, force: true });
+}
+
+/** The whole bench: generate at every size, the hostile inputs, the serial logs, the boot path, the whole chain. */
+function everything(root: string): void {
   const rows: string[] = [];
   const results = new Map<number, { cmd: Sample; floor: Sample }>();
   for (const n of SIZES) {
@@ -302,8 +369,7 @@ try {
     `1000 VMs < 1 s: ${at(1000).cmd.seconds < 1 ? 'met' : 'MISSED'}; 10000 < 10x 1000: ${at(10000).cmd.seconds < 10 * at(1000).cmd.seconds ? 'met' : 'MISSED'}; ` +
     `RSS at 10000 < 150 MB: ${at(10000).cmd.rssMb < 150 ? 'met' : 'MISSED'}`);
   hostileBench(root);
+  logsBench(root);
   bootPath(root);
   scaleChain();
-} finally {
-  fs.rmSync(root, { recursive: true, force: true });
 }

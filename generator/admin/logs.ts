@@ -1,15 +1,17 @@
 /**
- * `vmsvc logs NAME [-f]`: the VM's serial console log, as its s6-log logger
- * writes it: `<logDir>/current`, each line prefixed with an ISO 8601 time
- * (s6-log's T directive) and two spaces.
+ * `vmsvc logs NAME [-f] [-n N] [--since TIME]`: the VM's serial console log, as its s6-log
+ * logger writes it: `<logDir>/current`, each line prefixed with an ISO 8601
+ * time (s6-log's T directive) and two spaces.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { StringDecoder } from 'node:string_decoder';
-import { printable, terminalJson } from '../util/bytes.js';
+import { printable } from '../util/bytes.js';
 import { findVm, readTree } from './inventory.js';
 import { CommandError, EXIT, guard, type Io } from '../command/shell.js';
 import { openUntrusted } from '../util/untrusted.js';
+import { jsonLines, textLines } from './log-format.js';
+import { LineSplitter, type LineSink } from './log-lines.js';
+import { firstStampedFrom, lastLinesStart, parseSince } from './log-seek.js';
 
 /**
  * Arguments of `vmsvc logs NAME`.
@@ -17,8 +19,17 @@ import { openUntrusted } from '../util/untrusted.js';
  * - `source`: the generated source tree (the --out path); the manifest gives
  *   the VM's log dir.
  * - `name`: the VM.
- * - `follow`: after printing the log, keep printing lines as they are written,
- *   across s6-log's rotations, until SIGINT (or `opts.signal` aborts).
+ * - `follow`: after printing the log's last lines (10, or `lines`), keep
+ *   printing lines as they are written, across s6-log's rotations, until
+ *   SIGINT (or `opts.signal` aborts), as `tail -f` does. A log that appears
+ *   only while following is printed whole.
+ * - `lines`: print only the last N lines (a last line without its newline
+ *   counts); default all of them, 10 with `follow` unless `since` is given.
+ * - `since`: print from the first line whose s6-log stamp is at or after
+ *   this ISO 8601 time (see parseSince): s6-log stamps lines as they come,
+ *   so those are the lines of that time and later. A line without a stamp
+ *   goes with the lines around it: left out before that first line,
+ *   printed after it. With `lines`: of the last N lines, those from there.
  * - `json`: JSON Lines, one `{"time": "...", "text": "..."}` per log line
  *   (time null when a line has no s6-log timestamp), instead of the text.
  *
@@ -34,6 +45,8 @@ export interface LogsArgs {
   readonly name: string;
   readonly follow: boolean;
   readonly json: boolean;
+  readonly lines?: number;
+  readonly since?: string;
 }
 
 export interface LogsOptions {
@@ -43,39 +56,45 @@ export interface LogsOptions {
   readonly pollMs?: number;
 }
 
-const TIMESTAMPED = /^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+) {2}(.*)$/s;
-
 export function logs(args: LogsArgs, io: Io, opts: LogsOptions = {}): Promise<number> {
   return guard(io, async () => {
+    if (args.lines !== undefined && !(Number.isSafeInteger(args.lines) && args.lines >= 0)) throw new CommandError('-n takes a whole number of lines, 0 or more');
+    const since = args.since === undefined ? null : parseSince(args.since);
+    if (args.since !== undefined && since === null) throw new CommandError(`--since ${printable(args.since)} is not a time vmsvc reads: give ISO 8601, 2026-01-31, 2026-01-31T08:00, 2026-01-31 08:00:00.5, with Z or +01:00 when not in this host's local time`);
+    const lastLines = args.lines ?? (args.follow && since === null ? FOLLOW_LINES : null);
+    const startAt = (fd: number, size: number): number => {
+      const tail = lastLines === null ? 0 : lastLinesStart(fd, size, lastLines);
+      return since === null ? tail : firstStampedFrom(fd, tail, size, since);
+    };
     const vm = findVm(readTree(args.source), args.name);
     const file = path.join(vm.logDir, 'current');
     const open = () => openCurrent(vm.logDir);
-    const emit = (line: string) => io.out(args.json ? `${terminalJson(parseLine(line))}\n` : `${printable(line)}\n`);
+    const out = new BatchedOut(io.out);
+    const sink = args.json ? jsonLines(out.write) : textLines(out.write);
+    const writable = io.writable ?? (() => Promise.resolve(true));
     if (!args.follow) {
       const opened = open();
       if (opened === null) {
         throw new CommandError(`no serial log for VM ${printable(vm.name)} yet: ${printable(file)} does not exist (has its logger run?)`, EXIT.failed);
       }
       // What it held when opened, and no more: a log written on meanwhile is for -f.
-      const lines = new LineSplitter();
-      const buf = Buffer.alloc(64 * 1024);
+      const lines = new LineSplitter(sink);
       try {
-        for (let offset = 0; offset < opened.stat.size;) {
-          const n = fs.readSync(opened.fd, buf, 0, Math.min(buf.length, opened.stat.size - offset), offset);
-          if (n === 0) break;
-          offset += n;
-          lines.push(buf.subarray(0, n)).forEach(emit);
-        }
+        if (await pump(opened.fd, startAt(opened.fd, opened.stat.size), opened.stat.size, lines, out, writable) === null) return EXIT.ok;
       } finally {
         fs.closeSync(opened.fd);
       }
-      lines.end().forEach(emit);
+      lines.end();
+      out.flush();
       return EXIT.ok;
     }
-    await follow(file, open, emit, io, opts);
+    await follow(file, open, startAt, sink, out, writable, io, opts);
     return EXIT.ok;
   });
 }
+
+/** What -f prints of the log before following it, as tail -f. */
+const FOLLOW_LINES = 10;
 
 /** Twice s6-log's largest rotation size (its s directive's maximum, 268435455): a bigger `current` is not its log. */
 const CURRENT_MAX_BYTES = 2 * 268435455;
@@ -96,36 +115,57 @@ function openCurrent(logDir: string): { fd: number; stat: fs.Stats } | null {
   return opened;
 }
 
-export function parseLine(line: string): { time: string | null; text: string } {
-  const m = TIMESTAMPED.exec(line);
-  return m === null ? { time: null, text: line } : { time: m[1]!, text: m[2]! };
-}
+const READ_CHUNK = 64 * 1024;
 
-/** Bytes in, complete lines out (UTF-8 decoded across chunk boundaries). */
-class LineSplitter {
-  private readonly decoder = new StringDecoder('utf8');
-  private pending = '';
+/**
+ * What is printed, gathered and written once per read: a log of short lines
+ * is not one write(2) per line, and a long line is written as it is read,
+ * never held whole.
+ */
+class BatchedOut {
+  private parts: string[] = [];
 
-  push(chunk: Buffer): string[] {
-    this.pending += this.decoder.write(chunk);
-    const parts = this.pending.split('\n');
-    this.pending = parts.pop()!;
-    return parts;
-  }
+  constructor(private readonly out: (s: string) => void) {}
 
-  end(): string[] {
-    const rest = this.pending + this.decoder.end();
-    this.pending = '';
-    return rest === '' ? [] : [rest];
+  readonly write = (s: string): void => {
+    this.parts.push(s);
+  };
+
+  flush(): void {
+    if (this.parts.length === 0) return;
+    const text = this.parts.join('');
+    this.parts = [];
+    this.out(text);
   }
 }
 
 /**
- * Prints `file` and then whatever is appended to it, until aborted. s6-log
- * rotates by renaming `current` and starting a new one: the old file is read
- * to its end before the new one is opened, so no line is lost or repeated.
+ * Prints `fd` from `offset` up to `end` (to its end when null), a read at a
+ * time, each written before the next is read. The offset reached, or null
+ * when no one reads stdout any more.
  */
-async function follow(file: string, open: () => { fd: number; stat: fs.Stats } | null, emit: (line: string) => void, io: Io, opts: LogsOptions): Promise<void> {
+async function pump(fd: number, offset: number, end: number | null, lines: LineSplitter, out: BatchedOut, writable: () => Promise<boolean>): Promise<number | null> {
+  const buf = Buffer.allocUnsafe(READ_CHUNK);
+  let at = offset;
+  while (end === null || at < end) {
+    const n = fs.readSync(fd, buf, 0, end === null ? buf.length : Math.min(buf.length, end - at), at);
+    if (n === 0) break;
+    at += n;
+    lines.push(buf.subarray(0, n));
+    out.flush();
+    if (!await writable()) return null;
+  }
+  return at;
+}
+
+/**
+ * Prints `file` from `startAt` and then whatever is appended to it, until
+ * aborted. s6-log rotates by renaming `current` and starting a new one: the
+ * old file is read to its end before the new one is opened, so no line is
+ * lost or repeated. Only the file there at the start starts at `startAt`: a
+ * file that appears later (the first, or after a rotation) is all new.
+ */
+async function follow(file: string, open: () => { fd: number; stat: fs.Stats } | null, startAt: (fd: number, size: number) => number, sink: LineSink, out: BatchedOut, writable: () => Promise<boolean>, io: Io, opts: LogsOptions): Promise<void> {
   const controller = new AbortController();
   const onSigint = () => controller.abort();
   const signal = opts.signal ?? controller.signal;
@@ -135,51 +175,53 @@ async function follow(file: string, open: () => { fd: number; stat: fs.Stats } |
   let ino = -1;
   let offset = 0;
   let waitingSaid = false;
-  let lines = new LineSplitter();
-  const buf = Buffer.alloc(64 * 1024);
-  const drain = () => {
-    if (fd === null) return;
-    for (;;) {
-      const n = fs.readSync(fd, buf, 0, buf.length, offset);
-      if (n === 0) return;
-      offset += n;
-      lines.push(buf.subarray(0, n)).forEach(emit);
-    }
+  let first = true;
+  let lines = new LineSplitter(sink);
+  /** Prints what the open file holds past `offset`; false when no one reads stdout any more. */
+  const drain = async (): Promise<boolean> => {
+    if (fd === null) return true;
+    const reached = await pump(fd, offset, null, lines, out, writable);
+    if (reached === null) return false;
+    offset = reached;
+    return true;
   };
   const close = () => {
     if (fd === null) return;
     fs.closeSync(fd);
     fd = null;
     // A rotated file ends with a full line (s6-log writes whole lines); flush anyway.
-    lines.end().forEach(emit);
-    lines = new LineSplitter();
+    lines.end();
+    out.flush();
+    lines = new LineSplitter(sink);
   };
   try {
     while (!signal.aborted) {
-      drain();
+      if (!await drain()) return;
       // Opened afresh each time, never by a followed link: a rotation shows as a new inode.
       const now = open();
       if (now !== null && now.stat.ino !== ino) {
         // New file (first open or rotation): finish the old one first.
-        drain();
+        if (!await drain()) return;
         close();
         fd = now.fd;
         ino = now.stat.ino;
-        offset = 0;
-        drain();
+        offset = first ? startAt(now.fd, now.stat.size) : 0;
+        if (!await drain()) return;
       } else if (now !== null) {
         fs.closeSync(now.fd);
         if (now.stat.size < offset) {
           offset = 0; // truncated in place
-          drain();
+          if (!await drain()) return;
         }
       } else if (fd === null && !waitingSaid) {
         io.err(`vmsvc: waiting for ${printable(file)}\n`);
         waitingSaid = true;
       }
+      first = false;
+      // A reader gone while no line came is noticed at the next write, as by tail -f.
       await sleep(pollMs, signal);
     }
-    drain();
+    await drain();
   } finally {
     close();
     process.removeListener('SIGINT', onSigint);

@@ -79,8 +79,10 @@ export async function runWithYargs(argv: readonly string[], io: Io): Promise<num
     .command('logs <name>', 'the VM\'s serial log', (y) => y
       .positional('name', { type: 'string', demandOption: true })
       .options(adminFlags)
-      .option('follow', { alias: 'f', type: 'boolean', default: false, describe: 'keep printing new lines until Ctrl-C' }),
-    (a) => runAsync({ source: a.source }, () => logs({ source: a.source, name: a.name, follow: a.follow, json: a.json }, io)))
+      .option('follow', { alias: 'f', type: 'boolean', default: false, describe: 'print the last 10 lines (or -n N, or from --since), then keep printing new ones until Ctrl-C, as tail -f' })
+      .option('lines', { alias: 'n', type: 'number', describe: 'print only the last N lines (default: all; 10 with -f unless --since)' })
+      .option('since', { type: 'string', describe: 'print from the first line stamped at or after TIME, ISO 8601: 2026-01-31, 2026-01-31T08:00, 2026-01-31 08:00:00.5 (the log\'s local time), or with Z, +01:00 or -0500; unstamped lines go with the lines around them' }),
+    (a) => runAsync({ source: a.source }, () => logs({ source: a.source, name: a.name, follow: a.follow, json: a.json, lines: a.lines, since: a.since }, io)))
     .demandCommand(1, 'name a command')
     .strict()
     .epilogue('Exit codes: 0 ok (warnings allowed), 1 invalid configuration, 2 usage or I/O error.\nDocs: README.md')

@@ -17,9 +17,61 @@ import { WriteError } from '../pipeline/write-tree.js';
 export interface Io {
   readonly out: (s: string) => void;
   readonly err: (s: string) => void;
+  /**
+   * Resolves once stdout has taken what out() was given: false when no one
+   * reads it any more (`vmsvc logs | head` after head has exited). A command
+   * that prints without bound (logs) awaits it between writes, so that a slow
+   * reader (a pager) holds it back rather than its output filling memory,
+   * and it ends when the reader is gone. Absent (tests): always true.
+   */
+  readonly writable?: () => Promise<boolean>;
 }
 
-export const processIo: Io = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
+/** stdout's reader has gone (EPIPE): what is printed after that is dropped. */
+let stdoutGone = false;
+let stdoutWatched = false;
+
+/**
+ * process.stdout, with EPIPE taken as the end of the output: Node ignores
+ * SIGPIPE, so a write to a pipe whose reader exited fails with EPIPE, and the
+ * unhandled 'error' event killed vmsvc with a stack trace. coreutils' tail
+ * dies of SIGPIPE there without a word; vmsvc stops printing without a word,
+ * and the command ends with its own status (a check that found problems
+ * still exits 1). Any other write error stays fatal, as before.
+ */
+function stdout(): NodeJS.WriteStream {
+  if (!stdoutWatched) {
+    stdoutWatched = true;
+    process.stdout.on('error', (e) => {
+      if (errnoOf(e) !== 'EPIPE') throw e;
+      stdoutGone = true;
+    });
+  }
+  return process.stdout;
+}
+
+export const processIo: Io = {
+  out: (s) => {
+    if (!stdoutGone) stdout().write(s);
+  },
+  err: (s) => process.stderr.write(s),
+  // Through setImmediate: the EPIPE of the last write is reported on a
+  // later tick, which a command awaiting only resolved promises would never reach.
+  writable: () => new Promise((resolve) => setImmediate(() => {
+    const s = stdout();
+    if (stdoutGone || !s.writableNeedDrain) {
+      resolve(!stdoutGone);
+      return;
+    }
+    const done = (): void => {
+      s.off('drain', done);
+      s.off('close', done);
+      resolve(!stdoutGone);
+    };
+    s.on('drain', done);
+    s.on('close', done);
+  })),
+};
 
 /**
  * Every command's exit codes: 0 ok (warnings allowed); 1 invalid

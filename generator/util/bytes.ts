@@ -39,7 +39,16 @@ export function sortedBytewise<T extends string>(items: Iterable<T>): T[] {
  * nothing). Letters that merely look alike (Cyrillic a, NFC against NFD) are
  * left as they are: escaping them would mangle every name in those scripts.
  */
-const TERMINAL_UNSAFE = /[\\\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Zs}\p{Cs}\p{Default_Ignorable_Code_Point}]/gu;
+const TERMINAL_UNSAFE = /(?! )[\\\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Zs}\p{Cs}\p{Default_Ignorable_Code_Point}]/gu;
+
+/**
+ * What terminalJson escapes: TERMINAL_UNSAFE but the newline (JSON.stringify
+ * writes one only between values, with an indent) and the backslash (only in
+ * JSON.stringify's own escapes). The space (U+0020) is left out of both by
+ * the lookahead rather than by the callback, because a callback per space or
+ * per backslash made escaping a long text several times slower.
+ */
+const JSON_UNSAFE = /(?![ \n])[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Zs}\p{Cs}\p{Default_Ignorable_Code_Point}]/gu;
 
 /** Everything but printable ASCII (backslash included): how a lookalike name is spelled out. */
 const NOT_PLAIN_ASCII = /[^\x20-\x5b\x5d-\x7e]/gu;
@@ -66,7 +75,7 @@ export function tableNames(names: Iterable<string>): (name: string) => string {
 
 /** Whether `s` holds a character printable() escapes, backslash aside (a shell word must then be $'...'-quoted). */
 export function hasTerminalUnsafe(s: string): boolean {
-  for (const m of s.matchAll(TERMINAL_UNSAFE)) if (m[0] !== ' ' && m[0] !== '\\') return true;
+  for (const m of s.matchAll(TERMINAL_UNSAFE)) if (m[0] !== '\\') return true;
   return false;
 }
 
@@ -82,14 +91,18 @@ export function printable(s: string): string {
   return escaped(s, TERMINAL_UNSAFE);
 }
 
+/** The escape of each code point up to U+00FF, made once: a serial log's line may be millions of them. */
+const LATIN1_ESCAPES: readonly string[] = Array.from({ length: 0x100 }, (_, cp) => {
+  if (cp === 0x5c) return '\\\\';
+  if (cp === 0x0a) return '\\n';
+  if (cp === 0x09) return '\\t';
+  return `\\x${cp.toString(16).padStart(2, '0')}`;
+});
+
 function escaped(s: string, which: RegExp): string {
   return s.replace(which, (c) => {
-    if (c === ' ') return c;
-    if (c === '\\') return '\\\\';
-    if (c === '\n') return '\\n';
-    if (c === '\t') return '\\t';
     const cp = c.codePointAt(0)!;
-    return cp <= 0xff ? `\\x${cp.toString(16).padStart(2, '0')}` : `\\u{${cp.toString(16)}}`;
+    return cp <= 0xff ? LATIN1_ESCAPES[cp]! : `\\u{${cp.toString(16)}}`;
   });
 }
 
@@ -101,9 +114,21 @@ function escaped(s: string, which: RegExp): string {
  * are kept; inside them it already escapes C0 and lone surrogates.
  */
 export function terminalJson(value: unknown, indent?: number): string {
-  const text = JSON.stringify(value, null, indent) ?? 'null';
-  return text.replace(TERMINAL_UNSAFE, (c) => {
-    if (c === ' ' || c === '\n' || c === '\\') return c;
+  return unicodeEscaped(JSON.stringify(value, null, indent) ?? 'null');
+}
+
+/**
+ * The inside of the JSON string of `s`, quotes left out, escaped as
+ * terminalJson does: for a text too long to print in one piece (a serial
+ * log's line). The pieces of a text, each escaped so, join into the escape of
+ * the whole, as long as no piece ends inside a surrogate pair.
+ */
+export function terminalJsonText(s: string): string {
+  return unicodeEscaped(JSON.stringify(s).slice(1, -1));
+}
+
+function unicodeEscaped(json: string): string {
+  return json.replace(JSON_UNSAFE, (c) => {
     let out = '';
     for (let i = 0; i < c.length; i++) out += `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`;
     return out;
