@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { printable, terminalJson } from '../util/bytes.js';
-import { findVm, readTree } from './inventory.js';
+import { findAnyVm, readTree } from './inventory.js';
 import { CommandError, EXIT, guard, type Io } from '../command/shell.js';
 import { openUntrusted } from '../util/untrusted.js';
 
@@ -16,6 +16,8 @@ import { openUntrusted } from '../util/untrusted.js';
  *
  * - `source`: the generated source tree (the --out path); the manifest gives
  *   the VM's log dir.
+ * - `logDir`: the root of the log dirs apply recorded (null: unknown): a VM
+ *   skipped as invalid has no entry of its own, and its log from before is NAME below it.
  * - `name`: the VM.
  * - `follow`: after printing the log, keep printing lines as they are written,
  *   across s6-log's rotations, until SIGINT (or `opts.signal` aborts).
@@ -31,6 +33,7 @@ import { openUntrusted } from '../util/untrusted.js';
  */
 export interface LogsArgs {
   readonly source: string;
+  readonly logDir?: string | null;
   readonly name: string;
   readonly follow: boolean;
   readonly json: boolean;
@@ -47,7 +50,7 @@ const TIMESTAMPED = /^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+) {2}(.*)$/s;
 
 export function logs(args: LogsArgs, io: Io, opts: LogsOptions = {}): Promise<number> {
   return guard(io, async () => {
-    const vm = findVm(readTree(args.source), args.name);
+    const vm = logsOf(args);
     const file = path.join(vm.logDir, 'current');
     const open = () => openCurrent(vm.logDir);
     const emit = (line: string) => io.out(args.json ? `${terminalJson(parseLine(line))}\n` : `${printable(line)}\n`);
@@ -75,6 +78,16 @@ export function logs(args: LogsArgs, io: Io, opts: LogsOptions = {}): Promise<nu
     await follow(file, open, emit, io, opts);
     return EXIT.ok;
   });
+}
+
+/** The VM's name and log dir; a skipped VM's only when apply recorded the log root and a log is there. */
+function logsOf(args: LogsArgs): { name: string; logDir: string } {
+  const found = findAnyVm(readTree(args.source), args.name, args.logDir ?? null);
+  if ('vm' in found) return found.vm;
+  const s = found.skipped;
+  const why = `VM ${printable(s.name)} was skipped when the tree was generated (${printable(s.reason)})`;
+  if (s.logDir === null) throw new CommandError(`${why}, and where its log would be is unknown (no apply record)`, EXIT.failed);
+  return { name: s.name, logDir: s.logDir };
 }
 
 /** Twice s6-log's largest rotation size (its s directive's maximum, 268435455): a bigger `current` is not its log. */
