@@ -3,6 +3,7 @@ import { compareBytes, printable, tableNames } from '../util/bytes.js';
 import { addressesOf, formatDuration, isStopped, json, liveState, readTree, type LiveState, type LiveStateName } from './inventory.js';
 import { spawnRunner, type CommandRunner } from '../util/command-runner.js';
 import { alignedTable } from '../util/table.js';
+import { describeExit } from './exit-reason.js';
 import { CommandError, EXIT, guard, type Io } from '../command/shell.js';
 
 /** What `ls --status` selects: see statusOf. */
@@ -42,6 +43,8 @@ export interface LsVmRow {
   readonly uptimeSeconds: number | null;
   /** Process deaths s6-supervise recorded (s6-svdt); see LiveState.deaths. */
   readonly deaths: number | null;
+  /** How its VMM last ended and what that means (exit-reason.ts), while it is down or failed; null otherwise. */
+  readonly lastExit: string | null;
   readonly providers: readonly string[];
   /**
    * The providers that do not run, with their state (failed, down, ...):
@@ -139,6 +142,7 @@ export async function lsRows(args: Pick<LsArgs, 'source' | 'scandir' | 'prefix'>
       pid: vmState.pid,
       uptimeSeconds: vmState.uptimeSeconds,
       deaths: vmState.deaths,
+      lastExit: (vmState.state === 'down' || vmState.state === 'failed') && vmState.lastExit !== null ? describeExit(vmState.lastExit) : null,
       providers: vm.providers,
       providersNotRunning: vm.providers
         .map((p) => ({ name: p, state: states.get(p)!.state }))
@@ -158,11 +162,9 @@ function note(r: LsVmRow): string {
   if (r.vm.detail !== null) notes.push(r.vm.detail);
   // A stop clears the tally (the finish script), so no deaths means a stop outside s6-rc, not a crash loop.
   if (r.state === 'failed') notes.push(r.deaths === 0 ? 'stopped outside s6-rc (s6-svc -d): vmsvc start starts it again' : `not restarted after ${r.deaths ?? 'unknown'} deaths: vmsvc start tries again`);
-  if ((r.state === 'down' || r.state === 'failed') && r.vm.lastExit !== null) {
-    const e = r.vm.lastExit;
-    if (e.signal !== null) notes.push(`last exit: ${e.signal}`);
-    else if (e.code !== null) notes.push(`last exit: code ${e.code}`);
-  }
+  // Down with deaths still counted: no stop cleared them, so it died while wanted up until s6-rc or the crash-loop limit gave up.
+  if (r.state === 'down' && r.deaths !== null && r.deaths > 0) notes.push(`its start failed after ${r.deaths} death${r.deaths === 1 ? '' : 's'}`);
+  if (r.lastExit !== null) notes.push(`last exit: ${r.lastExit}`);
   // Only a running client is misled; a stopped one has no network to lose.
   if (!isStopped(r.state)) for (const p of r.providersNotRunning) notes.push(`provider ${p.name} ${p.state}: no network through it`);
   if (r.logger.state !== 'up' && r.logger.state !== 'ready') notes.push(`logger ${r.logger.state}`);

@@ -6,6 +6,7 @@ import {
 } from './inventory.js';
 import { spawnRunner, type CommandRunner } from '../util/command-runner.js';
 import { alignedTable } from '../util/table.js';
+import { describeExit } from './exit-reason.js';
 import { CommandError, guard, type Io } from '../command/shell.js';
 import { isSocket, readUntrusted } from '../util/untrusted.js';
 import { SETTING_FILES, type SettingFile, type VmSettings } from '../rules/settings.js';
@@ -222,9 +223,8 @@ export function describeState(s: LiveState): string {
   if (s.pid !== null) parts.push(`pid ${s.pid}`);
   if (s.uptimeSeconds !== null) parts.push(`up ${formatDuration(s.uptimeSeconds)}`);
   else if (s.forSeconds !== null && (s.state === 'down' || s.state === 'failed')) parts.push(`for ${formatDuration(s.forSeconds)}`);
-  if (s.lastExit !== null && (s.lastExit.signal !== null || s.lastExit.code !== null)) {
-    parts.push(`last exit ${s.lastExit.signal ?? `code ${s.lastExit.code}`}`);
-  }
+  const exit = s.lastExit === null ? null : describeExit(s.lastExit);
+  if (exit !== null) parts.push(`last exit ${exit}`);
   if (s.deaths !== null) parts.push(`deaths ${s.deaths}`);
   if (s.state === 'failed') parts.push('not restarted: vmsvc start tries again');
   if (s.detail !== null) parts.push(s.detail);

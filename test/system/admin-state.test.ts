@@ -73,6 +73,19 @@ realS6rcTest('after a plain apply every admin command finds the live system from
   t.deepEqual(r.up().filter((s) => s.startsWith('vm-')), ['vm-app-log', 'vm-net-log']);
   t.is(r.admin(['stop', 'app', 'net']).stdout, 'vmsvc: VM app is already stopped\nvmsvc: VM net is already stopped\n');
 
+  // The VMM gone: its start fails after the crash-loop limit, and ls and show say why, not only "code 127".
+  fs.renameSync(path.join(r.root, 'bin', 'cloud-hypervisor'), path.join(r.root, 'bin', 'cloud-hypervisor.away'));
+  const broken = r.admin(['start', 'net']);
+  t.is(broken.code, 1);
+  const why = 'code 127 (the VMM (or a program of the run script) was not found: is it installed, in the supervision tree\'s PATH?)';
+  // s6-rc took it down when the crash-loop limit ended its start: down, with the deaths not cleared by a stop.
+  const rows2 = (JSON.parse(r.admin(['ls', '--json']).stdout) as { vms: Array<Row & { lastExit: string | null; deaths: number }> }).vms;
+  t.like(rows2.find((x) => x.name === 'net'), { state: 'down', lastExit: why, deaths: 5 });
+  t.regex(r.admin(['ls']).stdout, new RegExp(`\\nnet +down .* its start failed after 5 deaths; last exit: ${why.replace(/[()?]/g, '\\$&')}\\n`));
+  // Its client went down with the stop before, by s6-rc's SIGTERM, passed on by trap as 143.
+  t.is(rows2.find((x) => x.name === 'app')?.lastExit, 'code 143 (128 + 15: SIGTERM: stopped)');
+  t.true(r.admin(['show', 'net']).stdout.includes(`last exit ${why}`));
+
   // Told a scandir with nothing of this tree in it: no live system there, exit 1.
   const empty = path.join(r.root, 'empty-scan');
   fs.mkdirSync(empty);
