@@ -97,7 +97,7 @@ type ReadManifest = Omit<Manifest, 'vmm' | 'vms' | 'skipped'> & {
     readonly settings?: VmSettings;
     readonly settingFiles?: readonly SettingFile[];
   }>;
-  readonly skipped: ReadonlyArray<{ readonly name: string; readonly reason: string; readonly needs?: string | null }>;
+  readonly skipped: ReadonlyArray<{ readonly name: string; readonly reason: string; readonly needs?: string | null; readonly problems?: ReadonlyArray<{ readonly rule: string; readonly path: string }> }>;
 };
 
 function assertManifest(m: unknown, file: string): asserts m is ReadManifest {
@@ -126,7 +126,7 @@ function normalized(m: ReadManifest): AdminManifest {
     controlSocket: typeof controlSocket === 'string' ? controlSocket : apiSocket ?? '',
     consoleSocket: consoleSocket === undefined ? path.join(vm.runtimeDir, 'console.sock') : consoleSocket,
   }));
-  const skipped = m.skipped.map((s) => ({ ...s, needs: s.needs ?? null }));
+  const skipped = m.skipped.map((s) => ({ ...s, needs: s.needs ?? null, problems: s.problems ?? [] }));
   return { ...m, vmm: m.vmm ?? 'cloud-hypervisor', vms, skipped };
 }
 
@@ -169,9 +169,14 @@ function manifestProblem(m: unknown): string | null {
   }
   for (const s of skipped) {
     if (!isObject(s) || typeof s['name'] !== 'string' || typeof s['reason'] !== 'string'
-      || !(s['needs'] === undefined || s['needs'] === null || typeof s['needs'] === 'string')) return 'a malformed skipped entry';
+      || !(s['needs'] === undefined || s['needs'] === null || typeof s['needs'] === 'string')
+      || !(s['problems'] === undefined || isProblemList(s['problems']))) return 'a malformed skipped entry';
   }
   return null;
+}
+
+function isProblemList(v: unknown): v is Array<{ rule: string; path: string }> {
+  return Array.isArray(v) && v.every((x) => isObject(x) && typeof x['rule'] === 'string' && typeof x['path'] === 'string');
 }
 
 function isSettings(v: unknown): v is VmSettings {
@@ -182,6 +187,28 @@ function isSettings(v: unknown): v is VmSettings {
 
 function isSettingFileList(v: unknown): v is SettingFile[] {
   return Array.isArray(v) && v.every((f) => typeof f === 'string' && isSettingFile(f));
+}
+
+/** A VM the manifest lists as skipped, with where its logs from an earlier run would be. */
+export interface SkippedVmEntry {
+  readonly name: string;
+  readonly reason: string;
+  readonly problems: ReadonlyArray<{ readonly rule: string; readonly path: string }>;
+  /** NAME below the log root apply recorded; null when that root is unknown (no apply record) or the name is no file name. */
+  readonly logDir: string | null;
+}
+
+/**
+ * The VM called `name`, or the skipped one of that name: show and logs
+ * still have something to say about a VM skipped as invalid, whose logs
+ * from before it broke are where its log dir was. Unknown: CommandError exit 2.
+ */
+export function findAnyVm(tree: Tree, name: string, logRoot: string | null): { vm: AdminVm } | { skipped: SkippedVmEntry } {
+  const vm = tree.manifest.vms.find((v) => v.name === name);
+  if (vm !== undefined) return { vm };
+  const s = tree.manifest.skipped.find((x) => x.name === name);
+  if (s === undefined) return { vm: findVm(tree, name) };
+  return { skipped: { name: s.name, reason: s.reason, problems: s.problems, logDir: logRoot === null || !isFileName(s.name) ? null : path.join(logRoot, s.name) } };
 }
 
 /**
@@ -364,8 +391,6 @@ export interface LiveState {
    * max-death-tally (default 100). Null when unavailable.
    */
   readonly deaths: number | null;
-  /** s6 does not count restarts; always null ("unknown"), never derived. */
-  readonly restarts: null;
   /** What s6-svstat said when it could not report. */
   readonly detail: string | null;
 }
@@ -375,7 +400,7 @@ const SVSTAT_FIELDS = ['up', 'wantedup', 'normallyup', 'ready', 'pid', 'exitcode
 /** The state of one service, from `s6-svstat -o ...` and `s6-svdt` (s6 2.11). */
 export async function liveState(live: LiveLocation, service: string, runner: CommandRunner = spawnRunner): Promise<LiveState> {
   const dir = liveServiceDir(live, service);
-  const base = { service, dir, pid: null, forSeconds: null, uptimeSeconds: null, wantedUp: null, normallyUp: null, lastExit: null, deaths: null, restarts: null } as const;
+  const base = { service, dir, pid: null, forSeconds: null, uptimeSeconds: null, wantedUp: null, normallyUp: null, lastExit: null, deaths: null } as const;
   if (!fs.existsSync(dir)) return { ...base, state: 'missing', detail: `no directory ${dir}` };
   const r = await runner.run(['s6-svstat', '-o', SVSTAT_FIELDS.join(','), dir]);
   if (r.code !== 0) return { ...base, state: 'unsupervised', detail: (r.stderr.trim() || `s6-svstat exited ${r.code}`) };

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { printable } from '../util/bytes.js';
-import { findVm, readTree } from './inventory.js';
+import { findAnyVm, readTree } from './inventory.js';
 import { CommandError, EXIT, guard, type Io } from '../command/shell.js';
 import { openUntrusted } from '../util/untrusted.js';
 import { jsonLines, textLines } from './log-format.js';
@@ -18,6 +18,8 @@ import { firstStampedFrom, lastLinesStart, parseSince } from './log-seek.js';
  *
  * - `source`: the generated source tree (the --out path); the manifest gives
  *   the VM's log dir.
+ * - `logDir`: the root of the log dirs apply recorded (null: unknown): a VM
+ *   skipped as invalid has no entry of its own, and its log from before is NAME below it.
  * - `name`: the VM.
  * - `follow`: after printing the log's last lines (10, or `lines`), keep
  *   printing lines as they are written, across s6-log's rotations, until
@@ -42,6 +44,7 @@ import { firstStampedFrom, lastLinesStart, parseSince } from './log-seek.js';
  */
 export interface LogsArgs {
   readonly source: string;
+  readonly logDir?: string | null;
   readonly name: string;
   readonly follow: boolean;
   readonly json: boolean;
@@ -66,7 +69,7 @@ export function logs(args: LogsArgs, io: Io, opts: LogsOptions = {}): Promise<nu
       const tail = lastLines === null ? 0 : lastLinesStart(fd, size, lastLines);
       return since === null ? tail : firstStampedFrom(fd, tail, size, since);
     };
-    const vm = findVm(readTree(args.source), args.name);
+    const vm = logsOf(args);
     const file = path.join(vm.logDir, 'current');
     const open = () => openCurrent(vm.logDir);
     const out = new BatchedOut(io.out);
@@ -95,6 +98,16 @@ export function logs(args: LogsArgs, io: Io, opts: LogsOptions = {}): Promise<nu
 
 /** What -f prints of the log before following it, as tail -f. */
 const FOLLOW_LINES = 10;
+
+/** The VM's name and log dir; a skipped VM's only when apply recorded the log root and a log is there. */
+function logsOf(args: LogsArgs): { name: string; logDir: string } {
+  const found = findAnyVm(readTree(args.source), args.name, args.logDir ?? null);
+  if ('vm' in found) return found.vm;
+  const s = found.skipped;
+  const why = `VM ${printable(s.name)} was skipped when the tree was generated (${printable(s.reason)})`;
+  if (s.logDir === null) throw new CommandError(`${why}, and where its log would be is unknown (no apply record)`, EXIT.failed);
+  return { name: s.name, logDir: s.logDir };
+}
 
 /** Twice s6-log's largest rotation size (its s directive's maximum, 268435455): a bigger `current` is not its log. */
 const CURRENT_MAX_BYTES = 2 * 268435455;

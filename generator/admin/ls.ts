@@ -3,7 +3,12 @@ import { compareBytes, printable, tableNames } from '../util/bytes.js';
 import { addressesOf, formatDuration, isStopped, json, liveState, readTree, type LiveState, type LiveStateName } from './inventory.js';
 import { spawnRunner, type CommandRunner } from '../util/command-runner.js';
 import { alignedTable } from '../util/table.js';
-import { guard, type Io } from '../command/shell.js';
+import { describeExit } from './exit-reason.js';
+import { CommandError, EXIT, guard, type Io } from '../command/shell.js';
+
+/** What `ls --status` selects: see statusOf. */
+export const LS_STATUSES = ['running', 'stopped', 'failed', 'invalid'] as const;
+export type LsStatus = (typeof LS_STATUSES)[number];
 
 /**
  * Arguments of `vmsvc ls`.
@@ -13,14 +18,20 @@ import { guard, type Io } from '../command/shell.js';
  * - `scandir`: the s6 scandir holding the live service directories (s6-rc's
  *   live scandir, e.g. /run/service).
  * - `prefix`: the s6-rc-init -p prefix of the live service names (default '').
+ * - `logDir`: the root of the VMs' log dirs (apply's record), null when unknown.
  * - `json`: print `{ vms: LsRow[] }` (skipped VMs included, `skipped: true`)
  *   instead of the table.
+ * - `status`: only the VMs running (up or ready), stopped (down, missing or
+ *   unsupervised), failed (not restarted by their supervisor) or invalid
+ *   (skipped: invalid, or needing a skipped VM); every VM when undefined.
  */
 export interface LsArgs {
   readonly source: string;
   readonly scandir: string;
   readonly prefix?: string;
+  readonly logDir?: string | null;
   readonly json: boolean;
+  readonly status?: LsStatus | undefined;
 }
 
 export interface LsVmRow {
@@ -32,8 +43,8 @@ export interface LsVmRow {
   readonly uptimeSeconds: number | null;
   /** Process deaths s6-supervise recorded (s6-svdt); see LiveState.deaths. */
   readonly deaths: number | null;
-  /** s6 does not count restarts: always null (shown as "unknown"). */
-  readonly restarts: null;
+  /** How its VMM last ended and what that means (exit-reason.ts), while it is down or failed; null otherwise. */
+  readonly lastExit: string | null;
   readonly providers: readonly string[];
   /**
    * The providers that do not run, with their state (failed, down, ...):
@@ -54,26 +65,38 @@ export interface LsSkippedRow {
   readonly skipped: true;
   /** Why generate --keep-going left it out. */
   readonly reason: string;
+  /** The files at fault, one per rule broken; empty when it needs a skipped VM. */
+  readonly problems: ReadonlyArray<{ readonly rule: string; readonly path: string }>;
 }
 
 export type LsRow = LsVmRow | LsSkippedRow;
 
-/** Exit codes: 0 listed; 2 the manifest cannot be read. Live-state problems are shown per VM, not failures. */
+/**
+ * Exit codes: 0 listed; 1 no live system on the scandir (no VM service of
+ * the tree is there); 2 the manifest cannot be read. Other live-state
+ * problems are shown per VM, not failures.
+ */
 export function ls(args: LsArgs, io: Io, runner: CommandRunner = spawnRunner): Promise<number> {
   return guard(io, async () => {
-    const rows = await lsRows(args, runner);
+    const all = await lsRows(args, runner);
+    const vms = all.filter((r): r is LsVmRow => !r.skipped);
+    if (vms.length > 0 && vms.every((r) => r.state === 'missing')) {
+      throw new CommandError(`no live system on ${printable(args.scandir)}: none of the ${vms.length} VMs' services is there `
+        + `(no ${printable(vms[0]!.vm.dir)}); is it the scandir and prefix vmsvc apply used?`, EXIT.failed);
+    }
+    const rows = args.status === undefined ? all : all.filter((r) => statusOf(r) === args.status);
     if (args.json) {
       io.out(json({ vms: rows }));
       return 0;
     }
     if (rows.length === 0) {
-      io.out('no VMs\n');
+      io.out(args.status === undefined ? 'no VMs\n' : `no ${args.status} VMs\n`);
       return 0;
     }
-    const header = ['NAME', 'STATE', 'AUTOSTART', 'PID', 'UPTIME', 'DEATHS', 'RESTARTS', 'PROVIDERS', 'ADDRESSES', 'NOTE'];
+    const header = ['NAME', 'STATE', 'AUTOSTART', 'PID', 'UPTIME', 'DEATHS', 'PROVIDERS', 'ADDRESSES', 'NOTE'];
     const name = tableNames(rows.flatMap((r) => (r.skipped ? [r.name] : [r.name, ...r.providers])));
     const cells = rows.map((r) => r.skipped
-      ? [name(r.name), 'skipped', '-', '-', '-', '-', '-', '-', '-', printable(r.reason)]
+      ? [name(r.name), 'skipped', '-', '-', '-', '-', '-', '-', skippedNote(r)]
       : [
           name(r.name),
           r.state,
@@ -81,7 +104,6 @@ export function ls(args: LsArgs, io: Io, runner: CommandRunner = spawnRunner): P
           r.pid === null ? '-' : String(r.pid),
           formatDuration(r.uptimeSeconds),
           r.deaths === null ? '-' : String(r.deaths),
-          r.state === 'missing' || r.state === 'unsupervised' ? '-' : 'unknown',
           r.providers.length === 0 ? '-' : r.providers.map(name).join(','),
           r.addresses.length === 0 ? '-' : r.addresses.join(','),
           note(r),
@@ -89,6 +111,19 @@ export function ls(args: LsArgs, io: Io, runner: CommandRunner = spawnRunner): P
     io.out(alignedTable(header, cells));
     return 0;
   });
+}
+
+/** The --status a row answers to: missing and unsupervised services count as stopped. */
+function statusOf(r: LsRow): LsStatus {
+  if (r.skipped) return 'invalid';
+  if (r.state === 'up' || r.state === 'ready') return 'running';
+  return r.state === 'failed' ? 'failed' : 'stopped';
+}
+
+/** The reason, and for an invalid VM the file of each problem, so that the fix starts there. */
+function skippedNote(r: LsSkippedRow): string {
+  const files = r.problems.map((x) => `${x.rule}: ${x.path}`);
+  return printable(files.length === 0 ? r.reason : `${r.reason}: ${files.join('; ')}`);
 }
 
 export async function lsRows(args: Pick<LsArgs, 'source' | 'scandir' | 'prefix'>, runner: CommandRunner = spawnRunner): Promise<LsRow[]> {
@@ -107,7 +142,7 @@ export async function lsRows(args: Pick<LsArgs, 'source' | 'scandir' | 'prefix'>
       pid: vmState.pid,
       uptimeSeconds: vmState.uptimeSeconds,
       deaths: vmState.deaths,
-      restarts: null,
+      lastExit: (vmState.state === 'down' || vmState.state === 'failed') && vmState.lastExit !== null ? describeExit(vmState.lastExit) : null,
       providers: vm.providers,
       providersNotRunning: vm.providers
         .map((p) => ({ name: p, state: states.get(p)!.state }))
@@ -118,7 +153,7 @@ export async function lsRows(args: Pick<LsArgs, 'source' | 'scandir' | 'prefix'>
       logger,
     });
   }
-  for (const s of tree.manifest.skipped) rows.push({ name: s.name, skipped: true, reason: s.reason });
+  for (const s of tree.manifest.skipped) rows.push({ name: s.name, skipped: true, reason: s.reason, problems: s.problems });
   return rows.sort((a, b) => compareBytes(a.name, b.name));
 }
 
@@ -127,11 +162,9 @@ function note(r: LsVmRow): string {
   if (r.vm.detail !== null) notes.push(r.vm.detail);
   // A stop clears the tally (the finish script), so no deaths means a stop outside s6-rc, not a crash loop.
   if (r.state === 'failed') notes.push(r.deaths === 0 ? 'stopped outside s6-rc (s6-svc -d): vmsvc start starts it again' : `not restarted after ${r.deaths ?? 'unknown'} deaths: vmsvc start tries again`);
-  if ((r.state === 'down' || r.state === 'failed') && r.vm.lastExit !== null) {
-    const e = r.vm.lastExit;
-    if (e.signal !== null) notes.push(`last exit: ${e.signal}`);
-    else if (e.code !== null) notes.push(`last exit: code ${e.code}`);
-  }
+  // Down with deaths still counted: no stop cleared them, so it died while wanted up until s6-rc or the crash-loop limit gave up.
+  if (r.state === 'down' && r.deaths !== null && r.deaths > 0) notes.push(`its start failed after ${r.deaths} death${r.deaths === 1 ? '' : 's'}`);
+  if (r.lastExit !== null) notes.push(`last exit: ${r.lastExit}`);
   // Only a running client is misled; a stopped one has no network to lose.
   if (!isStopped(r.state)) for (const p of r.providersNotRunning) notes.push(`provider ${p.name} ${p.state}: no network through it`);
   if (r.logger.state !== 'up' && r.logger.state !== 'ready') notes.push(`logger ${r.logger.state}`);

@@ -2,10 +2,11 @@
 import * as path from 'node:path';
 import { hasTerminalUnsafe, printable } from '../util/bytes.js';
 import {
-  clientsOf, findVm, isStopped, formatDuration, json, keyValues, linksOfVm, liveState, readNameList, readTree, vmmArgvFromRunScript, type AdminVm, type LiveState, type LiveStateName, type Tree,
+  clientsOf, findAnyVm, findVm, isStopped, formatDuration, json, keyValues, linksOfVm, liveState, readNameList, readTree, vmmArgvFromRunScript, type AdminVm, type LiveState, type LiveStateName, type Tree,
 } from './inventory.js';
 import { spawnRunner, type CommandRunner } from '../util/command-runner.js';
 import { alignedTable } from '../util/table.js';
+import { describeExit } from './exit-reason.js';
 import { CommandError, guard, type Io } from '../command/shell.js';
 import { isSocket, readUntrusted } from '../util/untrusted.js';
 import { SETTING_FILES, type SettingFile, type VmSettings } from '../rules/settings.js';
@@ -17,17 +18,21 @@ import { SETTING_FILES, type SettingFile, type VmSettings } from '../rules/setti
  *   the VM's service directories (type, dependencies.d, run).
  * - `scandir`, `prefix`: where the live service directories are (s6-rc's
  *   scandir and its s6-rc-init -p prefix, default '').
+ * - `logDir`: the root of the log dirs apply recorded (null: unknown), where
+ *   a VM skipped as invalid had its logs.
  * - `name`: the VM.
- * - `json`: print a ShowResult as JSON instead of the readable report.
+ * - `json`: print a ShowResult (a ShowSkipped for a skipped VM) as JSON
+ *   instead of the readable report.
  *
- * Exit codes: 0 shown (an unreadable VMM command line is shown as such); 1 the
- * VM was skipped when the tree was generated; 2 no such VM, or the manifest
- * cannot be read.
+ * Exit codes: 0 shown (an unreadable VMM command line is shown as such; a
+ * skipped VM with why, the files at fault and its log dir); 2 no such VM,
+ * or the manifest cannot be read.
  */
 export interface ShowArgs {
   readonly source: string;
   readonly scandir: string;
   readonly prefix?: string;
+  readonly logDir?: string | null;
   readonly name: string;
   readonly json: boolean;
 }
@@ -105,8 +110,24 @@ export interface ShowSetting {
   readonly from: string;
 }
 
+/** A VM skipped when the tree was generated: nothing of it runs, but why, and its logs from before, are known. */
+export interface ShowSkipped {
+  readonly name: string;
+  readonly skipped: true;
+  readonly reason: string;
+  readonly problems: ReadonlyArray<{ readonly rule: string; readonly path: string }>;
+  /** Where its logs are from when it last ran; null when unknown (no apply record). */
+  readonly logDir: string | null;
+}
+
 export function show(args: ShowArgs, io: Io, runner: CommandRunner = spawnRunner): Promise<number> {
   return guard(io, async () => {
+    const found = findAnyVm(readTree(args.source), args.name, args.logDir ?? null);
+    if ('skipped' in found) {
+      const skipped: ShowSkipped = { skipped: true, ...found.skipped };
+      io.out(args.json ? json(skipped) : formatSkipped(skipped));
+      return 0;
+    }
     const result = await showResult(args, runner);
     io.out(args.json ? json(result) : formatShow(result));
     return 0;
@@ -202,12 +223,10 @@ export function describeState(s: LiveState): string {
   if (s.pid !== null) parts.push(`pid ${s.pid}`);
   if (s.uptimeSeconds !== null) parts.push(`up ${formatDuration(s.uptimeSeconds)}`);
   else if (s.forSeconds !== null && (s.state === 'down' || s.state === 'failed')) parts.push(`for ${formatDuration(s.forSeconds)}`);
-  if (s.lastExit !== null && (s.lastExit.signal !== null || s.lastExit.code !== null)) {
-    parts.push(`last exit ${s.lastExit.signal ?? `code ${s.lastExit.code}`}`);
-  }
+  const exit = s.lastExit === null ? null : describeExit(s.lastExit);
+  if (exit !== null) parts.push(`last exit ${exit}`);
   if (s.deaths !== null) parts.push(`deaths ${s.deaths}`);
   if (s.state === 'failed') parts.push('not restarted: vmsvc start tries again');
-  if (s.state !== 'missing' && s.state !== 'unsupervised') parts.push('restarts unknown');
   if (s.detail !== null) parts.push(s.detail);
   return printable(parts.length === 0 ? s.state : `${s.state} (${parts.join(', ')})`);
 }
@@ -274,6 +293,14 @@ export function formatShow(r: ShowResult): string {
   out += '\nVMM command line:\n';
   out += 'argv' in r.vmm ? formatArgv(r.vmm.argv, '  ') : `  unknown: ${printable(r.vmm.error)}\n`;
   return out;
+}
+
+function formatSkipped(r: ShowSkipped): string {
+  return `VM ${printable(r.name)}\n${keyValues([
+    ['state', `skipped when the tree was generated: ${printable(r.reason)}`],
+    ...r.problems.map((x): [string, string] => ['problem', `${printable(x.rule)}: ${printable(x.path)}`]),
+    ['log dir', r.logDir === null ? 'unknown (no apply record)' : `${printable(r.logDir)} (from when it last ran: vmsvc logs ${shellQuote(r.name)})`],
+  ], '  ')}`;
 }
 
 function providerNote(state: LiveStateName): string {

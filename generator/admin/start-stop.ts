@@ -1,5 +1,5 @@
 /**
- * `vmsvc start NAME` / `vmsvc stop NAME`: s6-rc state changes of one VM.
+ * `vmsvc start|stop|restart NAME... | --all`: s6-rc state changes of VMs.
  *
  *   s6-rc -l LIVE -b -u change vm-NAME    starts its providers first (dependencies)
  *   s6-rc -l LIVE -b -d change vm-NAME    stops its clients first (everything that depends on it)
@@ -15,34 +15,41 @@
  *
  * The service name is the one in the compiled database: the s6-rc-init -p
  * prefix applies to the scandir only, not here. Before stopping, the VMs
- * that go down with it are named, from the manifest's providers.
+ * that go down with it are named, from the manifest's providers. A VM
+ * already in the state asked for is said so and left alone: s6-rc would
+ * do nothing for it and say nothing. `restart` stops the VMs (and so the
+ * VMs that need them), then starts them and the VMs that needed them and
+ * were up: s6-rc has no restart of its own.
  */
 import { printable } from '../util/bytes.js';
-import { clientsOf, findVm, json, liveState, providersOf, readTree, type Tree } from './inventory.js';
+import { clientsOf, findVm, json, liveState, providersOf, readTree, type AdminVm, type Tree } from './inventory.js';
 import * as path from 'node:path';
 import { readUntrusted } from '../util/untrusted.js';
 import { spawnRunner, type CommandRunner } from '../util/command-runner.js';
-import { EXIT, guard, type Io } from '../command/shell.js';
+import { CommandError, EXIT, guard, type Io } from '../command/shell.js';
+
+export type Action = 'start' | 'stop' | 'restart';
 
 /**
- * Arguments of `vmsvc start NAME` and `vmsvc stop NAME`.
+ * Arguments of `vmsvc start|stop|restart`.
  *
- * - `source`: the generated source tree (the --out path): which VMs exist,
+ * - `source`: the generated source tree (STATE/source): which VMs exist,
  *   their services and who needs whom.
- * - `name`: the VM.
- * - `live`: s6-rc's live dir (`s6-rc -l`), default /run/s6-rc.
- * - `s6rc`: the s6-rc program, default 's6-rc' (looked up in PATH).
- * - `json`: print one JSON object `{action, vm, service, clients, argv, code}`
+ * - `names`: the VMs, or none with `all` (every VM of the tree).
+ * - `live`: s6-rc's live dir (`s6-rc -l`).
+ * - `s6rc`: the s6-rc program (looked up in PATH when not a path).
+ * - `json`: print one JSON object `{action, vms, already, clients, argv, code}`
  *   after s6-rc ran, instead of the text lines (s6-rc's own output is still
  *   passed through to stderr).
  *
- * Exit codes: 0 s6-rc succeeded; 1 s6-rc failed (its exit code is printed) or
- * the VM was skipped when the tree was generated; 2 unknown VM or unreadable
- * manifest.
+ * Exit codes: 0 done, or nothing to do; 1 s6-rc failed (its exit code is
+ * printed) or a VM was skipped when the tree was generated; 2 no name and
+ * no --all, an unknown VM or an unreadable manifest.
  */
 export interface StartStopArgs {
   readonly source: string;
-  readonly name: string;
+  readonly names: readonly string[];
+  readonly all: boolean;
   readonly live: string;
   readonly s6rc: string;
   readonly json: boolean;
@@ -56,44 +63,106 @@ export function stop(args: StartStopArgs, io: Io, runner: CommandRunner = spawnR
   return change('stop', args, io, runner);
 }
 
-function change(action: 'start' | 'stop', args: StartStopArgs, io: Io, runner: CommandRunner): Promise<number> {
+export function restart(args: StartStopArgs, io: Io, runner: CommandRunner = spawnRunner): Promise<number> {
+  return change('restart', args, io, runner);
+}
+
+/** Names, or --all, not both and not neither: a usage error (exit 2), checked by the CLI before it looks for the live system. */
+export function namesOrAll(action: Action, args: Pick<StartStopArgs, 'names' | 'all'>): void {
+  if (args.all && args.names.length > 0) throw new CommandError(`${action}: name VMs or give --all, not both`);
+  if (!args.all && args.names.length === 0) throw new CommandError(`${action}: name one or more VMs, or give --all`);
+}
+
+/** The VMs named (each once, in the order given), or all of the tree's. */
+function chosen(action: Action, tree: Tree, args: StartStopArgs): AdminVm[] {
+  namesOrAll(action, args);
+  return args.all ? [...tree.manifest.vms] : [...new Set(args.names)].map((n) => findVm(tree, n));
+}
+
+function change(action: Action, args: StartStopArgs, io: Io, runner: CommandRunner): Promise<number> {
   return guard(io, async () => {
     const tree = readTree(args.source);
-    const vm = findVm(tree, args.name);
-    const service = vm.services.vm;
-    const clients = action === 'stop' ? clientsOf(tree.manifest, vm.name) : [];
+    const vms = chosen(action, tree, args);
+    const say = (line: string) => {
+      if (!args.json) io.out(`vmsvc: ${line}\n`);
+    };
+    const up = upServices(args, runner);
+    const servicedirs = { scandir: path.join(args.live, 'servicedirs'), prefix: '' };
+    // Running: s6-rc brought it up and its supervisor still runs it (a crash loop's VM is neither).
+    const running = new Set<string>();
+    for (const vm of vms) {
+      const s = (await liveState(servicedirs, vm.services.vm, runner)).state;
+      if (up.has(vm.services.vm) && (s === 'up' || s === 'ready')) running.add(vm.name);
+    }
+    const already = vms.filter((vm) => (action === 'start' ? running.has(vm.name) : action === 'stop' ? !up.has(vm.services.vm) : false));
+    for (const vm of already) say(`VM ${printable(vm.name)} is already ${action === 'start' ? 'running' : 'stopped'}`);
+    const todo = vms.filter((vm) => !already.includes(vm));
+    const names = todo.map((vm) => vm.name);
+    // A stop takes down every VM that needs these; a restart brings back those of them that were up.
+    const needing = [...new Set(names.flatMap((n) => clientsOf(tree.manifest, n)))].filter((c) => !names.includes(c));
+    const clients = action === 'start' ? [] : action === 'stop' ? needing : needing.filter((c) => up.has(findVm(tree, c).services.vm));
+    const argvs: string[][] = [];
+    const finish = (code: number) => {
+      if (args.json) io.out(json({ action, vms: names, already: already.map((vm) => vm.name), clients, argv: argvs, code }));
+      return code;
+    };
+    if (todo.length === 0) return finish(EXIT.ok);
+    const shown = names.map(printable).join(', ');
+    const plural = names.length === 1 ? 'VM' : 'VMs';
+    if (action !== 'start') {
+      say(clients.length === 0
+        ? `${action === 'stop' ? 'stopping' : 'restarting'} ${plural} ${shown}; no VM needs ${names.length === 1 ? 'it' : 'them'}`
+        : `${action === 'stop' ? 'stopping' : 'restarting'} ${plural} ${shown} also ${action === 'stop' ? 'stops' : 'restarts'} the VMs that need ${names.length === 1 ? 'it' : 'them'}${action === 'stop' ? '' : ' and run'}: ${clients.map(printable).join(', ')}`);
+    } else {
+      const needs = [...new Set(names.flatMap((n) => providersOf(tree.manifest, n)))].filter((p) => !names.includes(p));
+      say(`starting ${plural} ${shown}${needs.length === 0 ? '' : ` after the VMs ${names.length === 1 ? 'it needs' : 'they need'}: ${needs.map(printable).join(', ')}`}`);
+    }
     // -b: wait for s6-rc's lock rather than fail when another transition
     // holds it (a start waiting for readiness, a stop waiting for the guest).
-    const argv = [args.s6rc, '-l', args.live, '-b', action === 'start' ? '-u' : '-d', 'change', service];
-    if (!args.json) {
+    const rc = (flag: '-u' | '-d', services: readonly string[]): number => {
+      const argv = [args.s6rc, '-l', args.live, '-b', flag, 'change', ...services];
+      argvs.push(argv);
+      const r = runner.run(argv);
+      // s6-rc's own lines name the services, and so the VMs' names.
+      if (r.stdout !== '') {
+        if (args.json) io.err(printableLines(r.stdout));
+        else io.out(printableLines(r.stdout));
+      }
+      if (r.stderr !== '') io.err(printableLines(r.stderr));
+      if (r.code !== 0) io.err(`vmsvc: ${printable(argv.join(' '))} failed (exit code ${r.code})\n`);
+      return r.code;
+    };
+    const services = todo.map((vm) => vm.services.vm);
+    if (action !== 'start') {
+      if (rc('-d', services) !== 0) return finish(EXIT.failed);
       if (action === 'stop') {
-        io.out(clients.length === 0
-          ? `vmsvc: stopping VM ${printable(vm.name)}; no VM needs it\n`
-          : `vmsvc: stopping VM ${printable(vm.name)} also stops the VMs that need it: ${clients.map(printable).join(', ')}\n`);
-      } else {
-        const needs = providersOf(tree.manifest, vm.name);
-        io.out(`vmsvc: starting VM ${printable(vm.name)}${needs.length === 0 ? '' : ` after the VMs it needs: ${needs.map(printable).join(', ')}`}\n`);
+        say(`stopped ${plural} ${shown}`);
+        return finish(EXIT.ok);
       }
     }
-    if (action === 'start') {
-      const revived = await revive(tree, [...providersOf(tree.manifest, vm.name), vm.name], args, io, runner);
-      if (revived !== EXIT.ok) return revived;
-    }
-    const r = await runner.run(argv);
-    // s6-rc's own lines name the services, and so the VM's name.
-    if (r.stdout !== '') {
-      if (args.json) io.err(printableLines(r.stdout));
-      else io.out(printableLines(r.stdout));
-    }
-    if (r.stderr !== '') io.err(printableLines(r.stderr));
-    if (args.json) io.out(json({ action, vm: vm.name, service, clients, argv, code: r.code }));
-    if (r.code !== 0) {
-      io.err(`vmsvc: ${printable(argv.join(' '))} failed (exit code ${r.code})\n`);
-      return EXIT.failed;
-    }
-    if (!args.json) io.out(`vmsvc: ${action === 'start' ? 'started' : 'stopped'} VM ${printable(vm.name)}\n`);
-    return EXIT.ok;
+    const revived = await revive(tree, inStartOrder(tree, names), args, say, io, runner);
+    if (revived !== EXIT.ok) return finish(revived);
+    if (rc('-u', [...services, ...clients.map((c) => findVm(tree, c).services.vm)]) !== 0) return finish(EXIT.failed);
+    say(`${action === 'start' ? 'started' : 'restarted'} ${plural} ${shown}${clients.length === 0 ? '' : ` and ${clients.map(printable).join(', ')}`}`);
+    return finish(EXIT.ok);
   });
+}
+
+/** The atomic services s6-rc has up; exit 1 when it cannot say (the start or stop would then fail the same way). */
+function upServices(args: StartStopArgs, runner: CommandRunner): Set<string> {
+  const argv = [args.s6rc, '-l', args.live, '-a', 'list'];
+  const r = runner.run(argv);
+  if (r.code !== 0) {
+    throw new CommandError(`cannot tell which VMs run: ${printable(argv.join(' '))} failed (exit code ${r.code})${r.stderr === '' ? '' : `: ${printable(r.stderr.trim())}`}`, EXIT.failed);
+  }
+  return new Set(r.stdout.split('\n').filter((l) => l !== ''));
+}
+
+/** The VMs and every provider they need, each once, providers first. */
+function inStartOrder(tree: Tree, names: readonly string[]): string[] {
+  const order: string[] = [];
+  for (const n of names) for (const x of [...providersOf(tree.manifest, n), n]) if (!order.includes(x)) order.push(x);
+  return order;
 }
 
 /**
@@ -102,7 +171,7 @@ function change(action: 'start' | 'stop', args: StartStopArgs, io: Io, runner: C
  * order). A failure to do so fails the start: s6-rc would report success for
  * a VM that stays down.
  */
-async function revive(tree: Tree, names: readonly string[], args: StartStopArgs, io: Io, runner: CommandRunner): Promise<number> {
+async function revive(tree: Tree, names: readonly string[], args: StartStopArgs, say: (line: string) => void, io: Io, runner: CommandRunner): Promise<number> {
   const live = { scandir: path.join(args.live, 'servicedirs'), prefix: '' };
   for (const name of names) {
     const service = findVm(tree, name).services.vm;
@@ -111,22 +180,21 @@ async function revive(tree: Tree, names: readonly string[], args: StartStopArgs,
     // -wU: wait until ready, as s6-rc would, within the service's own timeout-up.
     const steps = [['s6-svdt-clear', state.dir], ...(state.state === 'failed' ? [['s6-svc', '-uwU', '-T', String(timeoutUpOf(tree, service)), state.dir]] : [])];
     for (const step of steps) {
-      const r = await runner.run(step);
+      const r = runner.run(step);
       if (r.stderr !== '') io.err(printableLines(r.stderr));
       if (r.code !== 0) {
         io.err(`vmsvc: ${printable(step.join(' '))} failed (exit code ${r.code})\n`);
         return EXIT.failed;
       }
     }
-    if (state.state === 'failed' && !args.json) {
-      io.out(state.deaths === 0
-        ? `vmsvc: VM ${printable(name)} was stopped outside s6-rc; starting it\n`
-        : `vmsvc: VM ${printable(name)} had stopped restarting after ${state.deaths ?? 'unknown'} deaths; restarting it\n`);
+    if (state.state === 'failed') {
+      say(state.deaths === 0
+        ? `VM ${printable(name)} was stopped outside s6-rc; starting it`
+        : `VM ${printable(name)} had stopped restarting after ${state.deaths ?? 'unknown'} deaths; restarting it`);
     }
   }
   return EXIT.ok;
 }
-
 /** The service's timeout-up in the source tree (ms; 0, as for s6-svc -T, is no limit). */
 function timeoutUpOf(tree: Tree, service: string): number {
   const read = readUntrusted(tree.source, [service, 'timeout-up'], 32);

@@ -54,6 +54,7 @@ import { errnoOf } from '../util/errno.js';
 import { serviceName } from '../rules/vm-name.js';
 import { tempSuffix } from '../util/temp-name.js';
 import { CommandError, EXIT, guard, type Io } from '../command/shell.js';
+import { WHERE_FILE, whereJson } from '../command/where.js';
 import {
   dbPath, liveDb, prune, sweepLeftovers, readDbLink, readSourceCopy, removeDb, runsSafely, setLinks, sourceLinkIs, stateLayout, withLock, writeAtomically, type StateLayout,
 } from './state-dir.js';
@@ -149,7 +150,32 @@ function step(ctx: Ctx): number {
     if (why !== null) io.err(`vmsvc: warning: ${why}\n`);
   }
   const recovered = finishInterrupted(ctx.rc, L, opts.dryRun);
-  return Math.max(recovered, from === null ? start(ctx, links) : onLive(ctx, links, from));
+  const code = Math.max(recovered, from === null ? start(ctx, links) : onLive(ctx, links, from));
+  if (!opts.dryRun && runsSafely(L) !== null) record(ctx);
+  return code;
+}
+
+/**
+ * Writes down where this live system is (command/where.ts), so that every
+ * admin command finds it from --state alone. Checked by every run on a
+ * live system, also an unchanged one (a state dir from before the record
+ * gets one then), and written only when it differs: an unchanged run
+ * writes nothing.
+ */
+function record(ctx: Ctx): void {
+  const { L, opts, programs } = ctx;
+  const file = path.join(L.state, WHERE_FILE);
+  const content = whereJson({
+    state: L.state, source: L.source, scandir: L.scandir, prefix: opts.prefix, live: L.live, s6rc: programs.rc,
+    logDir: opts.generator.logDir, runtimeDir: opts.generator.runtimeDir,
+  });
+  let now: string | null = null;
+  try {
+    now = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    if (errnoOf(e) !== 'ENOENT') throw e;
+  }
+  if (now !== content) writeAtomically(L, file, content);
 }
 
 /** The live system runs database `from`: nothing to do, links to repair after a killed run, or an update. */

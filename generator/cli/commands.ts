@@ -5,7 +5,7 @@
  */
 import { runApply } from '../apply/apply.js';
 import { spawnRunner } from '../util/command-runner.js';
-import { printable } from '../util/bytes.js';
+import { printable, terminalJson } from '../util/bytes.js';
 import { hasErrors } from '../pipeline/check.js';
 import { nonEmptyPaths, optionsFromFlags, type ApplyArgs, type CheckArgs, type GenerateArgs } from './flags.js';
 import { checkDataDir, generate } from '../pipeline/index.js';
@@ -60,9 +60,14 @@ export function generateCommand(a: GenerateArgs, io: Io): number {
   return EXIT.ok;
 }
 
-export function checkS6rcCommand(dirs: string[], livePrefix: string, io: Io): number {
+/** `json`: `{ ok, problems: [{ service, file, reason }] }` on stdout, like check --json, instead of the lines. */
+export function checkS6rcCommand(dirs: string[], livePrefix: string, json: boolean, io: Io): number {
   if (dirs.includes('')) throw new CommandError('check-s6rc: a source directory must not be empty (it would mean the current directory)');
   const problems = checkS6rcSource(dirs, { prefix: livePrefix });
+  if (json) {
+    io.out(`${terminalJson({ ok: problems.length === 0, problems }, 2)}\n`);
+    return problems.length === 0 ? EXIT.ok : EXIT.failed;
+  }
   for (const p of problems) io.err(`${printable(p.file)}: ${p.service === null ? '' : `${printable(p.service)}: `}${printable(p.reason)}\n`);
   io.out(`vmsvc: ${problems.length === 0 ? 'the source tree compiles' : `${problems.length} problem${problems.length === 1 ? '' : 's'} s6-rc-compile would reject`}\n`);
   return problems.length === 0 ? EXIT.ok : EXIT.failed;

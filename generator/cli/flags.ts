@@ -8,6 +8,7 @@ import { CONTROL_CHAR, printable } from '../util/bytes.js';
 import { CommandError } from '../command/shell.js';
 import { defaultOptions, STOP_TIMEOUT_LIMIT_MS, type GeneratorOptions } from '../pipeline/options.js';
 import { VMM_UNSAFE } from '../rules/vm-name.js';
+import { DEFAULT_STATE_DIR, defaultStateDir, STATE_ENV } from '../command/where.js';
 import { ACCELS, MEMORY_SIZE, memoryBytes, VMM_FACTS, VMMS } from '../vmm/index.js';
 
 /** One flag, as both parsers read it: yargs takes these objects as they are. */
@@ -101,7 +102,7 @@ export const generateFlags = {
 
 export const applyFlags = {
   data: dataFlags.data,
-  state: { type: 'string', demandOption: true, describe: 'where apply keeps the source tree, the compiled databases and the current/previous links' },
+  state: { type: 'string', default: defaultStateDir(), describe: `where apply keeps the source tree, the compiled databases, the current/previous links and where.json, which tells the admin commands where everything is (default: $${STATE_ENV}, else ${DEFAULT_STATE_DIR})` },
   scandir: { type: 'string', demandOption: true, describe: 'the directory s6-svscan watches (s6-rc-init\'s argument)' },
   live: { type: 'string', describe: 's6-rc\'s live directory (default: STATE/live)' },
   prefix: { type: 'string', default: '', describe: 's6-rc-init -p prefix for the VM services (e.g. ext-)' },
@@ -126,20 +127,23 @@ export type GenerateArgs = ArgsOf<typeof COMMAND_FLAGS.generate>;
 export type ApplyArgs = ArgsOf<typeof COMMAND_FLAGS.apply>;
 
 /**
- * Where the admin commands look by default: the layout of the boot oneshot in
- * s6-rc-examples/host (vmsvc apply --state /run/vmsvc --scandir /run/service --prefix ext-).
+ * Where every admin command looks: the record apply left in its state dir
+ * (admin/locate.ts), the same --state default as apply's. The others
+ * override one thing the record says, or name a tree that no apply runs
+ * (--source: generate's --out).
  */
+export const locationFlags = {
+  state: { type: 'string', default: defaultStateDir(), describe: `apply's state dir, whose where.json says where the tree, scandir, prefix, live dir and logs are (default: $${STATE_ENV}, else ${DEFAULT_STATE_DIR})` },
+  source: { type: 'string', describe: 'the generated source tree, instead of the one apply runs (e.g. generate\'s --out)' },
+  scandir: { type: 'string', describe: 'the scandir the VM services are linked into, instead of apply\'s' },
+  prefix: { type: 'string', describe: 'the s6-rc-init -p prefix of the VM services, instead of apply\'s' },
+  live: { type: 'string', describe: 's6-rc\'s live directory, instead of apply\'s' },
+  s6rc: { type: 'string', describe: 's6-rc program, instead of the one apply used' },
+} as const;
+
 export const adminFlags = {
-  source: { type: 'string', default: '/run/vmsvc/source', describe: 'the generated source tree (apply\'s STATE/source, or generate\'s --out)' },
-  json: { type: 'boolean', default: false, describe: 'print JSON instead of a table' },
-} as const;
-export const liveFlags = {
-  scandir: { type: 'string', default: '/run/service', describe: 'the scandir the VM services are linked into' },
-  prefix: { type: 'string', default: 'ext-', describe: 'the s6-rc-init -p prefix of the VM services' },
-} as const;
-export const s6rcFlags = {
-  live: { type: 'string', default: '/run/vmsvc/live', describe: 's6-rc\'s live directory' },
-  s6rc: { type: 'string', default: 's6-rc', describe: 's6-rc program' },
+  ...locationFlags,
+  json: { type: 'boolean', default: false, describe: 'print JSON instead of text' },
 } as const;
 
 /**

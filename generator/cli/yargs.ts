@@ -2,19 +2,32 @@
  * The full command line, with yargs: help, usage errors, every command. The
  * common boot-time invocations never load it (see fast.ts).
  */
-import yargs from 'yargs';
+import yargs, { type Argv } from 'yargs';
 import { EXIT, guard, type Io } from '../command/shell.js';
 import { applyCommand, checkCommand, checkS6rcCommand, generateCommand } from './commands.js';
-import { adminFlags, applyFlags, checkFlags, generateFlags, liveFlags, nonEmptyPaths, optionFlags, s6rcFlags } from './flags.js';
+import { adminFlags, applyFlags, checkFlags, generateFlags, locationFlags, nonEmptyPaths, optionFlags } from './flags.js';
+import { liveOf, locate, scandirOf, type LocateFlags, type Located } from '../admin/locate.js';
 import { printable } from '../util/bytes.js';
 import { consoleCommand } from '../admin/console.js';
 import { graph } from '../admin/graph.js';
 import { logs } from '../admin/logs.js';
-import { ls } from '../admin/ls.js';
+import { LS_STATUSES, ls } from '../admin/ls.js';
 import { show } from '../admin/show.js';
-import { start, stop } from '../admin/start-stop.js';
+import { namesOrAll, restart, start, stop, type StartStopArgs } from '../admin/start-stop.js';
 
 const GENERATED_SERVICES = 'Generated services:';
+
+/** start, stop and restart take the same arguments. */
+function changeFlags<T>(y: Argv<T>) {
+  return y
+    .positional('names', { type: 'string', array: true, default: [] as string[], describe: 'the VMs' })
+    .options(adminFlags)
+    .option('all', { type: 'boolean', default: false, describe: 'every VM of the tree' });
+}
+
+function changeArgs(a: { readonly names: readonly string[]; readonly all: boolean; readonly json: boolean; readonly state: string }, at: Located): StartStopArgs {
+  return { source: at.source, names: a.names, all: a.all, live: liveOf(at, a.state), s6rc: at.s6rc, json: a.json };
+}
 
 export async function runWithYargs(argv: readonly string[], io: Io): Promise<number> {
   let code: number = EXIT.ok;
@@ -23,14 +36,15 @@ export async function runWithYargs(argv: readonly string[], io: Io): Promise<num
   const run = (fn: () => number) => {
     if (!failed) code = guard(io, fn);
   };
-  // The admin commands' path flags: refused when empty before the command runs.
-  const runAsync = async (paths: Readonly<Record<string, string | undefined>>, fn: () => number | Promise<number>) => {
+  // The admin commands: path flags refused when empty, then where apply put things (admin/locate.ts).
+  // `usage`: the command's own usage check, before anything is looked for.
+  const runAdmin = async (flags: LocateFlags, fn: (at: Located) => number | Promise<number>, usage: () => void = () => undefined) => {
     if (failed) return;
-    const usage = guard(io, () => {
-      nonEmptyPaths(paths);
-      return EXIT.ok;
+    code = await guard(io, async () => {
+      nonEmptyPaths({ state: flags.state, source: flags.source, scandir: flags.scandir, live: flags.live, s6rc: flags.s6rc });
+      usage();
+      return fn(locate(flags));
     });
-    code = usage === EXIT.ok ? await fn() : usage;
   };
   const parser = yargs([...argv])
     .scriptName('vmsvc')
@@ -52,37 +66,38 @@ export async function runWithYargs(argv: readonly string[], io: Io): Promise<num
     (a) => run(() => applyCommand(a, io)))
     .command('check-s6rc <dirs..>', 'check any s6-rc source tree against the rules s6-rc-compile enforces', (y) => y
       .positional('dirs', { type: 'string', array: true, demandOption: true })
-      .option('live-prefix', { type: 'string', default: '', describe: 'the s6-rc-init -p prefix, for the name length limit' }),
-    (a) => run(() => checkS6rcCommand(a.dirs as string[], a['live-prefix'], io)))
-    .command('ls', 'every VM with its live state, providers and addresses', (y) => y.options({ ...adminFlags, ...liveFlags }),
-      (a) => runAsync({ source: a.source, scandir: a.scandir }, () => ls({ source: a.source, scandir: a.scandir, prefix: a.prefix, json: a.json }, io)))
-    .command('show <name>', 'everything about one VM: services, dependencies, VMM argv, disks, links, paths, state', (y) => y
+      .option('live-prefix', { type: 'string', default: '', describe: 'the s6-rc-init -p prefix, for the name length limit' })
+      .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON on stdout' }),
+    (a) => run(() => checkS6rcCommand(a.dirs as string[], a['live-prefix'], a.json, io)))
+    .command('ls', 'every VM with its live state, why it is down, providers and addresses', (y) => y
+      .options(adminFlags)
+      .option('status', { choices: LS_STATUSES, describe: 'only the VMs running (up or ready), stopped, failed (not restarted) or invalid (skipped: invalid, or needing an invalid VM)' }),
+    (a) => runAdmin(a, (at) => ls({ source: at.source, scandir: scandirOf(at, a.state), prefix: at.prefix, logDir: at.logDir, json: a.json, status: a.status }, io)))
+    .command('show <name>', 'everything about one VM: services, dependencies, VMM argv, disks, links, paths, state and why it is down', (y) => y
       .positional('name', { type: 'string', demandOption: true })
-      .options({ ...adminFlags, ...liveFlags }),
-    (a) => runAsync({ source: a.source, scandir: a.scandir }, () => show({ source: a.source, scandir: a.scandir, prefix: a.prefix, name: a.name, json: a.json }, io)))
+      .options(adminFlags),
+    (a) => runAdmin(a, (at) => show({ source: at.source, scandir: scandirOf(at, a.state), prefix: at.prefix, logDir: at.logDir, name: a.name, json: a.json }, io)))
     .command('graph', 'the VM and provider graph with start levels, in DOT or Mermaid', (y) => y
       .options(adminFlags)
       .option('format', { choices: ['dot', 'mermaid'] as const, default: 'dot' as const, describe: 'output format' }),
-    (a) => runAsync({ source: a.source }, () => graph({ source: a.source, format: a.format, json: a.json }, io)))
-    .command('start <name>', 'start a VM through s6-rc (its providers first)', (y) => y
-      .positional('name', { type: 'string', demandOption: true })
-      .options({ ...adminFlags, ...s6rcFlags }),
-    (a) => runAsync({ source: a.source, live: a.live, s6rc: a.s6rc }, () => start({ source: a.source, name: a.name, live: a.live, s6rc: a.s6rc, json: a.json }, io)))
-    .command('stop <name>', 'stop a VM through s6-rc; says first which clients go down with it', (y) => y
-      .positional('name', { type: 'string', demandOption: true })
-      .options({ ...adminFlags, ...s6rcFlags }),
-    (a) => runAsync({ source: a.source, live: a.live, s6rc: a.s6rc }, () => stop({ source: a.source, name: a.name, live: a.live, s6rc: a.s6rc, json: a.json }, io)))
+    (a) => runAdmin(a, (at) => graph({ source: at.source, format: a.format, json: a.json }, io)))
+    .command('start [names..]', 'start VMs through s6-rc (their providers first); restarts one that gave up after a crash loop', (y) => changeFlags(y),
+      (a) => runAdmin(a, (at) => start(changeArgs(a, at), io), () => namesOrAll('start', a)))
+    .command('stop [names..]', 'stop VMs through s6-rc; says first which clients go down with them', (y) => changeFlags(y),
+      (a) => runAdmin(a, (at) => stop(changeArgs(a, at), io), () => namesOrAll('stop', a)))
+    .command('restart [names..]', 'stop, then start VMs, and start again the clients that went down with them', (y) => changeFlags(y),
+      (a) => runAdmin(a, (at) => restart(changeArgs(a, at), io), () => namesOrAll('restart', a)))
     .command('console <name>', 'attach this terminal to the VM\'s virtio-console (one at a time; Ctrl-] leaves)', (y) => y
       .positional('name', { type: 'string', demandOption: true })
-      .option('source', adminFlags.source),
-    (a) => runAsync({ source: a.source }, () => consoleCommand({ source: a.source, name: a.name }, io)))
-    .command('logs <name>', 'the VM\'s serial log', (y) => y
+      .options(locationFlags),
+    (a) => runAdmin(a, (at) => consoleCommand({ source: at.source, name: a.name }, io)))
+    .command('logs <name>', 'the VM\'s serial log (also of a VM skipped as invalid, when it has one)', (y) => y
       .positional('name', { type: 'string', demandOption: true })
       .options(adminFlags)
       .option('follow', { alias: 'f', type: 'boolean', default: false, describe: 'print the last 10 lines (or -n N, or from --since), then keep printing new ones until Ctrl-C, as tail -f' })
       .option('lines', { alias: 'n', type: 'number', describe: 'print only the last N lines (default: all; 10 with -f unless --since)' })
       .option('since', { type: 'string', describe: 'print from the first line stamped at or after TIME, ISO 8601: 2026-01-31, 2026-01-31T08:00, 2026-01-31 08:00:00.5 (the log\'s local time), or with Z, +01:00 or -0500; unstamped lines go with the lines around them' }),
-    (a) => runAsync({ source: a.source }, () => logs({ source: a.source, name: a.name, follow: a.follow, json: a.json, lines: a.lines, since: a.since }, io)))
+    (a) => runAdmin(a, (at) => logs({ source: at.source, logDir: at.logDir, name: a.name, follow: a.follow, json: a.json, lines: a.lines, since: a.since }, io)))
     .demandCommand(1, 'name a command')
     .strict()
     .epilogue('Exit codes: 0 ok (warnings allowed), 1 invalid configuration, 2 usage or I/O error.\nDocs: README.md')

@@ -41,6 +41,17 @@ export interface SkippedVm {
   readonly reason: string;
   /** The skipped provider it needs, when that is why it is skipped; null when it is invalid itself. */
   readonly needs: string | null;
+  /**
+   * The files at fault when it is invalid itself: each rule it broke with the
+   * first path (bytewise) that broke it, by rule; empty when it needs a
+   * skipped provider. One per rule, so a VM with 100,000 broken images adds a line, not a megabyte.
+   */
+  readonly problems: readonly SkippedProblem[];
+}
+
+export interface SkippedProblem {
+  readonly rule: string;
+  readonly path: string;
 }
 
 export interface CheckResult {
@@ -110,16 +121,21 @@ export function checkTree(tree: ScannedTree, opts: GeneratorOptions): CheckResul
   // These make every VM unusable; other tree-level errors (an undecodable
   // entry) only block a strict run.
   const treeBroken = diagnostics.some((d) => d.vm === null && RULES[d.rule].breaksTree);
-  const reasons = invalidReasons(diagnostics);
+  const { reasons, problems } = invalidReasons(diagnostics);
 
   const skipped: SkippedVm[] = [];
   const vms: ValidVm[] = [];
   for (const name of sortedBytewise(tree.vmNames)) {
     if (invalid.has(name) || treeBroken) {
-      skipped.push({ name, reason: reasons.get(name) ?? (treeBroken ? 'the data directory itself is invalid' : 'invalid (provider-cycle)'), needs: null });
+      skipped.push({
+        name,
+        reason: reasons.get(name) ?? (treeBroken ? 'the data directory itself is invalid' : 'invalid (provider-cycle)'),
+        needs: null,
+        problems: problems.get(name) ?? [],
+      });
     } else if (dependents.has(name)) {
       const needs = dependents.get(name)!;
-      skipped.push({ name, reason: `needs provider ${printable(needs)}, which is skipped`, needs });
+      skipped.push({ name, reason: `needs provider ${printable(needs)}, which is skipped`, needs, problems: [] });
     } else {
       // A valid VM's providers are valid VMs (else it would be a dependent), so each has its checked name.
       vms.push({ ...candidates.get(name)!, providers: graph.get(name)!.map((p) => candidates.get(p)!.name) });
@@ -172,16 +188,25 @@ function vmmPath(vmPrefix: string, node: Node, asWritten: string): string {
   return 'resolved' in node && node.resolved !== null ? `${vmPrefix}${node.resolved}` : asWritten;
 }
 
-/** Each VM with errors of its own -> `invalid (rule, ...)`: one pass over the diagnostics, not one per skipped VM. */
-function invalidReasons(diagnostics: readonly Diagnostic[]): Map<string, string> {
-  const rules = new Map<string, Set<string>>();
+/**
+ * Each VM with errors of its own -> `invalid (rule, ...)`, and the first
+ * path of each rule: one pass over the diagnostics, not one per skipped VM.
+ */
+function invalidReasons(diagnostics: readonly Diagnostic[]): { reasons: Map<string, string>; problems: Map<string, SkippedProblem[]> } {
+  const rules = new Map<string, Map<string, string>>();
   for (const d of diagnostics) {
     if (d.severity !== 'error' || d.vm === null) continue;
-    let set = rules.get(d.vm);
-    if (set === undefined) rules.set(d.vm, (set = new Set()));
-    set.add(d.rule);
+    let byRule = rules.get(d.vm);
+    if (byRule === undefined) rules.set(d.vm, (byRule = new Map()));
+    const first = byRule.get(d.rule);
+    if (first === undefined || compareBytes(d.path, first) < 0) byRule.set(d.rule, d.path);
   }
   const reasons = new Map<string, string>();
-  for (const [vm, set] of rules) reasons.set(vm, `invalid (${sortedBytewise(set).join(', ')})`);
-  return reasons;
+  const problems = new Map<string, SkippedProblem[]>();
+  for (const [vm, byRule] of rules) {
+    const sorted = sortedBytewise([...byRule.keys()]);
+    reasons.set(vm, `invalid (${sorted.join(', ')})`);
+    problems.set(vm, sorted.map((rule) => ({ rule, path: byRule.get(rule)! })));
+  }
+  return { reasons, problems };
 }

@@ -293,7 +293,13 @@ export interface Manifest {
   readonly vmm: Vmm;
   readonly vms: readonly ManifestVm[];
   readonly links: readonly Link[];
-  readonly skipped: ReadonlyArray<{ readonly name: string; readonly reason: string; readonly needs: string | null }>;
+  readonly skipped: ReadonlyArray<{
+    readonly name: string;
+    readonly reason: string;
+    readonly needs: string | null;
+    /** The files at fault (check.ts SkippedVm). */
+    readonly problems: ReadonlyArray<{ readonly rule: string; readonly path: string }>;
+  }>;
 }
 
 /** What JSON.stringify turns into a T: a value made only when it is serialised. */

@@ -200,7 +200,8 @@ function applySetting(name: SettingFile, content: Buffer, set: { -readonly [K in
       return null;
     }
     case 'cpus': {
-      if (!/^[1-9][0-9]*$/.test(v)) return invalid(`config/cpus "${printable(v)}" is not a whole number of vCPUs`, `write ${VALUE_HINT.cpus}`);
+      const wrong = notCount(v, 'vCPUs', 'a VM needs at least 1 vCPU');
+      if (wrong !== null) return invalid(`config/cpus ${wrong}`, `write ${VALUE_HINT.cpus}`);
       const n = Number(v);
       if (n > limits.maxCpus) {
         return { rule: 'setting-out-of-bounds', message: `config/cpus ${v} is more vCPUs than this host allows a VM (--max-cpus ${limits.maxCpus})`,
@@ -210,7 +211,8 @@ function applySetting(name: SettingFile, content: Buffer, set: { -readonly [K in
       return null;
     }
     case 'stop-timeout': {
-      if (!/^[1-9][0-9]*$/.test(v)) return invalid(`config/stop-timeout "${printable(v)}" is not a whole number of milliseconds`, `write ${VALUE_HINT['stop-timeout']}`);
+      const wrong = notCount(v, 'milliseconds', 'a stop must wait at least 1 ms');
+      if (wrong !== null) return invalid(`config/stop-timeout ${wrong}`, `write ${VALUE_HINT['stop-timeout']}`);
       const n = Number(v);
       if (n > limits.maxStopTimeoutMs) {
         return { rule: 'setting-out-of-bounds', message: `config/stop-timeout ${v} ms is longer than this host lets a stop wait (--max-stop-timeout ${limits.maxStopTimeoutMs})`,
@@ -233,6 +235,18 @@ function applySetting(name: SettingFile, content: Buffer, set: { -readonly [K in
       return null;
     }
   }
+}
+
+/**
+ * What is wrong with a count that must be at least 1, written in decimal
+ * digits only, or null when it is one. 0 is a whole number: saying it is
+ * not would send the writer looking for the wrong mistake.
+ */
+function notCount(v: string, unit: string, atLeastOne: string): string | null {
+  if (/^[1-9][0-9]*$/.test(v)) return null;
+  if (/^0+$/.test(v)) return `is ${printable(v)}: ${atLeastOne}`;
+  if (/^[0-9]+$/.test(v)) return `"${printable(v)}" starts with 0: write the number without leading zeros`;
+  return `"${printable(v)}" is not a whole number of ${unit}`;
 }
 
 const VALUE_HINT: Readonly<Record<(typeof VALUE_FILES)[number], string>> = {

@@ -103,7 +103,11 @@ test('a provider cycle in an edited manifest: show, start, stop, ls and graph re
   const dir = editedCopy(g, 'cycle', (d) => editManifest(d, (m) => {
     for (const vm of m.vms) if (vm['name'] === 'netvm') vm['providers'] = ['appvm'];
   }));
-  for (const args of [['show', 'appvm', '--scandir', g.run], ['start', 'appvm', '--s6rc', '/bin/true'], ['stop', 'netvm', '--s6rc', '/bin/true'], ['ls', '--scandir', g.run], ['graph']]) {
+  // A live dir as s6-rc-init makes it (LIVE/compiled): start and stop refuse a missing one first.
+  const live = path.join(g.root, 'live');
+  fs.mkdirSync(path.join(live, 'compiled'), { recursive: true });
+  const rc = ['--s6rc', '/bin/true', '--live', live];
+  for (const args of [['show', 'appvm', '--scandir', g.run], ['start', 'appvm', ...rc], ['stop', 'netvm', ...rc], ['ls', '--scandir', g.run], ['graph']]) {
     const r = await cli([...args, '--source', dir]);
     ended(t, r, args[0]!);
     t.is(r.code, 2, `${args[0]}: ${r.stderr}`);
@@ -112,7 +116,7 @@ test('a provider cycle in an edited manifest: show, start, stop, ls and graph re
   const self = editedCopy(g, 'self', (d) => editManifest(d, (m) => {
     for (const vm of m.vms) if (vm['name'] === 'netvm') vm['providers'] = ['netvm'];
   }));
-  const r = await cli(['stop', 'netvm', '--source', self, '--s6rc', '/bin/true']);
+  const r = await cli(['stop', 'netvm', '--source', self, ...rc]);
   ended(t, r, 'stop');
   t.is(r.code, 2);
   t.regex(r.stderr, /VM netvm is its own provider/);

@@ -136,7 +136,9 @@ test('the manifest records each VM\'s settings and which files set them; show pr
   t.deepEqual(tuned.settingFiles, ['memory', 'cpus', 'cmdline', 'stop-timeout', 'writable-disks', 'autostart']);
   t.deepEqual(manifest.vms.find((v) => v.name === 'plain')!.settingFiles, []);
 
-  const scandir = path.join(f.root, 'no-scandir');
+  // One service dir without a supervisor: ls refuses a scandir holding none of the tree's services (no live system).
+  const scandir = path.join(f.root, 'scandir');
+  fs.mkdirSync(path.join(scandir, 'vm-tuned'), { recursive: true });
   const shown = vmsvc(['show', 'tuned', '--source', f.out, '--scandir', scandir, '--json']);
   t.is(shown.code, 0, shown.stderr);
   t.deepEqual((JSON.parse(shown.stdout) as ShowResult).settings, [
@@ -158,7 +160,7 @@ test('the manifest records each VM\'s settings and which files set them; show pr
   const table = vmsvc(['ls', '--source', f.out, '--scandir', scandir]);
   t.regex(table.stdout, /^NAME\s+STATE\s+AUTOSTART\s/);
   t.regex(table.stdout, /\nplain\s+missing\s+no\s/);
-  t.regex(table.stdout, /\ntuned\s+missing\s+yes\s/);
+  t.regex(table.stdout, /\ntuned\s+unsupervised\s+yes\s/);
 });
 
 test('a manifest from before per-VM settings still reads: show says the settings are unknown, ls shows ? for autostart', (t) => {
@@ -172,11 +174,12 @@ test('a manifest from before per-VM settings still reads: show says the settings
   }
   // The tree is a link to its version dir; the manifest is written in place.
   fs.writeFileSync(fs.realpathSync(file), JSON.stringify(m));
-  const scandir = path.join(f.root, 'no-scandir');
+  const scandir = path.join(f.root, 'scandir');
+  fs.mkdirSync(path.join(scandir, 'vm-a'), { recursive: true });
   const shown = vmsvc(['show', 'a', '--source', f.out, '--scandir', scandir]);
   t.is(shown.code, 0, shown.stderr);
   t.regex(shown.stdout, /settings:\n {2}unknown \(the tree was generated before per-VM settings\)/);
-  t.regex(vmsvc(['ls', '--source', f.out, '--scandir', scandir]).stdout, /\na\s+missing\s+\?\s/);
+  t.regex(vmsvc(['ls', '--source', f.out, '--scandir', scandir]).stdout, /\na\s+unsupervised\s+\?\s/);
   // Settings of the wrong shape are an edited manifest, refused.
   m.vms[0]!['settings'] = { memory: 5 };
   fs.writeFileSync(fs.realpathSync(file), JSON.stringify(m));

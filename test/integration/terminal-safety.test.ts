@@ -69,7 +69,9 @@ test('generate --keep-going, ls, show, graph: every table, report and graph esca
   const gen = vmsvc(['generate', '--data', f.data, '--out', f.out, '--keep-going', '--runtime-dir', path.join(f.root, 'run'), '--log-dir', f.log]);
   t.is(gen.code, 0, gen.stderr);
   assertNoRaw(t, 'generate stderr', gen.stderr);
+  // One service dir, unsupervised: a scandir holding none of the tree's services is no live system, and ls refuses it.
   const scandir = path.join(f.root, 'scandir');
+  fs.mkdirSync(path.join(scandir, `vm-${LOOKALIKES[0]!}`), { recursive: true });
   const ls = vmsvc(['ls', '--source', f.out, '--scandir', scandir]);
   t.is(ls.code, 0, ls.stderr);
   assertNoRaw(t, 'ls', ls.stdout);
@@ -97,9 +99,11 @@ test('generate --keep-going, ls, show, graph: every table, report and graph esca
     t.is(s.code, 0, s.stderr);
     assertNoRaw(t, `show ${args.join(' ')}`, s.stdout);
   }
+  // A skipped VM is shown (why, the file at fault), its name escaped.
   const skipped = vmsvc(['show', CSI8, '--source', f.out, '--scandir', scandir]);
-  t.is(skipped.code, 1);
-  assertNoRaw(t, 'show of a skipped VM', skipped.stderr);
+  t.is(skipped.code, 0, skipped.stderr);
+  assertNoRaw(t, 'show of a skipped VM', skipped.stdout);
+  t.true(skipped.stdout.startsWith('VM c1\\x9b31m\n'), skipped.stdout);
   const unknown = vmsvc(['show', 'nope\u009b\u202e', '--source', f.out, '--scandir', scandir]);
   t.is(unknown.code, 2);
   assertNoRaw(t, 'show of an unknown VM', unknown.stderr);
@@ -126,6 +130,8 @@ test('start/stop: s6-rc\'s own output, which names the services, is escaped too'
   const s6rc = path.join(f.root, 's6-rc');
   // Echoes its service argument the way s6-rc's messages do.
   fs.writeFileSync(s6rc, '#!/bin/sh\nfor a; do last=$a; done\nprintf "s6-rc: info: service %s: starting\\n" "$last"\nprintf "s6-rc: warning: %s\\n" "$last" >&2\n', { mode: 0o755 });
+  // A live dir as s6-rc-init makes it: start refuses one without LIVE/compiled.
+  fs.mkdirSync(path.join(f.root, 'live', 'compiled'), { recursive: true });
   for (const args of [[], ['--json']]) {
     const r = vmsvc(['start', 'a\u202etxt.exe', '--source', f.out, '--s6rc', s6rc, '--live', path.join(f.root, 'live'), ...args]);
     t.is(r.code, 0, r.stderr);
@@ -146,6 +152,14 @@ test('check-s6rc and usage errors: names in any source tree and in the arguments
   t.is(r.code, 1);
   assertNoRaw(t, 'check-s6rc stderr', r.stderr);
   t.true(r.stderr.includes('x\\x9bq\\u{202e}'), r.stderr);
+  // --json, like check's: the problems as values, the name exact once parsed, nothing raw on the terminal.
+  const asJson = vmsvc(['check-s6rc', path.join(root, 'src'), '--json']);
+  t.is(asJson.code, 1);
+  assertNoRaw(t, 'check-s6rc --json', asJson.stdout);
+  const parsed = JSON.parse(asJson.stdout) as { ok: boolean; problems: Array<{ service: string | null; file: string; reason: string }> };
+  t.false(parsed.ok);
+  t.true(parsed.problems.length > 0 && parsed.problems.every((x) => x.service === 'x\u009bq\u202e'), asJson.stdout);
+  t.is(asJson.stderr, '');
   const usage = vmsvc(['ls', '--bogus\u009b\u202e']);
   t.is(usage.code, 2);
   assertNoRaw(t, 'usage error', usage.stderr);

@@ -29,7 +29,7 @@ export interface Rig {
   apply(extra?: readonly string[]): CliResult;
   /** `vmsvc apply` started with its soft stack limit at `bytes` (s6-softlimit -s), as on a host with a small default. */
   applyWithStack(bytes: number, extra?: readonly string[]): CliResult;
-  /** An admin command with the rig's --source and, as the command takes them, --scandir/--prefix or --live and --s6rc. */
+  /** An admin command with the rig's --state, as an admin would run it after apply. */
   admin(args: readonly string[]): CliResult;
   /** Runs a prefix program (s6-rc, s6-svstat, ...) with the rig's environment. */
   s6(program: string, args: readonly string[]): CliResult;
@@ -103,9 +103,8 @@ export async function startRig(t: ExecutionContext, real: RealS6rc, opts: RigOpt
       const r = spawnSync(real.bin('s6-softlimit'), ['-s', String(bytes), process.execPath, VMSVC, 'apply', ...flags, ...extra], { encoding: 'utf8', env, timeout: 600_000 });
       return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
     },
-    admin: (args) => vmsvc([...args, '--source', path.join(state, 'source'), ...(args[0] === 'start' || args[0] === 'stop'
-      ? ['--live', live, '--s6rc', real.bin('s6-rc')]
-      : ['--scandir', scandir, '--prefix', ''])], env),
+    // Only --state: the rest is what apply recorded there (STATE/where.json).
+    admin: (args) => vmsvc([...args, '--state', state], env),
     s6: run,
     up: () => run('s6-rc', ['-l', live, '-a', 'list']).stdout.split('\n').filter((l) => l !== '').sort(),
     pid(service) {

@@ -18,7 +18,7 @@ import type { CommandResult, CommandRunner } from '../../generator/util/command-
 import { logs } from '../../generator/admin/logs.js';
 import { ls, type LsRow, type LsVmRow } from '../../generator/admin/ls.js';
 import { show, type ShowResult } from '../../generator/admin/show.js';
-import { start, stop } from '../../generator/admin/start-stop.js';
+import { restart, start, stop } from '../../generator/admin/start-stop.js';
 import { startS6rc, type S6rcHarness } from '../harness/real-s6rc.js';
 import { vmsvc } from '../support/cli.js';
 import { dataDirWith, type VmSpec } from '../support/data-dir.js';
@@ -143,7 +143,6 @@ realS6rcTest('ls --json: every VM ready with the pids s6 reports, providers, add
     t.is(r.logger.pid, emu.servicePid(`vm-${name}-log`));
     t.true(r.uptimeSeconds !== null && r.uptimeSeconds >= 0);
     t.is(r.deaths, 0, 'no process of a fresh service has died');
-    t.is(r.restarts, null, 's6 does not count restarts');
     t.is(r.vm.wantedUp, true);
   }
   t.deepEqual(vmRow(rows, 'a').providers, []);
@@ -153,8 +152,8 @@ realS6rcTest('ls --json: every VM ready with the pids s6 reports, providers, add
   t.deepEqual(vmRow(rows, 'b').addresses, [B_TO_A.ip]);
   t.deepEqual(vmRow(rows, 'c').addresses, [C_TO_B.ip]);
   t.deepEqual(rows.filter((r) => r.skipped), [
-    { name: 'broken', skipped: true, reason: 'invalid (vmlinux-missing)' },
-    { name: 'needy', skipped: true, reason: 'needs provider broken, which is skipped' },
+    { name: 'broken', skipped: true, reason: 'invalid (vmlinux-missing)', problems: [{ rule: 'vmlinux-missing', path: path.join(g.data, 'broken', 'vmlinux') }] },
+    { name: 'needy', skipped: true, reason: 'needs provider broken, which is skipped', problems: [] },
   ]);
 });
 
@@ -165,7 +164,8 @@ realS6rcTest('ls prints an aligned table', async (t, s6rc) => {
   const lines = c.out().trimEnd().split('\n');
   t.is(lines.length, 6);
   const header = lines[0]!;
-  t.regex(header, /^NAME +STATE +AUTOSTART +PID +UPTIME +DEATHS +RESTARTS +PROVIDERS +ADDRESSES +NOTE$/);
+  // No RESTARTS column: s6 does not count restarts, and a column that always said "unknown" told nothing.
+  t.regex(header, /^NAME +STATE +AUTOSTART +PID +UPTIME +DEATHS +PROVIDERS +ADDRESSES +NOTE$/);
   const col = (name: string) => header.indexOf(name);
   const row = (vm: string) => lines.find((l) => l.startsWith(`${vm} `))!;
   for (const vm of ['a', 'b', 'c']) {
@@ -173,13 +173,12 @@ realS6rcTest('ls prints an aligned table', async (t, s6rc) => {
     t.is(r.slice(col('STATE')).split(/ +/)[0], 'ready');
     t.is(r.slice(col('PID')).split(/ +/)[0], String(emu.servicePid(`vm-${vm}`)));
     t.is(r.slice(col('DEATHS')).split(/ +/)[0], '0');
-    t.is(r.slice(col('RESTARTS')).split(/ +/)[0], 'unknown');
     t.is(r.slice(col('AUTOSTART')).split(/ +/)[0], 'no', 'no VM here has config/autostart');
   }
   t.is(row('b').slice(col('PROVIDERS')).split(/ +/)[0], 'a');
   t.is(row('b').slice(col('ADDRESSES')).split(/ +/)[0], B_TO_A.ip);
   t.is(row('broken').slice(col('STATE')).split(/ +/)[0], 'skipped');
-  t.is(row('broken').slice(col('NOTE')), 'invalid (vmlinux-missing)');
+  t.is(row('broken').slice(col('NOTE')), `invalid (vmlinux-missing): vmlinux-missing: ${path.join(g.data, 'broken', 'vmlinux')}`, 'the file at fault is named');
   t.is(row('needy').slice(col('NOTE')), 'needs provider broken, which is skipped');
 });
 
@@ -229,7 +228,7 @@ realS6rcTest('show prints a readable report', async (t, s6rc) => {
   t.is(await show({ source: g.out, scandir: emu.scandir, name: 'c', json: false }, c.io), 0);
   const text = c.out();
   t.true(text.startsWith('VM c\n'));
-  t.regex(text, new RegExp(`\\n  state: +ready \\(pid ${emu.servicePid('vm-c')}, up \\d+s, deaths 0, restarts unknown\\)\\n`));
+  t.regex(text, new RegExp(`\\n  state: +ready \\(pid ${emu.servicePid('vm-c')}, up \\d+s, deaths 0\\)\\n`));
   t.regex(text, /\n {2}providers: +b \(ready\)\n/);
   t.regex(text, /\n {2}clients: +-\n/);
   t.regex(text, new RegExp(`\\n {2}${C_TO_B.n} +client +b +${C_TO_B.clientMac} +${C_TO_B.providerMac} +${C_TO_B.ip.replace(/\./g, '\\.')} +vbr-45d4 +vtc-45d4 +${C_TO_B.service}\\n`));
@@ -238,15 +237,20 @@ realS6rcTest('show prints a readable report', async (t, s6rc) => {
   t.true(text.endsWith('    --console pty\n'));
 });
 
-realS6rcTest('show: an unknown VM is a usage error, a skipped one says why it is not there', async (t, s6rc) => {
+realS6rcTest('show: an unknown VM is a usage error; a skipped one says why, the file at fault, and where its logs are', async (t, s6rc) => {
   const { g, emu } = await running(s6rc);
   const unknown = capture();
   t.is(await show({ source: g.out, scandir: emu.scandir, name: 'nope', json: false }, unknown.io), 2);
   t.is(unknown.err(), `vmsvc: no VM nope in ${g.out} (VMs: a, b, c)\n`);
   const skipped = capture();
-  t.is(await show({ source: g.out, scandir: emu.scandir, name: 'needy', json: true }, skipped.io), 1);
-  t.is(skipped.err(), `vmsvc: VM needy is not in ${g.out}: it was skipped when the tree was generated (needs provider broken, which is skipped)\n`);
-  t.is(skipped.out(), '');
+  t.is(await show({ source: g.out, scandir: emu.scandir, logDir: g.log, name: 'broken', json: true }, skipped.io), 0, skipped.err());
+  t.deepEqual(JSON.parse(skipped.out()), {
+    skipped: true, name: 'broken', reason: 'invalid (vmlinux-missing)',
+    problems: [{ rule: 'vmlinux-missing', path: path.join(g.data, 'broken', 'vmlinux') }], logDir: path.join(g.log, 'broken'),
+  });
+  const text = capture();
+  t.is(await show({ source: g.out, scandir: emu.scandir, name: 'needy', json: false }, text.io), 0);
+  t.is(text.out(), 'VM needy\n  state:    skipped when the tree was generated: needs provider broken, which is skipped\n  log dir:  unknown (no apply record)\n');
   const noTree = capture();
   t.is(await show({ source: g.data, scandir: emu.scandir, name: 'a', json: false }, noTree.io), 2);
   t.regex(noTree.err(), /vmsvc-manifest\.json: no such file/);
@@ -304,7 +308,6 @@ realS6rcTest('ls counts a VMM killed and restarted by s6 as a death, with the ne
   t.is(c.state, 'ready');
   t.is(c.pid, emu.servicePid('vm-c'));
   t.is(c.deaths, 1);
-  t.is(c.restarts, null);
 });
 
 realS6rcTest('ls shows a VM taken down, and finds services by prefix (missing and unsupervised ones too)', async (t, s6rc) => {
@@ -320,7 +323,7 @@ realS6rcTest('ls shows a VM taken down, and finds services by prefix (missing an
   const table = capture();
   await ls({ source: g.out, scandir: emu.scandir, json: false }, table.io);
   // No deaths: the stop cleared the tally (the finish script), a stop is not a crash.
-  t.regex(table.out(), /\nc +down +no +- +- +0 +unknown +b +100\.64\.69\.212 +last exit: code 0\n/);
+  t.regex(table.out(), /\nc +down +no +- +- +0 +b +100\.64\.69\.212 +last exit: code 0\n/);
 
   // Another scandir whose names carry an s6-rc-init -p prefix.
   const prefixed = path.join(g.root, 'prefixed');
@@ -637,62 +640,106 @@ test('console: no socket says how to reach the pty (cloud-hypervisor), or that t
 // ---------------------------------------------------------------------------
 // start / stop through s6-rc (a recording stand-in: s6-rc is not installed here)
 
-function recorder(events: string[], result: CommandResult = { code: 0, stdout: '', stderr: '' }): CommandRunner & { calls: string[][] } {
+/** Records what is run; its `s6-rc -a list` says these services are up, anything else gets `result`. */
+function recorder(events: string[], up: readonly string[], result: CommandResult = { code: 0, stdout: '', stderr: '' }): CommandRunner & { calls: string[][] } {
   const calls: string[][] = [];
   return {
     calls,
     run(argv) {
       calls.push([...argv]);
       events.push(`run ${argv.join(' ')}`);
-      return result;
+      return argv.includes('-a') && argv.includes('list') ? { code: 0, stdout: up.map((s) => `${s}\n`).join(''), stderr: '' } : result;
     },
   };
 }
+
+const one = (name: string) => ({ names: [name], all: false });
 
 test('stop names the VMs that go down with it, then runs s6-rc -b -d change', async (t) => {
   const g = generateTree(t, CHAIN, ['--keep-going']);
   const events: string[] = [];
   const c = capture(events);
-  const runner = recorder(events);
-  t.is(await stop({ source: g.out, name: 'a', live: LIVE, s6rc: 's6-rc', json: false }, c.io, runner), 0);
+  const runner = recorder(events, ['vm-a', 'vm-b', 'vm-c']);
+  t.is(await stop({ source: g.out, ...one('a'), live: LIVE, s6rc: 's6-rc', json: false }, c.io, runner), 0);
   t.deepEqual(events, [
+    'run s6-rc -l /run/s6-rc -a list',
     'out vmsvc: stopping VM a also stops the VMs that need it: b, c\n',
     'run s6-rc -l /run/s6-rc -b -d change vm-a',
     'out vmsvc: stopped VM a\n',
   ]);
   const leaf = capture();
-  const leafRunner = recorder([]);
-  t.is(await stop({ source: g.out, name: 'c', live: '/run/other-live', s6rc: '/opt/s6/bin/s6-rc', json: false }, leaf.io, leafRunner), 0);
+  const leafRunner = recorder([], ['vm-c']);
+  t.is(await stop({ source: g.out, ...one('c'), live: '/run/other-live', s6rc: '/opt/s6/bin/s6-rc', json: false }, leaf.io, leafRunner), 0);
   t.is(leaf.out().split('\n')[0], 'vmsvc: stopping VM c; no VM needs it');
-  t.deepEqual(leafRunner.calls, [['/opt/s6/bin/s6-rc', '-l', '/run/other-live', '-b', '-d', 'change', 'vm-c']]);
+  t.deepEqual(leafRunner.calls.at(-1), ['/opt/s6/bin/s6-rc', '-l', '/run/other-live', '-b', '-d', 'change', 'vm-c']);
 });
 
-test('start runs s6-rc -u change; failures, skipped and unknown VMs', async (t) => {
+test('stop of a VM s6-rc has down says it is already stopped and runs no change', async (t) => {
+  const g = generateTree(t, CHAIN, ['--keep-going']);
+  const c = capture();
+  const runner = recorder([], ['vm-a']);
+  t.is(await stop({ source: g.out, names: ['c', 'a'], all: false, live: LIVE, s6rc: 's6-rc', json: false }, c.io, runner), 0);
+  t.is(c.out(), 'vmsvc: VM c is already stopped\nvmsvc: stopping VM a also stops the VMs that need it: b, c\nvmsvc: stopped VM a\n');
+  t.deepEqual(runner.calls.at(-1), ['s6-rc', '-l', LIVE, '-b', '-d', 'change', 'vm-a']);
+  const none = capture();
+  const quiet = recorder([], []);
+  t.is(await stop({ source: g.out, names: ['a', 'b'], all: false, live: LIVE, s6rc: 's6-rc', json: true }, none.io, quiet), 0);
+  t.deepEqual(JSON.parse(none.out()), { action: 'stop', vms: [], already: ['a', 'b'], clients: [], argv: [], code: 0 });
+  t.deepEqual(quiet.calls, [['s6-rc', '-l', LIVE, '-a', 'list']], 'nothing to change, no change run');
+});
+
+test('start runs s6-rc -u change; several names and --all; failures, skipped and unknown VMs, and no name at all', async (t) => {
   const g = generateTree(t, CHAIN, ['--keep-going']);
   const events: string[] = [];
   const c = capture(events);
-  t.is(await start({ source: g.out, name: 'c', live: LIVE, s6rc: 's6-rc', json: false }, c.io, recorder(events)), 0);
+  t.is(await start({ source: g.out, ...one('c'), live: LIVE, s6rc: 's6-rc', json: false }, c.io, recorder(events, [])), 0);
   t.deepEqual(events, [
+    'run s6-rc -l /run/s6-rc -a list',
     'out vmsvc: starting VM c after the VMs it needs: a, b\n',
     'run s6-rc -l /run/s6-rc -b -u change vm-c',
     'out vmsvc: started VM c\n',
   ]);
+  const several = capture();
+  const severalRunner = recorder([], []);
+  t.is(await start({ source: g.out, names: ['c', 'a', 'c'], all: false, live: LIVE, s6rc: 's6-rc', json: false }, several.io, severalRunner), 0);
+  t.is(several.out(), 'vmsvc: starting VMs c, a after the VMs they need: b\nvmsvc: started VMs c, a\n');
+  t.deepEqual(severalRunner.calls.at(-1), ['s6-rc', '-l', LIVE, '-b', '-u', 'change', 'vm-c', 'vm-a']);
+  const all = recorder([], []);
+  t.is(await start({ source: g.out, names: [], all: true, live: LIVE, s6rc: 's6-rc', json: false }, capture().io, all), 0);
+  t.deepEqual(all.calls.at(-1), ['s6-rc', '-l', LIVE, '-b', '-u', 'change', 'vm-a', 'vm-b', 'vm-c'], 'every VM of the tree, skipped ones aside');
 
   const failing = capture();
-  const failRunner = recorder([], { code: 111, stdout: '', stderr: 's6-rc: fatal: unable to take locks: Permission denied\n' });
-  t.is(await start({ source: g.out, name: 'a', live: LIVE, s6rc: 's6-rc', json: false }, failing.io, failRunner), 1);
+  const failRunner = recorder([], [], { code: 111, stdout: '', stderr: 's6-rc: fatal: unable to take locks: Permission denied\n' });
+  t.is(await start({ source: g.out, ...one('a'), live: LIVE, s6rc: 's6-rc', json: false }, failing.io, failRunner), 1);
   t.is(failing.err(), 's6-rc: fatal: unable to take locks: Permission denied\nvmsvc: s6-rc -l /run/s6-rc -b -u change vm-a failed (exit code 111)\n');
 
   const asJson = capture();
-  t.is(await stop({ source: g.out, name: 'b', live: LIVE, s6rc: 's6-rc', json: true }, asJson.io, recorder([])), 0);
+  t.is(await stop({ source: g.out, ...one('b'), live: LIVE, s6rc: 's6-rc', json: true }, asJson.io, recorder([], ['vm-b', 'vm-c'])), 0);
   t.deepEqual(JSON.parse(asJson.out()), {
-    action: 'stop', vm: 'b', service: 'vm-b', clients: ['c'], argv: ['s6-rc', '-l', '/run/s6-rc', '-b', '-d', 'change', 'vm-b'], code: 0,
+    action: 'stop', vms: ['b'], already: [], clients: ['c'], argv: [['s6-rc', '-l', '/run/s6-rc', '-b', '-d', 'change', 'vm-b']], code: 0,
   });
 
   const skipped = capture();
-  const notRun = recorder([]);
-  t.is(await start({ source: g.out, name: 'broken', live: LIVE, s6rc: 's6-rc', json: false }, skipped.io, notRun), 1);
+  const notRun = recorder([], []);
+  t.is(await start({ source: g.out, ...one('broken'), live: LIVE, s6rc: 's6-rc', json: false }, skipped.io, notRun), 1);
   t.regex(skipped.err(), /skipped when the tree was generated \(invalid \(vmlinux-missing\)\)/);
-  t.is(await stop({ source: g.out, name: 'zzz', live: LIVE, s6rc: 's6-rc', json: false }, capture().io, notRun), 2);
+  t.is(await stop({ source: g.out, ...one('zzz'), live: LIVE, s6rc: 's6-rc', json: false }, capture().io, notRun), 2);
+  const nameless = capture();
+  t.is(await start({ source: g.out, names: [], all: false, live: LIVE, s6rc: 's6-rc', json: false }, nameless.io, notRun), 2);
+  t.is(nameless.err(), 'vmsvc: start: name one or more VMs, or give --all\n');
   t.deepEqual(notRun.calls, []);
+});
+
+test('restart stops the VM and starts it again with the clients that were up', async (t) => {
+  const g = generateTree(t, CHAIN, ['--keep-going']);
+  const events: string[] = [];
+  const c = capture(events);
+  t.is(await restart({ source: g.out, ...one('a'), live: LIVE, s6rc: 's6-rc', json: false }, c.io, recorder(events, ['vm-a', 'vm-b'])), 0);
+  t.deepEqual(events, [
+    'run s6-rc -l /run/s6-rc -a list',
+    'out vmsvc: restarting VM a also restarts the VMs that need it and run: b\n',
+    'run s6-rc -l /run/s6-rc -b -d change vm-a',
+    'run s6-rc -l /run/s6-rc -b -u change vm-a vm-b',
+    'out vmsvc: restarted VM a and b\n',
+  ]);
 });

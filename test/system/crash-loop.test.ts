@@ -129,7 +129,7 @@ realS6rcTest('crash loop: stops and restarts by s6-rc are not crashes: after --c
   t.is(r.s6('s6-svdt', [dir]).stdout.trim().split('\n').length, 1, 'the crash is counted');
   // A stop by hand, outside s6-rc: down and not wanted up, as a crash loop leaves it, but no deaths.
   t.is(r.s6('s6-svc', ['-dwD', '-T', '20000', dir]).code, 0);
-  t.regex(r.admin(['ls']).stdout, /^a +failed .*stopped outside s6-rc \(s6-svc -d\): vmsvc start starts it again; last exit: code \d+$/m);
+  t.regex(r.admin(['ls']).stdout, /^a +failed .*stopped outside s6-rc \(s6-svc -d\): vmsvc start starts it again; last exit: code 143 \(128 \+ 15: SIGTERM: stopped\)$/m);
   t.regex(r.admin(['start', 'a']).stdout, /VM a was stopped outside s6-rc; starting it/);
 });
 

@@ -29,7 +29,10 @@ test('the streamed manifest is JSON.stringify(manifest, null, 2) and a newline, 
   const link = makeLink(258 as LinkNumber, 'a' as VmName, 'b' as VmName);
   for (const m of [
     manifest([], [], []),
-    manifest([vm('a'), vm('\u{1F600}é')], [link, link], [{ name: 'x', reason: 'invalid (vmlinux-missing)', needs: null }, { name: 'y', reason: 'needs provider x, which is skipped', needs: 'x' }]),
+    manifest([vm('a'), vm('\u{1F600}é')], [link, link], [
+      { name: 'x', reason: 'invalid (vmlinux-missing)', needs: null, problems: [{ rule: 'vmlinux-missing', path: '/d/x/vmlinux' }] },
+      { name: 'y', reason: 'needs provider x, which is skipped', needs: 'x', problems: [] },
+    ]),
   ]) {
     t.is([...manifestJson(m)].join(''), `${JSON.stringify(m, null, 2)}\n`);
   }

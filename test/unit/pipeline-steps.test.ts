@@ -61,7 +61,10 @@ test('check: valid VMs with sorted disks and providers; the invalid one skipped 
     const app = result.vms[0]!;
     t.deepEqual(app.disks, [path.join(path.resolve(data), 'app/blk/a.img'), path.join(path.resolve(data), 'app/blk/b.img')]);
     t.deepEqual(app.providers, ['net']);
-    t.deepEqual(result.skipped, [{ name: 'broken', reason: 'invalid (vmlinux-missing)', needs: null }]);
+    t.deepEqual(result.skipped, [{
+      name: 'broken', reason: 'invalid (vmlinux-missing)', needs: null,
+      problems: [{ rule: 'vmlinux-missing', path: path.join(path.resolve(data), 'broken', 'vmlinux') }],
+    }]);
     t.deepEqual(result.diagnostics.map((d) => d.rule), ['vmlinux-missing']);
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
