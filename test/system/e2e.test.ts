@@ -5,13 +5,13 @@
  * network namespace this test creates. The guest (a Debian cloud kernel and a
  * busybox initramfs) is prepared at test time and cached in .cache/guest.
  */
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { findProcessesUnder, startS6rc } from '../harness/real-s6rc.js';
 import { guestAccel, makeExt2Disk, prepareGuest, REPO_ROOT } from '../e2e/guest.js';
-import { vmsvc, VMSVC } from '../support/cli.js';
+import { vmsvc } from '../support/cli.js';
+import { consoleAnswer } from '../support/console.js';
 import { createNetns, interfaces } from '../support/netns.js';
 import { realS6rcTest } from '../support/real-s6rc.js';
 import { vmmPid } from '../support/processes.js';
@@ -112,24 +112,7 @@ realS6rcTest('two real VMs under s6: boot logs, addresses from MACs, ping both w
   const rows = (JSON.parse(listing.stdout) as { vms: Array<{ name: string; state: string; pid: number | null }> }).vms;
   t.deepEqual(rows.map((r) => [r.name, r.state]), [['appvm-lynx', 'ready'], ['netvm', 'ready']]);
   t.is(rows.find((r) => r.name === 'netvm')?.pid, emu.servicePid('vm-netvm'));
-  const viaCli = await new Promise<string>((resolve, reject) => {
-    const child = spawn(process.execPath, [VMSVC, 'console', 'appvm-lynx', '--source', out], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let got = '';
-    const timer = setTimeout(() => {
-      child.kill();
-      reject(new Error(`vmsvc console gave no answer: ${JSON.stringify(got)}`));
-    }, 30_000);
-    child.stdout.on('data', (d: Buffer) => {
-      got += d.toString('utf8');
-      if (/cli-84/.test(got)) {
-        clearTimeout(timer);
-        child.stdin.end();
-      }
-    });
-    child.on('close', () => resolve(got));
-    child.stdin.write('echo cli-$((80+4))\n');
-    setTimeout(() => child.stdin.writable && child.stdin.write('echo cli-$((80+4))\n'), 1500);
-  });
+  const viaCli = await consoleAnswer(['appvm-lynx', '--source', out], 'echo cli-$((80+4))', /cli-84/, process.env, 30_000);
   t.regex(viaCli, /cli-84/);
 
   // Kill the provider's VMM (trap's child; trap is the service's process): s6
