@@ -150,7 +150,8 @@ function change(action: Action, args: StartStopArgs, io: Io, runner: CommandRunn
 
 /** The atomic services s6-rc has up; exit 1 when it cannot say (the start or stop would then fail the same way). */
 function upServices(args: StartStopArgs, runner: CommandRunner): Set<string> {
-  const argv = [args.s6rc, '-l', args.live, '-a', 'list'];
+  // -b: a start or stop under way holds s6-rc's lock; wait for it, as the change that follows does.
+  const argv = [args.s6rc, '-l', args.live, '-b', '-a', 'list'];
   const r = runner.run(argv);
   if (r.code !== 0) {
     throw new CommandError(`cannot tell which VMs run: ${printable(argv.join(' '))} failed (exit code ${r.code})${r.stderr === '' ? '' : `: ${printable(r.stderr.trim())}`}`, EXIT.failed);

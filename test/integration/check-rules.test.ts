@@ -820,8 +820,8 @@ test('links-exhausted: more providers/net links than the 65534 addresses of 100.
   ]);
   t.is(fits.vms.length, 510);
   t.deepEqual(fits.skipped, [
-    { name: 'c000', reason: 'invalid (provider-unknown)', needs: null },
-    { name: 'c001', reason: 'invalid (provider-self)', needs: null },
+    { name: 'c000', reason: 'invalid (provider-unknown)', needs: null, problems: [{ rule: 'provider-unknown', path: path.join(f.data, 'c000', 'providers', 'net', 'ghost') }] },
+    { name: 'c001', reason: 'invalid (provider-self)', needs: null, problems: [{ rule: 'provider-self', path: path.join(f.data, 'c001', 'providers', 'net', 'c001') }] },
   ]);
 });
 

@@ -662,7 +662,7 @@ test('stop names the VMs that go down with it, then runs s6-rc -b -d change', as
   const runner = recorder(events, ['vm-a', 'vm-b', 'vm-c']);
   t.is(await stop({ source: g.out, ...one('a'), live: LIVE, s6rc: 's6-rc', json: false }, c.io, runner), 0);
   t.deepEqual(events, [
-    'run s6-rc -l /run/s6-rc -a list',
+    'run s6-rc -l /run/s6-rc -b -a list',
     'out vmsvc: stopping VM a also stops the VMs that need it: b, c\n',
     'run s6-rc -l /run/s6-rc -b -d change vm-a',
     'out vmsvc: stopped VM a\n',
@@ -685,7 +685,7 @@ test('stop of a VM s6-rc has down says it is already stopped and runs no change'
   const quiet = recorder([], []);
   t.is(await stop({ source: g.out, names: ['a', 'b'], all: false, live: LIVE, s6rc: 's6-rc', json: true }, none.io, quiet), 0);
   t.deepEqual(JSON.parse(none.out()), { action: 'stop', vms: [], already: ['a', 'b'], clients: [], argv: [], code: 0 });
-  t.deepEqual(quiet.calls, [['s6-rc', '-l', LIVE, '-a', 'list']], 'nothing to change, no change run');
+  t.deepEqual(quiet.calls, [['s6-rc', '-l', LIVE, '-b', '-a', 'list']], 'nothing to change, no change run');
 });
 
 test('start runs s6-rc -u change; several names and --all; failures, skipped and unknown VMs, and no name at all', async (t) => {
@@ -694,7 +694,7 @@ test('start runs s6-rc -u change; several names and --all; failures, skipped and
   const c = capture(events);
   t.is(await start({ source: g.out, ...one('c'), live: LIVE, s6rc: 's6-rc', json: false }, c.io, recorder(events, [])), 0);
   t.deepEqual(events, [
-    'run s6-rc -l /run/s6-rc -a list',
+    'run s6-rc -l /run/s6-rc -b -a list',
     'out vmsvc: starting VM c after the VMs it needs: a, b\n',
     'run s6-rc -l /run/s6-rc -b -u change vm-c',
     'out vmsvc: started VM c\n',
@@ -736,7 +736,7 @@ test('restart stops the VM and starts it again with the clients that were up', a
   const c = capture(events);
   t.is(await restart({ source: g.out, ...one('a'), live: LIVE, s6rc: 's6-rc', json: false }, c.io, recorder(events, ['vm-a', 'vm-b'])), 0);
   t.deepEqual(events, [
-    'run s6-rc -l /run/s6-rc -a list',
+    'run s6-rc -l /run/s6-rc -b -a list',
     'out vmsvc: restarting VM a also restarts the VMs that need it and run: b\n',
     'run s6-rc -l /run/s6-rc -b -d change vm-a',
     'run s6-rc -l /run/s6-rc -b -u change vm-a vm-b',
