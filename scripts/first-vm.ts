@@ -57,7 +57,14 @@ async function up(): Promise<void> {
     if (!fs.existsSync(bin(p))) throw new Refused(`no ${bin(p)}: build skalibs, execline, s6 and s6-rc under ${PREFIX} (README, Set-up), or set VMSVC_S6RC_PREFIX`);
   }
   if (!fs.existsSync(path.join(REPO, 'dist', 'vmsvc.cjs'))) throw new Refused('no dist/vmsvc.cjs: run npm run build first');
-  if (fs.existsSync(DIR) || netnsExists()) throw new Refused(`${DIR} or network namespace ${NETNS} is there already: npm run first-vm -- down`);
+  if (netnsExists()) throw new Refused(`network namespace ${NETNS} is there already: npm run first-vm -- down`);
+  // Made here, root's alone, or refused: a directory someone else made
+  // first (in /tmp, say) would let them change what root applies and runs.
+  try {
+    fs.mkdirSync(DIR, { mode: 0o700 });
+  } catch (e) {
+    throw new Refused(`cannot make ${DIR} (${e instanceof Error ? e.message : String(e)}): if a first VM runs, npm run first-vm -- down`);
+  }
 
   say('preparing the guest (the first time: Debian\'s cloud kernel is downloaded and unpacked, about a minute)');
   const guest = await prepareGuest();
@@ -135,7 +142,7 @@ async function down(): Promise<void> {
   }
   if (netnsExists()) run('ip', ['netns', 'del', NETNS]);
   fs.rmSync(DIR, { recursive: true, force: true });
-  say(`removed ${DIR} and network namespace ${NETNS}`);
+  say(`removed ${DIR} and network namespace ${NETNS}; unset VMSVC_STATE if you exported it`);
 }
 
 /** Processes whose working directory lies below `root`: the supervisors, the VMMs, the loggers. */

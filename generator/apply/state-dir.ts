@@ -14,6 +14,7 @@ import { takeLock } from '../util/pid-lock.js';
 import { errnoOf } from '../util/errno.js';
 import { tempSuffix } from '../util/temp-name.js';
 import { CommandError } from '../command/shell.js';
+import { untrustedPath } from '../util/trusted-path.js';
 
 const p = printable;
 /** Absolute paths of everything apply reads and writes. */
@@ -220,6 +221,11 @@ function readdirOrEmpty(dir: string): string[] {
 
 /** One apply per state directory; a lock whose owner died is taken over. */
 export function withLock<T>(L: StateLayout, fn: () => T): T {
+  // What apply writes there (the record start and stop trust, the journal,
+  // the databases) must be root's alone, whatever umask it was started with.
+  process.umask(0o022);
+  const unsafe = untrustedPath(L.state);
+  if (unsafe !== null) throw new CommandError(`the state dir ${p(L.state)} is not root's alone (${p(unsafe)}); apply writes what start and stop run as root there`);
   fs.mkdirSync(L.state, { recursive: true });
   const taken = takeLock(L.lock);
   if (!taken.ok && 'refused' in taken) {

@@ -28,6 +28,14 @@ realS6rcTest('first VM in five minutes: up, ls, logs, console, restart, down, as
     script('down');
     fs.rmSync(parent, { recursive: true, force: true });
   });
+  // A directory someone else made there first is refused, not filled in.
+  fs.mkdirSync(dir);
+  fs.chownSync(dir, 65534, 65534);
+  const squatted = script('up');
+  t.is(squatted.status, 1, squatted.stdout);
+  t.regex(squatted.stderr, /cannot make/);
+  fs.rmdirSync(dir);
+
   const started = Date.now();
   const up = script('up');
   t.is(up.status, 0, `${up.stdout}${up.stderr}`);
