@@ -30,8 +30,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { compareBytes, printable } from '../util/bytes.js';
-import { showArgv, type CommandResult, type CommandRunner } from '../util/command-runner.js';
-import { failed, passStderr, upChange, upServices, type LiveRc } from './live-rc.js';
+import type { CommandResult, CommandRunner } from '../util/command-runner.js';
+import { downChange, failed, passStderr, upChange, upServices, type LiveRc } from './live-rc.js';
+import { defaultPipePrograms, pipelinesOf, repairPipes, type PipePrograms } from './pipe-repair.js';
 import { boundary } from './pause-hook.js';
 import { clearIntent, writeIntent } from './intent.js';
 import { finishInterrupted } from './recover.js';
@@ -68,10 +69,13 @@ export interface S6rcPrograms {
   readonly rc: string;
   /** Makes s6-svscan scan, and stop the supervisors of unlinked services (supervisors.ts). */
   readonly svscanctl: string;
+  /** List and refill s6rc-fdholder's pipes after a killed s6-rc-update (pipe-repair.ts). */
+  readonly pipes: PipePrograms;
 }
 
 export const defaultS6rcPrograms: S6rcPrograms = {
   compile: 's6-rc-compile', init: 's6-rc-init', update: 's6-rc-update', softlimit: 's6-softlimit', rc: 's6-rc', svscanctl: 's6-svscanctl',
+  pipes: defaultPipePrograms,
 };
 
 export interface ApplyOptions {
@@ -88,6 +92,12 @@ export interface ApplyOptions {
   readonly dryRun: boolean;
   /** Bring up the VMs marked config/autostart once the database is loaded (--no-autostart: false). */
   readonly autostart: boolean;
+  /**
+   * The -t of every s6-rc-init, s6-rc-update and s6-rc transition apply runs
+   * (ms, more than 0): apply runs in the boot path and must end even when a
+   * service never comes up.
+   */
+  readonly rcTimeoutMs: number;
   readonly generator: GeneratorOptions;
   /** Program names; the defaults are s6-rc-compile, s6-rc-init and s6-rc-update. */
   readonly programs?: Partial<S6rcPrograms>;
@@ -129,7 +139,7 @@ function apply(opts: ApplyOptions, runner: CommandRunner, io: Io): number {
   const programs = { ...defaultS6rcPrograms, ...opts.programs };
   const ctx: Ctx = {
     opts, L, runner, io, tree, hash, programs,
-    rc: { rc: programs.rc, live: L.live, runner, io },
+    rc: { rc: programs.rc, live: L.live, timeoutMs: opts.rcTimeoutMs, runner, io },
     vms: plural(check.vms.length, 'VM'),
     size: dbSize(tree),
     marked: check.vms.filter((vm) => vm.settings.autostart).map((vm) => ({ vm: vm.name, pipeline: serviceName.pipeline(vm.name) })),
@@ -147,6 +157,10 @@ function step(ctx: Ctx): number {
     // A run killed after it unsupervised the stopped longruns (supervisors.ts) left them without a link.
     const why = relink(supervision(ctx));
     if (why !== null) io.err(`vmsvc: warning: ${why}\n`);
+    // A run killed inside s6-rc-update left pipelines without their pipe: whatever starts them would wait forever.
+    const pipes = repairPipes({ rc: ctx.rc, programs: ctx.programs.pipes, pipelines: pipelinesOf(readSourceCopy(L, from)) });
+    if (typeof pipes === 'string') io.err(`vmsvc: warning: ${pipes}\n`);
+    else if (pipes.length > 0) io.out(`vmsvc: an interrupted s6-rc-update left ${plural(pipes.length, 'pipeline')} without a pipe in s6rc-fdholder; gave them a new one: ${pipes.map(p).join(', ')}\n`);
   }
   const recovered = finishInterrupted(ctx.rc, L, opts.dryRun);
   return Math.max(recovered, from === null ? start(ctx, links) : onLive(ctx, links, from));
@@ -194,7 +208,7 @@ function start(ctx: Ctx, links: DbLinks): number {
   boundary('compiled');
   const short = supervisionShortfall(ctx, []);
   const init = short === null
-    ? withLimits(ctx, [ctx.programs.init, '-c', L.current, '-l', L.live, ...(opts.prefix === '' ? [] : ['-p', opts.prefix]), L.scandir], [ctx.size], { files: true })
+    ? withLimits(ctx, [ctx.programs.init, '-t', String(opts.rcTimeoutMs), '-c', L.current, '-l', L.live, ...(opts.prefix === '' ? [] : ['-p', opts.prefix]), L.scandir], [ctx.size], { files: true })
     : short;
   if (typeof init === 'string') {
     if (compiled.fresh) removeDb(L, hash);
@@ -300,7 +314,7 @@ function update(ctx: Ctx, links: DbLinks, from: string): number {
   boundary('compiled');
   const unchanged = `nothing changed: ${p(L.live)} still runs ${COMPILED_DIR}/${from}, current unchanged${compiled.fresh ? `, ${p(db)} removed` : ''}`;
   const short = supervisionShortfall(ctx, oldLongruns);
-  const run = short === null ? withLimits(ctx, [ctx.programs.update, '-l', L.live, '-f', L.conversion, db], sizes, { stack: true, files: true }) : short;
+  const run = short === null ? withLimits(ctx, [ctx.programs.update, '-t', String(opts.rcTimeoutMs), '-l', L.live, '-f', L.conversion, db], sizes, { stack: true, files: true }) : short;
   if (typeof run === 'string') {
     if (compiled.fresh) removeDb(L, hash);
     io.err(`vmsvc: ${run}\nvmsvc: ${unchanged}\n`);
@@ -360,14 +374,12 @@ function handOver(ctx: Ctx, plan: ConversionPlan, from: string, up: ReadonlySet<
   const restarting = [...plan.restarted.map((x) => x.name), ...plan.retyped, ...plan.knockOn.map((x) => x.name)].filter((n) => up.has(n));
   let stillUp = up;
   if (restarting.length > 0) {
-    const argv = [ctx.programs.rc, '-l', ctx.L.live, '-d', 'change', ...restarting];
-    const r = ctx.runner.run(argv);
-    passStderr(ctx.io, r);
+    const down = downChange(ctx.rc, restarting);
     const after = upServices(ctx.rc);
-    if (r.code !== 0 || typeof after === 'string') {
+    if (!down || typeof after === 'string') {
       // s6-rc -u on what is up does nothing: ask for everything that was.
       upChange(ctx.rc, [...up].sort(compareBytes));
-      return r.code === 0 && typeof after === 'string' ? after : `stopping the services the update restarts failed (exit ${r.code}): ${showArgv(argv)}`;
+      return down && typeof after === 'string' ? after : 'stopping the services the update restarts failed (above)';
     }
     stillUp = after;
     boundary('stopped');

@@ -18,6 +18,7 @@ import type { ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { writeIntent } from '../../generator/apply/intent.js';
 import { BOUNDARIES, PAUSE_ENV, type Boundary } from '../../generator/apply/pause-hook.js';
 import { makeVm, type VmSpec } from '../support/data-dir.js';
 import { VMSVC } from '../support/cli.js';
@@ -215,6 +216,39 @@ realS6rcTest('apply killed at each step boundary of live updates, then at seeded
   }
   t.log(`random kills: seed ${seed}, ${done} rounds, kill points up to ${150 + longest} ms`);
   t.true(done >= Math.min(rounds, 8), `at least 8 random rounds ran (${done})`);
+});
+
+/** The ids s6rc-fdholder holds (s6-fdholder-list). */
+function heldPipes(r: Rig): string[] {
+  const listed = r.s6('s6-fdholder-list', ['-t', '5000', path.join(r.live, 'servicedirs', 's6rc-fdholder', 's')]);
+  if (listed.code !== 0) throw new Error(`s6-fdholder-list: ${listed.stderr}`);
+  return listed.stdout.split('\n').filter((l) => l.startsWith('pipe:')).sort();
+}
+
+realS6rcTest('pipes s6rc-fdholder lost (s6-rc-update killed before it stored them): the next apply gives the pipelines new ones', async (t, real) => {
+  const r = await rig(t, real);
+  t.is(r.apply().code, 0);
+  prepare(t, r, 'A', 'before B');
+  const from = liveDb(r);
+  setData(r, 'B');
+  const b = r.apply(['--no-autostart']);
+  t.is(b.code, 0, b.stderr);
+  const keepPid = r.pid('vm-keep');
+  const socket = path.join(r.live, 'servicedirs', 's6rc-fdholder', 's');
+  // What the kill left (seed 17 of the random rounds): the new VM's pipe never stored, and the journal asking to autostart it.
+  for (const id of ['pipe:s6rc-r-vm-fresh-log', 'pipe:s6rc-w-vm-fresh-log']) t.is(r.s6('s6-fdholder-delete', ['-t', '5000', socket, id]).code, 0);
+  writeIntent(r.state, { from, to: liveDb(r), restore: [], autostart: ['vm-fresh-pipeline'] });
+  // A running pipeline that lost one end: a new pipe only reaches it through a restart.
+  t.is(r.s6('s6-fdholder-delete', ['-t', '5000', socket, 'pipe:s6rc-w-vm-keep-log']).code, 0);
+  const again = r.apply();
+  t.is(again.code, 0, `${again.stdout}${again.stderr}`);
+  t.regex(again.stdout, /left 2 pipelines without a pipe in s6rc-fdholder; gave them a new one: vm-fresh-log, vm-keep-log/);
+  // later, newly marked too, stays down: that run did not autostart it (--no-autostart), and the journal does not name it.
+  t.deepEqual(upVms(r), ['app', 'fresh', 'keep', 'net']);
+  t.true(r.up().includes('vm-fresh-log') && r.up().includes('vm-keep-log'), 'the loggers are up');
+  t.not(r.pid('vm-keep'), keepPid, 'keep was restarted onto its new pipe');
+  t.deepEqual(heldPipes(r), Object.keys(DATA.B).flatMap((vm) => [`pipe:s6rc-r-vm-${vm}-log`, `pipe:s6rc-w-vm-${vm}-log`]).sort());
+  t.false(fs.existsSync(path.join(r.state, 'intent')), 'no journal left');
 });
 
 /** A seeded PRNG in [0, 1): the same rounds for the same seed. */
