@@ -220,8 +220,15 @@ function readdirOrEmpty(dir: string): string[] {
 
 /** One apply per state directory; a lock whose owner died is taken over. */
 export function withLock<T>(L: StateLayout, fn: () => T): T {
-  fs.mkdirSync(L.state, { recursive: true });
-  const taken = takeLock(L.lock);
+  let taken: ReturnType<typeof takeLock>;
+  try {
+    fs.mkdirSync(L.state, { recursive: true });
+    taken = takeLock(L.lock);
+  } catch (e) {
+    // A full or failing state dir: nothing has been done yet, and the message says where.
+    if (errnoOf(e) === undefined) throw e;
+    throw new CommandError(`cannot take the lock ${p(L.lock)}: ${p(e instanceof Error ? e.message : String(e))}; nothing changed`);
+  }
   if (!taken.ok && 'refused' in taken) {
     throw new CommandError(taken.at === 'dir'
       ? `cannot take the lock ${p(L.lock)}: ${p(taken.refused)}`

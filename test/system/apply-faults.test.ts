@@ -14,10 +14,12 @@
  * generator/apply/pause-hook.ts): apply stops itself there and the test
  * kills it.
  */
-import type { ExecutionContext } from 'ava';
-import { spawn } from 'node:child_process';
+import test, { type ExecutionContext } from 'ava';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
+import { errnoOf } from '../../generator/util/errno.js';
 import { writeIntent } from '../../generator/apply/intent.js';
 import { BOUNDARIES, PAUSE_ENV, type Boundary } from '../../generator/apply/pause-hook.js';
 import { makeVm, type VmSpec } from '../support/data-dir.js';
@@ -249,6 +251,82 @@ realS6rcTest('pipes s6rc-fdholder lost (s6-rc-update killed before it stored the
   t.not(r.pid('vm-keep'), keepPid, 'keep was restarted onto its new pipe');
   t.deepEqual(heldPipes(r), Object.keys(DATA.B).flatMap((vm) => [`pipe:s6rc-r-vm-${vm}-log`, `pipe:s6rc-w-vm-${vm}-log`]).sort());
   t.false(fs.existsSync(path.join(r.state, 'intent')), 'no journal left');
+});
+
+/** The tmpfs mounts the full-disk test made and has not unmounted yet: unmounted after all tests, whatever happened. */
+const mounts = new Set<string>();
+test.after.always(() => {
+  for (const dir of mounts) unmount(dir);
+});
+
+function unmount(dir: string): void {
+  if (fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === dir)) {
+    const r = spawnSync('umount', [dir], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`umount ${dir}: ${r.stderr}`);
+  }
+  mounts.delete(dir);
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+/** Fills the file system of `file` until ENOSPC, then gives back `spare` bytes. */
+function fill(file: string, spare: number): void {
+  const fd = fs.openSync(file, 'w');
+  const chunk = Buffer.alloc(64 * 1024, 1);
+  try {
+    for (;;) fs.writeSync(fd, chunk);
+  } catch (e) {
+    if (errnoOf(e) !== 'ENOSPC') throw e;
+  }
+  fs.ftruncateSync(fd, Math.max(0, fs.fstatSync(fd).size - spare));
+  fs.closeSync(fd);
+}
+
+/** The bytes tmpfs charges for the files below `dir`: their data in whole pages (directories and inodes are not counted). */
+function pagesOf(dir: string): number {
+  return fs.readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .reduce((sum, e) => sum + Math.ceil(fs.statSync(path.join(e.parentPath, e.name)).size / 4096) * 4096, 0);
+}
+
+realS6rcTest('a full state dir (a small tmpfs): an apply out of space while compiling fails cleanly, the next one after space is freed succeeds', async (t, real) => {
+  const mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsvc-full-'));
+  mounts.add(mnt);
+  // Registered before the rig's teardown, so it runs after it (ava runs teardowns last first), once nothing runs from the state dir.
+  t.teardown(() => unmount(mnt));
+  const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', mnt], { encoding: 'utf8' });
+  t.is(mount.status, 0, mount.stderr);
+  const r = await rig(t, real);
+  fs.symlinkSync(mnt, r.state);
+  t.is(r.apply().code, 0);
+  const from = liveDb(r);
+  setData(r, 'B');
+  const filler = path.join(mnt, 'filler');
+  // No room at all: staging the tree fails. Room for the staged tree but not the database: s6-rc-compile fails.
+  const staged = pagesOf(path.join(r.state, 'compiled', `${from}.source`));
+  const db = pagesOf(path.join(r.state, 'compiled', from));
+  t.log(`a source copy takes ${staged} bytes, a database ${db}`);
+  // Where each amount of room runs out: the lock's pid file, the staged copy of the tree, s6-rc-compile's database.
+  const steps = [
+    { spare: 0, says: /cannot take the lock .*ENOSPC.*; nothing changed/ },
+    { spare: staged / 2, says: /cannot stage the tree to compile .*ENOSPC.*current unchanged, the partial copy removed/ },
+    { spare: staged + db / 2, says: /No space left on device[^]*s6-rc-compile failed \(exit 111\)[^]*current unchanged/ },
+  ];
+  for (const { spare, says } of steps) {
+    fill(filler, spare);
+    const full = r.apply();
+    const what = `${spare} bytes free`;
+    t.is(full.code, 2, `${what}: ${full.stdout}${full.stderr}`);
+    t.regex(full.stderr, says, what);
+    t.deepEqual(fs.readdirSync(r.state).filter((n) => n.startsWith('.vmsvc')), [], `${what}: no lock or private lock file left`);
+    t.is(liveDb(r), from, `${what}: the live system still runs the old database`);
+    t.deepEqual(leftovers(r), [], `${what}: no partial compiled/ left`);
+    t.deepEqual(fs.readdirSync(path.join(r.state, 'compiled')).sort(), [from, `${from}.source`], `${what}: only the live database`);
+    t.false(fs.existsSync(path.join(r.state, 'intent')), `${what}: nothing live was touched`);
+    fs.rmSync(filler);
+  }
+  const again = r.apply();
+  t.is(again.code, 0, `${again.stdout}${again.stderr}`);
+  converged(t, r, ['app', 'fresh', 'held', 'later', 'net'], 'B', 'after space was freed');
 });
 
 /** A seeded PRNG in [0, 1): the same rounds for the same seed. */
