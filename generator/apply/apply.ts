@@ -36,6 +36,7 @@ import { defaultPipePrograms, pipelinesOf, repairPipes, type PipePrograms } from
 import { boundary } from './pause-hook.js';
 import { clearIntent, writeIntent } from './intent.js';
 import { finishInterrupted } from './recover.js';
+import { manifestOf, vmChanges } from './vm-changes.js';
 import type { CheckResult } from '../pipeline/check.js';
 import { bundleMembers, conversionFile, describePlan, planConversion, servicesOf, type ConversionPlan } from '../s6rc/conversion.js';
 import { downLongruns, relink, unsupervise, type Supervision } from './supervisors.js';
@@ -304,6 +305,10 @@ function update(ctx: Ctx, links: DbLinks, from: string): number {
   if (opts.dryRun) {
     io.out(`vmsvc: dry run: would compile ${p(db)} and switch ${p(L.live)} to it from ${COMPILED_DIR}/${from} (${ctx.vms}):\n`);
     for (const line of describePlan(plan)) io.out(`  ${line}\n`);
+    const was = manifestOf(before);
+    const will = manifestOf(tree);
+    const changes = was === null || will === null ? [] : vmChanges(was, will);
+    if (changes.length > 0) io.out(`vmsvc: dry run: what changes in the VMs:\n${changes.map((line) => `  ${line}\n`).join('')}`);
     if (newlyMarked.length > 0) io.out(`vmsvc: dry run: would then bring up the newly marked ${autostartLine(newlyMarked)}\n`);
     io.out(`vmsvc: dry run: ${needsLine(ctx, sizes, oldLongruns)}\n`);
     io.out(`vmsvc: dry run: ${summary(plan)}; nothing run, nothing written\n`);

@@ -377,11 +377,38 @@ test('dry run of an update: prints what would be added, stopped and restarted; r
     '  stop     vm-old-log (removed)',
     '  restart  vm-netvm (changed: run)',
     '  restart  vm-app (if up: depends on vm-netvm)',
+    'vmsvc: dry run: what changes in the VMs:',
+    `  VM netvm: a disk added: ${s.data}/netvm/blk/data.img`,
+    '  VM new: added',
+    '  VM old: removed',
     'vmsvc: dry run: the supervision tree must allow 16 service directories (s6-svscan -C, default 1000), names of 19 bytes (-L, default 251) '
       + 'and 262 open files (s6rc-fdholder); s6-rc-compile and s6-rc-update need a stack of 2 MiB, s6-rc-init and s6-rc-update 272 open files',
     'vmsvc: dry run: 2 added, 2 removed, 1 restarted (+1 if up); nothing run, nothing written',
     '',
   ].join('\n'));
+});
+
+test('dry run of an update says what changes in each VM in its own terms: memory, cpus, disks, links, initramfs, autostart', (t) => {
+  const s = setup(t, { netvm: {}, app: { providers: ['netvm'], config: { memory: '256M' } }, other: { initramfs: 'one' } });
+  t.is(s.apply().code, 0);
+  makeVm(s.data, 'db');
+  fs.rmSync(path.join(s.data, 'app'), { recursive: true });
+  makeVm(s.data, 'app', { providers: ['db'], disks: ['root.img', 'data.img'], config: { memory: '384M', cpus: '2', autostart: '' } });
+  fs.rmSync(path.join(s.data, 'other', 'blk', 'root.img'));
+  fs.writeFileSync(path.join(s.data, 'other', 'blk', 'new.img'), 'disk\n');
+  fs.rmSync(path.join(s.data, 'other', 'initramfs'));
+  const r = s.apply({ dryRun: true });
+  t.is(r.code, 0, r.err);
+  const lines = r.out.split('\n');
+  const at = lines.indexOf('vmsvc: dry run: what changes in the VMs:');
+  t.true(at > 0, r.out);
+  t.deepEqual(lines.slice(at + 1, at + 6), [
+    `  VM app: memory 256M to 384M; cpus 1 to 2; autostart on; a disk added: ${s.data}/app/blk/data.img; a link added: to db; a link removed: to netvm`,
+    '  VM db: added',
+    '  VM netvm: a link removed: from app',
+    `  VM other: initramfs "${s.data}/other/initramfs" to none; a disk added: ${s.data}/other/blk/new.img; a disk removed: ${s.data}/other/blk/root.img`,
+    'vmsvc: dry run: would then bring up the newly marked autostart 1 VM (app) and what they need',
+  ]);
 });
 
 test('rotation: after three updates only current and previous databases (with their sources) remain', (t) => {
