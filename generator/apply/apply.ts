@@ -39,7 +39,7 @@ import { finishInterrupted } from './recover.js';
 import { manifestOf, vmChanges } from './vm-changes.js';
 import type { CheckResult } from '../pipeline/check.js';
 import { bundleMembers, conversionFile, describePlan, planConversion, servicesOf, type ConversionPlan } from '../s6rc/conversion.js';
-import { downLongruns, relink, unsupervise, type Supervision } from './supervisors.js';
+import { downLongruns, dropDangling, relink, unsupervise, type Supervision } from './supervisors.js';
 import { isDir, lexists } from '../util/fs-probe.js';
 import {
   afterSwitch, COMPILED_DIR, keptHashes, SOURCE_SUFFIX, TEMP_PREFIX, type DbLinks,
@@ -155,6 +155,10 @@ function step(ctx: Ctx): number {
   const swept = sweepLeftovers(L, keptHashes(links, from), opts.dryRun);
   if (swept.length > 0) io.out(`vmsvc: ${opts.dryRun ? 'dry run: would remove' : 'removed'} what an interrupted run left: ${swept.map(p).join(', ')}\n`);
   if (from !== null && !opts.dryRun) {
+    // A run killed inside s6-rc-update may leave links to the service dirs of services it removed.
+    const dropped = dropDangling(supervision(ctx));
+    if (typeof dropped === 'string') io.err(`vmsvc: warning: ${dropped}\n`);
+    else if (dropped.length > 0) io.out(`vmsvc: removed the links an interrupted s6-rc-update left in ${p(L.scandir)} to service dirs the live database no longer has: ${dropped.map(p).join(', ')}\n`);
     // A run killed after it unsupervised the stopped longruns (supervisors.ts) left them without a link.
     const why = relink(supervision(ctx));
     if (why !== null) io.err(`vmsvc: warning: ${why}\n`);

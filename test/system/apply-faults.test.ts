@@ -9,7 +9,7 @@
  * the live state an uninterrupted run reaches: the same VMs up, the changed
  * one restarted, the others keeping their pids, autostart up, the
  * hand-stopped VM down, the state dir with no journal and no leftovers.
- * Also: the pipes a kill inside s6-rc-update leaves out of s6rc-fdholder,
+ * Also: the pipes and the links a kill inside s6-rc-update leaves behind,
  * and a full state dir (a small tmpfs).
  *
  * The kill points come from apply's test hook (VMSVC_TEST_PAUSE_AT,
@@ -133,6 +133,9 @@ function converged(t: ExecutionContext, r: Rig, vms: readonly string[], side: Si
   t.deepEqual(leftovers(r), [], `${what}: nothing temporary or partial`);
   const unsupervised = fs.readdirSync(path.join(r.live, 'servicedirs')).filter((n) => r.s6('s6-svok', [path.join(r.scandir, n)]).code !== 0);
   t.deepEqual(unsupervised, [], `${what}: every longrun has its supervisor`);
+  // s6-svscan gives up a whole scan on a link it cannot stat: one dangling link and no service is supervised anew.
+  const dangling = fs.readdirSync(r.scandir).filter((n) => !n.startsWith('.') && !fs.existsSync(path.join(r.scandir, n)));
+  t.deepEqual(dangling, [], `${what}: no dangling link in the scandir`);
 }
 
 /** Temporary entries in STATE and compiled/, and databases without their source copy or the reverse. */
@@ -173,6 +176,11 @@ async function killedUpdate(t: ExecutionContext, r: Rig, side: Side, kill: { at:
   const started = Date.now();
   const again = r.apply();
   const took = Date.now() - started;
+  if (again.code !== 0) {
+    const { execSync } = await import('node:child_process');
+    t.log(`DEBUG svscan.log:\n${fs.readFileSync(path.join(r.root, 'svscan.log'), 'utf8').slice(-6000)}`);
+    t.log(`DEBUG scandir: ${execSync(`ls -la ${r.scandir}; ps -ef | grep -v grep | grep 's6-supervise vm-\\(app\\|held\\|gone\\)'`).toString()}`);
+  }
   t.is(again.code, 0, `${what}: ${again.stdout}${again.stderr}`);
   converged(t, r, AFTER[other(side)], other(side), `${what} (${again.stdout.trim()})`);
   const after = vmPids(r);
@@ -254,6 +262,20 @@ realS6rcTest('pipes s6rc-fdholder lost (s6-rc-update killed before it stored the
   t.not(r.pid('vm-keep'), keepPid, 'keep was restarted onto its new pipe');
   t.deepEqual(heldPipes(r), Object.keys(DATA.B).flatMap((vm) => [`pipe:s6rc-r-vm-${vm}-log`, `pipe:s6rc-w-vm-${vm}-log`]).sort());
   t.false(fs.existsSync(path.join(r.state, 'intent')), 'no journal left');
+});
+
+realS6rcTest('a link s6-rc-update left to a service it removed (killed after it switched): the next apply removes it, and s6-svscan scans again', async (t, real) => {
+  const r = await rig(t, real);
+  t.is(r.apply().code, 0);
+  setData(r, 'B');
+  t.is(r.apply().code, 0);
+  // What the kill leaves: the removed service's link into the live dir, whose service dir the new database does not have.
+  fs.symlinkSync(path.join(r.live, 'servicedirs', 'vm-ghost'), path.join(r.scandir, 'vm-ghost'));
+  setData(r, 'A');
+  const again = r.apply();
+  t.is(again.code, 0, `${again.stdout}${again.stderr}`);
+  t.regex(again.stdout, /removed the links an interrupted s6-rc-update left in .* to service dirs the live database no longer has: vm-ghost/);
+  converged(t, r, ['app', 'held', 'later', 'net'], 'A', 'after the dangling link');
 });
 
 /** The tmpfs mounts the full-disk test made and has not unmounted yet: unmounted after all tests, whatever happened. */
