@@ -9,6 +9,7 @@
 import { compareBytes, printable } from '../util/bytes.js';
 import type { FileTree } from '../util/file-tree.js';
 import { MANIFEST_FILE } from '../pipeline/plan.js';
+import { isVmSettings, type VmSettings } from '../rules/settings.js';
 
 /** What this reads of a manifest's VM (plan.ts, ManifestVm); settings null in manifests from before per-VM settings. */
 interface VmFacts {
@@ -17,17 +18,7 @@ interface VmFacts {
   readonly initramfs: string | null;
   readonly disks: readonly string[];
   readonly links: { readonly asClient: readonly number[]; readonly asProvider: readonly number[] };
-  readonly settings?: Settings | null;
-}
-
-interface Settings {
-  readonly memory: string;
-  readonly cpus: number;
-  readonly cmdlineExtra: string | null;
-  readonly writableDisks: boolean;
-  readonly stopTimeoutMs: number;
-  readonly guestReady: boolean;
-  readonly autostart: boolean;
+  readonly settings?: VmSettings | null;
 }
 
 interface Facts {
@@ -64,13 +55,7 @@ function isVm(v: unknown): v is VmFacts {
   const s = v['settings'];
   return typeof v['name'] === 'string' && typeof v['kernel'] === 'string' && (v['initramfs'] === null || typeof v['initramfs'] === 'string')
     && strings(v['disks']) && isObject(links) && numbers(links['asClient']) && numbers(links['asProvider'])
-    && (s === undefined || s === null || isSettings(s));
-}
-
-function isSettings(s: unknown): s is Settings {
-  return isObject(s) && typeof s['memory'] === 'string' && Number.isInteger(s['cpus'])
-    && (s['cmdlineExtra'] === null || typeof s['cmdlineExtra'] === 'string') && typeof s['writableDisks'] === 'boolean'
-    && Number.isInteger(s['stopTimeoutMs']) && typeof s['guestReady'] === 'boolean' && typeof s['autostart'] === 'boolean';
+    && (s === undefined || s === null || isVmSettings(s));
 }
 
 function isLink(v: unknown): v is Facts['links'][number] {
@@ -104,7 +89,7 @@ function vmDiff(before: Facts, a: VmFacts, after: Facts, b: VmFacts): string[] {
   return out;
 }
 
-function settingsDiff(a: Settings, b: Settings): string[] {
+function settingsDiff(a: VmSettings, b: VmSettings): string[] {
   const out: string[] = [];
   if (a.memory !== b.memory) out.push(`memory ${printable(a.memory)} to ${printable(b.memory)}`);
   if (a.cpus !== b.cpus) out.push(`cpus ${a.cpus} to ${b.cpus}`);
