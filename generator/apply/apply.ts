@@ -49,7 +49,7 @@ import { buildTree, checkDataDir } from '../pipeline/index.js';
 import type { FileTree } from '../pipeline/render.js';
 import { formatDiagnostics, formatSkipped } from '../pipeline/report.js';
 import {
-  dbSize, findSvscan, openFiles, ownLimit, shortfalls, stackBytes, supervisionNeeds, type DbSize, type SupervisionNeeds,
+  dbSize, findSvscan, openFiles, ownLimit, S6RC_OWN_LONGRUNS, shortfalls, stackBytes, supervisionNeeds, type DbSize, type SupervisionNeeds,
 } from '../s6rc/resources.js';
 import { sameTree, treeHash, writeEntries } from '../pipeline/write-tree.js';
 import { errnoOf } from '../util/errno.js';
@@ -156,7 +156,7 @@ function step(ctx: Ctx): number {
   if (swept.length > 0) io.out(`vmsvc: ${opts.dryRun ? 'dry run: would remove' : 'removed'} what an interrupted run left: ${swept.map(p).join(', ')}\n`);
   if (from !== null && !opts.dryRun) {
     // A run killed inside s6-rc-update may leave links to the service dirs of services it removed.
-    const dropped = dropDangling(supervision(ctx));
+    const dropped = dropDangling(supervision(ctx), new Set([...servicesOf(readSourceCopy(L, from)).keys(), ...S6RC_OWN_LONGRUNS]));
     if (typeof dropped === 'string') io.err(`vmsvc: warning: ${dropped}\n`);
     else if (dropped.length > 0) io.out(`vmsvc: removed the links an interrupted s6-rc-update left in ${p(L.scandir)} to service dirs the live database no longer has: ${dropped.map(p).join(', ')}\n`);
     // A run killed after it unsupervised the stopped longruns (supervisors.ts) left them without a link.
