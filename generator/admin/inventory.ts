@@ -17,7 +17,7 @@ import { MANIFEST_FILE, type Manifest, type ManifestVm } from '../pipeline/plan.
 import { clientGraph, findCycles, reachable, startLevels, type ProviderGraph } from '../util/provider-graph.js';
 import { CommandError, EXIT } from '../command/shell.js';
 import { listUntrusted, readUntrusted } from '../util/untrusted.js';
-import { isSettingFile, type SettingFile, type VmSettings } from '../rules/settings.js';
+import { isSettingFile, isVmSettings, type SettingFile, type VmSettings } from '../rules/settings.js';
 
 // ---------------------------------------------------------------------------
 // The generated tree
@@ -150,7 +150,7 @@ function manifestProblem(m: unknown): string | null {
       || !isObject(vmLinks) || !Array.isArray(vmLinks['asClient']) || !Array.isArray(vmLinks['asProvider'])) {
       return `VM ${printable(vm['name'])}: missing or malformed fields`;
     }
-    if (('settings' in vm && !isSettings(vm['settings'])) || ('settingFiles' in vm && !isSettingFileList(vm['settingFiles']))) {
+    if (('settings' in vm && !isVmSettings(vm['settings'])) || ('settingFiles' in vm && !isSettingFileList(vm['settingFiles']))) {
       return `VM ${printable(vm['name'])}: malformed settings`;
     }
     if (names.has(vm['name'])) return `VM ${printable(vm['name'])} is listed twice`;
@@ -177,12 +177,6 @@ function manifestProblem(m: unknown): string | null {
 
 function isProblemList(v: unknown): v is Array<{ rule: string; path: string }> {
   return Array.isArray(v) && v.every((x) => isObject(x) && typeof x['rule'] === 'string' && typeof x['path'] === 'string');
-}
-
-function isSettings(v: unknown): v is VmSettings {
-  return isObject(v) && typeof v['memory'] === 'string' && Number.isInteger(v['cpus'])
-    && (v['cmdlineExtra'] === null || typeof v['cmdlineExtra'] === 'string') && typeof v['writableDisks'] === 'boolean'
-    && Number.isInteger(v['stopTimeoutMs']) && typeof v['guestReady'] === 'boolean' && typeof v['autostart'] === 'boolean';
 }
 
 function isSettingFileList(v: unknown): v is SettingFile[] {

@@ -30,14 +30,16 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { compareBytes, printable } from '../util/bytes.js';
-import { showArgv, type CommandResult, type CommandRunner } from '../util/command-runner.js';
-import { failed, passStderr, upChange, upServices, type LiveRc } from './live-rc.js';
+import type { CommandResult, CommandRunner } from '../util/command-runner.js';
+import { downChange, failed, passStderr, upChange, upServices, type LiveRc } from './live-rc.js';
+import { defaultPipePrograms, pipelinesOf, repairPipes, type PipePrograms } from './pipe-repair.js';
 import { boundary } from './pause-hook.js';
 import { clearIntent, writeIntent } from './intent.js';
 import { finishInterrupted } from './recover.js';
+import { manifestOf, vmChanges } from './vm-changes.js';
 import type { CheckResult } from '../pipeline/check.js';
 import { bundleMembers, conversionFile, describePlan, planConversion, servicesOf, type ConversionPlan } from '../s6rc/conversion.js';
-import { downLongruns, relink, unsupervise, type Supervision } from './supervisors.js';
+import { downLongruns, dropDangling, relink, unsupervise, type Supervision } from './supervisors.js';
 import { isDir, lexists } from '../util/fs-probe.js';
 import {
   afterSwitch, COMPILED_DIR, keptHashes, SOURCE_SUFFIX, TEMP_PREFIX, type DbLinks,
@@ -47,7 +49,7 @@ import { buildTree, checkDataDir } from '../pipeline/index.js';
 import type { FileTree } from '../pipeline/render.js';
 import { formatDiagnostics, formatSkipped } from '../pipeline/report.js';
 import {
-  dbSize, findSvscan, openFiles, ownLimit, shortfalls, stackBytes, supervisionNeeds, type DbSize, type SupervisionNeeds,
+  dbSize, findSvscan, openFiles, ownLimit, S6RC_OWN_LONGRUNS, shortfalls, stackBytes, supervisionNeeds, type DbSize, type SupervisionNeeds,
 } from '../s6rc/resources.js';
 import { sameTree, treeHash, writeEntries } from '../pipeline/write-tree.js';
 import { errnoOf } from '../util/errno.js';
@@ -69,10 +71,13 @@ export interface S6rcPrograms {
   readonly rc: string;
   /** Makes s6-svscan scan, and stop the supervisors of unlinked services (supervisors.ts). */
   readonly svscanctl: string;
+  /** List and refill s6rc-fdholder's pipes after a killed s6-rc-update (pipe-repair.ts). */
+  readonly pipes: PipePrograms;
 }
 
 export const defaultS6rcPrograms: S6rcPrograms = {
   compile: 's6-rc-compile', init: 's6-rc-init', update: 's6-rc-update', softlimit: 's6-softlimit', rc: 's6-rc', svscanctl: 's6-svscanctl',
+  pipes: defaultPipePrograms,
 };
 
 export interface ApplyOptions {
@@ -89,6 +94,12 @@ export interface ApplyOptions {
   readonly dryRun: boolean;
   /** Bring up the VMs marked config/autostart once the database is loaded (--no-autostart: false). */
   readonly autostart: boolean;
+  /**
+   * The -t of every s6-rc-init, s6-rc-update and s6-rc transition apply runs
+   * (ms, more than 0): apply runs in the boot path and must end even when a
+   * service never comes up.
+   */
+  readonly rcTimeoutMs: number;
   readonly generator: GeneratorOptions;
   /** Program names; the defaults are s6-rc-compile, s6-rc-init and s6-rc-update. */
   readonly programs?: Partial<S6rcPrograms>;
@@ -130,7 +141,7 @@ function apply(opts: ApplyOptions, runner: CommandRunner, io: Io): number {
   const programs = { ...defaultS6rcPrograms, ...opts.programs };
   const ctx: Ctx = {
     opts, L, runner, io, tree, hash, programs,
-    rc: { rc: programs.rc, live: L.live, runner, io },
+    rc: { rc: programs.rc, live: L.live, timeoutMs: opts.rcTimeoutMs, runner, io },
     vms: plural(check.vms.length, 'VM'),
     size: dbSize(tree),
     marked: check.vms.filter((vm) => vm.settings.autostart).map((vm) => ({ vm: vm.name, pipeline: serviceName.pipeline(vm.name) })),
@@ -145,9 +156,17 @@ function step(ctx: Ctx): number {
   const swept = sweepLeftovers(L, keptHashes(links, from), opts.dryRun);
   if (swept.length > 0) io.out(`vmsvc: ${opts.dryRun ? 'dry run: would remove' : 'removed'} what an interrupted run left: ${swept.map(p).join(', ')}\n`);
   if (from !== null && !opts.dryRun) {
+    // A run killed inside s6-rc-update may leave links to the service dirs of services it removed.
+    const dropped = dropDangling(supervision(ctx), new Set([...servicesOf(readSourceCopy(L, from)).keys(), ...S6RC_OWN_LONGRUNS]));
+    if (typeof dropped === 'string') io.err(`vmsvc: warning: ${dropped}\n`);
+    else if (dropped.length > 0) io.out(`vmsvc: removed the links an interrupted s6-rc-update left in ${p(L.scandir)} to service dirs the live database no longer has: ${dropped.map(p).join(', ')}\n`);
     // A run killed after it unsupervised the stopped longruns (supervisors.ts) left them without a link.
     const why = relink(supervision(ctx));
     if (why !== null) io.err(`vmsvc: warning: ${why}\n`);
+    // A run killed inside s6-rc-update left pipelines without their pipe: whatever starts them would wait forever.
+    const pipes = repairPipes({ rc: ctx.rc, programs: ctx.programs.pipes, pipelines: pipelinesOf(readSourceCopy(L, from)) });
+    if (typeof pipes === 'string') io.err(`vmsvc: warning: ${pipes}\n`);
+    else if (pipes.length > 0) io.out(`vmsvc: an interrupted s6-rc-update left ${plural(pipes.length, 'pipeline')} without a pipe in s6rc-fdholder; gave them a new one: ${pipes.map(p).join(', ')}\n`);
   }
   const recovered = finishInterrupted(ctx.rc, L, opts.dryRun);
   const code = Math.max(recovered, from === null ? start(ctx, links) : onLive(ctx, links, from));
@@ -220,7 +239,7 @@ function start(ctx: Ctx, links: DbLinks): number {
   boundary('compiled');
   const short = supervisionShortfall(ctx, []);
   const init = short === null
-    ? withLimits(ctx, [ctx.programs.init, '-c', L.current, '-l', L.live, ...(opts.prefix === '' ? [] : ['-p', opts.prefix]), L.scandir], [ctx.size], { files: true })
+    ? withLimits(ctx, [ctx.programs.init, '-t', String(opts.rcTimeoutMs), '-c', L.current, '-l', L.live, ...(opts.prefix === '' ? [] : ['-p', opts.prefix]), L.scandir], [ctx.size], { files: true })
     : short;
   if (typeof init === 'string') {
     if (compiled.fresh) removeDb(L, hash);
@@ -316,6 +335,10 @@ function update(ctx: Ctx, links: DbLinks, from: string): number {
   if (opts.dryRun) {
     io.out(`vmsvc: dry run: would compile ${p(db)} and switch ${p(L.live)} to it from ${COMPILED_DIR}/${from} (${ctx.vms}):\n`);
     for (const line of describePlan(plan)) io.out(`  ${line}\n`);
+    const was = manifestOf(before);
+    const will = manifestOf(tree);
+    const changes = was === null || will === null ? [] : vmChanges(was, will);
+    if (changes.length > 0) io.out(`vmsvc: dry run: what changes in the VMs:\n${changes.map((line) => `  ${line}\n`).join('')}`);
     if (newlyMarked.length > 0) io.out(`vmsvc: dry run: would then bring up the newly marked ${autostartLine(newlyMarked)}\n`);
     io.out(`vmsvc: dry run: ${needsLine(ctx, sizes, oldLongruns)}\n`);
     io.out(`vmsvc: dry run: ${summary(plan)}; nothing run, nothing written\n`);
@@ -326,7 +349,7 @@ function update(ctx: Ctx, links: DbLinks, from: string): number {
   boundary('compiled');
   const unchanged = `nothing changed: ${p(L.live)} still runs ${COMPILED_DIR}/${from}, current unchanged${compiled.fresh ? `, ${p(db)} removed` : ''}`;
   const short = supervisionShortfall(ctx, oldLongruns);
-  const run = short === null ? withLimits(ctx, [ctx.programs.update, '-l', L.live, '-f', L.conversion, db], sizes, { stack: true, files: true }) : short;
+  const run = short === null ? withLimits(ctx, [ctx.programs.update, '-t', String(opts.rcTimeoutMs), '-l', L.live, '-f', L.conversion, db], sizes, { stack: true, files: true }) : short;
   if (typeof run === 'string') {
     if (compiled.fresh) removeDb(L, hash);
     io.err(`vmsvc: ${run}\nvmsvc: ${unchanged}\n`);
@@ -386,14 +409,12 @@ function handOver(ctx: Ctx, plan: ConversionPlan, from: string, up: ReadonlySet<
   const restarting = [...plan.restarted.map((x) => x.name), ...plan.retyped, ...plan.knockOn.map((x) => x.name)].filter((n) => up.has(n));
   let stillUp = up;
   if (restarting.length > 0) {
-    const argv = [ctx.programs.rc, '-l', ctx.L.live, '-d', 'change', ...restarting];
-    const r = ctx.runner.run(argv);
-    passStderr(ctx.io, r);
+    const down = downChange(ctx.rc, restarting);
     const after = upServices(ctx.rc);
-    if (r.code !== 0 || typeof after === 'string') {
+    if (!down || typeof after === 'string') {
       // s6-rc -u on what is up does nothing: ask for everything that was.
       upChange(ctx.rc, [...up].sort(compareBytes));
-      return r.code === 0 && typeof after === 'string' ? after : `stopping the services the update restarts failed (exit ${r.code}): ${showArgv(argv)}`;
+      return down && typeof after === 'string' ? after : 'stopping the services the update restarts failed (above)';
     }
     stillUp = after;
     boundary('stopped');

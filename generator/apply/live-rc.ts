@@ -1,7 +1,12 @@
 /**
- * The s6-rc calls apply makes on the live system (`-a list`, `-u change`)
- * and how a failed program is reported: shared by the run itself
- * (apply.ts) and the recovery of an interrupted one (recover.ts).
+ * The s6-rc calls apply makes on the live system (`-a list`, `-u change`,
+ * `-d change`) and how a failed program is reported: shared by the run
+ * itself (apply.ts), the recovery of an interrupted one (recover.ts) and the
+ * repair of s6rc-fdholder's pipes (pipe-repair.ts).
+ *
+ * Every transition carries `-t`: s6-rc otherwise waits without end for a
+ * service that never comes up (a logger whose pipe s6rc-fdholder lost waits
+ * on s6-fdholder-retrieve forever), and apply runs in the boot path.
  */
 import * as path from 'node:path';
 import { printable } from '../util/bytes.js';
@@ -13,14 +18,25 @@ export interface LiveRc {
   /** The s6-rc program. */
   readonly rc: string;
   readonly live: string;
+  /** s6-rc's -t for every transition: how long one may take before s6-rc gives up (ms, more than 0). */
+  readonly timeoutMs: number;
   readonly runner: CommandRunner;
   readonly io: Io;
 }
 
 /** `s6-rc -u change NAMES`; false when some did not come up (s6-rc's stderr and the failed command passed on). Nothing to run for no names. */
 export function upChange(s: LiveRc, names: readonly string[]): boolean {
+  return change(s, '-u', names);
+}
+
+/** `s6-rc -d change NAMES` (and, as s6-rc does, what depends on them); false when some did not go down. */
+export function downChange(s: LiveRc, names: readonly string[]): boolean {
+  return change(s, '-d', names);
+}
+
+function change(s: LiveRc, way: '-u' | '-d', names: readonly string[]): boolean {
   if (names.length === 0) return true;
-  const argv = [s.rc, '-l', s.live, '-u', 'change', ...names];
+  const argv = [s.rc, '-l', s.live, '-t', String(s.timeoutMs), way, 'change', ...names];
   const r = s.runner.run(argv);
   passStderr(s.io, r);
   if (r.code !== 0) failed(s.io, [s.rc], argv, r);

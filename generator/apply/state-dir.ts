@@ -226,8 +226,15 @@ export function withLock<T>(L: StateLayout, fn: () => T): T {
   process.umask(0o022);
   const unsafe = untrustedPath(L.state);
   if (unsafe !== null) throw new CommandError(`the state dir ${p(L.state)} is not root's alone (${p(unsafe)}); apply writes what start and stop run as root there`);
-  fs.mkdirSync(L.state, { recursive: true });
-  const taken = takeLock(L.lock);
+  let taken: ReturnType<typeof takeLock>;
+  try {
+    fs.mkdirSync(L.state, { recursive: true });
+    taken = takeLock(L.lock);
+  } catch (e) {
+    // A full or failing state dir: nothing has been done yet, and the message says where.
+    if (errnoOf(e) === undefined) throw e;
+    throw new CommandError(`cannot take the lock ${p(L.lock)}: ${p(e instanceof Error ? e.message : String(e))}; nothing changed`);
+  }
   if (!taken.ok && 'refused' in taken) {
     throw new CommandError(taken.at === 'dir'
       ? `cannot take the lock ${p(L.lock)}: ${p(taken.refused)}`

@@ -85,6 +85,48 @@ export function relink(s: Supervision): string | null {
   return svscanctl(s, '-a') ?? waitFor(s, missing, true);
 }
 
+/**
+ * Removes the scan directory's links into the live directory whose service
+ * directory is gone and which the live database does not have (`live`: its
+ * services, by name), and has s6-svscan drop their supervisors (`-an`).
+ * s6-rc-update unlinks the services the new database no longer has just
+ * after it switched; killed in between, their links dangle, and s6-svscan
+ * gives up every scan at a link it cannot stat (check() in s6-svscan.c:
+ * "unable to stat"), so no service linked after that gets a supervisor.
+ * A dangling link of a service the live database has is left alone: killed
+ * before the switch, s6-rc-update has moved that running service's
+ * directory into its new live directory (make_new_livedir), and dropping
+ * the link would stop a service that should run.
+ * Returns the names removed, or why s6-svscanctl failed.
+ */
+export function dropDangling(s: Supervision, live: ReadonlySet<string>): string[] | string {
+  const inLive = `${path.join(s.live, 'servicedirs')}/`;
+  let names: string[];
+  try {
+    names = fs.readdirSync(s.scandir).filter((n) => !n.startsWith('.')).sort();
+  } catch (e) {
+    if (errnoOf(e) === 'ENOENT') return [];
+    throw e;
+  }
+  const dangling = names.filter((n) => {
+    const target = linkTarget(path.join(s.scandir, n));
+    return target?.startsWith(inLive) === true && !live.has(target.slice(inLive.length)) && !fs.existsSync(path.join(s.scandir, n));
+  });
+  if (dangling.length === 0) return [];
+  for (const name of dangling) fs.rmSync(path.join(s.scandir, name), { force: true });
+  return svscanctl(s, '-an') ?? dangling;
+}
+
+/** A symbolic link's target; null for anything else. */
+function linkTarget(p: string): string | null {
+  try {
+    return fs.readlinkSync(p);
+  } catch (e) {
+    if (errnoOf(e) === 'EINVAL' || errnoOf(e) === 'ENOENT') return null;
+    throw e;
+  }
+}
+
 function liveLongruns(live: string): string[] {
   try {
     return fs.readdirSync(path.join(live, 'servicedirs')).filter((n) => !n.startsWith('.')).sort();

@@ -7,7 +7,7 @@ import { runApply } from '../apply/apply.js';
 import { spawnRunner } from '../util/command-runner.js';
 import { printable, terminalJson } from '../util/bytes.js';
 import { hasErrors } from '../pipeline/check.js';
-import { nonEmptyPaths, optionsFromFlags, type ApplyArgs, type CheckArgs, type GenerateArgs } from './flags.js';
+import { integer, nonEmptyPaths, optionsFromFlags, U32_MAX, type ApplyArgs, type CheckArgs, type GenerateArgs } from './flags.js';
 import { checkDataDir, generate } from '../pipeline/index.js';
 import { linksOf } from '../pipeline/plan.js';
 import { checkJson, countLine, formatDiagnostics, formatSkipped, linksTable } from '../pipeline/report.js';
@@ -25,6 +25,7 @@ export function applyCommand(a: ApplyArgs, io: Io): number {
     prefix: a.prefix,
     dryRun: a['dry-run'],
     autostart: a.autostart,
+    rcTimeoutMs: integer('rc-timeout', a['rc-timeout'], 1, U32_MAX),
     generator,
     programs: { compile: a['s6-rc-compile'], init: a['s6-rc-init'], update: a['s6-rc-update'], softlimit: a['s6-softlimit'], rc: a['s6-rc'] },
   }, spawnRunner, io);

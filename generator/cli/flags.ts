@@ -113,6 +113,7 @@ export const applyFlags = {
   's6-softlimit': { type: 'string', default: 's6-softlimit', describe: 'runs s6-rc-compile and s6-rc-update with a larger stack when a large database needs one' },
   's6-rc': { type: 'string', default: 's6-rc', describe: 's6-rc program, which brings the autostart bundle up' },
   autostart: { type: 'boolean', default: true, describe: 'bring the autostart bundle up after loading the database (--no-autostart: leave every VM as it is)' },
+  'rc-timeout': { type: 'number', default: 600000, describe: 'ms s6-rc-init, s6-rc-update and each s6-rc transition apply runs may take before they give up (their -t)' },
 } as const;
 
 /** The commands the boot path runs, each with every flag it takes. */
@@ -162,7 +163,7 @@ const S6LOG_MIN_SIZE = 4096;
 const S6LOG_MAX_SIZE = 268435455;
 /** s6-supervise keeps at most this many deaths (S6_MAX_DEATH_TALLY in s6/supervise.h). */
 const S6_MAX_DEATH_TALLY = 4096;
-const U32_MAX = 4294967295;
+export const U32_MAX = 4294967295;
 /** A POSIX-portable user name: it is written unquoted into ip(8) and s6-setuidgid command lines. */
 const USER_NAME = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 
@@ -258,7 +259,7 @@ function matching(flag: string, value: string, re: RegExp, what: string): string
   return value;
 }
 
-function integer(flag: string, value: number, min: number, max: number): number {
+export function integer(flag: string, value: number, min: number, max: number): number {
   if (!Number.isInteger(value) || value < min || value > max) {
     throw new CommandError(`--${flag} must be a whole number from ${min} to ${max}, got ${value}`);
   }

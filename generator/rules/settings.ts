@@ -27,6 +27,16 @@ export interface VmSettings {
   readonly autostart: boolean;
 }
 
+/** VmSettings as a manifest records them (JSON read back by the admin commands and apply's dry run). */
+export function isVmSettings(v: unknown): v is VmSettings {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const o = new Map(Object.entries(v));
+  const cmdline = o.get('cmdlineExtra');
+  return typeof o.get('memory') === 'string' && Number.isInteger(o.get('cpus')) && (cmdline === null || typeof cmdline === 'string')
+    && typeof o.get('writableDisks') === 'boolean' && Number.isInteger(o.get('stopTimeoutMs'))
+    && typeof o.get('guestReady') === 'boolean' && typeof o.get('autostart') === 'boolean';
+}
+
 /**
  * The files of `<vm>/config/`, one per setting, as s6 service directories
  * have one file per property. Value files hold one line; flag files are on

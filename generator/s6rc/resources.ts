@@ -27,7 +27,7 @@ import { servicesOf } from './conversion.js';
 import type { FileTree } from '../util/file-tree.js';
 
 /** The services s6-rc-compile adds to every database: s6rc-fdholder and s6rc-oneshot-runner. */
-const S6RC_OWN_LONGRUNS = ['s6rc-fdholder', 's6rc-oneshot-runner'] as const;
+export const S6RC_OWN_LONGRUNS = ['s6rc-fdholder', 's6rc-oneshot-runner'] as const;
 
 export interface DbSize {
   /** Atomic services, s6-rc's own two included. */

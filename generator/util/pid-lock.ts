@@ -136,6 +136,10 @@ function writePrivate(file: string, pid: number): number {
   try {
     fs.writeSync(fd, `${pid}\n`);
     return fs.fstatSync(fd).ino;
+  } catch (e) {
+    // Out of space or I/O: an empty private file would be left for every later run to step over.
+    fs.rmSync(file, { force: true });
+    throw e;
   } finally {
     fs.closeSync(fd);
   }

@@ -101,7 +101,7 @@ function setup(t: ExecutionContext, vms: Record<string, VmSpec>, prefix = ''): S
   t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
   const state = path.join(root, 'state');
   const scandir = path.join(root, 'scan');
-  const opts: ApplyOptions = { data, state, scandir, prefix, dryRun: false, autostart: true, generator: defaultOptions };
+  const opts: ApplyOptions = { data, state, scandir, prefix, dryRun: false, autostart: true, rcTimeoutMs: 600_000, generator: defaultOptions };
   const s6 = new RecordingS6rc();
   return {
     data, state, scandir, opts, s6,
@@ -159,7 +159,7 @@ test('first run: compile, then s6-rc-init on current; current -> compiled/HASH a
   t.is(r.code, 0, r.err);
   t.deepEqual(calls(s.s6, s.state), [
     ['s6-rc-compile', `${s.state}/compiled/${h1}`, `STAGED(${h1})`],
-    ['s6-rc-init', '-c', `${s.state}/current`, '-l', `${s.state}/live`, '-p', 'vm:', s.scandir],
+    ['s6-rc-init', '-t', '600000', '-c', `${s.state}/current`, '-l', `${s.state}/live`, '-p', 'vm:', s.scandir],
   ]);
   t.is(link(path.join(s.state, 'current')), `compiled/${h1}`);
   t.is(link(path.join(s.state, 'source')), `compiled/${h1}.source`, 'source is the live database\'s source copy');
@@ -175,7 +175,7 @@ test('without --prefix, s6-rc-init gets no -p; --live and program names are hono
   fs.mkdirSync(path.dirname(live));
   const r = s.apply({ live, programs: { compile: 's6-rc-compile', init: 's6-rc-init' } });
   t.is(r.code, 0, r.err);
-  t.deepEqual(s.s6.take()[1], ['s6-rc-init', '-c', `${s.state}/current`, '-l', path.resolve(live), s.scandir]);
+  t.deepEqual(s.s6.take()[1], ['s6-rc-init', '-t', '600000', '-c', `${s.state}/current`, '-l', path.resolve(live), s.scandir]);
   const other = setup(t, { a: {} });
   const r2 = other.apply({ programs: { compile: '/opt/s6/bin/s6-rc-compile' } });
   t.is(r2.code, 2);
@@ -196,7 +196,7 @@ test('a changed VM: compile, then s6-rc-update with a conversion file restarting
   t.deepEqual(calls(s.s6, s.state), [
     ['s6-rc-compile', `${s.state}/compiled/${h2}`, `STAGED(${h2})`],
     ['s6-rc', '-l', `${s.state}/live`, '-a', 'list'],
-    ['s6-rc-update', '-l', `${s.state}/live`, '-f', `${s.state}/conversion`, `${s.state}/compiled/${h2}`],
+    ['s6-rc-update', '-t', '600000', '-l', `${s.state}/live`, '-f', `${s.state}/conversion`, `${s.state}/compiled/${h2}`],
   ]);
   t.deepEqual(s.s6.conversions, [`${HEADER}vm-app restart\n`]);
   t.is(fs.readFileSync(path.join(s.state, 'conversion'), 'utf8'), `${HEADER}vm-app restart\n`);
@@ -275,7 +275,7 @@ test('a failing s6-rc-update that did not switch: current unchanged, new databas
   t.is(fs.realpathSync(path.join(s.state, 'live', 'compiled')), path.join(fs.realpathSync(s.state), 'compiled', h1));
   t.false(fs.existsSync(path.join(s.state, 'compiled', h2)));
   t.false(fs.existsSync(path.join(s.state, 'compiled', `${h2}.source`)));
-  t.regex(r.err, new RegExp(`s6-rc-update failed \\(exit 4\\): s6-rc-update -l ${s.state}/live -f ${s.state}/conversion ${s.state}/compiled/${h2}\\n`));
+  t.regex(r.err, new RegExp(`s6-rc-update failed \\(exit 4\\): s6-rc-update -t 600000 -l ${s.state}/live -f ${s.state}/conversion ${s.state}/compiled/${h2}\\n`));
   t.regex(r.err, /invalid service database/);
   t.regex(r.err, new RegExp(`nothing changed: .*/live still runs compiled/${h1}, current unchanged`));
 });
@@ -308,9 +308,9 @@ test('an update stops the up services it restarts first, and brings them up on t
   t.is(r.code, 0, r.err);
   const live = `${s.state}/live`;
   const list = ['s6-rc', '-l', live, '-a', 'list'];
-  const update = (h: string) => ['s6-rc-update', '-l', live, '-f', `${s.state}/conversion`, `${s.state}/compiled/${h}`];
+  const update = (h: string) => ['s6-rc-update', '-t', '600000', '-l', live, '-f', `${s.state}/conversion`, `${s.state}/compiled/${h}`];
   // vm-other restarts too, but it is down: s6-rc-update's restart line for it does nothing, and nothing stops or starts it.
-  t.deepEqual(calls(s.s6, s.state).slice(1), [list, ['s6-rc', '-l', live, '-d', 'change', 'vm-app'], list, update(h2), ['s6-rc', '-l', live, '-u', 'change', 'vm-app']]);
+  t.deepEqual(calls(s.s6, s.state).slice(1), [list, ['s6-rc', '-l', live, '-t', '600000', '-d', 'change', 'vm-app'], list, update(h2), ['s6-rc', '-l', live, '-t', '600000', '-u', 'change', 'vm-app']]);
   t.deepEqual(s.s6.conversions.at(-1), `${HEADER}vm-app restart\nvm-other restart\n`);
   t.regex(r.out, /switched .* 0 added, 0 removed, 2 restarted\n$/);
 
@@ -319,7 +319,7 @@ test('an update stops the up services it restarts first, and brings them up on t
   s.s6.failures.set('s6-rc-update', { code: 4, stderr: 's6-rc-update: fatal: invalid service database\n' });
   const refused = s.apply();
   t.is(refused.code, 2);
-  t.deepEqual(calls(s.s6, s.state).slice(1), [list, ['s6-rc', '-l', live, '-d', 'change', 'vm-app'], list, update(h3), ['s6-rc', '-l', live, '-u', 'change', 'vm-app']]);
+  t.deepEqual(calls(s.s6, s.state).slice(1), [list, ['s6-rc', '-l', live, '-t', '600000', '-d', 'change', 'vm-app'], list, update(h3), ['s6-rc', '-l', live, '-t', '600000', '-u', 'change', 'vm-app']]);
   t.regex(refused.err, new RegExp(`nothing changed: .*/live still runs compiled/${h2}, current unchanged`));
   t.true(s.s6.up.has('vm-app'), 'back up on the old database');
 
@@ -377,11 +377,38 @@ test('dry run of an update: prints what would be added, stopped and restarted; r
     '  stop     vm-old-log (removed)',
     '  restart  vm-netvm (changed: run)',
     '  restart  vm-app (if up: depends on vm-netvm)',
+    'vmsvc: dry run: what changes in the VMs:',
+    `  VM netvm: a disk added: ${s.data}/netvm/blk/data.img`,
+    '  VM new: added',
+    '  VM old: removed',
     'vmsvc: dry run: the supervision tree must allow 16 service directories (s6-svscan -C, default 1000), names of 19 bytes (-L, default 251) '
       + 'and 262 open files (s6rc-fdholder); s6-rc-compile and s6-rc-update need a stack of 2 MiB, s6-rc-init and s6-rc-update 272 open files',
     'vmsvc: dry run: 2 added, 2 removed, 1 restarted (+1 if up); nothing run, nothing written',
     '',
   ].join('\n'));
+});
+
+test('dry run of an update says what changes in each VM in its own terms: memory, cpus, disks, links, initramfs, autostart', (t) => {
+  const s = setup(t, { netvm: {}, app: { providers: ['netvm'], config: { memory: '256M' } }, other: { initramfs: 'one' } });
+  t.is(s.apply().code, 0);
+  makeVm(s.data, 'db');
+  fs.rmSync(path.join(s.data, 'app'), { recursive: true });
+  makeVm(s.data, 'app', { providers: ['db'], disks: ['root.img', 'data.img'], config: { memory: '384M', cpus: '2', autostart: '' } });
+  fs.rmSync(path.join(s.data, 'other', 'blk', 'root.img'));
+  fs.writeFileSync(path.join(s.data, 'other', 'blk', 'new.img'), 'disk\n');
+  fs.rmSync(path.join(s.data, 'other', 'initramfs'));
+  const r = s.apply({ dryRun: true });
+  t.is(r.code, 0, r.err);
+  const lines = r.out.split('\n');
+  const at = lines.indexOf('vmsvc: dry run: what changes in the VMs:');
+  t.true(at > 0, r.out);
+  t.deepEqual(lines.slice(at + 1, at + 6), [
+    `  VM app: memory 256M to 384M; cpus 1 to 2; autostart on; a disk added: ${s.data}/app/blk/data.img; a link added: to db; a link removed: to netvm`,
+    '  VM db: added',
+    '  VM netvm: a link removed: from app',
+    `  VM other: initramfs "${s.data}/other/initramfs" to none; a disk added: ${s.data}/other/blk/new.img; a disk removed: ${s.data}/other/blk/root.img`,
+    'vmsvc: dry run: would then bring up the newly marked autostart 1 VM (app) and what they need',
+  ]);
 });
 
 test('rotation: after three updates only current and previous databases (with their sources) remain', (t) => {
@@ -413,7 +440,7 @@ test('going back to the previous input reuses its database: s6-rc-update only, n
   t.is(r.code, 0, r.err);
   t.deepEqual(s.s6.take(), [
     ['s6-rc', '-l', `${s.state}/live`, '-a', 'list'],
-    ['s6-rc-update', '-l', `${s.state}/live`, '-f', `${s.state}/conversion`, `${s.state}/compiled/${h1}`],
+    ['s6-rc-update', '-t', '600000', '-l', `${s.state}/live`, '-f', `${s.state}/conversion`, `${s.state}/compiled/${h1}`],
   ]);
   t.is(link(path.join(s.state, 'current')), `compiled/${h1}`);
   t.is(link(path.join(s.state, 'previous')), `compiled/${h2}`);
@@ -450,7 +477,7 @@ test('after a reboot (live directory gone) with the same input: s6-rc-init on th
   s.s6.take();
   const r = s.apply();
   t.is(r.code, 0, r.err);
-  t.deepEqual(s.s6.take(), [['s6-rc-init', '-c', `${s.state}/current`, '-l', `${s.state}/live`, s.scandir]]);
+  t.deepEqual(s.s6.take(), [['s6-rc-init', '-t', '600000', '-c', `${s.state}/current`, '-l', `${s.state}/live`, s.scandir]]);
   t.is(link(path.join(s.state, 'current')), `compiled/${h1}`);
   t.is(link(path.join(s.state, 'previous')), null);
 });
@@ -524,7 +551,7 @@ test('autostart: after s6-rc-init, s6-rc -u change on the autostart bundle (unpr
   const live = path.join(s.state, 'live');
   const run = calls(s.s6, s.state);
   t.deepEqual(run.map((c) => c[0]), ['s6-rc-compile', 's6-rc-init', 's6-rc']);
-  t.deepEqual(run[2], ['s6-rc', '-l', live, '-u', 'change', 'boot']);
+  t.deepEqual(run[2], ['s6-rc', '-l', live, '-t', '600000', '-u', 'change', 'boot']);
   t.regex(first.out, /autostart 1 VM \(app\) and what they need; the others down until/);
   t.regex(first.out, /vmsvc: autostart: up: app\n$/);
 
@@ -535,7 +562,7 @@ test('autostart: after s6-rc-init, s6-rc -u change on the autostart bundle (unpr
   t.is(second.code, 0, second.err);
   const live2 = calls(s.s6, s.state);
   t.deepEqual(live2.map((c) => c[0]), ['s6-rc-compile', 's6-rc', 's6-rc-update', 's6-rc']);
-  t.deepEqual(live2[3], ['s6-rc', '-l', live, '-u', 'change', 'vm-fresh-pipeline', 'vm-other-pipeline']);
+  t.deepEqual(live2[3], ['s6-rc', '-l', live, '-t', '600000', '-u', 'change', 'vm-fresh-pipeline', 'vm-other-pipeline']);
   t.regex(second.out, /vmsvc: autostart: up: fresh, other\n$/);
 
   // Marks unchanged: a live update runs no s6-rc.
@@ -550,7 +577,7 @@ test('autostart: a VM that does not come up makes apply exit 1, with the databas
   s.s6.failures.set('s6-rc', { code: 1, stderr: 's6-rc: warning: unable to start service vm-app: command exited 1\n' });
   const r = s.apply();
   t.is(r.code, 1);
-  t.regex(r.err, /s6-rc failed \(exit 1\): s6-rc -l \S+ -u change autostart/);
+  t.regex(r.err, /s6-rc failed \(exit 1\): s6-rc -l \S+ -t 600000 -u change autostart/);
   t.regex(r.err, /unable to start service vm-app/);
   t.regex(r.err, /autostart: not every VM came up \(app\); the database is loaded/);
   t.is(fs.readlinkSync(path.join(s.state, 'current')), `compiled/${s.hash()}`);

@@ -4,20 +4,25 @@
  * (SIGKILL to its whole process group) at each step boundary in turn, at
  * first boot and in live updates both ways between two data dirs (a VM
  * changed, one added and marked, one removed, one newly marked, one marked
- * but stopped by hand), then (VMSVC_FAULT_ROUNDS) at seeded random moments. After each, one more apply must reach
+ * but stopped by hand), then at seeded random moments (VMSVC_FAULT_ROUNDS,
+ * off by default: see below). After each, one more apply must reach
  * the live state an uninterrupted run reaches: the same VMs up, the changed
  * one restarted, the others keeping their pids, autostart up, the
  * hand-stopped VM down, the state dir with no journal and no leftovers.
- * (The full-disk case, a small tmpfs state dir, is not written yet.)
+ * Also: the pipes and the links a kill inside s6-rc-update leaves behind,
+ * and a full state dir (a small tmpfs).
  *
  * The kill points come from apply's test hook (VMSVC_TEST_PAUSE_AT,
  * generator/apply/pause-hook.ts): apply stops itself there and the test
  * kills it.
  */
-import type { ExecutionContext } from 'ava';
-import { spawn } from 'node:child_process';
+import test, { type ExecutionContext } from 'ava';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
+import { errnoOf } from '../../generator/util/errno.js';
+import { writeIntent } from '../../generator/apply/intent.js';
 import { BOUNDARIES, PAUSE_ENV, type Boundary } from '../../generator/apply/pause-hook.js';
 import { makeVm, type VmSpec } from '../support/data-dir.js';
 import { VMSVC } from '../support/cli.js';
@@ -128,6 +133,9 @@ function converged(t: ExecutionContext, r: Rig, vms: readonly string[], side: Si
   t.deepEqual(leftovers(r), [], `${what}: nothing temporary or partial`);
   const unsupervised = fs.readdirSync(path.join(r.live, 'servicedirs')).filter((n) => r.s6('s6-svok', [path.join(r.scandir, n)]).code !== 0);
   t.deepEqual(unsupervised, [], `${what}: every longrun has its supervisor`);
+  // s6-svscan gives up a whole scan on a link it cannot stat: one dangling link and no service is supervised anew.
+  const dangling = fs.readdirSync(r.scandir).filter((n) => !n.startsWith('.') && !fs.existsSync(path.join(r.scandir, n)));
+  t.deepEqual(dangling, [], `${what}: no dangling link in the scandir`);
 }
 
 /** Temporary entries in STATE and compiled/, and databases without their source copy or the reverse. */
@@ -153,7 +161,8 @@ async function unboot(t: ExecutionContext, r: Rig): Promise<void> {
 }
 
 async function rig(t: ExecutionContext, real: RealS6rc): Promise<Rig> {
-  const r = await startRig(t, real, { bin: (bin) => installTinyVmm(bin, real) });
+  // A bounded s6-rc: a service that never comes up fails the test within a minute instead of hanging it.
+  const r = await startRig(t, real, { bin: (bin) => installTinyVmm(bin, real), flags: ['--rc-timeout', '60000'] });
   setData(r, 'A');
   return r;
 }
@@ -198,14 +207,18 @@ realS6rcTest('apply killed at each step boundary of live updates, then at seeded
     longest = Math.max(longest, await killedUpdate(t, r, side, { at }, `${side} to ${other(side)}, killed at ${at}`));
     side = other(side);
   }
-  // Random kills: a seeded loop, bounded in time (VMSVC_FAULT_ROUNDS, VMSVC_FAULT_SEED to replay one).
-  // Off by default for now: a kill inside s6-rc-update after it switched and
-  // before it stored the new pipelines' pipes in s6rc-fdholder leaves a new
-  // logger that never starts, and the next apply's s6-rc -u waits on it
-  // forever (README, "After a crash"); seed 17 finds it within 24 rounds.
-  const seed = Number(process.env.VMSVC_FAULT_SEED ?? 17);
+  // Random kills: a seeded loop of at most VMSVC_FAULT_ROUNDS rounds and 50 s. A new
+  // seed each run, in every message: VMSVC_FAULT_SEED=N replays one (the kill
+  // points are times, so a replay is close, not exact). Seed 17 found the
+  // pipes a killed s6-rc-update leaves out of s6rc-fdholder (pipe-repair.ts).
+  // Off by default (0 rounds) while the pre-switch hole (README, apply) is
+  // open: they hit it in about 3 of 10 runs of 40 rounds, and a suite that
+  // fails at random is no judge.
+  const given = process.env.VMSVC_FAULT_SEED ?? '';
+  const seed = given === '' ? Math.floor(Math.random() * 2 ** 31) : Number(given);
   const rounds = Number(process.env.VMSVC_FAULT_ROUNDS ?? 0);
-  const budget = Date.now() + 45_000;
+  t.log(`random kills: seed ${seed} (VMSVC_FAULT_SEED=${seed} to replay)`);
+  const budget = Date.now() + 50_000;
   const random = mulberry32(seed);
   let done = 0;
   for (; done < rounds && Date.now() < budget; done++) {
@@ -215,6 +228,129 @@ realS6rcTest('apply killed at each step boundary of live updates, then at seeded
   }
   t.log(`random kills: seed ${seed}, ${done} rounds, kill points up to ${150 + longest} ms`);
   t.true(done >= Math.min(rounds, 8), `at least 8 random rounds ran (${done})`);
+});
+
+/** The ids s6rc-fdholder holds (s6-fdholder-list). */
+function heldPipes(r: Rig): string[] {
+  const listed = r.s6('s6-fdholder-list', ['-t', '5000', path.join(r.live, 'servicedirs', 's6rc-fdholder', 's')]);
+  if (listed.code !== 0) throw new Error(`s6-fdholder-list: ${listed.stderr}`);
+  return listed.stdout.split('\n').filter((l) => l.startsWith('pipe:')).sort();
+}
+
+realS6rcTest('pipes s6rc-fdholder lost (s6-rc-update killed before it stored them): the next apply gives the pipelines new ones', async (t, real) => {
+  const r = await rig(t, real);
+  t.is(r.apply().code, 0);
+  prepare(t, r, 'A', 'before B');
+  const from = liveDb(r);
+  setData(r, 'B');
+  const b = r.apply(['--no-autostart']);
+  t.is(b.code, 0, b.stderr);
+  const keepPid = r.pid('vm-keep');
+  const socket = path.join(r.live, 'servicedirs', 's6rc-fdholder', 's');
+  // What the kill left (seed 17 of the random rounds): the new VM's pipe never stored, and the journal asking to autostart it.
+  for (const id of ['pipe:s6rc-r-vm-fresh-log', 'pipe:s6rc-w-vm-fresh-log']) t.is(r.s6('s6-fdholder-delete', ['-t', '5000', socket, id]).code, 0);
+  writeIntent(r.state, { from, to: liveDb(r), restore: [], autostart: ['vm-fresh-pipeline'] });
+  // A running pipeline that lost one end: a new pipe only reaches it through a restart.
+  t.is(r.s6('s6-fdholder-delete', ['-t', '5000', socket, 'pipe:s6rc-w-vm-keep-log']).code, 0);
+  const again = r.apply();
+  t.is(again.code, 0, `${again.stdout}${again.stderr}`);
+  t.regex(again.stdout, /left 2 pipelines without a pipe in s6rc-fdholder; gave them a new one: vm-fresh-log, vm-keep-log/);
+  // later, newly marked too, stays down: that run did not autostart it (--no-autostart), and the journal does not name it.
+  t.deepEqual(upVms(r), ['app', 'fresh', 'keep', 'net']);
+  t.true(r.up().includes('vm-fresh-log') && r.up().includes('vm-keep-log'), 'the loggers are up');
+  t.not(r.pid('vm-keep'), keepPid, 'keep was restarted onto its new pipe');
+  t.deepEqual(heldPipes(r), Object.keys(DATA.B).flatMap((vm) => [`pipe:s6rc-r-vm-${vm}-log`, `pipe:s6rc-w-vm-${vm}-log`]).sort());
+  t.false(fs.existsSync(path.join(r.state, 'intent')), 'no journal left');
+});
+
+realS6rcTest('a link s6-rc-update left to a service it removed (killed after it switched): the next apply removes it, and s6-svscan scans again', async (t, real) => {
+  const r = await rig(t, real);
+  t.is(r.apply().code, 0);
+  setData(r, 'B');
+  t.is(r.apply().code, 0);
+  // What the kill leaves: the removed service's link into the live dir, whose service dir the new database does not have.
+  fs.symlinkSync(path.join(r.live, 'servicedirs', 'vm-ghost'), path.join(r.scandir, 'vm-ghost'));
+  setData(r, 'A');
+  const again = r.apply();
+  t.is(again.code, 0, `${again.stdout}${again.stderr}`);
+  t.regex(again.stdout, /removed the links an interrupted s6-rc-update left in .* to service dirs the live database no longer has: vm-ghost/);
+  converged(t, r, ['app', 'held', 'later', 'net'], 'A', 'after the dangling link');
+});
+
+/** The tmpfs mounts the full-disk test made and has not unmounted yet: unmounted after all tests, whatever happened. */
+const mounts = new Set<string>();
+test.after.always(() => {
+  for (const dir of mounts) unmount(dir);
+});
+
+function unmount(dir: string): void {
+  if (fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === dir)) {
+    const r = spawnSync('umount', [dir], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`umount ${dir}: ${r.stderr}`);
+  }
+  mounts.delete(dir);
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+/** Fills the file system of `file` until ENOSPC, then gives back `spare` bytes. */
+function fill(file: string, spare: number): void {
+  const fd = fs.openSync(file, 'w');
+  const chunk = Buffer.alloc(64 * 1024, 1);
+  try {
+    for (;;) fs.writeSync(fd, chunk);
+  } catch (e) {
+    if (errnoOf(e) !== 'ENOSPC') throw e;
+  }
+  fs.ftruncateSync(fd, Math.max(0, fs.fstatSync(fd).size - spare));
+  fs.closeSync(fd);
+}
+
+/** The bytes tmpfs charges for the files below `dir`: their data in whole pages (directories and inodes are not counted). */
+function pagesOf(dir: string): number {
+  return fs.readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .reduce((sum, e) => sum + Math.ceil(fs.statSync(path.join(e.parentPath, e.name)).size / 4096) * 4096, 0);
+}
+
+realS6rcTest('a full state dir (a small tmpfs): an apply out of space while compiling fails cleanly, the next one after space is freed succeeds', async (t, real) => {
+  const mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsvc-full-'));
+  mounts.add(mnt);
+  // Registered before the rig's teardown, so it runs after it (ava runs teardowns last first), once nothing runs from the state dir.
+  t.teardown(() => unmount(mnt));
+  const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', mnt], { encoding: 'utf8' });
+  t.is(mount.status, 0, mount.stderr);
+  const r = await rig(t, real);
+  fs.symlinkSync(mnt, r.state);
+  t.is(r.apply().code, 0);
+  const from = liveDb(r);
+  setData(r, 'B');
+  const filler = path.join(mnt, 'filler');
+  // No room at all: staging the tree fails. Room for the staged tree but not the database: s6-rc-compile fails.
+  const staged = pagesOf(path.join(r.state, 'compiled', `${from}.source`));
+  const db = pagesOf(path.join(r.state, 'compiled', from));
+  t.log(`a source copy takes ${staged} bytes, a database ${db}`);
+  // Where each amount of room runs out: the lock's pid file, the staged copy of the tree, s6-rc-compile's database.
+  const steps = [
+    { spare: 0, says: /cannot take the lock .*ENOSPC.*; nothing changed/ },
+    { spare: staged / 2, says: /cannot stage the tree to compile .*ENOSPC.*current unchanged, the partial copy removed/ },
+    { spare: staged + db / 2, says: /No space left on device[^]*s6-rc-compile failed \(exit 111\)[^]*current unchanged/ },
+  ];
+  for (const { spare, says } of steps) {
+    fill(filler, spare);
+    const full = r.apply();
+    const what = `${spare} bytes free`;
+    t.is(full.code, 2, `${what}: ${full.stdout}${full.stderr}`);
+    t.regex(full.stderr, says, what);
+    t.deepEqual(fs.readdirSync(r.state).filter((n) => n.startsWith('.vmsvc')), [], `${what}: no lock or private lock file left`);
+    t.is(liveDb(r), from, `${what}: the live system still runs the old database`);
+    t.deepEqual(leftovers(r), [], `${what}: no partial compiled/ left`);
+    t.deepEqual(fs.readdirSync(path.join(r.state, 'compiled')).sort(), [from, `${from}.source`], `${what}: only the live database`);
+    t.false(fs.existsSync(path.join(r.state, 'intent')), `${what}: nothing live was touched`);
+    fs.rmSync(filler);
+  }
+  const again = r.apply();
+  t.is(again.code, 0, `${again.stdout}${again.stderr}`);
+  converged(t, r, ['app', 'fresh', 'held', 'later', 'net'], 'B', 'after space was freed');
 });
 
 /** A seeded PRNG in [0, 1): the same rounds for the same seed. */

@@ -1,0 +1,124 @@
+/**
+ * What an update changes in each VM, in the VM's own terms (memory 256M to
+ * 384M, a disk added, a link to net removed, autostart on), for
+ * `apply --dry-run`: the conversion plan says which services restart and
+ * which generated files differ, which an admin has to translate back. Read
+ * from the manifests (vmsvc-manifest.json) of the live database's source
+ * copy and of the new tree.
+ */
+import { compareBytes, printable } from '../util/bytes.js';
+import type { FileTree } from '../util/file-tree.js';
+import { MANIFEST_FILE } from '../pipeline/plan.js';
+import { isVmSettings, type VmSettings } from '../rules/settings.js';
+
+/** What this reads of a manifest's VM (plan.ts, ManifestVm); settings null in manifests from before per-VM settings. */
+interface VmFacts {
+  readonly name: string;
+  readonly kernel: string;
+  readonly initramfs: string | null;
+  readonly disks: readonly string[];
+  readonly links: { readonly asClient: readonly number[]; readonly asProvider: readonly number[] };
+  readonly settings?: VmSettings | null;
+}
+
+interface Facts {
+  readonly vms: readonly VmFacts[];
+  readonly links: ReadonlyArray<{ readonly n: number; readonly client: string; readonly provider: string }>;
+}
+
+/**
+ * The VMs and links of a tree's manifest; null when it has none or it is not
+ * shaped as this reads it (then the dry run just names no VM changes: the
+ * admin commands are where a bad manifest is reported).
+ */
+export function manifestOf(tree: FileTree): Facts | null {
+  const entry = tree.get(MANIFEST_FILE);
+  if (entry?.kind !== 'file') return null;
+  let v: unknown;
+  try {
+    v = JSON.parse(entry.content);
+  } catch {
+    return null;
+  }
+  return isObject(v) && Array.isArray(v['vms']) && v['vms'].every(isVm) && Array.isArray(v['links']) && v['links'].every(isLink)
+    ? { vms: v['vms'], links: v['links'] }
+    : null;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const strings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
+const numbers = (v: unknown): v is number[] => Array.isArray(v) && v.every((x) => Number.isInteger(x));
+
+function isVm(v: unknown): v is VmFacts {
+  if (!isObject(v)) return false;
+  const links = v['links'];
+  const s = v['settings'];
+  return typeof v['name'] === 'string' && typeof v['kernel'] === 'string' && (v['initramfs'] === null || typeof v['initramfs'] === 'string')
+    && strings(v['disks']) && isObject(links) && numbers(links['asClient']) && numbers(links['asProvider'])
+    && (s === undefined || s === null || isVmSettings(s));
+}
+
+function isLink(v: unknown): v is Facts['links'][number] {
+  return isObject(v) && Number.isInteger(v['n']) && typeof v['client'] === 'string' && typeof v['provider'] === 'string';
+}
+
+/** One line per VM added, removed or changed, bytewise by name: "VM app: memory 256M to 384M; a disk added: /data/app/data.img". */
+export function vmChanges(before: Facts, after: Facts): string[] {
+  const old = new Map(before.vms.map((vm) => [vm.name, vm]));
+  const now = new Map(after.vms.map((vm) => [vm.name, vm]));
+  const names = [...new Set([...old.keys(), ...now.keys()])].sort(compareBytes);
+  const out: string[] = [];
+  for (const name of names) {
+    const a = old.get(name);
+    const b = now.get(name);
+    const changes = a === undefined ? ['added'] : b === undefined ? ['removed'] : vmDiff(before, a, after, b);
+    if (changes.length > 0) out.push(`VM ${printable(name)}: ${changes.join('; ')}`);
+  }
+  return out;
+}
+
+function vmDiff(before: Facts, a: VmFacts, after: Facts, b: VmFacts): string[] {
+  const out: string[] = [];
+  const [x, y] = [a.settings ?? null, b.settings ?? null];
+  if (x === null || y === null) out.push('settings not recorded by the vmsvc that wrote the live tree');
+  else out.push(...settingsDiff(x, y));
+  if (a.kernel !== b.kernel) out.push(`kernel ${printable(a.kernel)} to ${printable(b.kernel)}`);
+  if (a.initramfs !== b.initramfs) out.push(`initramfs ${shown(a.initramfs)} to ${shown(b.initramfs)}`);
+  out.push(...setDiff('disk', a.disks, b.disks));
+  out.push(...setDiff('link', linkPeers(before, a), linkPeers(after, b)));
+  return out;
+}
+
+function settingsDiff(a: VmSettings, b: VmSettings): string[] {
+  const out: string[] = [];
+  if (a.memory !== b.memory) out.push(`memory ${printable(a.memory)} to ${printable(b.memory)}`);
+  if (a.cpus !== b.cpus) out.push(`cpus ${a.cpus} to ${b.cpus}`);
+  if (a.cmdlineExtra !== b.cmdlineExtra) out.push(`extra kernel command line ${shown(a.cmdlineExtra)} to ${shown(b.cmdlineExtra)}`);
+  if (a.stopTimeoutMs !== b.stopTimeoutMs) out.push(`stop timeout ${a.stopTimeoutMs} ms to ${b.stopTimeoutMs} ms`);
+  for (const [what, x, y] of [['writable disks', a.writableDisks, b.writableDisks], ['guest readiness', a.guestReady, b.guestReady], ['autostart', a.autostart, b.autostart]] as const) {
+    if (x !== y) out.push(`${what} ${y ? 'on' : 'off'}`);
+  }
+  return out;
+}
+
+const shown = (v: string | null): string => (v === null ? 'none' : JSON.stringify(printable(v)));
+
+/** "a disk added: X" / "a link removed: to net", one line per kind and way. */
+function setDiff(what: string, a: readonly string[], b: readonly string[]): string[] {
+  const added = b.filter((x) => !a.includes(x)).map(printable);
+  const removed = a.filter((x) => !b.includes(x)).map(printable);
+  const n = (k: number): string => (k === 1 ? `a ${what}` : `${k} ${what}s`);
+  return [
+    ...(added.length === 0 ? [] : [`${n(added.length)} added: ${added.join(', ')}`]),
+    ...(removed.length === 0 ? [] : [`${n(removed.length)} removed: ${removed.join(', ')}`]),
+  ];
+}
+
+/** A VM's links by the VM at the other end ("to net", "from app"): link numbers shift when others come and go. */
+function linkPeers(m: Facts, vm: VmFacts): string[] {
+  const byN = new Map(m.links.map((l) => [l.n, l]));
+  return [
+    ...vm.links.asClient.flatMap((n) => { const l = byN.get(n); return l === undefined ? [] : [`to ${l.provider}`]; }),
+    ...vm.links.asProvider.flatMap((n) => { const l = byN.get(n); return l === undefined ? [] : [`from ${l.client}`]; }),
+  ];
+}
