@@ -7,6 +7,7 @@ import {
 import { spawnRunner, type CommandRunner } from '../util/command-runner.js';
 import { alignedTable } from '../util/table.js';
 import { describeExit } from './exit-reason.js';
+import { VMM_MESSAGE_LINES, vmmMessages, type VmmMessages } from './vmm-messages.js';
 import { CommandError, guard, type Io } from '../command/shell.js';
 import { isSocket, readUntrusted } from '../util/untrusted.js';
 import { SETTING_FILES, type SettingFile, type VmSettings } from '../rules/settings.js';
@@ -99,6 +100,8 @@ export interface ShowResult {
   readonly links: readonly ShowLink[];
   /** One row per setting, in the README's order; null for a tree from before per-VM settings. */
   readonly settings: readonly ShowSetting[] | null;
+  /** The last lines the VMM wrote to its stderr (its own log), or why they could not be read. */
+  readonly vmmMessages: VmmMessages;
 }
 
 export interface ShowSetting {
@@ -163,6 +166,7 @@ export async function showResult(args: Omit<ShowArgs, 'json'>, runner: CommandRu
     services,
     vmm: vmmOf(tree, vm),
     settings: vm.settings === null ? null : settingRows(vm.settings, vm.settingFiles),
+    vmmMessages: vmmMessages(vm.logDir),
     links: [
       ...links.asClient.map((l): ShowLink => ({
         n: l.n, role: 'client', peer: l.provider, mac: l.clientMac, peerMac: l.providerMac, clientIp: l.clientIp, bridge: l.bridge, tap: l.clientTap, service: l.service,
@@ -292,6 +296,10 @@ export function formatShow(r: ShowResult): string {
   ));
   out += '\nVMM command line:\n';
   out += 'argv' in r.vmm ? formatArgv(r.vmm.argv, '  ') : `  unknown: ${printable(r.vmm.error)}\n`;
+  const m = r.vmmMessages;
+  out += `\nVMM messages (the last ${VMM_MESSAGE_LINES}, from ${printable(m.file)}):\n`;
+  if ('error' in m) out += `  unreadable: ${printable(m.error)}\n`;
+  else out += m.lines.length === 0 ? '  none\n' : m.lines.map((l) => `  ${printable(l)}\n`).join('');
   return out;
 }
 

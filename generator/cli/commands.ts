@@ -3,20 +3,54 @@
  * (fast.ts) and yargs (yargs.ts) both call these, so a command behaves
  * the same whichever parsed it. Exit codes: command/shell.ts.
  */
-import { runApply } from '../apply/apply.js';
+import { defaultS6rcPrograms, runApply } from '../apply/apply.js';
 import { spawnRunner } from '../util/command-runner.js';
 import { printable, terminalJson } from '../util/bytes.js';
 import { hasErrors } from '../pipeline/check.js';
 import { integer, nonEmptyPaths, optionsFromFlags, U32_MAX, type ApplyArgs, type CheckArgs, type GenerateArgs } from './flags.js';
+import { hostPreflight } from '../pipeline/host-probe.js';
+import type { GeneratorOptions } from '../pipeline/options.js';
+import type { Diagnostic } from '../rules/diagnostic.js';
+import { STOPS_APPLY } from '../rules/host.js';
 import { checkDataDir, generate } from '../pipeline/index.js';
 import { linksOf } from '../pipeline/plan.js';
-import { checkJson, countLine, formatDiagnostics, formatSkipped, linksTable } from '../pipeline/report.js';
+import { checkJson, countLine, formatDiagnostics, formatSkipped, hostLine, linksTable } from '../pipeline/report.js';
 import { checkS6rcSource } from '../s6rc/source-check.js';
 import { CommandError, EXIT, type Io } from '../command/shell.js';
 
+/** The flags check --host and apply share: the s6-rc programs and the KVM probe. */
+type HostArgs = Pick<CheckArgs, 's6-rc-compile' | 's6-rc-init' | 's6-rc-update' | 's6-softlimit' | 's6-rc' | 'kvm-probe'>;
+
+/** The host rules' diagnostics (rules/host.ts) for these flags; `scandir` null: no s6-svscan looked for. */
+function checkHost(a: HostArgs, options: GeneratorOptions, scandir: string | null): Diagnostic[] {
+  nonEmptyPaths({ 'kvm-probe': a['kvm-probe'], scandir: scandir ?? undefined });
+  return hostPreflight({
+    options,
+    scandir,
+    kvmProbe: a['kvm-probe'] ?? null,
+    pathEnv: process.env.PATH ?? '',
+    applyPrograms: [
+      ...(['s6-rc-compile', 's6-rc-init', 's6-rc-update', 's6-rc', 's6-softlimit'] as const).map((f) => ({ flag: `--${f}`, program: a[f] })),
+      { flag: null, program: defaultS6rcPrograms.svscanctl },
+    ],
+  }, spawnRunner);
+}
+
+/**
+ * Before apply runs anything, the host preflight: its problems are printed
+ * (also with --dry-run), and those that would make apply itself fail or
+ * hang (STOPS_APPLY) stop it; a missing VMM or a broken KVM does not, so
+ * that at boot the database loads and `ls` says why the VMs are down.
+ */
 export function applyCommand(a: ApplyArgs, io: Io): number {
   nonEmptyPaths({ data: a.data, state: a.state, scandir: a.scandir, live: a.live, 's6-rc-compile': a['s6-rc-compile'], 's6-rc-init': a['s6-rc-init'], 's6-rc-update': a['s6-rc-update'], 's6-rc': a['s6-rc'] });
   const generator = { ...optionsFromFlags(a), livePrefix: a.prefix };
+  const host = checkHost(a, generator, a.scandir);
+  for (const line of formatDiagnostics(host)) io.err(line);
+  if (!a['dry-run'] && host.some((d) => STOPS_APPLY.has(d.rule))) {
+    io.err('vmsvc: nothing run: apply cannot work on this host until the problems above are fixed\n');
+    return EXIT.failed;
+  }
   return runApply({
     data: a.data,
     state: a.state,
@@ -33,14 +67,17 @@ export function applyCommand(a: ApplyArgs, io: Io): number {
 
 export function checkCommand(a: CheckArgs, io: Io): number {
   nonEmptyPaths({ data: a.data });
-  const { result } = checkDataDir(a.data, optionsFromFlags(a));
-  if (a.json) io.out(checkJson(result, linksOf(result.vms)));
+  if (a.scandir !== undefined && !a.host) throw new CommandError('check: --scandir is for --host (which looks for the s6-svscan watching it)');
+  const options = optionsFromFlags(a);
+  const { result } = checkDataDir(a.data, options);
+  const host = a.host ? checkHost(a, options, a.scandir ?? null) : null;
+  if (a.json) io.out(checkJson(result, linksOf(result.vms), host));
   else {
-    for (const line of formatDiagnostics(result.diagnostics)) io.err(line);
+    for (const line of formatDiagnostics([...result.diagnostics, ...(host ?? [])])) io.err(line);
     if (a['show-links']) io.out(linksTable(linksOf(result.vms)));
-    io.out(`vmsvc: ${countLine(result)}\n`);
+    io.out(`vmsvc: ${countLine(result)}${host === null ? '' : `; ${hostLine(host)}`}\n`);
   }
-  return hasErrors(result) ? EXIT.failed : EXIT.ok;
+  return hasErrors(result) || (host ?? []).some((d) => d.severity === 'error') ? EXIT.failed : EXIT.ok;
 }
 
 export function generateCommand(a: GenerateArgs, io: Io): number {

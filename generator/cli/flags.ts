@@ -89,9 +89,27 @@ export const dataFlags = {
   'show-links': { type: 'boolean', default: false, describe: 'print every network link: number, MACs, client IP, bridge and taps' },
 } as const;
 
+/** The s6-rc programs apply runs; check --host looks for them too. */
+export const s6rcProgramFlags = {
+  's6-rc-compile': { type: 'string', default: 's6-rc-compile', describe: 's6-rc-compile program' },
+  's6-rc-init': { type: 'string', default: 's6-rc-init', describe: 's6-rc-init program' },
+  's6-rc-update': { type: 'string', default: 's6-rc-update', describe: 's6-rc-update program' },
+  's6-softlimit': { type: 'string', default: 's6-softlimit', describe: 'runs s6-rc-compile and s6-rc-update with a larger stack when a large database needs one' },
+  's6-rc': { type: 'string', default: 's6-rc', describe: 's6-rc program, which brings the autostart bundle up' },
+} as const;
+
+/** The host preflight (pipeline/host-probe.ts), which check --host and apply run. */
+export const hostFlags = {
+  'kvm-probe': { type: 'string', describe: 'the QEMU that probes whether KVM creates a VM, for --accel kvm (default: --vmm-bin with --vmm qemu, else qemu-system-x86_64)' },
+} as const;
+
 export const checkFlags = {
   ...dataFlags,
   json: { type: 'boolean', default: false, describe: 'print the result as JSON on stdout (with the links)' },
+  host: { type: 'boolean', default: false, describe: 'also check this host: the VMM and the s6, s6-rc and execline programs are there, the VMM\'s user may run the VMM, KVM creates a VM (--accel kvm), an s6-svscan runs on --scandir' },
+  scandir: { type: 'string', describe: 'with --host: the directory s6-svscan must be watching' },
+  ...s6rcProgramFlags,
+  ...hostFlags,
 } as const;
 
 export const generateFlags = {
@@ -107,11 +125,8 @@ export const applyFlags = {
   live: { type: 'string', describe: 's6-rc\'s live directory (default: STATE/live)' },
   prefix: { type: 'string', default: '', describe: 's6-rc-init -p prefix for the VM services (e.g. ext-)' },
   'dry-run': { type: 'boolean', default: false, describe: 'print what would start, stop and restart; run and write nothing' },
-  's6-rc-compile': { type: 'string', default: 's6-rc-compile', describe: 's6-rc-compile program' },
-  's6-rc-init': { type: 'string', default: 's6-rc-init', describe: 's6-rc-init program' },
-  's6-rc-update': { type: 'string', default: 's6-rc-update', describe: 's6-rc-update program' },
-  's6-softlimit': { type: 'string', default: 's6-softlimit', describe: 'runs s6-rc-compile and s6-rc-update with a larger stack when a large database needs one' },
-  's6-rc': { type: 'string', default: 's6-rc', describe: 's6-rc program, which brings the autostart bundle up' },
+  ...s6rcProgramFlags,
+  ...hostFlags,
   autostart: { type: 'boolean', default: true, describe: 'bring the autostart bundle up after loading the database (--no-autostart: leave every VM as it is)' },
   'rc-timeout': { type: 'number', default: 600000, describe: 'ms s6-rc-init, s6-rc-update and each s6-rc transition apply runs may take before they give up (their -t)' },
 } as const;

@@ -73,7 +73,7 @@ export async function runWithYargs(argv: readonly string[], io: Io): Promise<num
       .options(adminFlags)
       .option('status', { choices: LS_STATUSES, describe: 'only the VMs running (up or ready), stopped, failed (not restarted) or invalid (skipped: invalid, or needing an invalid VM)' }),
     (a) => runAdmin(a, (at) => ls({ source: at.source, scandir: scandirOf(at, a.state), prefix: at.prefix, logDir: at.logDir, json: a.json, status: a.status }, io)))
-    .command('show <name>', 'everything about one VM: services, dependencies, VMM argv, disks, links, paths, state and why it is down', (y) => y
+    .command('show <name>', 'everything about one VM: services, dependencies, VMM argv, disks, links, paths, state, why it is down and the VMM\'s last messages', (y) => y
       .positional('name', { type: 'string', demandOption: true })
       .options(adminFlags),
     (a) => runAdmin(a, (at) => show({ source: at.source, scandir: scandirOf(at, a.state), prefix: at.prefix, logDir: at.logDir, name: a.name, json: a.json }, io)))

@@ -3,6 +3,7 @@
  * still abstract: scripts are named templates with their data; `render` makes
  * files of them. Every list is bytewise-sorted so the output is reproducible.
  */
+import * as path from 'node:path';
 import { compareBytes, sortedBytewise } from '../util/bytes.js';
 import type { ValidVm } from './check.js';
 import { assignLinks, type Link } from './links.js';
@@ -54,6 +55,8 @@ export interface VmRunData {
   readonly memory: string;
   readonly memoryMiB: number | null;
   readonly cpus: number;
+  /** Where the VMM's stderr goes. */
+  readonly vmmLog: VmmLogData;
   /** The accelerators to try, in order (QEMU takes the first that initialises). */
   readonly accels: readonly ('kvm' | 'tcg')[];
   readonly disks: ReadonlyArray<{ readonly path: string; readonly readonly: 'on' | 'off' }>;
@@ -84,6 +87,35 @@ export interface VmStopData {
   readonly waitsMs: readonly number[];
   readonly totalMs: number;
 }
+
+/**
+ * The VMM's own messages (its stderr): an s6-log of their own, started by
+ * the run script, in VMM_LOG_SUBDIR of the VM's log dir. Apart from the
+ * serial log, which the guest writes: a guest must not be able to forge
+ * what its VMM says.
+ */
+export interface VmmLogData {
+  /** The VM's log dir, made (and given to the log user) as the logger service's run script does. */
+  readonly parent: string;
+  /** parent/VMM_LOG_SUBDIR, which s6-log makes itself, as the log user. */
+  readonly dir: string;
+  readonly s6Log: string;
+  /** Who s6-log runs as; null: as root. */
+  readonly user: string | null;
+  readonly setuidgid: string;
+  readonly maxFileBytes: number;
+  readonly maxFiles: number;
+}
+
+/** The VMM's messages below the VM's log dir; s6-log ignores a directory in its own. */
+export const VMM_LOG_SUBDIR = 'vmm';
+
+/**
+ * A VMM says little (start-up errors, a crash): the last 4 x 128 KiB are
+ * plenty, and a flood costs the disk no more than that per VM.
+ */
+const VMM_LOG_FILES = 3;
+const VMM_LOG_FILE_BYTES = 131072;
 
 export interface NetLinkData {
   readonly origin: Origin;
@@ -490,6 +522,15 @@ function planVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): Longrun {
         memory: vm.settings.memory,
         memoryMiB: memoryMiB(vm.settings.memory),
         cpus: vm.settings.cpus,
+        vmmLog: {
+          parent: paths.logDir,
+          dir: path.join(paths.logDir, VMM_LOG_SUBDIR),
+          s6Log: opts.programs.s6Log,
+          user: opts.logUser === 'root' ? null : opts.logUser,
+          setuidgid: opts.programs.s6Setuidgid,
+          maxFileBytes: VMM_LOG_FILE_BYTES,
+          maxFiles: VMM_LOG_FILES,
+        },
         accels: opts.accel === 'kvm-or-tcg' ? ['kvm', 'tcg'] : [opts.accel],
         disks: vm.disks.map((p) => ({ path: p, readonly: vm.settings.writableDisks ? 'off' : 'on' })),
         nets: [

@@ -32,6 +32,13 @@ export function* formatDiagnostics(diagnostics: readonly Diagnostic[]): Generato
   }
 }
 
+/** The host preflight's verdict in one line (check --host). */
+export function hostLine(host: readonly Diagnostic[]): string {
+  const errors = host.filter((d) => d.severity === 'error').length;
+  const warnings = host.length - errors;
+  return `host: ${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'}`;
+}
+
 export function formatSkipped(result: CheckResult): string {
   return result.skipped.map((s) => `vmsvc: skipped VM ${printable(s.name)}: ${s.reason}\n`).join('');
 }
@@ -43,14 +50,16 @@ export function countLine(result: CheckResult): string {
   return `${vms} VM${vms === 1 ? '' : 's'}: ${result.vms.length} valid, ${result.skipped.length} invalid or blocked; ${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'}`;
 }
 
-export function checkJson(result: CheckResult, links: readonly Link[]): string {
+/** `host`: the host rules' diagnostics (check --host), or null when the host was not checked. */
+export function checkJson(result: CheckResult, links: readonly Link[], host: readonly Diagnostic[] | null): string {
   return `${terminalJson({
-    ok: !result.diagnostics.some((d) => d.severity === 'error'),
+    ok: !result.diagnostics.some((d) => d.severity === 'error') && !(host ?? []).some((d) => d.severity === 'error'),
     vms: result.vms.map((vm) => vm.name),
     // As before the skipped VMs carried `needs`: the reason says it.
     skipped: result.skipped.map((s) => ({ name: s.name, reason: s.reason })),
     diagnostics: result.diagnostics,
     links,
+    ...(host === null ? {} : { host }),
   }, 2)}\n`;
 }
 

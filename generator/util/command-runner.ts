@@ -13,22 +13,41 @@ export interface CommandResult {
   readonly stderr: string;
 }
 
+/** For a program that reads stdin or might not end by itself (a probe). */
+export interface RunOptions {
+  /** Given on stdin, then EOF; default: stdin is /dev/null. */
+  readonly input?: string;
+  /** SIGKILLed after this long (it then counts as killed by a signal). */
+  readonly timeoutMs?: number;
+}
+
 /** Runs one program to completion. argv[0] is the program (looked up in PATH). */
 export interface CommandRunner {
-  run(argv: readonly string[]): CommandResult;
+  run(argv: readonly string[], opts?: RunOptions): CommandResult;
 }
 
 type ChildProcess = typeof import('node:child_process');
 
 export const spawnRunner: CommandRunner = {
-  run(argv) {
+  run(argv, opts = {}) {
     const [program, ...args] = argv;
     if (program === undefined) return { code: 127, stdout: '', stderr: 'no program given\n' };
     const { spawnSync } = createRequire(import.meta.url)('node:child_process') as ChildProcess;
-    const r = spawnSync(program, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * 1024 * 1024 });
-    if (r.error !== undefined) return { code: 127, stdout: '', stderr: `cannot run ${program}: ${r.error.message}\n` };
-    if (r.status === null) return { code: 128, stdout: r.stdout, stderr: `${r.stderr}${program} killed by ${r.signal ?? 'a signal'}\n` };
-    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+    const r = spawnSync(program, args, {
+      encoding: 'utf8',
+      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      maxBuffer: 64 * 1024 * 1024,
+      ...(opts.input === undefined ? {} : { input: opts.input }),
+      ...(opts.timeoutMs === undefined ? {} : { timeout: opts.timeoutMs, killSignal: 'SIGKILL' as const }),
+    });
+    // A timeout is an error to spawnSync too, but the program ran: it was killed.
+    if (r.signal !== null) {
+      const late = opts.timeoutMs !== undefined && r.error !== undefined ? ` after ${opts.timeoutMs} ms` : '';
+      return { code: 128, stdout: r.stdout, stderr: `${r.stderr}${program} killed by ${r.signal}${late}\n` };
+    }
+    // It ran and exited; an error beside that is its stdin closed before it read all of `input` (EPIPE).
+    if (r.status !== null) return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+    return { code: 127, stdout: '', stderr: `cannot run ${program}: ${r.error?.message ?? 'no exit status'}\n` };
   },
 };
 

@@ -4,7 +4,7 @@
  * vm, order), and which VMs end up valid or skipped, and why.
  */
 import avaTest, { type ExecutionContext } from 'ava';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +12,9 @@ import type { CheckResult } from '../../generator/pipeline/check.js';
 import { RULES, type Diagnostic, type RuleId, type Severity } from '../../generator/rules/diagnostic.js';
 import { defaultOptions, type GeneratorOptions } from '../../generator/pipeline/options.js';
 import { checkDataDir } from '../../generator/pipeline/index.js';
+import { hostPreflight, type HostRequest } from '../../generator/pipeline/host-probe.js';
+import { STOPS_APPLY } from '../../generator/rules/host.js';
+import { spawnRunner } from '../../generator/util/command-runner.js';
 import { serviceName, type VmName } from '../../generator/rules/vm-name.js';
 import { defaultSettings } from '../../generator/rules/settings.js';
 import { dataDirWith, ELF_HEADER, makeVm, multibootElf, qcow2Naming, setupHeaderElf, tempDir, type VmSpec } from '../support/data-dir.js';
@@ -1453,4 +1456,155 @@ test('setting-vmm-unsupported: a VM\'s memory QEMU or crosvm cannot take invalid
     assertOutcome(t, result, ['ok'], [['vm', 'invalid (setting-vmm-unsupported)']]);
   }
   assertDiagnostics(t, check(f.data).diagnostics, []);
+});
+
+// ------------------------------------------------------------------ host (check --host, apply)
+
+/** Every program the host rules look for, as a stand-in that exits 0 (a QEMU that reads its QMP and quits). */
+const HOST_PROGRAMS = [
+  'cloud-hypervisor', 'ch-remote', 'qemu-system-x86_64', 'execlineb', 's6-log', 's6-notifyoncheck', 's6-svc', 's6-svwait', 's6-permafailon',
+  's6-svstat', 's6-svdt-clear', 's6-setuidgid', 's6-ipcclient', 's6-ioconnect', 'ip', 's6-rc-compile', 's6-rc-init', 's6-rc-update', 's6-rc',
+  's6-softlimit', 's6-svscanctl',
+];
+const APPLY_PROGRAMS = ['s6-rc-compile', 's6-rc-init', 's6-rc-update', 's6-rc', 's6-softlimit'] as const;
+
+interface HostFixture {
+  readonly bin: string;
+  request(options: Partial<GeneratorOptions>, extra?: Partial<HostRequest>): HostRequest;
+}
+
+function hostFixture(t: ExecutionContext): HostFixture {
+  const bin = tempDir('vmsvc-host-');
+  fs.chmodSync(bin, 0o755);
+  t.teardown(() => fs.rmSync(bin, { recursive: true, force: true }));
+  for (const p of HOST_PROGRAMS) fs.writeFileSync(path.join(bin, p), '#!/bin/sh\ncat >/dev/null\nexit 0\n', { mode: 0o755 });
+  return {
+    bin,
+    request: (options, extra = {}) => ({
+      options: { ...defaultOptions, ...options, programs: { ...defaultOptions.programs, execlineb: path.join(bin, 'execlineb'), ...options.programs } },
+      applyPrograms: [...APPLY_PROGRAMS.map((p) => ({ flag: `--${p}`, program: p })), { flag: null, program: 's6-svscanctl' }],
+      scandir: null,
+      kvmProbe: null,
+      pathEnv: bin,
+      ...extra,
+    }),
+  };
+}
+
+const asRoot = process.getuid?.() === 0;
+
+test('host: with every program there and a KVM probe that works, the host rules say nothing', (t) => {
+  const h = hostFixture(t);
+  assertDiagnostics(t, hostPreflight(h.request({}), spawnRunner), []);
+  assertDiagnostics(t, hostPreflight(h.request({ vmm: 'qemu', programs: { ...defaultOptions.programs, vmm: 'qemu-system-x86_64' } }), spawnRunner), []);
+});
+
+test('host-vmm-missing: the VMM is not in PATH, or not at its absolute path', (t) => {
+  const h = hostFixture(t);
+  fs.rmSync(path.join(h.bin, 'cloud-hypervisor'));
+  assertDiagnostics(t, hostPreflight(h.request({}), spawnRunner), [{ rule: 'host-vmm-missing', path: 'cloud-hypervisor', vm: null, mentions: ['cloud-hypervisor', '--vmm-bin'] }]);
+  const gone = path.join(h.bin, 'gone', 'cloud-hypervisor');
+  assertDiagnostics(t, hostPreflight(h.request({ programs: { ...defaultOptions.programs, vmm: gone } }), spawnRunner), [{ rule: 'host-vmm-missing', path: gone, vm: null, mentions: [gone] }]);
+});
+
+test(`host-vmm-not-executable: the VMM's user cannot execute it (mode 0744, user nobody); root and 0755 can${asRoot ? '' : ' [skipped: needs root]'}`, (t) => {
+  if (!asRoot) return t.pass();
+  const h = hostFixture(t);
+  const vmm = path.join(h.bin, 'cloud-hypervisor');
+  fs.chmodSync(vmm, 0o744);
+  const options = { vmmUser: 'nobody', accel: 'tcg' as const, programs: { ...defaultOptions.programs, s6Setuidgid: 's6-setuidgid' } };
+  // Debian's s6-setuidgid, so that the switch to nobody is real.
+  assertDiagnostics(t, hostPreflight(h.request(options, { pathEnv: `${h.bin}:/usr/bin:/bin` }), spawnRunner).filter((d) => d.rule !== 'host-program-missing'),
+    [{ rule: 'host-vmm-not-executable', path: vmm, vm: null, mentions: ['nobody'] }]);
+  fs.rmSync(path.join(h.bin, 's6-setuidgid'));
+  assertDiagnostics(t, hostPreflight(h.request({ accel: 'tcg' }), spawnRunner), []);
+  fs.chmodSync(vmm, 0o755);
+  assertDiagnostics(t, hostPreflight(h.request(options, { pathEnv: `${h.bin}:/usr/bin:/bin` }), spawnRunner).filter((d) => d.rule !== 'host-program-missing'), []);
+});
+
+test('host-program-missing: a program the generated services run, by its flag; only the VMM\'s own client is asked for', (t) => {
+  const h = hostFixture(t);
+  fs.rmSync(path.join(h.bin, 's6-log'));
+  fs.rmSync(path.join(h.bin, 's6-ipcclient'));
+  assertDiagnostics(t, hostPreflight(h.request({}), spawnRunner), [{ rule: 'host-program-missing', path: 's6-log', vm: null, mentions: ['s6-log', '--s6-log'] }]);
+  assertDiagnostics(t, hostPreflight(h.request({ vmm: 'qemu', programs: { ...defaultOptions.programs, vmm: 'qemu-system-x86_64' } }), spawnRunner), [
+    { rule: 'host-program-missing', path: 's6-log', vm: null, mentions: ['--s6-log'] },
+    { rule: 'host-program-missing', path: 's6-ipcclient', vm: null, mentions: ['--s6-ipcclient'] },
+  ]);
+  // A file without an execute bit is not found, as execvp skips it.
+  fs.writeFileSync(path.join(h.bin, 's6-log'), '', { mode: 0o644 });
+  assertDiagnostics(t, hostPreflight(h.request({}), spawnRunner), [{ rule: 'host-program-missing', path: 's6-log', vm: null, mentions: ['s6-log'] }]);
+});
+
+test('host-s6rc-missing: a program apply runs, with its flag, or by name when no flag names it', (t) => {
+  const h = hostFixture(t);
+  fs.rmSync(path.join(h.bin, 's6-rc-init'));
+  fs.rmSync(path.join(h.bin, 's6-svscanctl'));
+  assertDiagnostics(t, hostPreflight(h.request({}), spawnRunner), [
+    { rule: 'host-s6rc-missing', path: 's6-rc-init', vm: null, mentions: ['s6-rc-init', '--s6-rc-init'] },
+    { rule: 'host-s6rc-missing', path: 's6-svscanctl', vm: null, mentions: ['s6-svscanctl'] },
+  ]);
+  t.true(STOPS_APPLY.has('host-s6rc-missing'));
+});
+
+test('host-accel-unusable: a probe that fails is reported with what it said; tcg and kvm-or-tcg are not probed', (t) => {
+  const h = hostFixture(t);
+  fs.writeFileSync(path.join(h.bin, 'qemu-system-x86_64'), '#!/bin/sh\necho "Could not access KVM kernel module: No such file or directory" >&2\nexit 1\n', { mode: 0o755 });
+  assertDiagnostics(t, hostPreflight(h.request({}), spawnRunner), [{ rule: 'host-accel-unusable', path: '/dev/kvm', vm: null, mentions: ['Could not access KVM kernel module', 'root'] }]);
+  assertDiagnostics(t, hostPreflight(h.request({ accel: 'tcg' }), spawnRunner), []);
+  assertDiagnostics(t, hostPreflight(h.request({ accel: 'kvm-or-tcg' }), spawnRunner), []);
+  t.false(STOPS_APPLY.has('host-accel-unusable'));
+});
+
+/**
+ * What the kernel itself says, asked the way a VMM asks: open /dev/kvm,
+ * KVM_GET_API_VERSION (0xAE00) must be 12, KVM_CREATE_VM (0xAE01) must
+ * give a descriptor. python3 is only this test's oracle.
+ */
+function kvmCreatesVm(user: string | null): boolean | null {
+  const script = 'import fcntl,os\nfd=os.open("/dev/kvm",os.O_RDWR|os.O_CLOEXEC)\nassert fcntl.ioctl(fd,0xAE00)==12\nos.close(fcntl.ioctl(fd,0xAE01,0))\n';
+  const py = spawnSync('sh', ['-c', 'command -v python3'], { encoding: 'utf8' }).stdout.trim();
+  if (py === '') return null;
+  const r = user === null ? spawnSync(py, ['-c', script]) : spawnSync('/usr/bin/s6-setuidgid', [user, py, '-c', script]);
+  return r.status === 0;
+}
+
+test(`host-accel-unusable: real QEMU probes /dev/kvm as the VMM's user and agrees with the kernel's KVM_CREATE_VM, as root and as nobody${asRoot ? '' : ' [skipped: needs root]'}`, (t) => {
+  const qemu = spawnSync('sh', ['-c', 'command -v qemu-system-x86_64'], { encoding: 'utf8' }).stdout.trim();
+  if (!asRoot || qemu === '' || !fs.existsSync('/usr/bin/s6-setuidgid')) return t.pass('no root, QEMU or s6-setuidgid here');
+  const h = hostFixture(t);
+  fs.rmSync(path.join(h.bin, 'qemu-system-x86_64'));
+  fs.rmSync(path.join(h.bin, 's6-setuidgid'));
+  for (const user of ['root', 'nobody']) {
+    const oracle = kvmCreatesVm(user === 'root' ? null : user);
+    if (oracle === null) return t.pass('no python3 to ask the kernel with');
+    const started = Date.now();
+    const got = hostPreflight(h.request({ vmmUser: user }, { pathEnv: `${h.bin}:${path.dirname(qemu)}:/usr/bin` }), spawnRunner)
+      .filter((d) => d.rule !== 'host-vmm-not-executable');
+    t.log(`${user}: the kernel says ${oracle ? 'yes' : 'no'}; probe took ${Date.now() - started} ms`);
+    assertDiagnostics(t, got, oracle ? [] : [{ rule: 'host-accel-unusable', path: '/dev/kvm', vm: null, mentions: [user] }]);
+  }
+});
+
+test('host-accel-unprobed: no QEMU to probe KVM with is a warning naming --kvm-probe', (t) => {
+  const h = hostFixture(t);
+  fs.rmSync(path.join(h.bin, 'qemu-system-x86_64'));
+  assertDiagnostics(t, hostPreflight(h.request({}), spawnRunner), [{ severity: 'warning', rule: 'host-accel-unprobed', path: 'qemu-system-x86_64', vm: null, mentions: ['--kvm-probe'] }]);
+  // With QEMU as the VMM, the VMM itself probes: here a stand-in that works.
+  assertDiagnostics(t, hostPreflight(h.request({ vmm: 'qemu', programs: { ...defaultOptions.programs, vmm: 'cloud-hypervisor' } }), spawnRunner), []);
+});
+
+test('host-svscan-missing: no s6-svscan watches the scandir; a running one is found by its working directory', (t) => {
+  const h = hostFixture(t);
+  const scandir = tempDir('vmsvc-scan-');
+  t.teardown(() => fs.rmSync(scandir, { recursive: true, force: true }));
+  assertDiagnostics(t, hostPreflight(h.request({}, { scandir }), spawnRunner), [{ rule: 'host-svscan-missing', path: scandir, vm: null, mentions: ['s6-svscan'] }]);
+  t.true(STOPS_APPLY.has('host-svscan-missing'));
+  const svscan = spawn('s6-svscan', [scandir], { stdio: 'ignore' });
+  t.teardown(() => {
+    svscan.kill('SIGKILL');
+  });
+  const sleep = new Int32Array(new SharedArrayBuffer(4));
+  for (let i = 0; i < 200 && !fs.existsSync(path.join(scandir, '.s6-svscan', 'control')); i++) Atomics.wait(sleep, 0, 0, 25);
+  assertDiagnostics(t, hostPreflight(h.request({}, { scandir }), spawnRunner), []);
 });

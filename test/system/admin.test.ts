@@ -234,7 +234,9 @@ realS6rcTest('show prints a readable report', async (t, s6rc) => {
   t.regex(text, new RegExp(`\\n {2}${C_TO_B.n} +client +b +${C_TO_B.clientMac} +${C_TO_B.providerMac} +${C_TO_B.ip.replace(/\./g, '\\.')} +vbr-45d4 +vtc-45d4 +${C_TO_B.service}\\n`));
   t.true(text.includes(`\nVMM command line:\n  cloud-hypervisor \\\n    --api-socket path=${g.run}/c/api.sock \\\n`));
   t.true(text.includes(`    '--cmdline=console=ttyS0 root=PARTLABEL=root' \\\n`));
-  t.true(text.endsWith('    --console pty\n'));
+  t.true(text.includes('    --console pty\n\nVMM messages (the last 5, from '));
+  // The stub VMM's stderr, from its own log, stamped by s6-log.
+  t.regex(text, /\nVMM messages \(the last 5, from .*\/c\/vmm\/current\):\n( {2}\d{4}-\d\d-\d\d [^\n]*\n)*( {2}none\n)?$/);
 });
 
 realS6rcTest('show: an unknown VM is a usage error; a skipped one says why, the file at fault, and where its logs are', async (t, s6rc) => {

@@ -35,7 +35,7 @@ function setup(t: { teardown: (fn: () => void) => void }, s6rc: RealS6rc, vms: P
 
 const read = (p: string): string => (fs.existsSync(p) ? fs.readFileSync(p, 'utf8') : '');
 
-realS6rcTest('the user guide example runs: exact argv, serial log with timestamps, stderr elsewhere, readiness, provider first', async (t, s6rc) => {
+realS6rcTest('the user guide example runs: exact argv, serial log with timestamps, stderr in the VMM log, readiness, provider first', async (t, s6rc) => {
   const s = setup(t, s6rc, { netvm: {}, 'appvm-lynx': { providers: ['netvm'], disks: ['root.img', 'home.img'] } });
   const emu = await startS6rc(s6rc, [s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
   t.teardown(() => emu.stop());
@@ -69,7 +69,12 @@ realS6rcTest('the user guide example runs: exact argv, serial log with timestamp
   t.regex(lines[0]!, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{9} {2}serial: Linux version 6\.1\.0-stub$/);
   for (const l of lines) t.regex(l, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{9} {2}serial: /);
   t.false(read(logFile).includes('NOT-SERIAL'));
-  await waitFor('stderr in the catch-all log', () => read(emu.catchAllLog).includes('stub-vmm: NOT-SERIAL'));
+  // The VMM's stderr has a log of its own, stamped by s6-log: not the serial log, not the catch-all log.
+  const vmmLog = path.join(s.log, 'appvm-lynx', 'vmm', 'current');
+  await waitFor('stderr in the VMM log', () => read(vmmLog).includes('stub-vmm: NOT-SERIAL'));
+  t.regex(read(vmmLog), /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{9} {2}stub-vmm: NOT-SERIAL message on stderr$/m);
+  t.false(read(vmmLog).includes('serial: tick'));
+  t.false(read(emu.catchAllLog).includes('NOT-SERIAL'));
   t.false(read(emu.catchAllLog).includes('serial: tick'));
 });
 
@@ -335,4 +340,8 @@ realS6rcTest('--vmm-user and --log-user: the VMM and s6-log run as those users a
   t.is(fs.statSync(path.join(s.log, 'solo')).uid, 1);
   await waitFor('serial lines', () => read(path.join(s.log, 'solo', 'current')).includes('serial: booted'));
   t.is(fs.statSync(path.join(s.log, 'solo', 'current')).uid, 1);
+  // The VMM's own log: made by its s6-log, as the log user, and nothing of root's in there.
+  await waitFor('the VMM log', () => read(path.join(s.log, 'solo', 'vmm', 'current')).includes('NOT-SERIAL'));
+  t.is(fs.statSync(path.join(s.log, 'solo', 'vmm')).uid, 1);
+  t.is(fs.statSync(path.join(s.log, 'solo', 'vmm', 'current')).uid, 1);
 });

@@ -1,0 +1,138 @@
+/**
+ * Gathers the facts the host rules judge (rules/host.ts): where each program
+ * is, whether the VMM's user may execute the VMM, whether KVM creates a VM,
+ * whether an s6-svscan watches the scandir. Runs as root at boot, like
+ * apply; it runs only host programs vmsvc's flags name, never anything of
+ * the data directory.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { printable } from '../util/bytes.js';
+import type { CommandRunner } from '../util/command-runner.js';
+import { errnoOf } from '../util/errno.js';
+import { hostDiagnostics, type AccelFact, type HostFacts, type ProgramFact } from '../rules/host.js';
+import type { Diagnostic } from '../rules/diagnostic.js';
+import { findSvscan } from '../s6rc/resources.js';
+import { VMM_FACTS, type VmmRequest } from '../vmm/index.js';
+import type { GeneratorOptions } from './options.js';
+
+export interface HostRequest {
+  readonly options: GeneratorOptions;
+  /** The programs apply runs, by flag (`--s6-rc-init`) or, without one, by name. */
+  readonly applyPrograms: readonly { readonly flag: string | null; readonly program: string }[];
+  /** The scandir whose s6-svscan to look for; null: not asked. */
+  readonly scandir: string | null;
+  /** The QEMU that probes KVM; null: --vmm-bin when the VMM is QEMU, else qemu-system-x86_64. */
+  readonly kvmProbe: string | null;
+  /** Where names are looked up: vmsvc's own PATH, which at boot is the supervision tree's. */
+  readonly pathEnv: string;
+}
+
+/** QEMU's own default binary name, the probe when the VMM is not QEMU. */
+const DEFAULT_KVM_PROBE = 'qemu-system-x86_64';
+/** QEMU with no board starts in well under a second; a hung probe must not hang apply at boot. */
+const PROBE_TIMEOUT_MS = 10_000;
+/** What of a probe's complaint goes into a diagnostic. */
+const SAID_BYTES = 400;
+
+export function hostPreflight(req: HostRequest, runner: CommandRunner): Diagnostic[] {
+  return hostDiagnostics(probeHost(req, runner));
+}
+
+export function probeHost(req: HostRequest, runner: CommandRunner): HostFacts {
+  const o = req.options;
+  const look = (flag: string | null, program: string, mustRun: boolean): ProgramFact => ({ flag, program, found: locate(program, req.pathEnv, mustRun) });
+  const vmm = look('--vmm-bin', o.programs.vmm, false);
+  const kvmProbe = req.kvmProbe ?? defaultKvmProbe(o);
+  return {
+    vmm: { ...vmm, user: o.vmmUser, executable: vmm.found === null ? null : executableBy(o, vmm.found, runner) },
+    services: servicePrograms(o).map(([flag, program]) => look(`--${flag}`, program, true)),
+    apply: req.applyPrograms.map((p) => look(p.flag, p.program, true)),
+    accel: o.accel === 'kvm' ? probeKvm(o, locate(kvmProbe, req.pathEnv, true), kvmProbe, runner) : { kind: 'not-asked' },
+    svscan: req.scandir === null ? null : { scandir: req.scandir, pid: findSvscan(path.resolve(req.scandir))?.pid ?? null },
+  };
+}
+
+function defaultKvmProbe(o: GeneratorOptions): string {
+  return o.vmm === 'qemu' ? o.programs.vmm : DEFAULT_KVM_PROBE;
+}
+
+/** The programs the generated scripts of this VMM run, by flag (templates/ and pipeline/vmm-request.ts). */
+function servicePrograms(o: GeneratorOptions): Array<readonly [string, string]> {
+  const p = o.programs;
+  const caps = VMM_FACTS[o.vmm];
+  const requests: VmmRequest[] = [caps.running, caps.powerButton, caps.quit];
+  const list: Array<readonly [string, string]> = [
+    ['execlineb', p.execlineb], ['s6-log', p.s6Log], ['s6-notifyoncheck', p.s6Notifyoncheck],
+    ['s6-svc', p.s6Svc], ['s6-svwait', p.s6Svwait], ['s6-permafailon', p.s6Permafailon], ['s6-svstat', p.s6Svstat], ['s6-svdt-clear', p.s6SvdtClear],
+    ['ip', p.ip],
+  ];
+  if (o.vmmUser !== 'root' || o.logUser !== 'root') list.push(['s6-setuidgid', p.s6Setuidgid]);
+  if (requests.some((r) => r.via === 'socket')) list.push(['s6-ipcclient', p.s6Ipcclient], ['s6-ioconnect', p.s6Ioconnect]);
+  if (requests.some((r) => r.via === 'client' && r.client === 'ch-remote')) list.push(['ch-remote', p.chRemote]);
+  return list;
+}
+
+/**
+ * Where `program` is: itself when it holds a slash, else the first match in
+ * PATH, as execvp finds it (a regular file, and one this process may run
+ * when `mustRun`; the VMM is judged for its own user instead). Null if none.
+ */
+function locate(program: string, pathEnv: string, mustRun: boolean): string | null {
+  const candidates = program.includes('/') ? [program] : pathEnv.split(':').filter((d) => d !== '').map((d) => path.join(d, program));
+  for (const c of candidates) {
+    try {
+      if (!fs.statSync(c).isFile()) continue;
+      if (mustRun) fs.accessSync(c, fs.constants.X_OK);
+      return c;
+    } catch (e) {
+      if (!['ENOENT', 'ENOTDIR', 'EACCES', 'ELOOP'].includes(errnoOf(e) ?? '')) throw e;
+    }
+  }
+  return null;
+}
+
+/** Runs argv as the VMM's user, as the run script does (s6-setuidgid), when this process can switch to it. */
+function asVmmUser(o: GeneratorOptions, argv: readonly string[]): readonly string[] {
+  return o.vmmUser === 'root' || process.getuid?.() !== 0 ? argv : [o.programs.s6Setuidgid, o.vmmUser, ...argv];
+}
+
+/**
+ * Whether the VMM's user may execute `file`: the kernel's own answer
+ * (access(2) as that user: its groups, every directory above, a noexec
+ * mount), through `test -x` run as that user; for root, this process asks.
+ */
+function executableBy(o: GeneratorOptions, file: string, runner: CommandRunner): { ok: true } | { ok: false; said: string } {
+  const argv = asVmmUser(o, ['test', '-x', file]);
+  if (argv[0] === 'test') {
+    try {
+      fs.accessSync(file, fs.constants.X_OK);
+      return { ok: true };
+    } catch (e) {
+      return { ok: false, said: errnoOf(e) ?? 'not executable' };
+    }
+  }
+  const r = runner.run(argv, { timeoutMs: PROBE_TIMEOUT_MS });
+  return r.code === 0 ? { ok: true } : { ok: false, said: said(r.stderr) || `${argv.join(' ')} exited ${r.code}` };
+}
+
+/**
+ * Whether KVM works for the VMM's user: QEMU with no board (`-machine
+ * none`) still initialises its accelerator, which opens /dev/kvm, checks
+ * KVM_GET_API_VERSION and issues KVM_CREATE_VM, and exits 1 when any of it
+ * fails; over QMP on stdin it is then told to quit. Node cannot ioctl, and
+ * QEMU is on the hosts that run it anyway; a /dev/kvm that merely exists
+ * proves nothing (a paravirtual KVM opens and still cannot run a guest).
+ */
+function probeKvm(o: GeneratorOptions, found: string | null, program: string, runner: CommandRunner): AccelFact {
+  if (found === null) return { kind: 'unprobed', program };
+  const probe = asVmmUser(o, [found, '-machine', 'none', '-accel', 'kvm', '-nodefaults', '-no-user-config', '-display', 'none', '-qmp', 'stdio']);
+  const r = runner.run(probe, { input: '{"execute":"qmp_capabilities"}\n{"execute":"quit"}\n', timeoutMs: PROBE_TIMEOUT_MS });
+  return r.code === 0 ? { kind: 'works' } : { kind: 'fails', probe, said: said(r.stderr) || `exit ${r.code}` };
+}
+
+/** A program's complaint as one bounded, printable line. */
+function said(stderr: string): string {
+  const line = stderr.split('\n').map((l) => l.trim()).filter((l) => l !== '').join('; ');
+  return printable(line.length > SAID_BYTES ? `${line.slice(0, SAID_BYTES)}...` : line);
+}

@@ -1,0 +1,93 @@
+/**
+ * The host rules (`check --host`, and `apply` before it runs anything):
+ * whether this host can run what the tree asks of it. Pure: the facts are
+ * gathered by pipeline/host-probe.ts, which runs the probes; this module
+ * only judges them. The data directory may be perfect and every VM still
+ * fail to start for a missing VMM, a KVM that cannot create a VM, or no
+ * s6-svscan on the scandir; until now that showed only once a start failed.
+ */
+import { error, warning, type Diagnostic, type RuleId } from './diagnostic.js';
+
+/** A program vmsvc or the generated services run, by the flag that names it. */
+export interface ProgramFact {
+  /** `--s6-log`; null for a program no flag names (looked up in PATH). */
+  readonly flag: string | null;
+  /** The flag's value: a name looked up in PATH, or an absolute path. */
+  readonly program: string;
+  /** Where it was found (a regular file), or null. */
+  readonly found: string | null;
+}
+
+/** What running the accelerator probe said. */
+export type AccelFact =
+  /** Nothing to probe: --accel is not kvm. */
+  | { readonly kind: 'not-asked' }
+  /** The probe opened /dev/kvm and created a VM. */
+  | { readonly kind: 'works' }
+  | { readonly kind: 'fails'; readonly probe: readonly string[]; readonly said: string }
+  /** No program to probe with. */
+  | { readonly kind: 'unprobed'; readonly program: string };
+
+export interface HostFacts {
+  /** The VMM program; `executable` is null when it was not found, else what the VMM's user was told. */
+  readonly vmm: ProgramFact & { readonly user: string; readonly executable: { readonly ok: true } | { readonly ok: false; readonly said: string } | null };
+  /** Programs the generated scripts run (s6, execline, iproute2, the VMM's client). */
+  readonly services: readonly ProgramFact[];
+  /** Programs apply itself runs (s6-rc's and s6-svscanctl, s6-softlimit). */
+  readonly apply: readonly ProgramFact[];
+  readonly accel: AccelFact;
+  /** The scandir and the pid of the s6-svscan watching it; null when no scandir was given. */
+  readonly svscan: { readonly scandir: string; readonly pid: number | null } | null;
+}
+
+/**
+ * The rules whose failure makes `apply` itself fail or hang: without the
+ * s6-rc programs it can run nothing, and without an s6-svscan on the
+ * scandir s6-rc-init and s6-rc-update fail after the compile (s6-rc-init:
+ * "s6-svscan is not running"), so better before anything. The others
+ * (a VMM, KVM, a program the services run) fail the VMs' starts, not
+ * apply: at boot the database still loads, and `ls` says why a VM is down.
+ */
+export const STOPS_APPLY: ReadonlySet<RuleId> = new Set<RuleId>(['host-s6rc-missing', 'host-svscan-missing']);
+
+export function hostDiagnostics(f: HostFacts): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  if (f.vmm.found === null) {
+    out.push(error('host-vmm-missing', f.vmm.program, null, `the VMM program ${f.vmm.program}${byFlag(f.vmm)} is not ${inPath(f.vmm.program)}`,
+      'install the VMM, or name it with --vmm-bin (an absolute path, or a name in the PATH the supervision tree runs with)'));
+  } else if (f.vmm.executable !== null && !f.vmm.executable.ok) {
+    out.push(error('host-vmm-not-executable', f.vmm.found, null,
+      `the VMM program is not executable by the VMM's user ${f.vmm.user} (--vmm-user): ${f.vmm.executable.said}`,
+      `give ${f.vmm.user} execute permission on it and search permission on every directory above it`));
+  }
+  for (const p of f.services.filter((s) => s.found === null)) {
+    out.push(error('host-program-missing', p.program, null, `${p.program}${byFlag(p)}, which the generated services run, is not ${inPath(p.program)}`,
+      `install it (s6, execline, iproute2 or the VMM's package)${p.flag === null ? '' : `, or name it with ${p.flag}`}`));
+  }
+  for (const p of f.apply.filter((s) => s.found === null)) {
+    out.push(error('host-s6rc-missing', p.program, null, `${p.program}${byFlag(p)}, which apply runs, is not ${inPath(p.program)}`,
+      `install s6-rc and s6${p.flag === null ? '' : `, or name it with ${p.flag}`}`));
+  }
+  const accel = f.accel;
+  if (accel.kind === 'fails') {
+    out.push(error('host-accel-unusable', '/dev/kvm', null,
+      `KVM cannot create a VM for the VMM's user ${f.vmm.user} (--accel kvm): ${accel.probe.join(' ')} said: ${accel.said}`,
+      'load the kvm module and give the VMM\'s user access to /dev/kvm (the kvm group); a paravirtual KVM that cannot run a guest needs --accel tcg (QEMU only)'));
+  } else if (accel.kind === 'unprobed') {
+    out.push(warning('host-accel-unprobed', accel.program, null, `cannot tell whether KVM works: the probe program ${accel.program} (--kvm-probe) is not ${inPath(accel.program)}`,
+      'install QEMU (qemu-system-x86_64) or name a QEMU with --kvm-probe: it opens /dev/kvm and creates a VM, which the VMMs need'));
+  }
+  if (f.svscan !== null && f.svscan.pid === null) {
+    out.push(error('host-svscan-missing', f.svscan.scandir, null, 'no s6-svscan runs on this scan directory',
+      'start s6-svscan on it first (at boot, the supervision tree s6-rc is loaded into): s6-rc-init and s6-rc-update need it to supervise the VMs'));
+  }
+  return out;
+}
+
+function byFlag(p: ProgramFact): string {
+  return p.flag === null ? '' : ` (${p.flag})`;
+}
+
+function inPath(program: string): string {
+  return program.startsWith('/') ? 'a regular file' : 'found in PATH';
+}

@@ -1,0 +1,59 @@
+/**
+ * The host preflight through the CLI: `check --host` fails on the host
+ * rules' errors and lists them under `host` with --json; `apply` reports
+ * them, and stops before running anything when it could not work (no
+ * s6-svscan on the scandir: s6-rc-init would wait forever).
+ */
+import test from 'ava';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { vmsvc } from '../support/cli.js';
+import { dataDirWith } from '../support/data-dir.js';
+import { realS6rc } from '../support/real-s6rc.js';
+
+function setup(t: { teardown(fn: () => void): void }) {
+  const f = dataDirWith({ vm: {} });
+  t.teardown(() => fs.rmSync(f.root, { recursive: true, force: true }));
+  const scandir = path.join(f.root, 'scan');
+  fs.mkdirSync(scandir);
+  // The prefix's s6-rc when it is here, so that only the s6-svscan is missing.
+  const env = realS6rc === null ? process.env : realS6rc.env();
+  return { ...f, scandir, env };
+}
+
+test('check --host: a missing VMM and no s6-svscan are errors (exit 1), listed under host in --json', (t) => {
+  const f = setup(t);
+  const flags = ['check', '--data', f.data, '--host', '--scandir', f.scandir, '--vmm-bin', path.join(f.root, 'no-vmm'), '--accel', 'kvm'];
+  const r = vmsvc(flags, f.env);
+  t.is(r.code, 1, r.stderr);
+  t.regex(r.stderr, /no-vmm: error\[host-vmm-missing\]/);
+  t.regex(r.stderr, /scan: error\[host-svscan-missing\]/);
+  t.regex(r.stdout, /1 valid.*; host: \d+ errors?/);
+  const j = vmsvc([...flags, '--json'], f.env);
+  t.is(j.code, 1);
+  const parsed = JSON.parse(j.stdout) as { ok: boolean; diagnostics: unknown[]; host: Array<{ rule: string; path: string }> };
+  t.false(parsed.ok);
+  t.deepEqual(parsed.diagnostics, []);
+  t.true(parsed.host.some((d) => d.rule === 'host-svscan-missing' && d.path === f.scandir));
+  // Without --host nothing of the host is looked at, and --scandir alone is a usage error.
+  t.is(vmsvc(['check', '--data', f.data, '--vmm-bin', path.join(f.root, 'no-vmm')], f.env).code, 0);
+  t.is(vmsvc(['check', '--data', f.data, '--scandir', f.scandir], f.env).code, 2);
+});
+
+test('apply on a scandir no s6-svscan watches stops before running anything; --dry-run reports it and goes on', (t) => {
+  const f = setup(t);
+  const state = path.join(f.root, 'state');
+  const flags = ['apply', '--data', f.data, '--state', state, '--scandir', f.scandir, '--accel', 'kvm'];
+  const started = Date.now();
+  const r = vmsvc(flags, f.env, 30_000);
+  t.log(`apply took ${Date.now() - started} ms`);
+  t.is(r.code, 1, r.stderr);
+  t.regex(r.stderr, /error\[host-svscan-missing\]/);
+  t.regex(r.stderr, /nothing run/);
+  t.false(fs.existsSync(state), 'apply wrote nothing');
+  t.deepEqual(fs.readdirSync(f.scandir), [], 'and linked nothing into the scandir');
+  const dry = vmsvc([...flags, '--dry-run'], f.env, 30_000);
+  t.is(dry.code, 0, dry.stderr);
+  t.regex(dry.stderr, /error\[host-svscan-missing\]/);
+  t.regex(dry.stdout, /dry run: would compile/);
+});
