@@ -283,12 +283,14 @@ export function formatShow(r: ShowResult): string {
   out += '\nlinks:\n';
   out += r.links.length === 0 ? '  none\n' : indent(alignedTable(
     ['N', 'ROLE', 'PEER', 'MAC', 'PEER MAC', 'CLIENT IP', 'BRIDGE', 'TAP', 'SERVICE'],
-    r.links.map((l) => [String(l.n), l.role, printable(l.peer), l.mac, l.peerMac, l.clientIp, l.bridge, l.tap, l.service]),
+    // All read from the manifest, which anyone who edits the tree can write: escaped, every one.
+    r.links.map((l) => [String(l.n), l.role, ...[l.peer, l.mac, l.peerMac, l.clientIp, l.bridge, l.tap, l.service].map(printable)]),
   ));
   out += '\nservices:\n';
   out += indent(alignedTable(
     ['NAME', 'TYPE', 'STATE', 'DEPENDENCIES'],
-    r.services.map((s) => [printable(s.name), s.type, s.live === null ? '-' : s.live.state, none(s.dependencies)]),
+    // The type is the service's `type` file as written: escaped as the rest.
+    r.services.map((s) => [printable(s.name), printable(s.type), s.live === null ? '-' : s.live.state, none(s.dependencies)]),
   ));
   out += '\nVMM command line:\n';
   out += 'argv' in r.vmm ? formatArgv(r.vmm.argv, '  ') : `  unknown: ${printable(r.vmm.error)}\n`;
