@@ -60,7 +60,7 @@ export function readTree(source: string): Tree {
   try {
     parsed = JSON.parse(read.data.toString('utf8'));
   } catch (e) {
-    throw new CommandError(`${printable(file)} is not valid JSON: ${e instanceof Error ? e.message : String(e)}`);
+    throw new CommandError(`${printable(file)} is not valid JSON: ${printable(e instanceof Error ? e.message : String(e))}`);
   }
   assertManifest(parsed, file);
   const manifest = normalized(parsed);
@@ -132,7 +132,7 @@ function normalized(m: ReadManifest): AdminManifest {
 
 function manifestProblem(m: unknown): string | null {
   if (!isObject(m) || m['generator'] !== 'vmsvc') return 'not a vmsvc manifest';
-  if (m['formatVersion'] !== 1) return `unsupported formatVersion ${JSON.stringify(m['formatVersion'])} (this vmsvc reads 1)`;
+  if (m['formatVersion'] !== 1) return `unsupported formatVersion ${printable(String(JSON.stringify(m['formatVersion'])))} (this vmsvc reads 1)`;
   const vms = m['vms'];
   const links = m['links'];
   const skipped = m['skipped'];

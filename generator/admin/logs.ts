@@ -123,7 +123,7 @@ function openCurrent(logDir: string): { fd: number; stat: fs.Stats } | null {
   if (opened.kind === 'refused') throw new CommandError(`${printable(opened.why)}; vmsvc reads only the log s6-log writes`, EXIT.failed);
   if (opened.stat.size > CURRENT_MAX_BYTES) {
     fs.closeSync(opened.fd);
-    throw new CommandError(`${printable(path.join(logDir, 'current'))} is ${opened.stat.size} bytes, more than s6-log ever writes (${CURRENT_MAX_BYTES}); vmsvc reads only the log s6-log writes`, EXIT.failed);
+    throw tooBig(path.join(logDir, 'current'), opened.stat.size);
   }
   return opened;
 }
@@ -153,22 +153,31 @@ class BatchedOut {
 }
 
 /**
- * Prints `fd` from `offset` up to `end` (to its end when null), a read at a
- * time, each written before the next is read. The offset reached, or null
- * when no one reads stdout any more.
+ * Prints `fd` from `offset` up to `end`, a read at a time, each written
+ * before the next is read. Always bounded: the log user can make a file
+ * grow (or truncate it to a sparse 100 GiB) while it is read, so "to its
+ * end" would never end. Stops early once `signal` aborts: a drain of
+ * hundreds of MiB must not outlast Ctrl-C. The offset reached, or null when
+ * no one reads stdout any more.
  */
-async function pump(fd: number, offset: number, end: number | null, lines: LineSplitter, out: BatchedOut, writable: () => Promise<boolean>): Promise<number | null> {
+async function pump(fd: number, offset: number, end: number, lines: LineSplitter, out: BatchedOut, writable: () => Promise<boolean>, signal?: AbortSignal): Promise<number | null> {
   const buf = Buffer.allocUnsafe(READ_CHUNK);
   let at = offset;
-  while (end === null || at < end) {
-    const n = fs.readSync(fd, buf, 0, end === null ? buf.length : Math.min(buf.length, end - at), at);
+  while (at < end) {
+    const n = fs.readSync(fd, buf, 0, Math.min(buf.length, end - at), at);
     if (n === 0) break;
     at += n;
     lines.push(buf.subarray(0, n));
     out.flush();
     if (!await writable()) return null;
+    if (signal?.aborted === true) break;
   }
   return at;
+}
+
+/** The refusal for a `current` bigger than s6-log writes, at open or while followed. */
+function tooBig(file: string, size: number): CommandError {
+  return new CommandError(`${printable(file)} is ${size} bytes, more than s6-log ever writes (${CURRENT_MAX_BYTES}); vmsvc reads only the log s6-log writes`, EXIT.failed);
 }
 
 /**
@@ -190,10 +199,17 @@ async function follow(file: string, open: () => { fd: number; stat: fs.Stats } |
   let waitingSaid = false;
   let first = true;
   let lines = new LineSplitter(sink);
-  /** Prints what the open file holds past `offset`; false when no one reads stdout any more. */
+  /**
+   * Prints what the open file holds past `offset`, up to its size now: what
+   * is written meanwhile waits for the next drain, and the size is checked
+   * against the bound each time (openCurrent checks it only at open, and the
+   * followed inode can grow after). False when no one reads stdout any more.
+   */
   const drain = async (): Promise<boolean> => {
     if (fd === null) return true;
-    const reached = await pump(fd, offset, null, lines, out, writable);
+    const size = fs.fstatSync(fd).size;
+    if (size > CURRENT_MAX_BYTES) throw tooBig(file, size);
+    const reached = await pump(fd, offset, size, lines, out, writable, signal);
     if (reached === null) return false;
     offset = reached;
     return true;
@@ -234,7 +250,7 @@ async function follow(file: string, open: () => { fd: number; stat: fs.Stats } |
       // A reader gone while no line came is noticed at the next write, as by tail -f.
       await sleep(pollMs, signal);
     }
-    await drain();
+    // Aborted: stop here, as tail -f on Ctrl-C, rather than drain on (up to CURRENT_MAX_BYTES).
   } finally {
     close();
     process.removeListener('SIGINT', onSigint);

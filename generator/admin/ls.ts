@@ -105,7 +105,7 @@ export function ls(args: LsArgs, io: Io, runner: CommandRunner = spawnRunner): P
           formatDuration(r.uptimeSeconds),
           r.deaths === null ? '-' : String(r.deaths),
           r.providers.length === 0 ? '-' : r.providers.map(name).join(','),
-          r.addresses.length === 0 ? '-' : r.addresses.join(','),
+          r.addresses.length === 0 ? '-' : r.addresses.map(printable).join(','), // from the manifest: anyone who edits the tree writes them
           note(r),
         ]);
     io.out(alignedTable(header, cells));

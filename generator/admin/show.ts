@@ -8,7 +8,7 @@ import { spawnRunner, type CommandRunner } from '../util/command-runner.js';
 import { alignedTable } from '../util/table.js';
 import { describeExit } from './exit-reason.js';
 import { VMM_MESSAGE_LINES, vmmMessages, type VmmMessages } from './vmm-messages.js';
-import { CommandError, guard, type Io } from '../command/shell.js';
+import { CommandError, EXIT, guard, type Io } from '../command/shell.js';
 import { isSocket, readUntrusted } from '../util/untrusted.js';
 import { SETTING_FILES, type SettingFile, type VmSettings } from '../rules/settings.js';
 
@@ -26,8 +26,9 @@ import { SETTING_FILES, type SettingFile, type VmSettings } from '../rules/setti
  *   instead of the readable report.
  *
  * Exit codes: 0 shown (an unreadable VMM command line is shown as such; a
- * skipped VM with why, the files at fault and its log dir); 2 no such VM,
- * or the manifest cannot be read.
+ * skipped VM with why, the files at fault and its log dir); 1 the VM's or
+ * its logger's `type` is missing or not longrun (an edited tree); 2 no such
+ * VM, or the manifest cannot be read.
  */
 export interface ShowArgs {
   readonly source: string;
@@ -161,8 +162,8 @@ export async function showResult(args: Omit<ShowArgs, 'json'>, runner: CommandRu
     controlSocket: vm.controlSocket,
     consoleSocket: { path: vm.consoleSocket, present: vm.consoleSocket !== null && isSocket(vm.consoleSocket) },
     logDir: vm.logDir,
-    state: services[0]!.live!,
-    logger: services[1]!.live!,
+    state: longrunState(tree, services[0]!),
+    logger: longrunState(tree, services[1]!),
     services,
     vmm: vmmOf(tree, vm),
     settings: vm.settings === null ? null : settingRows(vm.settings, vm.settingFiles),
@@ -176,6 +177,18 @@ export async function showResult(args: Omit<ShowArgs, 'json'>, runner: CommandRu
       })),
     ],
   };
+}
+
+/**
+ * The live state of the VM or logger service, which vmsvc always writes as a
+ * longrun. A `type` file missing or saying otherwise was edited (anyone who
+ * edits the tree can): refused in one line naming it, rather than a crash.
+ */
+function longrunState(tree: Tree, s: ShowService): LiveState {
+  if (s.live !== null) return s.live;
+  const file = printable(path.join(tree.source, s.name, 'type'));
+  const says = s.type === 'missing' ? 'does not exist' : `says ${printable(s.type)}`;
+  throw new CommandError(`${file} ${says}, not longrun: vmsvc writes a VM and its logger as longruns, so this tree was edited`, EXIT.failed);
 }
 
 /** The flag a setting falls back to, when one does (guest-ready and autostart are off unless a file says so; cmdline adds nothing). */
@@ -287,12 +300,14 @@ export function formatShow(r: ShowResult): string {
   out += '\nlinks:\n';
   out += r.links.length === 0 ? '  none\n' : indent(alignedTable(
     ['N', 'ROLE', 'PEER', 'MAC', 'PEER MAC', 'CLIENT IP', 'BRIDGE', 'TAP', 'SERVICE'],
-    r.links.map((l) => [String(l.n), l.role, printable(l.peer), l.mac, l.peerMac, l.clientIp, l.bridge, l.tap, l.service]),
+    // All read from the manifest, which anyone who edits the tree can write: escaped, every one.
+    r.links.map((l) => [String(l.n), l.role, ...[l.peer, l.mac, l.peerMac, l.clientIp, l.bridge, l.tap, l.service].map(printable)]),
   ));
   out += '\nservices:\n';
   out += indent(alignedTable(
     ['NAME', 'TYPE', 'STATE', 'DEPENDENCIES'],
-    r.services.map((s) => [printable(s.name), s.type, s.live === null ? '-' : s.live.state, none(s.dependencies)]),
+    // The type is the service's `type` file as written: escaped as the rest.
+    r.services.map((s) => [printable(s.name), printable(s.type), s.live === null ? '-' : s.live.state, none(s.dependencies)]),
   ));
   out += '\nVMM command line:\n';
   out += 'argv' in r.vmm ? formatArgv(r.vmm.argv, '  ') : `  unknown: ${printable(r.vmm.error)}\n`;

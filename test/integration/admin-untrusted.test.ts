@@ -176,6 +176,26 @@ test('show: a run script or dependency list replaced by a link or a FIFO is refu
   t.regex(f.stderr, /vm-appvm\/dependencies is a FIFO, not a regular file/);
 });
 
+test('show: a VM or logger service whose type is missing or not longrun is refused in one line naming the file', async (t) => {
+  // Before, show crashed on it ("internal error: TypeError ... reading 'pid'"):
+  // it took the live state of the VM and logger services as always read.
+  const g = tree(t);
+  for (const [service, edit, says] of [
+    ['vm-netvm', (f: string) => fs.rmSync(f), 'does not exist'],
+    ['vm-netvm', (f: string) => fs.writeFileSync(f, 'oneshot\n'), 'says oneshot'],
+    ['vm-netvm-log', (f: string) => fs.writeFileSync(f, 'bundle\n'), 'says bundle'],
+  ] as const) {
+    const dir = editedCopy(g, `type-${service}-${says.replace(/\W/g, '')}`, (d) => edit(path.join(d, service, 'type')));
+    for (const json of [[], ['--json']]) {
+      const r = await cli(['show', 'netvm', '--source', dir, '--scandir', g.run, ...json]);
+      ended(t, r, 'show');
+      t.is(r.code, 1, `${service} ${says}: ${r.stderr}`);
+      t.is(r.stdout, '');
+      t.is(r.stderr, `vmsvc: ${path.join(dir, service, 'type')} ${says}, not longrun: vmsvc writes a VM and its logger as longruns, so this tree was edited\n`);
+    }
+  }
+});
+
 /** A listening socket at `file`, closed at teardown; counts connections. */
 async function listening(t: T, file: string): Promise<{ connections: () => number }> {
   let n = 0;

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { logs } from '../../generator/admin/logs.js';
+import type { Io } from '../../generator/command/shell.js';
 import { VMSVC, vmsvc } from '../support/cli.js';
 import { dataDirWith } from '../support/data-dir.js';
 import { waitFor } from '../support/wait.js';
@@ -167,4 +168,63 @@ test('logs --since TIME prints from the first line stamped at or after TIME; uns
   stopper.abort();
   t.is(await done, 0);
   t.is(printed, `${line(1, 'one')}${line(2, 'two')}a continuation of two\n${line(3, 'three')}`);
+});
+
+/**
+ * An io for logs -f fed a sparse file: counts what is printed rather than
+ * keeping it, and throws once past `budget` characters, so that a drain
+ * without bound fails the test (as an internal error, exit 2) instead of
+ * filling memory for minutes.
+ */
+function countingIo(budget: number): { io: Io; printed: () => number; err: () => string } {
+  let printed = 0;
+  let err = '';
+  return {
+    io: {
+      out: (s) => {
+        printed += s.length;
+        if (printed > budget) throw new Error(`printed ${printed} characters: a drain without bound`);
+      },
+      err: (s) => { err += s; },
+      // As the CLI's stdout: a later tick, so that timers (and the abort) run between reads.
+      writable: () => new Promise((resolve) => setImmediate(() => resolve(true))),
+    },
+    printed: () => printed,
+    err: () => err,
+  };
+}
+
+const CURRENT_MAX_BYTES = 2 * 268435455; // logs.ts: twice s6-log's largest rotation size
+
+test('logs -f stops with a one-line error once the followed current grows past the bound, without reading it', async (t) => {
+  // Before, the followed inode was drained to its end, whatever its size:
+  // the log user's `truncate -s 100G current` meant 100 GiB of escaped NULs.
+  const g = logTree(t);
+  fs.writeFileSync(g.current, `${STAMP}  x\n`);
+  const c = countingIo(64 * MIB);
+  const done = logs({ source: g.out, name: 'a', follow: true, json: false }, c.io, { signal: new AbortController().signal, pollMs: 20 });
+  await waitFor('the first line', () => c.printed() > 0);
+  fs.truncateSync(g.current, CURRENT_MAX_BYTES + 1); // sparse: no disk used
+  t.is(await done, 1, c.err());
+  t.is(c.err(), `vmsvc: ${g.current} is ${CURRENT_MAX_BYTES + 1} bytes, more than s6-log ever writes (${CURRENT_MAX_BYTES}); vmsvc reads only the log s6-log writes\n`);
+  t.true(c.printed() < MIB, `${c.printed()} characters printed`);
+});
+
+test('logs -f aborted in the middle of a large drain ends after the read under way', async (t) => {
+  // Before, pump read on to the end of what it was draining (here 400 MiB
+  // of NULs, 1.6 G characters escaped) whatever the signal said: SIGINT
+  // did not stop `logs -f`.
+  const g = logTree(t);
+  fs.writeFileSync(g.current, `${STAMP}  x\n`);
+  const c = countingIo(64 * MIB);
+  const stopper = new AbortController();
+  const done = logs({ source: g.out, name: 'a', follow: true, json: false }, c.io, { signal: stopper.signal, pollMs: 20 });
+  await waitFor('the first line', () => c.printed() > 0);
+  fs.truncateSync(g.current, 400 * MIB);
+  await waitFor('the drain to be under way', () => c.printed() > MIB);
+  stopper.abort();
+  // A hang bound, not a timing assertion: it ends after one more 64 KiB read.
+  const ended = await Promise.race([done, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 10_000).unref())]);
+  t.is(ended, 0, c.err());
+  t.is(c.err(), '');
 });

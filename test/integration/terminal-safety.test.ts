@@ -109,6 +109,51 @@ test('generate --keep-going, ls, show, graph: every table, report and graph esca
   assertNoRaw(t, 'show of an unknown VM', unknown.stderr);
 });
 
+test('ls, show: link fields, addresses and a service type from an edited tree are escaped; a manifest JSON error too', (t) => {
+  // The generated tree is untrusted input for the admin commands (README,
+  // Threat model): before, show printed the links' MACs, IP, bridge, tap and
+  // service and the services' TYPE raw, ls its ADDRESSES, and readTree
+  // JSON.parse's message, which quotes the manifest.
+  const root = tempDir('vmsvc-term-');
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  const data = path.join(root, 'data');
+  fs.mkdirSync(data);
+  makeVm(data, 'net');
+  makeVm(data, 'client', { providers: ['net'] });
+  const out = path.join(root, 'out');
+  t.is(vmsvc(['generate', '--data', data, '--out', out, '--runtime-dir', path.join(root, 'run'), '--log-dir', path.join(root, 'log')]).code, 0);
+  const manifestFile = path.join(out, 'vmsvc-manifest.json');
+  const manifest = JSON.parse(fs.readFileSync(manifestFile, 'utf8')) as { links: Array<Record<string, string>> };
+  const link = manifest.links[0]!;
+  const service = 'svc\u001b]0;x\u0007';
+  fs.renameSync(path.join(out, link['service']!), path.join(out, service));
+  fs.writeFileSync(path.join(out, service, 'type'), 'one\u001b[2Jshot\n');
+  Object.assign(link, {
+    clientMac: 'mac\u001b[7mINV', providerMac: 'p\u009b7m', clientIp: 'ip\u001b[2J\u202e', bridge: 'br\u007f', clientTap: 'tc\u001b[A', providerTap: 'tp\u0008', service,
+  });
+  fs.writeFileSync(manifestFile, JSON.stringify(manifest));
+  const scandir = path.join(root, 'scandir');
+  fs.mkdirSync(path.join(scandir, 'vm-net'), { recursive: true });
+  for (const args of [['ls'], ['ls', '--json'], ...['client', 'net'].flatMap((vm) => [['show', vm], ['show', vm, '--json']])]) {
+    const r = vmsvc([...args, '--source', out, '--scandir', scandir]);
+    const what = args.join(' ');
+    t.is(r.code, 0, `${what}: ${r.stderr}`);
+    assertNoRaw(t, what, r.stdout);
+    assertNoRaw(t, `${what} stderr`, r.stderr);
+  }
+  t.regex(vmsvc(['ls', '--source', out, '--scandir', scandir]).stdout, /ip\\x1b\[2J\\u\{202e\}/);
+  const shown = vmsvc(['show', 'client', '--source', out, '--scandir', scandir]).stdout;
+  t.true(shown.includes('mac\\x1b[7mINV') && shown.includes('one\\x1b[2Jshot'), shown);
+  // An edit that breaks the JSON: Node's message quotes the text around the fault.
+  fs.writeFileSync(manifestFile, '{"vms": \u001b[31m}');
+  for (const args of [['ls'], ['show', 'net']]) {
+    const r = vmsvc([...args, '--source', out, '--scandir', scandir]);
+    t.is(r.code, 2, r.stderr);
+    t.regex(r.stderr, /vmsvc-manifest\.json is not valid JSON/);
+    assertNoRaw(t, `${args.join(' ')} stderr on a broken manifest`, r.stderr);
+  }
+});
+
 test('logs and logs --json: what the guest wrote to its serial console is escaped, and JSON reads back to it', (t) => {
   const f = hostileTree(t);
   t.is(vmsvc(['generate', '--data', f.data, '--out', f.out, '--keep-going', '--runtime-dir', path.join(f.root, 'run'), '--log-dir', f.log]).code, 0);
