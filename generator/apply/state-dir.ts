@@ -219,13 +219,21 @@ function readdirOrEmpty(dir: string): string[] {
   }
 }
 
+/**
+ * What apply writes in the state dir (the record start and stop trust, the
+ * journal, the databases) must be root's alone, whatever umask it was
+ * started with: refuses a state dir another user could change, and sets
+ * the umask for what apply makes.
+ */
+export function refuseUntrustedState(state: string): void {
+  process.umask(0o022);
+  const unsafe = untrustedPath(state);
+  if (unsafe !== null) throw new CommandError(`the state dir ${p(state)} is not root's alone (${p(unsafe)}); apply writes what start and stop run as root there`);
+}
+
 /** One apply per state directory; a lock whose owner died is taken over. */
 export function withLock<T>(L: StateLayout, fn: () => T): T {
-  // What apply writes there (the record start and stop trust, the journal,
-  // the databases) must be root's alone, whatever umask it was started with.
-  process.umask(0o022);
-  const unsafe = untrustedPath(L.state);
-  if (unsafe !== null) throw new CommandError(`the state dir ${p(L.state)} is not root's alone (${p(unsafe)}); apply writes what start and stop run as root there`);
+  refuseUntrustedState(L.state);
   let taken: ReturnType<typeof takeLock>;
   try {
     fs.mkdirSync(L.state, { recursive: true });

@@ -9,6 +9,7 @@ import { printable, terminalJson } from '../util/bytes.js';
 import { hasErrors } from '../pipeline/check.js';
 import { integer, nonEmptyPaths, optionsFromFlags, U32_MAX, type ApplyArgs, type CheckArgs, type GenerateArgs } from './flags.js';
 import { hostPreflight } from '../pipeline/host-probe.js';
+import { refuseUntrustedState } from '../apply/state-dir.js';
 import type { GeneratorOptions } from '../pipeline/options.js';
 import type { Diagnostic } from '../rules/diagnostic.js';
 import { STOPS_APPLY } from '../rules/host.js';
@@ -45,6 +46,8 @@ function checkHost(a: HostArgs, options: GeneratorOptions, scandir: string | nul
 export function applyCommand(a: ApplyArgs, io: Io): number {
   nonEmptyPaths({ data: a.data, state: a.state, scandir: a.scandir, live: a.live, 's6-rc-compile': a['s6-rc-compile'], 's6-rc-init': a['s6-rc-init'], 's6-rc-update': a['s6-rc-update'], 's6-rc': a['s6-rc'] });
   const generator = { ...optionsFromFlags(a), livePrefix: a.prefix };
+  // Before anything else: even the preflight's verdict is no reason to touch a state dir others control.
+  refuseUntrustedState(a.state);
   const host = checkHost(a, generator, a.scandir);
   for (const line of formatDiagnostics(host)) io.err(line);
   if (!a['dry-run'] && host.some((d) => STOPS_APPLY.has(d.rule))) {

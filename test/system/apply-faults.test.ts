@@ -317,7 +317,8 @@ realS6rcTest('a full state dir (a small tmpfs): an apply out of space while comp
   mounts.add(mnt);
   // Registered before the rig's teardown, so it runs after it (ava runs teardowns last first), once nothing runs from the state dir.
   t.teardown(() => unmount(mnt));
-  const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', mnt], { encoding: 'utf8' });
+  // mode=0755, as /run: a tmpfs root is 1777 by default, a state dir apply refuses (others could plant files in it).
+  const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=16m,mode=0755', 'tmpfs', mnt], { encoding: 'utf8' });
   t.is(mount.status, 0, mount.stderr);
   const r = await rig(t, real);
   fs.symlinkSync(mnt, r.state);

@@ -138,7 +138,8 @@ realS6rcTest('QEMU: up only once query-status says running (a VM named with = an
   t.not(dies.error, null);
   t.true(dies.ms < 40_000, `took ${dies.ms} ms`);
   t.false(emu.isUp('vm-dies'));
-  await waitFor('QEMU\'s refusal in the catch-all log', () => read(emu.catchAllLog).includes('no-such-option'));
+  // QEMU's own words go to the VM's VMM log, not the catch-all log.
+  await waitFor('QEMU\'s refusal in the VM\'s VMM log', () => read(path.join(s.log, 'dies', 'vmm', 'current')).includes('no-such-option'));
 });
 
 realS6rcTest('QEMU guest readiness: a guest that writes READY=1 makes its VM up; one that never does fails at timeout-up', async (t, s6rc) => {
