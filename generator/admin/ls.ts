@@ -4,6 +4,8 @@ import { addressesOf, formatDuration, isStopped, json, liveState, readTree, type
 import { spawnRunner, type CommandRunner } from '../util/command-runner.js';
 import { alignedTable } from '../util/table.js';
 import { describeExit } from './exit-reason.js';
+import { vmmMessages } from './vmm-messages.js';
+import { readUntrusted } from '../util/untrusted.js';
 import { CommandError, EXIT, guard, type Io } from '../command/shell.js';
 
 /** What `ls --status` selects: see statusOf. */
@@ -45,6 +47,14 @@ export interface LsVmRow {
   readonly deaths: number | null;
   /** How its VMM last ended and what that means (exit-reason.ts), while it is down or failed; null otherwise. */
   readonly lastExit: string | null;
+  /**
+   * While the VM is not ready: the last line its VMM wrote to stderr (its
+   * own log, vmm-messages.ts), raw (escape it to print), or why that log
+   * cannot be read; null when it is ready or the VMM wrote nothing.
+   */
+  readonly lastMessage: string | null;
+  /** Up but not ready for longer than its timeout-up (ms): s6-rc has given its start up. Null otherwise. */
+  readonly notReadyAfterMs: number | null;
   readonly providers: readonly string[];
   /**
    * The providers that do not run, with their state (failed, down, ...):
@@ -143,6 +153,8 @@ export async function lsRows(args: Pick<LsArgs, 'source' | 'scandir' | 'prefix'>
       uptimeSeconds: vmState.uptimeSeconds,
       deaths: vmState.deaths,
       lastExit: (vmState.state === 'down' || vmState.state === 'failed') && vmState.lastExit !== null ? describeExit(vmState.lastExit) : null,
+      lastMessage: vmState.state === 'ready' ? null : lastMessage(vm.logDir),
+      notReadyAfterMs: vmState.state === 'up' ? timedOut(args.source, vm.services.vm, vmState.uptimeSeconds) : null,
       providers: vm.providers,
       providersNotRunning: vm.providers
         .map((p) => ({ name: p, state: states.get(p)!.state }))
@@ -157,6 +169,26 @@ export async function lsRows(args: Pick<LsArgs, 'source' | 'scandir' | 'prefix'>
   return rows.sort((a, b) => compareBytes(a.name, b.name));
 }
 
+/** The last line of the VMM's own log, or why it cannot be read; null when there is none. */
+function lastMessage(logDir: string): string | null {
+  const m = vmmMessages(logDir, 1);
+  if ('error' in m) return `its log cannot be read: ${m.error}`;
+  return m.lines.at(-1) ?? null;
+}
+
+/**
+ * The service's timeout-up (ms), from the generated tree, when it has been
+ * up that long without being ready; null otherwise. The tree may be edited
+ * by anyone: read as untrusted, a few bytes.
+ */
+function timedOut(source: string, service: string, uptimeSeconds: number | null): number | null {
+  if (uptimeSeconds === null) return null;
+  const read = readUntrusted(source, [service, 'timeout-up'], 32);
+  if (read.kind !== 'ok') return null;
+  const ms = Number(read.data.toString('latin1').trim());
+  return Number.isSafeInteger(ms) && ms > 0 && uptimeSeconds * 1000 >= ms ? ms : null;
+}
+
 function note(r: LsVmRow): string {
   const notes: string[] = [];
   if (r.vm.detail !== null) notes.push(r.vm.detail);
@@ -164,7 +196,9 @@ function note(r: LsVmRow): string {
   if (r.state === 'failed') notes.push(r.deaths === 0 ? 'stopped outside s6-rc (s6-svc -d): vmsvc start starts it again' : `not restarted after ${r.deaths ?? 'unknown'} deaths: vmsvc start tries again`);
   // Down with deaths still counted: no stop cleared them, so it died while wanted up until s6-rc or the crash-loop limit gave up.
   if (r.state === 'down' && r.deaths !== null && r.deaths > 0) notes.push(`its start failed after ${r.deaths} death${r.deaths === 1 ? '' : 's'}`);
+  if (r.notReadyAfterMs !== null) notes.push(`not ready after its timeout-up (${r.notReadyAfterMs / 1000} s): neither the VMM nor, with guest readiness, the guest has said the VM runs, so s6-rc gave its start up`);
   if (r.lastExit !== null) notes.push(`last exit: ${r.lastExit}`);
+  if (r.lastMessage !== null) notes.push(`last VMM message: ${r.lastMessage}`);
   // Only a running client is misled; a stopped one has no network to lose.
   if (!isStopped(r.state)) for (const p of r.providersNotRunning) notes.push(`provider ${p.name} ${p.state}: no network through it`);
   if (r.logger.state !== 'up' && r.logger.state !== 'ready') notes.push(`logger ${r.logger.state}`);

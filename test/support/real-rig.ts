@@ -150,6 +150,8 @@ export function installTinyVmm(binDir: string, real: RealS6rc): void {
     '#!/bin/sh',
     '# argv: --api-socket SOCKET info | power-button | shutdown-vmm',
     '[ -S "$2" ] || exit 1',
+    // A VM named mute: its VMM runs and never says so (readiness never comes).
+    'case "$2" in */mute/*) exit 1 ;; esac',
     // The power button: the tiny VM powers off at once.
     'case "$3" in power-button|shutdown-vmm) exec kill -TERM "$(cat "${2%/*}/pid")" ;; esac',
     'echo \'{"config":{},"state":"Running","memory_actual_size":0}\'',

@@ -12,7 +12,7 @@ import { makeVm } from '../support/data-dir.js';
 import { realS6rcTest } from '../support/real-s6rc.js';
 import { installTinyVmm, startRig } from '../support/real-rig.js';
 
-interface Row { readonly name: string; readonly state?: string; readonly skipped: boolean }
+interface Row { readonly name: string; readonly state?: string; readonly skipped: boolean; readonly lastMessage?: string | null }
 const names = (stdout: string): string[] => (JSON.parse(stdout) as { vms: Row[] }).vms.map((r) => r.name);
 
 realS6rcTest('after a plain apply every admin command finds the live system from --state or $VMSVC_STATE alone', async (t, real) => {
@@ -81,10 +81,13 @@ realS6rcTest('after a plain apply every admin command finds the live system from
   // s6-rc took it down when the crash-loop limit ended its start: down, with the deaths not cleared by a stop.
   const rows2 = (JSON.parse(r.admin(['ls', '--json']).stdout) as { vms: Array<Row & { lastExit: string | null; deaths: number }> }).vms;
   t.like(rows2.find((x) => x.name === 'net'), { state: 'down', lastExit: why, deaths: 5 });
-  t.regex(r.admin(['ls']).stdout, new RegExp(`\\nnet +down .* its start failed after 5 deaths; last exit: ${why.replace(/[()?]/g, '\\$&')}\\n`));
+  t.regex(r.admin(['ls']).stdout, new RegExp(`\\nnet +down .* its start failed after 5 deaths; last exit: ${why.replace(/[()?]/g, '\\$&')}; `));
   // Its client went down with the stop before, by s6-rc's SIGTERM, passed on by trap as 143.
   t.is(rows2.find((x) => x.name === 'app')?.lastExit, 'code 143 (128 + 15: SIGTERM: stopped)');
   t.true(r.admin(['show', 'net']).stdout.includes(`last exit ${why}`));
+  // Its VMM's own words, from its own log: what execline said when the exec failed.
+  t.regex(r.admin(['ls']).stdout, /\nnet +down .*; last VMM message: [^\n]*unable to exec [^\n]*cloud-hypervisor/);
+  t.regex(rows2.find((x) => x.name === 'net')?.lastMessage ?? '', /cloud-hypervisor/);
 
   // Told a scandir with nothing of this tree in it: no live system there, exit 1.
   const empty = path.join(r.root, 'empty-scan');
@@ -92,4 +95,17 @@ realS6rcTest('after a plain apply every admin command finds the live system from
   const wrong = r.admin(['ls', '--scandir', empty]);
   t.is(wrong.code, 1);
   t.regex(wrong.stderr, /^vmsvc: no live system on .*empty-scan: none of the 2 VMs' services is there/);
+});
+
+realS6rcTest('a VM whose VMM runs and never says so is up, not ready, and ls says its start was given up at timeout-up', async (t, real) => {
+  const r = await startRig(t, real, { bin: (bin) => installTinyVmm(bin, real), flags: ['--timeout-up', '2000', '--stop-timeout', '1000'] });
+  makeVm(r.data, 'mute', {});
+  makeVm(r.data, 'fine', {});
+  t.is(r.apply().code, 0);
+  t.is(r.admin(['start', 'fine']).code, 0);
+  t.is(r.admin(['start', 'mute']).code, 1, 'its start fails at timeout-up');
+  const rows = (JSON.parse(r.admin(['ls', '--json']).stdout) as { vms: Array<Row & { notReadyAfterMs: number | null }> }).vms;
+  t.like(rows.find((x) => x.name === 'mute'), { state: 'up', notReadyAfterMs: 2000 });
+  t.like(rows.find((x) => x.name === 'fine'), { state: 'ready', notReadyAfterMs: null, lastMessage: null });
+  t.regex(r.admin(['ls']).stdout, /\nmute +up .*not ready after its timeout-up \(2 s\)/);
 });
