@@ -325,7 +325,8 @@ realS6rcTest('ls shows a VM taken down, and finds services by prefix (missing an
   const table = capture();
   await ls({ source: g.out, scandir: emu.scandir, json: false }, table.io);
   // No deaths: the stop cleared the tally (the finish script), a stop is not a crash.
-  t.regex(table.out(), /\nc +down +no +- +- +0 +b +100\.64\.69\.212 +last exit: code 0\n/);
+  // Down: how its VMM last ended, and the last line it wrote to its own stderr log.
+  t.regex(table.out(), /\nc +down +no +- +- +0 +b +100\.64\.69\.212 +last exit: code 0; last VMM message: \S+ \S+ +stub-vmm: NOT-SERIAL message on stderr\n/);
 
   // Another scandir whose names carry an s6-rc-init -p prefix.
   const prefixed = path.join(g.root, 'prefixed');
