@@ -13,7 +13,7 @@ import { isDir } from '../util/fs-probe.js';
 import { readUntrusted } from '../util/untrusted.js';
 import { CommandError, EXIT } from '../command/shell.js';
 import { parseWhere, STATE_ENV, WHERE_FILE, type Where } from '../command/where.js';
-import { untrustedPath } from '../util/trusted-path.js';
+import { untrustedPath, untrustedStat } from '../util/trusted-path.js';
 
 /** The location flags, as parsed: each undefined when not given. */
 export interface LocateFlags {
@@ -47,11 +47,11 @@ export function readWhere(state: string): Where | null {
   const read = readUntrusted(state, [WHERE_FILE], WHERE_MAX_BYTES);
   if (read.kind === 'missing') return null;
   if (read.kind === 'refused') throw new CommandError(`cannot read where apply put things: ${printable(read.why)}`);
-  if ((read.stat.uid !== 0 && read.stat.uid !== process.geteuid?.()) || (read.stat.mode & 0o022) !== 0) {
-    throw new CommandError(`${printable(path.join(state, WHERE_FILE))} is not root's alone (uid ${read.stat.uid}, mode ${(read.stat.mode & 0o7777).toString(8)}): not trusted`, EXIT.failed);
-  }
+  const file = path.join(state, WHERE_FILE);
+  const unsafeFile = untrustedStat(read.stat, file);
+  if (unsafeFile !== null) throw new CommandError(`${printable(file)} is not root's alone (${printable(unsafeFile)}): not trusted`, EXIT.failed);
   const where = parseWhere(read.data.toString('utf8'));
-  if (typeof where === 'string') throw new CommandError(`${printable(path.join(state, WHERE_FILE))}: ${printable(where)}`);
+  if (typeof where === 'string') throw new CommandError(`${printable(file)}: ${printable(where)}`);
   return where;
 }
 

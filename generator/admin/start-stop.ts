@@ -27,6 +27,7 @@ import * as path from 'node:path';
 import { readUntrusted } from '../util/untrusted.js';
 import { spawnRunner, type CommandRunner } from '../util/command-runner.js';
 import { CommandError, EXIT, guard, type Io } from '../command/shell.js';
+import { upList } from '../s6rc/up-list.js';
 
 export type Action = 'start' | 'stop' | 'restart';
 
@@ -150,13 +151,11 @@ function change(action: Action, args: StartStopArgs, io: Io, runner: CommandRunn
 
 /** The atomic services s6-rc has up; exit 1 when it cannot say (the start or stop would then fail the same way). */
 function upServices(args: StartStopArgs, runner: CommandRunner): Set<string> {
-  // -b: a start or stop under way holds s6-rc's lock; wait for it, as the change that follows does.
-  const argv = [args.s6rc, '-l', args.live, '-b', '-a', 'list'];
-  const r = runner.run(argv);
-  if (r.code !== 0) {
-    throw new CommandError(`cannot tell which VMs run: ${printable(argv.join(' '))} failed (exit code ${r.code})${r.stderr === '' ? '' : `: ${printable(r.stderr.trim())}`}`, EXIT.failed);
-  }
-  return new Set(r.stdout.split('\n').filter((l) => l !== ''));
+  // Blocking: a start or stop under way holds s6-rc's lock; wait for it, as the change that follows does.
+  const listed = upList(runner, args.s6rc, args.live, true);
+  if (listed.ok) return listed.up;
+  const { argv, result: r } = listed;
+  throw new CommandError(`cannot tell which VMs run: ${printable(argv.join(' '))} failed (exit code ${r.code})${r.stderr === '' ? '' : `: ${printable(r.stderr.trim())}`}`, EXIT.failed);
 }
 
 /** The VMs and every provider they need, each once, providers first. */

@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { printable } from '../util/bytes.js';
 import { showArgv, type CommandResult, type CommandRunner } from '../util/command-runner.js';
 import type { Io } from '../command/shell.js';
+import { upList } from '../s6rc/up-list.js';
 
 /** s6-rc on one live directory. */
 export interface LiveRc {
@@ -45,13 +46,10 @@ function change(s: LiveRc, way: '-u' | '-d', names: readonly string[]): boolean 
 
 /** The atomic services s6-rc says are up (`s6-rc -a list`), or why it could not tell. */
 export function upServices(s: LiveRc): Set<string> | string {
-  const argv = [s.rc, '-l', s.live, '-a', 'list'];
-  const r = s.runner.run(argv);
-  if (r.code !== 0) {
-    passStderr(s.io, r);
-    return `cannot tell which services are up: ${showArgv(argv)} failed (exit ${r.code})`;
-  }
-  return new Set(r.stdout.split('\n').filter((l) => l !== ''));
+  const listed = upList(s.runner, s.rc, s.live, false);
+  if (listed.ok) return listed.up;
+  passStderr(s.io, listed.result);
+  return `cannot tell which services are up: ${showArgv(listed.argv)} failed (exit ${listed.result.code})`;
 }
 
 /** `program`: the s6-rc program and its arguments; `argv`: what was run (maybe through s6-softlimit). */

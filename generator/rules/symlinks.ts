@@ -24,12 +24,14 @@ export function symlinkDiagnostic(vm: string, p: string, node: Node, danglingRul
     return error('name-not-utf8', p, vm, `"${printable(path.basename(p))}" links to ${printable(node.target)}, whose name is not valid UTF-8`,
       'VMM arguments are written as UTF-8, so the file it links to cannot be passed exactly; rename it');
   }
-  if ('resolved' in node && node.resolved !== null && (unsafe.pattern.test(node.resolved) || CONTROL_CHAR.test(node.resolved))) {
-    return error('path-vmm-unsafe', p, vm, `"${printable(path.basename(p))}" links to "${printable(node.resolved)}" in the data directory, whose path contains a control character or one of ${unsafe.shown}`,
+  // The link-free path the VMM is given for a link (check.ts vmmPath).
+  const resolved = 'resolved' in node ? node.resolved : null;
+  if (resolved !== null && (unsafe.pattern.test(resolved) || CONTROL_CHAR.test(resolved))) {
+    return error('path-vmm-unsafe', p, vm, `"${printable(path.basename(p))}" links to "${printable(resolved)}" in the data directory, whose path contains a control character or one of ${unsafe.shown}`,
       'the VMM is given the file the link reaches, and splits its options on these characters; rename that file or the directories above it');
   }
-  if ('resolved' in node && node.resolved !== null && TRAILING_SPACE.test(node.resolved)) {
-    return error('path-vmm-unsafe', p, vm, `"${printable(path.basename(p))}" links to "${printable(node.resolved)}" in the data directory, whose name ends in white space`,
+  if (resolved !== null && TRAILING_SPACE.test(resolved)) {
+    return error('path-vmm-unsafe', p, vm, `"${printable(path.basename(p))}" links to "${printable(resolved)}" in the data directory, whose name ends in white space`,
       'the VMM trims white space off the ends of its option values, so it would open another file; rename the file the link reaches');
   }
   if (node.kind === 'symlink-escapes') {

@@ -16,10 +16,21 @@ const GROUP_OR_OTHER_WRITE = 0o022;
 /** The sticky bit (S_ISVTX), which Node's fs.constants lacks. */
 const STICKY = 0o1000;
 
+/**
+ * Why another user could change the file or directory `st` describes (shown
+ * as `at`), or null when only root or the caller can: owned by one of them,
+ * and not writable by group or others, unless `stickyAbove` and it is a
+ * sticky directory (where others may add entries but not touch ours).
+ */
+export function untrustedStat(st: fs.Stats, at: string, stickyAbove = false): string | null {
+  if (st.uid !== 0 && st.uid !== (process.geteuid?.() ?? 0)) return `${at} belongs to uid ${st.uid}, not to root`;
+  const sticky = st.isDirectory() && (st.mode & STICKY) !== 0;
+  if ((st.mode & GROUP_OR_OTHER_WRITE) !== 0 && !(stickyAbove && sticky)) return `${at} can be written by users other than its owner (mode ${(st.mode & 0o7777).toString(8)})`;
+  return null;
+}
+
 /** Why another user could change what `p` leads to, or null when none can (or `p` does not exist yet, with a safe parent). */
 export function untrustedPath(p: string): string | null {
-  const me = process.geteuid?.() ?? 0;
-  const trusted = (uid: number): boolean => uid === 0 || uid === me;
   let real: string;
   try {
     real = fs.realpathSync(p);
@@ -38,10 +49,8 @@ export function untrustedPath(p: string): string | null {
     } catch (e) {
       return `${at} cannot be examined (${errnoOf(e) ?? 'EIO'})`;
     }
-    if (!trusted(st.uid)) return `${at} belongs to uid ${st.uid}, not to root`;
-    const last = i === parts.length;
-    const sticky = st.isDirectory() && (st.mode & STICKY) !== 0;
-    if ((st.mode & GROUP_OR_OTHER_WRITE) !== 0 && (last || !sticky)) return `${at} can be written by users other than its owner (mode ${(st.mode & 0o7777).toString(8)})`;
+    const why = untrustedStat(st, at, i < parts.length);
+    if (why !== null) return why;
   }
   return null;
 }

@@ -63,6 +63,7 @@ export const cloudHypervisor = {
   // reads no image for it.
   writableDisks: { kind: 'raw' },
   imageFormat: { kind: 'forced-raw' },
+  valueSyntax: '',
   /*
    * load_kernel tries linux-loader's ELF loader and, when it refuses the
    * file, its bzImage loader (vmm/src/vm.rs:1645-1648 at v53.0), which
@@ -70,7 +71,6 @@ export const cloudHypervisor = {
    * No multiboot: the x86_64 payload path has none. --kernel and --initramfs
    * are each one path, opened as given (vm.rs:1766-1772, :695-703).
    */
-  valueSyntax: '',
   kernelProbes: {
     multiboot: null,
     linuxSetupHeader: 'cloud-hypervisor would boot it as a bzImage wherever its ELF loader refuses the file, not by its ELF (PVH) entry',

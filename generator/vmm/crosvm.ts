@@ -157,6 +157,12 @@ export const crosvm = {
    */
   imageFormat: { kind: 'probed', signatures: SIGNATURES },
   /*
+   * serde_keyvalue (its --block path=... and other device options) ends an
+   * unquoted value at a single quote too (serde_keyvalue/src/key_values.rs,
+   * any_string), then wants a comma: the VM would never start.
+   */
+  valueSyntax: "'",
+  /*
    * load_kernel looks for a multiboot header first (x86_64/src/lib.rs:1813-1834;
    * kernel_loader/src/multiboot.rs:108-138 scans the first 8192 bytes) and
    * boots the file as multiboot when its flags ask for it, failing on flags
@@ -164,12 +170,6 @@ export const crosvm = {
    * bzImage only for a file without the ELF magic (lib.rs:1857-1869).
    * --initrd stays one file even for multiboot (no modules).
    */
-  /*
-   * serde_keyvalue (its --block path=... and other device options) ends an
-   * unquoted value at a single quote too (serde_keyvalue/src/key_values.rs,
-   * any_string), then wants a comma: the VM would never start.
-   */
-  valueSyntax: "'",
   kernelProbes: {
     multiboot: 'crosvm would boot it as a multiboot kernel (or refuse it for its flags), not by its ELF entry',
     linuxSetupHeader: null,

@@ -62,6 +62,7 @@ export const qemu = {
   writableDisks: { kind: 'raw' },
   // format=raw for every image, so the scan reads none of them.
   imageFormat: { kind: 'forced-raw' },
+  valueSyntax: '',
   /*
    * x86_load_linux (hw/i386/x86.c in Debian's 7.2, hw/i386/x86-common.c
    * since 9.x) picks the boot protocol before it looks at the ELF header:
@@ -74,7 +75,6 @@ export const qemu = {
    * each module's path cut at its first space (:325-361): `-initrd
    * "/data/a b/initramfs"` loads /data/a into the guest.
    */
-  valueSyntax: '',
   kernelProbes: {
     multiboot: 'QEMU would boot it as a multiboot kernel, not by its ELF (PVH) entry, and then read -initrd as a list of modules, each path cut at its first space',
     linuxSetupHeader: 'QEMU would boot it through the Linux boot protocol (as a bzImage), not by its ELF (PVH) entry',
