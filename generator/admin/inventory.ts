@@ -282,7 +282,7 @@ const NOTIFYONCHECK_ARG_OPTIONS = new Set(['3', 's', 'T', 't', 'w', 'n', 'c']);
 const NOTIFYONCHECK_FLAGS = new Set(['d']);
 
 export type VmmArgvResult =
-  /** user: the account s6-setuidgid switches to before the VMM; null when it runs as root. */
+  /** user: the account s6-setuidgid switches to before the VMM, or "uid N" (s6-applyuidgid); null when it runs as root. */
   | { ok: true; argv: string[]; user: string | null }
   | { ok: false; error: string };
 
@@ -293,8 +293,9 @@ export type VmmArgvResult =
  * s6-notifyoncheck word is the first top-level word (words inside `{ }`
  * blocks get leading spaces) whose base name is `s6-notifyoncheck`; its
  * options are read the way skarnet's getopt does (clustered flags, `-w100`
- * or `-w 100`, `--` ends them). An `s6-setuidgid USER` in front of the VMM
- * (--vmm-user) is taken off and reported as `user`. No s6-notifyoncheck, or
+ * or `-w 100`, `--` ends them). The drop of root in front of the VMM
+ * (`s6-setuidgid USER`, `s6-applyuidgid -u UID -g GID -G LIST`) is taken
+ * off and reported as `user`. No s6-notifyoncheck, or
  * nothing after it: an error, never a guess.
  */
 export function vmmArgvFromRunScript(script: string): VmmArgvResult {
@@ -323,15 +324,39 @@ export function vmmArgvFromRunScript(script: string): VmmArgvResult {
     }
     i++;
   }
-  let user: string | null = null;
-  if (i < words.length && path.posix.basename(words[i]!) === 's6-setuidgid') {
-    if (i + 1 >= words.length) return { ok: false, error: 's6-setuidgid has no account' };
-    user = words[i + 1]!;
-    i += 2;
+  const drop = dropOf(words, i);
+  if ('error' in drop) return { ok: false, error: drop.error };
+  const argv = words.slice(drop.next);
+  if (argv.length === 0) return { ok: false, error: `${drop.user === null ? 's6-notifyoncheck' : drop.program} runs no program` };
+  return { ok: true, argv, user: drop.user };
+}
+
+/** s6-applyuidgid's options that take an argument, and its flags (its usage: -z -U -u uid -g gid -G gidlist). */
+const APPLYUIDGID_ARG_OPTIONS = new Set(['-u', '-g', '-G']);
+const APPLYUIDGID_FLAGS = new Set(['-z', '-U']);
+
+/**
+ * The drop of root at words[i], if any (pipeline/identities.ts dropArgv):
+ * `s6-setuidgid ACCOUNT` gives the account, `s6-applyuidgid -u UID ...`
+ * "uid UID". Where the VMM's argv starts after it.
+ */
+function dropOf(words: readonly string[], i: number): { next: number; user: string | null; program: string } | { error: string } {
+  const program = i < words.length ? path.posix.basename(words[i]!) : '';
+  if (program === 's6-setuidgid') {
+    if (i + 1 >= words.length) return { error: 's6-setuidgid has no account' };
+    return { next: i + 2, user: words[i + 1]!, program };
   }
-  const argv = words.slice(i);
-  if (argv.length === 0) return { ok: false, error: `${user === null ? 's6-notifyoncheck' : 's6-setuidgid'} runs no program` };
-  return { ok: true, argv, user };
+  if (program !== 's6-applyuidgid') return { next: i, user: null, program };
+  let uid: string | null = null;
+  let j = i + 1;
+  for (; j < words.length && words[j]!.startsWith('-'); j++) {
+    const w = words[j]!;
+    if (APPLYUIDGID_FLAGS.has(w)) continue;
+    if (!APPLYUIDGID_ARG_OPTIONS.has(w) || j + 1 >= words.length) return { error: `s6-applyuidgid: unexpected ${w}` };
+    if (w === '-u') uid = words[j + 1]!;
+    j++;
+  }
+  return { next: j, user: uid === null ? null : `uid ${uid}`, program };
 }
 
 // ---------------------------------------------------------------------------

@@ -8,6 +8,8 @@ import { CONTROL_CHAR, printable } from '../util/bytes.js';
 import { CommandError } from '../command/shell.js';
 import { defaultOptions, STOP_TIMEOUT_LIMIT_MS, type GeneratorOptions } from '../pipeline/options.js';
 import { VMM_UNSAFE } from '../rules/vm-name.js';
+import { vmsInRange, type IdRange, type Principal } from '../pipeline/identities.js';
+import { groupId } from '../util/group-db.js';
 import { DEFAULT_STATE_DIR, defaultStateDir, STATE_ENV } from '../command/where.js';
 import { ACCELS, MEMORY_SIZE, memoryBytes, VMM_FACTS, VMMS } from '../vmm/index.js';
 
@@ -37,6 +39,9 @@ function programs(names: readonly string[]): string {
   return names.length < 2 ? names.join('') : `${names.slice(0, -1).join(', ')} or ${names[names.length - 1]!}`;
 }
 
+const PER_VM = 'per-vm';
+const KVM_GROUP = 'kvm';
+
 export const optionFlags = {
   vmm: { type: 'string', choices: [...VMMS], default: defaultOptions.vmm, describe: `the VMM: ${VMMS.map((v) => `${v} (${VMM_FACTS[v].version})`).join(', ')}` },
   'vmm-bin': { type: 'string', describe: `VMM program (name looked up in PATH, or absolute path); default: ${programs(VMMS.map((v) => VMM_FACTS[v].program))}` },
@@ -47,9 +52,13 @@ export const optionFlags = {
   's6-ioconnect': { type: 'string', default: defaultOptions.programs.s6Ioconnect, describe: 's6-ioconnect program, which carries a request to a VMM and its reply back' },
   'ch-remote': { type: 'string', default: defaultOptions.programs.chRemote, describe: 'cloud-hypervisor\'s ch-remote program, which asks it whether the VM runs' },
   ip: { type: 'string', default: defaultOptions.programs.ip, describe: 'iproute2 ip program, for the link oneshots' },
-  'vmm-user': { type: 'string', default: defaultOptions.vmmUser, describe: 'user the VMMs run as (s6-setuidgid); it owns the taps and runtime dirs' },
-  'log-user': { type: 'string', default: defaultOptions.logUser, describe: 'user the serial loggers run as (s6-setuidgid); it owns the log dirs' },
-  's6-setuidgid': { type: 'string', default: defaultOptions.programs.s6Setuidgid, describe: 's6-setuidgid program' },
+  'vmm-user': { type: 'string', default: PER_VM, describe: 'who the VMMs run as: per-vm (each VM its own uid from --id-base; it owns the VM\'s runtime dir and its taps), an account all VMMs share (s6-setuidgid), or root' },
+  'log-user': { type: 'string', default: PER_VM, describe: 'who the serial loggers run as: per-vm (each VM a second uid of its own; it owns the VM\'s log dir), an account all loggers share, or root' },
+  'id-base': { type: 'number', default: defaultOptions.idRange.base, describe: 'the first uid and gid of the per-vm range (default 0x70000000: unused by Debian and systemd)' },
+  'id-count': { type: 'number', default: defaultOptions.idRange.count, describe: 'how many uids the per-vm range holds: two per VM' },
+  'kvm-group': { type: 'string', default: KVM_GROUP, describe: 'the group, by name or number, that may open /dev/kvm: a per-vm VMM\'s one supplementary group (none: no group; the default kvm is left out when the host has no such group)' },
+  's6-setuidgid': { type: 'string', default: defaultOptions.programs.s6Setuidgid, describe: 's6-setuidgid program (--vmm-user or --log-user an account)' },
+  's6-applyuidgid': { type: 'string', default: defaultOptions.programs.s6Applyuidgid, describe: 's6-applyuidgid program (per-vm ids)' },
   's6-svc': { type: 'string', default: defaultOptions.programs.s6Svc, describe: 's6-svc program, with which a stop kills a VMM at the stop timeout' },
   's6-svwait': { type: 'string', default: defaultOptions.programs.s6Svwait, describe: 's6-svwait program, with which a stop waits for the guest to power off' },
   's6-permafailon': { type: 'string', default: defaultOptions.programs.s6Permafailon, describe: 's6-permafailon program, for the crash-loop limit' },
@@ -191,6 +200,9 @@ export function optionsFromFlags(f: OptionFlags): GeneratorOptions {
   // The global values are every VM's defaults, so they must pass the same bounds as a VM's files.
   if ((memoryBytes(o.memory) ?? 0) > (memoryBytes(o.maxMemory) ?? 0)) throw new CommandError(`--memory ${o.memory} is more than --max-memory ${o.maxMemory}`);
   if (o.cpus > o.maxCpus) throw new CommandError(`--cpus ${o.cpus} is more than --max-cpus ${o.maxCpus}`);
+  if ((o.vmmUser.kind === 'per-vm' || o.logUser.kind === 'per-vm') && vmsInRange(o.idRange) < o.maxVms) {
+    throw new CommandError(`--id-count ${o.idRange.count} has room for ${vmsInRange(o.idRange)} VMs (two ids each), fewer than --max-vms ${o.maxVms}`);
+  }
   if (o.stopTimeoutMs > o.maxStopTimeoutMs) throw new CommandError(`--stop-timeout ${o.stopTimeoutMs} is more than --max-stop-timeout ${o.maxStopTimeoutMs}`);
   return o;
 }
@@ -211,14 +223,17 @@ function flagOptions(f: OptionFlags): GeneratorOptions {
       chRemote: program('ch-remote', f['ch-remote']),
       ip: program('ip', f.ip),
       s6Setuidgid: program('s6-setuidgid', f['s6-setuidgid']),
+      s6Applyuidgid: program('s6-applyuidgid', f['s6-applyuidgid']),
       s6Permafailon: program('s6-permafailon', f['s6-permafailon']),
       s6Svc: program('s6-svc', f['s6-svc']),
       s6Svwait: program('s6-svwait', f['s6-svwait']),
       s6Svstat: program('s6-svstat', f['s6-svstat']),
       s6SvdtClear: program('s6-svdt-clear', f['s6-svdt-clear']),
     },
-    vmmUser: matching('vmm-user', f['vmm-user'], USER_NAME, 'a user name'),
-    logUser: matching('log-user', f['log-user'], USER_NAME, 'a user name'),
+    vmmUser: principal('vmm-user', f['vmm-user']),
+    logUser: principal('log-user', f['log-user']),
+    idRange: idRange(f['id-base'], f['id-count']),
+    kvmGid: kvmGroup(f['kvm-group']),
     runtimeDir: absolute('runtime-dir', f['runtime-dir'], VMM_UNSAFE),
     logDir: absolute('log-dir', f['log-dir'], null),
     livePrefix: plain('live-prefix', f['live-prefix']),
@@ -244,6 +259,32 @@ function flagOptions(f: OptionFlags): GeneratorOptions {
     maxVms: integer('max-vms', f['max-vms'], 1, 1_000_000),
     templatesDir: f.templates === undefined ? null : path.resolve(f.templates),
   };
+}
+
+function principal(flag: string, value: string): Principal {
+  if (value === PER_VM) return { kind: 'per-vm' };
+  if (value === 'root') return { kind: 'root' };
+  return { kind: 'shared', name: matching(flag, value, USER_NAME, 'per-vm, root or a user name') };
+}
+
+/** Above every 16-bit uid (Debian's system and user ranges, nobody) and below 2^31, which some programs take as negative. */
+const ID_FLOOR = 65536;
+const ID_CEILING = 0x7fffffff;
+
+function idRange(base: number, count: number): IdRange {
+  integer('id-base', base, ID_FLOOR, ID_CEILING - 1);
+  integer('id-count', count, 2, ID_CEILING - base + 1);
+  return { base, count };
+}
+
+/** The default group name is optional (a host without KVM has none); a name asked for by hand must exist. */
+function kvmGroup(value: string): number | null {
+  if (value === 'none') return null;
+  if (/^[0-9]+$/.test(value)) return integer('kvm-group', Number(value), 1, U32_MAX - 1);
+  matching('kvm-group', value, USER_NAME, 'a group name, a number or none');
+  const gid = groupId(value);
+  if (gid === null && value !== KVM_GROUP) throw new CommandError(`--kvm-group: the host has no group "${value}" (/etc/group)`);
+  return gid;
 }
 
 function plain(flag: string, value: string): string {

@@ -5,6 +5,7 @@
  * apply; it runs only host programs vmsvc's flags name, never anything of
  * the data directory.
  */
+import { describeRunAs, dropArgv, sampleVmmRunAs } from './identities.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { printable } from '../util/bytes.js';
@@ -45,7 +46,7 @@ export function probeHost(req: HostRequest, runner: CommandRunner): HostFacts {
   const vmm = look('--vmm-bin', o.programs.vmm, false);
   const kvmProbe = req.kvmProbe ?? defaultKvmProbe(o);
   return {
-    vmm: { ...vmm, user: o.vmmUser, executable: vmm.found === null ? null : executableBy(o, vmm.found, runner) },
+    vmm: { ...vmm, user: describeRunAs(sampleVmmRunAs(o)), executable: vmm.found === null ? null : executableBy(o, vmm.found, runner) },
     services: servicePrograms(o).map(([flag, program]) => look(`--${flag}`, program, true)),
     apply: req.applyPrograms.map((p) => look(p.flag, p.program, true)),
     accel: o.accel === 'kvm' ? probeKvm(o, locate(kvmProbe, req.pathEnv, true), kvmProbe, runner) : { kind: 'not-asked' },
@@ -67,7 +68,9 @@ function servicePrograms(o: GeneratorOptions): Array<readonly [string, string]> 
     ['s6-svc', p.s6Svc], ['s6-svwait', p.s6Svwait], ['s6-permafailon', p.s6Permafailon], ['s6-svstat', p.s6Svstat], ['s6-svdt-clear', p.s6SvdtClear],
     ['ip', p.ip],
   ];
-  if (o.vmmUser !== 'root' || o.logUser !== 'root') list.push(['s6-setuidgid', p.s6Setuidgid]);
+  const principals = [o.vmmUser.kind, o.logUser.kind];
+  if (principals.includes('shared')) list.push(['s6-setuidgid', p.s6Setuidgid]);
+  if (principals.includes('per-vm')) list.push(['s6-applyuidgid', p.s6Applyuidgid]);
   if (requests.some((r) => r.via === 'socket')) list.push(['s6-ipcclient', p.s6Ipcclient], ['s6-ioconnect', p.s6Ioconnect]);
   if (requests.some((r) => r.via === 'client' && r.client === 'ch-remote')) list.push(['ch-remote', p.chRemote]);
   return list;
@@ -92,9 +95,9 @@ function locate(program: string, pathEnv: string, mustRun: boolean): string | nu
   return null;
 }
 
-/** Runs argv as the VMM's user, as the run script does (s6-setuidgid), when this process can switch to it. */
+/** Runs argv as a VMM runs (a VM's own ids: the first of the range's), when this process can switch to it. */
 function asVmmUser(o: GeneratorOptions, argv: readonly string[]): readonly string[] {
-  return o.vmmUser === 'root' || process.getuid?.() !== 0 ? argv : [o.programs.s6Setuidgid, o.vmmUser, ...argv];
+  return process.getuid?.() !== 0 ? argv : [...dropArgv(sampleVmmRunAs(o), o.programs), ...argv];
 }
 
 /**

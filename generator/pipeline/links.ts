@@ -14,6 +14,7 @@
  */
 import { createHash } from 'node:crypto';
 import { compareBytes } from '../util/bytes.js';
+import { placeInSlots } from '../util/slots.js';
 import type { VmName } from '../rules/vm-name.js';
 
 export type LinkNumber = number & { readonly __brand: 'LinkNumber' };
@@ -60,38 +61,9 @@ export function assignLinks(requests: readonly LinkRequest[]): Link[] {
   if (requests.length > LINK_CAPACITY) throw new RangeError(`${requests.length} links, only ${LINK_CAPACITY} addresses`);
   const keyed = requests.map((r) => ({ ...r, slot: preferredSlot(r.client, r.provider) }));
   keyed.sort((a, b) => a.slot - b.slot || compareBytes(a.client, b.client) || compareBytes(a.provider, b.provider));
-  const numbers = placeInSlots(keyed.map((r) => r.slot));
+  const numbers = placeInSlots(keyed.map((r) => r.slot), FIRST_LINK, LAST_LINK);
   const links = keyed.map((r, i) => makeLink(numbers[i]! as LinkNumber, r.client, r.provider));
   return links.sort((a, b) => compareBytes(a.client, b.client) || compareBytes(a.provider, b.provider));
-}
-
-/**
- * Linear probing, in near-constant time per slot: gives each preferred slot,
- * in order, the first free number at or above it, wrapping from LAST_LINK to
- * FIRST_LINK. Probing one number at a time costs O(n) per link once names
- * hash into one cluster (65534 such links: 44 s); here every taken number
- * points at a number above it, and find() follows and shortens those chains
- * (path halving), so the numbers are exactly the linear probe's. At most
- * LINK_CAPACITY slots.
- */
-export function placeInSlots(slots: readonly number[]): number[] {
-  // next[n] === n: n is free; else some number above n (wrapping) at which to look on.
-  const next = new Int32Array(LAST_LINK + 1);
-  for (let n = FIRST_LINK; n <= LAST_LINK; n++) next[n] = n;
-  const find = (start: number): number => {
-    let n = start;
-    while (next[n] !== n) {
-      const up = next[n]!;
-      next[n] = next[up]!;
-      n = up;
-    }
-    return n;
-  };
-  return slots.map((slot) => {
-    const n = find(slot);
-    next[n] = n === LAST_LINK ? FIRST_LINK : n + 1;
-    return n;
-  });
 }
 
 export function makeLink(n: LinkNumber, client: VmName, provider: VmName): Link {

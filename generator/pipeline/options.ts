@@ -1,4 +1,5 @@
 import { consoleSocketName, VMM_FACTS, type Accel, type Vmm } from '../vmm/index.js';
+import { DEFAULT_ID_RANGE, type IdRange, type Principal } from './identities.js';
 
 /**
  * Everything the generated tree depends on besides the data dir. The CLI fills
@@ -18,8 +19,10 @@ export interface Programs {
   readonly chRemote: string;
   /** iproute2's ip, for the link oneshots. */
   readonly ip: string;
-  /** Drops root before the VMM and s6-log run, when a user is set. */
+  /** Drops root before the VMM and s6-log run, for a shared account (--vmm-user NAME). */
   readonly s6Setuidgid: string;
+  /** Drops root to a VM's own uid and gid, numbers with no account (the default). */
+  readonly s6Applyuidgid: string;
   /** Run by each VM's finish script: ends a crash loop (permanent failure). */
   readonly s6Permafailon: string;
   /** A stop waits with s6-svwait for the VMM to exit, and kills it with s6-svc. */
@@ -66,12 +69,17 @@ export interface GeneratorOptions {
   /** Give every VM the user's virtio-console (a pty or a socket, by VMM). */
   readonly userConsole: boolean;
   /**
-   * The user the VMMs run as (s6-setuidgid); it owns their taps and runtime
-   * dirs, so the VMM needs no CAP_NET_ADMIN. root: no user switch.
+   * Who the VMMs run as (pipeline/identities.ts): each VM's own uid by
+   * default. It owns the VM's runtime dir and its side of each link's taps,
+   * so the VMM needs no CAP_NET_ADMIN.
    */
-  readonly vmmUser: string;
-  /** The user the serial loggers run as; it owns the log dirs. root: no switch. */
-  readonly logUser: string;
+  readonly vmmUser: Principal;
+  /** Who the serial loggers run as; it owns the VM's log dir. */
+  readonly logUser: Principal;
+  /** Where per-VM uids and gids come from. */
+  readonly idRange: IdRange;
+  /** The group that may open /dev/kvm, given to per-VM VMMs; null: none. */
+  readonly kvmGid: number | null;
   /** s6-rc fails a VM's start after this long without readiness (ms; 0 = never). */
   readonly timeoutUpMs: number;
   /** A stop waits this long for the guest to power off before the VMM is killed (ms); a VM's own setting overrides it. */
@@ -114,6 +122,7 @@ export const defaultOptions: GeneratorOptions = {
     chRemote: 'ch-remote',
     ip: 'ip',
     s6Setuidgid: 's6-setuidgid',
+    s6Applyuidgid: 's6-applyuidgid',
     s6Permafailon: 's6-permafailon',
     s6Svc: 's6-svc',
     s6Svwait: 's6-svwait',
@@ -131,8 +140,10 @@ export const defaultOptions: GeneratorOptions = {
   accel: 'kvm',
   writableDisks: false,
   userConsole: true,
-  vmmUser: 'root',
-  logUser: 'root',
+  vmmUser: { kind: 'per-vm' },
+  logUser: { kind: 'per-vm' },
+  idRange: DEFAULT_ID_RANGE,
+  kvmGid: null,
   timeoutUpMs: 60000,
   stopTimeoutMs: 30000,
   maxMemory: '4G',

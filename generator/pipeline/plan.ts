@@ -8,7 +8,8 @@ import { compareBytes, sortedBytewise } from '../util/bytes.js';
 import type { ValidVm } from './check.js';
 import { assignLinks, type Link } from './links.js';
 import { hostPaths, type GeneratorOptions } from './options.js';
-import { serviceName } from '../rules/vm-name.js';
+import { serviceName, type VmName } from '../rules/vm-name.js';
+import { assignIdentities, dropArgv, ownerSpec, tapUser, type RunAs, type VmIdentities } from './identities.js';
 import type { SettingFile, VmSettings } from '../rules/settings.js';
 import { memoryMiB, VMM_FACTS, type Vmm } from '../vmm/index.js';
 import { vmmRequestData, type RequestLimits, type VmmRequestData } from './vmm-request.js';
@@ -40,9 +41,10 @@ export interface VmRunData {
   readonly consoleSocket: string | null;
   /** The empty directory the VMM's sandbox pivots into (crosvm --pivot-root), or null. */
   readonly sandboxRoot: string | null;
-  /** Who the VMM runs as; null: as root, no s6-setuidgid. */
-  readonly user: string | null;
-  readonly setuidgid: string;
+  /** Owner (chown's OWNER:GROUP) of the runtime dir: the VMM's; null for root. */
+  readonly owner: string | null;
+  /** The words that drop root before the VMM (identities.ts dropArgv); none for root. */
+  readonly drop: readonly string[];
   /** s6-notifyoncheck's -T: the checker gives up with s6-rc's timeout-up. 0 = never. */
   readonly readyTimeoutMs: number;
   /** s6-notifyoncheck's -t: a readiness probe that has not ended by then counts as failed (it is given up on, not killed). */
@@ -100,9 +102,10 @@ export interface VmmLogData {
   /** parent/VMM_LOG_SUBDIR, which s6-log makes itself, as the log user. */
   readonly dir: string;
   readonly s6Log: string;
-  /** Who s6-log runs as; null: as root. */
-  readonly user: string | null;
-  readonly setuidgid: string;
+  /** The log dir's owner (OWNER:GROUP); null for root. */
+  readonly owner: string | null;
+  /** The words that drop root before s6-log. */
+  readonly drop: readonly string[];
   readonly maxFileBytes: number;
   readonly maxFiles: number;
 }
@@ -120,7 +123,9 @@ const VMM_LOG_FILE_BYTES = 131072;
 export interface NetLinkData {
   readonly origin: Origin;
   readonly ip: string;
-  readonly owner: string;
+  /** ip tuntap's user of each tap: the VMM on that side, so that no other VMM may attach to it. */
+  readonly clientTapUser: string;
+  readonly providerTapUser: string;
   readonly link: Link;
   readonly hex: string;
 }
@@ -131,9 +136,10 @@ export interface LogRunData {
   readonly s6Log: string;
   readonly producer: string;
   readonly logDir: string;
-  /** Who s6-log runs as; null: as root. */
-  readonly user: string | null;
-  readonly setuidgid: string;
+  /** The log dir's owner (OWNER:GROUP); null for root. */
+  readonly owner: string | null;
+  /** The words that drop root before s6-log. */
+  readonly drop: readonly string[];
   readonly maxFileBytes: number;
   readonly maxFiles: number;
 }
@@ -373,6 +379,8 @@ export function planTree(
 ): TreePlan {
   const links = linksOf(vms);
   const byVm = linksByVm(links);
+  const ids = assignIdentities(vms.map((vm) => vm.name), opts);
+  const idsOf = (vm: VmName): VmIdentities => ids.get(vm)!;
   const order: ServiceRef[] = [];
   for (const vm of vms) order.push({ name: serviceName.vm(vm.name), role: 'vm', vm }, { name: serviceName.logger(vm.name), role: 'logger', vm });
   for (const link of links) order.push({ name: link.service, role: 'link', link });
@@ -381,11 +389,11 @@ export function planTree(
   const plan = (ref: ServiceRef): Service => {
     switch (ref.role) {
       case 'vm':
-        return planVm(ref.vm, byVm.get(ref.vm.name) ?? NO_LINKS, opts);
+        return planVm(ref.vm, byVm.get(ref.vm.name) ?? NO_LINKS, idsOf(ref.vm.name), opts);
       case 'logger':
-        return planLogger(ref.vm, opts);
+        return planLogger(ref.vm, idsOf(ref.vm.name).log, opts);
       case 'link':
-        return planLink(ref.link, dataDir, opts);
+        return planLink(ref.link, dataDir, idsOf(ref.link.client).vmm, idsOf(ref.link.provider).vmm, opts);
       case 'bundle':
         // The links are members, not only dependencies, so that `s6-rc -d change BUNDLE` takes them down too.
         return { type: 'bundle', name: opts.bundle, contents: sortedBytewise([...vms.map((vm) => serviceName.pipeline(vm.name)), ...links.map((l) => l.service)]) };
@@ -441,11 +449,12 @@ function linksByVm(links: readonly Link[]): Map<string, VmLinks> {
   return byVm;
 }
 
-function planLink(link: Link, dataDir: string, opts: GeneratorOptions): Oneshot {
+function planLink(link: Link, dataDir: string, client: RunAs, provider: RunAs, opts: GeneratorOptions): Oneshot {
   const data: NetLinkData = {
     origin: { subject: `link ${link.client} -> ${link.provider}`, source: `${dataDir}/${link.client}/providers/net/${link.provider}` },
     ip: opts.programs.ip,
-    owner: opts.vmmUser,
+    clientTapUser: tapUser(client),
+    providerTapUser: tapUser(provider),
     link,
     hex: link.n.toString(16).padStart(4, '0'),
   };
@@ -460,13 +469,13 @@ function planLink(link: Link, dataDir: string, opts: GeneratorOptions): Oneshot 
 }
 
 /** The VMM's longrun, which produces into its logger's. */
-function planVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): Longrun {
+function planVm(vm: ValidVm, links: VmLinks, ids: VmIdentities, opts: GeneratorOptions): Longrun {
   const paths = hostPaths(opts, vm.name);
   const origin = originOf(vm);
   const caps = VMM_FACTS[opts.vmm];
   // check refuses guest readiness with a VMM that has no channel for it.
   const guestReadyRead = vm.settings.guestReady && caps.guestReady.kind === 'request' ? caps.guestReady.read : null;
-  const limits: RequestLimits = { silenceMs: REQUEST_SILENCE_MS, totalMs: PROBE_TIMEOUT_MS, user: opts.vmmUser };
+  const limits: RequestLimits = { silenceMs: REQUEST_SILENCE_MS, totalMs: PROBE_TIMEOUT_MS, runAs: ids.vmm };
   const readiness: Script = {
     template: 'ready-check',
     data: {
@@ -505,8 +514,8 @@ function planVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): Longrun {
         controlSocket: paths.controlSocket,
         consoleSocket: paths.consoleSocket,
         sandboxRoot: paths.sandboxRoot,
-        user: opts.vmmUser === 'root' ? null : opts.vmmUser,
-        setuidgid: opts.programs.s6Setuidgid,
+        owner: ownerSpec(ids.vmm),
+        drop: dropArgv(ids.vmm, opts.programs),
         readyTimeoutMs: opts.timeoutUpMs,
         probeTimeoutMs: PROBE_TIMEOUT_MS,
         stop: {
@@ -526,8 +535,8 @@ function planVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): Longrun {
           parent: paths.logDir,
           dir: path.join(paths.logDir, VMM_LOG_SUBDIR),
           s6Log: opts.programs.s6Log,
-          user: opts.logUser === 'root' ? null : opts.logUser,
-          setuidgid: opts.programs.s6Setuidgid,
+          owner: ownerSpec(ids.log),
+          drop: dropArgv(ids.log, opts.programs),
           maxFileBytes: VMM_LOG_FILE_BYTES,
           maxFiles: VMM_LOG_FILES,
         },
@@ -576,7 +585,7 @@ function planVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): Longrun {
 }
 
 /** The VM's serial logger, the consumer end of its pipeline. */
-function planLogger(vm: ValidVm, opts: GeneratorOptions): Longrun {
+function planLogger(vm: ValidVm, runAs: RunAs, opts: GeneratorOptions): Longrun {
   return {
     type: 'longrun',
     name: serviceName.logger(vm.name),
@@ -588,8 +597,8 @@ function planLogger(vm: ValidVm, opts: GeneratorOptions): Longrun {
         s6Log: opts.programs.s6Log,
         producer: serviceName.vm(vm.name),
         logDir: hostPaths(opts, vm.name).logDir,
-        user: opts.logUser === 'root' ? null : opts.logUser,
-        setuidgid: opts.programs.s6Setuidgid,
+        owner: ownerSpec(runAs),
+        drop: dropArgv(runAs, opts.programs),
         maxFileBytes: opts.logMaxFileBytes,
         maxFiles: opts.logMaxFiles,
       },

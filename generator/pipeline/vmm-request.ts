@@ -13,6 +13,7 @@
  */
 import type { VmmClient, VmmRequest } from '../vmm/index.js';
 import type { Programs } from './options.js';
+import { dropArgv, type RunAs } from './identities.js';
 
 export type VmmRequestData =
   /**
@@ -30,8 +31,8 @@ export interface RequestLimits {
   readonly silenceMs: number;
   /** Every request is SIGKILLed after this long (coreutils timeout), however the VMM trickles its reply. */
   readonly totalMs: number;
-  /** The user the request runs as (s6-setuidgid); root: as root. */
-  readonly user: string;
+  /** Who the request runs as: the VMM's own identity. */
+  readonly runAs: RunAs;
 }
 
 /**
@@ -48,7 +49,7 @@ export const COREUTILS = { timeout: 'timeout', head: 'head' } as const;
 export function vmmRequestData(request: VmmRequest, controlSocket: string, programs: Programs, limits: RequestLimits): VmmRequestData {
   const bounded = [
     COREUTILS.timeout, '-s', 'KILL', `${limits.totalMs / 1000}`,
-    ...(limits.user === 'root' ? [] : [programs.s6Setuidgid, limits.user]),
+    ...dropArgv(limits.runAs, programs),
   ];
   if (request.via === 'socket') {
     const argv = [...bounded, programs.s6Ipcclient, '-q', controlSocket, programs.s6Ioconnect, '-t', String(limits.silenceMs)];

@@ -53,6 +53,8 @@ export const RULES = {
   'setting-invalid': { severity: 'error', breaksTree: false, summary: 'a setting file does not hold a valid value (a flag file is not empty)' },
   'setting-out-of-bounds': { severity: 'error', breaksTree: false, summary: 'a setting asks for more than the host allows (--max-memory, --max-cpus, --max-stop-timeout, the kernel command line size)' },
   'setting-vmm-unsupported': { severity: 'error', breaksTree: false, summary: 'a VM\'s setting the chosen VMM cannot honour' },
+  'vmm-root': { severity: 'warning', breaksTree: false, summary: 'every VMM runs as root (--vmm-user root)' },
+  'vmm-shared-user': { severity: 'warning', breaksTree: false, summary: 'every VMM runs as one shared account (--vmm-user NAME)' },
   'vmm-unsupported': { severity: 'error', breaksTree: true, summary: 'a setting the chosen VMM cannot honour' },
   'links-exhausted': { severity: 'error', breaksTree: true, summary: 'more network links than the 65534 addresses of 100.64.0.0/16' },
   'host-vmm-missing': { severity: 'error', breaksTree: false, summary: 'the VMM program is not on this host (check --host, apply)' },

@@ -17,6 +17,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { realCompile, type RealS6rc } from '../support/real-s6rc.js';
+import { tempDir } from '../support/data-dir.js';
+import { withOpenTun } from '../support/tun.js';
 
 export interface HarnessOptions {
   /** Extra environment for s6-svscan, so for every service and oneshot. */
@@ -194,7 +196,8 @@ class Harness implements S6rcHarness {
 
   async startSvscan(): Promise<void> {
     fs.mkdirSync(this.scandir);
-    const argv = [this.s6rc.bin('s6-svscan'), '-d', '3', this.scandir];
+    // Every VMM runs as a uid of its own: it must be able to open /dev/net/tun, as on a Debian host.
+    const argv = withOpenTun(this.root, [this.s6rc.bin('s6-svscan'), '-d', '3', this.scandir], this.netns !== null);
     const [cmd, ...args] = this.netns === null ? argv : ['ip', 'netns', 'exec', this.netns, ...argv];
     const logFd = fs.openSync(this.catchAllLog, 'a');
     let child: ChildProcess;
@@ -334,7 +337,7 @@ class Harness implements S6rcHarness {
 export async function startS6rc(s6rc: RealS6rc, sourceDirs: readonly string[], opts: HarnessOptions = {}): Promise<S6rcHarness> {
   const parent = opts.workDir ?? os.tmpdir();
   fs.mkdirSync(parent, { recursive: true });
-  const root = fs.mkdtempSync(path.join(fs.realpathSync(parent), 's6rc-real-'));
+  const root = tempDir('s6rc-real-', fs.realpathSync(parent));
   const h = new Harness(root, s6rc, opts.env ?? {}, opts.netns ?? null);
   installExitHook();
   live.add(h);

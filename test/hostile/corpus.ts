@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RuleId, Severity } from '../../generator/rules/diagnostic.js';
 import { lexExecline } from '../../generator/s6rc/execline-lex.js';
-import { ELF_HEADER, makeVm, multibootElf, qcow2Naming, setupHeaderElf, type VmSpec } from '../support/data-dir.js';
+import { ELF_HEADER, makeVm, multibootElf, qcow2Naming, setupHeaderElf, tempDir, type VmSpec } from '../support/data-dir.js';
 import { makeStubs } from '../support/recording-stubs.js';
 
 export interface ExpectedDiagnostic {
@@ -1208,7 +1208,7 @@ function crosvmArgvProblems(words: readonly string[], kernel: string, disks: rea
 async function stopPressProblems(out: string, names: readonly string[]): Promise<string[]> {
   const execline = '/usr/lib/execline/bin';
   if (!fs.existsSync('/bin/execlineb') || !fs.existsSync(path.join(execline, 'forx'))) return ['Debian\'s execline is not installed (./scripts/setup-tests.sh)'];
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsvc-stop-'));
+  const root = tempDir('vmsvc-stop-');
   try {
     const stubs = makeStubs(root, execline, 'cloud-hypervisor');
     const problems: string[] = [];

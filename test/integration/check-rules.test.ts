@@ -1180,6 +1180,17 @@ test('determinism: checking twice, or a dir built in another order, gives the sa
   t.deepEqual(JSON.parse(JSON.stringify(first)) as CheckResult, other);
 });
 
+test('vmm-root and vmm-shared-user: a VMM as root or as one shared account is a warning against the data dir; each VM its own uid (the default) says nothing', (t) => {
+  const f = fixture(t, { ok: {} });
+  assertDiagnostics(t, check(f.data).diagnostics, []);
+  assertDiagnostics(t, check(f.data, { ...defaultOptions, vmmUser: { kind: 'root' } }).diagnostics,
+    [{ severity: 'warning', rule: 'vmm-root', path: f.data, vm: null, mentions: ['--vmm-user root', 'owns the host'] }]);
+  const shared = check(f.data, { ...defaultOptions, vmmUser: { kind: 'shared', name: 'vmm' } });
+  assertDiagnostics(t, shared.diagnostics, [{ severity: 'warning', rule: 'vmm-shared-user', path: f.data, vm: null, mentions: ['one account', 'other VMMs'] }]);
+  // A warning: the VM stays valid.
+  assertOutcome(t, shared, ['ok'], []);
+});
+
 test('vmm-unsupported: crosvm without a user console it can offer, and memory not in whole MiB, invalidate every VM', (t) => {
   const f = fixture(t, { a: {}, b: { providers: ['a'] } });
   const crosvm = check(f.data, { ...defaultOptions, vmm: 'crosvm' });
@@ -1463,7 +1474,7 @@ test('setting-vmm-unsupported: a VM\'s memory QEMU or crosvm cannot take invalid
 /** Every program the host rules look for, as a stand-in that exits 0 (a QEMU that reads its QMP and quits). */
 const HOST_PROGRAMS = [
   'cloud-hypervisor', 'ch-remote', 'qemu-system-x86_64', 'execlineb', 's6-log', 's6-notifyoncheck', 's6-svc', 's6-svwait', 's6-permafailon',
-  's6-svstat', 's6-svdt-clear', 's6-setuidgid', 's6-ipcclient', 's6-ioconnect', 'ip', 's6-rc-compile', 's6-rc-init', 's6-rc-update', 's6-rc',
+  's6-svstat', 's6-svdt-clear', 's6-setuidgid', 's6-applyuidgid', 's6-ipcclient', 's6-ioconnect', 'ip', 's6-rc-compile', 's6-rc-init', 's6-rc-update', 's6-rc',
   's6-softlimit', 's6-svscanctl',
 ];
 const APPLY_PROGRAMS = ['s6-rc-compile', 's6-rc-init', 's6-rc-update', 's6-rc', 's6-softlimit'] as const;
@@ -1507,17 +1518,21 @@ test('host-vmm-missing: the VMM is not in PATH, or not at its absolute path', (t
   assertDiagnostics(t, hostPreflight(h.request({ programs: { ...defaultOptions.programs, vmm: gone } }), spawnRunner), [{ rule: 'host-vmm-missing', path: gone, vm: null, mentions: [gone] }]);
 });
 
-test(`host-vmm-not-executable: the VMM's user cannot execute it (mode 0744, user nobody); root and 0755 can${asRoot ? '' : ' [skipped: needs root]'}`, (t) => {
+test(`host-vmm-not-executable: the VMM's user cannot execute it (mode 0744, user nobody or a VM's own uid); root and 0755 can${asRoot ? '' : ' [skipped: needs root]'}`, (t) => {
   if (!asRoot) return t.pass();
   const h = hostFixture(t);
   const vmm = path.join(h.bin, 'cloud-hypervisor');
   fs.chmodSync(vmm, 0o744);
-  const options = { vmmUser: 'nobody', accel: 'tcg' as const, programs: { ...defaultOptions.programs, s6Setuidgid: 's6-setuidgid' } };
+  const options = { vmmUser: { kind: 'shared', name: 'nobody' } as const, accel: 'tcg' as const, programs: { ...defaultOptions.programs, s6Setuidgid: 's6-setuidgid' } };
   // Debian's s6-setuidgid, so that the switch to nobody is real.
   assertDiagnostics(t, hostPreflight(h.request(options, { pathEnv: `${h.bin}:/usr/bin:/bin` }), spawnRunner).filter((d) => d.rule !== 'host-program-missing'),
     [{ rule: 'host-vmm-not-executable', path: vmm, vm: null, mentions: ['nobody'] }]);
   fs.rmSync(path.join(h.bin, 's6-setuidgid'));
-  assertDiagnostics(t, hostPreflight(h.request({ accel: 'tcg' }), spawnRunner), []);
+  assertDiagnostics(t, hostPreflight(h.request({ accel: 'tcg', vmmUser: { kind: 'root' } }), spawnRunner), []);
+  // Each VM's own uid (the default), asked as the first of the range, by Debian's s6-applyuidgid.
+  fs.rmSync(path.join(h.bin, 's6-applyuidgid'));
+  assertDiagnostics(t, hostPreflight(h.request({ accel: 'tcg' }, { pathEnv: `${h.bin}:/usr/bin:/bin` }), spawnRunner).filter((d) => d.rule !== 'host-program-missing'),
+    [{ rule: 'host-vmm-not-executable', path: vmm, vm: null, mentions: ['uid 1879048192'] }]);
   fs.chmodSync(vmm, 0o755);
   assertDiagnostics(t, hostPreflight(h.request(options, { pathEnv: `${h.bin}:/usr/bin:/bin` }), spawnRunner).filter((d) => d.rule !== 'host-program-missing'), []);
 });
@@ -1550,7 +1565,7 @@ test('host-s6rc-missing: a program apply runs, with its flag, or by name when no
 test('host-accel-unusable: a probe that fails is reported with what it said; tcg and kvm-or-tcg are not probed', (t) => {
   const h = hostFixture(t);
   fs.writeFileSync(path.join(h.bin, 'qemu-system-x86_64'), '#!/bin/sh\necho "Could not access KVM kernel module: No such file or directory" >&2\nexit 1\n', { mode: 0o755 });
-  assertDiagnostics(t, hostPreflight(h.request({}), spawnRunner), [{ rule: 'host-accel-unusable', path: '/dev/kvm', vm: null, mentions: ['Could not access KVM kernel module', 'root'] }]);
+  assertDiagnostics(t, hostPreflight(h.request({}), spawnRunner), [{ rule: 'host-accel-unusable', path: '/dev/kvm', vm: null, mentions: ['Could not access KVM kernel module', 'uid 1879048192'] }]);
   assertDiagnostics(t, hostPreflight(h.request({ accel: 'tcg' }), spawnRunner), []);
   assertDiagnostics(t, hostPreflight(h.request({ accel: 'kvm-or-tcg' }), spawnRunner), []);
   t.false(STOPS_APPLY.has('host-accel-unusable'));
@@ -1579,7 +1594,7 @@ test(`host-accel-unusable: real QEMU probes /dev/kvm as the VMM's user and agree
     const oracle = kvmCreatesVm(user === 'root' ? null : user);
     if (oracle === null) return t.pass('no python3 to ask the kernel with');
     const started = Date.now();
-    const got = hostPreflight(h.request({ vmmUser: user }, { pathEnv: `${h.bin}:${path.dirname(qemu)}:/usr/bin` }), spawnRunner)
+    const got = hostPreflight(h.request({ vmmUser: user === 'root' ? { kind: 'root' } : { kind: 'shared', name: user } }, { pathEnv: `${h.bin}:${path.dirname(qemu)}:/usr/bin` }), spawnRunner)
       .filter((d) => d.rule !== 'host-vmm-not-executable');
     t.log(`${user}: the kernel says ${oracle ? 'yes' : 'no'}; probe took ${Date.now() - started} ms`);
     assertDiagnostics(t, got, oracle ? [] : [{ rule: 'host-accel-unusable', path: '/dev/kvm', vm: null, mentions: [user] }]);

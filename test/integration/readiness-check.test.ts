@@ -33,9 +33,11 @@ const QUIET = ['redirfd', '-w', '2', '/dev/null'];
 
 /**
  * Every request is SIGKILLed after 10 s, however its VMM trickles a reply
- * (pipeline/vmm-request.ts), as the VMM's user when there is one.
+ * (pipeline/vmm-request.ts), as the VMM's own uid and gid, with no
+ * supplementary group: VM solo's, slot 23994 of the default range
+ * (0x70000000 + 2 x 23994).
  */
-const LIMIT = ['timeout', '-s', 'KILL', '10'];
+const LIMIT = ['timeout', '-s', 'KILL', '10', 's6-applyuidgid', '-u', '1879096180', '-g', '1879096180', '-G', ''];
 
 /** A reply is read through head -c: a VMM that floods it costs 64 KiB. */
 const HEAD = ['head', '-c', '65536'];

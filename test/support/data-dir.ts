@@ -27,8 +27,15 @@ export interface VmSpec {
   readonly config?: Readonly<Record<string, string | Buffer>>;
 }
 
-export function tempDir(prefix = 'vmsvc-test-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+/**
+ * A test's own dir: 0755, not mkdtemp's 0700, so that what the generated
+ * services run as each VM's own uid (the default) can reach the programs,
+ * data and dirs below it, as on a host.
+ */
+export function tempDir(prefix = 'vmsvc-test-', parent = os.tmpdir()): string {
+  const dir = fs.mkdtempSync(path.join(parent, prefix));
+  fs.chmodSync(dir, 0o755);
+  return dir;
 }
 
 export function makeVm(dataDir: string, name: string, spec: VmSpec = {}): string {

@@ -51,6 +51,8 @@ export interface RigOptions {
 export async function startRig(t: ExecutionContext, real: RealS6rc, opts: RigOptions): Promise<Rig> {
   // On a tmpfs when there is one, as /run is at boot: this machine's disk makes thousands of files slow.
   const root = fs.mkdtempSync(path.join(fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir(), 'vmsvc-real-'));
+  // Reachable by the VMs' own uids, which run the stub VMM and the loggers below it.
+  fs.chmodSync(root, 0o755);
   const data = path.join(root, 'data');
   const state = path.join(root, 'state');
   const scandir = path.join(root, 'scan');
@@ -59,7 +61,10 @@ export async function startRig(t: ExecutionContext, real: RealS6rc, opts: RigOpt
   const live = path.join(state, 'live');
   for (const d of [data, scandir, bin]) fs.mkdirSync(d, { recursive: true });
   opts.bin(bin);
-  const env = real.env({ PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}` });
+  // A system PATH, as the supervision tree has at boot: not this test's, whose
+  // entries (a dir in /root) the VMs' own uids may not search, which turns a
+  // missing VMM's 127 into 126.
+  const env = real.env({ PATH: `${bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin` });
   const ns = createNetns(t);
   const log = fs.openSync(path.join(root, 'svscan.log'), 'a');
   const svscan = spawn('ip', ['netns', 'exec', ns, real.bin('s6-svscan'), '-C', String(opts.servicesMax ?? 1000), scandir], { env, stdio: ['ignore', log, log] });

@@ -23,7 +23,9 @@ import { waitFor } from './wait.js';
  * the VMM's clients answer every request as the VMM would when the VM runs
  * (QMP by the request on stdin, ch-remote's `info`, crosvm's exit status);
  * `ip link show` finds nothing (a link's down checks that its devices are
- * gone); s6-notifyoncheck stays, as the VMM it would exec, until killed.
+ * gone); s6-notifyoncheck stays, as the VMM it would exec, until killed;
+ * s6-applyuidgid execs what follows its -u -g -G; test is false (no log
+ * file left by another owner).
  * A hostile VMM, for the VMM's clients (s6-ipcclient, ch-remote, the VMM's
  * own program) by STUB_ANSWER: `flood` answers without end, `trickle` a byte
  * every 2 s for ever, `hang` never.
@@ -34,6 +36,8 @@ rec="$STUB_RECORDS/$(date +%s%N).$$"
 printf '%s\\0' "$name" "$@" > "$rec.argv.tmp"
 [ "$name" = s6-ipcclient ] && cat > "$rec.stdin"
 mv "$rec.argv.tmp" "$rec.argv"
+# A drop of privileges goes on as the program after it would (-u U -g G -G L).
+[ "$name" = s6-applyuidgid ] && shift 6 && exec "$@"
 case "$name" in
   s6-ipcclient|ch-remote|"$STUB_VMM")
     case "$STUB_ANSWER" in
@@ -57,18 +61,19 @@ case "$name" in
   s6-svwait) exit 1 ;;
   ip) [ "$2" = show ] && exit 1 ;;
   s6-notifyoncheck) exec sleep 600 ;;
+  test) exit 1 ;;
 esac
 exit 0
 `;
 
 /** Every program a generated script calls by a configurable path, by the name vmsvc's flag gives it. */
 export const STUBBED_PROGRAMS = [
-  's6-notifyoncheck', 's6-ipcclient', 's6-ioconnect', 'ch-remote', 'ip', 's6-setuidgid', 's6-permafailon',
+  's6-notifyoncheck', 's6-ipcclient', 's6-ioconnect', 'ch-remote', 'ip', 's6-setuidgid', 's6-applyuidgid', 's6-permafailon',
   's6-svc', 's6-svwait', 's6-svstat', 's6-svdt-clear', 's6-log',
 ] as const;
 
 /** Programs the scripts find in PATH: stubbed too, so that their argv is read back as well. */
-const PATH_PROGRAMS = ['mkdir', 'rm', 'chown'] as const;
+const PATH_PROGRAMS = ['mkdir', 'rm', 'chown', 'chmod', 'test'] as const;
 
 export interface Call {
   /** The name the program was called by. */
@@ -158,8 +163,10 @@ export function makeStubs(root: string, execlineBin: string, vmmProgram: string,
         process.kill(pid, 'SIGTERM');
         const handlerDone = (): boolean => readCalls(records).some((c) => c.program === 's6-svc' && c.args[0] === '-i');
         await waitFor(`${serviceDir}/run's stop handler to end`, handlerDone, 20_000, 20);
-        // The presses run in the background: let the last ones land.
+        // The presses run in the background: let the last ones land; and the
+        // VMM's own logger, beside the rest, reaches its s6-log in its own time.
         await new Promise((r) => setTimeout(r, 300));
+        await waitFor(`${serviceDir}/run's VMM logger to start`, () => readCalls(records).some((c) => c.program === 's6-log'), 20_000, 20);
         killGroup();
         await exited;
         const stop = readCalls(records, seen);

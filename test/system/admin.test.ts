@@ -193,7 +193,10 @@ realS6rcTest('show: the exact argv the VMM got, services and dependencies, disks
   if (!('argv' in r.vmm)) throw new Error(r.vmm.error);
   t.is(r.vmm.argv[0], 'cloud-hypervisor');
   t.deepEqual(r.vmm.argv.slice(1), recordedArgv(path.join(g.run, 'b')));
-  t.is(r.vmm.user, null);
+  // VM b's own uid, the one its runtime dir was given.
+  const owner = fs.statSync(path.join(g.run, 'b')).uid;
+  t.not(owner, 0);
+  t.is(r.vmm.user, `uid ${owner}`);
   t.is(r.vmmKind, 'cloud-hypervisor');
   t.is(r.state.state, 'ready');
   t.is(r.state.pid, emu.servicePid('vm-b'));
@@ -431,11 +434,11 @@ test('graph: --json, and names that need quoting in DOT and Mermaid', async (t) 
 // ---------------------------------------------------------------------------
 // The VMM argv, read back from run scripts
 
-test('the VMM argv is what s6-notifyoncheck execs, after its options and any s6-setuidgid', (t) => {
+test('the VMM argv is what s6-notifyoncheck execs, after its options and any s6-applyuidgid or s6-setuidgid', (t) => {
   const example = fs.readFileSync(new URL('../../s6-rc-examples/user-guide/source/vm-appvm-lynx/run', import.meta.url), 'utf8');
   t.deepEqual(vmmArgvFromRunScript(example), {
     ok: true,
-    user: null,
+    user: 'uid 1879089858',
     argv: [
       'cloud-hypervisor',
       '--api-socket', 'path=/run/vm/appvm-lynx/api.sock',
@@ -453,6 +456,8 @@ test('the VMM argv is what s6-notifyoncheck execs, after its options and any s6-
   t.deepEqual(vmmArgvFromRunScript('if { s6-notifyoncheck -x }\n/usr/bin/s6-notifyoncheck -dw100 -n0 -c "test -S x" -T 5 -- s6-setuidgid vmm "/opt/my vmm" -a "b c"\n'),
     { ok: true, user: 'vmm', argv: ['/opt/my vmm', '-a', 'b c'] });
   t.deepEqual(vmmArgvFromRunScript('s6-notifyoncheck -d vmm'), { ok: true, user: null, argv: ['vmm'] });
+  t.deepEqual(vmmArgvFromRunScript('s6-notifyoncheck -d s6-applyuidgid -z -u 7 -g 8 -G "" vmm -u x'), { ok: true, user: 'uid 7', argv: ['vmm', '-u', 'x'] });
+  t.deepEqual(vmmArgvFromRunScript('s6-notifyoncheck -d s6-applyuidgid -u 7 -g'), { ok: false, error: 's6-applyuidgid: unexpected -g' });
   t.deepEqual(vmmArgvFromRunScript('redirfd -r 0 /dev/null\ncloud-hypervisor --kernel k\n'),
     { ok: false, error: 'the run script does not run s6-notifyoncheck, so its VMM command line is unknown' });
   t.deepEqual(vmmArgvFromRunScript('s6-notifyoncheck -d -w'), { ok: false, error: 's6-notifyoncheck option -w has no argument' });

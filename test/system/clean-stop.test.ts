@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { VMSVC, vmsvc } from '../support/cli.js';
-import { makeVm } from '../support/data-dir.js';
+import { makeVm, tempDir } from '../support/data-dir.js';
 import { realS6rc, realS6rcTest } from '../support/real-s6rc.js';
 import { startRig, type Rig } from '../support/real-rig.js';
 import { installStubVmm } from '../support/stub-vmm.js';
@@ -158,7 +158,7 @@ const debianHere = fs.existsSync(DEBIAN.svscan) && fs.existsSync(DEBIAN.execline
 
 /** A temporary root with one VM `a` in data/ and the stub VMM in bin/; removed with the test. */
 function oneStubVm(t: ExecutionContext, prefix: string): { root: string; bin: string; data: string; out: string; runtime: string } {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const root = tempDir(prefix);
   t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
   const bin = path.join(root, 'bin');
   installStubVmm(bin);

@@ -16,6 +16,7 @@ import { createNetns, interfaces } from '../support/netns.js';
 import { realS6rcTest } from '../support/real-s6rc.js';
 import { vmmPid } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
+import { tempDir } from '../support/data-dir.js';
 
 const read = (p: string): string => (fs.existsSync(p) ? fs.readFileSync(p, 'utf8') : '');
 
@@ -55,7 +56,7 @@ realS6rcTest('two real VMs under s6: boot logs, addresses from MACs, ping both w
   const guest = await prepareGuest();
   t.log(`guest ${guest.kernelPackage} prepared in ${Date.now() - started} ms`);
 
-  const root = fs.mkdtempSync(path.join(REPO_ROOT, '.cache', 'e2e-'));
+  const root = tempDir('e2e-', path.join(REPO_ROOT, '.cache'));
   t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
   const data = path.join(root, 'data');
   for (const vm of ['netvm', 'appvm-lynx']) {

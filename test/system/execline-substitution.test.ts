@@ -22,7 +22,8 @@ import { defaultOptions, type GeneratorOptions } from '../../generator/pipeline/
 import { generate } from '../../generator/pipeline/index.js';
 import { lexExecline } from '../../generator/s6rc/execline-lex.js';
 import { VMM_FACTS, type Vmm, type VmmRequest } from '../../generator/vmm/index.js';
-import { vmmUnsafe } from '../../generator/rules/vm-name.js';
+import { vmmUnsafe, type VmName } from '../../generator/rules/vm-name.js';
+import { assignIdentities, type RunAs, type VmIdentities } from '../../generator/pipeline/identities.js';
 import { ELF_HEADER, makeVm, tempDir } from '../support/data-dir.js';
 import { makeStubs, type Call, type Stubs } from '../support/recording-stubs.js';
 import { realS6rc } from '../support/real-s6rc.js';
@@ -115,9 +116,11 @@ async function checkCase(t: ExecutionContext, vmm: Vmm, execlineBin: string, c: 
     const out = path.join(root, 'out');
     const outcome = generate(data, out, opts, false);
     if (outcome.kind !== 'done') throw new Error(`check refused ${JSON.stringify(c)}: ${JSON.stringify(outcome.check.diagnostics)}`);
+    const ids = assignIdentities([c.provider, c.client] as VmName[], opts);
     for (const name of [c.provider, c.client]) {
       const vm: VmPaths = {
         name,
+        ids: ids.get(name as VmName)!,
         dir: path.join(data, name),
         runtime: path.join(root, 'run', name),
         log: path.join(root, 'log', name),
@@ -147,6 +150,7 @@ function stubOptions(vmm: Vmm, stubs: Stubs, root: string, execlineb: string): G
       chRemote: stubs.program('ch-remote'),
       ip: stubs.program('ip'),
       s6Setuidgid: stubs.program('s6-setuidgid'),
+      s6Applyuidgid: stubs.program('s6-applyuidgid'),
       s6Permafailon: stubs.program('s6-permafailon'),
       s6Svc: stubs.program('s6-svc'),
       s6Svwait: stubs.program('s6-svwait'),
@@ -162,6 +166,8 @@ function stubOptions(vmm: Vmm, stubs: Stubs, root: string, execlineb: string): G
 
 interface VmPaths {
   readonly name: string;
+  /** Who its VMM and loggers run as (the default: numbers of its own). */
+  readonly ids: VmIdentities;
   /** The VM's directory in the data dir. */
   readonly dir: string;
   readonly runtime: string;
@@ -169,13 +175,30 @@ interface VmPaths {
   readonly socket: string;
 }
 
-/** The call a VMM request makes (vmm/capabilities.ts VmmRequest), with the socket computed here. */
-function requestCall(vmm: Vmm, stubs: Stubs, request: VmmRequest, socket: string): Call {
+/**
+ * The calls a VMM request makes (vmm/capabilities.ts VmmRequest), with the
+ * socket computed here: the drop to the VMM's own ids, which runs the client.
+ */
+function requestCalls(vmm: Vmm, stubs: Stubs, request: VmmRequest, vm: VmPaths): Call[] {
   if (request.via === 'socket') {
-    return { program: 's6-ipcclient', args: ['-q', socket, stubs.program('s6-ioconnect'), '-t', REQUEST_BOUND], stdin: request.send };
+    return [drop(vm.ids.vmm), { program: 's6-ipcclient', args: ['-q', vm.socket, stubs.program('s6-ioconnect'), '-t', REQUEST_BOUND], stdin: request.send }];
   }
   const program = request.client === 'ch-remote' ? 'ch-remote' : VMM_FACTS[vmm].program;
-  return { program, args: request.args(socket), stdin: null };
+  return [drop(vm.ids.vmm), { program, args: request.args(vm.socket), stdin: null }];
+}
+
+/** The stub s6-applyuidgid's call, its options only (see calls()): what it runs is recorded next, by itself. */
+function drop(r: RunAs): Call {
+  if (r.kind !== 'ids') throw new Error('the default runs every VM as ids of its own');
+  return { program: 's6-applyuidgid', args: ['-u', String(r.uid), '-g', String(r.gid), '-G', r.groups.join(',')], stdin: null };
+}
+
+/** Recorded calls, each s6-applyuidgid's cut to its options: the program it runs (block-encoded when in a block) is recorded as its own call. */
+const calls = (recorded: readonly Call[]): Call[] => recorded.map((k) => (k.program === 's6-applyuidgid' ? { ...k, args: k.args.slice(0, 6) } : k));
+
+function owner(r: RunAs): string {
+  if (r.kind !== 'ids') throw new Error('the default runs every VM as ids of its own');
+  return `${r.uid}:${r.gid}`;
 }
 
 const sorted = (calls: readonly Call[]): Call[] => [...calls].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
@@ -186,19 +209,30 @@ async function checkVm(t: ExecutionContext, vmm: Vmm, stubs: Stubs, service: str
 
   // The run script: the runtime dir made, old sockets removed, the VMM started (through s6-notifyoncheck).
   const run = await stubs.runAndStop(service);
-  // The VMM's own logger runs beside the rest (pipeline -d), so its call lands when it lands: counted once, in either.
-  const vmmLogger = (c: Call): boolean => c.program === 's6-log';
-  const start = run.start.filter((c) => !vmmLogger(c));
-  const stop = run.stop.filter((c) => !vmmLogger(c));
-  t.deepEqual([...run.start, ...run.stop].filter(vmmLogger), [
-    { program: 's6-log', args: ['--', 'n3', 's131072', 'T', path.join(vm.log, 'vmm')], stdin: null },
-  ], `${at}: the VMM's stderr goes to its own logger, in its own dir`);
+  // The VMM's own logger runs beside the rest (pipeline -d), so its calls land when they land: counted once, in either.
+  const logUid = drop(vm.ids.log);
+  const vmmLogger = (c: Call): boolean => c.program === 's6-log' || (c.program === 'test' && c.args[0] === '-d') || (c.program === 's6-applyuidgid' && c.args[1] === logUid.args[1]);
+  const start = calls(run.start).filter((c) => !vmmLogger(c));
+  const stop = calls(run.stop).filter((c) => !vmmLogger(c));
+  const vmmLog = path.join(vm.log, 'vmm');
   const consoleSocket = facts.console.kind === 'socket' ? [path.join(vm.runtime, facts.console.socket)] : [];
+  t.deepEqual(calls([...run.start, ...run.stop]).filter(vmmLogger), [
+    logUid,
+    { program: 'test', args: ['-d', vmmLog, '-a', '!', '-O', vmmLog], stdin: null },
+    { program: 's6-log', args: ['--', 'n3', 's131072', 'T', vmmLog], stdin: null },
+  ], `${at}: the VMM's stderr goes to its own logger, as the log uid, in its own dir`);
   t.deepEqual(start.slice(0, -1), [
-    { program: 'mkdir', args: ['-p', '-m', '0750', '--', vm.runtime], stdin: null },
     ...(facts.sandboxRoot === null ? [] : [{ program: 'mkdir', args: ['-p', '-m', '0555', '--', path.join(path.dirname(vm.runtime), facts.sandboxRoot)], stdin: null }]),
+    // The stub test says the dir is not the VMM's: it is made anew.
+    drop(vm.ids.vmm),
+    { program: 'test', args: ['-O', vm.runtime], stdin: null },
+    { program: 'rm', args: ['-rf', '--one-file-system', '--', vm.runtime], stdin: null },
+    { program: 'mkdir', args: ['-p', '-m', '0700', '--', vm.runtime], stdin: null },
+    { program: 'chown', args: ['--', owner(vm.ids.vmm), vm.runtime], stdin: null },
+    { program: 'chmod', args: ['0700', vm.runtime], stdin: null },
     { program: 'rm', args: ['-f', '--', vm.socket, ...consoleSocket], stdin: null },
     { program: 'mkdir', args: ['-p', '-m', '0750', '--', vm.log], stdin: null },
+    { program: 'chown', args: ['-h', '--', owner(vm.ids.log), vm.log], stdin: null },
   ], `${at}: run script's preparation`);
   const launch = start.at(-1)!;
   t.is(launch.program, 's6-notifyoncheck', at);
@@ -206,9 +240,9 @@ async function checkVm(t: ExecutionContext, vmm: Vmm, stubs: Stubs, service: str
   t.deepEqual(vmmDataProblems(vmm, launch.args, vm, c), [], `${at}: data-dir strings in the VMM's argv`);
 
   // The stop: a press per wait, each wait, then both kills.
-  const press = requestCall(vmm, stubs, facts.powerButton, vm.socket);
+  const press = requestCalls(vmm, stubs, facts.powerButton, vm);
   t.deepEqual(sorted(stop), sorted([
-    ...PRESS_WAITS.map(() => press),
+    ...PRESS_WAITS.flatMap(() => press),
     ...PRESS_WAITS.map((ms) => ({ program: 's6-svwait', args: ['-d', '-t', ms, '.'], stdin: null })),
     { program: 's6-svc', args: ['-K', '.'], stdin: null },
     { program: 's6-svwait', args: ['-d', '-t', '1000', '.'], stdin: null },
@@ -218,22 +252,28 @@ async function checkVm(t: ExecutionContext, vmm: Vmm, stubs: Stubs, service: str
   // The readiness check: asks this VM's VMM, and the guest's READY=1 where configured.
   const check = await stubs.run(['./data/check'], service);
   t.is(check.code, 0, `${at}: readiness check`);
-  const guest = guestReady && facts.guestReady.kind === 'request' ? [requestCall(vmm, stubs, facts.guestReady.read, vm.socket)] : [];
-  t.deepEqual(check.calls, [requestCall(vmm, stubs, facts.running, vm.socket), ...guest], `${at}: readiness check's requests`);
+  const guest = guestReady && facts.guestReady.kind === 'request' ? requestCalls(vmm, stubs, facts.guestReady.read, vm) : [];
+  t.deepEqual(calls(check.calls), [...requestCalls(vmm, stubs, facts.running, vm), ...guest], `${at}: readiness check's requests`);
 
   // The finish script: tells a left-behind VMM to quit; after a stop it clears the death tally, after a crash it counts it.
-  const quit = requestCall(vmm, stubs, facts.quit, vm.socket);
+  const quit = requestCalls(vmm, stubs, facts.quit, vm);
   for (const [wantedUp, last] of [['false', ['s6-svdt-clear', '.']], ['true', ['s6-permafailon', String(defaultOptions.crashWindowSeconds), String(defaultOptions.crashDeaths)]]] as const) {
     const finish = await stubs.run(['./finish', '0', '0'], service, { STUB_WANTEDUP: wantedUp });
     t.is(finish.code, 0, `${at}: finish`);
-    t.deepEqual(finish.calls[0], quit, `${at}: finish's quit request`);
-    t.deepEqual(finish.calls.slice(1).map((k) => [k.program, ...k.args.slice(0, 2)]), [['s6-svstat', '-o', 'wantedup'], last], `${at}: finish, wanted up ${wantedUp}`);
+    t.deepEqual(calls(finish.calls).slice(0, 2), quit, `${at}: finish's quit request`);
+    t.deepEqual(finish.calls.slice(2).map((k) => [k.program, ...k.args.slice(0, 2)]), [['s6-svstat', '-o', 'wantedup'], last], `${at}: finish, wanted up ${wantedUp}`);
   }
 
   // The logger: its own log dir, exactly.
   const log = await stubs.run(['./run'], logger);
-  t.deepEqual(log.calls, [
+  const logFile = (f: string): Call => ({ program: 'test', args: ['-e', path.join(vm.log, f), '-a', '!', '-O', path.join(vm.log, f)], stdin: null });
+  t.deepEqual(calls(log.calls), [
     { program: 'mkdir', args: ['-p', '-m', '0750', '--', vm.log], stdin: null },
+    { program: 'chown', args: ['-h', '--', owner(vm.ids.log), vm.log], stdin: null },
+    logUid,
+    logFile('current'),
+    logFile('lock'),
+    logFile('state'),
     { program: 's6-log', args: ['-d', '3', '--', `n${defaultOptions.logMaxFiles}`, `s${defaultOptions.logMaxFileBytes}`, 'T', vm.log], stdin: null },
   ], `${at}: logger`);
 }

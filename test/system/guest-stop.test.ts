@@ -18,6 +18,7 @@ import { createNetns } from '../support/netns.js';
 import { realS6rcTest } from '../support/real-s6rc.js';
 import { alive, vmmPid } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
+import { tempDir } from '../support/data-dir.js';
 
 const read = (p: string): string => (fs.existsSync(p) ? fs.readFileSync(p, 'utf8') : '');
 
@@ -55,7 +56,7 @@ realS6rcTest('real guests: a stop powers the guest off cleanly before QEMU exits
   t.true(guest.modules.includes('button') && guest.modules.includes('evdev'), guest.modules.join(' '));
   const accel = await guestAccel(guest);
   t.log(`accelerator: ${accel}`);
-  const root = fs.mkdtempSync(path.join(REPO_ROOT, '.cache', 'stop-'));
+  const root = tempDir('stop-', path.join(REPO_ROOT, '.cache'));
   t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
   const BOUND_CLEAN = 90_000;
   const BOUND_HUNG = 8_000;

@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { startS6rc, type S6rcHarness } from '../harness/real-s6rc.js';
 import { guestAccel, makeExt2Disk, prepareGuest, REPO_ROOT } from '../e2e/guest.js';
 import { vmsvc } from '../support/cli.js';
-import { dataDirWith } from '../support/data-dir.js';
+import { dataDirWith, tempDir } from '../support/data-dir.js';
 import { realS6rcTest } from '../support/real-s6rc.js';
 import { installStubVmm } from '../support/stub-vmm.js';
 import { waitFor } from '../support/wait.js';
@@ -86,7 +86,7 @@ interface QemuSetup { out: string; run: string; log: string }
 
 async function qemuVms(t: Parameters<Parameters<typeof realS6rcTest>[1]>[0], names: readonly string[], extra: readonly string[]): Promise<QemuSetup> {
   const guest = await prepareGuest();
-  const root = fs.mkdtempSync(path.join(REPO_ROOT, '.cache', 'ready-'));
+  const root = tempDir('ready-', path.join(REPO_ROOT, '.cache'));
   t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
   const data = path.join(root, 'data');
   for (const vm of names) {
@@ -209,6 +209,11 @@ realS6rcTest('QEMU check under Debian\'s and the prefix\'s execline and s6: exit
   const body = read(path.join(out, 'vm-solo', 'data', 'check')).replace(/^#![^\n]*\n/, '');
   const sock = path.join(run, 'solo', 'qmp.sock');
   fs.mkdirSync(path.dirname(sock), { recursive: true });
+  // The check runs as the VM's own uid: QEMU does too, in a runtime dir of that uid's, as the run script has it.
+  const ids = /s6-applyuidgid\s+-u\s+(\d+)\s+-g\s+(\d+)/.exec(body);
+  if (ids === null) throw new Error('the check does not drop to the VM\'s own uid');
+  const [uid, gid] = [Number(ids[1]), Number(ids[2])];
+  fs.chownSync(path.dirname(sock), uid, gid);
   const stacks = [
     { name: 'Debian', execlineb: '/usr/lib/execline/bin/execlineb', path: '/usr/lib/execline/bin:/usr/bin:/bin' },
     { name: 'prefix', execlineb: s6rc.bin('execlineb'), path: `${path.dirname(s6rc.bin('execlineb'))}:/usr/bin:/bin` },
@@ -216,7 +221,7 @@ realS6rcTest('QEMU check under Debian\'s and the prefix\'s execline and s6: exit
   t.true(stacks.length >= 1);
   for (const paused of [false, true]) {
     fs.rmSync(sock, { force: true });
-    const qemu = spawn('qemu-system-x86_64', ['-machine', 'q35', '-accel', 'tcg', '-nodefaults', '-display', 'none', '-qmp', `unix:${sock},server=on,wait=off`, ...(paused ? ['-S'] : [])], { stdio: 'ignore' });
+    const qemu = spawn('qemu-system-x86_64', ['-machine', 'q35', '-accel', 'tcg', '-nodefaults', '-display', 'none', '-qmp', `unix:${sock},server=on,wait=off`, ...(paused ? ['-S'] : [])], { stdio: 'ignore', uid, gid });
     try {
       await waitFor('QEMU\'s QMP socket', () => fs.existsSync(sock), 20_000);
       for (const stack of stacks) {

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { startS6rc } from '../harness/real-s6rc.js';
 import { vmsvc } from '../support/cli.js';
 import { dataDirWith } from '../support/data-dir.js';
-import { createNetns } from '../support/netns.js';
+import { createNetns, inNetns } from '../support/netns.js';
 import { realS6rcTest, type RealS6rc } from '../support/real-s6rc.js';
 import { installStubVmm, recordedArgv } from '../support/stub-vmm.js';
 import { vmmPid } from '../support/processes.js';
@@ -321,6 +321,73 @@ realS6rcTest('--vmm crosvm: exact argv; the user console it cannot offer is a ch
   t.is(empty.mode & 0o777, 0o555);
   t.deepEqual(fs.readdirSync(path.join(s.run, '.crosvm-empty')), []);
   await waitFor('serial lines', () => read(path.join(s.log, 'appvm-lynx', 'current')).includes('serial: booted'));
+});
+
+realS6rcTest('each VM its own uids (the default): VMM and loggers as numbers of their own, no supplementary group but kvm, runtime dir 0700, each tap its own side\'s', async (t, s6rc) => {
+  const s = setup(t, s6rc, { a: { providers: ['b'] }, b: {} }, ['--kvm-group', '4242']);
+  const ns = createNetns(t);
+  const emu = await startS6rc(s6rc, [s.out], { netns: ns, env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
+  t.teardown(() => emu.stop());
+  await emu.up(['vms'], { timeoutMs: 30_000 });
+  const status = (pid: number, field: string): string => new RegExp(`^${field}:\\s+(.*)$`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]!.trim();
+  const ids: Record<string, { vmm: number; log: number }> = {};
+  for (const vm of ['a', 'b']) {
+    let pid: number | null = null;
+    await waitFor(`${vm}'s VMM below trap`, () => (pid = vmmPid(emu.servicePid(`vm-${vm}`)!)) !== null);
+    const uid = Number(status(pid!, 'Uid').split(/\s+/)[0]);
+    const runtime = fs.statSync(path.join(s.run, vm));
+    // Real, effective, saved and file system uid alike; the gid is the uid; kvm's the only other group.
+    t.deepEqual(status(pid!, 'Uid').split(/\s+/), [String(uid), String(uid), String(uid), String(uid)]);
+    t.deepEqual(status(pid!, 'Gid').split(/\s+/), [String(uid), String(uid), String(uid), String(uid)]);
+    // skalibs' setgroups_and_gid lists the gid among the groups too.
+    t.deepEqual(status(pid!, 'Groups').split(/\s+/).sort(), ['4242', String(uid)].sort());
+    t.true(uid >= 0x70000000 && uid < 0x70000000 + 65536, `${vm}: ${uid} in the default range`);
+    t.is(runtime.uid, uid);
+    t.is(runtime.gid, uid);
+    t.is(runtime.mode & 0o777, 0o700);
+    const logger = emu.servicePid(`vm-${vm}-log`)!;
+    t.is(status(logger, 'Uid').split(/\s+/)[0], String(uid + 1), `${vm}: its logger is the next uid`);
+    t.is(status(logger, 'Groups'), String(uid + 1));
+    await waitFor(`${vm}'s serial lines`, () => read(path.join(s.log, vm, 'current')).includes('serial: booted'));
+    for (const f of ['', 'current', 'vmm', 'vmm/current']) t.is(fs.statSync(path.join(s.log, vm, f)).uid, uid + 1, `${vm}: log ${f || 'dir'}`);
+    ids[vm] = { vmm: uid, log: uid + 1 };
+  }
+  t.not(ids.a!.vmm, ids.b!.vmm);
+  // The link's taps: the client's side a's, the provider's side b's (the kernel's own record of ip tuntap's user).
+  const owner = (dev: string): number => Number(inNetns(ns, 'cat', [`/sys/class/net/${dev}/owner`]).trim());
+  const link = JSON.parse(fs.readFileSync(path.join(s.out, 'vmsvc-manifest.json'), 'utf8')).links[0] as { clientTap: string; providerTap: string };
+  t.is(owner(link.clientTap), ids.a!.vmm);
+  t.is(owner(link.providerTap), ids.b!.vmm);
+});
+
+realS6rcTest('an owner change hands the dirs over: a log dir root\'s loggers wrote is taken by the VM\'s own log uid, which keeps the old current aside', async (t, s6rc) => {
+  const before = setup(t, s6rc, { solo: {} }, ['--vmm-user', 'root', '--log-user', 'root']);
+  const ns = createNetns(t);
+  const first = await startS6rc(s6rc, [before.out], { netns: ns, env: { PATH: `${before.bin}:${process.env.PATH ?? ''}` } });
+  await first.up(['vms'], { timeoutMs: 30_000 });
+  const log = path.join(before.log, 'solo');
+  await waitFor('root\'s serial lines', () => read(path.join(log, 'current')).includes('serial: booted'));
+  await waitFor('root\'s VMM log', () => read(path.join(log, 'vmm', 'current')).includes('NOT-SERIAL'));
+  await first.stop();
+  t.is(fs.statSync(path.join(log, 'current')).uid, 0);
+  const rootLines = read(path.join(log, 'current'));
+  // The same dirs, now with the default.
+  const out2 = path.join(before.root, 'out2');
+  const r = vmsvc(['generate', '--data', before.data, '--out', out2, '--runtime-dir', before.run, '--log-dir', before.log, '--timeout-up', '20000', '--execlineb', s6rc.bin('execlineb')]);
+  t.is(r.code, 0, r.stderr);
+  const second = await startS6rc(s6rc, [out2], { netns: ns, env: { PATH: `${before.bin}:${process.env.PATH ?? ''}` } });
+  t.teardown(() => second.stop());
+  await second.up(['vms'], { timeoutMs: 30_000 });
+  await waitFor('the new serial lines', () => read(path.join(log, 'current')).includes('serial: booted'));
+  await waitFor('the new VMM log', () => read(path.join(log, 'vmm', 'current')).includes('NOT-SERIAL'));
+  const uid = fs.statSync(path.join(before.run, 'solo')).uid;
+  t.not(uid, 0);
+  t.is(fs.statSync(path.join(before.run, 'solo')).mode & 0o777, 0o700);
+  for (const f of ['', 'current', 'lock', 'vmm', 'vmm/current']) t.is(fs.statSync(path.join(log, f)).uid, uid + 1, `log ${f || 'dir'}`);
+  // Nothing lost: root's lines are kept beside, as root's.
+  t.is(read(path.join(log, 'previous-owner.current')), rootLines);
+  t.is(fs.statSync(path.join(log, 'previous-owner.current')).uid, 0);
+  t.is(fs.statSync(path.join(log, 'vmm.previous-owner')).uid, 0);
 });
 
 realS6rcTest('--vmm-user and --log-user: the VMM and s6-log run as those users and own their dirs', async (t, s6rc) => {

@@ -2,8 +2,9 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { compareBytes } from '../../generator/util/bytes.js';
+import { placeInSlots } from '../../generator/util/slots.js';
 import {
-  assignLinks, clientIpFromMac, makeLink, placeInSlots, preferredSlot, FIRST_LINK, LAST_LINK, LINK_CAPACITY, type LinkNumber, type LinkRequest,
+  assignLinks, clientIpFromMac, makeLink, preferredSlot, FIRST_LINK, LAST_LINK, LINK_CAPACITY, type LinkNumber, type LinkRequest,
 } from '../../generator/pipeline/links.js';
 import type { VmName } from '../../generator/rules/vm-name.js';
 import { checkTree } from '../../generator/pipeline/check.js';
@@ -143,15 +144,15 @@ const slot = fc.oneof(
 
 test('placeInSlots gives exactly the linear probe\'s numbers (property, clusters and wrapping included)', (t) => {
   fc.assert(fc.property(fc.array(slot, { maxLength: 3000 }), (slots) => {
-    t.deepEqual(placeInSlots(slots), linearProbe(slots));
+    t.deepEqual(placeInSlots(slots, FIRST_LINK, LAST_LINK), linearProbe(slots));
   }), { numRuns: 300 });
   // Sorted as assignLinks hands them over, and a whole address space of one slot.
   fc.assert(fc.property(fc.array(slot, { maxLength: 3000 }), (slots) => {
     const sorted = [...slots].sort((a, b) => a - b);
-    t.deepEqual(placeInSlots(sorted), linearProbe(sorted));
+    t.deepEqual(placeInSlots(sorted, FIRST_LINK, LAST_LINK), linearProbe(sorted));
   }), { numRuns: 100 });
   const full = Array.from({ length: LINK_CAPACITY }, () => 7);
-  t.deepEqual(placeInSlots(full), [...Array.from({ length: LAST_LINK - 6 }, (_, i) => 7 + i), 1, 2, 3, 4, 5, 6]);
+  t.deepEqual(placeInSlots(full, FIRST_LINK, LAST_LINK), [...Array.from({ length: LAST_LINK - 6 }, (_, i) => 7 + i), 1, 2, 3, 4, 5, 6]);
 });
 
 test('assignLinks numbers every link as the old algorithm did (property, up to a full address space)', (t) => {
