@@ -21,6 +21,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { guestAccel, makeExt2Disk, prepareGuest } from '../test/e2e/guest.js';
+import { withOpenTun } from '../test/support/tun.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const VMSVC = path.join(REPO, 'bin', 'vmsvc.cjs');
@@ -60,8 +61,9 @@ async function up(): Promise<void> {
   if (netnsExists()) throw new Refused(`network namespace ${NETNS} is there already: npm run first-vm -- down`);
   // Made here, root's alone, or refused: a directory someone else made
   // first (in /tmp, say) would let them change what root applies and runs.
+  // 0755: each VM's own uid reaches its files, run and log dirs below it.
   try {
-    fs.mkdirSync(DIR, { mode: 0o700 });
+    fs.mkdirSync(DIR, { mode: 0o755 });
   } catch (e) {
     throw new Refused(`cannot make ${DIR} (${e instanceof Error ? e.message : String(e)}): if a first VM runs, npm run first-vm -- down`);
   }
@@ -89,7 +91,10 @@ async function up(): Promise<void> {
   for (const d of [at.scandir, at.state]) fs.mkdirSync(d, { recursive: true });
   if (run('ip', ['netns', 'add', NETNS]).code !== 0) throw new Refused(`cannot create network namespace ${NETNS}`);
   const log = fs.openSync(at.svscanLog, 'a');
-  const svscan = spawn('ip', ['netns', 'exec', NETNS, bin('s6-svscan'), at.scandir], { env, stdio: ['ignore', log, log], detached: true });
+  // Each VMM runs as a uid of its own and opens /dev/net/tun: Debian makes it
+  // 0666; where it is not (a container's 0600), this tree alone gets a 0666
+  // node of the same device (test/support/tun.ts).
+  const svscan = spawn('ip', ['netns', 'exec', NETNS, ...withOpenTun(DIR, [bin('s6-svscan'), at.scandir], true)], { env, stdio: ['ignore', log, log], detached: true });
   svscan.unref();
   fs.closeSync(log);
   for (let i = 0; !fs.existsSync(path.join(at.scandir, '.s6-svscan', 'control')); i++) {

@@ -7,11 +7,11 @@
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VMSVC } from '../support/cli.js';
 import { consoleAnswer } from '../support/console.js';
+import { tempDir } from '../support/data-dir.js';
 import { realS6rcTest } from '../support/real-s6rc.js';
 import { waitFor } from '../support/wait.js';
 
@@ -19,7 +19,7 @@ const SCRIPT = fileURLToPath(new URL('../../scripts/first-vm.ts', import.meta.ur
 
 realS6rcTest('first VM in five minutes: up, ls, logs, console, restart, down, as the walk-through says', async (t, s6rc) => {
   t.timeout(600_000);
-  const parent = fs.mkdtempSync(path.join(os.tmpdir(), 'vmsvc-first-'));
+  const parent = tempDir('vmsvc-first-');
   const dir = path.join(parent, 'vm');
   const netns = `vmsvc-first-${process.pid}`;
   const env = { ...process.env, VMSVC_S6RC_PREFIX: s6rc.prefix, VMSVC_FIRST_VM_DIR: dir, VMSVC_FIRST_VM_NETNS: netns };
