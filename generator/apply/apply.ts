@@ -36,6 +36,7 @@ import { defaultPipePrograms, pipelinesOf, repairPipes, type PipePrograms } from
 import { boundary } from './pause-hook.js';
 import { clearIntent, writeIntent } from './intent.js';
 import { finishInterrupted } from './recover.js';
+import { describeLeft, leftBesideLive, rollBack } from './update-rollback.js';
 import { manifestOf, vmChanges } from './vm-changes.js';
 import type { CheckResult } from '../pipeline/check.js';
 import { bundleMembers, conversionFile, describePlan, planConversion, servicesOf, type ConversionPlan } from '../s6rc/conversion.js';
@@ -151,6 +152,12 @@ function apply(opts: ApplyOptions, runner: CommandRunner, io: Io): number {
 
 function step(ctx: Ctx): number {
   const { L, io, opts } = ctx;
+  // First: until the directories a killed s6-rc-update moved out are back, s6-svscan scans no more.
+  const left = leftBesideLive(L.live);
+  if (left.length > 0) {
+    if (!opts.dryRun) rollBack(L.live, left);
+    io.out(`vmsvc: ${opts.dryRun ? 'dry run: ' : ''}${describeLeft(L.live, left, opts.dryRun)}\n`);
+  }
   const links: DbLinks = { current: readDbLink(L.current), previous: readDbLink(L.previous) };
   const from = liveDb(L);
   const swept = sweepLeftovers(L, keptHashes(links, from), opts.dryRun);

@@ -5,7 +5,8 @@
  * first boot and in live updates both ways between two data dirs (a VM
  * changed, one added and marked, one removed, one newly marked, one marked
  * but stopped by hand), then at seeded random moments (VMSVC_FAULT_ROUNDS,
- * off by default: see below). After each, one more apply must reach
+ * off by default: see below), and inside s6-rc-update before it switches.
+ * After each, one more apply must reach
  * the live state an uninterrupted run reaches: the same VMs up, the changed
  * one restarted, the others keeping their pids, autostart up, the
  * hand-stopped VM down, the state dir with no journal and no leftovers.
@@ -14,7 +15,8 @@
  *
  * The kill points come from apply's test hook (VMSVC_TEST_PAUSE_AT,
  * generator/apply/pause-hook.ts): apply stops itself there and the test
- * kills it.
+ * kills it; inside s6-rc-update, from a FIFO it blocks on
+ * (killedInsideUpdate).
  */
 import test, { type ExecutionContext } from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
@@ -136,6 +138,7 @@ function converged(t: ExecutionContext, r: Rig, vms: readonly string[], side: Si
   // s6-svscan gives up a whole scan on a link it cannot stat: one dangling link and no service is supervised anew.
   const dangling = fs.readdirSync(r.scandir).filter((n) => !n.startsWith('.') && !fs.existsSync(path.join(r.scandir, n)));
   t.deepEqual(dangling, [], `${what}: no dangling link in the scandir`);
+  t.deepEqual(besideLive(r), [], `${what}: nothing s6-rc-update or s6-rc-init left beside the live dir`);
 }
 
 /** Temporary entries in STATE and compiled/, and databases without their source copy or the reverse. */
@@ -228,6 +231,118 @@ realS6rcTest('apply killed at each step boundary of live updates, then at seeded
   }
   t.log(`random kills: seed ${seed}, ${done} rounds, kill points up to ${150 + longest} ms`);
   t.true(done >= Math.min(rounds, 8), `at least 8 random rounds ran (${done})`);
+});
+
+/** The entries beside the live dir that s6-rc-update (and s6-rc-init) make and remove: `LIVE:s6-rc-update:XXXXXX` and the like, but the one LIVE points at. */
+function besideLive(r: Rig): string[] {
+  const now = path.basename(fs.realpathSync(r.live));
+  return fs.readdirSync(path.dirname(r.live)).filter((n) => n.startsWith(`${path.basename(r.live)}:`) && n !== now).sort();
+}
+
+/** The longruns of the live database that s6-rc-update moved out of the live dir into `dir` (beside it): their directory is in `dir`, not in LIVE/servicedirs. */
+function movedOut(r: Rig, dir: string): string[] {
+  const into = path.join(path.dirname(r.live), dir, 'servicedirs');
+  if (!fs.existsSync(into)) return [];
+  const has = (n: string): boolean => fs.existsSync(path.join(r.live, 'compiled', 'servicedirs', n));
+  return fs.readdirSync(into).filter((n) => has(n) && !fs.existsSync(path.join(r.live, 'servicedirs', n))).sort();
+}
+
+/**
+ * An update killed inside s6-rc-update before it switches databases, with
+ * a real SIGKILL to apply's process group at a precise point: apply pauses
+ * just before s6-rc-update (the hook at `unsupervised`); the new database's
+ * `run` of `service` becomes a FIFO, so s6-rc-update blocks reading it when
+ * make_new_livedir copies that service's new definition (copy_online into
+ * the directory of a running service it has just moved, copy_offline for
+ * one that is down); the test opens the FIFO's other end and waits for the
+ * `run.new` s6-rc-update creates once past open (it is then blocked in
+ * read()), kills the group there and puts the file back as it was. Returns what the kill left beside the live dir.
+ */
+async function killedInsideUpdate(r: Rig, service: string): Promise<string[]> {
+  const child = spawn(process.execPath, [VMSVC, ...r.applyArgs], { env: { ...r.env, [PAUSE_ENV]: 'unsupervised' }, cwd: r.root, detached: true, stdio: 'ignore' });
+  const pid = child.pid ?? 0;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  try {
+    for (let i = 0; !stopped(pid); i++) {
+      if (i > 12_000) throw new Error('apply did not pause at unsupervised within 120 s');
+      await new Promise((res) => setTimeout(res, 10));
+    }
+    const compiled = path.join(r.state, 'compiled');
+    const db = fs.readdirSync(compiled).find((n) => /^[0-9a-f]{16}$/.test(n) && n !== liveDb(r));
+    if (db === undefined) throw new Error('no new database in compiled/');
+    const run = path.join(compiled, db, 'servicedirs', service, 'run');
+    const saved = { data: fs.readFileSync(run), mode: fs.statSync(run).mode & 0o7777 };
+    fs.rmSync(run);
+    const made = spawnSync('mkfifo', ['-m', '0755', run], { encoding: 'utf8' });
+    if (made.status !== 0) throw new Error(`mkfifo: ${made.stderr}`);
+    try {
+      process.kill(pid, 'SIGCONT');
+      let writer: number | null = null;
+      for (let i = 0; writer === null; i++) {
+        if (i > 12_000) throw new Error(`s6-rc-update did not open ${run} within 120 s`);
+        try {
+          // ENXIO until s6-rc-update has the FIFO open for reading.
+          writer = fs.openSync(run, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+        } catch (e) {
+          if (errnoOf(e) !== 'ENXIO') throw e;
+          await new Promise((res) => setTimeout(res, 5));
+        }
+      }
+      // Past open: it creates run.new (filecopy_suffix), then blocks reading the FIFO, which holds nothing.
+      for (let i = 0; !besideLive(r).some((n) => fs.existsSync(path.join(path.dirname(r.live), n, 'servicedirs', service, 'run.new'))); i++) {
+        if (i > 12_000) throw new Error(`s6-rc-update did not create ${service}/run.new within 120 s`);
+        await new Promise((res) => setTimeout(res, 5));
+      }
+      process.kill(-pid, 'SIGKILL');
+      await exited;
+      fs.closeSync(writer);
+    } finally {
+      fs.rmSync(run);
+      fs.writeFileSync(run, saved.data, { mode: saved.mode });
+    }
+  } finally {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // Gone already.
+    }
+  }
+  return besideLive(r);
+}
+
+realS6rcTest('s6-rc-update killed while it moves the running services into its new live dir, before it switches: the next apply moves them back and converges', async (t, real) => {
+  const r = await rig(t, real);
+  t.is(r.apply().code, 0);
+  // Blocked in a running service's copy_online (its files half replaced), then in a down service's copy_offline after some moved whole.
+  const cases: Array<{ side: Side; service: string }> = [{ side: 'A', service: 'vm-net' }, { side: 'B', service: 'vm-gone' }];
+  for (const { side, service } of cases) {
+    const what = `${side} to ${other(side)}, s6-rc-update killed copying ${service}`;
+    prepare(t, r, side, what);
+    const before = vmPids(r);
+    setData(r, other(side));
+    const left = await killedInsideUpdate(r, service);
+    const tmp = left.find((n) => n.includes(':s6-rc-update:'));
+    t.not(tmp, undefined, `${what}: s6-rc-update's new live dir is left beside the live dir (${left.join(', ')})`);
+    const moved = movedOut(r, tmp ?? '');
+    t.log(`${what}: left ${left.join(', ')}; moved out of the live dir: ${moved.join(', ')}`);
+    t.true(moved.length > 0, `${what}: some running services' dirs were moved out`);
+    if (moved.includes(service)) {
+      // Killed inside copy_online: its files moved into old/, run not copied yet, an empty run.new.
+      const half = fs.readdirSync(path.join(path.dirname(r.live), tmp ?? '', 'servicedirs', service)).sort();
+      t.true(half.includes('old') && half.includes('run.new') && !half.includes('run'), `${what}: ${service} half through copy_online (${half.join(' ')})`);
+    }
+    const dry = r.apply(['--dry-run']);
+    t.is(dry.code, 0, `${what}: dry run: ${dry.stdout}${dry.stderr}`);
+    t.regex(dry.stdout, /dry run: would move back/, `${what}: the dry run says it`);
+    t.deepEqual(movedOut(r, tmp ?? ''), moved, `${what}: the dry run moved nothing`);
+    const again = r.apply();
+    t.is(again.code, 0, `${what}: ${again.stdout}${again.stderr}`);
+    t.regex(again.stdout, /an interrupted s6-rc-update left .* moved them back/, what);
+    converged(t, r, AFTER[other(side)], other(side), `${what} (${again.stdout.trim()})`);
+    const after = vmPids(r);
+    for (const vm of KEEPS_PID.filter((v) => before.get(v) !== null)) t.is(after.get(vm), before.get(vm), `${what}: ${vm} kept its pid`);
+    t.not(after.get('app'), before.get('app'), `${what}: the changed VM was restarted`);
+  }
 });
 
 /** The ids s6rc-fdholder holds (s6-fdholder-list). */
