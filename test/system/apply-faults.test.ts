@@ -103,15 +103,18 @@ async function killedApply(r: Rig, kill: { at: Boundary } | { afterMs: number })
   return true;
 }
 
-/** Whether the process is stopped (SIGSTOP): /proc/PID/stat's state, after the command name. */
-function stopped(pid: number): boolean {
+/** A process's state letter (/proc/PID/stat, after the command name); null when it is gone. */
+function procState(pid: number): string | null {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'T';
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
   } catch {
-    return false;
+    return null;
   }
 }
+
+/** Whether the process is stopped (SIGSTOP). */
+const stopped = (pid: number): boolean => procState(pid) === 'T';
 
 /** The hash each side's database gets, learnt from the first run that converges to it. */
 const hashes = new Map<string, string>();
@@ -358,14 +361,7 @@ function childNamed(parent: number, comm: string): number {
 }
 
 /** Whether the process has exited (a zombie its stopped parent has not reaped yet counts). */
-function gone(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
-  } catch {
-    return true;
-  }
-}
+const gone = (pid: number): boolean => [null, 'Z'].includes(procState(pid));
 
 realS6rcTest('s6-rc-update killed while it moves the running services into its new live dir, before it switches: the next apply moves them back and converges', async (t, real) => {
   const r = await rig(t, real);
