@@ -36,6 +36,7 @@ import { defaultPipePrograms, pipelinesOf, repairPipes, type PipePrograms } from
 import { boundary } from './pause-hook.js';
 import { clearIntent, writeIntent } from './intent.js';
 import { finishInterrupted } from './recover.js';
+import { describeLeft, leftBesideLive, rollBack } from './update-rollback.js';
 import { manifestOf, vmChanges } from './vm-changes.js';
 import type { CheckResult } from '../pipeline/check.js';
 import { bundleMembers, conversionFile, describePlan, planConversion, servicesOf, type ConversionPlan } from '../s6rc/conversion.js';
@@ -151,6 +152,8 @@ function apply(opts: ApplyOptions, runner: CommandRunner, io: Io): number {
 
 function step(ctx: Ctx): number {
   const { L, io, opts } = ctx;
+  // First: until the directories a killed s6-rc-update moved out are back, s6-svscan scans no more.
+  undoUpdateLeftovers(ctx);
   const links: DbLinks = { current: readDbLink(L.current), previous: readDbLink(L.previous) };
   const from = liveDb(L);
   const swept = sweepLeftovers(L, keptHashes(links, from), opts.dryRun);
@@ -172,6 +175,15 @@ function step(ctx: Ctx): number {
   const code = Math.max(recovered, from === null ? start(ctx, links) : onLive(ctx, links, from));
   if (!opts.dryRun && runsSafely(L) !== null) record(ctx);
   return code;
+}
+
+/** What a killed s6-rc-update left beside the live dir, moved back and removed (update-rollback.ts), saying so; a dry run only says. */
+function undoUpdateLeftovers(ctx: Ctx): void {
+  const { L, io, opts } = ctx;
+  const left = leftBesideLive(L.live);
+  if (left.length === 0) return;
+  if (!opts.dryRun) rollBack(L.live, left);
+  io.out(`vmsvc: ${opts.dryRun ? 'dry run: ' : ''}${describeLeft(L.live, left, opts.dryRun)}\n`);
 }
 
 /**
@@ -367,6 +379,8 @@ function update(ctx: Ctx, links: DbLinks, from: string): number {
   writeAtomically(L, L.conversion, conversionFile(plan));
   const r = ctx.runner.run(run.argv);
   passStderr(io, r);
+  // s6-rc-update killed alone (apply lives on) leaves what a kill of both leaves: undone before relinking, which needs s6-svscan to scan.
+  if (r.code !== 0) undoUpdateLeftovers(ctx);
   // Also after a switch: s6-rc-update may have died before linking the new directories.
   const unlinked = relink(supervision(ctx));
   if (unlinked !== null) io.err(`vmsvc: warning: ${unlinked}\n`);
