@@ -156,6 +156,8 @@ function stubOptions(vmm: Vmm, stubs: Stubs, root: string, execlineb: string): G
       s6Svwait: stubs.program('s6-svwait'),
       s6Svstat: stubs.program('s6-svstat'),
       s6SvdtClear: stubs.program('s6-svdt-clear'),
+      unshare: stubs.program('unshare'),
+      mount: stubs.program('mount'),
     },
     runtimeDir: path.join(root, 'run'),
     logDir: path.join(root, 'log'),
