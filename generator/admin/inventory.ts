@@ -324,11 +324,41 @@ export function vmmArgvFromRunScript(script: string): VmmArgvResult {
     }
     i++;
   }
-  const drop = dropOf(words, i);
+  const drop = dropOf(words, skipOpens(words, i));
   if ('error' in drop) return { ok: false, error: drop.error };
   const argv = words.slice(drop.next);
   if (argv.length === 0) return { ok: false, error: `${drop.user === null ? 's6-notifyoncheck' : drop.program} runs no program` };
   return { ok: true, argv, user: drop.user };
+}
+
+/** unshare's options that take their argument as the next word (util-linux). */
+const UNSHARE_ARG_OPTIONS = new Set(['--propagation', '--setgroups', '--map-user', '--map-group', '--root', '--wd']);
+
+/**
+ * Past root's opens before the drop (templates/common/open-files.hbs): an
+ * `unshare` and its options, `if { ... }` blocks, and `redirfd -MODE FD FILE`.
+ * The VMM's files are handed over there, not part of its argv.
+ */
+function skipOpens(words: readonly string[], i: number): number {
+  for (;;) {
+    const program = i < words.length ? path.posix.basename(words[i]!) : '';
+    if (program === 'unshare') {
+      i++;
+      while (i < words.length && words[i]!.startsWith('-')) i += UNSHARE_ARG_OPTIONS.has(words[i]!) ? 2 : 1;
+    } else if (program === 'if') {
+      // A block's words start with a space; an empty word ends it (lexExecline).
+      i++;
+      while (i < words.length && !(words[i]!.startsWith(' ') || words[i] === '')) i++;
+      while (i < words.length && words[i] !== '') i++;
+      i++;
+    } else if (program === 'redirfd') {
+      i++;
+      while (i < words.length && words[i]!.startsWith('-')) i++;
+      i += 2;
+    } else {
+      return i;
+    }
+  }
 }
 
 /** s6-applyuidgid's options that take an argument, and its flags (its usage: -z -U -u uid -g gid -G gidlist). */

@@ -31,6 +31,12 @@ export interface Programs {
   /** The finish script asks s6-svstat whether the death was a stop, and clears the death tally with s6-svdt-clear if so. */
   readonly s6Svstat: string;
   readonly s6SvdtClear: string;
+  /**
+   * util-linux unshare and mount: the run script opens the VMM's files in a
+   * private mount namespace where the data dir is bound nosymfollow (pipeline/handover.ts).
+   */
+  readonly unshare: string;
+  readonly mount: string;
 }
 
 /**
@@ -128,6 +134,8 @@ export const defaultOptions: GeneratorOptions = {
     s6Svwait: 's6-svwait',
     s6Svstat: 's6-svstat',
     s6SvdtClear: 's6-svdt-clear',
+    unshare: 'unshare',
+    mount: 'mount',
   },
   runtimeDir: '/run/vm',
   logDir: '/var/log/vm',

@@ -13,6 +13,7 @@ import { assignIdentities, dropArgv, ownerSpec, tapUser, type RunAs, type VmIden
 import type { SettingFile, VmSettings } from '../rules/settings.js';
 import { memoryMiB, VMM_FACTS, type Vmm } from '../vmm/index.js';
 import { vmmRequestData, type RequestLimits, type VmmRequestData } from './vmm-request.js';
+import { planHandover, type DiskArg, type OpensData } from './handover.js';
 
 /** What a generated file is about and where it came from, for its header comment. */
 export interface Origin {
@@ -51,8 +52,16 @@ export interface VmRunData {
   readonly probeTimeoutMs: number;
   /** What SIGTERM (s6-svc -d, s6-rc -d) does: see VmStopData. */
   readonly stop: VmStopData;
+  /** Root's opens before the drop, in a private mount namespace (pipeline/handover.ts); null: none. */
+  readonly opens: OpensData | null;
+  /** The kernel and initramfs as the VMM is given them: their paths, or /proc/self/fd/N. */
   readonly kernel: string;
   readonly initramfs: string | null;
+  /**
+   * The data-dir files the VMM gets only as descriptors and never opens by
+   * path: a sandbox around the VMM need not show it any of them.
+   */
+  readonly byDescriptor: readonly string[];
   readonly cmdline: string;
   readonly memory: string;
   readonly memoryMiB: number | null;
@@ -61,7 +70,7 @@ export interface VmRunData {
   readonly vmmLog: VmmLogData;
   /** The accelerators to try, in order (QEMU takes the first that initialises). */
   readonly accels: readonly ('kvm' | 'tcg')[];
-  readonly disks: ReadonlyArray<{ readonly path: string; readonly readonly: 'on' | 'off' }>;
+  readonly disks: readonly DiskArg[];
   /** Client-side devices (one per provider, by provider name), then provider-side (one per client). */
   readonly nets: readonly NetDevice[];
 }
@@ -389,7 +398,7 @@ export function planTree(
   const plan = (ref: ServiceRef): Service => {
     switch (ref.role) {
       case 'vm':
-        return planVm(ref.vm, byVm.get(ref.vm.name) ?? NO_LINKS, idsOf(ref.vm.name), opts);
+        return planVm(ref.vm, dataDir, byVm.get(ref.vm.name) ?? NO_LINKS, idsOf(ref.vm.name), opts);
       case 'logger':
         return planLogger(ref.vm, idsOf(ref.vm.name).log, opts);
       case 'link':
@@ -469,13 +478,16 @@ function planLink(link: Link, dataDir: string, client: RunAs, provider: RunAs, o
 }
 
 /** The VMM's longrun, which produces into its logger's. */
-function planVm(vm: ValidVm, links: VmLinks, ids: VmIdentities, opts: GeneratorOptions): Longrun {
+function planVm(vm: ValidVm, dataDir: string, links: VmLinks, ids: VmIdentities, opts: GeneratorOptions): Longrun {
   const paths = hostPaths(opts, vm.name);
   const origin = originOf(vm);
   const caps = VMM_FACTS[opts.vmm];
   // check refuses guest readiness with a VMM that has no channel for it.
   const guestReadyRead = vm.settings.guestReady && caps.guestReady.kind === 'request' ? caps.guestReady.read : null;
   const limits: RequestLimits = { silenceMs: REQUEST_SILENCE_MS, totalMs: PROBE_TIMEOUT_MS, runAs: ids.vmm };
+  const handover = planHandover({
+    handover: caps.handover, dataDir, kernel: vm.kernel, initramfs: vm.initramfs, disks: vm.disks, writable: vm.settings.writableDisks, programs: opts.programs,
+  });
   const readiness: Script = {
     template: 'ready-check',
     data: {
@@ -525,8 +537,11 @@ function planVm(vm: ValidVm, links: VmLinks, ids: VmIdentities, opts: GeneratorO
           waitsMs: pressWaits(vm.settings.stopTimeoutMs),
           totalMs: vm.settings.stopTimeoutMs,
         },
-        kernel: vm.kernel,
-        initramfs: vm.initramfs,
+        opens: handover.opens,
+        kernel: handover.kernel.path,
+        initramfs: handover.initramfs?.path ?? null,
+        byDescriptor: [handover.kernel, ...(handover.initramfs === null ? [] : [handover.initramfs]), ...handover.disks]
+          .filter((f) => f.byDescriptor).map((f) => f.source),
         cmdline: vm.settings.cmdlineExtra === null ? opts.cmdline : `${opts.cmdline} ${vm.settings.cmdlineExtra}`,
         memory: vm.settings.memory,
         memoryMiB: memoryMiB(vm.settings.memory),
@@ -541,7 +556,7 @@ function planVm(vm: ValidVm, links: VmLinks, ids: VmIdentities, opts: GeneratorO
           maxFiles: VMM_LOG_FILES,
         },
         accels: opts.accel === 'kvm-or-tcg' ? ['kvm', 'tcg'] : [opts.accel],
-        disks: vm.disks.map((p) => ({ path: p, readonly: vm.settings.writableDisks ? 'off' : 'on' })),
+        disks: handover.disks,
         nets: [
           ...links.asClient.map((l) => ({ tap: l.clientTap, mac: l.clientMac })),
           ...links.asProvider.map((l) => ({ tap: l.providerTap, mac: l.providerMac })),

@@ -119,6 +119,20 @@ export interface KernelProbes {
   readonly decidesOnBytes: number | null;
 }
 
+/**
+ * How the VMM takes a file that root opened for it before dropping to the
+ * VMM's uid (pipeline/handover.ts), so that the uid needs no right on the
+ * file itself and nothing on the user partition is handed to it by path:
+ * - `fdset`: QEMU's `-add-fd fd=N,set=M` and the path `/dev/fdset/M`; a
+ *   writable file needs a read-only and a read-write descriptor in its set;
+ * - `proc-fd`: the path `/proc/self/fd/N`, which the VMM duplicates instead
+ *   of opening again;
+ * - `path`: the file's own path, opened by the VMM as its uid (which must
+ *   then have the right to it).
+ * No VMM reads its kernel through an fdset, so kernels are proc-fd or path.
+ */
+export type Handover = 'fdset' | 'proc-fd' | 'path';
+
 export interface VmmCapabilities {
   /** The --vmm value and the templates/ directory name. */
   readonly id: string;
@@ -170,4 +184,6 @@ export interface VmmCapabilities {
   readonly sandboxRoot: string | null;
   /** The accelerators it can run a guest with. */
   readonly accels: readonly Accel[];
+  /** How it takes the disk images, and the kernel and initramfs (see Handover). */
+  readonly handover: { readonly disks: Handover; readonly kernel: Exclude<Handover, 'fdset'> };
 }

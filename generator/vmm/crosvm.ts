@@ -178,4 +178,16 @@ export const crosvm = {
   },
   sandboxRoot: '.crosvm-empty',
   accels: ['kvm'],
+  /*
+   * Disks (disk/src/sys/linux.rs:22), the initrd and the kernel
+   * (src/crosvm/sys/linux.rs:1426, :1443) are opened with
+   * base::open_file_or_duplicate (base/src/sys/linux/mod.rs:592-600): a
+   * path whose parent is /proc/self/fd is parsed as a descriptor number
+   * (safe_descriptor_from_path, :555-572), which must not be CLOEXEC, and
+   * used through a fresh F_DUPFD_CLOEXEC of it (validate_raw_fd, :505-524),
+   * never reopened; the open options (ro=true's read-only) are not applied
+   * to it, so the descriptor's own mode is what the guest gets. Each
+   * /proc/self/fd/N is given once (their offsets would be shared, :588-591).
+   */
+  handover: { disks: 'proc-fd', kernel: 'proc-fd' },
 } as const satisfies VmmCapabilities;

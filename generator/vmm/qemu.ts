@@ -86,4 +86,20 @@ export const qemu = {
   },
   sandboxRoot: null,
   accels: ACCELS,
+  /*
+   * Disks through fdsets: `-add-fd fd=N,set=M` takes an inherited descriptor
+   * (vl.c:580-611 in Debian's 7.2, which dups it CLOEXEC; system/vl.c:593-622
+   * in 10.2) and `-drive file=/dev/fdset/M` opens a dup of the one in the set
+   * whose access mode matches the open's (monitor/misc.c:1341 in 7.2;
+   * monitor/fds.c:445 in 10.2, which compares O_DIRECT too, :427-431: vmsvc
+   * sets no cache mode, so none is asked for). file-posix opens every image
+   * read-only first (raw_parse_flags(..., false), block/file-posix.c:676 in
+   * 7.2, :716 in 10.2) and again read-write once a writer needs it, so a
+   * writable disk's set holds an O_RDONLY and an O_RDWR descriptor, a
+   * read-only disk's the O_RDONLY one alone, and it can never be written.
+   * The kernel and initramfs are read by path (fopen in x86_load_linux,
+   * hw/i386/x86.c:796 in 7.2, hw/i386/x86-common.c:670 in 10.2; open() in
+   * hw/core/loader.c), so they stay paths the VMM's uid must be able to read.
+   */
+  handover: { disks: 'fdset', kernel: 'path' },
 } as const satisfies VmmCapabilities;

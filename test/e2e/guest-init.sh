@@ -6,6 +6,7 @@
 #   vmsvc-guest: booted NAME
 #   vmsvc-guest: configured IF MAC ADDR [peer CLIENT]
 #   vmsvc-guest: disk DEV marker TEXT          (ext2 images from makeExt2Disk)
+#   vmsvc-guest: disk DEV write OK|FAILED      (vmsvc.write=1)
 #   vmsvc-guest: ping OK ADDR | ping FAIL ADDR (repeated forever)
 #   vmsvc-guest: power button: clean shutdown  (synced; powers off next)
 #   vmsvc-guest: ignoring the power button     (vmsvc.ignore-powerbutton=1)
@@ -17,6 +18,8 @@
 #   vmsvc.ping=A[,B...]   extra addresses to ping
 #   vmsvc.interval=SEC    pause between ping rounds (default: 2)
 #   vmsvc.ignore-powerbutton=1  do not power off on the power button (a hung guest)
+#   vmsvc.write=1         write "written by NAME" to /vmsvc-written on every
+#                         disk (mounted read-write; a read-only disk fails)
 #   vmsvc.ready=1         once booted, write READY=1 to the virtio-serial port
 #                         org.vmsvc.ready (vmsvc's guest readiness); logs
 #                         "vmsvc-guest: sent READY=1" or "... READY=1 FAILED"
@@ -46,6 +49,7 @@ interval=2
 ignore_powerbutton=
 extra=
 ready=
+write=
 for arg in $(cat /proc/cmdline); do
   case "$arg" in
     vmsvc.name=*) name=${arg#vmsvc.name=} ;;
@@ -53,6 +57,7 @@ for arg in $(cat /proc/cmdline); do
     vmsvc.interval=*) interval=${arg#vmsvc.interval=} ;;
     vmsvc.ignore-powerbutton=1) ignore_powerbutton=1 ;;
     vmsvc.ready=1) ready=1 ;;
+    vmsvc.write=1) write=1 ;;
   esac
 done
 hostname "$name"
@@ -124,6 +129,21 @@ for blk in /sys/block/vd*; do
     say "disk $disk unmountable"
   fi
 done
+
+# With vmsvc.write=1, a write on each disk, synced, so the host can read it back.
+if [ -n "$write" ]; then
+  for blk in /sys/block/vd*; do
+    [ -e "$blk" ] || continue
+    disk=${blk##*/}
+    if mount -t ext2 -o rw "/dev/$disk" "/mnt/$disk" 2>/dev/null \
+      && echo "written by $name" >"/mnt/$disk/vmsvc-written" 2>/dev/null && sync; then
+      say "disk $disk write OK"
+    else
+      say "disk $disk write FAILED"
+    fi
+    umount "/mnt/$disk" 2>/dev/null
+  done
+fi
 
 # The ACPI power button (button.ko's input device, read through evdev): on its
 # first event, sync, say so on the serial console, and power off; QEMU then

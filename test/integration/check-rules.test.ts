@@ -1475,7 +1475,7 @@ test('setting-vmm-unsupported: a VM\'s memory QEMU or crosvm cannot take invalid
 const HOST_PROGRAMS = [
   'cloud-hypervisor', 'ch-remote', 'qemu-system-x86_64', 'execlineb', 's6-log', 's6-notifyoncheck', 's6-svc', 's6-svwait', 's6-permafailon',
   's6-svstat', 's6-svdt-clear', 's6-setuidgid', 's6-applyuidgid', 's6-ipcclient', 's6-ioconnect', 'ip', 's6-rc-compile', 's6-rc-init', 's6-rc-update', 's6-rc',
-  's6-softlimit', 's6-svscanctl',
+  's6-softlimit', 's6-svscanctl', 'unshare', 'mount',
 ];
 const APPLY_PROGRAMS = ['s6-rc-compile', 's6-rc-init', 's6-rc-update', 's6-rc', 's6-softlimit'] as const;
 
@@ -1504,18 +1504,34 @@ function hostFixture(t: ExecutionContext): HostFixture {
 
 const asRoot = process.getuid?.() === 0;
 
+/**
+ * The host rules but disks-by-path, which every per-vm cloud-hypervisor host
+ * gets (tested on its own below), so that each test shows only its own rule.
+ */
+const hostRules = (req: HostRequest, runner: typeof spawnRunner): Diagnostic[] => hostPreflight(req, runner).filter((d) => d.rule !== 'disks-by-path');
+
+test('disks-by-path: cloud-hypervisor opens its images by path as the VMM\'s uid, a warning; not as root, and never with QEMU or crosvm, which get descriptors', (t) => {
+  const h = hostFixture(t);
+  const byPath = [{ severity: 'warning' as const, rule: 'disks-by-path' as const, path: 'cloud-hypervisor', vm: null, mentions: ['by path', 'readable'] }];
+  assertDiagnostics(t, hostPreflight(h.request({}), spawnRunner), byPath);
+  assertDiagnostics(t, hostPreflight(h.request({ vmmUser: { kind: 'shared', name: 'nobody' }, accel: 'tcg' }), spawnRunner).filter((d) => d.rule === 'disks-by-path'), byPath);
+  assertDiagnostics(t, hostPreflight(h.request({ accel: 'tcg', vmmUser: { kind: 'root' } }), spawnRunner), []);
+  assertDiagnostics(t, hostPreflight(h.request({ vmm: 'qemu', programs: { ...defaultOptions.programs, vmm: 'qemu-system-x86_64' } }), spawnRunner), []);
+  assertDiagnostics(t, hostPreflight(h.request({ vmm: 'crosvm', programs: { ...defaultOptions.programs, vmm: 'cloud-hypervisor' } }), spawnRunner).filter((d) => d.rule === 'disks-by-path'), []);
+});
+
 test('host: with every program there and a KVM probe that works, the host rules say nothing', (t) => {
   const h = hostFixture(t);
-  assertDiagnostics(t, hostPreflight(h.request({}), spawnRunner), []);
-  assertDiagnostics(t, hostPreflight(h.request({ vmm: 'qemu', programs: { ...defaultOptions.programs, vmm: 'qemu-system-x86_64' } }), spawnRunner), []);
+  assertDiagnostics(t, hostRules(h.request({}), spawnRunner), []);
+  assertDiagnostics(t, hostRules(h.request({ vmm: 'qemu', programs: { ...defaultOptions.programs, vmm: 'qemu-system-x86_64' } }), spawnRunner), []);
 });
 
 test('host-vmm-missing: the VMM is not in PATH, or not at its absolute path', (t) => {
   const h = hostFixture(t);
   fs.rmSync(path.join(h.bin, 'cloud-hypervisor'));
-  assertDiagnostics(t, hostPreflight(h.request({}), spawnRunner), [{ rule: 'host-vmm-missing', path: 'cloud-hypervisor', vm: null, mentions: ['cloud-hypervisor', '--vmm-bin'] }]);
+  assertDiagnostics(t, hostRules(h.request({}), spawnRunner), [{ rule: 'host-vmm-missing', path: 'cloud-hypervisor', vm: null, mentions: ['cloud-hypervisor', '--vmm-bin'] }]);
   const gone = path.join(h.bin, 'gone', 'cloud-hypervisor');
-  assertDiagnostics(t, hostPreflight(h.request({ programs: { ...defaultOptions.programs, vmm: gone } }), spawnRunner), [{ rule: 'host-vmm-missing', path: gone, vm: null, mentions: [gone] }]);
+  assertDiagnostics(t, hostRules(h.request({ programs: { ...defaultOptions.programs, vmm: gone } }), spawnRunner), [{ rule: 'host-vmm-missing', path: gone, vm: null, mentions: [gone] }]);
 });
 
 test(`host-vmm-not-executable: the VMM's user cannot execute it (mode 0744, user nobody or a VM's own uid); root and 0755 can${asRoot ? '' : ' [skipped: needs root]'}`, (t) => {
@@ -1525,37 +1541,37 @@ test(`host-vmm-not-executable: the VMM's user cannot execute it (mode 0744, user
   fs.chmodSync(vmm, 0o744);
   const options = { vmmUser: { kind: 'shared', name: 'nobody' } as const, accel: 'tcg' as const, programs: { ...defaultOptions.programs, s6Setuidgid: 's6-setuidgid' } };
   // Debian's s6-setuidgid, so that the switch to nobody is real.
-  assertDiagnostics(t, hostPreflight(h.request(options, { pathEnv: `${h.bin}:/usr/bin:/bin` }), spawnRunner).filter((d) => d.rule !== 'host-program-missing'),
+  assertDiagnostics(t, hostRules(h.request(options, { pathEnv: `${h.bin}:/usr/bin:/bin` }), spawnRunner).filter((d) => d.rule !== 'host-program-missing'),
     [{ rule: 'host-vmm-not-executable', path: vmm, vm: null, mentions: ['nobody'] }]);
   fs.rmSync(path.join(h.bin, 's6-setuidgid'));
-  assertDiagnostics(t, hostPreflight(h.request({ accel: 'tcg', vmmUser: { kind: 'root' } }), spawnRunner), []);
+  assertDiagnostics(t, hostRules(h.request({ accel: 'tcg', vmmUser: { kind: 'root' } }), spawnRunner), []);
   // Each VM's own uid (the default), asked as the first of the range, by Debian's s6-applyuidgid.
   fs.rmSync(path.join(h.bin, 's6-applyuidgid'));
-  assertDiagnostics(t, hostPreflight(h.request({ accel: 'tcg' }, { pathEnv: `${h.bin}:/usr/bin:/bin` }), spawnRunner).filter((d) => d.rule !== 'host-program-missing'),
+  assertDiagnostics(t, hostRules(h.request({ accel: 'tcg' }, { pathEnv: `${h.bin}:/usr/bin:/bin` }), spawnRunner).filter((d) => d.rule !== 'host-program-missing'),
     [{ rule: 'host-vmm-not-executable', path: vmm, vm: null, mentions: ['uid 1879048192'] }]);
   fs.chmodSync(vmm, 0o755);
-  assertDiagnostics(t, hostPreflight(h.request(options, { pathEnv: `${h.bin}:/usr/bin:/bin` }), spawnRunner).filter((d) => d.rule !== 'host-program-missing'), []);
+  assertDiagnostics(t, hostRules(h.request(options, { pathEnv: `${h.bin}:/usr/bin:/bin` }), spawnRunner).filter((d) => d.rule !== 'host-program-missing'), []);
 });
 
 test('host-program-missing: a program the generated services run, by its flag; only the VMM\'s own client is asked for', (t) => {
   const h = hostFixture(t);
   fs.rmSync(path.join(h.bin, 's6-log'));
   fs.rmSync(path.join(h.bin, 's6-ipcclient'));
-  assertDiagnostics(t, hostPreflight(h.request({}), spawnRunner), [{ rule: 'host-program-missing', path: 's6-log', vm: null, mentions: ['s6-log', '--s6-log'] }]);
-  assertDiagnostics(t, hostPreflight(h.request({ vmm: 'qemu', programs: { ...defaultOptions.programs, vmm: 'qemu-system-x86_64' } }), spawnRunner), [
+  assertDiagnostics(t, hostRules(h.request({}), spawnRunner), [{ rule: 'host-program-missing', path: 's6-log', vm: null, mentions: ['s6-log', '--s6-log'] }]);
+  assertDiagnostics(t, hostRules(h.request({ vmm: 'qemu', programs: { ...defaultOptions.programs, vmm: 'qemu-system-x86_64' } }), spawnRunner), [
     { rule: 'host-program-missing', path: 's6-log', vm: null, mentions: ['--s6-log'] },
     { rule: 'host-program-missing', path: 's6-ipcclient', vm: null, mentions: ['--s6-ipcclient'] },
   ]);
   // A file without an execute bit is not found, as execvp skips it.
   fs.writeFileSync(path.join(h.bin, 's6-log'), '', { mode: 0o644 });
-  assertDiagnostics(t, hostPreflight(h.request({}), spawnRunner), [{ rule: 'host-program-missing', path: 's6-log', vm: null, mentions: ['s6-log'] }]);
+  assertDiagnostics(t, hostRules(h.request({}), spawnRunner), [{ rule: 'host-program-missing', path: 's6-log', vm: null, mentions: ['s6-log'] }]);
 });
 
 test('host-s6rc-missing: a program apply runs, with its flag, or by name when no flag names it', (t) => {
   const h = hostFixture(t);
   fs.rmSync(path.join(h.bin, 's6-rc-init'));
   fs.rmSync(path.join(h.bin, 's6-svscanctl'));
-  assertDiagnostics(t, hostPreflight(h.request({}), spawnRunner), [
+  assertDiagnostics(t, hostRules(h.request({}), spawnRunner), [
     { rule: 'host-s6rc-missing', path: 's6-rc-init', vm: null, mentions: ['s6-rc-init', '--s6-rc-init'] },
     { rule: 'host-s6rc-missing', path: 's6-svscanctl', vm: null, mentions: ['s6-svscanctl'] },
   ]);
@@ -1565,9 +1581,9 @@ test('host-s6rc-missing: a program apply runs, with its flag, or by name when no
 test('host-accel-unusable: a probe that fails is reported with what it said; tcg and kvm-or-tcg are not probed', (t) => {
   const h = hostFixture(t);
   fs.writeFileSync(path.join(h.bin, 'qemu-system-x86_64'), '#!/bin/sh\necho "Could not access KVM kernel module: No such file or directory" >&2\nexit 1\n', { mode: 0o755 });
-  assertDiagnostics(t, hostPreflight(h.request({}), spawnRunner), [{ rule: 'host-accel-unusable', path: '/dev/kvm', vm: null, mentions: ['Could not access KVM kernel module', 'uid 1879048192'] }]);
-  assertDiagnostics(t, hostPreflight(h.request({ accel: 'tcg' }), spawnRunner), []);
-  assertDiagnostics(t, hostPreflight(h.request({ accel: 'kvm-or-tcg' }), spawnRunner), []);
+  assertDiagnostics(t, hostRules(h.request({}), spawnRunner), [{ rule: 'host-accel-unusable', path: '/dev/kvm', vm: null, mentions: ['Could not access KVM kernel module', 'uid 1879048192'] }]);
+  assertDiagnostics(t, hostRules(h.request({ accel: 'tcg' }), spawnRunner), []);
+  assertDiagnostics(t, hostRules(h.request({ accel: 'kvm-or-tcg' }), spawnRunner), []);
   t.false(STOPS_APPLY.has('host-accel-unusable'));
 });
 
@@ -1594,7 +1610,7 @@ test(`host-accel-unusable: real QEMU probes /dev/kvm as the VMM's user and agree
     const oracle = kvmCreatesVm(user === 'root' ? null : user);
     if (oracle === null) return t.pass('no python3 to ask the kernel with');
     const started = Date.now();
-    const got = hostPreflight(h.request({ vmmUser: user === 'root' ? { kind: 'root' } : { kind: 'shared', name: user } }, { pathEnv: `${h.bin}:${path.dirname(qemu)}:/usr/bin` }), spawnRunner)
+    const got = hostRules(h.request({ vmmUser: user === 'root' ? { kind: 'root' } : { kind: 'shared', name: user } }, { pathEnv: `${h.bin}:${path.dirname(qemu)}:/usr/bin` }), spawnRunner)
       .filter((d) => d.rule !== 'host-vmm-not-executable');
     t.log(`${user}: the kernel says ${oracle ? 'yes' : 'no'}; probe took ${Date.now() - started} ms`);
     assertDiagnostics(t, got, oracle ? [] : [{ rule: 'host-accel-unusable', path: '/dev/kvm', vm: null, mentions: [user] }]);
@@ -1604,16 +1620,16 @@ test(`host-accel-unusable: real QEMU probes /dev/kvm as the VMM's user and agree
 test('host-accel-unprobed: no QEMU to probe KVM with is a warning naming --kvm-probe', (t) => {
   const h = hostFixture(t);
   fs.rmSync(path.join(h.bin, 'qemu-system-x86_64'));
-  assertDiagnostics(t, hostPreflight(h.request({}), spawnRunner), [{ severity: 'warning', rule: 'host-accel-unprobed', path: 'qemu-system-x86_64', vm: null, mentions: ['--kvm-probe'] }]);
+  assertDiagnostics(t, hostRules(h.request({}), spawnRunner), [{ severity: 'warning', rule: 'host-accel-unprobed', path: 'qemu-system-x86_64', vm: null, mentions: ['--kvm-probe'] }]);
   // With QEMU as the VMM, the VMM itself probes: here a stand-in that works.
-  assertDiagnostics(t, hostPreflight(h.request({ vmm: 'qemu', programs: { ...defaultOptions.programs, vmm: 'cloud-hypervisor' } }), spawnRunner), []);
+  assertDiagnostics(t, hostRules(h.request({ vmm: 'qemu', programs: { ...defaultOptions.programs, vmm: 'cloud-hypervisor' } }), spawnRunner), []);
 });
 
 test('host-svscan-missing: no s6-svscan watches the scandir; a running one is found by its working directory', (t) => {
   const h = hostFixture(t);
   const scandir = tempDir('vmsvc-scan-');
   t.teardown(() => fs.rmSync(scandir, { recursive: true, force: true }));
-  assertDiagnostics(t, hostPreflight(h.request({}, { scandir }), spawnRunner), [{ rule: 'host-svscan-missing', path: scandir, vm: null, mentions: ['s6-svscan'] }]);
+  assertDiagnostics(t, hostRules(h.request({}, { scandir }), spawnRunner), [{ rule: 'host-svscan-missing', path: scandir, vm: null, mentions: ['s6-svscan'] }]);
   t.true(STOPS_APPLY.has('host-svscan-missing'));
   const svscan = spawn('s6-svscan', [scandir], { stdio: 'ignore' });
   t.teardown(() => {
@@ -1621,5 +1637,5 @@ test('host-svscan-missing: no s6-svscan watches the scandir; a running one is fo
   });
   const sleep = new Int32Array(new SharedArrayBuffer(4));
   for (let i = 0; i < 200 && !fs.existsSync(path.join(scandir, '.s6-svscan', 'control')); i++) Atomics.wait(sleep, 0, 0, 25);
-  assertDiagnostics(t, hostPreflight(h.request({}, { scandir }), spawnRunner), []);
+  assertDiagnostics(t, hostRules(h.request({}, { scandir }), spawnRunner), []);
 });

@@ -69,7 +69,7 @@ exit 0
 /** Every program a generated script calls by a configurable path, by the name vmsvc's flag gives it. */
 export const STUBBED_PROGRAMS = [
   's6-notifyoncheck', 's6-ipcclient', 's6-ioconnect', 'ch-remote', 'ip', 's6-setuidgid', 's6-applyuidgid', 's6-permafailon',
-  's6-svc', 's6-svwait', 's6-svstat', 's6-svdt-clear', 's6-log',
+  's6-svc', 's6-svwait', 's6-svstat', 's6-svdt-clear', 's6-log', 'unshare', 'mount',
 ] as const;
 
 /** Programs the scripts find in PATH: stubbed too, so that their argv is read back as well. */

@@ -57,6 +57,15 @@ if (consolePath !== null) {
 const dir = require('node:path').dirname(sock);
 fs.writeFileSync(dir + '/argv', Buffer.from(args.map((a) => a + '\\0').join(''), 'utf8'));
 fs.writeFileSync(dir + '/stdin', fs.readlinkSync('/proc/self/fd/0'));
+// The files it inherited (descriptors root opened for it), before it opens
+// any of its own: number, file, access mode (fdinfo flags & O_ACCMODE).
+fs.writeFileSync(dir + '/fds', fs.readdirSync('/proc/self/fd').map(Number).filter((n) => n > 2).flatMap((n) => {
+  let target;
+  try { target = fs.readlinkSync('/proc/self/fd/' + n); } catch { return []; }
+  if (!target.startsWith('/') || target.startsWith('/proc/') || target.startsWith('/dev/')) return [];
+  const flags = parseInt(/flags:\\s*([0-7]+)/.exec(fs.readFileSync('/proc/self/fdinfo/' + n, 'utf8'))[1], 8);
+  return [n + ' ' + target + ' ' + ['r', 'w', 'u'][flags & 3] + '\\n'];
+}).join(''));
 fs.appendFileSync(dir + '/starts', Date.now() + '\\n');
 fs.writeFileSync(dir + '/pid', String(process.pid));
 process.stderr.write('stub-vmm: NOT-SERIAL message on stderr\\n');
@@ -193,6 +202,11 @@ export function installStubVmm(binDir: string, name = 'cloud-hypervisor'): strin
 }
 
 /** The argv the stub recorded for the VM whose runtime dir is `runtimeDir`. */
+/** The files the stub VMM inherited as descriptors: "N FILE MODE" (r: read-only, u: read-write), by number. */
+export function recordedFds(runtimeDir: string): string[] {
+  return fs.readFileSync(path.join(runtimeDir, 'fds'), 'utf8').split('\n').filter((l) => l !== '');
+}
+
 export function recordedArgv(runtimeDir: string): string[] {
   const raw = fs.readFileSync(path.join(runtimeDir, 'argv'), 'utf8');
   return raw.split('\0').slice(0, -1);

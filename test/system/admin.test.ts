@@ -458,6 +458,12 @@ test('the VMM argv is what s6-notifyoncheck execs, after its options and any s6-
   t.deepEqual(vmmArgvFromRunScript('s6-notifyoncheck -d vmm'), { ok: true, user: null, argv: ['vmm'] });
   t.deepEqual(vmmArgvFromRunScript('s6-notifyoncheck -d s6-applyuidgid -z -u 7 -g 8 -G "" vmm -u x'), { ok: true, user: 'uid 7', argv: ['vmm', '-u', 'x'] });
   t.deepEqual(vmmArgvFromRunScript('s6-notifyoncheck -d s6-applyuidgid -u 7 -g'), { ok: false, error: 's6-applyuidgid: unexpected -g' });
+  // Root's opens before the drop (templates/common/open-files.hbs) are not the VMM's argv.
+  t.deepEqual(vmmArgvFromRunScript([
+    's6-notifyoncheck -d -w 100', 'unshare -m --propagation private', 'if { mount --bind /d /d }', 'if { mount -o remount,bind,nosymfollow /d }',
+    'redirfd -rnb 5 /d/vm/blk/a.img', 'redirfd -unb 6 /d/vm/blk/a.img', 'if { eltest -f /proc/self/fd/5 }',
+    's6-applyuidgid -u 7 -g 7 -G ""', 'qemu -add-fd fd=5,set=0 -add-fd fd=6,set=0 -drive file=/dev/fdset/0',
+  ].join('\n')), { ok: true, user: 'uid 7', argv: ['qemu', '-add-fd', 'fd=5,set=0', '-add-fd', 'fd=6,set=0', '-drive', 'file=/dev/fdset/0'] });
   t.deepEqual(vmmArgvFromRunScript('redirfd -r 0 /dev/null\ncloud-hypervisor --kernel k\n'),
     { ok: false, error: 'the run script does not run s6-notifyoncheck, so its VMM command line is unknown' });
   t.deepEqual(vmmArgvFromRunScript('s6-notifyoncheck -d -w'), { ok: false, error: 's6-notifyoncheck option -w has no argument' });

@@ -156,6 +156,8 @@ function stubOptions(vmm: Vmm, stubs: Stubs, root: string, execlineb: string): G
       s6Svwait: stubs.program('s6-svwait'),
       s6Svstat: stubs.program('s6-svstat'),
       s6SvdtClear: stubs.program('s6-svdt-clear'),
+      unshare: stubs.program('unshare'),
+      mount: stubs.program('mount'),
     },
     runtimeDir: path.join(root, 'run'),
     logDir: path.join(root, 'log'),
@@ -290,6 +292,15 @@ function vmmDataProblems(vmm: Vmm, args: readonly string[], vm: VmPaths, c: Case
   const cmdline = `${defaultOptions.cmdline} ${c.cmdline}`;
   const disk = path.join(vm.dir, 'blk', c.disk);
   const after = (flag: string): string | undefined => args[args.indexOf(flag) + 1];
+  // The file root opens as descriptor N before the drop (redirfd -MODEnb N FILE, templates/common/open-files.hbs).
+  const opened = (fd: number): string | undefined => args.find((_, i) => args[i - 3] === 'redirfd' && args[i - 1] === String(fd));
+  const dataDir = path.dirname(vm.dir);
+  // The mounts run in if blocks, whose words the lexer gives a leading space.
+  const afterInBlock = (word: string): string | undefined => args[args.findIndex((a) => a.trimStart() === word) + 1]?.trimStart();
+  const opens: Array<[string, string | undefined, string]> = [
+    ['mount --bind', afterInBlock('--bind'), dataDir],
+    ['mount -o remount', afterInBlock('remount,bind,nosymfollow,nodev,nosuid,noexec'), dataDir],
+  ];
   const want: Array<[string, string | undefined, string]> = vmm === 'qemu'
     ? [
         ['-name', after('-name'), `guest=${vm.name}`],
@@ -297,7 +308,10 @@ function vmmDataProblems(vmm: Vmm, args: readonly string[], vm: VmPaths, c: Case
         ['-initrd', after('-initrd'), path.join(vm.dir, 'initramfs')],
         ['-append', after('-append'), cmdline],
         ['-chardev', after('-chardev'), `socket,id=qmp,path=${vm.socket},server=on,wait=off`],
-        ['-drive', after('-drive'), `file=${disk},if=none,id=disk0,format=raw,readonly=on`],
+        ['-drive', after('-drive'), 'file=/dev/fdset/0,if=none,id=disk0,format=raw,readonly=on'],
+        ['-add-fd', after('-add-fd'), 'fd=5,set=0'],
+        ['fd 5', opened(5), disk],
+        ...opens,
       ]
     : vmm === 'cloud-hypervisor'
       ? [
@@ -308,11 +322,15 @@ function vmmDataProblems(vmm: Vmm, args: readonly string[], vm: VmPaths, c: Case
           ['--disk', after('--disk'), `path=${disk},readonly=on,image_type=raw`],
         ]
       : [
-          ['kernel', args.at(-1), path.join(vm.dir, 'vmlinux')],
-          ['--initrd=', args.find((a) => a.startsWith('--initrd=')), `--initrd=${path.join(vm.dir, 'initramfs')}`],
+          ['kernel', args.at(-1), '/proc/self/fd/5'],
+          ['fd 5', opened(5), path.join(vm.dir, 'vmlinux')],
+          ['--initrd=', args.find((a) => a.startsWith('--initrd=')), '--initrd=/proc/self/fd/6'],
+          ['fd 6', opened(6), path.join(vm.dir, 'initramfs')],
           ['--params=', args.find((a) => a.startsWith('--params=')), `--params=${cmdline}`],
           ['--socket', after('--socket'), vm.socket],
-          ['--block', after('--block'), `path=${disk},ro=true`],
+          ['--block', after('--block'), 'path=/proc/self/fd/7,ro=true'],
+          ['fd 7', opened(7), disk],
+          ...opens,
         ];
   return want.filter(([, got, expected]) => got !== expected).map(([flag, got, expected]) => `${flag}: ${JSON.stringify(got)}, want ${JSON.stringify(expected)}`);
 }

@@ -10,7 +10,7 @@ import { vmsvc } from '../support/cli.js';
 import { dataDirWith } from '../support/data-dir.js';
 import { createNetns, inNetns } from '../support/netns.js';
 import { realS6rcTest, type RealS6rc } from '../support/real-s6rc.js';
-import { installStubVmm, recordedArgv } from '../support/stub-vmm.js';
+import { installStubVmm, recordedArgv, recordedFds } from '../support/stub-vmm.js';
 import { vmmPid } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
 
@@ -217,6 +217,11 @@ realS6rcTest('cloud-hypervisor: several disks follow one --disk and several link
     '--net', 'tap=vtp-4da8,mac=0a:b3:ec:80:4d:a8', 'tap=vtp-cf22,mac=0a:b3:ec:80:cf:22',
     ...tail,
   ]);
+  // Paths, and no descriptor: DiskConfig has a path= and no fd key (vmm/src/config.rs:1429-1439
+  // at v53.0) and open_disk_image reopens it (block/src/lib.rs:530-536), so a /proc/self/fd/N
+  // would be checked against the image's own permissions (generator/vmm/cloud-hypervisor.ts).
+  for (const vm of ['appvm-secure', 'vpnvm', 'netvm']) t.deepEqual(recordedFds(path.join(s.run, vm)), [], vm);
+  t.false(read(path.join(s.out, 'vm-netvm', 'run')).includes('unshare'));
 });
 
 
@@ -250,12 +255,27 @@ realS6rcTest('--vmm qemu: exact argv, QMP readiness, console socket, serial log'
     '-device', 'virtio-serial-pci',
     '-chardev', `socket,id=console,path=${lynx}/console.sock,server=on,wait=off`,
     '-device', 'virtconsole,chardev=console',
-    '-drive', `file=${data}/appvm-lynx/blk/home.img,if=none,id=disk0,format=raw,readonly=off`,
+    // Disks through fdsets (generator/vmm/qemu.ts): -add-fd fd=N,set=M takes an
+    // inherited descriptor (vl.c:580-611 in Debian's 7.2, system/vl.c:593-622
+    // in 10.2) and /dev/fdset/M opens a dup of the one whose access mode
+    // matches (monitor/misc.c:1341 in 7.2, monitor/fds.c:445 in 10.2). A
+    // writable disk's set holds a read-only descriptor and a read-write one:
+    // file-posix opens read-only first (block/file-posix.c:676 in 7.2, :716 in 10.2).
+    '-add-fd', 'fd=5,set=0',
+    '-add-fd', 'fd=6,set=0',
+    '-drive', 'file=/dev/fdset/0,if=none,id=disk0,format=raw,readonly=off',
     '-device', 'virtio-blk-pci,drive=disk0',
-    '-drive', `file=${data}/appvm-lynx/blk/root.img,if=none,id=disk1,format=raw,readonly=off`,
+    '-add-fd', 'fd=7,set=1',
+    '-add-fd', 'fd=8,set=1',
+    '-drive', 'file=/dev/fdset/1,if=none,id=disk1,format=raw,readonly=off',
     '-device', 'virtio-blk-pci,drive=disk1',
     '-netdev', 'tap,id=net0,ifname=vtc-b8f6,script=no,downscript=no',
     '-device', 'virtio-net-pci,netdev=net0,mac=0a:b3:ec:00:b8:f6',
+  ]);
+  // The descriptors root opened (templates/common/open-files.hbs), in the same order; the kernel stays a path.
+  t.deepEqual(recordedFds(lynx), [
+    `5 ${data}/appvm-lynx/blk/home.img r`, `6 ${data}/appvm-lynx/blk/home.img u`,
+    `7 ${data}/appvm-lynx/blk/root.img r`, `8 ${data}/appvm-lynx/blk/root.img u`,
   ]);
   const net = recordedArgv(path.join(s.run, 'netvm'));
   t.is(net[net.indexOf('-netdev') + 1], 'tap,id=net0,ifname=vtp-b8f6,script=no,downscript=no');
@@ -309,12 +329,19 @@ realS6rcTest('--vmm crosvm: exact argv; the user console it cannot offer is a ch
     // SerialParameters devices/src/serial_device.rs:158-185; stdout :251-254).
     '--serial', 'type=stdout,hardware=serial,num=1,console',
     // --block path=,ro= (:867-903, 2557; DiskOption devices/src/virtio/block/mod.rs:83-88).
-    '--block', `path=${data}/appvm-lynx/blk/root.img,ro=true`,
+    // The path is /proc/self/fd/N: open_raw_disk_image (disk/src/sys/linux.rs:22)
+    // goes through base::open_file_or_duplicate (base/src/sys/linux/mod.rs:592-600),
+    // which takes a /proc/self/fd/N that is not CLOEXEC as a dup of N
+    // (safe_descriptor_from_path :555-572, validate_raw_fd :505-524), never a new open.
+    '--block', 'path=/proc/self/fd/6,ro=true',
     // --net tap-name=,mac= (:1471-1518, 2960; NetParametersMode::TapName devices/src/virtio/net.rs:160-165).
     '--net', 'tap-name=vtc-b8f6,mac=0a:b3:ec:00:b8:f6',
-    // The kernel is the positional KERNEL (:1366-1368, 2295-2296).
-    `${data}/appvm-lynx/vmlinux`,
+    // The kernel is the positional KERNEL (:1366-1368, 2295-2296), opened by
+    // open_file_or_duplicate too (src/crosvm/sys/linux.rs:1443), so a descriptor.
+    '/proc/self/fd/5',
   ]);
+  // Root opened them read-only (templates/common/open-files.hbs), kernel first.
+  t.deepEqual(recordedFds(path.join(s.run, 'appvm-lynx')), [`5 ${data}/appvm-lynx/vmlinux r`, `6 ${data}/appvm-lynx/blk/root.img r`]);
   // The pivot root is made by the run script, empty and not writable by the VMM.
   const empty = fs.statSync(path.join(s.run, '.crosvm-empty'));
   t.true(empty.isDirectory());
