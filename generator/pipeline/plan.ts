@@ -13,6 +13,7 @@ import { assignIdentities, dropArgv, ownerSpec, tapUser, type RunAs, type VmIden
 import type { SettingFile, VmSettings } from '../rules/settings.js';
 import { memoryMiB, VMM_FACTS, type Vmm } from '../vmm/index.js';
 import { vmmRequestData, type RequestLimits, type VmmRequestData } from './vmm-request.js';
+import { sandboxData, type SandboxData } from './sandbox.js';
 
 /** What a generated file is about and where it came from, for its header comment. */
 export interface Origin {
@@ -45,6 +46,8 @@ export interface VmRunData {
   readonly owner: string | null;
   /** The words that drop root before the VMM (identities.ts dropArgv); none for root. */
   readonly drop: readonly string[];
+  /** What the VMM runs in after the drop (sandbox.ts): bwrap and its options; null: nothing (--sandbox none). */
+  readonly sandbox: SandboxData | null;
   /** s6-notifyoncheck's -T: the checker gives up with s6-rc's timeout-up. 0 = never. */
   readonly readyTimeoutMs: number;
   /** s6-notifyoncheck's -t: a readiness probe that has not ended by then counts as failed (it is given up on, not killed). */
@@ -476,6 +479,12 @@ function planVm(vm: ValidVm, links: VmLinks, ids: VmIdentities, opts: GeneratorO
   // check refuses guest readiness with a VMM that has no channel for it.
   const guestReadyRead = vm.settings.guestReady && caps.guestReady.kind === 'request' ? caps.guestReady.read : null;
   const limits: RequestLimits = { silenceMs: REQUEST_SILENCE_MS, totalMs: PROBE_TIMEOUT_MS, runAs: ids.vmm };
+  const accels = opts.accel === 'kvm-or-tcg' ? (['kvm', 'tcg'] as const) : [opts.accel];
+  const disks = vm.disks.map((p) => ({ path: p, readonly: vm.settings.writableDisks ? 'off' as const : 'on' as const }));
+  const nets = [
+    ...links.asClient.map((l) => ({ tap: l.clientTap, mac: l.clientMac })),
+    ...links.asProvider.map((l) => ({ tap: l.providerTap, mac: l.providerMac })),
+  ];
   const readiness: Script = {
     template: 'ready-check',
     data: {
@@ -516,6 +525,18 @@ function planVm(vm: ValidVm, links: VmLinks, ids: VmIdentities, opts: GeneratorO
         sandboxRoot: paths.sandboxRoot,
         owner: ownerSpec(ids.vmm),
         drop: dropArgv(ids.vmm, opts.programs),
+        sandbox: opts.sandbox === 'none' ? null : sandboxData({
+          bwrap: opts.programs.bwrap,
+          vmm: opts.programs.vmm,
+          makesUserNamespaces: caps.makesUserNamespaces,
+          runtimeDir: paths.runtimeDir,
+          sandboxRoot: paths.sandboxRoot,
+          // What the VMM opens by path.
+          files: [vm.kernel, ...(vm.initramfs === null ? [] : [vm.initramfs])].map((p) => ({ path: p, writable: false }))
+            .concat(disks.map((d) => ({ path: d.path, writable: d.readonly === 'off' }))),
+          kvm: accels.includes('kvm'),
+          tun: nets.length > 0,
+        }),
         readyTimeoutMs: opts.timeoutUpMs,
         probeTimeoutMs: PROBE_TIMEOUT_MS,
         stop: {
@@ -540,12 +561,9 @@ function planVm(vm: ValidVm, links: VmLinks, ids: VmIdentities, opts: GeneratorO
           maxFileBytes: VMM_LOG_FILE_BYTES,
           maxFiles: VMM_LOG_FILES,
         },
-        accels: opts.accel === 'kvm-or-tcg' ? ['kvm', 'tcg'] : [opts.accel],
-        disks: vm.disks.map((p) => ({ path: p, readonly: vm.settings.writableDisks ? 'off' : 'on' })),
-        nets: [
-          ...links.asClient.map((l) => ({ tap: l.clientTap, mac: l.clientMac })),
-          ...links.asProvider.map((l) => ({ tap: l.providerTap, mac: l.providerMac })),
-        ],
+        accels,
+        disks,
+        nets,
       },
     },
     data: new Map<string, Script>([['check', readiness], [POWER_BUTTON, powerButton]]),

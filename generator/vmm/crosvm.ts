@@ -177,5 +177,10 @@ export const crosvm = {
     decidesOnBytes: null,
   },
   sandboxRoot: '.crosvm-empty',
+  /*
+   * Each jailed device gets a new user namespace (jail/src/helpers.rs:195
+   * namespace_user at f1e797a6), made by crosvm itself as the VMM's user.
+   */
+  makesUserNamespaces: true,
   accels: ['kvm'],
 } as const satisfies VmmCapabilities;

@@ -85,5 +85,6 @@ export const qemu = {
     decidesOnBytes: 8192,
   },
   sandboxRoot: null,
+  makesUserNamespaces: false,
   accels: ACCELS,
 } as const satisfies VmmCapabilities;

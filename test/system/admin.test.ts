@@ -434,7 +434,7 @@ test('graph: --json, and names that need quoting in DOT and Mermaid', async (t) 
 // ---------------------------------------------------------------------------
 // The VMM argv, read back from run scripts
 
-test('the VMM argv is what s6-notifyoncheck execs, after its options and any s6-applyuidgid or s6-setuidgid', (t) => {
+test('the VMM argv is what s6-notifyoncheck execs, after its options, any s6-applyuidgid or s6-setuidgid, and the sandbox (bwrap OPTIONS --)', (t) => {
   const example = fs.readFileSync(new URL('../../s6-rc-examples/user-guide/source/vm-appvm-lynx/run', import.meta.url), 'utf8');
   t.deepEqual(vmmArgvFromRunScript(example), {
     ok: true,
@@ -458,6 +458,14 @@ test('the VMM argv is what s6-notifyoncheck execs, after its options and any s6-
   t.deepEqual(vmmArgvFromRunScript('s6-notifyoncheck -d vmm'), { ok: true, user: null, argv: ['vmm'] });
   t.deepEqual(vmmArgvFromRunScript('s6-notifyoncheck -d s6-applyuidgid -z -u 7 -g 8 -G "" vmm -u x'), { ok: true, user: 'uid 7', argv: ['vmm', '-u', 'x'] });
   t.deepEqual(vmmArgvFromRunScript('s6-notifyoncheck -d s6-applyuidgid -u 7 -g'), { ok: false, error: 's6-applyuidgid: unexpected -g' });
+  // The sandbox: bwrap's options are read by their arity, so an argument that reads "--" is no end of them.
+  t.deepEqual(vmmArgvFromRunScript('s6-notifyoncheck -d s6-applyuidgid -u 7 -g 7 -G "" /usr/bin/bwrap --unshare-user --die-with-parent --bind -- -- --chdir / -- vmm --bind x'),
+    { ok: true, user: 'uid 7', argv: ['vmm', '--bind', 'x'] });
+  t.deepEqual(vmmArgvFromRunScript('s6-notifyoncheck -d bwrap --proc /proc -- vmm'), { ok: true, user: null, argv: ['vmm'] });
+  t.deepEqual(vmmArgvFromRunScript('s6-notifyoncheck -d bwrap --proc /proc --'), { ok: false, error: 'bwrap runs no program' });
+  t.deepEqual(vmmArgvFromRunScript('s6-notifyoncheck -d bwrap --frobnicate -- vmm'), { ok: false, error: 'bwrap: unexpected --frobnicate' });
+  t.deepEqual(vmmArgvFromRunScript('s6-notifyoncheck -d bwrap --bind /a'), { ok: false, error: 'bwrap option --bind has too few arguments' });
+  t.deepEqual(vmmArgvFromRunScript('s6-notifyoncheck -d bwrap --chdir / vmm'), { ok: false, error: 'bwrap: unexpected vmm' });
   t.deepEqual(vmmArgvFromRunScript('redirfd -r 0 /dev/null\ncloud-hypervisor --kernel k\n'),
     { ok: false, error: 'the run script does not run s6-notifyoncheck, so its VMM command line is unknown' });
   t.deepEqual(vmmArgvFromRunScript('s6-notifyoncheck -d -w'), { ok: false, error: 's6-notifyoncheck option -w has no argument' });
@@ -637,7 +645,8 @@ test('console: no socket says how to reach the pty (cloud-hypervisor), or that t
   t.is(await consoleCommand({ source: ch.out, name: 'solo' }, c.io, { stdin: new PassThrough(), stdout: sink().stream }), 1);
   t.is(c.err(), 'vmsvc: VM solo has no console socket: cloud-hypervisor gives its virtio-console as a pty (--console pty), '
     + `whose path only the running VMM knows. Find it with\n  ch-remote --api-socket ${ch.run}/solo/api.sock info\n`
-    + '(config.console.file) and open it with a terminal program, e.g. screen PTY\n');
+    + '(config.console.file) and open it with a terminal program, e.g. screen PTY\n'
+    + '(with --sandbox bwrap, PTY /dev/pts/N is /proc/<VMM pid>/root/dev/pts/N)\n');
   const qemu = generateTree(t, { solo: {} }, ['--vmm', 'qemu']);
   const q = capture();
   t.is(await consoleCommand({ source: qemu.out, name: 'solo' }, q.io, { stdin: new PassThrough(), stdout: sink().stream }), 1);
