@@ -21,7 +21,7 @@ import { show, type ShowResult } from '../../generator/admin/show.js';
 import { restart, start, stop } from '../../generator/admin/start-stop.js';
 import { startS6rc, type S6rcHarness } from '../harness/real-s6rc.js';
 import { vmsvc } from '../support/cli.js';
-import { dataDirWith, type VmSpec } from '../support/data-dir.js';
+import { dataDirWith, tempDir, type VmSpec } from '../support/data-dir.js';
 import { createNetns } from '../support/netns.js';
 import { realS6rcTest, type RealS6rc } from '../support/real-s6rc.js';
 import { installStubVmm, recordedArgv } from '../support/stub-vmm.js';
@@ -91,9 +91,10 @@ let live: { g: Generated; emu: S6rcHarness } | null = null;
 
 async function running(s6rc: RealS6rc): Promise<{ g: Generated; emu: S6rcHarness }> {
   if (live !== null) return live;
-  const g = generateTree(shared, CHAIN, ['--keep-going', '--execlineb', s6rc.bin('execlineb')]);
-  const bin = path.join(g.root, 'bin');
-  installStubVmm(bin);
+  // By path: the VMM's sandbox shows /usr and --vmm-bin's own dir, not PATH's other dirs.
+  const bin = tempDir('vmsvc-admin-bin-');
+  teardowns.push(() => fs.rmSync(bin, { recursive: true, force: true }));
+  const g = generateTree(shared, CHAIN, ['--keep-going', '--execlineb', s6rc.bin('execlineb'), '--vmm-bin', installStubVmm(bin)]);
   const netns = createNetns(shared);
   const emu = await startS6rc(s6rc, [g.out], { netns, env: { PATH: `${bin}:${process.env.PATH ?? ''}` } });
   teardowns.push(() => emu.stop());
@@ -191,7 +192,8 @@ realS6rcTest('show: the exact argv the VMM got, services and dependencies, disks
   t.is(await show({ source: g.out, scandir: emu.scandir, name: 'b', json: true }, c.io), 0, c.err());
   const r = JSON.parse(c.out()) as ShowResult;
   if (!('argv' in r.vmm)) throw new Error(r.vmm.error);
-  t.is(r.vmm.argv[0], 'cloud-hypervisor');
+  // The stub, by the path given as --vmm-bin.
+  t.regex(r.vmm.argv[0]!, /^\/.*\/vmsvc-admin-bin-[^/]+\/cloud-hypervisor$/);
   t.deepEqual(r.vmm.argv.slice(1), recordedArgv(path.join(g.run, 'b')));
   // VM b's own uid, the one its runtime dir was given.
   const owner = fs.statSync(path.join(g.run, 'b')).uid;
@@ -235,7 +237,7 @@ realS6rcTest('show prints a readable report', async (t, s6rc) => {
   t.regex(text, /\n {2}providers: +b \(ready\)\n/);
   t.regex(text, /\n {2}clients: +-\n/);
   t.regex(text, new RegExp(`\\n {2}${C_TO_B.n} +client +b +${C_TO_B.clientMac} +${C_TO_B.providerMac} +${C_TO_B.ip.replace(/\./g, '\\.')} +vbr-45d4 +vtc-45d4 +${C_TO_B.service}\\n`));
-  t.true(text.includes(`\nVMM command line:\n  cloud-hypervisor \\\n    --api-socket path=${g.run}/c/api.sock \\\n`));
+  t.true(new RegExp(`\\nVMM command line:\\n  /\\S*/vmsvc-admin-bin-[^/]+/cloud-hypervisor \\\\\\n    --api-socket path=${g.run}/c/api\\.sock \\\\\\n`).test(text), text);
   t.true(text.includes(`    '--cmdline=console=ttyS0 root=PARTLABEL=root' \\\n`));
   t.true(text.includes('    --console pty\n\nVMM messages (the last 5, from '));
   // The stub VMM's stderr, from its own log, stamped by s6-log.
