@@ -295,7 +295,8 @@ export type VmmArgvResult =
  * options are read the way skarnet's getopt does (clustered flags, `-w100`
  * or `-w 100`, `--` ends them). The drop of root in front of the VMM
  * (`s6-setuidgid USER`, `s6-applyuidgid -u UID -g GID -G LIST`) is taken
- * off and reported as `user`. No s6-notifyoncheck, or
+ * off and reported as `user`, and so is the sandbox after it (`bwrap
+ * OPTIONS --`). No s6-notifyoncheck, or
  * nothing after it: an error, never a guess.
  */
 export function vmmArgvFromRunScript(script: string): VmmArgvResult {
@@ -326,8 +327,10 @@ export function vmmArgvFromRunScript(script: string): VmmArgvResult {
   }
   const drop = dropOf(words, skipOpens(words, i));
   if ('error' in drop) return { ok: false, error: drop.error };
-  const argv = words.slice(drop.next);
-  if (argv.length === 0) return { ok: false, error: `${drop.user === null ? 's6-notifyoncheck' : drop.program} runs no program` };
+  const sandbox = sandboxOf(words, drop.next);
+  if ('error' in sandbox) return { ok: false, error: sandbox.error };
+  const argv = words.slice(sandbox.next);
+  if (argv.length === 0) return { ok: false, error: `${sandbox.next > drop.next ? 'bwrap' : drop.user === null ? 's6-notifyoncheck' : drop.program} runs no program` };
   return { ok: true, argv, user: drop.user };
 }
 
@@ -359,6 +362,39 @@ function skipOpens(words: readonly string[], i: number): number {
       return i;
     }
   }
+}
+
+/**
+ * bwrap's options by how many arguments each takes (bubblewrap 0.8's
+ * usage): read by count, so that an argument is never taken for the `--`
+ * that ends them.
+ */
+const BWRAP_ARITY: ReadonlyMap<string, number> = new Map([
+  ...['--unshare-all', '--share-net', '--unshare-user', '--unshare-user-try', '--unshare-ipc', '--unshare-pid', '--unshare-net', '--unshare-uts',
+    '--unshare-cgroup', '--unshare-cgroup-try', '--disable-userns', '--assert-userns-disabled', '--clearenv', '--new-session', '--die-with-parent',
+    '--as-pid-1'].map((o) => [o, 0] as const),
+  ...['--userns', '--userns2', '--pidns', '--uid', '--gid', '--hostname', '--chdir', '--unsetenv', '--lock-file', '--sync-fd', '--remount-ro',
+    '--exec-label', '--file-label', '--proc', '--dev', '--tmpfs', '--mqueue', '--dir', '--seccomp', '--add-seccomp-fd', '--block-fd',
+    '--userns-block-fd', '--info-fd', '--json-status-fd', '--cap-add', '--cap-drop', '--perms', '--size', '--argv0'].map((o) => [o, 1] as const),
+  ...['--setenv', '--bind', '--bind-try', '--dev-bind', '--dev-bind-try', '--ro-bind', '--ro-bind-try', '--bind-fd', '--ro-bind-fd',
+    '--file', '--bind-data', '--ro-bind-data', '--symlink', '--chmod'].map((o) => [o, 2] as const),
+]);
+
+/**
+ * The sandbox the VMM runs in, at words[i], if any (pipeline/sandbox.ts):
+ * bwrap and its options up to its `--`. Where the VMM's argv starts after it.
+ */
+function sandboxOf(words: readonly string[], i: number): { next: number } | { error: string } {
+  if (i >= words.length || path.posix.basename(words[i]!) !== 'bwrap') return { next: i };
+  for (let j = i + 1; j < words.length;) {
+    const w = words[j]!;
+    if (w === '--') return { next: j + 1 };
+    const arity = BWRAP_ARITY.get(w);
+    if (arity === undefined) return { error: `bwrap: unexpected ${w}` };
+    if (j + arity >= words.length) return { error: `bwrap option ${w} has too few arguments` };
+    j += arity + 1;
+  }
+  return { error: 'bwrap has no -- before the VMM' };
 }
 
 /** s6-applyuidgid's options that take an argument, and its flags (its usage: -z -U -u uid -g gid -G gidlist). */

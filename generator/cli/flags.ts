@@ -9,6 +9,7 @@ import { CommandError } from '../command/shell.js';
 import { defaultOptions, STOP_TIMEOUT_LIMIT_MS, type GeneratorOptions } from '../pipeline/options.js';
 import { VMM_UNSAFE } from '../rules/vm-name.js';
 import { vmsInRange, type IdRange, type Principal } from '../pipeline/identities.js';
+import { SANDBOXES } from '../pipeline/sandbox.js';
 import { groupId } from '../util/group-db.js';
 import { DEFAULT_STATE_DIR, defaultStateDir, STATE_ENV } from '../command/where.js';
 import { ACCELS, MEMORY_SIZE, memoryBytes, VMM_FACTS, VMMS } from '../vmm/index.js';
@@ -57,6 +58,8 @@ export const optionFlags = {
   'id-base': { type: 'number', default: defaultOptions.idRange.base, describe: 'the first uid and gid of the per-vm range (default 0x70000000: unused by Debian and systemd)' },
   'id-count': { type: 'number', default: defaultOptions.idRange.count, describe: 'how many uids the per-vm range holds: two per VM' },
   'kvm-group': { type: 'string', default: KVM_GROUP, describe: 'the group, by name or number, that may open /dev/kvm: a per-vm VMM\'s one supplementary group (none: no group; the default kvm is left out when the host has no such group)' },
+  sandbox: { type: 'string', choices: [...SANDBOXES], default: defaultOptions.sandbox, describe: 'what each VMM runs in: bwrap (bubblewrap, as the VMM\'s user: own pid, user, ipc and uts namespaces, only /usr, its runtime dir and its own kernel and disks visible) or none' },
+  bwrap: { type: 'string', default: defaultOptions.programs.bwrap, describe: 'bubblewrap program (--sandbox bwrap)' },
   's6-setuidgid': { type: 'string', default: defaultOptions.programs.s6Setuidgid, describe: 's6-setuidgid program (--vmm-user or --log-user an account)' },
   's6-applyuidgid': { type: 'string', default: defaultOptions.programs.s6Applyuidgid, describe: 's6-applyuidgid program (per-vm ids)' },
   's6-svc': { type: 'string', default: defaultOptions.programs.s6Svc, describe: 's6-svc program, with which a stop kills a VMM at the stop timeout' },
@@ -233,11 +236,13 @@ function flagOptions(f: OptionFlags): GeneratorOptions {
       s6SvdtClear: program('s6-svdt-clear', f['s6-svdt-clear']),
       unshare: program('unshare', f.unshare),
       mount: program('mount', f.mount),
+      bwrap: program('bwrap', f.bwrap),
     },
     vmmUser: principal('vmm-user', f['vmm-user']),
     logUser: principal('log-user', f['log-user']),
     idRange: idRange(f['id-base'], f['id-count']),
     kvmGid: kvmGroup(f['kvm-group']),
+    sandbox: oneOf('sandbox', f.sandbox, SANDBOXES),
     runtimeDir: absolute('runtime-dir', f['runtime-dir'], VMM_UNSAFE),
     logDir: absolute('log-dir', f['log-dir'], null),
     livePrefix: plain('live-prefix', f['live-prefix']),

@@ -8,6 +8,7 @@ import { compareBytes, printable, sortedBytewise } from '../util/bytes.js';
 import { dependentsOf, findCycles } from '../util/provider-graph.js';
 import { dataDirDiagnostics, vmUndecodableDiagnostics } from '../rules/data-dir.js';
 import { identityDiagnostics } from '../rules/identity.js';
+import { sandboxDiagnostics } from '../rules/sandbox.js';
 import { RULES, type Diagnostic } from '../rules/diagnostic.js';
 import { diskDiagnostics } from '../rules/disks.js';
 import { initramfsDiagnostics, kernelDiagnostics } from '../rules/kernel.js';
@@ -71,7 +72,7 @@ export function hasErrors(result: CheckResult): boolean {
 export function checkTree(tree: ScannedTree, opts: GeneratorOptions): CheckResult {
   const outputRoot = opts.dataDirAtRuntime ?? tree.root;
   const unsafe = vmmUnsafe(opts.vmm);
-  const diagnostics: Diagnostic[] = [...dataDirDiagnostics(tree, outputRoot, opts.maxVms, unsafe), ...vmmDiagnostics(opts.vmm, opts.memory, opts.userConsole, opts.accel, opts.guestReady, opts.writableDisks, tree.root), ...identityDiagnostics(opts.vmmUser.kind, tree.root)];
+  const diagnostics: Diagnostic[] = [...dataDirDiagnostics(tree, outputRoot, opts.maxVms, unsafe), ...vmmDiagnostics(opts.vmm, opts.memory, opts.userConsole, opts.accel, opts.guestReady, opts.writableDisks, tree.root), ...identityDiagnostics(opts.vmmUser.kind, tree.root), ...sandboxDiagnostics(opts.sandbox, tree.root)];
   const nameLimits: NameLimits = { livePrefix: opts.livePrefix, longestSocketPath: (name) => longestSocketPath(opts, name), unsafe };
   const vmNames = new Set(tree.vmNames);
   const graph = new Map<string, string[]>();

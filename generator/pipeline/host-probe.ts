@@ -11,7 +11,8 @@ import * as path from 'node:path';
 import { printable } from '../util/bytes.js';
 import type { CommandRunner } from '../util/command-runner.js';
 import { errnoOf } from '../util/errno.js';
-import { hostDiagnostics, type AccelFact, type HostFacts, type ProgramFact } from '../rules/host.js';
+import { hostDiagnostics, type AccelFact, type HostFacts, type ProgramFact, type SandboxFact } from '../rules/host.js';
+import { baseOptions } from './sandbox.js';
 import type { Diagnostic } from '../rules/diagnostic.js';
 import { findSvscan } from '../s6rc/resources.js';
 import { VMM_FACTS, type VmmRequest } from '../vmm/index.js';
@@ -50,6 +51,7 @@ export function probeHost(req: HostRequest, runner: CommandRunner): HostFacts {
     services: servicePrograms(o).map(([flag, program]) => look(`--${flag}`, program, true)),
     apply: req.applyPrograms.map((p) => look(p.flag, p.program, true)),
     accel: o.accel === 'kvm' ? probeKvm(o, locate(kvmProbe, req.pathEnv, true), kvmProbe, runner) : { kind: 'not-asked' },
+    sandbox: o.sandbox === 'bwrap' ? probeSandbox(o, locate(o.programs.bwrap, req.pathEnv, true), runner) : { kind: 'not-asked' },
     svscan: req.scandir === null ? null : { scandir: req.scandir, pid: findSvscan(path.resolve(req.scandir))?.pid ?? null },
     disksByPath: VMM_FACTS[o.vmm].handover.disks === 'path' && o.vmmUser.kind !== 'root' ? o.vmm : null,
   };
@@ -73,6 +75,7 @@ function servicePrograms(o: GeneratorOptions): Array<readonly [string, string]> 
   if (principals.includes('shared')) list.push(['s6-setuidgid', p.s6Setuidgid]);
   if (principals.includes('per-vm')) list.push(['s6-applyuidgid', p.s6Applyuidgid]);
   if (caps.handover.disks !== 'path' || caps.handover.kernel !== 'path') list.push(['unshare', p.unshare], ['mount', p.mount]);
+  if (o.sandbox === 'bwrap') list.push(['bwrap', p.bwrap]);
   if (requests.some((r) => r.via === 'socket')) list.push(['s6-ipcclient', p.s6Ipcclient], ['s6-ioconnect', p.s6Ioconnect]);
   if (requests.some((r) => r.via === 'client' && r.client === 'ch-remote')) list.push(['ch-remote', p.chRemote]);
   return list;
@@ -134,6 +137,20 @@ function probeKvm(o: GeneratorOptions, found: string | null, program: string, ru
   const probe = asVmmUser(o, [found, '-machine', 'none', '-accel', 'kvm', '-nodefaults', '-no-user-config', '-display', 'none', '-qmp', 'stdio']);
   const r = runner.run(probe, { input: '{"execute":"qmp_capabilities"}\n{"execute":"quit"}\n', timeoutMs: PROBE_TIMEOUT_MS });
   return r.code === 0 ? { kind: 'works' } : { kind: 'fails', probe, said: said(r.stderr) || `exit ${r.code}` };
+}
+
+/**
+ * Whether bwrap makes the VMM's sandbox for the VMM's user: the sandbox's
+ * own namespaces and mounts (sandbox.ts baseOptions) around `true`. It
+ * fails where unprivileged user namespaces are off (Debian's
+ * kernel.unprivileged_userns_clone=0, user.max_user_namespaces=0, an
+ * AppArmor policy), which a look at bwrap's file cannot tell.
+ */
+function probeSandbox(o: GeneratorOptions, found: string | null, runner: CommandRunner): SandboxFact {
+  if (found === null) return { kind: 'not-asked' };
+  const probe = asVmmUser(o, [found, ...baseOptions(VMM_FACTS[o.vmm].makesUserNamespaces).flat(), '--chdir', '/', '--', 'true']);
+  const r = runner.run(probe, { timeoutMs: PROBE_TIMEOUT_MS });
+  return r.code === 0 ? { kind: 'works' } : { kind: 'fails', program: found, probe, said: said(r.stderr) || `exit ${r.code}` };
 }
 
 /** A program's complaint as one bounded, printable line. */

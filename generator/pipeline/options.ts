@@ -1,5 +1,6 @@
 import { consoleSocketName, VMM_FACTS, type Accel, type Vmm } from '../vmm/index.js';
 import { DEFAULT_ID_RANGE, type IdRange, type Principal } from './identities.js';
+import type { Sandbox } from './sandbox.js';
 
 /**
  * Everything the generated tree depends on besides the data dir. The CLI fills
@@ -37,6 +38,8 @@ export interface Programs {
    */
   readonly unshare: string;
   readonly mount: string;
+  /** bubblewrap, which the VMM runs in after the drop of root (--sandbox bwrap). */
+  readonly bwrap: string;
 }
 
 /**
@@ -86,6 +89,8 @@ export interface GeneratorOptions {
   readonly idRange: IdRange;
   /** The group that may open /dev/kvm, given to per-VM VMMs; null: none. */
   readonly kvmGid: number | null;
+  /** What each VMM runs in (pipeline/sandbox.ts): bwrap, or none. */
+  readonly sandbox: Sandbox;
   /** s6-rc fails a VM's start after this long without readiness (ms; 0 = never). */
   readonly timeoutUpMs: number;
   /** A stop waits this long for the guest to power off before the VMM is killed (ms); a VM's own setting overrides it. */
@@ -136,6 +141,7 @@ export const defaultOptions: GeneratorOptions = {
     s6SvdtClear: 's6-svdt-clear',
     unshare: 'unshare',
     mount: 'mount',
+    bwrap: 'bwrap',
   },
   runtimeDir: '/run/vm',
   logDir: '/var/log/vm',
@@ -152,6 +158,7 @@ export const defaultOptions: GeneratorOptions = {
   logUser: { kind: 'per-vm' },
   idRange: DEFAULT_ID_RANGE,
   kvmGid: null,
+  sandbox: 'bwrap',
   timeoutUpMs: 60000,
   stopTimeoutMs: 30000,
   maxMemory: '4G',

@@ -14,6 +14,7 @@ import type { SettingFile, VmSettings } from '../rules/settings.js';
 import { memoryMiB, VMM_FACTS, type Vmm } from '../vmm/index.js';
 import { vmmRequestData, type RequestLimits, type VmmRequestData } from './vmm-request.js';
 import { planHandover, type DiskArg, type OpensData } from './handover.js';
+import { sandboxData, type SandboxData } from './sandbox.js';
 
 /** What a generated file is about and where it came from, for its header comment. */
 export interface Origin {
@@ -46,6 +47,8 @@ export interface VmRunData {
   readonly owner: string | null;
   /** The words that drop root before the VMM (identities.ts dropArgv); none for root. */
   readonly drop: readonly string[];
+  /** What the VMM runs in after the drop (sandbox.ts): bwrap and its options; null: nothing (--sandbox none). */
+  readonly sandbox: SandboxData | null;
   /** s6-notifyoncheck's -T: the checker gives up with s6-rc's timeout-up. 0 = never. */
   readonly readyTimeoutMs: number;
   /** s6-notifyoncheck's -t: a readiness probe that has not ended by then counts as failed (it is given up on, not killed). */
@@ -488,6 +491,12 @@ function planVm(vm: ValidVm, dataDir: string, links: VmLinks, ids: VmIdentities,
   const handover = planHandover({
     handover: caps.handover, dataDir, kernel: vm.kernel, initramfs: vm.initramfs, disks: vm.disks, writable: vm.settings.writableDisks, programs: opts.programs,
   });
+  const bootFiles = [handover.kernel, ...(handover.initramfs === null ? [] : [handover.initramfs])];
+  const accels = opts.accel === 'kvm-or-tcg' ? (['kvm', 'tcg'] as const) : [opts.accel];
+  const nets = [
+    ...links.asClient.map((l) => ({ tap: l.clientTap, mac: l.clientMac })),
+    ...links.asProvider.map((l) => ({ tap: l.providerTap, mac: l.providerMac })),
+  ];
   const readiness: Script = {
     template: 'ready-check',
     data: {
@@ -528,6 +537,20 @@ function planVm(vm: ValidVm, dataDir: string, links: VmLinks, ids: VmIdentities,
         sandboxRoot: paths.sandboxRoot,
         owner: ownerSpec(ids.vmm),
         drop: dropArgv(ids.vmm, opts.programs),
+        sandbox: opts.sandbox === 'none' ? null : sandboxData({
+          bwrap: opts.programs.bwrap,
+          vmm: opts.programs.vmm,
+          makesUserNamespaces: caps.makesUserNamespaces,
+          runtimeDir: paths.runtimeDir,
+          sandboxRoot: paths.sandboxRoot,
+          // What the VMM opens by path; what root handed over as a descriptor is not shown.
+          files: [
+            ...bootFiles.filter((f) => !f.byDescriptor).map((f) => ({ path: f.source, writable: false })),
+            ...handover.disks.filter((d) => !d.byDescriptor).map((d) => ({ path: d.source, writable: d.readonly === 'off' })),
+          ],
+          kvm: accels.includes('kvm'),
+          tun: nets.length > 0,
+        }),
         readyTimeoutMs: opts.timeoutUpMs,
         probeTimeoutMs: PROBE_TIMEOUT_MS,
         stop: {
@@ -540,8 +563,7 @@ function planVm(vm: ValidVm, dataDir: string, links: VmLinks, ids: VmIdentities,
         opens: handover.opens,
         kernel: handover.kernel.path,
         initramfs: handover.initramfs?.path ?? null,
-        byDescriptor: [handover.kernel, ...(handover.initramfs === null ? [] : [handover.initramfs]), ...handover.disks]
-          .filter((f) => f.byDescriptor).map((f) => f.source),
+        byDescriptor: [...bootFiles, ...handover.disks].filter((f) => f.byDescriptor).map((f) => f.source),
         cmdline: vm.settings.cmdlineExtra === null ? opts.cmdline : `${opts.cmdline} ${vm.settings.cmdlineExtra}`,
         memory: vm.settings.memory,
         memoryMiB: memoryMiB(vm.settings.memory),
@@ -555,12 +577,9 @@ function planVm(vm: ValidVm, dataDir: string, links: VmLinks, ids: VmIdentities,
           maxFileBytes: VMM_LOG_FILE_BYTES,
           maxFiles: VMM_LOG_FILES,
         },
-        accels: opts.accel === 'kvm-or-tcg' ? ['kvm', 'tcg'] : [opts.accel],
+        accels,
         disks: handover.disks,
-        nets: [
-          ...links.asClient.map((l) => ({ tap: l.clientTap, mac: l.clientMac })),
-          ...links.asProvider.map((l) => ({ tap: l.providerTap, mac: l.providerMac })),
-        ],
+        nets,
       },
     },
     data: new Map<string, Script>([['check', readiness], [POWER_BUTTON, powerButton]]),

@@ -55,6 +55,7 @@ export const RULES = {
   'setting-vmm-unsupported': { severity: 'error', breaksTree: false, summary: 'a VM\'s setting the chosen VMM cannot honour' },
   'vmm-root': { severity: 'warning', breaksTree: false, summary: 'every VMM runs as root (--vmm-user root)' },
   'vmm-shared-user': { severity: 'warning', breaksTree: false, summary: 'every VMM runs as one shared account (--vmm-user NAME)' },
+  'vmm-unsandboxed': { severity: 'warning', breaksTree: false, summary: 'the VMMs run without a sandbox (--sandbox none)' },
   'vmm-unsupported': { severity: 'error', breaksTree: true, summary: 'a setting the chosen VMM cannot honour' },
   'links-exhausted': { severity: 'error', breaksTree: true, summary: 'more network links than the 65534 addresses of 100.64.0.0/16' },
   'host-vmm-missing': { severity: 'error', breaksTree: false, summary: 'the VMM program is not on this host (check --host, apply)' },
@@ -64,6 +65,7 @@ export const RULES = {
   'host-accel-unusable': { severity: 'error', breaksTree: false, summary: 'KVM cannot create a VM for the VMM\'s user, and --accel is kvm (check --host, apply)' },
   'host-accel-unprobed': { severity: 'warning', breaksTree: false, summary: 'no program to probe KVM with (check --host, apply)' },
   'disks-by-path': { severity: 'warning', breaksTree: false, summary: 'the VMM opens disk images by path as its own uid (cloud-hypervisor), not through descriptors root opened (check --host, apply)' },
+  'host-sandbox-unusable': { severity: 'error', breaksTree: false, summary: 'bwrap cannot make the VMM\'s sandbox as the VMM\'s user, and --sandbox is bwrap (check --host, apply)' },
   'host-svscan-missing': { severity: 'error', breaksTree: false, summary: 'no s6-svscan runs on the scan directory (check --host --scandir, apply)' },
 } as const satisfies Readonly<Record<string, { readonly severity: Severity; readonly breaksTree: boolean; readonly summary: string }>>;
 

@@ -28,6 +28,14 @@ export type AccelFact =
   /** No program to probe with. */
   | { readonly kind: 'unprobed'; readonly program: string };
 
+/** What trying the VMM's sandbox as the VMM's user said. */
+export type SandboxFact =
+  /** Nothing to try: --sandbox none, or no bwrap (host-program-missing says so). */
+  | { readonly kind: 'not-asked' }
+  | { readonly kind: 'works' }
+  /** `program`: where bwrap was found. */
+  | { readonly kind: 'fails'; readonly program: string; readonly probe: readonly string[]; readonly said: string };
+
 export interface HostFacts {
   /** The VMM program; `executable` is null when it was not found, else what the VMM's user was told. */
   readonly vmm: ProgramFact & { readonly user: string; readonly executable: { readonly ok: true } | { readonly ok: false; readonly said: string } | null };
@@ -36,6 +44,7 @@ export interface HostFacts {
   /** Programs apply itself runs (s6-rc's and s6-svscanctl, s6-softlimit). */
   readonly apply: readonly ProgramFact[];
   readonly accel: AccelFact;
+  readonly sandbox: SandboxFact;
   /** The scandir and the pid of the s6-svscan watching it; null when no scandir was given. */
   readonly svscan: { readonly scandir: string; readonly pid: number | null } | null;
   /**
@@ -88,6 +97,11 @@ export function hostDiagnostics(f: HostFacts): Diagnostic[] {
   } else if (accel.kind === 'unprobed') {
     out.push(warning('host-accel-unprobed', accel.program, null, `cannot tell whether KVM works: the probe program ${accel.program} (--kvm-probe) is not ${inPath(accel.program)}`,
       'install QEMU (qemu-system-x86_64) or name a QEMU with --kvm-probe: it opens /dev/kvm and creates a VM, which the VMMs need'));
+  }
+  if (f.sandbox.kind === 'fails') {
+    out.push(error('host-sandbox-unusable', f.sandbox.program, null,
+      `bwrap cannot make the VMM's sandbox as the VMM's user ${f.vmm.user} (--sandbox bwrap): ${f.sandbox.probe.join(' ')} said: ${f.sandbox.said}`,
+      'allow unprivileged user namespaces (user.max_user_namespaces above 0; on Debian kernels kernel.unprivileged_userns_clone=1), or run the VMMs unsandboxed with --sandbox none'));
   }
   if (f.svscan !== null && f.svscan.pid === null) {
     out.push(error('host-svscan-missing', f.svscan.scandir, null, 'no s6-svscan runs on this scan directory',

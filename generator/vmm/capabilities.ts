@@ -182,6 +182,12 @@ export interface VmmCapabilities {
    * names are never VMs). null: the VMM needs none.
    */
   readonly sandboxRoot: string | null;
+  /**
+   * The VMM makes user namespaces of its own (crosvm's per-device jails), so
+   * the bwrap sandbox around it must leave creating them allowed (no
+   * --disable-userns).
+   */
+  readonly makesUserNamespaces: boolean;
   /** The accelerators it can run a guest with. */
   readonly accels: readonly Accel[];
   /** How it takes the disk images, and the kernel and initramfs (see Handover). */

@@ -54,7 +54,8 @@ export const cloudHypervisor = {
     kind: 'pty',
     flag: '--console',
     /** `controlSocket` comes already escaped for the terminal. */
-    find: (controlSocket) => `ch-remote --api-socket ${controlSocket} info\n(config.console.file) and open it with a terminal program, e.g. screen PTY`,
+    // In the sandbox (--sandbox bwrap) the pty is in the VMM's own devpts, which the host reaches through its root.
+    find: (controlSocket) => `ch-remote --api-socket ${controlSocket} info\n(config.console.file) and open it with a terminal program, e.g. screen PTY\n(with --sandbox bwrap, PTY /dev/pts/N is /proc/<VMM pid>/root/dev/pts/N)`,
   },
   // image_type=raw: an image whose signature is not raw is refused, never
   // opened as that format (templates/cloud-hypervisor/vm-run.hbs). v53.0
@@ -77,6 +78,7 @@ export const cloudHypervisor = {
     decidesOnBytes: null,
   },
   sandboxRoot: null,
+  makesUserNamespaces: false,
   accels: ['kvm'],
   /*
    * By path only: --disk has a path= and no descriptor key (DiskConfig,

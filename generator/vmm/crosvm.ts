@@ -177,6 +177,11 @@ export const crosvm = {
     decidesOnBytes: null,
   },
   sandboxRoot: '.crosvm-empty',
+  /*
+   * Each jailed device gets a new user namespace (jail/src/helpers.rs:195
+   * namespace_user at f1e797a6), made by crosvm itself as the VMM's user.
+   */
+  makesUserNamespaces: true,
   accels: ['kvm'],
   /*
    * Disks (disk/src/sys/linux.rs:22), the initrd and the kernel

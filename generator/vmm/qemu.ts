@@ -85,6 +85,7 @@ export const qemu = {
     decidesOnBytes: 8192,
   },
   sandboxRoot: null,
+  makesUserNamespaces: false,
   accels: ACCELS,
   /*
    * Disks through fdsets: `-add-fd fd=N,set=M` takes an inherited descriptor

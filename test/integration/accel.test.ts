@@ -46,8 +46,8 @@ for (const [flag, expected] of [[null, ['kvm']], ['kvm', ['kvm']], ['tcg', ['tcg
     const out = path.join(root, 'out');
     const run = path.join(root, 'run');
     const bin = path.join(root, 'bin');
-    installStubVmm(bin, 'qemu-system-x86_64');
-    const r = vmsvc(['generate', '--vmm', 'qemu', ...(flag === null ? [] : ['--accel', flag]), '--data', data, '--out', out,
+    const stub = installStubVmm(bin, 'qemu-system-x86_64');
+    const r = vmsvc(['generate', '--vmm', 'qemu', '--vmm-bin', stub, ...(flag === null ? [] : ['--accel', flag]), '--data', data, '--out', out,
       '--runtime-dir', run, '--log-dir', path.join(root, 'log'), '--execlineb', '/usr/bin/execlineb']);
     t.is(r.code, 0, r.stderr);
     const env = { ...process.env, PATH: `${bin}:/usr/lib/execline/bin:${process.env.PATH ?? ''}` };

@@ -1191,6 +1191,14 @@ test('vmm-root and vmm-shared-user: a VMM as root or as one shared account is a 
   assertOutcome(t, shared, ['ok'], []);
 });
 
+test('vmm-unsandboxed: VMMs without the sandbox (--sandbox none) is a warning against the data dir; bwrap (the default) says nothing', (t) => {
+  const f = fixture(t, { ok: {} });
+  assertDiagnostics(t, check(f.data, { ...defaultOptions, sandbox: 'bwrap' }).diagnostics, []);
+  const none = check(f.data, { ...defaultOptions, sandbox: 'none' });
+  assertDiagnostics(t, none.diagnostics, [{ severity: 'warning', rule: 'vmm-unsandboxed', path: f.data, vm: null, mentions: ['--sandbox none', 'whole file system'] }]);
+  assertOutcome(t, none, ['ok'], []);
+});
+
 test('vmm-unsupported: crosvm without a user console it can offer, and memory not in whole MiB, invalidate every VM', (t) => {
   const f = fixture(t, { a: {}, b: { providers: ['a'] } });
   const crosvm = check(f.data, { ...defaultOptions, vmm: 'crosvm' });
@@ -1475,7 +1483,7 @@ test('setting-vmm-unsupported: a VM\'s memory QEMU or crosvm cannot take invalid
 const HOST_PROGRAMS = [
   'cloud-hypervisor', 'ch-remote', 'qemu-system-x86_64', 'execlineb', 's6-log', 's6-notifyoncheck', 's6-svc', 's6-svwait', 's6-permafailon',
   's6-svstat', 's6-svdt-clear', 's6-setuidgid', 's6-applyuidgid', 's6-ipcclient', 's6-ioconnect', 'ip', 's6-rc-compile', 's6-rc-init', 's6-rc-update', 's6-rc',
-  's6-softlimit', 's6-svscanctl', 'unshare', 'mount',
+  's6-softlimit', 's6-svscanctl', 'unshare', 'mount', 'bwrap',
 ];
 const APPLY_PROGRAMS = ['s6-rc-compile', 's6-rc-init', 's6-rc-update', 's6-rc', 's6-softlimit'] as const;
 
@@ -1565,6 +1573,33 @@ test('host-program-missing: a program the generated services run, by its flag; o
   // A file without an execute bit is not found, as execvp skips it.
   fs.writeFileSync(path.join(h.bin, 's6-log'), '', { mode: 0o644 });
   assertDiagnostics(t, hostRules(h.request({}), spawnRunner), [{ rule: 'host-program-missing', path: 's6-log', vm: null, mentions: ['s6-log'] }]);
+});
+
+test('host-program-missing: bwrap, with --sandbox bwrap (the default) only; host-sandbox-unusable: bwrap that cannot make the sandbox, with what it said', (t) => {
+  const h = hostFixture(t);
+  fs.rmSync(path.join(h.bin, 'bwrap'));
+  assertDiagnostics(t, hostRules(h.request({}), spawnRunner), [{ rule: 'host-program-missing', path: 'bwrap', vm: null, mentions: ['bwrap', '--bwrap'] }]);
+  assertDiagnostics(t, hostRules(h.request({ sandbox: 'none' }), spawnRunner), []);
+  // What bwrap 0.8 says where unprivileged user namespaces are off.
+  fs.writeFileSync(path.join(h.bin, 'bwrap'), '#!/bin/sh\necho "bwrap: No permissions to create new namespace, likely because the kernel does not allow non-privileged user namespaces." >&2\nexit 1\n', { mode: 0o755 });
+  assertDiagnostics(t, hostRules(h.request({}), spawnRunner), [{ rule: 'host-sandbox-unusable', path: path.join(h.bin, 'bwrap'), vm: null, mentions: ['non-privileged user namespaces', '--sandbox bwrap'] }]);
+  assertDiagnostics(t, hostRules(h.request({ sandbox: 'none' }), spawnRunner), []);
+  t.false(STOPS_APPLY.has('host-sandbox-unusable'));
+});
+
+test(`host-sandbox-unusable: the real bwrap makes the sandbox as a VM's own uid here, and fails where it cannot make a user namespace${asRoot ? '' : ' [skipped: needs root]'}`, (t) => {
+  if (!asRoot || !fs.existsSync('/usr/bin/bwrap') || !fs.existsSync('/usr/bin/s6-applyuidgid')) return t.pass('no root, bwrap or s6-applyuidgid here');
+  const h = hostFixture(t);
+  for (const p of ['bwrap', 's6-applyuidgid']) fs.rmSync(path.join(h.bin, p));
+  const pathEnv = `${h.bin}:/usr/bin:/bin`;
+  const started = Date.now();
+  assertDiagnostics(t, hostRules(h.request({ accel: 'tcg' }, { pathEnv }), spawnRunner).filter((d) => d.rule !== 'host-vmm-not-executable'), []);
+  t.log(`the probe took ${Date.now() - started} ms`);
+  // bwrap run inside a user namespace that may hold no other (max_user_namespaces 0 in it), as on a host that allows none.
+  const wrapper = path.join(h.bin, 'bwrap');
+  fs.writeFileSync(wrapper, '#!/bin/sh\nexec unshare --user --map-root-user sh -c \'echo 0 > /proc/sys/user/max_user_namespaces && exec /usr/bin/bwrap "$@"\' sh "$@"\n', { mode: 0o755 });
+  assertDiagnostics(t, hostRules(h.request({ accel: 'tcg' }, { pathEnv }), spawnRunner).filter((d) => d.rule !== 'host-vmm-not-executable'),
+    [{ rule: 'host-sandbox-unusable', path: wrapper, vm: null, mentions: ['uid 1879048192', 'bwrap'] }]);
 });
 
 test('host-s6rc-missing: a program apply runs, with its flag, or by name when no flag names it', (t) => {

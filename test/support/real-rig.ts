@@ -42,8 +42,12 @@ export interface Rig {
 export interface RigOptions {
   /** s6-svscan -C. */
   readonly servicesMax?: number;
-  /** Scripts in a bin dir first in PATH, by name (the stub VMM). */
-  readonly bin: (binDir: string) => void;
+  /**
+   * Scripts in a bin dir first in PATH, by name (the stub VMM); the VMM's
+   * path, if returned, is passed as --vmm-bin: the VMM's sandbox shows /usr
+   * and a --vmm-bin's own dir, not PATH's other dirs.
+   */
+  readonly bin: (binDir: string) => string | void;
   /** apply flags added to every run. */
   readonly flags?: readonly string[];
 }
@@ -60,7 +64,7 @@ export async function startRig(t: ExecutionContext, real: RealS6rc, opts: RigOpt
   const runtime = path.join(root, 'run');
   const live = path.join(state, 'live');
   for (const d of [data, scandir, bin]) fs.mkdirSync(d, { recursive: true });
-  opts.bin(bin);
+  const vmmBin = opts.bin(bin);
   // A system PATH, as the supervision tree has at boot: not this test's, whose
   // entries (a dir in /root) the VMs' own uids may not search, which turns a
   // missing VMM's 127 into 126.
@@ -96,7 +100,8 @@ export async function startRig(t: ExecutionContext, real: RealS6rc, opts: RigOpt
   }
   const flags = [
     '--data', data, '--state', state, '--scandir', scandir,
-    '--runtime-dir', runtime, '--log-dir', path.join(root, 'log'), '--execlineb', real.bin('execlineb'), ...(opts.flags ?? []),
+    '--runtime-dir', runtime, '--log-dir', path.join(root, 'log'), '--execlineb', real.bin('execlineb'),
+    ...(typeof vmmBin === 'string' ? ['--vmm-bin', vmmBin] : []), ...(opts.flags ?? []),
   ];
   return {
     root, data, state, scandir, live, runtime, env, svscan,
@@ -136,8 +141,13 @@ function processesUnder(root: string): number[] {
 /**
  * A VMM stand-in light enough for thousands of VMs: binds the API socket,
  * writes one serial line and sleeps; a ch-remote beside it answers readiness.
- * One process per VM, no node.
+ * One process per VM, no node. Its rigs run it with --sandbox none
+ * (TINY_VMM_FLAGS): it runs the prefix's s6-ipcserver-socketbinder, which
+ * the sandbox does not show, and its ch-remote signals it by the pid it
+ * wrote, which in the sandbox is its own pid namespace's.
  */
+export const TINY_VMM_FLAGS = ['--sandbox', 'none'] as const;
+
 export function installTinyVmm(binDir: string, real: RealS6rc): void {
   fs.writeFileSync(path.join(binDir, 'cloud-hypervisor'), [
     '#!/bin/sh',

@@ -24,7 +24,8 @@ import { waitFor } from './wait.js';
  * (QMP by the request on stdin, ch-remote's `info`, crosvm's exit status);
  * `ip link show` finds nothing (a link's down checks that its devices are
  * gone); s6-notifyoncheck stays, as the VMM it would exec, until killed;
- * s6-applyuidgid execs what follows its -u -g -G; test is false (no log
+ * s6-applyuidgid execs what follows its -u -g -G, bwrap what follows its
+ * options' --; test is false (no log
  * file left by another owner).
  * A hostile VMM, for the VMM's clients (s6-ipcclient, ch-remote, the VMM's
  * own program) by STUB_ANSWER: `flood` answers without end, `trickle` a byte
@@ -38,6 +39,12 @@ printf '%s\\0' "$name" "$@" > "$rec.argv.tmp"
 mv "$rec.argv.tmp" "$rec.argv"
 # A drop of privileges goes on as the program after it would (-u U -g G -G L).
 [ "$name" = s6-applyuidgid ] && shift 6 && exec "$@"
+# The sandbox runs what follows its options' --.
+if [ "$name" = bwrap ]; then
+  while [ "$#" -gt 0 ] && [ "$1" != -- ]; do shift; done
+  shift
+  exec "$@"
+fi
 case "$name" in
   s6-ipcclient|ch-remote|"$STUB_VMM")
     case "$STUB_ANSWER" in
@@ -69,7 +76,7 @@ exit 0
 /** Every program a generated script calls by a configurable path, by the name vmsvc's flag gives it. */
 export const STUBBED_PROGRAMS = [
   's6-notifyoncheck', 's6-ipcclient', 's6-ioconnect', 'ch-remote', 'ip', 's6-setuidgid', 's6-applyuidgid', 's6-permafailon',
-  's6-svc', 's6-svwait', 's6-svstat', 's6-svdt-clear', 's6-log', 'unshare', 'mount',
+  's6-svc', 's6-svwait', 's6-svstat', 's6-svdt-clear', 's6-log', 'unshare', 'mount', 'bwrap',
 ] as const;
 
 /** Programs the scripts find in PATH: stubbed too, so that their argv is read back as well. */

@@ -12,10 +12,14 @@
  * system_powerdown, ch-remote power-button, crosvm powerbtn) is answered and
  * writes "serial: power button pressed"; the stub then exits 0 after
  * STUB_POWEROFF_MS (default 100), as a guest that powers off, unless
- * STUB_IGNORE_POWER_BUTTON is set or RUNTIME/<vm>.ignore-power-button exists
- * (a hung guest). While RUNTIME/<vm>.hung exists it answers nothing on its
- * control socket and ignores SIGINT (a VMM whose main loop is stuck). Its
- * pid is in the VM's runtime dir, file pid. Told to exit
+ * STUB_IGNORE_POWER_BUTTON is set or ignore-power-button exists in the VM's
+ * runtime dir (a hung guest). While hung exists there it answers nothing on
+ * its control socket and ignores SIGINT (a VMM whose main loop is stuck).
+ * Both are in its own runtime dir, the one dir of the host's it sees in its
+ * sandbox. Its pid, as its own pid namespace numbers it, is in the VM's
+ * runtime dir, file pid (stubVmmPid gives the host's). With STUB_LOOK (paths
+ * separated by :), it writes what it sees of each to file sees, as JSON:
+ * readable, exists or absent. Told to exit
  * (QMP quit, ch-remote shutdown-vmm, crosvm stop), it appends to file quit
  * there and exits 0.
  */
@@ -68,6 +72,17 @@ fs.writeFileSync(dir + '/fds', fs.readdirSync('/proc/self/fd').map(Number).filte
 }).join(''));
 fs.appendFileSync(dir + '/starts', Date.now() + '\\n');
 fs.writeFileSync(dir + '/pid', String(process.pid));
+if (process.env.STUB_LOOK) {
+  const see = (p) => {
+    try {
+      fs.accessSync(p, fs.constants.R_OK);
+      return 'readable';
+    } catch (e) {
+      return e.code === 'ENOENT' ? 'absent' : 'exists';
+    }
+  };
+  fs.writeFileSync(dir + '/sees', JSON.stringify(Object.fromEntries(process.env.STUB_LOOK.split(':').map((p) => [p, see(p)]))));
+}
 process.stderr.write('stub-vmm: NOT-SERIAL message on stderr\\n');
 process.stdout.write('serial: Linux version 6.1.0-stub\\nserial: booted ' + sock + '\\n');
 let n = 0;
@@ -78,7 +93,7 @@ function quit() {
 }
 function powerButton() {
   process.stdout.write('serial: power button pressed\\n');
-  if (process.env.STUB_IGNORE_POWER_BUTTON || fs.existsSync(dir + '.ignore-power-button')) return;
+  if (process.env.STUB_IGNORE_POWER_BUTTON || fs.existsSync(dir + '/ignore-power-button')) return;
   setTimeout(() => {
     process.stdout.write('serial: clean shutdown\\n');
     fs.appendFileSync(dir + '/powered-off', Date.now() + '\\n');
@@ -88,7 +103,7 @@ function powerButton() {
 const tick = setInterval(() => process.stdout.write('serial: tick ' + ++n + '\\n'), 200);
 // The readiness request, answered as each VMM answers it.
 function serve(c) {
-  if (state === 'silent' || fs.existsSync(dir + '.hung')) return;
+  if (state === 'silent' || fs.existsSync(dir + '/hung')) return;
   if (qemu) {
     // QEMU 7.2: greeting on connect, one reply line per command, close on EOF.
     c.write('{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 7}, "package": ""}, "capabilities": ["oob"]}}\\r\\n');
@@ -153,9 +168,9 @@ setTimeout(() => {
   net.createServer(serve).listen(sock, () => fs.appendFileSync(dir + '/ready-at', Date.now() + '\\n'));
 }, Number(process.env.STUB_READY_DELAY_MS || 100));
 process.on('SIGTERM', () => { clearInterval(tick); process.exit(0); });
-// A hung VMM (RUNTIME/<vm>.hung) also ignores SIGINT; else SIGINT kills it as by default.
+// A hung VMM (hung in its runtime dir) also ignores SIGINT; else SIGINT kills it as by default.
 process.on('SIGINT', () => {
-  if (fs.existsSync(dir + '.hung')) return process.stdout.write('serial: hung: SIGINT ignored\\n');
+  if (fs.existsSync(dir + '/hung')) return process.stdout.write('serial: hung: SIGINT ignored\\n');
   process.removeAllListeners('SIGINT');
   process.kill(process.pid, 'SIGINT');
 });
@@ -210,4 +225,30 @@ export function recordedFds(runtimeDir: string): string[] {
 export function recordedArgv(runtimeDir: string): string[] {
   const raw = fs.readFileSync(path.join(runtimeDir, 'argv'), 'utf8');
   return raw.split('\0').slice(0, -1);
+}
+
+/**
+ * The host's pid of the stub VMM of the VM whose runtime dir is
+ * `runtimeDir`: the stub writes its pid as its own pid namespace numbers it
+ * (2 in the sandbox, below bwrap), so the host's is the process whose last
+ * NSpid is that and whose argv names the runtime dir (bwrap's name it too,
+ * as 1 and with the host's pid alone). Null when none runs.
+ */
+export function stubVmmPid(runtimeDir: string): number | null {
+  let recorded: string;
+  try {
+    recorded = fs.readFileSync(path.join(runtimeDir, 'pid'), 'utf8').trim();
+  } catch {
+    return null;
+  }
+  for (const pid of fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    try {
+      const nspid = /^NSpid:\s+(.*)$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]?.split(/\s+/) ?? [];
+      if (nspid.at(-1) !== recorded) continue;
+      if (fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').some((a) => a.includes(`${runtimeDir}/`))) return Number(pid);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return null;
 }

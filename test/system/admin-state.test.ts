@@ -10,13 +10,13 @@ import * as path from 'node:path';
 import { vmsvc } from '../support/cli.js';
 import { makeVm } from '../support/data-dir.js';
 import { realS6rcTest } from '../support/real-s6rc.js';
-import { installTinyVmm, startRig } from '../support/real-rig.js';
+import { installTinyVmm, startRig, TINY_VMM_FLAGS } from '../support/real-rig.js';
 
 interface Row { readonly name: string; readonly state?: string; readonly skipped: boolean; readonly lastMessage?: string | null }
 const names = (stdout: string): string[] => (JSON.parse(stdout) as { vms: Row[] }).vms.map((r) => r.name);
 
 realS6rcTest('after a plain apply every admin command finds the live system from --state or $VMSVC_STATE alone', async (t, real) => {
-  const r = await startRig(t, real, { bin: (bin) => installTinyVmm(bin, real) });
+  const r = await startRig(t, real, { bin: (bin) => installTinyVmm(bin, real), flags: TINY_VMM_FLAGS });
   makeVm(r.data, 'net', {});
   makeVm(r.data, 'app', { providers: ['net'] });
   makeVm(r.data, 'bad', { kernel: null });
@@ -100,7 +100,7 @@ realS6rcTest('after a plain apply every admin command finds the live system from
 realS6rcTest('a VM whose VMM runs and never says so is up, not ready, and ls says its start was given up at timeout-up', async (t, real) => {
   // s6-rc answers a failed start with s6-svc -d (s6-rc.c failure_longrun), and mute's VMM
   // ignores the power button: it stays up for the whole stop timeout, not ready, which ls must say.
-  const r = await startRig(t, real, { bin: (bin) => installTinyVmm(bin, real), flags: ['--timeout-up', '2000', '--stop-timeout', '8000'] });
+  const r = await startRig(t, real, { bin: (bin) => installTinyVmm(bin, real), flags: [...TINY_VMM_FLAGS, '--timeout-up', '2000', '--stop-timeout', '8000'] });
   makeVm(r.data, 'mute', {});
   makeVm(r.data, 'fine', {});
   t.is(r.apply().code, 0);

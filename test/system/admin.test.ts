@@ -21,7 +21,7 @@ import { show, type ShowResult } from '../../generator/admin/show.js';
 import { restart, start, stop } from '../../generator/admin/start-stop.js';
 import { startS6rc, type S6rcHarness } from '../harness/real-s6rc.js';
 import { vmsvc } from '../support/cli.js';
-import { dataDirWith, type VmSpec } from '../support/data-dir.js';
+import { dataDirWith, tempDir, type VmSpec } from '../support/data-dir.js';
 import { createNetns } from '../support/netns.js';
 import { realS6rcTest, type RealS6rc } from '../support/real-s6rc.js';
 import { installStubVmm, recordedArgv } from '../support/stub-vmm.js';
@@ -91,9 +91,10 @@ let live: { g: Generated; emu: S6rcHarness } | null = null;
 
 async function running(s6rc: RealS6rc): Promise<{ g: Generated; emu: S6rcHarness }> {
   if (live !== null) return live;
-  const g = generateTree(shared, CHAIN, ['--keep-going', '--execlineb', s6rc.bin('execlineb')]);
-  const bin = path.join(g.root, 'bin');
-  installStubVmm(bin);
+  // By path: the VMM's sandbox shows /usr and --vmm-bin's own dir, not PATH's other dirs.
+  const bin = tempDir('vmsvc-admin-bin-');
+  teardowns.push(() => fs.rmSync(bin, { recursive: true, force: true }));
+  const g = generateTree(shared, CHAIN, ['--keep-going', '--execlineb', s6rc.bin('execlineb'), '--vmm-bin', installStubVmm(bin)]);
   const netns = createNetns(shared);
   const emu = await startS6rc(s6rc, [g.out], { netns, env: { PATH: `${bin}:${process.env.PATH ?? ''}` } });
   teardowns.push(() => emu.stop());
@@ -191,7 +192,8 @@ realS6rcTest('show: the exact argv the VMM got, services and dependencies, disks
   t.is(await show({ source: g.out, scandir: emu.scandir, name: 'b', json: true }, c.io), 0, c.err());
   const r = JSON.parse(c.out()) as ShowResult;
   if (!('argv' in r.vmm)) throw new Error(r.vmm.error);
-  t.is(r.vmm.argv[0], 'cloud-hypervisor');
+  // The stub, by the path given as --vmm-bin.
+  t.regex(r.vmm.argv[0]!, /^\/.*\/vmsvc-admin-bin-[^/]+\/cloud-hypervisor$/);
   t.deepEqual(r.vmm.argv.slice(1), recordedArgv(path.join(g.run, 'b')));
   // VM b's own uid, the one its runtime dir was given.
   const owner = fs.statSync(path.join(g.run, 'b')).uid;
@@ -235,7 +237,7 @@ realS6rcTest('show prints a readable report', async (t, s6rc) => {
   t.regex(text, /\n {2}providers: +b \(ready\)\n/);
   t.regex(text, /\n {2}clients: +-\n/);
   t.regex(text, new RegExp(`\\n {2}${C_TO_B.n} +client +b +${C_TO_B.clientMac} +${C_TO_B.providerMac} +${C_TO_B.ip.replace(/\./g, '\\.')} +vbr-45d4 +vtc-45d4 +${C_TO_B.service}\\n`));
-  t.true(text.includes(`\nVMM command line:\n  cloud-hypervisor \\\n    --api-socket path=${g.run}/c/api.sock \\\n`));
+  t.true(new RegExp(`\\nVMM command line:\\n  /\\S*/vmsvc-admin-bin-[^/]+/cloud-hypervisor \\\\\\n    --api-socket path=${g.run}/c/api\\.sock \\\\\\n`).test(text), text);
   t.true(text.includes(`    '--cmdline=console=ttyS0 root=PARTLABEL=root' \\\n`));
   t.true(text.includes('    --console pty\n\nVMM messages (the last 5, from '));
   // The stub VMM's stderr, from its own log, stamped by s6-log.
@@ -434,7 +436,7 @@ test('graph: --json, and names that need quoting in DOT and Mermaid', async (t) 
 // ---------------------------------------------------------------------------
 // The VMM argv, read back from run scripts
 
-test('the VMM argv is what s6-notifyoncheck execs, after its options and any s6-applyuidgid or s6-setuidgid', (t) => {
+test('the VMM argv is what s6-notifyoncheck execs, after its options, any s6-applyuidgid or s6-setuidgid, and the sandbox (bwrap OPTIONS --)', (t) => {
   const example = fs.readFileSync(new URL('../../s6-rc-examples/user-guide/source/vm-appvm-lynx/run', import.meta.url), 'utf8');
   t.deepEqual(vmmArgvFromRunScript(example), {
     ok: true,
@@ -464,6 +466,14 @@ test('the VMM argv is what s6-notifyoncheck execs, after its options and any s6-
     'redirfd -rnb 5 /d/vm/blk/a.img', 'redirfd -unb 6 /d/vm/blk/a.img', 'if { eltest -f /proc/self/fd/5 }',
     's6-applyuidgid -u 7 -g 7 -G ""', 'qemu -add-fd fd=5,set=0 -add-fd fd=6,set=0 -drive file=/dev/fdset/0',
   ].join('\n')), { ok: true, user: 'uid 7', argv: ['qemu', '-add-fd', 'fd=5,set=0', '-add-fd', 'fd=6,set=0', '-drive', 'file=/dev/fdset/0'] });
+  // The sandbox: bwrap's options are read by their arity, so an argument that reads "--" is no end of them.
+  t.deepEqual(vmmArgvFromRunScript('s6-notifyoncheck -d s6-applyuidgid -u 7 -g 7 -G "" /usr/bin/bwrap --unshare-user --die-with-parent --bind -- -- --chdir / -- vmm --bind x'),
+    { ok: true, user: 'uid 7', argv: ['vmm', '--bind', 'x'] });
+  t.deepEqual(vmmArgvFromRunScript('s6-notifyoncheck -d bwrap --proc /proc -- vmm'), { ok: true, user: null, argv: ['vmm'] });
+  t.deepEqual(vmmArgvFromRunScript('s6-notifyoncheck -d bwrap --proc /proc --'), { ok: false, error: 'bwrap runs no program' });
+  t.deepEqual(vmmArgvFromRunScript('s6-notifyoncheck -d bwrap --frobnicate -- vmm'), { ok: false, error: 'bwrap: unexpected --frobnicate' });
+  t.deepEqual(vmmArgvFromRunScript('s6-notifyoncheck -d bwrap --bind /a'), { ok: false, error: 'bwrap option --bind has too few arguments' });
+  t.deepEqual(vmmArgvFromRunScript('s6-notifyoncheck -d bwrap --chdir / vmm'), { ok: false, error: 'bwrap: unexpected vmm' });
   t.deepEqual(vmmArgvFromRunScript('redirfd -r 0 /dev/null\ncloud-hypervisor --kernel k\n'),
     { ok: false, error: 'the run script does not run s6-notifyoncheck, so its VMM command line is unknown' });
   t.deepEqual(vmmArgvFromRunScript('s6-notifyoncheck -d -w'), { ok: false, error: 's6-notifyoncheck option -w has no argument' });
@@ -643,7 +653,8 @@ test('console: no socket says how to reach the pty (cloud-hypervisor), or that t
   t.is(await consoleCommand({ source: ch.out, name: 'solo' }, c.io, { stdin: new PassThrough(), stdout: sink().stream }), 1);
   t.is(c.err(), 'vmsvc: VM solo has no console socket: cloud-hypervisor gives its virtio-console as a pty (--console pty), '
     + `whose path only the running VMM knows. Find it with\n  ch-remote --api-socket ${ch.run}/solo/api.sock info\n`
-    + '(config.console.file) and open it with a terminal program, e.g. screen PTY\n');
+    + '(config.console.file) and open it with a terminal program, e.g. screen PTY\n'
+    + '(with --sandbox bwrap, PTY /dev/pts/N is /proc/<VMM pid>/root/dev/pts/N)\n');
   const qemu = generateTree(t, { solo: {} }, ['--vmm', 'qemu']);
   const q = capture();
   t.is(await consoleCommand({ source: qemu.out, name: 'solo' }, q.io, { stdin: new PassThrough(), stdout: sink().stream }), 1);

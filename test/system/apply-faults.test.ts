@@ -28,7 +28,7 @@ import { BOUNDARIES, PAUSE_ENV, type Boundary } from '../../generator/apply/paus
 import { makeVm, type VmSpec } from '../support/data-dir.js';
 import { VMSVC } from '../support/cli.js';
 import { realS6rcTest, type RealS6rc } from '../support/real-s6rc.js';
-import { installTinyVmm, startRig, type Rig } from '../support/real-rig.js';
+import { installTinyVmm, startRig, TINY_VMM_FLAGS, type Rig } from '../support/real-rig.js';
 
 type Side = 'A' | 'B';
 const other = (s: Side): Side => (s === 'A' ? 'B' : 'A');
@@ -170,7 +170,7 @@ async function unboot(t: ExecutionContext, r: Rig): Promise<void> {
 
 async function rig(t: ExecutionContext, real: RealS6rc): Promise<Rig> {
   // A bounded s6-rc: a service that never comes up fails the test within a minute instead of hanging it.
-  const r = await startRig(t, real, { bin: (bin) => installTinyVmm(bin, real), flags: ['--rc-timeout', '60000'] });
+  const r = await startRig(t, real, { bin: (bin) => installTinyVmm(bin, real), flags: [...TINY_VMM_FLAGS, '--rc-timeout', '60000'] });
   setData(r, 'A');
   return r;
 }

@@ -11,13 +11,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { makeVm } from '../support/data-dir.js';
 import { realS6rcTest } from '../support/real-s6rc.js';
-import { installTinyVmm, startRig } from '../support/real-rig.js';
+import { installTinyVmm, startRig, TINY_VMM_FLAGS } from '../support/real-rig.js';
 
 const VMS = Number(process.env.VMSVC_SCALE_VMS ?? 1000);
 const name = (i: number): string => `vm${String(i).padStart(5, '0')}`;
 
 realS6rcTest('real s6-rc: apply refuses an s6-svscan whose -C cannot hold the database, naming the -C it needs', async (t, real) => {
-  const r = await startRig(t, real, { servicesMax: 30, bin: (bin) => installTinyVmm(bin, real) });
+  const r = await startRig(t, real, { servicesMax: 30, bin: (bin) => installTinyVmm(bin, real), flags: TINY_VMM_FLAGS });
   for (let i = 0; i < 15; i++) makeVm(r.data, name(i));
   const res = r.apply();
   t.is(res.code, 2, res.stdout);
@@ -48,7 +48,7 @@ realS6rcTest('real s6-rc: apply refuses an s6-svscan whose -C cannot hold the da
 realS6rcTest(`real s6-rc: ${VMS} VMs: generate, compile, init, all up, live update`, async (t, real) => {
   t.timeout(15 * 60_000);
   // An update needs room for both databases' service directories (s6rc-resources.ts).
-  const r = await startRig(t, real, { servicesMax: 2 * (2 * VMS + 2), bin: (bin) => installTinyVmm(bin, real), flags: ['--timeout-up', '0'] });
+  const r = await startRig(t, real, { servicesMax: 2 * (2 * VMS + 2), bin: (bin) => installTinyVmm(bin, real), flags: [...TINY_VMM_FLAGS, '--timeout-up', '0'] });
   // Every 100th VM is a client of the one before it: a few link oneshots too.
   for (let i = 0; i < VMS; i++) makeVm(r.data, name(i), i % 100 === 1 ? { providers: [name(i - 1)] } : {});
   const links = Math.floor((VMS + 98) / 100);

@@ -16,11 +16,12 @@ import { VMSVC, vmsvc } from '../support/cli.js';
 import { makeVm, tempDir } from '../support/data-dir.js';
 import { realS6rc, realS6rcTest } from '../support/real-s6rc.js';
 import { startRig, type Rig } from '../support/real-rig.js';
-import { installStubVmm } from '../support/stub-vmm.js';
+import { installStubVmm, stubVmmPid } from '../support/stub-vmm.js';
 import { alive } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
 
-const vmmPid = (r: Rig, vm: string): number => Number(fs.readFileSync(path.join(r.runtime, vm, 'pid'), 'utf8'));
+/** The stub VMM's host pid (in its sandbox it has another); -1 when none runs. */
+const vmmPid = (r: Rig, vm: string): number => stubVmmPid(path.join(r.runtime, vm)) ?? -1;
 const serial = (r: Rig, vm: string): string => fs.readFileSync(path.join(r.root, 'log', vm, 'current'), 'utf8');
 
 for (const vmm of ['cloud-hypervisor', 'qemu', 'crosvm'] as const) {
@@ -64,7 +65,7 @@ for (const svc of ['s6 2.15 s6-svc -K', 'Debian s6-svc 2.11, no -K: SIGINT throu
     makeVm(r.data, 'hung');
     t.is(r.apply().code, 0);
     t.is(r.s6('s6-rc', ['-l', r.live, '-u', 'change', 'vms']).code, 0);
-    fs.writeFileSync(path.join(r.runtime, 'hung.ignore-power-button'), '');
+    fs.writeFileSync(path.join(r.runtime, 'hung', 'ignore-power-button'), '');
     const pid = vmmPid(r, 'hung');
     const began = Date.now();
     const stopping = r.s6('s6-svc', ['-d', path.join(r.scandir, 'vm-hung')]);
@@ -86,21 +87,28 @@ for (const svc of ['s6 2.15 s6-svc -K', 'Debian s6-svc 2.11, no -K: SIGINT throu
   });
 }
 
-for (const vmm of ['cloud-hypervisor', 'qemu', 'crosvm'] as const) {
-  realS6rcTest(`the VMM does not outlive a SIGKILLed trap (${vmm}): the finish script tells it to exit`, async (t, real) => {
+for (const [vmm, sandbox] of [['cloud-hypervisor', 'none'], ['qemu', 'none'], ['crosvm', 'none'], ['qemu', 'bwrap']] as const) {
+  const how = sandbox === 'none' ? 'the finish script tells it to exit' : 'in the sandbox, bwrap takes it along (--die-with-parent)';
+  realS6rcTest(`the VMM does not outlive a SIGKILLed trap (${vmm}, --sandbox ${sandbox}): ${how}`, async (t, real) => {
     const program = { 'cloud-hypervisor': 'cloud-hypervisor', qemu: 'qemu-system-x86_64', crosvm: 'crosvm' }[vmm];
     const r = await startRig(t, real, {
       bin: (bin) => installStubVmm(bin, program),
-      flags: ['--vmm', vmm, ...(vmm === 'crosvm' ? ['--no-user-console'] : [])],
+      flags: ['--vmm', vmm, '--sandbox', sandbox, ...(vmm === 'crosvm' ? ['--no-user-console'] : [])],
     });
     makeVm(r.data, 'a');
     t.is(r.apply().code, 0);
     t.is(r.s6('s6-rc', ['-l', r.live, '-u', 'change', 'vms']).code, 0);
     const pid = vmmPid(r, 'a');
     // s6-svc -k: SIGKILL to the service's process, trap, which cannot pass it on.
+    const began = Date.now();
     t.is(r.s6('s6-svc', ['-k', path.join(r.scandir, 'vm-a')]).code, 0);
     await waitFor('the orphaned VMM to exit', () => !alive(pid), 10_000, 20);
-    t.true(fs.existsSync(path.join(r.runtime, 'a', 'quit')), 'it exited because it was told to');
+    if (sandbox === 'none') t.true(fs.existsSync(path.join(r.runtime, 'a', 'quit')), 'it exited because it was told to');
+    else {
+      // bwrap's parent died: bwrap SIGKILLs what it runs at once, before the finish script could ask.
+      t.true(Date.now() - began < 1000, `gone in ${Date.now() - began} ms`);
+      t.false(fs.existsSync(path.join(r.runtime, 'a', 'quit')), 'killed with bwrap, not told to quit');
+    }
     // s6 restarts the service, with a new VMM.
     await waitFor('the restart', () => fs.existsSync(path.join(r.runtime, 'a', 'pid')) && vmmPid(r, 'a') !== pid && alive(vmmPid(r, 'a')), 10_000);
   });
@@ -112,13 +120,14 @@ realS6rcTest('a hung VMM (no answer on its socket, SIGINT ignored) does not outl
     return;
   }
   // Debian's s6-svc 2.11 (no -K) with the prefix's s6-supervise: trap's kill is SIGINT, which this VMM ignores.
-  const r = await startRig(t, real, { bin: (bin) => installStubVmm(bin), flags: ['--stop-timeout', '2000', '--s6-svc', '/usr/bin/s6-svc'] });
+  // Unsandboxed: in the sandbox SIGINT ends bwrap, and bwrap the VMM (--die-with-parent), whatever the VMM does.
+  const r = await startRig(t, real, { bin: (bin) => installStubVmm(bin), flags: ['--stop-timeout', '2000', '--s6-svc', '/usr/bin/s6-svc', '--sandbox', 'none'] });
   makeVm(r.data, 'stuck');
   t.is(r.apply().code, 0);
   t.true(fs.existsSync(path.join(r.state, 'source', 'vm-stuck', 'flag-timeout-killpg')));
   const up = r.s6('s6-rc', ['-l', r.live, '-u', 'change', 'vms']);
   t.is(up.code, 0, up.stderr + fs.readFileSync(path.join(r.root, 'svscan.log'), 'utf8'));
-  fs.writeFileSync(path.join(r.runtime, 'stuck.hung'), '');
+  fs.writeFileSync(path.join(r.runtime, 'stuck', 'hung'), '');
   const pid = vmmPid(r, 'stuck');
   const down = r.s6('s6-rc', ['-l', r.live, '-d', 'change', 'vm-stuck']);
   t.is(down.code, 0, down.stderr);
@@ -157,14 +166,14 @@ const DEBIAN = { svscan: '/usr/bin/s6-svscan', execlineb: '/usr/lib/execline/bin
 const debianHere = fs.existsSync(DEBIAN.svscan) && fs.existsSync(DEBIAN.execlineb);
 
 /** A temporary root with one VM `a` in data/ and the stub VMM in bin/; removed with the test. */
-function oneStubVm(t: ExecutionContext, prefix: string): { root: string; bin: string; data: string; out: string; runtime: string } {
+function oneStubVm(t: ExecutionContext, prefix: string): { root: string; bin: string; vmm: string; data: string; out: string; runtime: string } {
   const root = tempDir(prefix);
   t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
   const bin = path.join(root, 'bin');
-  installStubVmm(bin);
+  const vmm = installStubVmm(bin);
   const data = path.join(root, 'data');
   makeVm(data, 'a');
-  return { root, bin, data, out: path.join(root, 'out'), runtime: path.join(root, 'run') };
+  return { root, bin, vmm, data, out: path.join(root, 'out'), runtime: path.join(root, 'run') };
 }
 
 /**
@@ -199,13 +208,13 @@ function underDebianSvscan(t: ExecutionContext, root: string, out: string, env: 
  * ends.
  */
 (debianHere ? test.serial : test.serial.skip)('under Debian s6 2.11 / execline 2.9.3: clean stop, kill at the bound, crash loop ends', async (t) => {
-  const { root, bin, data, out, runtime } = oneStubVm(t, 'vmsvc-s6-211-');
-  const gen = vmsvc(['generate', '--data', data, '--out', out, '--runtime-dir', runtime, '--log-dir', path.join(root, 'log'),
+  const { root, bin, vmm, data, out, runtime } = oneStubVm(t, 'vmsvc-s6-211-');
+  const gen = vmsvc(['generate', '--data', data, '--out', out, '--runtime-dir', runtime, '--log-dir', path.join(root, 'log'), '--vmm-bin', vmm,
     '--execlineb', DEBIAN.execlineb, '--stop-timeout', '3000', '--crash-deaths', '3']);
   t.is(gen.code, 0, gen.stderr);
   const env = { ...process.env, PATH: `${bin}:/usr/lib/execline/bin:/usr/bin:/bin` };
   const { dir, s6 } = underDebianSvscan(t, root, out, env);
-  const pid = () => Number(fs.readFileSync(path.join(runtime, 'a', 'pid'), 'utf8'));
+  const pid = () => stubVmmPid(path.join(runtime, 'a')) ?? -1;
   const ready = () => t.is(s6('s6-svwait', ['-U', '-t', '30000', dir]).status, 0, fs.readFileSync(path.join(root, 'svscan.log'), 'utf8'));
   await waitFor('s6-supervise', () => fs.existsSync(path.join(dir, 'supervise', 'status')));
   ready();
@@ -219,7 +228,7 @@ function underDebianSvscan(t: ExecutionContext, root: string, out: string, env: 
   t.true(fs.existsSync(path.join(runtime, 'a', 'powered-off')));
 
   // Ignored: killed at the bound by the SIGINT trap forwards.
-  fs.writeFileSync(path.join(runtime, 'a.ignore-power-button'), '');
+  fs.writeFileSync(path.join(runtime, 'a', 'ignore-power-button'), '');
   t.is(s6('s6-svc', ['-u', dir]).status, 0);
   ready();
   const second = pid();
@@ -250,9 +259,9 @@ function underDebianSvscan(t: ExecutionContext, root: string, out: string, env: 
  * after the bound, by the SIGINT that follows, not at timeout-kill.
  */
 (debianHere && realS6rc !== null ? test.serial : test.serial.skip)('Debian s6-supervise 2.11 with a newer s6-svc: a hung guest is still killed at the bound, not at timeout-kill', async (t) => {
-  const { root, bin, data, out, runtime } = oneStubVm(t, 'vmsvc-s6-mixed-');
+  const { root, bin, vmm, data, out, runtime } = oneStubVm(t, 'vmsvc-s6-mixed-');
   const prefixBin = realS6rc!.bin('');
-  const gen = vmsvc(['generate', '--data', data, '--out', out, '--runtime-dir', runtime, '--log-dir', path.join(root, 'log'),
+  const gen = vmsvc(['generate', '--data', data, '--out', out, '--runtime-dir', runtime, '--log-dir', path.join(root, 'log'), '--vmm-bin', vmm,
     '--execlineb', realS6rc!.bin('execlineb'), '--stop-timeout', '3000']);
   t.is(gen.code, 0, gen.stderr);
   // The services find the prefix's programs first; the supervisors are Debian's.
@@ -260,8 +269,8 @@ function underDebianSvscan(t: ExecutionContext, root: string, out: string, env: 
   const { dir, s6 } = underDebianSvscan(t, root, out, env);
   await waitFor('s6-supervise', () => fs.existsSync(path.join(dir, 'supervise', 'status')));
   t.is(s6('s6-svwait', ['-U', '-t', '30000', dir]).status, 0, fs.readFileSync(path.join(root, 'svscan.log'), 'utf8'));
-  fs.writeFileSync(path.join(runtime, 'a.ignore-power-button'), '');
-  const pid = Number(fs.readFileSync(path.join(runtime, 'a', 'pid'), 'utf8'));
+  fs.writeFileSync(path.join(runtime, 'a', 'ignore-power-button'), '');
+  const pid = stubVmmPid(path.join(runtime, 'a')) ?? -1;
   const began = Date.now();
   t.is(s6('s6-svc', ['-dwD', '-T', '20000', dir]).status, 0);
   const took = Date.now() - began;

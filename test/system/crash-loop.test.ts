@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { makeVm } from '../support/data-dir.js';
 import { realS6rcTest, type RealS6rc } from '../support/real-s6rc.js';
-import { installTinyVmm, startRig } from '../support/real-rig.js';
+import { installTinyVmm, startRig, TINY_VMM_FLAGS } from '../support/real-rig.js';
 import { waitFor } from '../support/wait.js';
 
 /**
@@ -45,7 +45,7 @@ const starts = (runtime: string, vm: string): number => {
 interface Row { name: string; state: string; deaths: number | null; pid: number | null; vm: { lastExit: { code: number | null } | null }; providersNotRunning: Array<{ name: string; state: string }> }
 
 realS6rcTest('crash loop: a provider VMM that keeps dying is restarted --crash-deaths times, reported, and vmsvc start brings it back', async (t, real) => {
-  const r = await startRig(t, real, { bin: (bin) => installCrashingVmm(bin, real), flags: ['--crash-deaths', '3', '--crash-window', '60'] });
+  const r = await startRig(t, real, { bin: (bin) => installCrashingVmm(bin, real), flags: [...TINY_VMM_FLAGS, '--crash-deaths', '3', '--crash-window', '60'] });
   makeVm(r.data, 'net');
   makeVm(r.data, 'app', { providers: ['net'] });
   const applied = r.apply();
@@ -109,7 +109,7 @@ realS6rcTest('crash loop: a provider VMM that keeps dying is restarted --crash-d
 });
 
 realS6rcTest('crash loop: stops and restarts by s6-rc are not crashes: after --crash-deaths - 1 restarts one crash is restarted', async (t, real) => {
-  const r = await startRig(t, real, { bin: (bin) => installCrashingVmm(bin, real), flags: ['--crash-deaths', '3', '--crash-window', '60'] });
+  const r = await startRig(t, real, { bin: (bin) => installCrashingVmm(bin, real), flags: [...TINY_VMM_FLAGS, '--crash-deaths', '3', '--crash-window', '60'] });
   makeVm(r.data, 'a');
   t.is(r.apply().code, 0);
   const dir = path.join(r.scandir, 'vm-a');
@@ -134,7 +134,7 @@ realS6rcTest('crash loop: stops and restarts by s6-rc are not crashes: after --c
 });
 
 realS6rcTest('crash loop: it still ends when the finish script cannot ask s6-svstat whether the death was a stop', async (t, real) => {
-  const r = await startRig(t, real, { bin: (bin) => installCrashingVmm(bin, real), flags: ['--crash-deaths', '2', '--s6-svstat', '/nonexistent/s6-svstat'] });
+  const r = await startRig(t, real, { bin: (bin) => installCrashingVmm(bin, real), flags: [...TINY_VMM_FLAGS, '--crash-deaths', '2', '--s6-svstat', '/nonexistent/s6-svstat'] });
   makeVm(r.data, 'a');
   t.is(r.apply().code, 0);
   t.is(r.s6('s6-rc', ['-l', r.live, '-u', 'change', 'vms']).code, 0);

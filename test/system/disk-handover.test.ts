@@ -115,7 +115,8 @@ realS6rcTest('disks as descriptors: a root-only image boots as the VM\'s uid, a 
   t.regex(read(roLog), /vmsvc-guest: disk vda write FAILED/, 'a read-only disk cannot be written');
   t.regex(read(rwLog), /vmsvc-guest: disk vda write OK/, 'a writable disk can');
   // The VMM runs as the VM's uid, and holds the image open, not by any path it could reopen.
-  const qemu = execFileSync('pgrep', ['-f', '-u', String(uid), 'qemu-system-x86_64 -name guest=ro'], { encoding: 'utf8' }).trim();
+  // Anchored: bwrap's own command line names QEMU too.
+  const qemu = execFileSync('pgrep', ['-f', '-u', String(uid), '^(\\S*/)?qemu-system-x86_64 -name guest=ro'], { encoding: 'utf8' }).trim();
   t.regex(qemu, /^\d+$/);
   await emu.down(['vms-good'], { timeoutMs: 120_000 });
   t.is(catInImage(rwImage, 'vmsvc-written'), 'written by rw\n', 'the host reads the guest\'s write back');

@@ -158,6 +158,7 @@ function stubOptions(vmm: Vmm, stubs: Stubs, root: string, execlineb: string): G
       s6SvdtClear: stubs.program('s6-svdt-clear'),
       unshare: stubs.program('unshare'),
       mount: stubs.program('mount'),
+      bwrap: stubs.program('bwrap'),
     },
     runtimeDir: path.join(root, 'run'),
     logDir: path.join(root, 'log'),
@@ -240,6 +241,7 @@ async function checkVm(t: ExecutionContext, vmm: Vmm, stubs: Stubs, service: str
   t.is(launch.program, 's6-notifyoncheck', at);
   t.deepEqual(launch.args, lexedTail(path.join(service, 'run'), stubs.program('s6-notifyoncheck')), `${at}: the VMM's argv is the run script's words, unsubstituted`);
   t.deepEqual(vmmDataProblems(vmm, launch.args, vm, c), [], `${at}: data-dir strings in the VMM's argv`);
+  t.deepEqual(sandboxProblems(vmm, stubs, launch.args, vm, c), [], `${at}: the drop, then the sandbox, then the VMM`);
 
   // The stop: a press per wait, each wait, then both kills.
   const press = requestCalls(vmm, stubs, facts.powerButton, vm);
@@ -333,6 +335,37 @@ function vmmDataProblems(vmm: Vmm, args: readonly string[], vm: VmPaths, c: Case
           ...opens,
         ];
   return want.filter(([, got, expected]) => got !== expected).map(([flag, got, expected]) => `${flag}: ${JSON.stringify(got)}, want ${JSON.stringify(expected)}`);
+}
+
+/**
+ * The words s6-notifyoncheck execs after its options: the drop to the VMM's ids, bwrap with
+ * its options up to --, then the VMM; among bwrap's options, the binds of
+ * the VM's own runtime dir and of exactly its kernel, initramfs and disk,
+ * each path one word as the data dir has it.
+ */
+function sandboxProblems(vmm: Vmm, stubs: Stubs, args: readonly string[], vm: VmPaths, c: Case): string[] {
+  const problems: string[] = [];
+  const bwrap = args.indexOf(stubs.program('bwrap'));
+  const end = args.indexOf('--', bwrap);
+  const { args: dropArgs } = drop(vm.ids.vmm);
+  if (bwrap < 0 || end < 0) return [`no bwrap ... -- in ${JSON.stringify(args)}`];
+  const before = args.slice(args.indexOf(stubs.program('s6-applyuidgid')), bwrap);
+  if (JSON.stringify(before) !== JSON.stringify([stubs.program('s6-applyuidgid'), ...dropArgs])) problems.push(`before bwrap: ${JSON.stringify(before)}`);
+  if (args[end + 1] !== stubs.program(VMM_FACTS[vmm].program)) problems.push(`after --: ${args[end + 1]}`);
+  const options = args.slice(bwrap + 1, end);
+  const bound = (how: string, p: string): boolean => options.some((w, i) => w === how && options[i + 1] === p && options[i + 2] === p);
+  // What the VMM opens by path is bound; what root handed over as a descriptor is not shown at all.
+  const { handover } = VMM_FACTS[vmm];
+  const boot = [path.join(vm.dir, 'vmlinux'), path.join(vm.dir, 'initramfs')];
+  const disk = path.join(vm.dir, 'blk', c.disk);
+  for (const [file, byPath] of [...boot.map((f) => [f, handover.kernel === 'path'] as const), [disk, handover.disks === 'path'] as const]) {
+    if (bound('--ro-bind', file) !== byPath) problems.push(`${byPath ? 'no' : 'a'} --ro-bind of ${JSON.stringify(file)}`);
+  }
+  if (!bound('--bind', vm.runtime)) problems.push(`no --bind of ${JSON.stringify(vm.runtime)}`);
+  // The VMM's program dir (a stub here) and crosvm's pivot root are the only other paths.
+  const other = options.filter((w, i) => (options[i - 1] === '--bind' || options[i - 1] === '--ro-bind') && ![vm.dir, vm.runtime, stubs.dir, path.dirname(vm.runtime)].some((d) => w.startsWith(d)) && w !== '/usr');
+  if (other.length > 0) problems.push(`other binds: ${JSON.stringify(other)}`);
+  return problems;
 }
 
 /** A link's up or down, run as s6-rc runs it (one lexed command line, no substitution): its ip calls, word for word. */

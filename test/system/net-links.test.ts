@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { startS6rc } from '../harness/real-s6rc.js';
 import { vmsvc } from '../support/cli.js';
-import { dataDirWith } from '../support/data-dir.js';
+import { dataDirWith, tempDir } from '../support/data-dir.js';
 import { createNetns, inNetns, interfaces } from '../support/netns.js';
 import { realS6rcTest, type RealS6rc } from '../support/real-s6rc.js';
 import { installStubVmm, recordedArgv } from '../support/stub-vmm.js';
@@ -28,10 +28,11 @@ function generateGuide(t: { teardown: (fn: () => void) => void }, extra: string[
 
 /** The guide's example under the real s6-rc, in a network namespace of its own, with the stub VMM. */
 async function superviseGuide(t: { teardown: (fn: () => void) => void }, s6rc: RealS6rc) {
-  const { root, out, link } = generateGuide(t, ['--execlineb', s6rc.bin('execlineb')]);
+  // By path: the VMM's sandbox shows /usr and --vmm-bin's own dir, not PATH's other dirs.
+  const bin = tempDir('vmsvc-net-bin-');
+  t.teardown(() => fs.rmSync(bin, { recursive: true, force: true }));
+  const { root, out, link } = generateGuide(t, ['--execlineb', s6rc.bin('execlineb'), '--vmm-bin', installStubVmm(bin)]);
   const ns = createNetns(t);
-  const bin = path.join(root, 'bin');
-  installStubVmm(bin);
   const emu = await startS6rc(s6rc, [out], { netns: ns, env: { PATH: `${bin}:${process.env.PATH ?? ''}` } });
   t.teardown(() => emu.stop());
   return { root, link, ns, emu };

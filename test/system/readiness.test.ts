@@ -171,10 +171,11 @@ for (const vmm of ['cloud-hypervisor', 'crosvm', 'qemu'] as const) {
     const { root, data } = dataDirWith({ solo: {} });
     t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
     const bin = path.join(root, 'bin');
-    installStubVmm(bin, { 'cloud-hypervisor': 'cloud-hypervisor', crosvm: 'crosvm', qemu: 'qemu-system-x86_64' }[vmm]);
+    // By path: the VMM's sandbox shows /usr and --vmm-bin's own dir, not PATH's other dirs.
+    const stub = installStubVmm(bin, { 'cloud-hypervisor': 'cloud-hypervisor', crosvm: 'crosvm', qemu: 'qemu-system-x86_64' }[vmm]);
     const out = path.join(root, 'out');
     const run = path.join(root, 'run');
-    const gen = vmsvc(['generate', '--vmm', vmm, '--data', data, '--out', out, '--runtime-dir', run, '--log-dir', path.join(root, 'log'),
+    const gen = vmsvc(['generate', '--vmm', vmm, '--vmm-bin', stub, '--data', data, '--out', out, '--runtime-dir', run, '--log-dir', path.join(root, 'log'),
       '--no-user-console', '--timeout-up', '4000', '--execlineb', s6rc.bin('execlineb')]);
     t.is(gen.code, 0, gen.stderr);
     for (const [env, wantUp] of [[{}, true], [{ STUB_VM_STATE: 'paused' }, false], [{ STUB_VM_STATE: 'silent' }, false], [{ STUB_EXIT_AT_ONCE: '1' }, false]] as const) {

@@ -11,7 +11,8 @@ import { dataDirWith } from '../support/data-dir.js';
 import { createNetns, inNetns } from '../support/netns.js';
 import { realS6rcTest, type RealS6rc } from '../support/real-s6rc.js';
 import { installStubVmm, recordedArgv, recordedFds } from '../support/stub-vmm.js';
-import { vmmPid } from '../support/processes.js';
+import { alive, vmmPid } from '../support/processes.js';
+import { spawnSync } from 'node:child_process';
 import { waitFor } from '../support/wait.js';
 
 interface Setup {
@@ -27,8 +28,9 @@ function setup(t: { teardown: (fn: () => void) => void }, s6rc: RealS6rc, vms: P
   const { root, data } = dataDirWith(vms);
   t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
   const s = { root, data, out: path.join(root, 'out'), run: path.join(root, 'run'), log: path.join(root, 'log'), bin: path.join(root, 'bin') };
-  installStubVmm(s.bin);
-  const r = vmsvc(['generate', '--data', data, '--out', s.out, '--runtime-dir', s.run, '--log-dir', s.log, '--timeout-up', '20000', '--execlineb', s6rc.bin('execlineb'), ...extra]);
+  // By path: the VMM's sandbox shows /usr and --vmm-bin's own dir, not PATH's other dirs.
+  const vmm = installStubVmm(s.bin);
+  const r = vmsvc(['generate', '--data', data, '--out', s.out, '--runtime-dir', s.run, '--log-dir', s.log, '--timeout-up', '20000', '--execlineb', s6rc.bin('execlineb'), '--vmm-bin', vmm, ...extra]);
   if (r.code !== 0) throw new Error(`generate failed: ${r.stderr}`);
   return s;
 }
@@ -221,7 +223,8 @@ realS6rcTest('cloud-hypervisor: several disks follow one --disk and several link
   // at v53.0) and open_disk_image reopens it (block/src/lib.rs:530-536), so a /proc/self/fd/N
   // would be checked against the image's own permissions (generator/vmm/cloud-hypervisor.ts).
   for (const vm of ['appvm-secure', 'vpnvm', 'netvm']) t.deepEqual(recordedFds(path.join(s.run, vm)), [], vm);
-  t.false(read(path.join(s.out, 'vm-netvm', 'run')).includes('unshare'));
+  // No root opens, so no private mount namespace for them (bwrap's --unshare-* options are the sandbox's).
+  t.notRegex(read(path.join(s.out, 'vm-netvm', 'run')), /^unshare /m);
 });
 
 
@@ -229,8 +232,8 @@ realS6rcTest('--vmm qemu: exact argv, QMP readiness, console socket, serial log'
   const { root, data } = dataDirWith({ netvm: {}, 'appvm-lynx': { providers: ['netvm'], disks: ['root.img', 'home.img'] } });
   t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
   const s = { out: path.join(root, 'out'), run: path.join(root, 'run'), log: path.join(root, 'log'), bin: path.join(root, 'bin') };
-  installStubVmm(s.bin, 'qemu-system-x86_64');
-  const r = vmsvc(['generate', '--vmm', 'qemu', '--execlineb', s6rc.bin('execlineb'), '--data', data, '--out', s.out, '--runtime-dir', s.run, '--log-dir', s.log, '--writable-disks']);
+  const qemu = installStubVmm(s.bin, 'qemu-system-x86_64');
+  const r = vmsvc(['generate', '--vmm', 'qemu', '--vmm-bin', qemu, '--execlineb', s6rc.bin('execlineb'), '--data', data, '--out', s.out, '--runtime-dir', s.run, '--log-dir', s.log, '--writable-disks']);
   t.is(r.code, 0, r.stderr);
   const emu = await startS6rc(s6rc, [s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
   t.teardown(() => emu.stop());
@@ -299,8 +302,8 @@ realS6rcTest('--vmm crosvm: exact argv; the user console it cannot offer is a ch
   t.is(writable.code, 1);
   t.regex(writable.stderr, /error\[vmm-unsupported\]: --writable-disks: crosvm cannot be told a disk image is raw/);
 
-  installStubVmm(s.bin, 'crosvm');
-  const r = vmsvc(['generate', '--vmm', 'crosvm', '--execlineb', s6rc.bin('execlineb'), '--no-user-console', '--memory', '1G', '--cpus', '2',
+  const crosvm = installStubVmm(s.bin, 'crosvm');
+  const r = vmsvc(['generate', '--vmm', 'crosvm', '--vmm-bin', crosvm, '--execlineb', s6rc.bin('execlineb'), '--no-user-console', '--memory', '1G', '--cpus', '2',
     '--data', data, '--out', s.out, '--runtime-dir', s.run, '--log-dir', s.log]);
   t.is(r.code, 0, r.stderr);
   const emu = await startS6rc(s6rc, [s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
@@ -387,6 +390,58 @@ realS6rcTest('each VM its own uids (the default): VMM and loggers as numbers of 
   t.is(owner(link.providerTap), ids.b!.vmm);
 });
 
+realS6rcTest('each VMM in a sandbox of its own (the default): it sees its own runtime dir, kernel and disk and not another VM\'s, nor /etc, /home or the logs; its pid namespace holds it and bwrap alone; no new privileges; a stop and a kill still end it', async (t, s6rc) => {
+  const s = setup(t, s6rc, { a: { disks: ['root.img'] }, b: { disks: ['root.img'] } }, ['--stop-timeout', '20000']);
+  const look = {
+    ownRuntime: path.join(s.run, 'a'), ownKernel: path.join(s.data, 'a', 'vmlinux'), ownDisk: path.join(s.data, 'a', 'blk', 'root.img'),
+    otherRuntime: path.join(s.run, 'b'), otherKernel: path.join(s.data, 'b', 'vmlinux'), otherDisk: path.join(s.data, 'b', 'blk', 'root.img'),
+    ownVmDir: path.join(s.data, 'a', 'config'), logs: s.log, shadow: '/etc/shadow', etc: '/etc', home: '/home', root: '/root', sys: '/sys',
+  };
+  const emu = await startS6rc(s6rc, [s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}`, STUB_LOOK: Object.values(look).join(':') } });
+  t.teardown(() => emu.stop());
+  await emu.up(['vms'], { timeoutMs: 30_000 });
+  await waitFor('what a\'s VMM sees', () => read(path.join(s.run, 'a', 'sees')) !== '');
+  const sees = JSON.parse(read(path.join(s.run, 'a', 'sees'))) as Record<string, string>;
+  t.deepEqual(Object.fromEntries(Object.entries(look).map(([k, p]) => [k, sees[p]])), {
+    ownRuntime: 'readable', ownKernel: 'readable', ownDisk: 'readable',
+    otherRuntime: 'absent', otherKernel: 'absent', otherDisk: 'absent',
+    // Only the files it opens: not even the rest of its own VM dir.
+    ownVmDir: 'absent', logs: 'absent', shadow: 'absent', etc: 'absent', home: 'absent', root: 'absent', sys: 'absent',
+  });
+  const status = (pid: number, field: string): string => new RegExp(`^${field}:\\s+(.*)$`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]!.trim();
+  const pids: Record<string, number> = {};
+  for (const vm of ['a', 'b']) {
+    let pid: number | null = null;
+    await waitFor(`${vm}'s VMM below trap and bwrap`, () => (pid = vmmPid(emu.servicePid(`vm-${vm}`)!)) !== null && fs.existsSync(`/proc/${pid}/root${s.run}/${vm}/pid`));
+    pids[vm] = pid!;
+    t.is(status(pid!, 'NoNewPrivs'), '1', `${vm}: no new privileges`);
+    t.is(status(pid!, 'CapEff'), '0000000000000000', `${vm}: no capabilities`);
+    t.is(status(pid!, 'Uid').split(/\s+/)[0], String(fs.statSync(path.join(s.run, vm)).uid), `${vm}: still its own uid`);
+    // Its pid namespace, as its own /proc shows it: bwrap as 1, the VMM as 2, nothing else.
+    const inside = fs.readdirSync(`/proc/${pid}/root/proc`).filter((n) => /^\d+$/.test(n)).sort();
+    t.deepEqual(inside, ['1', '2'], `${vm}: its pid namespace`);
+    t.is(fs.readFileSync(`/proc/${pid}/root/proc/1/comm`, 'utf8').trim(), 'bwrap');
+    t.is(status(pid!, 'NSpid').split(/\s+/).at(-1), '2');
+    t.not(fs.readlinkSync(`/proc/${pid}/ns/pid`), fs.readlinkSync('/proc/self/ns/pid'));
+    t.not(fs.readlinkSync(`/proc/${pid}/ns/user`), fs.readlinkSync('/proc/self/ns/user'));
+    t.not(fs.readlinkSync(`/proc/${pid}/ns/mnt`), fs.readlinkSync('/proc/self/ns/mnt'));
+  }
+  t.not(fs.readlinkSync(`/proc/${pids.a}/ns/pid`), fs.readlinkSync(`/proc/${pids.b}/ns/pid`));
+  t.not(fs.readlinkSync(`/proc/${pids.a}/ns/mnt`), fs.readlinkSync(`/proc/${pids.b}/ns/mnt`));
+  // The stop presses the button through the socket the VMM made inside, and returns once it is gone.
+  let began = Date.now();
+  await emu.down(['vm-a'], { timeoutMs: 30_000 });
+  t.true(Date.now() - began < 10_000, `a stopped in ${Date.now() - began} ms, not at the 20 s bound`);
+  t.false(alive(pids.a!));
+  t.true(fs.existsSync(path.join(s.run, 'a', 'powered-off')));
+  // s6-svc -K: SIGKILL to the service's process group, which the VMM is still in (no --new-session).
+  began = Date.now();
+  const kill = spawnSync(s6rc.bin('s6-svc'), ['-K', emu.serviceDir('vm-b')], { encoding: 'utf8' });
+  t.is(kill.status, 0, kill.stderr);
+  await waitFor('b\'s VMM to be killed', () => !alive(pids.b!), 5_000, 20);
+  t.true(Date.now() - began < 2_000, `b killed in ${Date.now() - began} ms`);
+});
+
 realS6rcTest('an owner change hands the dirs over: a log dir root\'s loggers wrote is taken by the VM\'s own log uid, which keeps the old current aside', async (t, s6rc) => {
   const before = setup(t, s6rc, { solo: {} }, ['--vmm-user', 'root', '--log-user', 'root']);
   const ns = createNetns(t);
@@ -400,7 +455,7 @@ realS6rcTest('an owner change hands the dirs over: a log dir root\'s loggers wro
   const rootLines = read(path.join(log, 'current'));
   // The same dirs, now with the default.
   const out2 = path.join(before.root, 'out2');
-  const r = vmsvc(['generate', '--data', before.data, '--out', out2, '--runtime-dir', before.run, '--log-dir', before.log, '--timeout-up', '20000', '--execlineb', s6rc.bin('execlineb')]);
+  const r = vmsvc(['generate', '--data', before.data, '--out', out2, '--runtime-dir', before.run, '--log-dir', before.log, '--timeout-up', '20000', '--execlineb', s6rc.bin('execlineb'), '--vmm-bin', path.join(before.bin, 'cloud-hypervisor')]);
   t.is(r.code, 0, r.stderr);
   const second = await startS6rc(s6rc, [out2], { netns: ns, env: { PATH: `${before.bin}:${process.env.PATH ?? ''}` } });
   t.teardown(() => second.stop());
