@@ -36,6 +36,9 @@ import { defaultPipePrograms, pipelinesOf, repairPipes, type PipePrograms } from
 import { boundary } from './pause-hook.js';
 import { clearIntent, writeIntent } from './intent.js';
 import { finishInterrupted } from './recover.js';
+import { reclaimDirs, type OwnedDirs } from './reclaim.js';
+import { assignIdentities, type RunAs, type VmIdentities } from '../pipeline/identities.js';
+import { userId } from '../util/account-db.js';
 import { describeLeft, leftBesideLive, rollBack } from './update-rollback.js';
 import { manifestOf, vmChanges } from './vm-changes.js';
 import type { CheckResult } from '../pipeline/check.js';
@@ -54,7 +57,7 @@ import {
 } from '../s6rc/resources.js';
 import { sameTree, treeHash, writeEntries } from '../pipeline/write-tree.js';
 import { errnoOf } from '../util/errno.js';
-import { serviceName } from '../rules/vm-name.js';
+import { serviceName, type VmName } from '../rules/vm-name.js';
 import { tempSuffix } from '../util/temp-name.js';
 import { CommandError, EXIT, guard, type Io } from '../command/shell.js';
 import { WHERE_FILE, whereJson } from '../command/where.js';
@@ -132,6 +135,8 @@ interface Ctx {
   /** The VMs marked config/autostart, by name. */
   readonly marked: readonly Marked[];
   readonly rc: LiveRc;
+  /** The runtime and log dirs and who must own each VM's: what reclaim() takes back. */
+  readonly dirs: readonly OwnedDirs[];
 }
 
 function apply(opts: ApplyOptions, runner: CommandRunner, io: Io): number {
@@ -146,6 +151,7 @@ function apply(opts: ApplyOptions, runner: CommandRunner, io: Io): number {
     vms: plural(check.vms.length, 'VM'),
     size: dbSize(tree),
     marked: check.vms.filter((vm) => vm.settings.autostart).map((vm) => ({ vm: vm.name, pipeline: serviceName.pipeline(vm.name) })),
+    dirs: ownedDirs(opts.generator, check.vms.map((vm) => vm.name)),
   };
   return opts.dryRun ? step(ctx) : withLock(L, () => step(ctx));
 }
@@ -175,6 +181,30 @@ function step(ctx: Ctx): number {
   const code = Math.max(recovered, from === null ? start(ctx, links) : onLive(ctx, links, from));
   if (!opts.dryRun && runsSafely(L) !== null) record(ctx);
   return code;
+}
+
+/**
+ * Who must own each VM's runtime and log dir in the applied tree: its VMM's
+ * and its loggers' uid (a shared account's from /etc/passwd; root 0).
+ */
+function ownedDirs(gen: GeneratorOptions, names: readonly VmName[]): OwnedDirs[] {
+  // By any name read from a base dir: a name that is no VM's finds nothing.
+  const ids: ReadonlyMap<string, VmIdentities> = assignIdentities(names, gen);
+  const uidOf = (r: RunAs): number | null => (r.kind === 'ids' ? r.uid : r.kind === 'root' ? 0 : userId(r.name));
+  const owner = (role: keyof VmIdentities) => (name: string): number | null | undefined => {
+    const vm = ids.get(name);
+    return vm === undefined ? undefined : uidOf(vm[role]);
+  };
+  return [{ base: gen.runtimeDir, ownerOf: owner('vmm') }, { base: gen.logDir, ownerOf: owner('log') }];
+}
+
+/** The dirs of gone or moved VMs given back to root (reclaim.ts) before anything starts, saying so. */
+function reclaim(ctx: Ctx): void {
+  const r = reclaimDirs(ctx.dirs);
+  if ('error' in r) ctx.io.err(`vmsvc: warning: ${printable(r.error)}\n`);
+  else if (r.reclaimed.length > 0) {
+    ctx.io.out(`vmsvc: took back ${plural(r.reclaimed.length, 'dir')} whose owner no longer runs that VM (gone, or its uid moved): ${r.reclaimed.map(p).join(', ')}\n`);
+  }
 }
 
 /** What a killed s6-rc-update left beside the live dir, moved back and removed (update-rollback.ts), saying so; a dry run only says. */
@@ -277,6 +307,7 @@ function start(ctx: Ctx, links: DbLinks): number {
   prune(L, keptHashes(next, hash));
   boundary('linked');
   io.out(`vmsvc: started ${p(L.live)} on ${COMPILED_DIR}/${hash} (${ctx.vms}, ${plural(plan.added.length, 'service')}, ${downHint})\n`);
+  reclaim(ctx);
   // The whole bundle by name: what the boot oneshot would run by hand.
   return done(ctx, autostart.length === 0 ? EXIT.ok : bringUp(ctx, [opts.generator.autostartBundle], autostart));
 }
@@ -391,6 +422,7 @@ function update(ctx: Ctx, links: DbLinks, from: string): number {
     prune(L, keptHashes(next, hash));
     boundary('linked');
     for (const line of describePlan(plan)) io.out(`  ${line}\n`);
+    reclaim(ctx);
     const inNew = new Set(servicesOf(tree).keys());
     const back = upChange(ctx.rc, handover.filter((name) => inNew.has(name)));
     boundary('restored');

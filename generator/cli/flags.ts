@@ -10,7 +10,7 @@ import { defaultOptions, STOP_TIMEOUT_LIMIT_MS, type GeneratorOptions } from '..
 import { VMM_UNSAFE } from '../rules/vm-name.js';
 import { vmsInRange, type IdRange, type Principal } from '../pipeline/identities.js';
 import { SANDBOXES } from '../pipeline/sandbox.js';
-import { groupId } from '../util/group-db.js';
+import { groupId } from '../util/account-db.js';
 import { DEFAULT_STATE_DIR, defaultStateDir, STATE_ENV } from '../command/where.js';
 import { ACCELS, MEMORY_SIZE, memoryBytes, VMM_FACTS, VMMS } from '../vmm/index.js';
 

@@ -1153,8 +1153,9 @@ export function lexWords(script: string): string[] | string {
  * next option (--net or --serial); returns the problems.
  */
 export function runScriptProblems(script: string, kernel: string, disks: readonly string[], vmm: 'cloud-hypervisor' | 'crosvm' | 'qemu' = 'cloud-hypervisor'): string[] {
-  const words = lexWords(script);
-  if (typeof words === 'string') return [`the run script does not lex: ${words}`];
+  const lexed = lexWords(script);
+  if (typeof lexed === 'string') return [`the run script does not lex: ${lexed}`];
+  const words = handedOver(lexed);
   if (vmm === 'crosvm') return crosvmArgvProblems(words, kernel, disks);
   if (vmm === 'qemu') return qemuArgvProblems(words, kernel, disks);
   const problems: string[] = [];
@@ -1172,6 +1173,28 @@ export function runScriptProblems(script: string, kernel: string, disks: readonl
     }
   }
   return problems;
+}
+
+/**
+ * The words with each descriptor the VMM gets (templates/common/open-files.hbs)
+ * replaced by the file root opened on it: `redirfd -rnb N FILE` (or -unb)
+ * gives fd N; crosvm's /proc/self/fd/N and QEMU's /dev/fdset/M (`-add-fd
+ * fd=N,set=M`) name it. So the checks below see the files, whichever way
+ * they reach the VMM.
+ */
+function handedOver(words: readonly string[]): string[] {
+  const fds = new Map<string, string>();
+  words.forEach((w, i) => {
+    if (w === 'redirfd' && /^-[ru]nb$/.test(words[i + 1] ?? '')) fds.set(words[i + 2] ?? '', words[i + 3] ?? '');
+  });
+  const sets = new Map<string, string>();
+  words.forEach((w, i) => {
+    const m = w === '-add-fd' ? /^fd=(\d+),set=(\d+)$/.exec(words[i + 1] ?? '') : null;
+    if (m !== null && !sets.has(m[2]!)) sets.set(m[2]!, fds.get(m[1]!) ?? `(fd ${m[1]!} not opened)`);
+  });
+  return words.map((w) => w
+    .replace(/\/proc\/self\/fd\/(\d+)/g, (x, n: string) => fds.get(n) ?? x)
+    .replace(/\/dev\/fdset\/(\d+)/g, (x, n: string) => sets.get(n) ?? x));
 }
 
 /** QEMU 7.2: one -kernel, and one -drive per disk, in order (templates/qemu/vm-run.hbs). */

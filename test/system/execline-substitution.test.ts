@@ -214,14 +214,14 @@ async function checkVm(t: ExecutionContext, vmm: Vmm, stubs: Stubs, service: str
   const run = await stubs.runAndStop(service);
   // The VMM's own logger runs beside the rest (pipeline -d), so its calls land when they land: counted once, in either.
   const logUid = drop(vm.ids.log);
-  const vmmLogger = (c: Call): boolean => c.program === 's6-log' || (c.program === 'test' && c.args[0] === '-d') || (c.program === 's6-applyuidgid' && c.args[1] === logUid.args[1]);
+  const vmmLogger = (c: Call): boolean => c.program === 's6-log' || (c.program === 'test' && c.args[1] === path.join(vm.log, 'vmm')) || (c.program === 's6-applyuidgid' && c.args[1] === logUid.args[1]);
   const start = calls(run.start).filter((c) => !vmmLogger(c));
   const stop = calls(run.stop).filter((c) => !vmmLogger(c));
   const vmmLog = path.join(vm.log, 'vmm');
   const consoleSocket = facts.console.kind === 'socket' ? [path.join(vm.runtime, facts.console.socket)] : [];
   t.deepEqual(calls([...run.start, ...run.stop]).filter(vmmLogger), [
     logUid,
-    { program: 'test', args: ['-d', vmmLog, '-a', '!', '-O', vmmLog], stdin: null },
+    { program: 'test', args: ['-h', vmmLog, '-o', '-d', vmmLog, '-a', '!', '-O', vmmLog], stdin: null },
     { program: 's6-log', args: ['--', 'n3', 's131072', 'T', vmmLog], stdin: null },
   ], `${at}: the VMM's stderr goes to its own logger, as the log uid, in its own dir`);
   t.deepEqual(start.slice(0, -1), [
@@ -270,7 +270,10 @@ async function checkVm(t: ExecutionContext, vmm: Vmm, stubs: Stubs, service: str
 
   // The logger: its own log dir, exactly.
   const log = await stubs.run(['./run'], logger);
-  const logFile = (f: string): Call => ({ program: 'test', args: ['-e', path.join(vm.log, f), '-a', '!', '-O', path.join(vm.log, f)], stdin: null });
+  const logFile = (f: string): Call => {
+    const p = path.join(vm.log, f);
+    return { program: 'test', args: ['-h', p, '-o', '-e', p, '-a', '!', '-O', p], stdin: null };
+  };
   t.deepEqual(calls(log.calls), [
     { program: 'mkdir', args: ['-p', '-m', '0750', '--', vm.log], stdin: null },
     { program: 'chown', args: ['-h', '--', owner(vm.ids.log), vm.log], stdin: null },

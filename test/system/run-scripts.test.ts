@@ -472,6 +472,28 @@ realS6rcTest('an owner change hands the dirs over: a log dir root\'s loggers wro
   t.is(fs.statSync(path.join(log, 'vmm.previous-owner')).uid, 0);
 });
 
+realS6rcTest('a link left in the log dir (by a uid that had it before) is moved aside, never followed by s6-log', async (t, s6rc) => {
+  const s = setup(t, s6rc, { solo: {} });
+  // Somewhere the log uid may write, outside its dir: where the links lead.
+  const elsewhere = path.join(s.root, 'elsewhere');
+  fs.mkdirSync(elsewhere, { mode: 0o777 });
+  fs.chmodSync(elsewhere, 0o777);
+  const log = path.join(s.log, 'solo');
+  fs.mkdirSync(log, { recursive: true });
+  fs.symlinkSync(path.join(elsewhere, 'serial'), path.join(log, 'current'));
+  fs.symlinkSync(path.join(elsewhere, 'vmm'), path.join(log, 'vmm'));
+  const emu = await startS6rc(s6rc, [s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
+  t.teardown(() => emu.stop());
+  await emu.up(['vms'], { timeoutMs: 30_000 });
+  await waitFor('serial lines', () => read(path.join(log, 'current')).includes('serial: booted'));
+  await waitFor('the VMM log', () => read(path.join(log, 'vmm', 'current')).includes('NOT-SERIAL'));
+  t.true(fs.lstatSync(path.join(log, 'current')).isFile());
+  t.true(fs.lstatSync(path.join(log, 'vmm')).isDirectory());
+  t.true(fs.lstatSync(path.join(log, 'previous-owner.current')).isSymbolicLink());
+  t.true(fs.lstatSync(path.join(log, 'vmm.previous-owner')).isSymbolicLink());
+  t.deepEqual(fs.readdirSync(elsewhere), [], 'nothing written where the links led');
+});
+
 realS6rcTest('--vmm-user and --log-user: the VMM and s6-log run as those users and own their dirs', async (t, s6rc) => {
   const s = setup(t, s6rc, { solo: {} }, ['--vmm-user', 'nobody', '--log-user', 'daemon']);
   fs.chmodSync(s.root, 0o755);
