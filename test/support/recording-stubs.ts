@@ -165,8 +165,9 @@ export function makeStubs(root: string, execlineBin: string, vmmProgram: string,
       const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
       try {
         await waitFor(`${serviceDir}/run to start the VMM`, () => readCalls(records).some((c) => c.program === 's6-notifyoncheck'), 20_000, 20);
-        const start = readCalls(records);
+        // One listing for both: a call recorded between two listings would be in neither.
         const seen = new Set(fs.readdirSync(records));
+        const start = readCalls(records, (f) => seen.has(f));
         process.kill(pid, 'SIGTERM');
         const handlerDone = (): boolean => readCalls(records).some((c) => c.program === 's6-svc' && c.args[0] === '-i');
         await waitFor(`${serviceDir}/run's stop handler to end`, handlerDone, 20_000, 20);
@@ -176,7 +177,7 @@ export function makeStubs(root: string, execlineBin: string, vmmProgram: string,
         await waitFor(`${serviceDir}/run's VMM logger to start`, () => readCalls(records).some((c) => c.program === 's6-log'), 20_000, 20);
         killGroup();
         await exited;
-        const stop = readCalls(records, seen);
+        const stop = readCalls(records, (f) => !seen.has(f));
         return { start, stop };
       } finally {
         killGroup();
@@ -185,9 +186,9 @@ export function makeStubs(root: string, execlineBin: string, vmmProgram: string,
   };
 }
 
-/** The calls recorded in `records`, oldest first; `skip`: record files already read before. */
-function readCalls(records: string, skip: ReadonlySet<string> = new Set()): Call[] {
-  const files = fs.readdirSync(records).filter((f) => f.endsWith('.argv') && !skip.has(f)).sort(byCallTime);
+/** The calls recorded in `records`, oldest first; `which`: the record files to read (by name). */
+function readCalls(records: string, which: (file: string) => boolean = () => true): Call[] {
+  const files = fs.readdirSync(records).filter((f) => f.endsWith('.argv') && which(f)).sort(byCallTime);
   return files.map((f) => {
     const words = fs.readFileSync(path.join(records, f), 'utf8').split('\0').slice(0, -1);
     const stdinFile = path.join(records, f.replace(/\.argv$/, '.stdin'));
