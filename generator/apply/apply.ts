@@ -37,7 +37,7 @@ import { boundary } from './pause-hook.js';
 import { clearIntent, writeIntent } from './intent.js';
 import { finishInterrupted } from './recover.js';
 import { reclaimDirs, type OwnedDirs } from './reclaim.js';
-import { assignIdentities, type RunAs, type VmIdentities } from '../pipeline/identities.js';
+import { assignIdentities, type Principal, type VmIdentities } from '../pipeline/identities.js';
 import { userId } from '../util/account-db.js';
 import { describeLeft, leftBesideLive, rollBack } from './update-rollback.js';
 import { manifestOf, vmChanges } from './vm-changes.js';
@@ -190,10 +190,12 @@ function step(ctx: Ctx): number {
 function ownedDirs(gen: GeneratorOptions, names: readonly VmName[]): OwnedDirs[] {
   // By any name read from a base dir: a name that is no VM's finds nothing.
   const ids: ReadonlyMap<string, VmIdentities> = assignIdentities(names, gen);
-  const uidOf = (r: RunAs): number | null => (r.kind === 'ids' ? r.uid : r.kind === 'root' ? 0 : userId(r.name));
+  // A shared account is every VM's: looked up once, not once a VM.
+  const account = (p: Principal): number | null => (p.kind === 'shared' ? userId(p.name) : null);
+  const shared = { vmm: account(gen.vmmUser), log: account(gen.logUser) };
   const owner = (role: keyof VmIdentities) => (name: string): number | null | undefined => {
-    const vm = ids.get(name);
-    return vm === undefined ? undefined : uidOf(vm[role]);
+    const r = ids.get(name)?.[role];
+    return r === undefined ? undefined : r.kind === 'ids' ? r.uid : r.kind === 'root' ? 0 : shared[role];
   };
   return [{ base: gen.runtimeDir, ownerOf: owner('vmm') }, { base: gen.logDir, ownerOf: owner('log') }];
 }

@@ -61,7 +61,8 @@ export interface IdentityOptions {
 /** VMs a range has room for: two ids each. */
 export const vmsInRange = (range: IdRange): number => Math.floor(range.count / 2);
 
-function preferredSlot(name: string, slots: number): number {
+/** The slot a VM's name hashes to, before probing. */
+export function preferredSlot(name: string, slots: number): number {
   return createHash('sha256').update('vmsvc-id\0').update(name).digest().readUInt32BE(0) % slots;
 }
 
@@ -80,25 +81,22 @@ export function assignIdentities(names: readonly VmName[], o: IdentityOptions): 
     const placed = placeInSlots(keyed.map((k) => k.slot), 0, slots - 1);
     keyed.forEach((k, i) => slotOf.set(k.name, placed[i]!));
   }
-  const runAs = (p: Principal, name: VmName, offset: 0 | 1, groups: readonly number[]): RunAs => {
-    switch (p.kind) {
-      case 'root':
-      case 'shared':
-        return p;
-      case 'per-vm': {
-        const id = o.idRange.base + 2 * slotOf.get(name)! + offset;
-        return { kind: 'ids', uid: id, gid: id, groups };
-      }
-    }
+  const runAs = (role: keyof VmIdentities, name: VmName): RunAs => {
+    const p = role === 'vmm' ? o.vmmUser : o.logUser;
+    return p.kind === 'per-vm' ? idsAt(o, slotOf.get(name)!, role) : p;
   };
-  const kvm = o.kvmGid === null ? [] : [o.kvmGid];
-  return new Map(names.map((name) => [name, { vmm: runAs(o.vmmUser, name, 0, kvm), log: runAs(o.logUser, name, 1, []) }]));
+  return new Map(names.map((name) => [name, { vmm: runAs('vmm', name), log: runAs('log', name) }]));
+}
+
+/** Slot `slot`'s VMM ids (base + 2 x slot) or logger ids (the next); only the VMM gets the kvm group. */
+function idsAt(o: IdentityOptions, slot: number, role: keyof VmIdentities): RunAs {
+  const id = o.idRange.base + 2 * slot + (role === 'vmm' ? 0 : 1);
+  return { kind: 'ids', uid: id, gid: id, groups: role === 'vmm' && o.kvmGid !== null ? [o.kvmGid] : [] };
 }
 
 /** What a VMM runs as, for a probe of the host: a per-vm VMM as the first ids of the range. */
 export function sampleVmmRunAs(o: IdentityOptions): RunAs {
-  if (o.vmmUser.kind !== 'per-vm') return o.vmmUser;
-  return { kind: 'ids', uid: o.idRange.base, gid: o.idRange.base, groups: o.kvmGid === null ? [] : [o.kvmGid] };
+  return o.vmmUser.kind === 'per-vm' ? idsAt(o, 0, 'vmm') : o.vmmUser;
 }
 
 /**
