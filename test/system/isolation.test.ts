@@ -10,7 +10,6 @@
 import type { ExecutionContext } from 'ava';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { startS6rc } from '../harness/real-s6rc.js';
 import { vmsvc } from '../support/cli.js';
 import { dataDirWith } from '../support/data-dir.js';
@@ -18,42 +17,9 @@ import { createNetns } from '../support/netns.js';
 import { vmmPid } from '../support/processes.js';
 import { realS6rcTest, type RealS6rc } from '../support/real-s6rc.js';
 import { installStubVmm } from '../support/stub-vmm.js';
+import { attack } from '../support/attacker.js';
 import { waitFor } from '../support/wait.js';
 
-/**
- * One attempt, by name, printing "ok" or the errno's name. TUNSETIFF is
- * what a VMM does to attach to a tap (linux/if_tun.h: IFF_TAP | IFF_NO_PI);
- * /proc/PID/environ needs PTRACE_MODE_READ, the check ptrace's attach makes.
- */
-const ATTACKER = `
-import errno, fcntl, os, socket, struct, sys
-action, target = sys.argv[1], sys.argv[2]
-try:
-    if action == 'tap':
-        fd = os.open('/dev/net/tun', os.O_RDWR)
-        fcntl.ioctl(fd, 0x400454ca, struct.pack('16sH', target.encode(), 0x0002 | 0x1000))
-    elif action == 'connect':
-        socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).connect(target)
-    elif action == 'signal':
-        os.kill(int(target), 0)
-    elif action == 'trace':
-        open('/proc/%s/environ' % target, 'rb').read()
-    elif action == 'read':
-        open(target, 'rb').read(1)
-    elif action == 'write':
-        os.close(os.open(target, os.O_WRONLY | os.O_APPEND))
-    elif action == 'list':
-        # What else runs there: the attacker itself is left out.
-        print(' '.join(sorted((n for n in os.listdir(target) if n.isdigit() and int(n) != os.getpid()), key=int)))
-        sys.exit(0)
-    elif action == 'create':
-        p = os.path.join(target, '.attack')
-        os.close(os.open(p, os.O_WRONLY | os.O_CREAT, 0o600))
-        os.unlink(p)
-    print('ok')
-except OSError as e:
-    print(errno.errorcode.get(e.errno, str(e.errno)))
-`;
 
 interface Creds {
   readonly uid: number;
@@ -99,13 +65,8 @@ realS6rcTest('isolation by attack, uids alone (--sandbox none): from a\'s VMM, a
   t.not(a.uid, credsOf(vmm.b).uid);
 
   /** The attempt, made as a's VMM: in its mount and network namespaces, with its uid, gid and groups. */
-  const asA = (action: string, target: string): string => {
-    const r = spawnSync('nsenter', ['-t', String(vmm.a), '-m', '-n', '--',
-      s6rc.bin('s6-applyuidgid'), '-u', String(a.uid), '-g', String(a.gid), '-G', a.groups.join(','),
-      '/usr/bin/python3', '-c', ATTACKER, action, target], { encoding: 'utf8', timeout: 20_000 });
-    if (r.status !== 0) throw new Error(`attacker ${action} ${target}: exit ${r.status}: ${r.stderr}`);
-    return r.stdout.trim();
-  };
+  const asA = (action: string, target: string): string => attack(['nsenter', '-t', String(vmm.a), '-m', '-n', '--',
+    s6rc.bin('s6-applyuidgid'), '-u', String(a.uid), '-g', String(a.gid), '-G', a.groups.join(',')], action, target);
   const attacks: Array<[string, string, string, string]> = [
     // [what, action, b's or the host's target (refused), a's own target (allowed)]
     ['attach to the other side\'s tap of its own link', 'tap', link.providerTap, link.clientTap],
@@ -127,7 +88,7 @@ realS6rcTest('isolation by attack, uids alone (--sandbox none): from a\'s VMM, a
   t.regex(asA('read', '/etc/shadow'), REFUSED, 'attack: read /etc/shadow');
   t.regex(asA('signal', String(emu.servicePid('vm-a')!)), REFUSED, 'attack: signal its own trap (root)');
   t.regex(asA('signal', String(emu.svscanPid)), REFUSED, 'attack: signal s6-svscan');
-  t.is(spawnSync('/usr/bin/python3', ['-c', ATTACKER, 'read', '/etc/shadow'], { encoding: 'utf8' }).stdout.trim(), 'ok', 'control: root reads /etc/shadow');
+  t.is(attack([], 'read', '/etc/shadow'), 'ok', 'control: root reads /etc/shadow');
 });
 
 realS6rcTest('isolation by attack, in the sandbox (the default): inside a\'s sandbox, as its uid, b\'s and the host\'s files are not there, no other process is, b\'s tap is refused; a\'s own work', async (t, s6rc) => {
@@ -135,12 +96,8 @@ realS6rcTest('isolation by attack, in the sandbox (the default): inside a\'s san
   const a = credsOf(vmm.a);
   t.not(a.uid, 0);
   /** The attempt, made inside a's sandbox: every namespace of its VMM's (user, pid, mount, ...), its uid and gid. */
-  const inA = (action: string, target: string): string => {
-    const r = spawnSync('nsenter', ['-t', String(vmm.a), '--all', '-S', String(a.uid), '-G', String(a.gid), '--',
-      '/usr/bin/python3', '-c', ATTACKER, action, target], { encoding: 'utf8', timeout: 20_000 });
-    if (r.status !== 0) throw new Error(`attacker ${action} ${target}: exit ${r.status}: ${r.stderr}`);
-    return r.stdout.trim();
-  };
+  const inA = (action: string, target: string): string =>
+    attack(['nsenter', '-t', String(vmm.a), '--all', '-S', String(a.uid), '-G', String(a.gid), '--'], action, target);
   // Its own world: its runtime dir and socket, its tap, its VMM (pid 2: bwrap is 1).
   t.is(inA('connect', path.join(run, 'a', 'api.sock')), 'ok', 'control: a\'s own API socket');
   t.is(inA('create', path.join(run, 'a')), 'ok', 'control: a\'s own runtime dir');

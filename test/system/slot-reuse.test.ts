@@ -13,32 +13,16 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createHash } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
 import { makeVm } from '../support/data-dir.js';
 import { realS6rcTest } from '../support/real-s6rc.js';
 import { installTinyVmm, startRig, TINY_VMM_FLAGS } from '../support/real-rig.js';
+import { attack } from '../support/attacker.js';
 import { waitFor } from '../support/wait.js';
+import { DEFAULT_ID_RANGE, preferredSlot, vmsInRange } from '../../generator/pipeline/identities.js';
 
-const ATTACKER = `
-import errno, os, sys
-action, target = sys.argv[1], sys.argv[2]
-try:
-    if action == 'read':
-        open(target, 'rb').read(1)
-    elif action == 'write':
-        os.close(os.open(target, os.O_WRONLY | os.O_APPEND))
-    elif action == 'create':
-        p = os.path.join(target, '.attack')
-        os.close(os.open(p, os.O_WRONLY | os.O_CREAT, 0o600))
-        os.unlink(p)
-    print('ok')
-except OSError as e:
-    print(errno.errorcode.get(e.errno, str(e.errno)))
-`;
 
-/** identities.ts preferredSlot, default range (32768 slots). */
-const slotOf = (name: string): number => createHash('sha256').update('vmsvc-id\0').update(name).digest().readUInt32BE(0) % 32768;
+/** The slot a name hashes to in the default range. */
+const slotOf = (name: string): number => preferredSlot(name, vmsInRange(DEFAULT_ID_RANGE));
 
 realS6rcTest('slot reuse: a VM that takes a gone VM\'s slot gets its uids, but not the gone VM\'s log and runtime dirs, which apply took back; b back later gets them again', async (t, real) => {
   // c hashes to b's slot: with b gone it gets b's uids (with b there, the probe would push it up one).
@@ -69,11 +53,8 @@ realS6rcTest('slot reuse: a VM that takes a gone VM\'s slot gets its uids, but n
   t.is(cLogUid, bLogUid, 'precondition: c has b\'s old logger uid');
   t.is(cVmmUid, bVmmUid, 'precondition: c has b\'s old VMM uid');
 
-  const as = (uid: number, action: string, target: string): string => {
-    const res = spawnSync(real.bin('s6-applyuidgid'), ['-u', String(uid), '-g', String(uid), '-G', '', '/usr/bin/python3', '-c', ATTACKER, action, target], { encoding: 'utf8', timeout: 20_000 });
-    if (res.status !== 0) throw new Error(`attacker ${action} ${target}: exit ${res.status}: ${res.stderr}`);
-    return res.stdout.trim();
-  };
+  const as = (uid: number, action: string, target: string): string =>
+    attack([real.bin('s6-applyuidgid'), '-u', String(uid), '-g', String(uid), '-G', ''], action, target);
   const REFUSED = /^(EACCES|EPERM|ENOENT)$/;
   // Controls: c's own.
   t.is(as(cLogUid, 'read', path.join(log, c, 'current')), 'ok', 'control: c\'s logger reads its own log');
