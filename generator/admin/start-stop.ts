@@ -22,11 +22,12 @@
  * were up: s6-rc has no restart of its own.
  */
 import { printable } from '../util/bytes.js';
-import { clientsOf, findVm, json, liveState, providersOf, readTree, type AdminVm, type Tree } from './inventory.js';
+import { clientsOf, findVm, json, liveState, providersOf, readTree, type AdminVm, type LiveState, type Tree } from './inventory.js';
 import * as path from 'node:path';
 import { readUntrusted } from '../util/untrusted.js';
-import { spawnRunner, type CommandRunner } from '../util/command-runner.js';
+import { spawnRunner, type CommandResult, type CommandRunner } from '../util/command-runner.js';
 import { CommandError, EXIT, guard, type Io } from '../command/shell.js';
+import { oneshotGroups } from '../s6rc/oneshots-first.js';
 import { upList } from '../s6rc/up-list.js';
 
 export type Action = 'start' | 'stop' | 'restart';
@@ -91,9 +92,11 @@ function change(action: Action, args: StartStopArgs, io: Io, runner: CommandRunn
     const servicedirs = { scandir: path.join(args.live, 'servicedirs'), prefix: '' };
     // Running: s6-rc brought it up and its supervisor still runs it (a crash loop's VM is neither).
     const running = new Set<string>();
+    const states = new Map<string, LiveState>();
     for (const vm of vms) {
-      const s = (await liveState(servicedirs, vm.services.vm, runner)).state;
-      if (up.has(vm.services.vm) && (s === 'up' || s === 'ready')) running.add(vm.name);
+      const state = await liveState(servicedirs, vm.services.vm, runner);
+      states.set(vm.services.vm, state);
+      if (up.has(vm.services.vm) && (state.state === 'up' || state.state === 'ready')) running.add(vm.name);
     }
     const already = vms.filter((vm) => (action === 'start' ? running.has(vm.name) : action === 'stop' ? !up.has(vm.services.vm) : false));
     for (const vm of already) say(`VM ${printable(vm.name)} is already ${action === 'start' ? 'running' : 'stopped'}`);
@@ -129,6 +132,9 @@ function change(action: Action, args: StartStopArgs, io: Io, runner: CommandRunn
         if (args.json) io.err(printableLines(r.stdout));
         else io.out(printableLines(r.stdout));
       }
+      return failedIf(argv, r);
+    };
+    const failedIf = (argv: readonly string[], r: CommandResult): number => {
       if (r.stderr !== '') io.err(printableLines(r.stderr));
       if (r.code !== 0) io.err(`vmsvc: ${printable(argv.join(' '))} failed (exit code ${r.code})\n`);
       return r.code;
@@ -141,9 +147,14 @@ function change(action: Action, args: StartStopArgs, io: Io, runner: CommandRunn
         return finish(EXIT.ok);
       }
     }
-    const revived = await revive(tree, inStartOrder(tree, names), args, say, io, runner);
+    // A stop changed what the states read above say.
+    const revived = await revive(tree, inStartOrder(tree, names), action === 'start' ? states : new Map(), args, say, io, runner);
     if (revived !== EXIT.ok) return finish(revived);
-    if (rc('-u', [...services, ...clients.map((c) => findVm(tree, c).services.vm)]) !== 0) return finish(EXIT.failed);
+    const toStart = [...services, ...clients.map((c) => findVm(tree, c).services.vm)];
+    // Links first, a runner's worth at a time (oneshots-first.ts says why); one that fails is tried again by the last change.
+    const first = oneshotGroups(runner, args.s6rc, args.live, toStart, true);
+    const linksUp = first.ok ? first.groups.map((group) => rc('-u', group)).every((code) => code === 0) : failedIf(first.argv, first.result) === 0;
+    if (rc('-u', toStart) !== 0 || !linksUp) return finish(EXIT.failed);
     say(`${action === 'start' ? 'started' : 'restarted'} ${plural} ${shown}${clients.length === 0 ? '' : ` and ${clients.map(printable).join(', ')}`}`);
     return finish(EXIT.ok);
   });
@@ -166,19 +177,23 @@ function inStartOrder(tree: Tree, names: readonly string[]): string[] {
 }
 
 /**
- * Clears the death tally of each named VM's service that is not running, and
- * restarts those whose supervisor gave up, providers first (`names` in start
- * order). A failure to do so fails the start: s6-rc would report success for
+ * Clears the death tally of each named VM's service that is not running and
+ * has one, and restarts those whose supervisor gave up, providers first
+ * (`names` in start order; `known`: states already read, the others are read
+ * here). A failure to do so fails the start: s6-rc would report success for
  * a VM that stays down.
  */
-async function revive(tree: Tree, names: readonly string[], args: StartStopArgs, say: (line: string) => void, io: Io, runner: CommandRunner): Promise<number> {
+async function revive(tree: Tree, names: readonly string[], known: ReadonlyMap<string, LiveState>, args: StartStopArgs, say: (line: string) => void, io: Io, runner: CommandRunner): Promise<number> {
   const live = { scandir: path.join(args.live, 'servicedirs'), prefix: '' };
   for (const name of names) {
     const service = findVm(tree, name).services.vm;
-    const state = await liveState(live, service, runner);
+    const state = known.get(service) ?? await liveState(live, service, runner);
     if (state.state !== 'down' && state.state !== 'failed') continue;
     // -wU: wait until ready, as s6-rc would, within the service's own timeout-up.
-    const steps = [['s6-svdt-clear', state.dir], ...(state.state === 'failed' ? [['s6-svc', '-uwU', '-T', String(timeoutUpOf(tree, service)), state.dir]] : [])];
+    const steps = [
+      ...(state.deaths === 0 ? [] : [['s6-svdt-clear', state.dir]]),
+      ...(state.state === 'failed' ? [['s6-svc', '-uwU', '-T', String(timeoutUpOf(tree, service)), state.dir]] : []),
+    ];
     for (const step of steps) {
       const r = runner.run(step);
       if (r.stderr !== '') io.err(printableLines(r.stderr));

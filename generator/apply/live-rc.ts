@@ -1,5 +1,5 @@
 /**
- * The s6-rc calls apply makes on the live system (`-a list`, `-u change`,
+ * The s6-rc calls apply makes on the live system (`-a list`, `-u listall`, `-u change`,
  * `-d change`) and how a failed program is reported: shared by the run
  * itself (apply.ts), the recovery of an interrupted one (recover.ts) and the
  * repair of s6rc-fdholder's pipes (pipe-repair.ts).
@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { printable } from '../util/bytes.js';
 import { showArgv, type CommandResult, type CommandRunner } from '../util/command-runner.js';
 import type { Io } from '../command/shell.js';
+import { oneshotGroups } from '../s6rc/oneshots-first.js';
 import { upList } from '../s6rc/up-list.js';
 
 /** s6-rc on one live directory. */
@@ -25,9 +26,24 @@ export interface LiveRc {
   readonly io: Io;
 }
 
-/** `s6-rc -u change NAMES`; false when some did not come up (s6-rc's stderr and the failed command passed on). Nothing to run for no names. */
+/**
+ * `s6-rc -u change NAMES`, the oneshots they need brought up first
+ * (oneshots-first.ts says why); false when some did not come up (s6-rc's
+ * stderr and the failed command passed on). A group of oneshots that fails
+ * does not stop the rest: the last change tries it again and starts what
+ * does not need it. Nothing to run for no names.
+ */
 export function upChange(s: LiveRc, names: readonly string[]): boolean {
-  return change(s, '-u', names);
+  const first = oneshotGroups(s.runner, s.rc, s.live, names, false);
+  let ok = true;
+  if (!first.ok) {
+    passStderr(s.io, first.result);
+    failed(s.io, [s.rc], first.argv, first.result);
+    ok = false;
+  } else {
+    for (const group of first.groups) ok = change(s, '-u', group) && ok;
+  }
+  return change(s, '-u', names) && ok;
 }
 
 /** `s6-rc -d change NAMES` (and, as s6-rc does, what depends on them); false when some did not go down. */

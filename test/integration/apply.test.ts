@@ -27,6 +27,14 @@ interface Failure {
   readonly switched?: boolean;
 }
 
+/** A directory in LIVE/servicedirs for each longrun of the database `compiled` that has none. */
+function servicedirs(live: string, compiled: string): void {
+  const dir = path.join(live, 'servicedirs');
+  const longruns = path.join(compiled, 'longruns');
+  if (!fs.existsSync(longruns)) return;
+  for (const n of fs.readFileSync(longruns, 'utf8').split('\n').filter((l) => l !== '')) fs.mkdirSync(path.join(dir, n), { recursive: true });
+}
+
 class RecordingS6rc implements CommandRunner {
   readonly calls: string[][] = [];
   /** The conversion file's content at each s6-rc-update call. */
@@ -34,6 +42,10 @@ class RecordingS6rc implements CommandRunner {
   readonly failures = new Map<string, Failure>();
   /** What `s6-rc -a list` prints. */
   readonly up = new Set<string>();
+  /** What `s6-rc -u listall NAME` prints: NAME's closure, atomic services only (none unless set). */
+  readonly closure = new Map<string, string[]>();
+  /** s6-rc-init and s6-rc-update make LIVE/servicedirs/LONGRUN, as the real ones do (and apply then links them into the scandir). */
+  servicedirs = false;
 
   run(argv: string[]): CommandResult {
     this.calls.push([...argv]);
@@ -50,12 +62,17 @@ class RecordingS6rc implements CommandRunner {
         fs.mkdirSync(out); // partial output, as a compile that dies half-way leaves
         if (fail !== undefined) return bad(fail);
         fs.writeFileSync(path.join(out, 'n'), 'compiled\n');
+        // Its longruns, for s6-rc-init and s6-rc-update to give each a directory in LIVE/servicedirs.
+        const source = last;
+        const longruns = fs.readdirSync(source).filter((n) => fs.existsSync(path.join(source, n, 'type')) && fs.readFileSync(path.join(source, n, 'type'), 'utf8').trim() === 'longrun');
+        fs.writeFileSync(path.join(out, 'longruns'), longruns.join('\n'));
         return ok;
       }
       case 's6-rc-init': {
         if (fail !== undefined) return bad(fail);
         fs.mkdirSync(opt('-l'));
         fs.symlinkSync(opt('-c'), path.join(opt('-l'), 'compiled'));
+        if (this.servicedirs) servicedirs(opt('-l'), opt('-c'));
         return ok;
       }
       case 's6-rc-update': {
@@ -64,11 +81,13 @@ class RecordingS6rc implements CommandRunner {
         const link = path.join(opt('-l'), 'compiled');
         fs.rmSync(link);
         fs.symlinkSync(last, link);
+        if (this.servicedirs) servicedirs(opt('-l'), last);
         return fail === undefined ? ok : bad(fail);
       }
       case 's6-rc': {
         if (fail !== undefined) return bad(fail);
         const names = argv.slice(argv.indexOf('change') + 1);
+        if (argv.includes('listall')) return { ...ok, stdout: argv.slice(argv.indexOf('listall') + 1).flatMap((n) => this.closure.get(n) ?? []).map((n) => `${n}\n`).join('') };
         if (argv.includes('-a')) return { ...ok, stdout: [...this.up].map((n) => `${n}\n`).join('') };
         for (const n of names) {
           if (argv.includes('-u')) this.up.add(n);
@@ -310,7 +329,8 @@ test('an update stops the up services it restarts first, and brings them up on t
   const list = ['s6-rc', '-l', live, '-a', 'list'];
   const update = (h: string) => ['s6-rc-update', '-t', '600000', '-l', live, '-f', `${s.state}/conversion`, `${s.state}/compiled/${h}`];
   // vm-other restarts too, but it is down: s6-rc-update's restart line for it does nothing, and nothing stops or starts it.
-  t.deepEqual(calls(s.s6, s.state).slice(1), [list, ['s6-rc', '-l', live, '-t', '600000', '-d', 'change', 'vm-app'], list, update(h2), ['s6-rc', '-l', live, '-t', '600000', '-u', 'change', 'vm-app']]);
+  const listall = ['s6-rc', '-l', live, '-u', 'listall', 'vm-app'];
+  t.deepEqual(calls(s.s6, s.state).slice(1), [list, ['s6-rc', '-l', live, '-t', '600000', '-d', 'change', 'vm-app'], list, update(h2), listall, ['s6-rc', '-l', live, '-t', '600000', '-u', 'change', 'vm-app']]);
   t.deepEqual(s.s6.conversions.at(-1), `${HEADER}vm-app restart\nvm-other restart\n`);
   t.regex(r.out, /switched .* 0 added, 0 removed, 2 restarted\n$/);
 
@@ -319,7 +339,7 @@ test('an update stops the up services it restarts first, and brings them up on t
   s.s6.failures.set('s6-rc-update', { code: 4, stderr: 's6-rc-update: fatal: invalid service database\n' });
   const refused = s.apply();
   t.is(refused.code, 2);
-  t.deepEqual(calls(s.s6, s.state).slice(1), [list, ['s6-rc', '-l', live, '-t', '600000', '-d', 'change', 'vm-app'], list, update(h3), ['s6-rc', '-l', live, '-t', '600000', '-u', 'change', 'vm-app']]);
+  t.deepEqual(calls(s.s6, s.state).slice(1), [list, ['s6-rc', '-l', live, '-t', '600000', '-d', 'change', 'vm-app'], list, update(h3), listall, ['s6-rc', '-l', live, '-t', '600000', '-u', 'change', 'vm-app']]);
   t.regex(refused.err, new RegExp(`nothing changed: .*/live still runs compiled/${h2}, current unchanged`));
   t.true(s.s6.up.has('vm-app'), 'back up on the old database');
 
@@ -550,8 +570,8 @@ test('autostart: after s6-rc-init, s6-rc -u change on the autostart bundle (unpr
   t.is(first.code, 0, first.err);
   const live = path.join(s.state, 'live');
   const run = calls(s.s6, s.state);
-  t.deepEqual(run.map((c) => c[0]), ['s6-rc-compile', 's6-rc-init', 's6-rc']);
-  t.deepEqual(run[2], ['s6-rc', '-l', live, '-t', '600000', '-u', 'change', 'boot']);
+  t.deepEqual(run.map((c) => c[0]), ['s6-rc-compile', 's6-rc-init', 's6-rc', 's6-rc']);
+  t.deepEqual(run.slice(2), [['s6-rc', '-l', live, '-u', 'listall', 'boot'], ['s6-rc', '-l', live, '-t', '600000', '-u', 'change', 'boot']]);
   t.regex(first.out, /autostart 1 VM \(app\) and what they need; the others down until/);
   t.regex(first.out, /vmsvc: autostart: up: app\n$/);
 
@@ -561,8 +581,8 @@ test('autostart: after s6-rc-init, s6-rc -u change on the autostart bundle (unpr
   const second = s.apply({ generator: { ...defaultOptions, autostartBundle: 'boot' } });
   t.is(second.code, 0, second.err);
   const live2 = calls(s.s6, s.state);
-  t.deepEqual(live2.map((c) => c[0]), ['s6-rc-compile', 's6-rc', 's6-rc-update', 's6-rc']);
-  t.deepEqual(live2[3], ['s6-rc', '-l', live, '-t', '600000', '-u', 'change', 'vm-fresh-pipeline', 'vm-other-pipeline']);
+  t.deepEqual(live2.map((c) => c[0]), ['s6-rc-compile', 's6-rc', 's6-rc-update', 's6-rc', 's6-rc']);
+  t.deepEqual(live2[4], ['s6-rc', '-l', live, '-t', '600000', '-u', 'change', 'vm-fresh-pipeline', 'vm-other-pipeline']);
   t.regex(second.out, /vmsvc: autostart: up: fresh, other\n$/);
 
   // Marks unchanged: a live update runs no s6-rc.
@@ -570,6 +590,31 @@ test('autostart: after s6-rc-init, s6-rc -u change on the autostart bundle (unpr
   const third = s.apply({ generator: { ...defaultOptions, autostartBundle: 'boot' } });
   t.is(third.code, 0, third.err);
   t.deepEqual(calls(s.s6, s.state).map((c) => c[0]), ['s6-rc-compile', 's6-rc', 's6-rc-update']);
+});
+
+test('autostart: the links come up first, 40 to a change (s6rc-oneshot-runner serves 40 at once), then the rest; links already up are left alone', (t) => {
+  const clients = Array.from({ length: 45 }, (_, i) => `app${String(i).padStart(2, '0')}`);
+  const s = setup(t, { netvm: {}, ...Object.fromEntries(clients.map((c) => [c, { providers: ['netvm'], ...marked }])) });
+  const links = [...desiredTree(s.opts).tree.keys()].filter((k) => /^vmnet-[0-9a-f]{4}\/type$/.test(k)).map((k) => k.slice(0, -'/type'.length)).sort();
+  t.is(links.length, 45);
+  const longruns = ['vm-netvm-log', 'vm-netvm', ...clients.flatMap((c) => [`vm-${c}-log`, `vm-${c}`])];
+  // s6-rc's order: the links among the longruns, as listall prints it.
+  s.s6.servicedirs = true;
+  fs.mkdirSync(s.scandir);
+  s.s6.closure.set('autostart', [...longruns.slice(0, 3), ...links, ...longruns.slice(3)]);
+  s.s6.up.add(links[7]!);
+  const r = s.apply();
+  t.is(r.code, 0, r.err);
+  const live = path.join(s.state, 'live');
+  const down = links.filter((l) => l !== links[7]);
+  t.deepEqual(calls(s.s6, s.state).slice(2), [
+    ['s6-rc', '-l', live, '-u', 'listall', 'autostart'],
+    ['s6-rc', '-l', live, '-a', 'list'],
+    ['s6-rc', '-l', live, '-t', '600000', '-u', 'change', ...down.slice(0, 40)],
+    ['s6-rc', '-l', live, '-t', '600000', '-u', 'change', ...down.slice(40)],
+    ['s6-rc', '-l', live, '-t', '600000', '-u', 'change', 'autostart'],
+  ]);
+  t.regex(r.out, /vmsvc: autostart: up: app00, .*, app44\n$/);
 });
 
 test('autostart: a VM that does not come up makes apply exit 1, with the database loaded and current pointing at it', (t) => {

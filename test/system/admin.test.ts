@@ -721,6 +721,7 @@ test('start runs s6-rc -u change; several names and --all; failures, skipped and
   t.deepEqual(events, [
     'run s6-rc -l /run/s6-rc -b -a list',
     'out vmsvc: starting VM c after the VMs it needs: a, b\n',
+    'run s6-rc -l /run/s6-rc -b -u listall vm-c',
     'run s6-rc -l /run/s6-rc -b -u change vm-c',
     'out vmsvc: started VM c\n',
   ]);
@@ -736,7 +737,8 @@ test('start runs s6-rc -u change; several names and --all; failures, skipped and
   const failing = capture();
   const failRunner = recorder([], [], { code: 111, stdout: '', stderr: 's6-rc: fatal: unable to take locks: Permission denied\n' });
   t.is(await start({ source: g.out, ...one('a'), live: LIVE, s6rc: 's6-rc', json: false }, failing.io, failRunner), 1);
-  t.is(failing.err(), 's6-rc: fatal: unable to take locks: Permission denied\nvmsvc: s6-rc -l /run/s6-rc -b -u change vm-a failed (exit code 111)\n');
+  t.is(failing.err(), 's6-rc: fatal: unable to take locks: Permission denied\nvmsvc: s6-rc -l /run/s6-rc -b -u listall vm-a failed (exit code 111)\n'
+    + 's6-rc: fatal: unable to take locks: Permission denied\nvmsvc: s6-rc -l /run/s6-rc -b -u change vm-a failed (exit code 111)\n');
 
   const asJson = capture();
   t.is(await stop({ source: g.out, ...one('b'), live: LIVE, s6rc: 's6-rc', json: true }, asJson.io, recorder([], ['vm-b', 'vm-c'])), 0);
@@ -764,6 +766,7 @@ test('restart stops the VM and starts it again with the clients that were up', a
     'run s6-rc -l /run/s6-rc -b -a list',
     'out vmsvc: restarting VM a also restarts the VMs that need it and run: b\n',
     'run s6-rc -l /run/s6-rc -b -d change vm-a',
+    'run s6-rc -l /run/s6-rc -b -u listall vm-a vm-b',
     'run s6-rc -l /run/s6-rc -b -u change vm-a vm-b',
     'out vmsvc: restarted VM a and b\n',
   ]);
