@@ -339,7 +339,8 @@ const UNSHARE_ARG_OPTIONS = new Set(['--propagation', '--setgroups', '--map-user
 
 /**
  * Past root's opens before the drop (templates/common/open-files.hbs): an
- * `unshare` and its options, `if { ... }` blocks, and `redirfd -MODE FD FILE`.
+ * `unshare` and its options, `if { ... }` blocks, `redirfd -MODE FD FILE`
+ * and `fdclose FD`.
  * The VMM's files are handed over there, not part of its argv.
  */
 function skipOpens(words: readonly string[], i: number): number {
@@ -357,6 +358,8 @@ function skipOpens(words: readonly string[], i: number): number {
     } else if (program === 'redirfd') {
       i++;
       while (i < words.length && words[i]!.startsWith('-')) i++;
+      i += 2;
+    } else if (program === 'fdclose') {
       i += 2;
     } else {
       return i;

@@ -10,6 +10,13 @@
  * would otherwise lead root's open to any file on the host. The paths opened
  * are the scan's link-free ones (README, Symlink policy), so a link met
  * there now is an attack, and the open fails (ELOOP).
+ *
+ * A file the VMM can only take by path (cloud-hypervisor's disks, kernel and
+ * initramfs; QEMU's kernel and initramfs) is opened by root the same way, to
+ * grant the VMM's uid an ACL entry through that descriptor (setfacl on
+ * /proc/self/fd/N acts on the opened file, whatever is at the path by then),
+ * and closed again: that uid can then open its own files and no other VM's.
+ * The finish script takes the entries away once the VMM is gone.
  */
 import type { Handover } from '../vmm/index.js';
 
@@ -25,6 +32,8 @@ export interface OpenedFile {
   readonly mode: 'r' | 'u';
   readonly fd: number;
   readonly path: string;
+  /** Opened only to grant the VMM's uid these rights (an ACL entry), then closed; null: handed to the VMM. */
+  readonly grant: 'r' | 'rw' | null;
 }
 
 /** A disk as the VMM is given it. */
@@ -51,13 +60,18 @@ export interface BootFile {
 export interface OpensData {
   readonly unshare: string;
   readonly mount: string;
+  readonly setfacl: string;
   /** The data dir at run time, re-bound nosymfollow,nodev,nosuid,noexec in the private namespace. */
   readonly dataDir: string;
   readonly files: readonly OpenedFile[];
+  /** setfacl's qualifier for the VMM's user (a uid, or the shared user's name); null when nothing is granted. */
+  readonly grantee: string | null;
 }
 
 export interface HandoverData {
   readonly opens: OpensData | null;
+  /** The files granted to the VMM's uid, for the finish script to take back (same shape; every file has a grant); null: none. */
+  readonly revoke: OpensData | null;
   readonly kernel: BootFile;
   readonly initramfs: BootFile | null;
   readonly disks: readonly DiskArg[];
@@ -70,18 +84,29 @@ export interface HandoverInput {
   readonly initramfs: string | null;
   readonly disks: readonly string[];
   readonly writable: boolean;
-  readonly programs: { readonly unshare: string; readonly mount: string };
+  /** setfacl's qualifier for the VMM's user (a uid, or the shared user's name); null: the VMM runs as root and needs no grant. */
+  readonly grantee: string | null;
+  readonly programs: { readonly unshare: string; readonly mount: string; readonly setfacl: string };
 }
 
 export function planHandover(v: HandoverInput): HandoverData {
   const files: OpenedFile[] = [];
-  const open = (mode: 'r' | 'u', file: string): number => {
+  const open = (mode: 'r' | 'u', file: string, grant: 'r' | 'rw' | null = null): number => {
     const fd = FIRST_FD + files.length;
-    files.push({ mode, fd, path: file });
+    files.push({ mode, fd, path: file, grant });
     return fd;
   };
+  // By path: the VMM's uid gets an entry of its own, unless it is root; opened
+  // after the files handed over, whose descriptors then do not depend on them.
+  const grants: Array<{ readonly file: string; readonly grant: 'r' | 'rw' }> = [];
+  const byPath = (file: string, grant: 'r' | 'rw'): void => {
+    if (v.grantee !== null) grants.push({ file, grant });
+  };
   const boot = (file: string): BootFile => {
-    if (v.handover.kernel === 'path') return { path: file, source: file, byDescriptor: false };
+    if (v.handover.kernel === 'path') {
+      byPath(file, 'r');
+      return { path: file, source: file, byDescriptor: false };
+    }
     return { path: `/proc/self/fd/${open('r', file)}`, source: file, byDescriptor: true };
   };
   const kernel = boot(v.kernel);
@@ -90,6 +115,7 @@ export function planHandover(v: HandoverInput): HandoverData {
   const disks = v.disks.map((file, i): DiskArg => {
     switch (v.handover.disks) {
       case 'path':
+        byPath(file, v.writable ? 'rw' : 'r');
         return { path: file, readonly, source: file, byDescriptor: false, fdset: null };
       case 'proc-fd':
         return { path: `/proc/self/fd/${open(v.writable ? 'u' : 'r', file)}`, readonly, source: file, byDescriptor: true, fdset: null };
@@ -100,6 +126,9 @@ export function planHandover(v: HandoverInput): HandoverData {
       }
     }
   });
-  const opens = files.length === 0 ? null : { unshare: v.programs.unshare, mount: v.programs.mount, dataDir: v.dataDir, files };
-  return { opens, kernel, initramfs, disks };
+  for (const g of grants) open('r', g.file, g.grant);
+  const opensOf = (list: readonly OpenedFile[]): OpensData | null => list.length === 0 ? null : {
+    unshare: v.programs.unshare, mount: v.programs.mount, setfacl: v.programs.setfacl, dataDir: v.dataDir, files: list, grantee: v.grantee,
+  };
+  return { opens: opensOf(files), revoke: opensOf(files.filter((f) => f.grant !== null)), kernel, initramfs, disks };
 }

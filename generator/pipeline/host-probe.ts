@@ -53,7 +53,6 @@ export function probeHost(req: HostRequest, runner: CommandRunner): HostFacts {
     accel: o.accel === 'kvm' ? probeKvm(o, locate(kvmProbe, req.pathEnv, true), kvmProbe, runner) : { kind: 'not-asked' },
     sandbox: o.sandbox === 'bwrap' ? probeSandbox(o, locate(o.programs.bwrap, req.pathEnv, true), runner) : { kind: 'not-asked' },
     svscan: req.scandir === null ? null : { scandir: req.scandir, pid: findSvscan(path.resolve(req.scandir))?.pid ?? null },
-    disksByPath: VMM_FACTS[o.vmm].handover.disks === 'path' && o.vmmUser.kind !== 'root' ? o.vmm : null,
   };
 }
 
@@ -74,7 +73,10 @@ function servicePrograms(o: GeneratorOptions): Array<readonly [string, string]> 
   const principals = [o.vmmUser.kind, o.logUser.kind];
   if (principals.includes('shared')) list.push(['s6-setuidgid', p.s6Setuidgid]);
   if (principals.includes('per-vm')) list.push(['s6-applyuidgid', p.s6Applyuidgid]);
-  if (caps.handover.disks !== 'path' || caps.handover.kernel !== 'path') list.push(['unshare', p.unshare], ['mount', p.mount]);
+  const byPath = caps.handover.disks === 'path' || caps.handover.kernel === 'path';
+  const grants = byPath && o.vmmUser.kind !== 'root';
+  if (grants || caps.handover.disks !== 'path' || caps.handover.kernel !== 'path') list.push(['unshare', p.unshare], ['mount', p.mount]);
+  if (grants) list.push(['setfacl', p.setfacl]);
   if (o.sandbox === 'bwrap') list.push(['bwrap', p.bwrap]);
   if (requests.some((r) => r.via === 'socket')) list.push(['s6-ipcclient', p.s6Ipcclient], ['s6-ioconnect', p.s6Ioconnect]);
   if (requests.some((r) => r.via === 'client' && r.client === 'ch-remote')) list.push(['ch-remote', p.chRemote]);

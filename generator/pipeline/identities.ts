@@ -128,6 +128,11 @@ export function ownerSpec(r: RunAs): string | null {
   }
 }
 
+/** setfacl's qualifier for the files the VMM opens by path (pipeline/handover.ts); null for root, which needs no entry. */
+export function aclQualifier(r: RunAs): string | null {
+  return r.kind === 'root' ? null : tapUser(r);
+}
+
 /** ip tuntap's `user`: the account that may attach to a tap. */
 export function tapUser(r: RunAs): string {
   switch (r.kind) {

@@ -38,6 +38,8 @@ export interface Programs {
    */
   readonly unshare: string;
   readonly mount: string;
+  /** acl's setfacl: grants the VMM's uid the files it opens by path, through root's descriptor (pipeline/handover.ts). */
+  readonly setfacl: string;
   /** bubblewrap, which the VMM runs in after the drop of root (--sandbox bwrap). */
   readonly bwrap: string;
 }
@@ -141,6 +143,7 @@ export const defaultOptions: GeneratorOptions = {
     s6SvdtClear: 's6-svdt-clear',
     unshare: 'unshare',
     mount: 'mount',
+    setfacl: 'setfacl',
     bwrap: 'bwrap',
   },
   runtimeDir: '/run/vm',

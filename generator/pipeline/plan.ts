@@ -9,7 +9,7 @@ import type { ValidVm } from './check.js';
 import { assignLinks, type Link } from './links.js';
 import { hostPaths, type GeneratorOptions } from './options.js';
 import { serviceName, type VmName } from '../rules/vm-name.js';
-import { assignIdentities, dropArgv, ownerSpec, tapUser, type RunAs, type VmIdentities } from './identities.js';
+import { aclQualifier, assignIdentities, dropArgv, ownerSpec, tapUser, type RunAs, type VmIdentities } from './identities.js';
 import type { SettingFile, VmSettings } from '../rules/settings.js';
 import { memoryMiB, VMM_FACTS, type Vmm } from '../vmm/index.js';
 import { vmmRequestData, type RequestLimits, type VmmRequestData } from './vmm-request.js';
@@ -174,6 +174,8 @@ export interface VmFinishData {
   readonly events: string;
   /** Tells a VMM left behind by its killed parent to exit (see VmmCapabilities.quit). */
   readonly quit: VmmRequestData;
+  /** The files whose grant to the VMM's uid is taken back, as the run script opened them (pipeline/handover.ts); null: none. */
+  readonly revoke: OpensData | null;
 }
 
 /** A VMM request as a script of its own, in the service's data/ (see VmStopData.press). */
@@ -490,6 +492,7 @@ function planVm(vm: ValidVm, dataDir: string, links: VmLinks, ids: VmIdentities,
   const limits: RequestLimits = { silenceMs: REQUEST_SILENCE_MS, totalMs: PROBE_TIMEOUT_MS, runAs: ids.vmm };
   const handover = planHandover({
     handover: caps.handover, dataDir, kernel: vm.kernel, initramfs: vm.initramfs, disks: vm.disks, writable: vm.settings.writableDisks, programs: opts.programs,
+    grantee: aclQualifier(ids.vmm),
   });
   const bootFiles = [handover.kernel, ...(handover.initramfs === null ? [] : [handover.initramfs])];
   const accels = opts.accel === 'kvm-or-tcg' ? (['kvm', 'tcg'] as const) : [opts.accel];
@@ -597,6 +600,7 @@ function planVm(vm: ValidVm, dataDir: string, links: VmLinks, ids: VmIdentities,
         windowSeconds: opts.crashWindowSeconds,
         events: CRASH_EVENTS,
         quit: vmmRequestData(caps.quit, paths.controlSocket, opts.programs, limits),
+        revoke: handover.revoke,
       },
     },
     maxDeathTally: opts.crashDeaths > S6_DEFAULT_DEATH_TALLY ? opts.crashDeaths : null,

@@ -47,12 +47,6 @@ export interface HostFacts {
   readonly sandbox: SandboxFact;
   /** The scandir and the pid of the s6-svscan watching it; null when no scandir was given. */
   readonly svscan: { readonly scandir: string; readonly pid: number | null } | null;
-  /**
-   * The VMM (--vmm) when it opens disk images by path as a uid other than
-   * root (vmm/capabilities.ts Handover 'path'), so the host must give that
-   * uid the right to them; null when it gets them as descriptors, or runs as root.
-   */
-  readonly disksByPath: string | null;
 }
 
 /**
@@ -67,12 +61,6 @@ export const STOPS_APPLY: ReadonlySet<RuleId> = new Set<RuleId>(['host-s6rc-miss
 
 export function hostDiagnostics(f: HostFacts): Diagnostic[] {
   const out: Diagnostic[] = [];
-  if (f.disksByPath !== null) {
-    // A deployment fact: vmsvc changes nothing on the user partition, so the right must come from the host.
-    out.push(warning('disks-by-path', f.vmm.program, null,
-      `${f.disksByPath} opens disk images by path, as the VMM's uid: each VM's images must be readable (with writable disks, writable) by that uid, and whatever is at the path when the VMM starts is opened, as that uid`,
-      'grant each VMM uid (vmsvc show) access to its own images only, or run these VMs with --vmm qemu or --vmm crosvm, which get their disks as descriptors root opened'));
-  }
   if (f.vmm.found === null) {
     out.push(error('host-vmm-missing', f.vmm.program, null, `the VMM program ${f.vmm.program}${byFlag(f.vmm)} is not ${inPath(f.vmm.program)}`,
       'install the VMM, or name it with --vmm-bin (an absolute path, or a name in the PATH the supervision tree runs with)'));

@@ -127,8 +127,8 @@ export interface KernelProbes {
  *   writable file needs a read-only and a read-write descriptor in its set;
  * - `proc-fd`: the path `/proc/self/fd/N`, which the VMM duplicates instead
  *   of opening again;
- * - `path`: the file's own path, opened by the VMM as its uid (which must
- *   then have the right to it).
+ * - `path`: the file's own path, opened by the VMM as its uid, to which
+ *   root grants an ACL entry on the file through a descriptor.
  * No VMM reads its kernel through an fdset, so kernels are proc-fd or path.
  */
 export type Handover = 'fdset' | 'proc-fd' | 'path';

@@ -85,9 +85,8 @@ export const cloudHypervisor = {
    * vmm/src/config.rs:1429-1439 at v53.0), and open_disk_image opens it
    * with options.open(path) (block/src/lib.rs:530-536), so a /proc/self/fd/N
    * would be opened anew, checked against the file's own permissions; the
-   * kernel and initramfs likewise (vmm/src/vm.rs:1766-1772, :695-703). The
-   * VMM's uid must be able to read the images (check says so:
-   * disks-by-path).
+   * kernel and initramfs likewise (vmm/src/vm.rs:1766-1772, :695-703). Root
+   * grants the VMM's uid each of them (pipeline/handover.ts).
    */
   handover: { disks: 'path', kernel: 'path' },
 } as const satisfies VmmCapabilities;

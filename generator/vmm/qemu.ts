@@ -100,7 +100,8 @@ export const qemu = {
    * read-only disk's the O_RDONLY one alone, and it can never be written.
    * The kernel and initramfs are read by path (fopen in x86_load_linux,
    * hw/i386/x86.c:796 in 7.2, hw/i386/x86-common.c:670 in 10.2; open() in
-   * hw/core/loader.c), so they stay paths the VMM's uid must be able to read.
+   * hw/core/loader.c), so they stay paths, which root grants the VMM's uid
+   * (pipeline/handover.ts).
    */
   handover: { disks: 'fdset', kernel: 'path' },
 } as const satisfies VmmCapabilities;

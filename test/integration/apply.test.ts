@@ -222,7 +222,7 @@ test('a changed VM: compile, then s6-rc-update with a conversion file restarting
   t.is(link(path.join(s.state, 'current')), `compiled/${h2}`);
   t.is(link(path.join(s.state, 'previous')), `compiled/${h1}`);
   t.deepEqual(fs.readdirSync(path.join(s.state, 'compiled')).sort(), [h1, `${h1}.source`, h2, `${h2}.source`].sort());
-  t.regex(r.out, /restart {2}vm-app \(changed: run\)/);
+  t.regex(r.out, /restart {2}vm-app \(changed: finish, run\)/);
   t.regex(r.out, new RegExp(`switched .*/live to compiled/${h2} \\(2 VMs\\): 0 added, 0 removed, 1 restarted\\n$`));
 });
 
@@ -395,7 +395,7 @@ test('dry run of an update: prints what would be added, stopped and restarted; r
     '  add      vm-new-log',
     '  stop     vm-old (removed)',
     '  stop     vm-old-log (removed)',
-    '  restart  vm-netvm (changed: run)',
+    '  restart  vm-netvm (changed: finish, run)',
     '  restart  vm-app (if up: depends on vm-netvm)',
     'vmsvc: dry run: what changes in the VMs:',
     `  VM netvm: a disk added: ${s.data}/netvm/blk/data.img`,

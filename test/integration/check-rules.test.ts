@@ -1483,7 +1483,7 @@ test('setting-vmm-unsupported: a VM\'s memory QEMU or crosvm cannot take invalid
 const HOST_PROGRAMS = [
   'cloud-hypervisor', 'ch-remote', 'qemu-system-x86_64', 'execlineb', 's6-log', 's6-notifyoncheck', 's6-svc', 's6-svwait', 's6-permafailon',
   's6-svstat', 's6-svdt-clear', 's6-setuidgid', 's6-applyuidgid', 's6-ipcclient', 's6-ioconnect', 'ip', 's6-rc-compile', 's6-rc-init', 's6-rc-update', 's6-rc',
-  's6-softlimit', 's6-svscanctl', 'unshare', 'mount', 'bwrap',
+  's6-softlimit', 's6-svscanctl', 'unshare', 'mount', 'setfacl', 'bwrap',
 ];
 const APPLY_PROGRAMS = ['s6-rc-compile', 's6-rc-init', 's6-rc-update', 's6-rc', 's6-softlimit'] as const;
 
@@ -1512,20 +1512,18 @@ function hostFixture(t: ExecutionContext): HostFixture {
 
 const asRoot = process.getuid?.() === 0;
 
-/**
- * The host rules but disks-by-path, which every per-vm cloud-hypervisor host
- * gets (tested on its own below), so that each test shows only its own rule.
- */
-const hostRules = (req: HostRequest, runner: typeof spawnRunner): Diagnostic[] => hostPreflight(req, runner).filter((d) => d.rule !== 'disks-by-path');
+const hostRules = hostPreflight;
 
-test('disks-by-path: cloud-hypervisor opens its images by path as the VMM\'s uid, a warning; not as root, and never with QEMU or crosvm, which get descriptors', (t) => {
+test('host-program-missing: setfacl, when a VMM that runs as another uid than root opens a file by path (cloud-hypervisor, QEMU\'s kernel); not as root, nor with crosvm', (t) => {
   const h = hostFixture(t);
-  const byPath = [{ severity: 'warning' as const, rule: 'disks-by-path' as const, path: 'cloud-hypervisor', vm: null, mentions: ['by path', 'readable'] }];
-  assertDiagnostics(t, hostPreflight(h.request({}), spawnRunner), byPath);
-  assertDiagnostics(t, hostPreflight(h.request({ vmmUser: { kind: 'shared', name: 'nobody' }, accel: 'tcg' }), spawnRunner).filter((d) => d.rule === 'disks-by-path'), byPath);
-  assertDiagnostics(t, hostPreflight(h.request({ accel: 'tcg', vmmUser: { kind: 'root' } }), spawnRunner), []);
-  assertDiagnostics(t, hostPreflight(h.request({ vmm: 'qemu', programs: { ...defaultOptions.programs, vmm: 'qemu-system-x86_64' } }), spawnRunner), []);
-  assertDiagnostics(t, hostPreflight(h.request({ vmm: 'crosvm', programs: { ...defaultOptions.programs, vmm: 'cloud-hypervisor' } }), spawnRunner).filter((d) => d.rule === 'disks-by-path'), []);
+  fs.rmSync(path.join(h.bin, 'setfacl'));
+  const missing = [{ severity: 'error' as const, rule: 'host-program-missing' as const, path: 'setfacl', vm: null, mentions: ['--setfacl'] }];
+  const qemu = { vmm: 'qemu' as const, programs: { ...defaultOptions.programs, vmm: 'qemu-system-x86_64' } };
+  assertDiagnostics(t, hostRules(h.request({}), spawnRunner), missing);
+  assertDiagnostics(t, hostRules(h.request({ ...qemu }), spawnRunner), missing);
+  assertDiagnostics(t, hostRules(h.request({ vmmUser: { kind: 'shared', name: 'nobody' }, accel: 'tcg' }), spawnRunner), missing);
+  assertDiagnostics(t, hostRules(h.request({ accel: 'tcg', vmmUser: { kind: 'root' } }), spawnRunner), []);
+  assertDiagnostics(t, hostRules(h.request({ vmm: 'crosvm', programs: { ...defaultOptions.programs, vmm: 'cloud-hypervisor' } }), spawnRunner), []);
 });
 
 test('host: with every program there and a KVM probe that works, the host rules say nothing', (t) => {

@@ -25,7 +25,7 @@ import { waitFor } from './wait.js';
  * `ip link show` finds nothing (a link's down checks that its devices are
  * gone); s6-notifyoncheck stays, as the VMM it would exec, until killed;
  * s6-applyuidgid execs what follows its -u -g -G, bwrap what follows its
- * options' --; test is false (no log
+ * options' --, unshare what follows its options; test is false (no log
  * file left by another owner).
  * A hostile VMM, for the VMM's clients (s6-ipcclient, ch-remote, the VMM's
  * own program) by STUB_ANSWER: `flood` answers without end, `trickle` a byte
@@ -43,6 +43,14 @@ mv "$rec.argv.tmp" "$rec.argv"
 if [ "$name" = bwrap ]; then
   while [ "$#" -gt 0 ] && [ "$1" != -- ]; do shift; done
   shift
+  exec "$@"
+fi
+# unshare runs what follows its options (-m, --propagation private).
+if [ "$name" = unshare ]; then
+  while [ "$#" -gt 0 ] && [ "\${1#-}" != "$1" ]; do
+    [ "$1" = --propagation ] && shift
+    shift
+  done
   exec "$@"
 fi
 case "$name" in
@@ -76,7 +84,7 @@ exit 0
 /** Every program a generated script calls by a configurable path, by the name vmsvc's flag gives it. */
 export const STUBBED_PROGRAMS = [
   's6-notifyoncheck', 's6-ipcclient', 's6-ioconnect', 'ch-remote', 'ip', 's6-setuidgid', 's6-applyuidgid', 's6-permafailon',
-  's6-svc', 's6-svwait', 's6-svstat', 's6-svdt-clear', 's6-log', 'unshare', 'mount', 'bwrap',
+  's6-svc', 's6-svwait', 's6-svstat', 's6-svdt-clear', 's6-log', 'unshare', 'mount', 'setfacl', 'bwrap',
 ] as const;
 
 /** Programs the scripts find in PATH: stubbed too, so that their argv is read back as well. */

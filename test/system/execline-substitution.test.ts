@@ -158,6 +158,7 @@ function stubOptions(vmm: Vmm, stubs: Stubs, root: string, execlineb: string): G
       s6SvdtClear: stubs.program('s6-svdt-clear'),
       unshare: stubs.program('unshare'),
       mount: stubs.program('mount'),
+      setfacl: stubs.program('setfacl'),
       bwrap: stubs.program('bwrap'),
     },
     runtimeDir: path.join(root, 'run'),
@@ -265,7 +266,10 @@ async function checkVm(t: ExecutionContext, vmm: Vmm, stubs: Stubs, service: str
     const finish = await stubs.run(['./finish', '0', '0'], service, { STUB_WANTEDUP: wantedUp });
     t.is(finish.code, 0, `${at}: finish`);
     t.deepEqual(calls(finish.calls).slice(0, 2), quit, `${at}: finish's quit request`);
-    t.deepEqual(finish.calls.slice(2).map((k) => [k.program, ...k.args.slice(0, 2)]), [['s6-svstat', '-o', 'wantedup'], last], `${at}: finish, wanted up ${wantedUp}`);
+    // Then the grants of what the VMM opens by path are taken back, each through the descriptor of a file the data-dir string names exactly (redirfd's open, or no setfacl).
+    const revoke = grantedFds(path.join(service, 'run')).map((fd) => ['setfacl', '-x', `u:${vm.ids.vmm.kind === 'ids' ? vm.ids.vmm.uid : 'root'}`]);
+    const namespace = revoke.length === 0 ? [] : [['unshare', '-m', '--propagation'], ['mount', '--bind', path.dirname(vm.dir)], ['mount', '-o', 'remount,bind,nosymfollow,nodev,nosuid,noexec']];
+    t.deepEqual(finish.calls.slice(2).map((k) => [k.program, ...k.args.slice(0, 2)]), [...namespace, ...revoke, ['s6-svstat', '-o', 'wantedup'], last], `${at}: finish, wanted up ${wantedUp}`);
   }
 
   // The logger: its own log dir, exactly.
@@ -283,6 +287,11 @@ async function checkVm(t: ExecutionContext, vmm: Vmm, stubs: Stubs, service: str
     logFile('state'),
     { program: 's6-log', args: ['-d', '3', '--', `n${defaultOptions.logMaxFiles}`, `s${defaultOptions.logMaxFileBytes}`, 'T', vm.log], stdin: null },
   ], `${at}: logger`);
+}
+
+/** The descriptors through which the run script grants the VMM's uid a file it opens by path (templates/common/open-files.hbs). */
+function grantedFds(script: string): string[] {
+  return [...fs.readFileSync(script, 'utf8').matchAll(/^if \{ \S*setfacl -b -m \S+ \/proc\/self\/fd\/(\d+) \}$/gm)].map((m) => m[1]!);
 }
 
 /** The words of a script from the last top-level `program` on, as the lexer (no substitution) gives them. */

@@ -40,15 +40,15 @@ test('an unchanged tree restarts nothing and gives an empty conversion file', (t
   t.deepEqual(describePlan(plan), []);
 });
 
-test('a changed run script restarts exactly that VM, not its logger', (t) => {
+test('a changed run script restarts exactly that VM, not its logger (a disk more: its finish script takes back one grant more)', (t) => {
   const f = fixture(t, { netvm: {}, app: { providers: ['netvm'] } });
   const before = f.tree();
   addDisk(f.data, 'app');
   const plan = planConversion(before, f.tree());
   t.deepEqual(names(plan), { added: [], removed: [], restarted: ['vm-app'], retyped: [], knockOn: [] });
-  t.deepEqual(plan.restarted[0]?.changed, ['run']);
+  t.deepEqual(plan.restarted[0]?.changed, ['finish', 'run']);
   t.is(conversionFile(plan), `${HEADER}vm-app restart\n`);
-  t.deepEqual(describePlan(plan), ['restart  vm-app (changed: run)']);
+  t.deepEqual(describePlan(plan), ['restart  vm-app (changed: finish, run)']);
 });
 
 test('a provider VM that changed is restarted; its clients are left to s6-rc-update, which restarts them as dependents', (t) => {
