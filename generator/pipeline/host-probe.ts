@@ -1,9 +1,9 @@
 /**
  * Gathers the facts the host rules judge (rules/host.ts): where each program
  * is, whether the VMM's user may execute the VMM, whether KVM creates a VM,
- * whether an s6-svscan watches the scandir. Runs as root at boot, like
- * apply; it runs only host programs vmsvc's flags name, never anything of
- * the data directory.
+ * whether an s6-svscan watches the scandir, who may change the way to the
+ * data dir. Runs as root at boot, like apply; it runs only host programs
+ * vmsvc's flags name, never anything of the data directory.
  */
 import { describeRunAs, dropArgv, sampleVmmRunAs } from './identities.js';
 import * as fs from 'node:fs';
@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { printable } from '../util/bytes.js';
 import type { CommandRunner } from '../util/command-runner.js';
 import { errnoOf } from '../util/errno.js';
+import { untrustedRoute } from '../util/trusted-path.js';
 import { hostDiagnostics, type AccelFact, type HostFacts, type ProgramFact, type SandboxFact } from '../rules/host.js';
 import { baseOptions } from './sandbox.js';
 import type { Diagnostic } from '../rules/diagnostic.js';
@@ -20,6 +21,8 @@ import type { GeneratorOptions } from './options.js';
 
 export interface HostRequest {
   readonly options: GeneratorOptions;
+  /** --data, as given; the services open --data-at-runtime instead, when set. */
+  readonly dataDir: string;
   /** The programs apply runs, by flag (`--s6-rc-init`) or, without one, by name. */
   readonly applyPrograms: readonly { readonly flag: string | null; readonly program: string }[];
   /** The scandir whose s6-svscan to look for; null: not asked. */
@@ -54,7 +57,21 @@ export function probeHost(req: HostRequest, runner: CommandRunner): HostFacts {
     sandbox: o.sandbox === 'bwrap' ? probeSandbox(o, locate(o.programs.bwrap, req.pathEnv, true), runner) : { kind: 'not-asked' },
     svscan: req.scandir === null ? null : { scandir: req.scandir, pid: findSvscan(path.resolve(req.scandir))?.pid ?? null },
     disksByPath: VMM_FACTS[o.vmm].handover.disks === 'path' && o.vmmUser.kind !== 'root' ? o.vmm : null,
+    dataDir: dataDirWay(o, req.dataDir),
   };
+}
+
+/**
+ * Who may change the way to the data dir the services open. Root binds it
+ * onto itself nosymfollow before it opens the VMs' files below it
+ * (templates/common/open-files.hbs), so no link inside leads it elsewhere,
+ * but the bind follows whatever is above. The data dir itself is not
+ * judged: it is on the user's partition, theirs by design, and what is in
+ * it is check's to judge; what is above it must be root's alone.
+ */
+function dataDirWay(o: GeneratorOptions, given: string): HostFacts['dataDir'] {
+  const at = o.dataDirAtRuntime ?? path.resolve(given);
+  return { path: at, untrusted: untrustedRoute(at) };
 }
 
 function defaultKvmProbe(o: GeneratorOptions): string {

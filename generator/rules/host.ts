@@ -6,7 +6,9 @@
  * fail to start for a missing VMM, a KVM that cannot create a VM, or no
  * s6-svscan on the scandir; until now that showed only once a start failed.
  */
+import { printable } from '../util/bytes.js';
 import { error, warning, type Diagnostic, type RuleId } from './diagnostic.js';
+import type { Untrusted } from '../util/trusted-path.js';
 
 /** A program vmsvc or the generated services run, by the flag that names it. */
 export interface ProgramFact {
@@ -53,6 +55,12 @@ export interface HostFacts {
    * uid the right to them; null when it gets them as descriptors, or runs as root.
    */
   readonly disksByPath: string | null;
+  /**
+   * The data dir as the services open it (--data-at-runtime, else --data),
+   * and where another user could make the way to it lead elsewhere
+   * (util/trusted-path.ts untrustedRoute), or null.
+   */
+  readonly dataDir: { readonly path: string; readonly untrusted: Untrusted | null };
 }
 
 /**
@@ -62,6 +70,10 @@ export interface HostFacts {
  * "s6-svscan is not running"), so better before anything. The others
  * (a VMM, KVM, a program the services run) fail the VMs' starts, not
  * apply: at boot the database still loads, and `ls` says why a VM is down.
+ * Nor does host-data-ancestor-untrusted: apply works, and refusing it would
+ * not close the way: the loaded database's VMs go on (re)starting through
+ * it under s6-supervise, while apply is what removes or changes a VM. It is
+ * the host's to fix, and check --host and every apply say so.
  */
 export const STOPS_APPLY: ReadonlySet<RuleId> = new Set<RuleId>(['host-s6rc-missing', 'host-svscan-missing']);
 
@@ -102,6 +114,12 @@ export function hostDiagnostics(f: HostFacts): Diagnostic[] {
     out.push(error('host-sandbox-unusable', f.sandbox.program, null,
       `bwrap cannot make the VMM's sandbox as the VMM's user ${f.vmm.user} (--sandbox bwrap): ${f.sandbox.probe.join(' ')} said: ${f.sandbox.said}`,
       'allow unprivileged user namespaces (user.max_user_namespaces above 0; on Debian kernels kernel.unprivileged_userns_clone=1), or run the VMMs unsandboxed with --sandbox none'));
+  }
+  const data = f.dataDir.untrusted;
+  if (data !== null) {
+    out.push(error('host-data-ancestor-untrusted', data.at, null,
+      `a user other than root can change the way to the data dir ${printable(f.dataDir.path)}: ${printable(data.why)}; root reads the data dir by it at each apply and, at each start, binds it and opens below it the files a VMM gets as descriptors, so that user could lead root to files of their choice`,
+      `make ${printable(data.at)} and every directory above the data dir root's and writable by root alone (chown root:root, chmod go-w), or keep the data dir below such directories; the data dir itself may stay the user's`));
   }
   if (f.svscan !== null && f.svscan.pid === null) {
     out.push(error('host-svscan-missing', f.svscan.scandir, null, 'no s6-svscan runs on this scan directory',

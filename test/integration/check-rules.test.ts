@@ -1502,6 +1502,8 @@ function hostFixture(t: ExecutionContext): HostFixture {
     request: (options, extra = {}) => ({
       options: { ...defaultOptions, ...options, programs: { ...defaultOptions.programs, execlineb: path.join(bin, 'execlineb'), ...options.programs } },
       applyPrograms: [...APPLY_PROGRAMS.map((p) => ({ flag: `--${p}`, program: p })), { flag: null, program: 's6-svscanctl' }],
+      // Root's own temp dir above it (/tmp is sticky and root's): the way is root's alone.
+      dataDir: path.join(bin, 'data'),
       scandir: null,
       kvmProbe: null,
       pathEnv: bin,
@@ -1600,6 +1602,56 @@ test(`host-sandbox-unusable: the real bwrap makes the sandbox as a VM's own uid 
   fs.writeFileSync(wrapper, '#!/bin/sh\nexec unshare --user --map-root-user sh -c \'echo 0 > /proc/sys/user/max_user_namespaces && exec /usr/bin/bwrap "$@"\' sh "$@"\n', { mode: 0o755 });
   assertDiagnostics(t, hostRules(h.request({ accel: 'tcg' }, { pathEnv }), spawnRunner).filter((d) => d.rule !== 'host-vmm-not-executable'),
     [{ rule: 'host-sandbox-unusable', path: wrapper, vm: null, mentions: ['uid 1879048192', 'bwrap'] }]);
+});
+
+test('host-data-ancestor-untrusted: a directory above the data dir others can write, not the data dir itself; --data-at-runtime is what is judged', (t) => {
+  const h = hostFixture(t);
+  const svc = path.join(h.bin, 'svc');
+  const data = path.join(svc, 'data');
+  fs.mkdirSync(data, { recursive: true });
+  fs.chmodSync(svc, 0o755);
+  // The data dir is the user's to write: that alone is no fault.
+  fs.chmodSync(data, 0o777);
+  assertDiagnostics(t, hostRules(h.request({}, { dataDir: data }), spawnRunner), []);
+  fs.chmodSync(svc, 0o775);
+  const above = [{ rule: 'host-data-ancestor-untrusted' as const, path: svc, vm: null, mentions: [data, svc, 'mode 775'] }];
+  assertDiagnostics(t, hostRules(h.request({}, { dataDir: data }), spawnRunner), above);
+  // Sticky right above: the data dir's owner, who need not be root, could still rename it away.
+  fs.chmodSync(svc, 0o1777);
+  assertDiagnostics(t, hostRules(h.request({}, { dataDir: data }), spawnRunner), [{ ...above[0]!, mentions: [data, 'mode 1777'] }]);
+  // The services open --data-at-runtime, not --data: the way to that one counts.
+  const runtime = path.join(h.bin, 'runtime', 'data');
+  fs.mkdirSync(runtime, { recursive: true });
+  assertDiagnostics(t, hostRules(h.request({ dataDirAtRuntime: runtime }, { dataDir: data }), spawnRunner), []);
+  assertDiagnostics(t, hostRules(h.request({ dataDirAtRuntime: data }, { dataDir: runtime }), spawnRunner), [{ ...above[0]!, mentions: [data] }]);
+  t.false(STOPS_APPLY.has('host-data-ancestor-untrusted'));
+});
+
+test(`host-data-ancestor-untrusted: a directory above owned by another user, or a link on the way in one; sticky higher up is fine${asRoot ? '' : ' [skipped: needs root]'}`, (t) => {
+  if (!asRoot) return t.pass();
+  const h = hostFixture(t);
+  const top = path.join(h.bin, 'mnt');
+  const svc = path.join(top, 'svc');
+  const data = path.join(svc, 'data');
+  fs.mkdirSync(data, { recursive: true });
+  fs.chmodSync(top, 0o755);
+  fs.chmodSync(svc, 0o755);
+  fs.chownSync(data, NOBODY, NOBODY);
+  assertDiagnostics(t, hostRules(h.request({}, { dataDir: data }), spawnRunner), []);
+  fs.chownSync(top, NOBODY, NOBODY);
+  assertDiagnostics(t, hostRules(h.request({}, { dataDir: data }), spawnRunner), [{ rule: 'host-data-ancestor-untrusted', path: top, vm: null, mentions: [data, `uid ${NOBODY}`] }]);
+  // Sticky above a root-owned directory: only root may rename that one.
+  fs.chownSync(top, 0, 0);
+  fs.chmodSync(top, 0o1777);
+  assertDiagnostics(t, hostRules(h.request({}, { dataDir: data }), spawnRunner), []);
+  // --data through a link in another user's directory: they may point it elsewhere, though where it leads is root's.
+  fs.chmodSync(top, 0o755);
+  const home = path.join(h.bin, 'home');
+  fs.mkdirSync(home, { mode: 0o755 });
+  fs.chownSync(home, NOBODY, NOBODY);
+  fs.symlinkSync(svc, path.join(home, 'svc'));
+  assertDiagnostics(t, hostRules(h.request({}, { dataDir: path.join(home, 'svc', 'data') }), spawnRunner),
+    [{ rule: 'host-data-ancestor-untrusted', path: home, vm: null, mentions: [`uid ${NOBODY}`] }]);
 });
 
 test('host-s6rc-missing: a program apply runs, with its flag, or by name when no flag names it', (t) => {
