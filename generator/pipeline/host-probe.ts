@@ -13,7 +13,7 @@ import type { CommandRunner } from '../util/command-runner.js';
 import { errnoOf } from '../util/errno.js';
 import { untrustedRoute } from '../util/trusted-path.js';
 import { hostDiagnostics, type AccelFact, type HostFacts, type ProgramFact, type SandboxFact } from '../rules/host.js';
-import { baseOptions } from './sandbox.js';
+import { baseOptions, sandboxShows } from './sandbox.js';
 import type { Diagnostic } from '../rules/diagnostic.js';
 import { findSvscan } from '../s6rc/resources.js';
 import { VMM_FACTS, type VmmRequest } from '../vmm/index.js';
@@ -55,6 +55,7 @@ export function probeHost(req: HostRequest, runner: CommandRunner): HostFacts {
     apply: req.applyPrograms.map((p) => look(p.flag, p.program, true)),
     accel: o.accel === 'kvm' ? probeKvm(o, locate(kvmProbe, req.pathEnv, true), kvmProbe, runner) : { kind: 'not-asked' },
     sandbox: o.sandbox === 'bwrap' ? probeSandbox(o, locate(o.programs.bwrap, req.pathEnv, true), runner) : { kind: 'not-asked' },
+    vmmSandbox: o.sandbox === 'bwrap' && vmm.found !== null ? vmmInSandbox(o.programs.vmm, vmm.found) : null,
     svscan: req.scandir === null ? null : { scandir: req.scandir, pid: findSvscan(path.resolve(req.scandir))?.pid ?? null },
     disksByPath: VMM_FACTS[o.vmm].handover.disks === 'path' && o.vmmUser.kind !== 'root' ? o.vmm : null,
     dataDir: dataDirWay(o, req.dataDir),
@@ -115,6 +116,31 @@ function locate(program: string, pathEnv: string, mustRun: boolean): string | nu
     }
   }
   return null;
+}
+
+/**
+ * What the VMM's sandbox shows of the VMM found: the places it shows
+ * (sandbox.ts), each with its host side resolved as bwrap resolves a bind's
+ * source, and the VMM with its links resolved: a link in /usr/bin is in the
+ * sandbox, but not the /opt it leads to.
+ */
+function vmmInSandbox(program: string, found: string): HostFacts['vmmSandbox'] {
+  const real = realOf(found);
+  if (real === null) return null;
+  return { real, shows: sandboxShows(program).flatMap((s) => {
+    const host = realOf(s.host);
+    return host === null ? [] : [{ at: s.at, real: host }];
+  }) };
+}
+
+/** `p` with every link resolved, or null when there is nothing there to resolve. */
+function realOf(p: string): string | null {
+  try {
+    return fs.realpathSync(p);
+  } catch (e) {
+    if (['ENOENT', 'ENOTDIR', 'EACCES', 'ELOOP'].includes(errnoOf(e) ?? '')) return null;
+    throw e;
+  }
 }
 
 /** Runs argv as a VMM runs (a VM's own ids: the first of the range's), when this process can switch to it. */

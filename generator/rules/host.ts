@@ -6,6 +6,7 @@
  * fail to start for a missing VMM, a KVM that cannot create a VM, or no
  * s6-svscan on the scandir; until now that showed only once a start failed.
  */
+import * as path from 'node:path';
 import { printable } from '../util/bytes.js';
 import { error, warning, type Diagnostic, type RuleId } from './diagnostic.js';
 import type { Untrusted } from '../util/trusted-path.js';
@@ -47,6 +48,14 @@ export interface HostFacts {
   readonly apply: readonly ProgramFact[];
   readonly accel: AccelFact;
   readonly sandbox: SandboxFact;
+  /**
+   * With --sandbox bwrap and the VMM found, what its sandbox shows of it:
+   * `real`, the VMM found with every link resolved, and `shows`, each
+   * place the sandbox shows (pipeline/sandbox.ts sandboxShows) with its host
+   * side resolved (one this host lacks left out). Null: --sandbox none, or
+   * no VMM found (host-vmm-missing).
+   */
+  readonly vmmSandbox: { readonly real: string; readonly shows: readonly { readonly at: string; readonly real: string }[] } | null;
   /** The scandir and the pid of the s6-svscan watching it; null when no scandir was given. */
   readonly svscan: { readonly scandir: string; readonly pid: number | null } | null;
   /**
@@ -93,6 +102,13 @@ export function hostDiagnostics(f: HostFacts): Diagnostic[] {
       `the VMM program is not executable by the VMM's user ${f.vmm.user} (--vmm-user): ${f.vmm.executable.said}`,
       `give ${f.vmm.user} execute permission on it and search permission on every directory above it`));
   }
+  const box = f.vmmSandbox;
+  const found = f.vmm.found === null ? null : path.resolve(f.vmm.found);
+  if (box !== null && found !== null && !inSandbox(box, found)) {
+    out.push(error('host-vmm-hidden', found, null,
+      `the VMM program ${printable(found)}${box.real === found ? '' : `, which is ${printable(box.real)},`} is not in the VMM's sandbox (--sandbox bwrap), which shows /usr and the directory of a --vmm-bin given as an absolute path: bwrap would not find it there, and the VMs would not start`,
+      `name it by where it is, --vmm-bin ${printable(box.real)} (the sandbox then shows its directory, read-only), or run the VMMs unsandboxed with --sandbox none`));
+  }
   for (const p of f.services.filter((s) => s.found === null)) {
     out.push(error('host-program-missing', p.program, null, `${p.program}${byFlag(p)}, which the generated services run, is not ${inPath(p.program)}`,
       `install it (s6, execline, iproute2 or the VMM's package)${p.flag === null ? '' : `, or name it with ${p.flag}`}`));
@@ -126,6 +142,22 @@ export function hostDiagnostics(f: HostFacts): Diagnostic[] {
       'start s6-svscan on it first (at boot, the supervision tree s6-rc is loaded into): s6-rc-init and s6-rc-update need it to supervise the VMs'));
   }
   return out;
+}
+
+/**
+ * Whether the sandbox shows the VMM found at `found`: there at that path
+ * (bwrap's execvp looks a name up in PATH inside, where only what the
+ * sandbox shows is), and the file it leads to inside what is shown (a link
+ * in /usr/bin to /opt is in the sandbox, leading nowhere). Links are
+ * resolved as the host has them: one that leaves what is shown on the way
+ * and comes back into it passes, which no install does.
+ */
+function inSandbox(box: NonNullable<HostFacts['vmmSandbox']>, found: string): boolean {
+  return box.shows.some((s) => within(found, s.at)) && box.shows.some((s) => within(box.real, s.real));
+}
+
+function within(p: string, dir: string): boolean {
+  return p === dir || p.startsWith(dir === '/' ? dir : `${dir}/`);
 }
 
 function byFlag(p: ProgramFact): string {
