@@ -19,14 +19,15 @@ import { checkJson, countLine, formatDiagnostics, formatSkipped, hostLine, links
 import { checkS6rcSource } from '../s6rc/source-check.js';
 import { CommandError, EXIT, type Io } from '../command/shell.js';
 
-/** The flags check --host and apply share: the s6-rc programs and the KVM probe. */
-type HostArgs = Pick<CheckArgs, 's6-rc-compile' | 's6-rc-init' | 's6-rc-update' | 's6-softlimit' | 's6-rc' | 'kvm-probe'>;
+/** The flags check --host and apply share: the data dir, the s6-rc programs and the KVM probe. */
+type HostArgs = Pick<CheckArgs, 'data' | 's6-rc-compile' | 's6-rc-init' | 's6-rc-update' | 's6-softlimit' | 's6-rc' | 'kvm-probe'>;
 
 /** The host rules' diagnostics (rules/host.ts) for these flags; `scandir` null: no s6-svscan looked for. */
 function checkHost(a: HostArgs, options: GeneratorOptions, scandir: string | null): Diagnostic[] {
   nonEmptyPaths({ 'kvm-probe': a['kvm-probe'], scandir: scandir ?? undefined });
   return hostPreflight({
     options,
+    dataDir: a.data,
     scandir,
     kvmProbe: a['kvm-probe'] ?? null,
     pathEnv: process.env.PATH ?? '',

@@ -1,9 +1,9 @@
 /**
  * Gathers the facts the host rules judge (rules/host.ts): where each program
  * is, whether the VMM's user may execute the VMM, whether KVM creates a VM,
- * whether an s6-svscan watches the scandir. Runs as root at boot, like
- * apply; it runs only host programs vmsvc's flags name, never anything of
- * the data directory.
+ * whether an s6-svscan watches the scandir, who may change the way to the
+ * data dir. Runs as root at boot, like apply; it runs only host programs
+ * vmsvc's flags name, never anything of the data directory.
  */
 import { describeRunAs, dropArgv, sampleVmmRunAs } from './identities.js';
 import * as fs from 'node:fs';
@@ -11,8 +11,9 @@ import * as path from 'node:path';
 import { printable } from '../util/bytes.js';
 import type { CommandRunner } from '../util/command-runner.js';
 import { errnoOf } from '../util/errno.js';
+import { untrustedRoute } from '../util/trusted-path.js';
 import { hostDiagnostics, type AccelFact, type HostFacts, type ProgramFact, type SandboxFact } from '../rules/host.js';
-import { baseOptions } from './sandbox.js';
+import { baseOptions, sandboxShows } from './sandbox.js';
 import type { Diagnostic } from '../rules/diagnostic.js';
 import { findSvscan } from '../s6rc/resources.js';
 import { VMM_FACTS, type VmmRequest } from '../vmm/index.js';
@@ -20,6 +21,8 @@ import type { GeneratorOptions } from './options.js';
 
 export interface HostRequest {
   readonly options: GeneratorOptions;
+  /** --data, as given; the services open --data-at-runtime instead, when set. */
+  readonly dataDir: string;
   /** The programs apply runs, by flag (`--s6-rc-init`) or, without one, by name. */
   readonly applyPrograms: readonly { readonly flag: string | null; readonly program: string }[];
   /** The scandir whose s6-svscan to look for; null: not asked. */
@@ -52,8 +55,23 @@ export function probeHost(req: HostRequest, runner: CommandRunner): HostFacts {
     apply: req.applyPrograms.map((p) => look(p.flag, p.program, true)),
     accel: o.accel === 'kvm' ? probeKvm(o, locate(kvmProbe, req.pathEnv, true), kvmProbe, runner) : { kind: 'not-asked' },
     sandbox: o.sandbox === 'bwrap' ? probeSandbox(o, locate(o.programs.bwrap, req.pathEnv, true), runner) : { kind: 'not-asked' },
+    vmmSandbox: o.sandbox === 'bwrap' && vmm.found !== null ? vmmInSandbox(o.programs.vmm, vmm.found) : null,
     svscan: req.scandir === null ? null : { scandir: req.scandir, pid: findSvscan(path.resolve(req.scandir))?.pid ?? null },
+    dataDir: dataDirWay(o, req.dataDir),
   };
+}
+
+/**
+ * Who may change the way to the data dir the services open. Root binds it
+ * onto itself nosymfollow before it opens the VMs' files below it
+ * (templates/common/open-files.hbs), so no link inside leads it elsewhere,
+ * but the bind follows whatever is above. The data dir itself is not
+ * judged: it is on the user's partition, theirs by design, and what is in
+ * it is check's to judge; what is above it must be root's alone.
+ */
+function dataDirWay(o: GeneratorOptions, given: string): HostFacts['dataDir'] {
+  const at = o.dataDirAtRuntime ?? path.resolve(given);
+  return { path: at, untrusted: untrustedRoute(at) };
 }
 
 function defaultKvmProbe(o: GeneratorOptions): string {
@@ -100,6 +118,31 @@ function locate(program: string, pathEnv: string, mustRun: boolean): string | nu
     }
   }
   return null;
+}
+
+/**
+ * What the VMM's sandbox shows of the VMM found: the places it shows
+ * (sandbox.ts), each with its host side resolved as bwrap resolves a bind's
+ * source, and the VMM with its links resolved: a link in /usr/bin is in the
+ * sandbox, but not the /opt it leads to.
+ */
+function vmmInSandbox(program: string, found: string): HostFacts['vmmSandbox'] {
+  const real = realOf(found);
+  if (real === null) return null;
+  return { real, shows: sandboxShows(program).flatMap((s) => {
+    const host = realOf(s.host);
+    return host === null ? [] : [{ at: s.at, real: host }];
+  }) };
+}
+
+/** `p` with every link resolved, or null when there is nothing there to resolve. */
+function realOf(p: string): string | null {
+  try {
+    return fs.realpathSync(p);
+  } catch (e) {
+    if (['ENOENT', 'ENOTDIR', 'EACCES', 'ELOOP'].includes(errnoOf(e) ?? '')) return null;
+    throw e;
+  }
 }
 
 /** Runs argv as a VMM runs (a VM's own ids: the first of the range's), when this process can switch to it. */

@@ -112,7 +112,23 @@ function outsideShown(program: string): string | null {
   return SHOWN.some((d) => dir === d || dir.startsWith(`${d}/`)) ? null : dir;
 }
 
-/** Whether the sandbox shows a program found at `file` (absolute): check --host warns of one it hides. */
-export function shownInSandbox(file: string): boolean {
-  return outsideShown(file) === null;
+/** A place the sandbox shows: at `at` inside, the host's `host` (a directory, or the program alone). */
+export interface Shown {
+  readonly at: string;
+  readonly host: string;
+}
+
+/**
+ * Where the sandbox of a VMM named `program` shows host files: /usr, the
+ * host's /usr/bin at /bin and the other links into /usr, and what is bound
+ * for a --vmm-bin outside them. check --host resolves the host side and
+ * judges whether the VMM it found is there (rules/host.ts host-vmm-hidden).
+ */
+export function sandboxShows(program: string): Shown[] {
+  const programDir = outsideShown(program);
+  return [
+    { at: '/usr', host: '/usr' },
+    ...USR_LINKS.map(([target, at]) => ({ at, host: `/${target}` })),
+    ...(programDir === null ? [] : [{ at: programDir, host: programDir }]),
+  ];
 }

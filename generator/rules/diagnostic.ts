@@ -60,11 +60,13 @@ export const RULES = {
   'links-exhausted': { severity: 'error', breaksTree: true, summary: 'more network links than the 65534 addresses of 100.64.0.0/16' },
   'host-vmm-missing': { severity: 'error', breaksTree: false, summary: 'the VMM program is not on this host (check --host, apply)' },
   'host-vmm-not-executable': { severity: 'error', breaksTree: false, summary: 'the VMM\'s user cannot execute the VMM program (check --host, apply)' },
+  'host-vmm-hidden': { severity: 'error', breaksTree: false, summary: 'the VMM program found (or the file it links to) is not in the VMM\'s sandbox, and --sandbox is bwrap (check --host, apply)' },
   'host-program-missing': { severity: 'error', breaksTree: false, summary: 'a program the generated services run is not on this host (check --host, apply)' },
   'host-s6rc-missing': { severity: 'error', breaksTree: false, summary: 'a program apply runs (s6-rc, s6) is not on this host (check --host, apply)' },
   'host-accel-unusable': { severity: 'error', breaksTree: false, summary: 'KVM cannot create a VM for the VMM\'s user, and --accel is kvm (check --host, apply)' },
   'host-accel-unprobed': { severity: 'warning', breaksTree: false, summary: 'no program to probe KVM with (check --host, apply)' },
   'host-sandbox-unusable': { severity: 'error', breaksTree: false, summary: 'bwrap cannot make the VMM\'s sandbox as the VMM\'s user, and --sandbox is bwrap (check --host, apply)' },
+  'host-data-ancestor-untrusted': { severity: 'error', breaksTree: false, summary: 'a directory above the data directory (or a link on the way to it) is not root\'s alone (check --host, apply)' },
   'host-svscan-missing': { severity: 'error', breaksTree: false, summary: 'no s6-svscan runs on the scan directory (check --host --scandir, apply)' },
 } as const satisfies Readonly<Record<string, { readonly severity: Severity; readonly breaksTree: boolean; readonly summary: string }>>;
 

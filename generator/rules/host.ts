@@ -6,7 +6,10 @@
  * fail to start for a missing VMM, a KVM that cannot create a VM, or no
  * s6-svscan on the scandir; until now that showed only once a start failed.
  */
+import * as path from 'node:path';
+import { printable } from '../util/bytes.js';
 import { error, warning, type Diagnostic, type RuleId } from './diagnostic.js';
+import type { Untrusted } from '../util/trusted-path.js';
 
 /** A program vmsvc or the generated services run, by the flag that names it. */
 export interface ProgramFact {
@@ -45,8 +48,22 @@ export interface HostFacts {
   readonly apply: readonly ProgramFact[];
   readonly accel: AccelFact;
   readonly sandbox: SandboxFact;
+  /**
+   * With --sandbox bwrap and the VMM found, what its sandbox shows of it:
+   * `real`, the VMM found with every link resolved, and `shows`, each
+   * place the sandbox shows (pipeline/sandbox.ts sandboxShows) with its host
+   * side resolved (one this host lacks left out). Null: --sandbox none, or
+   * no VMM found (host-vmm-missing).
+   */
+  readonly vmmSandbox: { readonly real: string; readonly shows: readonly { readonly at: string; readonly real: string }[] } | null;
   /** The scandir and the pid of the s6-svscan watching it; null when no scandir was given. */
   readonly svscan: { readonly scandir: string; readonly pid: number | null } | null;
+  /**
+   * The data dir as the services open it (--data-at-runtime, else --data),
+   * and where another user could make the way to it lead elsewhere
+   * (util/trusted-path.ts untrustedRoute), or null.
+   */
+  readonly dataDir: { readonly path: string; readonly untrusted: Untrusted | null };
 }
 
 /**
@@ -56,6 +73,10 @@ export interface HostFacts {
  * "s6-svscan is not running"), so better before anything. The others
  * (a VMM, KVM, a program the services run) fail the VMs' starts, not
  * apply: at boot the database still loads, and `ls` says why a VM is down.
+ * Nor does host-data-ancestor-untrusted: apply works, and refusing it would
+ * not close the way: the loaded database's VMs go on (re)starting through
+ * it under s6-supervise, while apply is what removes or changes a VM. It is
+ * the host's to fix, and check --host and every apply say so.
  */
 export const STOPS_APPLY: ReadonlySet<RuleId> = new Set<RuleId>(['host-s6rc-missing', 'host-svscan-missing']);
 
@@ -68,6 +89,13 @@ export function hostDiagnostics(f: HostFacts): Diagnostic[] {
     out.push(error('host-vmm-not-executable', f.vmm.found, null,
       `the VMM program is not executable by the VMM's user ${f.vmm.user} (--vmm-user): ${f.vmm.executable.said}`,
       `give ${f.vmm.user} execute permission on it and search permission on every directory above it`));
+  }
+  const box = f.vmmSandbox;
+  const found = f.vmm.found === null ? null : path.resolve(f.vmm.found);
+  if (box !== null && found !== null && !inSandbox(box, found)) {
+    out.push(error('host-vmm-hidden', found, null,
+      `the VMM program ${printable(found)}${box.real === found ? '' : `, which is ${printable(box.real)},`} is not in the VMM's sandbox (--sandbox bwrap), which shows /usr and the directory of a --vmm-bin given as an absolute path: bwrap would not find it there, and the VMs would not start`,
+      `name it by where it is, --vmm-bin ${printable(box.real)} (the sandbox then shows its directory, read-only), or run the VMMs unsandboxed with --sandbox none`));
   }
   for (const p of f.services.filter((s) => s.found === null)) {
     out.push(error('host-program-missing', p.program, null, `${p.program}${byFlag(p)}, which the generated services run, is not ${inPath(p.program)}`,
@@ -91,11 +119,33 @@ export function hostDiagnostics(f: HostFacts): Diagnostic[] {
       `bwrap cannot make the VMM's sandbox as the VMM's user ${f.vmm.user} (--sandbox bwrap): ${f.sandbox.probe.join(' ')} said: ${f.sandbox.said}`,
       'allow unprivileged user namespaces (user.max_user_namespaces above 0; on Debian kernels kernel.unprivileged_userns_clone=1), or run the VMMs unsandboxed with --sandbox none'));
   }
+  const data = f.dataDir.untrusted;
+  if (data !== null) {
+    out.push(error('host-data-ancestor-untrusted', data.at, null,
+      `a user other than root can change the way to the data dir ${printable(f.dataDir.path)}: ${printable(data.why)}; root reads the data dir by it at each apply and, at each start, binds it and opens below it the files a VMM gets as descriptors, so that user could lead root to files of their choice`,
+      `make ${printable(data.at)} and every directory above the data dir root's and writable by root alone (chown root:root, chmod go-w), or keep the data dir below such directories; the data dir itself may stay the user's`));
+  }
   if (f.svscan !== null && f.svscan.pid === null) {
     out.push(error('host-svscan-missing', f.svscan.scandir, null, 'no s6-svscan runs on this scan directory',
       'start s6-svscan on it first (at boot, the supervision tree s6-rc is loaded into): s6-rc-init and s6-rc-update need it to supervise the VMs'));
   }
   return out;
+}
+
+/**
+ * Whether the sandbox shows the VMM found at `found`: there at that path
+ * (bwrap's execvp looks a name up in PATH inside, where only what the
+ * sandbox shows is), and the file it leads to inside what is shown (a link
+ * in /usr/bin to /opt is in the sandbox, leading nowhere). Links are
+ * resolved as the host has them: one that leaves what is shown on the way
+ * and comes back into it passes, which no install does.
+ */
+function inSandbox(box: NonNullable<HostFacts['vmmSandbox']>, found: string): boolean {
+  return box.shows.some((s) => within(found, s.at)) && box.shows.some((s) => within(box.real, s.real));
+}
+
+function within(p: string, dir: string): boolean {
+  return p === dir || p.startsWith(dir === '/' ? dir : `${dir}/`);
 }
 
 function byFlag(p: ProgramFact): string {

@@ -1,12 +1,14 @@
 /**
  * Whether a path is root's to decide: the state directory, which apply
  * writes and the admin commands take programs and paths from, must not be
- * one another user can change. A path is that when the file and every
- * directory above it belong to root (or to whoever runs vmsvc) and no one
- * else can write them, but for sticky directories such as /tmp, where only
- * an entry's owner can rename or remove it. Checked component by component
- * on the path with its links resolved: if none can be changed by another
- * user, neither can what the path leads to.
+ * one another user can change, nor may the way root goes to the data
+ * directory. A path is that when the file and every directory above it
+ * belong to root (or to whoever runs vmsvc) and no one else can write them,
+ * but for sticky directories such as /tmp, where only an entry's owner can
+ * rename or remove it. Checked the way the kernel resolves the path: every
+ * directory it enters and every symbolic link it follows, with the
+ * directory that link sits in; a link's target alone would miss a link
+ * another user may swap (one in their home leading to root's /srv).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -15,6 +17,14 @@ import { errnoOf } from './errno.js';
 const GROUP_OR_OTHER_WRITE = 0o022;
 /** The sticky bit (S_ISVTX), which Node's fs.constants lacks. */
 const STICKY = 0o1000;
+/** Links followed before giving up, as the kernel's own limit (ELOOP). */
+const MAX_LINKS = 40;
+
+/** Where another user could change the way, and why (`why` names `at`). */
+export interface Untrusted {
+  readonly at: string;
+  readonly why: string;
+}
 
 /**
  * Why another user could change the file or directory `st` describes (shown
@@ -24,6 +34,8 @@ const STICKY = 0o1000;
  */
 export function untrustedStat(st: fs.Stats, at: string, stickyAbove = false): string | null {
   if (st.uid !== 0 && st.uid !== (process.geteuid?.() ?? 0)) return `${at} belongs to uid ${st.uid}, not to root`;
+  // A link's mode is always 0777 and means nothing: it is never written, only replaced by whoever may write its directory.
+  if (st.isSymbolicLink()) return null;
   const sticky = st.isDirectory() && (st.mode & STICKY) !== 0;
   if ((st.mode & GROUP_OR_OTHER_WRITE) !== 0 && !(stickyAbove && sticky)) return `${at} can be written by users other than its owner (mode ${(st.mode & 0o7777).toString(8)})`;
   return null;
@@ -31,26 +43,76 @@ export function untrustedStat(st: fs.Stats, at: string, stickyAbove = false): st
 
 /** Why another user could change what `p` leads to, or null when none can (or `p` does not exist yet, with a safe parent). */
 export function untrustedPath(p: string): string | null {
-  let real: string;
-  try {
-    real = fs.realpathSync(p);
-  } catch (e) {
-    if (errnoOf(e) !== 'ENOENT') return `${p} cannot be resolved (${errnoOf(e) ?? 'EIO'})`;
-    // Not made yet: whoever can write its parent decides what it will be.
-    const parent = path.dirname(path.resolve(p));
-    return parent === path.resolve(p) ? null : untrustedPath(parent);
-  }
-  const parts = real.split('/').filter((c) => c !== '');
-  for (let i = 0; i <= parts.length; i++) {
-    const at = `/${parts.slice(0, i).join('/')}`;
+  return walk(p, true)?.why ?? null;
+}
+
+/**
+ * Where another user could make `p` lead elsewhere: a directory on the way
+ * or a link followed; what `p` itself is (its owner, its mode) is not
+ * judged. Its own directory is judged without the sticky exception, as
+ * `p` may be another user's, which a sticky directory lets them rename.
+ */
+export function untrustedRoute(p: string): Untrusted | null {
+  return walk(p, false);
+}
+
+function walk(p: string, judgeEnd: boolean): Untrusted | null {
+  const pending = components(p.startsWith('/') ? p : `${process.cwd()}/${p}`);
+  // `dir` is always a directory reached without a link, so its parent is what `..` leads to.
+  let dir = '/';
+  let links = 0;
+  const top = judge('/', true);
+  if (top !== null) return top;
+  for (let name = pending.shift(); name !== undefined; name = pending.shift()) {
+    if (name === '.' || name === '..') {
+      if (name === '..') dir = path.dirname(dir);
+      continue;
+    }
+    const next = path.join(dir, name);
     let st: fs.Stats;
     try {
-      st = fs.lstatSync(at);
+      st = fs.lstatSync(next);
     } catch (e) {
-      return `${at} cannot be examined (${errnoOf(e) ?? 'EIO'})`;
+      // Not made yet: whoever can write its parent decides what it will be.
+      if (errnoOf(e) === 'ENOENT') return judge(dir, false);
+      return { at: next, why: `${next} cannot be examined (${errnoOf(e) ?? 'EIO'})` };
     }
-    const why = untrustedStat(st, at, i < parts.length);
-    if (why !== null) return why;
+    if (st.isSymbolicLink()) {
+      const why = untrustedStat(st, next, true);
+      if (why !== null) return { at: next, why };
+      if (++links > MAX_LINKS) return { at: p, why: `${p} cannot be resolved (ELOOP)` };
+      const target = fs.readlinkSync(next);
+      if (target.startsWith('/')) dir = '/';
+      pending.unshift(...components(target));
+      continue;
+    }
+    if (pending.length === 0) {
+      if (!judgeEnd) return judge(dir, false);
+      const why = untrustedStat(st, next, false);
+      return why === null ? null : { at: next, why };
+    }
+    if (!st.isDirectory()) return { at: p, why: `${p} cannot be resolved (ENOTDIR)` };
+    const why = untrustedStat(st, next, true);
+    if (why !== null) return { at: next, why };
+    dir = next;
   }
-  return null;
+  // The path ended on `.`, `..` or a link to /: it is `dir` itself.
+  if (judgeEnd) return judge(dir, false);
+  return dir === '/' ? null : judge(path.dirname(dir), false);
+}
+
+/** untrustedStat of the directory `at`, which the walk has reached. */
+function judge(at: string, stickyAbove: boolean): Untrusted | null {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(at);
+  } catch (e) {
+    return { at, why: `${at} cannot be examined (${errnoOf(e) ?? 'EIO'})` };
+  }
+  const why = untrustedStat(st, at, stickyAbove);
+  return why === null ? null : { at, why };
+}
+
+function components(p: string): string[] {
+  return p.split('/').filter((c) => c !== '');
 }

@@ -14,6 +14,7 @@ import { defaultOptions, type GeneratorOptions } from '../../generator/pipeline/
 import { checkDataDir } from '../../generator/pipeline/index.js';
 import { hostPreflight, type HostRequest } from '../../generator/pipeline/host-probe.js';
 import { STOPS_APPLY } from '../../generator/rules/host.js';
+import { sandboxData } from '../../generator/pipeline/sandbox.js';
 import { spawnRunner } from '../../generator/util/command-runner.js';
 import { serviceName, type VmName } from '../../generator/rules/vm-name.js';
 import { defaultSettings } from '../../generator/rules/settings.js';
@@ -1502,6 +1503,8 @@ function hostFixture(t: ExecutionContext): HostFixture {
     request: (options, extra = {}) => ({
       options: { ...defaultOptions, ...options, programs: { ...defaultOptions.programs, execlineb: path.join(bin, 'execlineb'), ...options.programs } },
       applyPrograms: [...APPLY_PROGRAMS.map((p) => ({ flag: `--${p}`, program: p })), { flag: null, program: 's6-svscanctl' }],
+      // Root's own temp dir above it (/tmp is sticky and root's): the way is root's alone.
+      dataDir: path.join(bin, 'data'),
       scandir: null,
       kvmProbe: null,
       pathEnv: bin,
@@ -1512,7 +1515,12 @@ function hostFixture(t: ExecutionContext): HostFixture {
 
 const asRoot = process.getuid?.() === 0;
 
-const hostRules = hostPreflight;
+/**
+ * The host rules but host-vmm-hidden, which every stand-in VMM the fixture
+ * finds by name in its temp dir gets (a sandbox shows /usr only), so that
+ * each test shows only its own rule; tested on its own below.
+ */
+const hostRules = (req: HostRequest, runner: typeof spawnRunner): Diagnostic[] => hostPreflight(req, runner).filter((d) => d.rule !== 'host-vmm-hidden');
 
 test('host-program-missing: setfacl, when a VMM that runs as another uid than root opens a file by path (cloud-hypervisor, QEMU\'s kernel); not as root, nor with crosvm', (t) => {
   const h = hostFixture(t);
@@ -1559,6 +1567,119 @@ test(`host-vmm-not-executable: the VMM's user cannot execute it (mode 0744, user
   assertDiagnostics(t, hostRules(h.request(options, { pathEnv: `${h.bin}:/usr/bin:/bin` }), spawnRunner).filter((d) => d.rule !== 'host-program-missing'), []);
 });
 
+test('host-vmm-hidden: a VMM found by name outside /usr is not in its sandbox; by absolute path its directory is bound, and --sandbox none needs none', (t) => {
+  const h = hostFixture(t);
+  const found = path.join(h.bin, 'cloud-hypervisor');
+  const hidden = (at: string, ...mentions: string[]) => [{ rule: 'host-vmm-hidden' as const, path: at, vm: null, mentions: [at, '--sandbox bwrap', ...mentions] }];
+  assertDiagnostics(t, hostPreflight(h.request({ accel: 'tcg', vmmUser: { kind: 'root' } }), spawnRunner), hidden(found));
+  assertDiagnostics(t, hostPreflight(h.request({ accel: 'tcg', vmmUser: { kind: 'root' }, sandbox: 'none' }), spawnRunner), []);
+  assertDiagnostics(t, hostPreflight(h.request({ accel: 'tcg', vmmUser: { kind: 'root' }, programs: { ...defaultOptions.programs, vmm: found } }), spawnRunner), []);
+  // The same with QEMU, whose VMM also probes KVM.
+  const qemu = path.join(h.bin, 'qemu-system-x86_64');
+  assertDiagnostics(t, hostRules(h.request({ vmm: 'qemu', programs: { ...defaultOptions.programs, vmm: 'qemu-system-x86_64' } }), spawnRunner), []);
+  assertDiagnostics(t, hostPreflight(h.request({ vmm: 'qemu', programs: { ...defaultOptions.programs, vmm: 'qemu-system-x86_64' } }), spawnRunner), hidden(qemu));
+  assertDiagnostics(t, hostPreflight(h.request({ vmm: 'qemu', programs: { ...defaultOptions.programs, vmm: qemu } }), spawnRunner), []);
+});
+
+test('host-vmm-hidden: an absolute --vmm-bin that links beside itself is shown; one that links out of its bound directory is not, named with where it leads', (t) => {
+  const h = hostFixture(t);
+  const opt = path.join(h.bin, 'opt');
+  for (const d of ['bin', 'libexec']) fs.mkdirSync(path.join(opt, d), { recursive: true, mode: 0o755 });
+  fs.renameSync(path.join(h.bin, 'cloud-hypervisor'), path.join(opt, 'bin', 'cloud-hypervisor-v40'));
+  const vmm = path.join(opt, 'bin', 'cloud-hypervisor');
+  fs.symlinkSync('cloud-hypervisor-v40', vmm);
+  const request = h.request({ accel: 'tcg', vmmUser: { kind: 'root' }, programs: { ...defaultOptions.programs, vmm } });
+  assertDiagnostics(t, hostPreflight(request, spawnRunner), []);
+  // A bound directory that is itself a link: bwrap binds where it leads, at the path given.
+  fs.symlinkSync(path.join(opt, 'bin'), path.join(opt, 'current'));
+  const viaLink = path.join(opt, 'current', 'cloud-hypervisor');
+  assertDiagnostics(t, hostPreflight(h.request({ accel: 'tcg', vmmUser: { kind: 'root' }, programs: { ...defaultOptions.programs, vmm: viaLink } }), spawnRunner), []);
+  fs.renameSync(path.join(opt, 'bin', 'cloud-hypervisor-v40'), path.join(opt, 'libexec', 'cloud-hypervisor'));
+  fs.rmSync(vmm);
+  fs.symlinkSync('../libexec/cloud-hypervisor', vmm);
+  assertDiagnostics(t, hostPreflight(request, spawnRunner), [{ rule: 'host-vmm-hidden', path: vmm, vm: null, mentions: [vmm, path.join(opt, 'libexec', 'cloud-hypervisor')] }]);
+  t.false(STOPS_APPLY.has('host-vmm-hidden'));
+});
+
+/** A temp dir below /usr/local, which the sandbox shows: only root may make one. */
+function usrDir(t: ExecutionContext): string | null {
+  if (!asRoot || !fs.existsSync('/usr/local')) return null;
+  const dir = tempDir('vmsvc-usr-', '/usr/local');
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+test(`host-vmm-hidden: a name found below /usr is shown, unless it is a link to outside /usr, which the sandbox shows leading nowhere${asRoot ? '' : ' [skipped: needs root]'}`, (t) => {
+  const usr = usrDir(t);
+  if (usr === null) return t.pass('no root or /usr/local here');
+  const h = hostFixture(t);
+  const opt = path.join(h.bin, 'cloud-hypervisor');
+  const linked = path.join(usr, 'cloud-hypervisor');
+  const request = h.request({ accel: 'tcg', vmmUser: { kind: 'root' } }, { pathEnv: `${usr}:${h.bin}` });
+  fs.copyFileSync(opt, linked);
+  assertDiagnostics(t, hostPreflight(request, spawnRunner), []);
+  fs.rmSync(linked);
+  fs.symlinkSync(opt, linked);
+  const got = hostPreflight(request, spawnRunner);
+  assertDiagnostics(t, got, [{ rule: 'host-vmm-hidden', path: linked, vm: null, mentions: [linked, opt] }]);
+  t.regex(got[0]?.hint ?? '', new RegExp(`--vmm-bin ${opt}\\b.*--sandbox none`));
+  // As named by absolute path: /usr is shown whole, so its directory is not bound either.
+  assertDiagnostics(t, hostPreflight(h.request({ accel: 'tcg', vmmUser: { kind: 'root' }, programs: { ...defaultOptions.programs, vmm: linked } }), spawnRunner),
+    [{ rule: 'host-vmm-hidden', path: linked, vm: null, mentions: [opt] }]);
+  // A link within /usr stays within it.
+  fs.rmSync(linked);
+  fs.copyFileSync(opt, path.join(usr, 'ch-real'));
+  fs.chmodSync(path.join(usr, 'ch-real'), 0o755);
+  fs.symlinkSync('ch-real', linked);
+  assertDiagnostics(t, hostPreflight(request, spawnRunner), []);
+});
+
+/** Whether the real bwrap, with the binds the run script gives it (pipeline/sandbox.ts), runs `program` looked up in `pathEnv`. */
+function bwrapRuns(program: string, pathEnv: string, runtimeDir: string): boolean {
+  const box = sandboxData({ bwrap: '/usr/bin/bwrap', vmm: program, makesUserNamespaces: false, runtimeDir, sandboxRoot: null, files: [], kvm: false, tun: false });
+  const r = spawnSync(box.program, [...box.options.flat(), '--', program], { input: '', env: { PATH: pathEnv }, timeout: 10_000 });
+  return r.status === 0;
+}
+
+test(`host-vmm-hidden agrees with the real bwrap: a VMM it reports is one the sandbox cannot run, and one it does not report runs${asRoot ? '' : ' [skipped: needs root]'}`, (t) => {
+  const h = hostFixture(t);
+  // The VM's runtime dir, which the sandbox binds: empty, apart from the programs.
+  const runtime = path.join(h.bin, 'run');
+  fs.mkdirSync(runtime, { mode: 0o755 });
+  if (!asRoot || !fs.existsSync('/usr/bin/bwrap') || !bwrapRuns('true', '/usr/bin', runtime)) return t.pass('no root or no working bwrap here');
+  const usr = usrDir(t);
+  const opt = path.join(h.bin, 'opt');
+  for (const d of ['bin', 'libexec']) fs.mkdirSync(path.join(opt, d), { recursive: true, mode: 0o755 });
+  fs.copyFileSync(path.join(h.bin, 'cloud-hypervisor'), path.join(opt, 'bin', 'ch-v40'));
+  fs.copyFileSync(path.join(h.bin, 'cloud-hypervisor'), path.join(opt, 'libexec', 'ch'));
+  for (const f of [path.join(opt, 'bin', 'ch-v40'), path.join(opt, 'libexec', 'ch')]) fs.chmodSync(f, 0o755);
+  fs.symlinkSync('ch-v40', path.join(opt, 'bin', 'ch'));
+  fs.symlinkSync('../libexec/ch', path.join(opt, 'bin', 'out'));
+  fs.symlinkSync(path.join(opt, 'bin'), path.join(opt, 'current'));
+  const cases: Array<readonly [vmm: string, pathEnv: string]> = [
+    ['cloud-hypervisor', `${h.bin}:/usr/bin`],
+    [path.join(h.bin, 'cloud-hypervisor'), '/usr/bin'],
+    [path.join(opt, 'bin', 'ch'), '/usr/bin'],
+    [path.join(opt, 'current', 'ch'), '/usr/bin'],
+    [path.join(opt, 'bin', 'out'), '/usr/bin'],
+    ['true', '/usr/bin'],
+  ];
+  if (usr !== null) {
+    fs.symlinkSync(path.join(opt, 'bin', 'ch-v40'), path.join(usr, 'ch-linked'));
+    fs.copyFileSync(path.join(opt, 'bin', 'ch-v40'), path.join(usr, 'ch-copied'));
+    fs.chmodSync(path.join(usr, 'ch-copied'), 0o755);
+    cases.push(['ch-linked', `${usr}:/usr/bin`], ['ch-copied', `${usr}:/usr/bin`], [path.join(usr, 'ch-linked'), '/usr/bin']);
+  }
+  const verdicts = cases.map(([vmm, pathEnv]) => {
+    const reported = hostPreflight(h.request({ accel: 'tcg', vmmUser: { kind: 'root' }, programs: { ...defaultOptions.programs, vmm } }, { pathEnv: `${pathEnv}:${h.bin}` }), spawnRunner)
+      .some((d) => d.rule === 'host-vmm-hidden');
+    t.is(reported, !bwrapRuns(vmm, pathEnv, runtime), `${vmm} in PATH ${pathEnv}`);
+    t.log(`${vmm} in PATH ${pathEnv}: ${reported ? 'hidden' : 'shown'}`);
+    return reported;
+  });
+  t.deepEqual(new Set(verdicts), new Set([true, false]), 'both verdicts were put to bwrap');
+});
+
 test('host-program-missing: a program the generated services run, by its flag; only the VMM\'s own client is asked for', (t) => {
   const h = hostFixture(t);
   fs.rmSync(path.join(h.bin, 's6-log'));
@@ -1598,6 +1719,56 @@ test(`host-sandbox-unusable: the real bwrap makes the sandbox as a VM's own uid 
   fs.writeFileSync(wrapper, '#!/bin/sh\nexec unshare --user --map-root-user sh -c \'echo 0 > /proc/sys/user/max_user_namespaces && exec /usr/bin/bwrap "$@"\' sh "$@"\n', { mode: 0o755 });
   assertDiagnostics(t, hostRules(h.request({ accel: 'tcg' }, { pathEnv }), spawnRunner).filter((d) => d.rule !== 'host-vmm-not-executable'),
     [{ rule: 'host-sandbox-unusable', path: wrapper, vm: null, mentions: ['uid 1879048192', 'bwrap'] }]);
+});
+
+test('host-data-ancestor-untrusted: a directory above the data dir others can write, not the data dir itself; --data-at-runtime is what is judged', (t) => {
+  const h = hostFixture(t);
+  const svc = path.join(h.bin, 'svc');
+  const data = path.join(svc, 'data');
+  fs.mkdirSync(data, { recursive: true });
+  fs.chmodSync(svc, 0o755);
+  // The data dir is the user's to write: that alone is no fault.
+  fs.chmodSync(data, 0o777);
+  assertDiagnostics(t, hostRules(h.request({}, { dataDir: data }), spawnRunner), []);
+  fs.chmodSync(svc, 0o775);
+  const above = [{ rule: 'host-data-ancestor-untrusted' as const, path: svc, vm: null, mentions: [data, svc, 'mode 775'] }];
+  assertDiagnostics(t, hostRules(h.request({}, { dataDir: data }), spawnRunner), above);
+  // Sticky right above: the data dir's owner, who need not be root, could still rename it away.
+  fs.chmodSync(svc, 0o1777);
+  assertDiagnostics(t, hostRules(h.request({}, { dataDir: data }), spawnRunner), [{ ...above[0]!, mentions: [data, 'mode 1777'] }]);
+  // The services open --data-at-runtime, not --data: the way to that one counts.
+  const runtime = path.join(h.bin, 'runtime', 'data');
+  fs.mkdirSync(runtime, { recursive: true });
+  assertDiagnostics(t, hostRules(h.request({ dataDirAtRuntime: runtime }, { dataDir: data }), spawnRunner), []);
+  assertDiagnostics(t, hostRules(h.request({ dataDirAtRuntime: data }, { dataDir: runtime }), spawnRunner), [{ ...above[0]!, mentions: [data] }]);
+  t.false(STOPS_APPLY.has('host-data-ancestor-untrusted'));
+});
+
+test(`host-data-ancestor-untrusted: a directory above owned by another user, or a link on the way in one; sticky higher up is fine${asRoot ? '' : ' [skipped: needs root]'}`, (t) => {
+  if (!asRoot) return t.pass();
+  const h = hostFixture(t);
+  const top = path.join(h.bin, 'mnt');
+  const svc = path.join(top, 'svc');
+  const data = path.join(svc, 'data');
+  fs.mkdirSync(data, { recursive: true });
+  fs.chmodSync(top, 0o755);
+  fs.chmodSync(svc, 0o755);
+  fs.chownSync(data, NOBODY, NOBODY);
+  assertDiagnostics(t, hostRules(h.request({}, { dataDir: data }), spawnRunner), []);
+  fs.chownSync(top, NOBODY, NOBODY);
+  assertDiagnostics(t, hostRules(h.request({}, { dataDir: data }), spawnRunner), [{ rule: 'host-data-ancestor-untrusted', path: top, vm: null, mentions: [data, `uid ${NOBODY}`] }]);
+  // Sticky above a root-owned directory: only root may rename that one.
+  fs.chownSync(top, 0, 0);
+  fs.chmodSync(top, 0o1777);
+  assertDiagnostics(t, hostRules(h.request({}, { dataDir: data }), spawnRunner), []);
+  // --data through a link in another user's directory: they may point it elsewhere, though where it leads is root's.
+  fs.chmodSync(top, 0o755);
+  const home = path.join(h.bin, 'home');
+  fs.mkdirSync(home, { mode: 0o755 });
+  fs.chownSync(home, NOBODY, NOBODY);
+  fs.symlinkSync(svc, path.join(home, 'svc'));
+  assertDiagnostics(t, hostRules(h.request({}, { dataDir: path.join(home, 'svc', 'data') }), spawnRunner),
+    [{ rule: 'host-data-ancestor-untrusted', path: home, vm: null, mentions: [`uid ${NOBODY}`] }]);
 });
 
 test('host-s6rc-missing: a program apply runs, with its flag, or by name when no flag names it', (t) => {

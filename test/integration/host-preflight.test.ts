@@ -2,13 +2,14 @@
  * The host preflight through the CLI: `check --host` fails on the host
  * rules' errors and lists them under `host` with --json; `apply` reports
  * them, and stops before running anything when it could not work (no
- * s6-svscan on the scandir: s6-rc-init would wait forever).
+ * s6-svscan on the scandir: s6-rc-init would wait forever), not when only
+ * the VMs' starts are at stake (the way to the data dir).
  */
 import test from 'ava';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { vmsvc } from '../support/cli.js';
-import { dataDirWith } from '../support/data-dir.js';
+import { dataDirWith, tempDir } from '../support/data-dir.js';
 import { realS6rc } from '../support/real-s6rc.js';
 
 function setup(t: { teardown(fn: () => void): void }) {
@@ -35,6 +36,7 @@ test('check --host: a missing VMM and no s6-svscan are errors (exit 1), listed u
   t.false(parsed.ok);
   t.deepEqual(parsed.diagnostics, []);
   t.true(parsed.host.some((d) => d.rule === 'host-svscan-missing' && d.path === f.scandir));
+  t.false(parsed.host.some((d) => d.rule === 'host-data-ancestor-untrusted'), 'the data dir is below root\'s own 0755 dir');
   // Without --host nothing of the host is looked at, and --scandir alone is a usage error.
   t.is(vmsvc(['check', '--data', f.data, '--vmm-bin', path.join(f.root, 'no-vmm')], f.env).code, 0);
   t.is(vmsvc(['check', '--data', f.data, '--scandir', f.scandir], f.env).code, 2);
@@ -56,4 +58,23 @@ test('apply on a scandir no s6-svscan watches stops before running anything; --d
   t.is(dry.code, 0, dry.stderr);
   t.regex(dry.stderr, /error\[host-svscan-missing\]/);
   t.regex(dry.stdout, /dry run: would compile/);
+});
+
+test('check --host and apply --dry-run judge the way to --data: a directory above it others can write is an error naming it, which apply reports and goes on', (t) => {
+  const f = setup(t);
+  fs.chmodSync(f.root, 0o777);
+  const flags = ['check', '--data', f.data, '--host', '--vmm-bin', '/bin/true', '--sandbox', 'none', '--accel', 'tcg', '--json'];
+  const r = vmsvc(flags, f.env);
+  t.is(r.code, 1, r.stderr);
+  const parsed = JSON.parse(r.stdout) as { host: Array<{ rule: string; path: string }> };
+  t.deepEqual(parsed.host.filter((d) => d.rule === 'host-data-ancestor-untrusted').map((d) => d.path), [f.root]);
+  // The state dir elsewhere: apply refuses one below a directory others can write before its preflight.
+  const state = tempDir('vmsvc-state-');
+  t.teardown(() => fs.rmSync(state, { recursive: true, force: true }));
+  const dry = vmsvc(['apply', '--data', f.data, '--state', path.join(state, 'state'), '--scandir', f.scandir, '--dry-run', '--accel', 'tcg'], f.env, 30_000);
+  t.is(dry.code, 0, dry.stderr);
+  t.true(dry.stderr.includes(`${f.root}: error[host-data-ancestor-untrusted]`), dry.stderr);
+  t.regex(dry.stdout, /dry run: would compile/);
+  fs.chmodSync(f.root, 0o755);
+  t.false(vmsvc(flags, f.env).stdout.includes('host-data-ancestor-untrusted'));
 });
