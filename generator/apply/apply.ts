@@ -177,8 +177,8 @@ function step(ctx: Ctx): number {
     if (typeof pipes === 'string') io.err(`vmsvc: warning: ${pipes}\n`);
     else if (pipes.length > 0) io.out(`vmsvc: an interrupted s6-rc-update left ${plural(pipes.length, 'pipeline')} without a pipe in s6rc-fdholder; gave them a new one: ${pipes.map(p).join(', ')}\n`);
   }
-  const recovered = finishInterrupted(ctx.rc, L, opts.dryRun);
-  const code = Math.max(recovered, from === null ? start(ctx, links) : onLive(ctx, links, from));
+  const recovered = finishInterrupted(ctx.rc, L, ctx.tree, opts.dryRun);
+  const code = Math.max(recovered.code, from === null ? start(ctx, links) : onLive(ctx, links, from, recovered.deferred));
   if (!opts.dryRun && runsSafely(L) !== null) record(ctx);
   return code;
 }
@@ -242,7 +242,7 @@ function record(ctx: Ctx): void {
 }
 
 /** The live system runs database `from`: nothing to do, links to repair after a killed run, or an update. */
-function onLive(ctx: Ctx, links: DbLinks, from: string): number {
+function onLive(ctx: Ctx, links: DbLinks, from: string, deferred: readonly string[]): number {
   const { L, hash, io, opts } = ctx;
   if (from === hash) {
     if (links.current === hash && sourceLinkIs(L, hash)) {
@@ -260,7 +260,7 @@ function onLive(ctx: Ctx, links: DbLinks, from: string): number {
     io.out(`vmsvc: ${p(L.live)} already runs ${COMPILED_DIR}/${hash} (${ctx.vms}); current and source now point at it\n`);
     return EXIT.ok;
   }
-  return update(ctx, links, from);
+  return update(ctx, links, from, deferred);
 }
 
 /** No live directory: compile, point `current` at the database, s6-rc-init on it. */
@@ -367,8 +367,10 @@ function bringUp(ctx: Ctx, names: readonly string[], pipelines: readonly Marked[
  * every longrun then down is unsupervised; after the switch the stopped
  * services are brought up on the new one. If s6-rc-update does not switch,
  * the old database gets its supervisors and its stopped services back.
+ * `deferred`: services an interrupted run stopped that are to come up as
+ * if they had been up (recover.ts).
  */
-function update(ctx: Ctx, links: DbLinks, from: string): number {
+function update(ctx: Ctx, links: DbLinks, from: string, deferred: readonly string[]): number {
   const { L, hash, io, opts, tree } = ctx;
   const before = readSourceCopy(L, from);
   const plan = planConversion(before, tree);
@@ -400,7 +402,9 @@ function update(ctx: Ctx, links: DbLinks, from: string): number {
     io.err(`vmsvc: ${run}\nvmsvc: ${unchanged}\n`);
     return EXIT.usage;
   }
-  const up = upServices(ctx.rc);
+  // What an interrupted run stopped and recovery left to this update counts as up: it is brought up on the new database.
+  const listed = upServices(ctx.rc);
+  const up = typeof listed === 'string' ? listed : new Set([...listed, ...deferred]);
   const handover = typeof up === 'string' ? up : handOver(ctx, plan, from, up, newlyMarked.map((m) => m.pipeline));
   if (typeof handover === 'string') {
     if (compiled.fresh) removeDb(L, hash);

@@ -114,7 +114,7 @@ export async function startRig(t: ExecutionContext, real: RealS6rc, opts: RigOpt
       return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
     },
     // Only --state: the rest is what apply recorded there (STATE/where.json).
-    admin: (args) => vmsvc([...args, '--state', state], env),
+    admin: (args) => vmsvc([...args, '--state', state], env, 300_000),
     s6: run,
     up: () => run('s6-rc', ['-l', live, '-a', 'list']).stdout.split('\n').filter((l) => l !== '').sort(),
     pid(service) {

@@ -191,6 +191,9 @@ async function killedUpdate(t: ExecutionContext, r: Rig, side: Side, kill: { at:
   const after = vmPids(r);
   for (const vm of KEEPS_PID.filter((v) => before.get(v) !== null)) t.is(after.get(vm), before.get(vm), `${what}: ${vm} kept its pid`);
   t.not(after.get('app'), before.get('app'), `${what}: the changed VM was restarted`);
+  // Stopped for the restart and the old database still live: its old definition (another disk set) is not started
+  // again, the update starts the new one.
+  if ('at' in kill && kill.at === 'stopped') t.regex(again.stdout, /more are this run's update's to restart or remove: vm-app\b/, what);
   return { took, said: again.stdout };
 }
 

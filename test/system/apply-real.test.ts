@@ -73,7 +73,7 @@ realS6rcTest('real s6-rc: first boot, then a live change (add, change, remove), 
   makeVm(r.data, 'fresh');
   const second = r.apply();
   t.is(second.code, 0, second.stderr);
-  t.regex(second.stdout, /restart {2}vm-app \(changed: run\)/);
+  t.regex(second.stdout, /restart {2}vm-app \(changed: finish, run\)/);
   t.regex(second.stdout, /switched .* \(3 VMs\): 2 added, 2 removed, 1 restarted\n$/);
   t.is(fs.readFileSync(path.join(r.state, 'conversion'), 'utf8'), '# vmsvc: restart the services whose definition changed\nvm-app restart\n');
   const h2 = liveDb(r);
