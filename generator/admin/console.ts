@@ -8,7 +8,11 @@
  * no flock: the runtime dir may be on any file system, and the holder is
  * shown by pid). The runtime dir is the VMM user's: neither it nor the lock
  * is followed as a link, and a lock that is not a small regular file is
- * refused, naming it.
+ * refused, naming it. The socket is connected to with the VMM's uid and gid
+ * (its run script's drop), never root's: the VMM may put anything at that
+ * path, a link to another VM's console among them, between the check that
+ * it is a socket and the connect, and so it reaches only what it could
+ * reach itself.
  *
  * cloud-hypervisor gives the console as a pty (`--console pty`), whose path
  * only the running VMM knows: for it this says how to find the pty
@@ -17,7 +21,8 @@
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { printable } from '../util/bytes.js';
-import { findVm, readTree } from './inventory.js';
+import { findVm, readTree, type AdminVm, type Tree, type VmmIds } from './inventory.js';
+import { userIds } from '../util/account-db.js';
 import { CommandError, EXIT, guard, type Io } from '../command/shell.js';
 import { vmmOf } from './show.js';
 import { vmmNamed } from '../vmm/index.js';
@@ -103,17 +108,49 @@ export function consoleCommand(args: ConsoleArgs, io: Io, opts: ConsoleOptions =
         EXIT.failed);
     }
     try {
-      return await session(vm.name, socketPath, io, opts);
+      return await session(vm.name, socketPath, vmmIds(tree, vm), io, opts);
     } finally {
       lock.release();
     }
   });
 }
 
-async function session(name: string, socketPath: string, io: Io, opts: ConsoleOptions): Promise<number> {
+/** Who the VMM runs as (its run script's drop): null for root; refused when the run script does not say. */
+function vmmIds(tree: Tree, vm: AdminVm): VmmIds | null {
+  const vmm = vmmOf(tree, vm);
+  if ('error' in vmm) throw new CommandError(`cannot tell who the VMM of VM ${printable(vm.name)} runs as, to connect as it: ${printable(vmm.error)}`, EXIT.failed);
+  if (vmm.ids !== null || vmm.user === null) return vmm.ids;
+  const ids = userIds(vmm.user);
+  if (ids === null) throw new CommandError(`the VMM of VM ${printable(vm.name)} runs as ${printable(vmm.user)}, which /etc/passwd does not have`, EXIT.failed);
+  return ids;
+}
+
+/**
+ * net.createConnection with `ids` as the effective uid and gid (and only
+ * group) for the connect(2), which libuv makes at once, then root's back.
+ * Unchanged when vmsvc does not run as root (it cannot switch, and reaches
+ * no more than its own user does).
+ */
+function connectAs(socketPath: string, ids: VmmIds | null): net.Socket {
+  if (ids === null || process.geteuid?.() !== 0) return net.createConnection(socketPath);
+  const groups = process.getgroups!();
+  const egid = process.getegid!();
+  process.setgroups!([ids.gid]);
+  process.setegid!(ids.gid);
+  process.seteuid!(ids.uid);
+  try {
+    return net.createConnection(socketPath);
+  } finally {
+    process.seteuid!(0);
+    process.setegid!(egid);
+    process.setgroups!(groups);
+  }
+}
+
+async function session(name: string, socketPath: string, ids: VmmIds | null, io: Io, opts: ConsoleOptions): Promise<number> {
   const stdin: ConsoleInput = opts.stdin ?? process.stdin;
   const stdout: NodeJS.WritableStream = opts.stdout ?? process.stdout;
-  const socket = net.createConnection(socketPath);
+  const socket = connectAs(socketPath, ids);
   try {
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);

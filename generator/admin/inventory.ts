@@ -282,8 +282,12 @@ const NOTIFYONCHECK_ARG_OPTIONS = new Set(['3', 's', 'T', 't', 'w', 'n', 'c']);
 const NOTIFYONCHECK_FLAGS = new Set(['d']);
 
 export type VmmArgvResult =
-  /** user: the account s6-setuidgid switches to before the VMM, or "uid N" (s6-applyuidgid); null when it runs as root. */
-  | { ok: true; argv: string[]; user: string | null }
+  /**
+   * user: the account s6-setuidgid switches to before the VMM, or "uid N"
+   * (s6-applyuidgid); null when it runs as root. ids: s6-applyuidgid's -u
+   * and -g, when both are numbers.
+   */
+  | { ok: true; argv: string[]; user: string | null; ids: VmmIds | null }
   | { ok: false; error: string };
 
 /**
@@ -331,7 +335,7 @@ export function vmmArgvFromRunScript(script: string): VmmArgvResult {
   if ('error' in sandbox) return { ok: false, error: sandbox.error };
   const argv = words.slice(sandbox.next);
   if (argv.length === 0) return { ok: false, error: `${sandbox.next > drop.next ? 'bwrap' : drop.user === null ? 's6-notifyoncheck' : drop.program} runs no program` };
-  return { ok: true, argv, user: drop.user };
+  return { ok: true, argv, user: drop.user, ids: drop.ids };
 }
 
 /** unshare's options that take their argument as the next word (util-linux). */
@@ -400,6 +404,11 @@ function sandboxOf(words: readonly string[], i: number): { next: number } | { er
   return { error: 'bwrap has no -- before the VMM' };
 }
 
+export interface VmmIds {
+  readonly uid: number;
+  readonly gid: number;
+}
+
 /** s6-applyuidgid's options that take an argument, and its flags (its usage: -z -U -u uid -g gid -G gidlist). */
 const APPLYUIDGID_ARG_OPTIONS = new Set(['-u', '-g', '-G']);
 const APPLYUIDGID_FLAGS = new Set(['-z', '-U']);
@@ -409,23 +418,26 @@ const APPLYUIDGID_FLAGS = new Set(['-z', '-U']);
  * `s6-setuidgid ACCOUNT` gives the account, `s6-applyuidgid -u UID ...`
  * "uid UID". Where the VMM's argv starts after it.
  */
-function dropOf(words: readonly string[], i: number): { next: number; user: string | null; program: string } | { error: string } {
+function dropOf(words: readonly string[], i: number): { next: number; user: string | null; ids: VmmIds | null; program: string } | { error: string } {
   const program = i < words.length ? path.posix.basename(words[i]!) : '';
   if (program === 's6-setuidgid') {
     if (i + 1 >= words.length) return { error: 's6-setuidgid has no account' };
-    return { next: i + 2, user: words[i + 1]!, program };
+    return { next: i + 2, user: words[i + 1]!, ids: null, program };
   }
-  if (program !== 's6-applyuidgid') return { next: i, user: null, program };
+  if (program !== 's6-applyuidgid') return { next: i, user: null, ids: null, program };
   let uid: string | null = null;
+  let gid: string | null = null;
   let j = i + 1;
   for (; j < words.length && words[j]!.startsWith('-'); j++) {
     const w = words[j]!;
     if (APPLYUIDGID_FLAGS.has(w)) continue;
     if (!APPLYUIDGID_ARG_OPTIONS.has(w) || j + 1 >= words.length) return { error: `s6-applyuidgid: unexpected ${w}` };
     if (w === '-u') uid = words[j + 1]!;
+    if (w === '-g') gid = words[j + 1]!;
     j++;
   }
-  return { next: j, user: uid === null ? null : `uid ${uid}`, program };
+  const ids = uid !== null && gid !== null && /^[0-9]+$/.test(uid) && /^[0-9]+$/.test(gid) ? { uid: Number(uid), gid: Number(gid) } : null;
+  return { next: j, user: uid === null ? null : `uid ${uid}`, ids, program };
 }
 
 // ---------------------------------------------------------------------------

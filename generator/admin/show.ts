@@ -2,7 +2,7 @@
 import * as path from 'node:path';
 import { hasTerminalUnsafe, printable } from '../util/bytes.js';
 import {
-  clientsOf, findAnyVm, findVm, isStopped, formatDuration, json, keyValues, linksOfVm, liveState, readNameList, readTree, vmmArgvFromRunScript, type AdminVm, type LiveState, type LiveStateName, type Tree,
+  clientsOf, findAnyVm, findVm, isStopped, formatDuration, json, keyValues, linksOfVm, liveState, readNameList, readTree, vmmArgvFromRunScript, type AdminVm, type VmmIds, type LiveState, type LiveStateName, type Tree,
 } from './inventory.js';
 import { spawnRunner, type CommandRunner } from '../util/command-runner.js';
 import { alignedTable } from '../util/table.js';
@@ -212,13 +212,13 @@ const RUN_SCRIPT_MAX_BYTES = 1024 * 1024;
 const TYPE_MAX_BYTES = 64;
 
 /** The VMM argv of a VM, from its generated run script (read as untrusted: see util/untrusted.ts). */
-export function vmmOf(tree: Tree, vm: AdminVm): { argv: string[]; user: string | null } | { error: string } {
+export function vmmOf(tree: Tree, vm: AdminVm): { argv: string[]; user: string | null; ids: VmmIds | null } | { error: string } {
   const run = path.join(tree.source, vm.services.vm, 'run');
   const read = readUntrusted(tree.source, [vm.services.vm, 'run'], RUN_SCRIPT_MAX_BYTES);
   if (read.kind === 'missing') return { error: `cannot read ${run}: it does not exist` };
   if (read.kind === 'refused') return { error: read.why };
   const r = vmmArgvFromRunScript(read.data.toString('utf8'));
-  return r.ok ? { argv: r.argv, user: r.user } : { error: `${run}: ${r.error}` };
+  return r.ok ? { argv: r.argv, user: r.user, ids: r.ids } : { error: `${run}: ${r.error}` };
 }
 
 async function sourceService(tree: Tree, name: string, live: { scandir: string; prefix: string }, runner: CommandRunner): Promise<ShowService> {

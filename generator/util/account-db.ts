@@ -9,9 +9,15 @@ import * as fs from 'node:fs';
  */
 export const groupId = (name: string, file = '/etc/group'): number | null => idIn(file, name);
 export const userId = (name: string, file = '/etc/passwd'): number | null => idIn(file, name);
+/** An account's uid and primary gid, as s6-setuidgid switches to them. */
+export function userIds(name: string, file = '/etc/passwd'): { uid: number; gid: number } | null {
+  const uid = idIn(file, name);
+  const gid = idIn(file, name, 3);
+  return uid === null || gid === null ? null : { uid, gid };
+}
 
-/** The third field of the line whose first is `name`: the uid in passwd, the gid in group. */
-function idIn(file: string, name: string): number | null {
+/** Field `field` (0-based; default the third) of the line whose first is `name`: the uid in passwd, the gid in group. */
+function idIn(file: string, name: string, field = 2): number | null {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
@@ -19,8 +25,9 @@ function idIn(file: string, name: string): number | null {
     return null;
   }
   for (const line of text.split('\n')) {
-    const [entry, , id] = line.split(':');
-    if (entry === name && id !== undefined && /^[0-9]+$/.test(id)) return Number(id);
+    const fields = line.split(':');
+    const id = fields[field];
+    if (fields[0] === name && id !== undefined && /^[0-9]+$/.test(id)) return Number(id);
   }
   return null;
 }

@@ -13,11 +13,11 @@ import { PassThrough, Writable } from 'node:stream';
 import { consoleCommand, DETACH_BYTE } from '../../generator/admin/console.js';
 import { takeLock } from '../../generator/util/pid-lock.js';
 import { graph } from '../../generator/admin/graph.js';
-import { readNameList, readTree, vmmArgvFromRunScript } from '../../generator/admin/inventory.js';
+import { findVm, readNameList, readTree, vmmArgvFromRunScript, type VmmIds } from '../../generator/admin/inventory.js';
 import type { CommandResult, CommandRunner } from '../../generator/util/command-runner.js';
 import { logs } from '../../generator/admin/logs.js';
 import { ls, type LsRow, type LsVmRow } from '../../generator/admin/ls.js';
-import { show, type ShowResult } from '../../generator/admin/show.js';
+import { show, vmmOf, type ShowResult } from '../../generator/admin/show.js';
 import { restart, start, stop } from '../../generator/admin/start-stop.js';
 import { startS6rc, type S6rcHarness } from '../harness/real-s6rc.js';
 import { vmsvc } from '../support/cli.js';
@@ -441,6 +441,7 @@ test('the VMM argv is what s6-notifyoncheck execs, after its options, any s6-app
   t.deepEqual(vmmArgvFromRunScript(example), {
     ok: true,
     user: 'uid 1879089858',
+    ids: { uid: 1879089858, gid: 1879089858 },
     argv: [
       'cloud-hypervisor',
       '--api-socket', 'path=/run/vm/appvm-lynx/api.sock',
@@ -456,20 +457,21 @@ test('the VMM argv is what s6-notifyoncheck execs, after its options, any s6-app
   });
   // Clustered and attached option arguments, --, a block mentioning the program, a user switch.
   t.deepEqual(vmmArgvFromRunScript('if { s6-notifyoncheck -x }\n/usr/bin/s6-notifyoncheck -dw100 -n0 -c "test -S x" -T 5 -- s6-setuidgid vmm "/opt/my vmm" -a "b c"\n'),
-    { ok: true, user: 'vmm', argv: ['/opt/my vmm', '-a', 'b c'] });
-  t.deepEqual(vmmArgvFromRunScript('s6-notifyoncheck -d vmm'), { ok: true, user: null, argv: ['vmm'] });
-  t.deepEqual(vmmArgvFromRunScript('s6-notifyoncheck -d s6-applyuidgid -z -u 7 -g 8 -G "" vmm -u x'), { ok: true, user: 'uid 7', argv: ['vmm', '-u', 'x'] });
+    { ok: true, user: 'vmm', ids: null, argv: ['/opt/my vmm', '-a', 'b c'] });
+  t.deepEqual(vmmArgvFromRunScript('s6-notifyoncheck -d vmm'), { ok: true, user: null, ids: null, argv: ['vmm'] });
+  t.deepEqual(vmmArgvFromRunScript('s6-notifyoncheck -d s6-applyuidgid -z -u 7 -g 8 -G "" vmm -u x'), { ok: true, user: 'uid 7', ids: { uid: 7, gid: 8 }, argv: ['vmm', '-u', 'x'] });
   t.deepEqual(vmmArgvFromRunScript('s6-notifyoncheck -d s6-applyuidgid -u 7 -g'), { ok: false, error: 's6-applyuidgid: unexpected -g' });
   // Root's opens before the drop (templates/common/open-files.hbs) are not the VMM's argv.
   t.deepEqual(vmmArgvFromRunScript([
     's6-notifyoncheck -d -w 100', 'unshare -m --propagation private', 'if { mount --bind /d /d }', 'if { mount -o remount,bind,nosymfollow /d }',
-    'redirfd -rnb 5 /d/vm/blk/a.img', 'redirfd -unb 6 /d/vm/blk/a.img', 'if { eltest -f /proc/self/fd/5 }',
+    'redirfd -rnb 5 /d/vm/blk/a.img', 'redirfd -unb 6 /d/vm/blk/a.img', 'redirfd -rnb 7 /d/vm/vmlinux', 'if { eltest -f /proc/self/fd/5 }',
+    'if { setfacl -b -m u:7:r /proc/self/fd/7 }', 'fdclose 7',
     's6-applyuidgid -u 7 -g 7 -G ""', 'qemu -add-fd fd=5,set=0 -add-fd fd=6,set=0 -drive file=/dev/fdset/0',
-  ].join('\n')), { ok: true, user: 'uid 7', argv: ['qemu', '-add-fd', 'fd=5,set=0', '-add-fd', 'fd=6,set=0', '-drive', 'file=/dev/fdset/0'] });
+  ].join('\n')), { ok: true, user: 'uid 7', ids: { uid: 7, gid: 7 }, argv: ['qemu', '-add-fd', 'fd=5,set=0', '-add-fd', 'fd=6,set=0', '-drive', 'file=/dev/fdset/0'] });
   // The sandbox: bwrap's options are read by their arity, so an argument that reads "--" is no end of them.
   t.deepEqual(vmmArgvFromRunScript('s6-notifyoncheck -d s6-applyuidgid -u 7 -g 7 -G "" /usr/bin/bwrap --unshare-user --die-with-parent --bind -- -- --chdir / -- vmm --bind x'),
-    { ok: true, user: 'uid 7', argv: ['vmm', '--bind', 'x'] });
-  t.deepEqual(vmmArgvFromRunScript('s6-notifyoncheck -d bwrap --proc /proc -- vmm'), { ok: true, user: null, argv: ['vmm'] });
+    { ok: true, user: 'uid 7', ids: { uid: 7, gid: 7 }, argv: ['vmm', '--bind', 'x'] });
+  t.deepEqual(vmmArgvFromRunScript('s6-notifyoncheck -d bwrap --proc /proc -- vmm'), { ok: true, user: null, ids: null, argv: ['vmm'] });
   t.deepEqual(vmmArgvFromRunScript('s6-notifyoncheck -d bwrap --proc /proc --'), { ok: false, error: 'bwrap runs no program' });
   t.deepEqual(vmmArgvFromRunScript('s6-notifyoncheck -d bwrap --frobnicate -- vmm'), { ok: false, error: 'bwrap: unexpected --frobnicate' });
   t.deepEqual(vmmArgvFromRunScript('s6-notifyoncheck -d bwrap --bind /a'), { ok: false, error: 'bwrap option --bind has too few arguments' });
@@ -536,8 +538,12 @@ test('logs -f reads a rotated file to its end, then the new one, and waits for a
 // ---------------------------------------------------------------------------
 // console
 
-/** A console socket server in the VM's runtime dir that echoes, and ends when its client does. */
-async function echoServer(t: Teardown, socketPath: string): Promise<net.Server> {
+/**
+ * A console socket server in the VM's runtime dir that echoes, and ends when
+ * its client does. `owner`: the dir and the socket are the VMM's (null: left
+ * root's), as the VMM's own bind makes them.
+ */
+async function echoServer(t: Teardown, socketPath: string, owner: VmmIds | null): Promise<net.Server> {
   fs.mkdirSync(path.dirname(socketPath), { recursive: true });
   const conns = new Set<net.Socket>();
   const server = net.createServer((conn) => {
@@ -548,11 +554,20 @@ async function echoServer(t: Teardown, socketPath: string): Promise<net.Server> 
     conn.on('error', () => undefined); // a client that detaches leaves an echo unsent
   });
   await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+  if (owner !== null) for (const p of [path.dirname(socketPath), socketPath]) fs.chownSync(p, owner.uid, owner.gid);
   t.teardown(() => new Promise<void>((resolve) => {
     for (const c of conns) c.destroy();
     server.close(() => resolve());
   }));
   return server;
+}
+
+/** The VMM's uid and gid, as its run script drops to them. */
+function vmmIdsIn(out: string, name: string): VmmIds {
+  const tree = readTree(out);
+  const vmm = vmmOf(tree, findVm(tree, name));
+  if ('error' in vmm || vmm.ids === null) throw new Error(`no ids for ${name}'s VMM`);
+  return vmm.ids;
 }
 
 function sink(): { stream: Writable; text: () => string } {
@@ -571,7 +586,7 @@ test('console: streams both ways, refuses a second attach naming the holder, det
   const tree = readTree(g.out);
   const socketPath = tree.manifest.vms[0]!.consoleSocket!;
   t.is(socketPath, path.join(g.run, 'solo', 'console.sock'));
-  await echoServer(t, socketPath);
+  await echoServer(t, socketPath, vmmIdsIn(g.out, 'solo'));
   const stdin = new PassThrough();
   const stdout = sink();
   const c = capture();
@@ -594,10 +609,35 @@ test('console: streams both ways, refuses a second attach naming the holder, det
   t.false(stdout.text().includes('never sent'));
 });
 
+test('console: connects as the VMM\'s uid, never root: a socket at the path that only root may connect to (as a VMM could swap in after the check) is refused; the VMM\'s own is reached', async (t) => {
+  const g = generateTree(t, { solo: {} }, ['--vmm', 'qemu']);
+  const socketPath = path.join(g.run, 'solo', 'console.sock');
+  const ids = vmmIdsIn(g.out, 'solo');
+  await echoServer(t, socketPath, null);
+  fs.chownSync(path.dirname(socketPath), ids.uid, ids.gid);
+  fs.chmodSync(socketPath, 0o700);
+  const refused = capture();
+  t.is(await consoleCommand({ source: g.out, name: 'solo' }, refused.io, { stdin: new PassThrough(), stdout: sink().stream }), 1);
+  t.regex(refused.err(), /^vmsvc: cannot connect to \S+\/solo\/console\.sock: .*EACCES/);
+  t.false(fs.existsSync(path.join(g.run, 'solo', 'console.lock')), 'the lock is released');
+
+  // Control: the VMM's own socket at the same path.
+  fs.chownSync(socketPath, ids.uid, ids.gid);
+  const c = capture();
+  const stdin = new PassThrough();
+  const stdout = sink();
+  const session = consoleCommand({ source: g.out, name: 'solo' }, c.io, { stdin, stdout: stdout.stream });
+  await waitFor('attached', () => c.err().includes('attached'));
+  stdin.write('hello\n');
+  await waitFor('the echo', () => stdout.text() === 'echo: hello\n');
+  stdin.end();
+  t.is(await session, 0);
+});
+
 test('console: end of input half-closes and waits for the last output; a dead holder\'s lock is taken over', async (t) => {
   const g = generateTree(t, { solo: {} }, ['--vmm', 'qemu']);
   const socketPath = path.join(g.run, 'solo', 'console.sock');
-  await echoServer(t, socketPath);
+  await echoServer(t, socketPath, vmmIdsIn(g.out, 'solo'));
   const dead = spawnSync('true').pid!;
   const lockFile = path.join(g.run, 'solo', 'console.lock');
   fs.writeFileSync(lockFile, `${dead}\n`);
