@@ -1,12 +1,14 @@
 /**
  * The documentation holds together: the README stays short and leads to
- * every page of doc/, and every relative link in them reaches a file that
- * exists, and, for `#anchor` links, a heading of it (GitHub's anchors).
+ * every page of doc/, and every relative link in them (and every page a
+ * command's --help names) reaches a file that exists, and, for `#anchor`
+ * links, a heading of it (GitHub's anchors).
  */
 import test from 'ava';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { COMMAND_DOCS } from '../../generator/cli/docs.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const README = 'README.md';
@@ -83,6 +85,10 @@ test('doc/ has pages, and README.md links every one of them', (t) => {
 test('every relative link in README.md and doc/ reaches a file, and every anchor a heading', (t) => {
   const broken = [README, ...PAGES].flatMap((file) => links(file).map((l) => brokenLink(file, l)).filter((b) => b !== null));
   t.deepEqual(broken, []);
+});
+
+test('every page a command\'s --help names (generator/cli/docs.ts) exists, anchor included', (t) => {
+  t.deepEqual(Object.entries(COMMAND_DOCS).map(([command, page]) => brokenLink(README, page) === null ? null : `${command}: ${page}`).filter((b) => b !== null), []);
 });
 
 test('the checker itself: GitHub anchors, and a broken link is found', (t) => {
