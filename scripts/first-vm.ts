@@ -9,7 +9,7 @@
  *
  * Needs root, what ./scripts/setup-tests.sh installs (QEMU, busybox-static,
  * e2fsprogs, iproute2, ...), `npm run build`, and skarnet's s6-rc built under
- * VMSVC_S6RC_PREFIX (default /opt/skarnet; see README, Set-up). The guest
+ * VMSVC_S6RC_PREFIX (default /opt/skarnet; see README, "A first VM in five minutes"). The guest
  * is the test suite's (test/e2e/guest.ts: Debian's cloud kernel and a
  * busybox initramfs), built once into .cache/guest. Everything else lives in
  * one directory, VMSVC_FIRST_VM_DIR (default /tmp/vmsvc-first-vm), and one
@@ -55,7 +55,7 @@ function netnsExists(): boolean {
 async function up(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Refused('run it as root: it creates a network namespace, taps and bridges');
   for (const p of ['s6-svscan', 's6-rc', 's6-rc-init', 's6-rc-compile', 'execlineb']) {
-    if (!fs.existsSync(bin(p))) throw new Refused(`no ${bin(p)}: build skalibs, execline, s6 and s6-rc under ${PREFIX} (README, Set-up), or set VMSVC_S6RC_PREFIX`);
+    if (!fs.existsSync(bin(p))) throw new Refused(`no ${bin(p)}: build skalibs, execline, s6 and s6-rc under ${PREFIX} (README, "A first VM in five minutes"), or set VMSVC_S6RC_PREFIX`);
   }
   if (!fs.existsSync(path.join(REPO, 'dist', 'vmsvc.cjs'))) throw new Refused('no dist/vmsvc.cjs: run npm run build first');
   if (netnsExists()) throw new Refused(`network namespace ${NETNS} is there already: npm run first-vm -- down`);

@@ -99,7 +99,7 @@ export interface ShowResult {
    */
   readonly vmm: { readonly argv: readonly string[]; readonly user: string | null } | { readonly error: string };
   readonly links: readonly ShowLink[];
-  /** One row per setting, in the README's order; null for a tree from before per-VM settings. */
+  /** One row per setting, in the order of doc/data-directory.md's table; null for a tree from before per-VM settings. */
   readonly settings: readonly ShowSetting[] | null;
   /** The last lines the VMM wrote to its stderr (its own log), or why they could not be read. */
   readonly vmmMessages: VmmMessages;

@@ -1,5 +1,5 @@
 /**
- * A test hook, documented as one (README, Testing): with
+ * A test hook, documented as one (doc/testing.md): with
  * VMSVC_TEST_PAUSE_AT=STEP in its environment, apply stops itself with
  * SIGSTOP when it reaches that step boundary, after one line on stderr, so
  * that the fault-injection tests can SIGKILL its whole process group exactly

@@ -5,6 +5,7 @@
 import yargs, { type Argv } from 'yargs';
 import { EXIT, guard, type Io } from '../command/shell.js';
 import { applyCommand, checkCommand, checkS6rcCommand, generateCommand } from './commands.js';
+import { commandDocs, TOP_DOCS } from './docs.js';
 import { adminFlags, applyFlags, checkFlags, generateFlags, locationFlags, nonEmptyPaths, optionFlags } from './flags.js';
 import { liveOf, locate, scandirOf, type LocateFlags, type Located } from '../admin/locate.js';
 import { printable } from '../util/bytes.js';
@@ -18,8 +19,9 @@ import { namesOrAll, restart, start, stop, type StartStopArgs } from '../admin/s
 const GENERATED_SERVICES = 'Generated services:';
 
 /** start, stop and restart take the same arguments. */
-function changeFlags<T>(y: Argv<T>) {
+function changeFlags<T>(y: Argv<T>, command: 'start' | 'stop' | 'restart') {
   return y
+    .epilogue(commandDocs(command))
     .positional('names', { type: 'string', array: true, default: [] as string[], describe: 'the VMs' })
     .options(adminFlags)
     .option('all', { type: 'boolean', default: false, describe: 'every VM of the tree' });
@@ -50,48 +52,57 @@ export async function runWithYargs(argv: readonly string[], io: Io): Promise<num
     .scriptName('vmsvc')
     .usage('$0 <command> [options]\n\nTurns VM directories (svc/data/<name>/ with vmlinux, blk/*.img, providers/net/*) into an s6-rc source tree.')
     .command('check', 'validate the data directory and report every problem', (y) => y
+      .epilogue(commandDocs('check'))
       .options(checkFlags)
       .options(optionFlags)
       .group(Object.keys(optionFlags), GENERATED_SERVICES),
     (a) => run(() => checkCommand(a, io)))
     .command('generate', 'check, then write the s6-rc source tree (atomically)', (y) => y
+      .epilogue(commandDocs('generate'))
       .options(generateFlags)
       .options(optionFlags)
       .group(Object.keys(optionFlags), GENERATED_SERVICES),
     (a) => run(() => generateCommand(a, io)))
     .command('apply', 'generate (keep-going), compile, and start or update the live s6-rc instance', (y) => y
+      .epilogue(commandDocs('apply'))
       .options(applyFlags)
       .options(optionFlags)
       .group(Object.keys(optionFlags), GENERATED_SERVICES),
     (a) => run(() => applyCommand(a, io)))
     .command('check-s6rc <dirs..>', 'check any s6-rc source tree against the rules s6-rc-compile enforces', (y) => y
+      .epilogue(commandDocs('check-s6rc'))
       .positional('dirs', { type: 'string', array: true, demandOption: true })
       .option('live-prefix', { type: 'string', default: '', describe: 'the s6-rc-init -p prefix, for the name length limit' })
       .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON on stdout' }),
     (a) => run(() => checkS6rcCommand(a.dirs as string[], a['live-prefix'], a.json, io)))
     .command('ls', 'every VM with its live state, why it is down, providers and addresses', (y) => y
+      .epilogue(commandDocs('ls'))
       .options(adminFlags)
       .option('status', { choices: LS_STATUSES, describe: 'only the VMs running (up or ready), stopped, failed (not restarted) or invalid (skipped: invalid, or needing an invalid VM)' }),
     (a) => runAdmin(a, (at) => ls({ source: at.source, scandir: scandirOf(at, a.state), prefix: at.prefix, logDir: at.logDir, json: a.json, status: a.status }, io)))
     .command('show <name>', 'everything about one VM: services, dependencies, VMM argv, disks, links, paths, state, why it is down and the VMM\'s last messages', (y) => y
+      .epilogue(commandDocs('show'))
       .positional('name', { type: 'string', demandOption: true })
       .options(adminFlags),
     (a) => runAdmin(a, (at) => show({ source: at.source, scandir: scandirOf(at, a.state), prefix: at.prefix, logDir: at.logDir, name: a.name, json: a.json }, io)))
     .command('graph', 'the VM and provider graph with start levels, in DOT or Mermaid', (y) => y
+      .epilogue(commandDocs('graph'))
       .options(adminFlags)
       .option('format', { choices: ['dot', 'mermaid'] as const, default: 'dot' as const, describe: 'output format' }),
     (a) => runAdmin(a, (at) => graph({ source: at.source, format: a.format, json: a.json }, io)))
-    .command('start [names..]', 'start VMs through s6-rc (their providers first); restarts one that gave up after a crash loop', (y) => changeFlags(y),
+    .command('start [names..]', 'start VMs through s6-rc (their providers first); restarts one that gave up after a crash loop', (y) => changeFlags(y, 'start'),
       (a) => runAdmin(a, (at) => start(changeArgs(a, at), io), () => namesOrAll('start', a)))
-    .command('stop [names..]', 'stop VMs through s6-rc; says first which clients go down with them', (y) => changeFlags(y),
+    .command('stop [names..]', 'stop VMs through s6-rc; says first which clients go down with them', (y) => changeFlags(y, 'stop'),
       (a) => runAdmin(a, (at) => stop(changeArgs(a, at), io), () => namesOrAll('stop', a)))
-    .command('restart [names..]', 'stop, then start VMs, and start again the clients that went down with them', (y) => changeFlags(y),
+    .command('restart [names..]', 'stop, then start VMs, and start again the clients that went down with them', (y) => changeFlags(y, 'restart'),
       (a) => runAdmin(a, (at) => restart(changeArgs(a, at), io), () => namesOrAll('restart', a)))
     .command('console <name>', 'attach this terminal to the VM\'s virtio-console (one at a time; Ctrl-] leaves)', (y) => y
+      .epilogue(commandDocs('console'))
       .positional('name', { type: 'string', demandOption: true })
       .options(locationFlags),
     (a) => runAdmin(a, (at) => consoleCommand({ source: at.source, name: a.name }, io)))
     .command('logs <name>', 'the VM\'s serial log (also of a VM skipped as invalid, when it has one)', (y) => y
+      .epilogue(commandDocs('logs'))
       .positional('name', { type: 'string', demandOption: true })
       .options(adminFlags)
       .option('follow', { alias: 'f', type: 'boolean', default: false, describe: 'print the last 10 lines (or -n N, or from --since), then keep printing new ones until Ctrl-C, as tail -f' })
@@ -100,7 +111,7 @@ export async function runWithYargs(argv: readonly string[], io: Io): Promise<num
     (a) => runAdmin(a, (at) => logs({ source: at.source, logDir: at.logDir, name: a.name, follow: a.follow, json: a.json, lines: a.lines, since: a.since }, io)))
     .demandCommand(1, 'name a command')
     .strict()
-    .epilogue('Exit codes: 0 ok (warnings allowed), 1 invalid configuration, 2 usage or I/O error.\nDocs: README.md')
+    .epilogue(`Exit codes: 0 ok (warnings allowed), 1 invalid configuration, 2 usage or I/O error.\n${TOP_DOCS}`)
     .wrap(Math.min(100, process.stdout.columns ?? 100))
     .exitProcess(false)
     .fail((msg, err) => {

@@ -8,7 +8,7 @@
  * bound onto itself nosymfollow (templates/common/open-files.hbs): execline's
  * redirfd opens with no O_NOFOLLOW, and a link swapped in after the scan
  * would otherwise lead root's open to any file on the host. The paths opened
- * are the scan's link-free ones (README, Symlink policy), so a link met
+ * are the scan's link-free ones (doc/data-directory.md, Symlink policy), so a link met
  * there now is an attack, and the open fails (ELOOP).
  *
  * A file the VMM can only take by path (cloud-hypervisor's disks, kernel and

@@ -5,8 +5,8 @@
 export type Severity = 'error' | 'warning';
 
 /**
- * Every rule check applies, by stable id (documented in the README, safe to
- * match on in scripts; a test keeps the README's list equal to this one):
+ * Every rule check applies, by stable id (documented in doc/commands.md, safe
+ * to match on in scripts; a test keeps that page's list equal to this one):
  * its severity, and whether, reported against the whole tree rather than one
  * VM, it leaves no VM usable (then --keep-going skips every VM).
  */

@@ -125,7 +125,7 @@ export function vmSettings(vm: ScannedVm, defaults: VmSettings, limits: SettingL
   if (vm.configDir.kind !== 'directory') {
     const what = vm.configDir.kind === 'unstatable' ? `cannot be examined (${vm.configDir.code})` : `is a ${describe(vm.configDir)}, not a directory`;
     return { ...none, problems: [error('config-not-directory', configPath, vm.name, `config ${what}`,
-      'config must be a real directory holding one file per setting (symbolic links are not followed here); see the README, "Per-VM settings"')] };
+      'config must be a real directory holding one file per setting (symbolic links are not followed here); see doc/data-directory.md, "Per-VM settings"')] };
   }
   const problems: Diagnostic[] = [];
   const set: { -readonly [K in keyof VmSettings]: VmSettings[K] } = { ...defaults };

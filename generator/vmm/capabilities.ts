@@ -138,7 +138,7 @@ export interface VmmCapabilities {
   readonly id: string;
   /** Program name looked up in PATH when --vmm-bin is not given. */
   readonly program: string;
-  /** The version whose CLI the templates follow (README, --help). */
+  /** The version whose CLI the templates follow (doc/vmms.md, --help). */
   readonly version: string;
   /** The VMM's API, control or QMP socket, in the VM's runtime dir: requests go there. */
   readonly controlSocket: string;

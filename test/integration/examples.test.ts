@@ -51,7 +51,7 @@ for (const name of exampleNames()) {
   });
 }
 
-// The host's own boot oneshot, as the README shows it: it lives in the host's
+// The host's own boot oneshot, as doc/boot-and-apply.md shows it: it lives in the host's
 // s6-rc tree, not in a generated one, so only the format is checked here.
 test('example host/: the boot oneshot passes the s6-rc source checker', (t) => {
   t.deepEqual(checkS6rcSource([path.join(EXAMPLES_DIR, 'host')]), []);

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { VMSVC, vmsvc } from '../support/cli.js';
 import { dataDirWith, makeVm } from '../support/data-dir.js';
 import { checkS6rcSource } from '../../generator/s6rc/source-check.js';
+import { COMMAND_DOCS, type DocumentedCommand } from '../../generator/cli/docs.js';
 
 function cleanup(t: { teardown: (fn: () => void) => void }, dir: string): void {
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -235,6 +236,19 @@ test('--help names every command and the exit codes', (t) => {
   const g = vmsvc(['generate', '--help']);
   for (const flag of ['--keep-going', '--out', '--vmm-bin', '--runtime-dir', '--log-dir', '--writable-disks', '--templates', '--timeout-up']) {
     t.true(g.stdout.includes(flag), flag);
+  }
+});
+
+test('--help sends to the docs: the top level to README.md and doc/, each command to its page', (t) => {
+  const top = vmsvc(['--help']);
+  t.regex(top.stdout, /^Docs: README\.md, and doc\//m);
+  // Every command the top-level help lists has a page, and no page is kept for a command that is gone.
+  const listed = [...top.stdout.matchAll(/^ {2}vmsvc ([a-z0-9-]+)/gm)].map((m) => m[1]!);
+  t.deepEqual([...listed].sort(), Object.keys(COMMAND_DOCS).sort());
+  for (const command of Object.keys(COMMAND_DOCS) as DocumentedCommand[]) {
+    const r = vmsvc([command, '--help']);
+    t.is(r.code, 0, command);
+    t.true(r.stdout.includes(`Docs: ${COMMAND_DOCS[command]} `), `${command} --help names ${COMMAND_DOCS[command]}`);
   }
 });
 

@@ -110,8 +110,8 @@ test('generate --keep-going, ls, show, graph: every table, report and graph esca
 });
 
 test('ls, show: link fields, addresses and a service type from an edited tree are escaped; a manifest JSON error too', (t) => {
-  // The generated tree is untrusted input for the admin commands (README,
-  // Threat model): before, show printed the links' MACs, IP, bridge, tap and
+  // The generated tree is untrusted input for the admin commands (doc/threat-model.md,
+  // Terminal output): before, show printed the links' MACs, IP, bridge, tap and
   // service and the services' TYPE raw, ls its ADDRESSES, and readTree
   // JSON.parse's message, which quotes the manifest.
   const root = tempDir('vmsvc-term-');

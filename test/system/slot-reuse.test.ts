@@ -1,5 +1,5 @@
 /**
- * Identities outlive their VMs (attack on README "Identities"): a VM's uids
+ * Identities outlive their VMs (attack on doc/identities-and-sandbox.md): a VM's uids
  * are its slot's, and only valid VMs hold slots, so when VM b disappears
  * (removed, renamed, or made invalid by the user partition and skipped with
  * --keep-going) its slot is free, and the next VM whose name hashes there

@@ -11,7 +11,7 @@ test('only crosvm probes image formats; QEMU and cloud-hypervisor are told raw',
   t.deepEqual(VMMS.filter((v) => VMM_FACTS[v].imageFormat.kind === 'probed'), ['crosvm']);
 });
 
-test('crosvm: the scan reads 15 bytes of each image (CDISK_MAGIC, the README says so)', (t) => {
+test('crosvm: the scan reads 15 bytes of each image (CDISK_MAGIC, doc/vmm-crosvm.md says so)', (t) => {
   t.is(headBytesFor(crosvmSignatures()), 15);
   t.is(headBytesFor([]), 0);
 });

@@ -1,5 +1,5 @@
 /**
- * The layers of generator/ (README, Architecture): a module imports only from
+ * The layers of generator/ (doc/architecture.md): a module imports only from
  * its own folder or from a lower layer, so the pipeline never depends on the
  * commands built on it, and nothing below the CLI imports the CLI or admin/.
  */
