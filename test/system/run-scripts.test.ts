@@ -4,6 +4,8 @@
  * VMM on PATH.
  */
 import * as fs from 'node:fs';
+import * as net from 'node:net';
+import { once } from 'node:events';
 import * as path from 'node:path';
 import { startS6rc } from '../harness/real-s6rc.js';
 import { vmsvc } from '../support/cli.js';
@@ -549,4 +551,39 @@ realS6rcTest('cloud-hypervisor opens by path only what root granted its uid: its
   await t.throwsAsync(emu.up(['vm-a'], { timeoutMs: 3_000 }));
   t.is(acl(victim), '');
   t.is(read(path.join(s.run, 'a', 'starts')), starts, 'a\'s VMM did not start');
+});
+
+realS6rcTest('a VMM that leaves its control socket leading to one that never answers cannot keep its grants past its death: s6-supervise kills the finish script at 5 s, and the entries go before the quit request it may hang', async (t, s6rc) => {
+  const s = setup(t, s6rc, { a: {} });
+  const files = [path.join(s.data, 'a', 'vmlinux'), path.join(s.data, 'a', 'blk', 'root.img')];
+  for (const f of files) fs.chmodSync(f, 0o600);
+  const acl = (f: string): string => spawnSync('getfacl', ['-cn', f], { encoding: 'utf8' }).stdout.split('\n').filter((l) => /^user:\d/.test(l)).join(' ');
+  // A socket any user may connect to that holds a connection and answers nothing (as journald's
+  // stdout stream socket does with what ch-remote sends): the VMM's uid can reach it, as it can
+  // reach its own runtime dir, where it may put a link.
+  const silent = path.join(s.root, 'silent.sock');
+  const held: net.Socket[] = [];
+  const server = net.createServer((c) => { held.push(c); c.on('error', () => undefined); c.resume(); }).listen(silent);
+  await once(server, 'listening');
+  fs.chmodSync(silent, 0o777);
+  t.teardown(() => { for (const c of held) c.destroy(); server.close(); });
+  const emu = await startS6rc(s6rc, [s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
+  t.teardown(() => emu.stop());
+  await emu.up(['vm-a'], { timeoutMs: 30_000 });
+  const uid = fs.statSync(path.join(s.run, 'a')).uid;
+  for (const f of files) t.is(acl(f), `user:${uid}:r--`, `precondition: ${f} granted`);
+
+  // The VMM's uid puts the link in place of its control socket, then its VMM dies; s6 is told not
+  // to restart it (-O), so what follows is the finish script alone.
+  const ln = spawnSync(s6rc.bin('s6-applyuidgid'), ['-u', String(uid), '-g', String(uid), '-G', '', 'ln', '-sfn', silent, path.join(s.run, 'a', 'api.sock')], { encoding: 'utf8' });
+  t.is(ln.status, 0, ln.stderr);
+  t.is(spawnSync(s6rc.bin('s6-svc'), ['-O', emu.serviceDir('vm-a')]).status, 0);
+  const vmm = vmmPid(emu.servicePid('vm-a')!)!;
+  process.kill(vmm, 'SIGKILL');
+  // The finish script's quit request reaches the silent socket and hangs there, until
+  // s6-supervise's timeout-finish (5 s by default) SIGKILLs the script, and the request's own
+  // bound (timeout -s KILL 10) its client, which closes the connection.
+  await waitFor('the finish script\'s quit request at the silent socket', () => held.length > 0, 10_000);
+  await waitFor('the quit request to be killed', () => held.every((c) => c.closed), 15_000);
+  for (const f of files) t.is(acl(f), '', `${f}: a's uid keeps no entry`);
 });
