@@ -260,16 +260,19 @@ async function checkVm(t: ExecutionContext, vmm: Vmm, stubs: Stubs, service: str
   const guest = guestReady && facts.guestReady.kind === 'request' ? requestCalls(vmm, stubs, facts.guestReady.read, vm) : [];
   t.deepEqual(calls(check.calls), [...requestCalls(vmm, stubs, facts.running, vm), ...guest], `${at}: readiness check's requests`);
 
-  // The finish script: tells a left-behind VMM to quit; after a stop it clears the death tally, after a crash it counts it.
+  // The finish script: takes back the grants, tells a left-behind VMM to quit; after a stop it clears the death tally, after a crash it counts it.
   const quit = requestCalls(vmm, stubs, facts.quit, vm);
   for (const [wantedUp, last] of [['false', ['s6-svdt-clear', '.']], ['true', ['s6-permafailon', String(defaultOptions.crashWindowSeconds), String(defaultOptions.crashDeaths)]]] as const) {
     const finish = await stubs.run(['./finish', '0', '0'], service, { STUB_WANTEDUP: wantedUp });
     t.is(finish.code, 0, `${at}: finish`);
-    t.deepEqual(calls(finish.calls).slice(0, 2), quit, `${at}: finish's quit request`);
-    // Then the grants of what the VMM opens by path are taken back, each through the descriptor of a file the data-dir string names exactly (redirfd's open, or no setfacl).
+    // First the grants of what the VMM opens by path are taken back, each through the descriptor of a file the data-dir string names exactly (redirfd's open, or no setfacl),
+    // before the quit request, which the VMM's socket may hold until s6-supervise kills the script.
     const revoke = grantedFds(path.join(service, 'run')).map((fd) => ['setfacl', '-x', `u:${vm.ids.vmm.kind === 'ids' ? vm.ids.vmm.uid : 'root'}`]);
     const namespace = revoke.length === 0 ? [] : [['unshare', '-m', '--propagation'], ['mount', '--bind', path.dirname(vm.dir)], ['mount', '-o', 'remount,bind,nosymfollow,nodev,nosuid,noexec']];
-    t.deepEqual(finish.calls.slice(2).map((k) => [k.program, ...k.args.slice(0, 2)]), [...namespace, ...revoke, ['s6-svstat', '-o', 'wantedup'], last], `${at}: finish, wanted up ${wantedUp}`);
+    const taken = namespace.length + revoke.length;
+    t.deepEqual(finish.calls.slice(0, taken).map((k) => [k.program, ...k.args.slice(0, 2)]), [...namespace, ...revoke], `${at}: finish takes back the grants first`);
+    t.deepEqual(calls(finish.calls).slice(taken, taken + 2), quit, `${at}: finish's quit request`);
+    t.deepEqual(finish.calls.slice(taken + 2).map((k) => [k.program, ...k.args.slice(0, 2)]), [['s6-svstat', '-o', 'wantedup'], last], `${at}: finish, wanted up ${wantedUp}`);
   }
 
   // The logger: its own log dir, exactly.
