@@ -587,3 +587,37 @@ realS6rcTest('a VMM that leaves its control socket leading to one that never ans
   await waitFor('the quit request to be killed', () => held.every((c) => c.closed), 15_000);
   for (const f of files) t.is(acl(f), '', `${f}: a's uid keeps no entry`);
 });
+
+realS6rcTest('a VMM that points its control socket at one that never answers, then dies, still ends its crash loop: with --crash-deaths 2 its second death is its last, though the finish script\'s quit request hangs', async (t, s6rc) => {
+  const s = setup(t, s6rc, { a: {} }, ['--crash-deaths', '2', '--crash-window', '120']);
+  // A socket the VMM's uid may connect to that holds a connection and answers nothing (see above).
+  const silent = path.join(s.root, 'silent.sock');
+  const held: net.Socket[] = [];
+  const server = net.createServer((c) => { held.push(c); c.on('error', () => undefined); c.resume(); }).listen(silent);
+  await once(server, 'listening');
+  fs.chmodSync(silent, 0o777);
+  t.teardown(() => { for (const c of held) c.destroy(); server.close(); });
+  const emu = await startS6rc(s6rc, [s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
+  t.teardown(() => emu.stop());
+  await emu.up(['vm-a'], { timeoutMs: 30_000 });
+  const uid = fs.statSync(path.join(s.run, 'a')).uid;
+  const starts = (): number => read(path.join(s.run, 'a', 'starts')).split('\n').filter((l) => l !== '').length;
+  const status = (): string => spawnSync(s6rc.bin('s6-svstat'), ['-o', 'up,wantedup', emu.serviceDir('vm-a')], { encoding: 'utf8' }).stdout.trim();
+  // Each life of the VMM (a guest that escaped into it, every boot) puts the link in place of its
+  // control socket, which the run script removes at each start, and dies.
+  const die = async (): Promise<void> => {
+    await waitFor('the VMM up', () => fs.existsSync(path.join(s.run, 'a', 'ready-at')) && vmmPid(emu.servicePid('vm-a') ?? 0) !== null, 20_000);
+    const ln = spawnSync(s6rc.bin('s6-applyuidgid'), ['-u', String(uid), '-g', String(uid), '-G', '', 'ln', '-sfn', silent, path.join(s.run, 'a', 'api.sock')], { encoding: 'utf8' });
+    t.is(ln.status, 0, ln.stderr);
+    fs.rmSync(path.join(s.run, 'a', 'ready-at'));
+    process.kill(vmmPid(emu.servicePid('vm-a')!)!, 'SIGKILL');
+  };
+  await die();
+  await waitFor('the restart after the first death', () => starts() === 2, 20_000);
+  await die();
+  await waitFor('a to give up after its second death', () => status() === 'false false' || starts() > 2, 20_000);
+  t.true(held.length > 0, 'precondition: the finish script\'s quit requests reached the silent socket');
+  t.is(status(), 'false false', 'down, and not restarted');
+  await new Promise((res) => setTimeout(res, 2000));
+  t.is(starts(), 2, 'not restarted after --crash-deaths deaths');
+});
