@@ -183,9 +183,9 @@ interface VmPaths {
  * The calls a VMM request makes (vmm/capabilities.ts VmmRequest), with the
  * socket computed here: the drop to the VMM's own ids, which runs the client.
  */
-function requestCalls(vmm: Vmm, stubs: Stubs, request: VmmRequest, vm: VmPaths): Call[] {
+function requestCalls(vmm: Vmm, stubs: Stubs, request: VmmRequest, vm: VmPaths, silence = REQUEST_BOUND): Call[] {
   if (request.via === 'socket') {
-    return [drop(vm.ids.vmm), { program: 's6-ipcclient', args: ['-q', vm.socket, stubs.program('s6-ioconnect'), '-t', REQUEST_BOUND], stdin: request.send }];
+    return [drop(vm.ids.vmm), { program: 's6-ipcclient', args: ['-q', vm.socket, stubs.program('s6-ioconnect'), '-t', silence], stdin: request.send }];
   }
   const program = request.client === 'ch-remote' ? 'ch-remote' : VMM_FACTS[vmm].program;
   return [drop(vm.ids.vmm), { program, args: request.args(vm.socket), stdin: null }];
@@ -261,7 +261,8 @@ async function checkVm(t: ExecutionContext, vmm: Vmm, stubs: Stubs, service: str
   t.deepEqual(calls(check.calls), [...requestCalls(vmm, stubs, facts.running, vm), ...guest], `${at}: readiness check's requests`);
 
   // The finish script: takes back the grants, tells a left-behind VMM to quit; after a stop it clears the death tally, after a crash it counts it.
-  const quit = requestCalls(vmm, stubs, facts.quit, vm);
+  // Its quit request is given up after 2 s of silence (pipeline/plan.ts FINISH_QUIT_SILENCE_MS), to end before s6-supervise's 5 s.
+  const quit = requestCalls(vmm, stubs, facts.quit, vm, '2000');
   for (const [wantedUp, last] of [['false', ['s6-svdt-clear', '.']], ['true', ['s6-permafailon', String(defaultOptions.crashWindowSeconds), String(defaultOptions.crashDeaths)]]] as const) {
     const finish = await stubs.run(['./finish', '0', '0'], service, { STUB_WANTEDUP: wantedUp });
     t.is(finish.code, 0, `${at}: finish`);
