@@ -3,11 +3,12 @@
  * brought up by the real s6-rc under the prefix's s6 and execline, with a stub
  * VMM on PATH.
  */
+import type { ExecutionContext } from 'ava';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { once } from 'node:events';
 import * as path from 'node:path';
-import { startS6rc } from '../harness/real-s6rc.js';
+import { startS6rc, type S6rcHarness } from '../harness/real-s6rc.js';
 import { vmsvc } from '../support/cli.js';
 import { dataDirWith } from '../support/data-dir.js';
 import { createNetns, inNetns } from '../support/netns.js';
@@ -553,14 +554,12 @@ realS6rcTest('cloud-hypervisor opens by path only what root granted its uid: its
   t.is(read(path.join(s.run, 'a', 'starts')), starts, 'a\'s VMM did not start');
 });
 
-realS6rcTest('a VMM that leaves its control socket leading to one that never answers cannot keep its grants past its death: the finish script takes them back before its quit request, which that socket holds', async (t, s6rc) => {
-  const s = setup(t, s6rc, { a: {} });
-  const files = [path.join(s.data, 'a', 'vmlinux'), path.join(s.data, 'a', 'blk', 'root.img')];
-  for (const f of files) fs.chmodSync(f, 0o600);
-  const acl = (f: string): string => spawnSync('getfacl', ['-cn', f], { encoding: 'utf8' }).stdout.split('\n').filter((l) => /^user:\d/.test(l)).join(' ');
-  // A socket any user may connect to that holds a connection and answers nothing (as journald's
-  // stdout stream socket does with what ch-remote sends): the VMM's uid can reach it, as it can
-  // reach its own runtime dir, where it may put a link.
+/**
+ * A socket any user may connect to that holds each connection and answers nothing (as journald's
+ * stdout stream socket does with what ch-remote sends): a VM's VMM uid can reach it, as it can its
+ * own runtime dir, where it may put a link to it. Then VM a up, and its VMM's uid.
+ */
+async function upBesideSilentSocket(t: ExecutionContext, s6rc: RealS6rc, s: Setup): Promise<{ silent: string; held: net.Socket[]; emu: S6rcHarness; uid: number }> {
   const silent = path.join(s.root, 'silent.sock');
   const held: net.Socket[] = [];
   const server = net.createServer((c) => { held.push(c); c.on('error', () => undefined); c.resume(); }).listen(silent);
@@ -570,7 +569,15 @@ realS6rcTest('a VMM that leaves its control socket leading to one that never ans
   const emu = await startS6rc(s6rc, [s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
   t.teardown(() => emu.stop());
   await emu.up(['vm-a'], { timeoutMs: 30_000 });
-  const uid = fs.statSync(path.join(s.run, 'a')).uid;
+  return { silent, held, emu, uid: fs.statSync(path.join(s.run, 'a')).uid };
+}
+
+realS6rcTest('a VMM that leaves its control socket leading to one that never answers cannot keep its grants past its death: the finish script takes them back before its quit request, which that socket holds', async (t, s6rc) => {
+  const s = setup(t, s6rc, { a: {} });
+  const files = [path.join(s.data, 'a', 'vmlinux'), path.join(s.data, 'a', 'blk', 'root.img')];
+  for (const f of files) fs.chmodSync(f, 0o600);
+  const acl = (f: string): string => spawnSync('getfacl', ['-cn', f], { encoding: 'utf8' }).stdout.split('\n').filter((l) => /^user:\d/.test(l)).join(' ');
+  const { silent, held, emu, uid } = await upBesideSilentSocket(t, s6rc, s);
   for (const f of files) t.is(acl(f), `user:${uid}:r--`, `precondition: ${f} granted`);
 
   // The VMM's uid puts the link in place of its control socket, then its VMM dies; s6 is told not
@@ -590,17 +597,7 @@ realS6rcTest('a VMM that leaves its control socket leading to one that never ans
 
 realS6rcTest('a VMM that points its control socket at one that never answers, then dies, still ends its crash loop: with --crash-deaths 2 its second death is its last, though the finish script\'s quit request hangs', async (t, s6rc) => {
   const s = setup(t, s6rc, { a: {} }, ['--crash-deaths', '2', '--crash-window', '120']);
-  // A socket the VMM's uid may connect to that holds a connection and answers nothing (see above).
-  const silent = path.join(s.root, 'silent.sock');
-  const held: net.Socket[] = [];
-  const server = net.createServer((c) => { held.push(c); c.on('error', () => undefined); c.resume(); }).listen(silent);
-  await once(server, 'listening');
-  fs.chmodSync(silent, 0o777);
-  t.teardown(() => { for (const c of held) c.destroy(); server.close(); });
-  const emu = await startS6rc(s6rc, [s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
-  t.teardown(() => emu.stop());
-  await emu.up(['vm-a'], { timeoutMs: 30_000 });
-  const uid = fs.statSync(path.join(s.run, 'a')).uid;
+  const { silent, held, emu, uid } = await upBesideSilentSocket(t, s6rc, s);
   const starts = (): number => read(path.join(s.run, 'a', 'starts')).split('\n').filter((l) => l !== '').length;
   const status = (): string => spawnSync(s6rc.bin('s6-svstat'), ['-o', 'up,wantedup', emu.serviceDir('vm-a')], { encoding: 'utf8' }).stdout.trim();
   // Each life of the VMM (a guest that escaped into it, every boot) puts the link in place of its
