@@ -174,6 +174,8 @@ export interface VmFinishData {
   readonly events: string;
   /** Tells a VMM left behind by its killed parent to exit (see VmmCapabilities.quit). */
   readonly quit: VmmRequestData;
+  /** The bound of `quit`, for the comment (FINISH_QUIT_MS). */
+  readonly quitSeconds: number;
   /** The files whose grant to the VMM's uid is taken back, as the run script opened them (pipeline/handover.ts); null: none. */
   readonly revoke: OpensData | null;
 }
@@ -306,6 +308,18 @@ const PRESS_EVERY_MS = 5000;
  * 2.13). s6-rc's timeout-down is as long again after that.
  */
 const KILL_GRACE_MS = 5000;
+
+/**
+ * The finish script's quit request (to a VMM its killed trap left behind)
+ * ends within this long, and is given up after this much silence: s6-supervise
+ * SIGKILLs a finish script still running after 5 s (its default
+ * timeout-finish, which vmsvc does not change, so that s6-rc's timeout-down
+ * still covers the finish), and the request goes where the VMM's uid points
+ * its control socket, so one that holds it must not keep the script from
+ * s6-permafailon, which ends a crash loop.
+ */
+const FINISH_QUIT_MS = 3000;
+const FINISH_QUIT_SILENCE_MS = 2000;
 
 /** The power button's script, in the VM service's data/. */
 const POWER_BUTTON = 'power-button';
@@ -599,7 +613,8 @@ function planVm(vm: ValidVm, dataDir: string, links: VmLinks, ids: VmIdentities,
         deaths: opts.crashDeaths,
         windowSeconds: opts.crashWindowSeconds,
         events: CRASH_EVENTS,
-        quit: vmmRequestData(caps.quit, paths.controlSocket, opts.programs, limits),
+        quit: vmmRequestData(caps.quit, paths.controlSocket, opts.programs, { ...limits, silenceMs: FINISH_QUIT_SILENCE_MS, totalMs: FINISH_QUIT_MS }),
+        quitSeconds: FINISH_QUIT_MS / 1000,
         revoke: handover.revoke,
       },
     },

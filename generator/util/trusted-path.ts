@@ -31,9 +31,11 @@ export interface Untrusted {
  * as `at`), or null when only root or the caller can: owned by one of them,
  * and not writable by group or others, unless `stickyAbove` and it is a
  * sticky directory (where others may add entries but not touch ours).
+ * `rootOnly`: the caller is not trusted either (a way root's services take,
+ * whoever runs vmsvc).
  */
-export function untrustedStat(st: fs.Stats, at: string, stickyAbove = false): string | null {
-  if (st.uid !== 0 && st.uid !== (process.geteuid?.() ?? 0)) return `${at} belongs to uid ${st.uid}, not to root`;
+export function untrustedStat(st: fs.Stats, at: string, stickyAbove = false, rootOnly = false): string | null {
+  if (st.uid !== 0 && (rootOnly || st.uid !== (process.geteuid?.() ?? 0))) return `${at} belongs to uid ${st.uid}, not to root`;
   // A link's mode is always 0777 and means nothing: it is never written, only replaced by whoever may write its directory.
   if (st.isSymbolicLink()) return null;
   const sticky = st.isDirectory() && (st.mode & STICKY) !== 0;
@@ -47,21 +49,24 @@ export function untrustedPath(p: string): string | null {
 }
 
 /**
- * Where another user could make `p` lead elsewhere: a directory on the way
- * or a link followed; what `p` itself is (its owner, its mode) is not
- * judged. Its own directory is judged without the sticky exception, as
- * `p` may be another user's, which a sticky directory lets them rename.
+ * Where a user other than root could make `p` lead elsewhere: a directory
+ * on the way or a link followed; what `p` itself is (its owner, its mode)
+ * is not judged. Its own directory is judged without the sticky exception,
+ * as `p` may be another user's, which a sticky directory lets them rename.
+ * Root's alone, even when vmsvc runs as another user: the way is root's
+ * services' (the data dir's, host-probe.ts), and that user is one who could
+ * change it.
  */
 export function untrustedRoute(p: string): Untrusted | null {
-  return walk(p, false);
+  return walk(p, false, true);
 }
 
-function walk(p: string, judgeEnd: boolean): Untrusted | null {
+function walk(p: string, judgeEnd: boolean, rootOnly = false): Untrusted | null {
   const pending = components(p.startsWith('/') ? p : `${process.cwd()}/${p}`);
   // `dir` is always a directory reached without a link, so its parent is what `..` leads to.
   let dir = '/';
   let links = 0;
-  const top = judge('/', true);
+  const top = judge('/', true, rootOnly);
   if (top !== null) return top;
   for (let name = pending.shift(); name !== undefined; name = pending.shift()) {
     if (name === '.' || name === '..') {
@@ -74,11 +79,11 @@ function walk(p: string, judgeEnd: boolean): Untrusted | null {
       st = fs.lstatSync(next);
     } catch (e) {
       // Not made yet: whoever can write its parent decides what it will be.
-      if (errnoOf(e) === 'ENOENT') return judge(dir, false);
+      if (errnoOf(e) === 'ENOENT') return judge(dir, false, rootOnly);
       return { at: next, why: `${next} cannot be examined (${errnoOf(e) ?? 'EIO'})` };
     }
     if (st.isSymbolicLink()) {
-      const why = untrustedStat(st, next, true);
+      const why = untrustedStat(st, next, true, rootOnly);
       if (why !== null) return { at: next, why };
       if (++links > MAX_LINKS) return { at: p, why: `${p} cannot be resolved (ELOOP)` };
       const target = fs.readlinkSync(next);
@@ -87,29 +92,29 @@ function walk(p: string, judgeEnd: boolean): Untrusted | null {
       continue;
     }
     if (pending.length === 0) {
-      if (!judgeEnd) return judge(dir, false);
-      const why = untrustedStat(st, next, false);
+      if (!judgeEnd) return judge(dir, false, rootOnly);
+      const why = untrustedStat(st, next, false, rootOnly);
       return why === null ? null : { at: next, why };
     }
     if (!st.isDirectory()) return { at: p, why: `${p} cannot be resolved (ENOTDIR)` };
-    const why = untrustedStat(st, next, true);
+    const why = untrustedStat(st, next, true, rootOnly);
     if (why !== null) return { at: next, why };
     dir = next;
   }
   // The path ended on `.`, `..` or a link to /: it is `dir` itself.
-  if (judgeEnd) return judge(dir, false);
-  return dir === '/' ? null : judge(path.dirname(dir), false);
+  if (judgeEnd) return judge(dir, false, rootOnly);
+  return dir === '/' ? null : judge(path.dirname(dir), false, rootOnly);
 }
 
 /** untrustedStat of the directory `at`, which the walk has reached. */
-function judge(at: string, stickyAbove: boolean): Untrusted | null {
+function judge(at: string, stickyAbove: boolean, rootOnly: boolean): Untrusted | null {
   let st: fs.Stats;
   try {
     st = fs.lstatSync(at);
   } catch (e) {
     return { at, why: `${at} cannot be examined (${errnoOf(e) ?? 'EIO'})` };
   }
-  const why = untrustedStat(st, at, stickyAbove);
+  const why = untrustedStat(st, at, stickyAbove, rootOnly);
   return why === null ? null : { at, why };
 }
 

@@ -6,9 +6,10 @@
  * the VMs' starts are at stake (the way to the data dir).
  */
 import test from 'ava';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { vmsvc } from '../support/cli.js';
+import { VMSVC, vmsvc } from '../support/cli.js';
 import { dataDirWith, tempDir } from '../support/data-dir.js';
 import { realS6rc } from '../support/real-s6rc.js';
 
@@ -77,4 +78,23 @@ test('check --host and apply --dry-run judge the way to --data: a directory abov
   t.regex(dry.stdout, /dry run: would compile/);
   fs.chmodSync(f.root, 0o755);
   t.false(vmsvc(flags, f.env).stdout.includes('host-data-ancestor-untrusted'));
+});
+
+const NOBODY = 65534;
+const asRoot = process.getuid?.() === 0;
+
+test(`check --host run by another user than root judges the way to --data as root's services take it: a directory above it that user owns is theirs to redirect${asRoot ? '' : ' [skipped: needs root]'}`, (t) => {
+  if (!asRoot) return t.pass();
+  const f = setup(t);
+  fs.chownSync(f.root, NOBODY, NOBODY);
+  const flags = ['check', '--data', f.data, '--host', '--vmm-bin', '/bin/true', '--sandbox', 'none', '--accel', 'tcg', '--json'];
+  const untrusted = (r: { stdout: string }): string[] => (JSON.parse(r.stdout) as { host: Array<{ rule: string; path: string }> }).host.filter((d) => d.rule === 'host-data-ancestor-untrusted').map((d) => d.path);
+  t.deepEqual(untrusted(vmsvc(flags, f.env)), [f.root], 'control: root sees the directory above the data dir is another user\'s');
+  // The same check, by that user (a partition's owner checking their layout): the services that
+  // bind and open below --data still run as root, and that user can still rename or swap what is
+  // above it.
+  const applyuidgid = ['/opt/skarnet/bin/s6-applyuidgid', '/usr/bin/s6-applyuidgid'].find((p) => fs.existsSync(p));
+  if (applyuidgid === undefined) return t.pass('no s6-applyuidgid here');
+  const r = spawnSync(applyuidgid, ['-u', String(NOBODY), '-g', String(NOBODY), '-G', '', process.execPath, VMSVC, ...flags], { encoding: 'utf8', env: f.env, timeout: 60_000 });
+  t.deepEqual(untrusted(r), [f.root], r.stderr);
 });

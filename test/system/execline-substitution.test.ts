@@ -183,9 +183,9 @@ interface VmPaths {
  * The calls a VMM request makes (vmm/capabilities.ts VmmRequest), with the
  * socket computed here: the drop to the VMM's own ids, which runs the client.
  */
-function requestCalls(vmm: Vmm, stubs: Stubs, request: VmmRequest, vm: VmPaths): Call[] {
+function requestCalls(vmm: Vmm, stubs: Stubs, request: VmmRequest, vm: VmPaths, silence = REQUEST_BOUND): Call[] {
   if (request.via === 'socket') {
-    return [drop(vm.ids.vmm), { program: 's6-ipcclient', args: ['-q', vm.socket, stubs.program('s6-ioconnect'), '-t', REQUEST_BOUND], stdin: request.send }];
+    return [drop(vm.ids.vmm), { program: 's6-ipcclient', args: ['-q', vm.socket, stubs.program('s6-ioconnect'), '-t', silence], stdin: request.send }];
   }
   const program = request.client === 'ch-remote' ? 'ch-remote' : VMM_FACTS[vmm].program;
   return [drop(vm.ids.vmm), { program, args: request.args(vm.socket), stdin: null }];
@@ -260,16 +260,20 @@ async function checkVm(t: ExecutionContext, vmm: Vmm, stubs: Stubs, service: str
   const guest = guestReady && facts.guestReady.kind === 'request' ? requestCalls(vmm, stubs, facts.guestReady.read, vm) : [];
   t.deepEqual(calls(check.calls), [...requestCalls(vmm, stubs, facts.running, vm), ...guest], `${at}: readiness check's requests`);
 
-  // The finish script: tells a left-behind VMM to quit; after a stop it clears the death tally, after a crash it counts it.
-  const quit = requestCalls(vmm, stubs, facts.quit, vm);
+  // The finish script: takes back the grants, tells a left-behind VMM to quit; after a stop it clears the death tally, after a crash it counts it.
+  // Its quit request is given up after 2 s of silence (pipeline/plan.ts FINISH_QUIT_SILENCE_MS), to end before s6-supervise's 5 s.
+  const quit = requestCalls(vmm, stubs, facts.quit, vm, '2000');
   for (const [wantedUp, last] of [['false', ['s6-svdt-clear', '.']], ['true', ['s6-permafailon', String(defaultOptions.crashWindowSeconds), String(defaultOptions.crashDeaths)]]] as const) {
     const finish = await stubs.run(['./finish', '0', '0'], service, { STUB_WANTEDUP: wantedUp });
     t.is(finish.code, 0, `${at}: finish`);
-    t.deepEqual(calls(finish.calls).slice(0, 2), quit, `${at}: finish's quit request`);
-    // Then the grants of what the VMM opens by path are taken back, each through the descriptor of a file the data-dir string names exactly (redirfd's open, or no setfacl).
+    // First the grants of what the VMM opens by path are taken back, each through the descriptor of a file the data-dir string names exactly (redirfd's open, or no setfacl),
+    // before the quit request, which the VMM's socket may hold until s6-supervise kills the script.
     const revoke = grantedFds(path.join(service, 'run')).map((fd) => ['setfacl', '-x', `u:${vm.ids.vmm.kind === 'ids' ? vm.ids.vmm.uid : 'root'}`]);
     const namespace = revoke.length === 0 ? [] : [['unshare', '-m', '--propagation'], ['mount', '--bind', path.dirname(vm.dir)], ['mount', '-o', 'remount,bind,nosymfollow,nodev,nosuid,noexec']];
-    t.deepEqual(finish.calls.slice(2).map((k) => [k.program, ...k.args.slice(0, 2)]), [...namespace, ...revoke, ['s6-svstat', '-o', 'wantedup'], last], `${at}: finish, wanted up ${wantedUp}`);
+    const taken = namespace.length + revoke.length;
+    t.deepEqual(finish.calls.slice(0, taken).map((k) => [k.program, ...k.args.slice(0, 2)]), [...namespace, ...revoke], `${at}: finish takes back the grants first`);
+    t.deepEqual(calls(finish.calls).slice(taken, taken + 2), quit, `${at}: finish's quit request`);
+    t.deepEqual(finish.calls.slice(taken + 2).map((k) => [k.program, ...k.args.slice(0, 2)]), [['s6-svstat', '-o', 'wantedup'], last], `${at}: finish, wanted up ${wantedUp}`);
   }
 
   // The logger: its own log dir, exactly.

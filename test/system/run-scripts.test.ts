@@ -3,9 +3,12 @@
  * brought up by the real s6-rc under the prefix's s6 and execline, with a stub
  * VMM on PATH.
  */
+import type { ExecutionContext } from 'ava';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
+import { once } from 'node:events';
 import * as path from 'node:path';
-import { startS6rc } from '../harness/real-s6rc.js';
+import { startS6rc, type S6rcHarness } from '../harness/real-s6rc.js';
 import { vmsvc } from '../support/cli.js';
 import { dataDirWith } from '../support/data-dir.js';
 import { createNetns, inNetns } from '../support/netns.js';
@@ -549,4 +552,69 @@ realS6rcTest('cloud-hypervisor opens by path only what root granted its uid: its
   await t.throwsAsync(emu.up(['vm-a'], { timeoutMs: 3_000 }));
   t.is(acl(victim), '');
   t.is(read(path.join(s.run, 'a', 'starts')), starts, 'a\'s VMM did not start');
+});
+
+/**
+ * A socket any user may connect to that holds each connection and answers nothing (as journald's
+ * stdout stream socket does with what ch-remote sends): a VM's VMM uid can reach it, as it can its
+ * own runtime dir, where it may put a link to it. Then VM a up, and its VMM's uid.
+ */
+async function upBesideSilentSocket(t: ExecutionContext, s6rc: RealS6rc, s: Setup): Promise<{ silent: string; held: net.Socket[]; emu: S6rcHarness; uid: number }> {
+  const silent = path.join(s.root, 'silent.sock');
+  const held: net.Socket[] = [];
+  const server = net.createServer((c) => { held.push(c); c.on('error', () => undefined); c.resume(); }).listen(silent);
+  await once(server, 'listening');
+  fs.chmodSync(silent, 0o777);
+  t.teardown(() => { for (const c of held) c.destroy(); server.close(); });
+  const emu = await startS6rc(s6rc, [s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
+  t.teardown(() => emu.stop());
+  await emu.up(['vm-a'], { timeoutMs: 30_000 });
+  return { silent, held, emu, uid: fs.statSync(path.join(s.run, 'a')).uid };
+}
+
+realS6rcTest('a VMM that leaves its control socket leading to one that never answers cannot keep its grants past its death: the finish script takes them back before its quit request, which that socket holds', async (t, s6rc) => {
+  const s = setup(t, s6rc, { a: {} });
+  const files = [path.join(s.data, 'a', 'vmlinux'), path.join(s.data, 'a', 'blk', 'root.img')];
+  for (const f of files) fs.chmodSync(f, 0o600);
+  const acl = (f: string): string => spawnSync('getfacl', ['-cn', f], { encoding: 'utf8' }).stdout.split('\n').filter((l) => /^user:\d/.test(l)).join(' ');
+  const { silent, held, emu, uid } = await upBesideSilentSocket(t, s6rc, s);
+  for (const f of files) t.is(acl(f), `user:${uid}:r--`, `precondition: ${f} granted`);
+
+  // The VMM's uid puts the link in place of its control socket, then its VMM dies; s6 is told not
+  // to restart it (-O), so what follows is the finish script alone.
+  const ln = spawnSync(s6rc.bin('s6-applyuidgid'), ['-u', String(uid), '-g', String(uid), '-G', '', 'ln', '-sfn', silent, path.join(s.run, 'a', 'api.sock')], { encoding: 'utf8' });
+  t.is(ln.status, 0, ln.stderr);
+  t.is(spawnSync(s6rc.bin('s6-svc'), ['-O', emu.serviceDir('vm-a')]).status, 0);
+  const vmm = vmmPid(emu.servicePid('vm-a')!)!;
+  process.kill(vmm, 'SIGKILL');
+  // The finish script's quit request reaches the silent socket and hangs there until its bound
+  // kills its client, which closes the connection. The revoke once came after it, and the bound
+  // was 10 s: s6-supervise's timeout-finish (5 s by default) SIGKILLed the script before the revoke.
+  await waitFor('the finish script\'s quit request at the silent socket', () => held.length > 0, 10_000);
+  await waitFor('the quit request to be killed', () => held.every((c) => c.closed), 15_000);
+  for (const f of files) t.is(acl(f), '', `${f}: a's uid keeps no entry`);
+});
+
+realS6rcTest('a VMM that points its control socket at one that never answers, then dies, still ends its crash loop: with --crash-deaths 2 its second death is its last, though the finish script\'s quit request hangs', async (t, s6rc) => {
+  const s = setup(t, s6rc, { a: {} }, ['--crash-deaths', '2', '--crash-window', '120']);
+  const { silent, held, emu, uid } = await upBesideSilentSocket(t, s6rc, s);
+  const starts = (): number => read(path.join(s.run, 'a', 'starts')).split('\n').filter((l) => l !== '').length;
+  const status = (): string => spawnSync(s6rc.bin('s6-svstat'), ['-o', 'up,wantedup', emu.serviceDir('vm-a')], { encoding: 'utf8' }).stdout.trim();
+  // Each life of the VMM (a guest that escaped into it, every boot) puts the link in place of its
+  // control socket, which the run script removes at each start, and dies.
+  const die = async (): Promise<void> => {
+    await waitFor('the VMM up', () => fs.existsSync(path.join(s.run, 'a', 'ready-at')) && vmmPid(emu.servicePid('vm-a') ?? 0) !== null, 20_000);
+    const ln = spawnSync(s6rc.bin('s6-applyuidgid'), ['-u', String(uid), '-g', String(uid), '-G', '', 'ln', '-sfn', silent, path.join(s.run, 'a', 'api.sock')], { encoding: 'utf8' });
+    t.is(ln.status, 0, ln.stderr);
+    fs.rmSync(path.join(s.run, 'a', 'ready-at'));
+    process.kill(vmmPid(emu.servicePid('vm-a')!)!, 'SIGKILL');
+  };
+  await die();
+  await waitFor('the restart after the first death', () => starts() === 2, 20_000);
+  await die();
+  await waitFor('a to give up after its second death', () => status() === 'false false' || starts() > 2, 20_000);
+  t.true(held.length > 0, 'precondition: the finish script\'s quit requests reached the silent socket');
+  t.is(status(), 'false false', 'down, and not restarted');
+  await new Promise((res) => setTimeout(res, 2000));
+  t.is(starts(), 2, 'not restarted after --crash-deaths deaths');
 });
