@@ -71,7 +71,23 @@ export function probeHost(req: HostRequest, runner: CommandRunner): HostFacts {
  */
 function dataDirWay(o: GeneratorOptions, given: string): HostFacts['dataDir'] {
   const at = o.dataDirAtRuntime ?? path.resolve(given);
-  return { path: at, untrusted: untrustedRoute(at) };
+  return { path: at, untrusted: untrustedRoute(at), sharesFs: sharedWith(at) };
+}
+
+/** Host directories whose files must not be reachable by a hard link from the data dir. */
+const HOST_DIRS = ['/', '/etc', '/usr', '/var', '/root', '/home', '/boot', '/opt', '/srv'];
+
+/** The first of HOST_DIRS on the same file system as `dir`; null when none is, or `dir` cannot be examined here. */
+function sharedWith(dir: string): string | null {
+  const dev = (p: string): bigint | null => {
+    try {
+      return fs.statSync(p, { bigint: true }).dev;
+    } catch {
+      return null;
+    }
+  };
+  const own = dev(dir);
+  return own === null ? null : HOST_DIRS.find((d) => dev(d) === own) ?? null;
 }
 
 function defaultKvmProbe(o: GeneratorOptions): string {

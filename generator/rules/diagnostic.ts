@@ -66,6 +66,7 @@ export const RULES = {
   'host-accel-unusable': { severity: 'error', breaksTree: false, summary: 'KVM cannot create a VM for the VMM\'s user, and --accel is kvm (check --host, apply)' },
   'host-accel-unprobed': { severity: 'warning', breaksTree: false, summary: 'no program to probe KVM with (check --host, apply)' },
   'host-sandbox-unusable': { severity: 'error', breaksTree: false, summary: 'bwrap cannot make the VMM\'s sandbox as the VMM\'s user, and --sandbox is bwrap (check --host, apply)' },
+  'host-data-shared-fs': { severity: 'warning', breaksTree: false, summary: 'the data directory shares its file system with the host\'s own directories, so hard links can bring host files into it (check --host, apply)' },
   'host-data-ancestor-untrusted': { severity: 'error', breaksTree: false, summary: 'a directory above the data directory (or a link on the way to it) is not root\'s alone (check --host, apply)' },
   'host-svscan-missing': { severity: 'error', breaksTree: false, summary: 'no s6-svscan runs on the scan directory (check --host --scandir, apply)' },
 } as const satisfies Readonly<Record<string, { readonly severity: Severity; readonly breaksTree: boolean; readonly summary: string }>>;

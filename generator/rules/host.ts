@@ -61,9 +61,11 @@ export interface HostFacts {
   /**
    * The data dir as the services open it (--data-at-runtime, else --data),
    * and where another user could make the way to it lead elsewhere
-   * (util/trusted-path.ts untrustedRoute), or null.
+   * (util/trusted-path.ts untrustedRoute), or null; `sharesFs`: a host
+   * directory on the data dir's file system (the first of a fixed list), or
+   * null (none, or the data dir does not exist here).
    */
-  readonly dataDir: { readonly path: string; readonly untrusted: Untrusted | null };
+  readonly dataDir: { readonly path: string; readonly untrusted: Untrusted | null; readonly sharesFs: string | null };
 }
 
 /**
@@ -124,6 +126,12 @@ export function hostDiagnostics(f: HostFacts): Diagnostic[] {
     out.push(error('host-data-ancestor-untrusted', data.at, null,
       `a user other than root can change the way to the data dir ${printable(f.dataDir.path)}: ${printable(data.why)}; root reads the data dir by it at each apply and, at each start, binds it and opens below it the files a VMM gets as descriptors, so that user could lead root to files of their choice`,
       `make ${printable(data.at)} and every directory above the data dir root's and writable by root alone (chown root:root, chmod go-w), or keep the data dir below such directories; the data dir itself may stay the user's`));
+  }
+  if (f.dataDir.sharesFs !== null) {
+    // Root's grants and opens act on whatever inode a path reaches: a hard link is one, and only a file system of its own keeps host files out (EXDEV).
+    out.push(warning('host-data-shared-fs', f.dataDir.path, null,
+      `the data dir is on the file system that also holds ${printable(f.dataDir.sharesFs)}: whoever writes the user partition can hard-link a file of that file system into a VM's directory (any file with fs.protected_hardlinks=0), and root's opens and ACL grants for the VM would then act on it`,
+      'mount the user partition as a file system of its own (and keep fs.protected_hardlinks=1)'));
   }
   if (f.svscan !== null && f.svscan.pid === null) {
     out.push(error('host-svscan-missing', f.svscan.scandir, null, 'no s6-svscan runs on this scan directory',

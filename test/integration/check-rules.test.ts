@@ -1520,7 +1520,7 @@ const asRoot = process.getuid?.() === 0;
  * finds by name in its temp dir gets (a sandbox shows /usr only), so that
  * each test shows only its own rule; tested on its own below.
  */
-const hostRules = (req: HostRequest, runner: typeof spawnRunner): Diagnostic[] => hostPreflight(req, runner).filter((d) => d.rule !== 'host-vmm-hidden');
+const hostRules = (req: HostRequest, runner: typeof spawnRunner): Diagnostic[] => hostPreflight(req, runner).filter((d) => d.rule !== 'host-vmm-hidden' && d.rule !== 'host-data-shared-fs');
 
 test('host-program-missing: setfacl, when a VMM that runs as another uid than root opens a file by path (cloud-hypervisor, QEMU\'s kernel); not as root, nor with crosvm', (t) => {
   const h = hostFixture(t);
@@ -1742,6 +1742,19 @@ test('host-data-ancestor-untrusted: a directory above the data dir others can wr
   assertDiagnostics(t, hostRules(h.request({ dataDirAtRuntime: runtime }, { dataDir: data }), spawnRunner), []);
   assertDiagnostics(t, hostRules(h.request({ dataDirAtRuntime: data }, { dataDir: runtime }), spawnRunner), [{ ...above[0]!, mentions: [data] }]);
   t.false(STOPS_APPLY.has('host-data-ancestor-untrusted'));
+});
+
+test('host-data-shared-fs: a data dir on the file system of / is a warning naming it; one on a file system of its own (the tmpfs /dev/shm) is not; one that does not exist here is not judged', (t) => {
+  const shared = fs.mkdtempSync('/vmsvc-shared-');
+  t.teardown(() => fs.rmSync(shared, { recursive: true, force: true }));
+  const h = hostFixture(t);
+  const only = (req: HostRequest): Diagnostic[] => hostPreflight(req, spawnRunner).filter((d) => d.rule === 'host-data-shared-fs');
+  assertDiagnostics(t, only(h.request({}, { dataDir: shared })), [{ severity: 'warning', rule: 'host-data-shared-fs', path: shared, vm: null, mentions: ['holds /:', 'hard-link'] }]);
+  const own = fs.mkdtempSync('/dev/shm/vmsvc-own-');
+  t.teardown(() => fs.rmSync(own, { recursive: true, force: true }));
+  t.not(fs.statSync(own).dev, fs.statSync('/').dev, '/dev/shm is a file system of its own here');
+  assertDiagnostics(t, only(h.request({}, { dataDir: own })), []);
+  assertDiagnostics(t, only(h.request({ dataDirAtRuntime: '/nonexistent/svc/data' }, { dataDir: shared })), []);
 });
 
 test(`host-data-ancestor-untrusted: a directory above owned by another user, or a link on the way in one; sticky higher up is fine${asRoot ? '' : ' [skipped: needs root]'}`, (t) => {
