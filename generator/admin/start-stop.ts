@@ -32,6 +32,9 @@ import { upList } from '../s6rc/up-list.js';
 
 export type Action = 'start' | 'stop' | 'restart';
 
+/** The most VMs one `s6-rc -u change` of a start is given (see change()). */
+export const START_WAVE = 100;
+
 /**
  * Arguments of `vmsvc start|stop|restart`.
  *
@@ -154,7 +157,14 @@ function change(action: Action, args: StartStopArgs, io: Io, runner: CommandRunn
     // Links first, a runner's worth at a time (oneshots-first.ts says why); one that fails is tried again by the last change.
     const first = oneshotGroups(runner, args.s6rc, args.live, toStart, true);
     const linksUp = first.ok ? first.groups.map((group) => rc('-u', group)).every((code) => code === 0) : failedIf(first.argv, first.result) === 0;
-    if (rc('-u', toStart) !== 0 || !linksUp) return finish(EXIT.failed);
+    // Then the VMs, a wave at a time: s6-rc starts a change's services all at
+    // once, and past a few hundred on 2 cores s6's own 5 s bounds gave out
+    // (s6-ftrigrd's sync with s6-svlisten, s6 src/libs6/s6-ftrigrd.c:161). A
+    // wave that fails does not stop the next.
+    const waves: string[][] = [];
+    for (let i = 0; i < toStart.length; i += START_WAVE) waves.push(toStart.slice(i, i + START_WAVE));
+    const vmsUp = waves.map((wave) => rc('-u', wave)).every((code) => code === 0);
+    if (!vmsUp || !linksUp) return finish(EXIT.failed);
     say(`${action === 'start' ? 'started' : 'restarted'} ${plural} ${shown}${clients.length === 0 ? '' : ` and ${clients.map(printable).join(', ')}`}`);
     return finish(EXIT.ok);
   });
