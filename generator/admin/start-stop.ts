@@ -22,6 +22,7 @@
  * were up: s6-rc has no restart of its own.
  */
 import { printable } from '../util/bytes.js';
+import { chunks } from '../util/chunks.js';
 import { clientsOf, findVm, json, liveState, providersOf, readTree, type AdminVm, type LiveState, type Tree } from './inventory.js';
 import * as path from 'node:path';
 import { readUntrusted } from '../util/untrusted.js';
@@ -161,9 +162,7 @@ function change(action: Action, args: StartStopArgs, io: Io, runner: CommandRunn
     // once, and past a few hundred on 2 cores s6's own 5 s bounds gave out
     // (s6-ftrigrd's sync with s6-svlisten, s6 src/libs6/s6-ftrigrd.c:161). A
     // wave that fails does not stop the next.
-    const waves: string[][] = [];
-    for (let i = 0; i < toStart.length; i += START_WAVE) waves.push(toStart.slice(i, i + START_WAVE));
-    const vmsUp = waves.map((wave) => rc('-u', wave)).every((code) => code === 0);
+    const vmsUp = chunks(toStart, START_WAVE).map((wave) => rc('-u', wave)).every((code) => code === 0);
     if (!vmsUp || !linksUp) return finish(EXIT.failed);
     say(`${action === 'start' ? 'started' : 'restarted'} ${plural} ${shown}${clients.length === 0 ? '' : ` and ${clients.map(printable).join(', ')}`}`);
     return finish(EXIT.ok);

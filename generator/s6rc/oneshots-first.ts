@@ -14,6 +14,7 @@
  * nothing the change starts and never waits for a slot.
  */
 import * as path from 'node:path';
+import { chunks } from '../util/chunks.js';
 import { lexists } from '../util/fs-probe.js';
 import type { CommandResult, CommandRunner } from '../util/command-runner.js';
 import { upList } from './up-list.js';
@@ -43,8 +44,5 @@ export function oneshotGroups(runner: CommandRunner, rc: string, live: string, n
   if (oneshots.length === 0) return { ok: true, groups: [] };
   const up = upList(runner, rc, live, blocking);
   if (!up.ok) return up;
-  const down = oneshots.filter((s) => !up.up.has(s));
-  const groups: string[][] = [];
-  for (let i = 0; i < down.length; i += ONESHOT_RUNNER_SLOTS) groups.push(down.slice(i, i + ONESHOT_RUNNER_SLOTS));
-  return { ok: true, groups };
+  return { ok: true, groups: chunks(oneshots.filter((s) => !up.up.has(s)), ONESHOT_RUNNER_SLOTS) };
 }
