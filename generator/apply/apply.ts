@@ -42,7 +42,7 @@ import { userId } from '../util/account-db.js';
 import { describeLeft, leftBesideLive, rollBack } from './update-rollback.js';
 import { manifestOf, vmChanges } from './vm-changes.js';
 import type { CheckResult } from '../pipeline/check.js';
-import { bundleMembers, conversionFile, describePlan, planConversion, servicesOf, type ConversionPlan } from '../s6rc/conversion.js';
+import { bundleMembers, conversionFile, describePlan, planConversion, restartedBy, servicesOf, type ConversionPlan } from '../s6rc/conversion.js';
 import { downLongruns, dropDangling, relink, unsupervise, type Supervision } from './supervisors.js';
 import { isDir, lexists } from '../util/fs-probe.js';
 import {
@@ -458,7 +458,7 @@ function update(ctx: Ctx, links: DbLinks, from: string, deferred: readonly strin
  */
 function handOver(ctx: Ctx, plan: ConversionPlan, from: string, up: ReadonlySet<string>, autostart: readonly string[]): string[] | string {
   journal(ctx, from, up, autostart);
-  const restarting = [...plan.restarted.map((x) => x.name), ...plan.retyped, ...plan.knockOn.map((x) => x.name)].filter((n) => up.has(n));
+  const restarting = restartedBy(plan).filter((n) => up.has(n));
   let stillUp = up;
   if (restarting.length > 0) {
     const down = downChange(ctx.rc, restarting);

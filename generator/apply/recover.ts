@@ -15,7 +15,7 @@
  */
 import { printable, sortedBytewise } from '../util/bytes.js';
 import { CommandError, EXIT } from '../command/shell.js';
-import { planConversion, servicesOf } from '../s6rc/conversion.js';
+import { planConversion, restartedBy, servicesOf } from '../s6rc/conversion.js';
 import type { FileTree } from '../util/file-tree.js';
 import { COMPILED_DIR } from './db-rotation.js';
 import { clearIntent, readIntent, writeIntent, type Intent } from './intent.js';
@@ -49,7 +49,7 @@ export function pendingRecovery(L: StateLayout, desired: FileTree): Recovery | n
   // The autostart names (a bundle, pipelines: s6-rc-compile makes these, no source directory) were taken from `to` itself.
   if (live === intent.to) return { intent, live, up: sortedBytewise(new Set([...restore, ...intent.autostart])), deferred: [] };
   const plan = planConversion(source, desired);
-  const changing = new Set([...plan.removed, ...plan.restarted.map((x) => x.name), ...plan.retyped, ...plan.knockOn.map((x) => x.name)]);
+  const changing = new Set([...plan.removed, ...restartedBy(plan)]);
   return { intent, live, up: sortedBytewise(restore.filter((n) => !changing.has(n))), deferred: sortedBytewise(restore.filter((n) => changing.has(n))) };
 }
 

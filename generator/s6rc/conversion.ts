@@ -72,6 +72,11 @@ export interface ConversionPlan {
   readonly knockOn: readonly Knock[];
 }
 
+/** What s6-rc-update restarts under the plan (when up): the restart lines, the retyped, the knock-on. */
+export function restartedBy(p: ConversionPlan): string[] {
+  return [...p.restarted.map((x) => x.name), ...p.retyped, ...p.knockOn.map((x) => x.name)];
+}
+
 export function isEmptyPlan(p: ConversionPlan): boolean {
   return p.added.length + p.removed.length + p.restarted.length + p.retyped.length + p.knockOn.length === 0;
 }
