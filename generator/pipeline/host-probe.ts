@@ -107,9 +107,10 @@ function servicePrograms(o: GeneratorOptions): Array<readonly [string, string]> 
   const principals = [o.vmmUser.kind, o.logUser.kind];
   if (principals.includes('shared')) list.push(['s6-setuidgid', p.s6Setuidgid]);
   if (principals.includes('per-vm')) list.push(['s6-applyuidgid', p.s6Applyuidgid]);
-  const byPath = caps.handover.disks === 'path' || caps.handover.kernel === 'path';
-  const grants = byPath && o.vmmUser.kind !== 'root';
-  if (grants || caps.handover.disks !== 'path' || caps.handover.kernel !== 'path') list.push(['unshare', p.unshare], ['mount', p.mount]);
+  const handovers = [caps.handover.disks, caps.handover.kernel];
+  const grants = handovers.includes('path') && o.vmmUser.kind !== 'root';
+  // Root opens a VM's files to hand them over, or to grant them.
+  if (grants || handovers.some((h) => h !== 'path')) list.push(['unshare', p.unshare], ['mount', p.mount]);
   if (grants) list.push(['setfacl', p.setfacl]);
   if (o.sandbox === 'bwrap') list.push(['bwrap', p.bwrap]);
   if (requests.some((r) => r.via === 'socket')) list.push(['s6-ipcclient', p.s6Ipcclient], ['s6-ioconnect', p.s6Ioconnect]);
