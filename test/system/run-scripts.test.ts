@@ -40,6 +40,20 @@ function setup(t: { teardown: (fn: () => void) => void }, s6rc: RealS6rc, vms: P
 
 const read = (p: string): string => (fs.existsSync(p) ? fs.readFileSync(p, 'utf8') : '');
 
+/**
+ * Brings every VM up under the real s6-rc, with the stub VMM told to look at
+ * `look`'s paths (STUB_LOOK), and returns what a's VMM saw of each, by key:
+ * readable, exists or absent.
+ */
+async function upAndLookAsA<K extends string>(t: ExecutionContext, s6rc: RealS6rc, s: Setup, look: Record<K, string>): Promise<{ emu: S6rcHarness; sees: Record<K, string | undefined> }> {
+  const emu = await startS6rc(s6rc, [s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}`, STUB_LOOK: Object.values<string>(look).join(':') } });
+  t.teardown(() => emu.stop());
+  await emu.up(['vms'], { timeoutMs: 30_000 });
+  await waitFor('what a\'s VMM sees', () => read(path.join(s.run, 'a', 'sees')) !== '');
+  const seen = JSON.parse(read(path.join(s.run, 'a', 'sees'))) as Record<string, string>;
+  return { emu, sees: Object.fromEntries(Object.entries<string>(look).map(([k, p]) => [k, seen[p]])) as Record<K, string | undefined> };
+}
+
 realS6rcTest('the user guide example runs: exact argv, serial log with timestamps, stderr in the VMM log, readiness, provider first', async (t, s6rc) => {
   const s = setup(t, s6rc, { netvm: {}, 'appvm-lynx': { providers: ['netvm'], disks: ['root.img', 'home.img'] } });
   const emu = await startS6rc(s6rc, [s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}` } });
@@ -399,12 +413,8 @@ realS6rcTest('each VMM in a sandbox of its own (the default): it sees its own ru
     otherRuntime: path.join(s.run, 'b'), otherKernel: path.join(s.data, 'b', 'vmlinux'), otherDisk: path.join(s.data, 'b', 'blk', 'root.img'),
     ownVmDir: path.join(s.data, 'a', 'config'), logs: s.log, shadow: '/etc/shadow', etc: '/etc', home: '/home', root: '/root', sys: '/sys',
   };
-  const emu = await startS6rc(s6rc, [s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}`, STUB_LOOK: Object.values(look).join(':') } });
-  t.teardown(() => emu.stop());
-  await emu.up(['vms'], { timeoutMs: 30_000 });
-  await waitFor('what a\'s VMM sees', () => read(path.join(s.run, 'a', 'sees')) !== '');
-  const sees = JSON.parse(read(path.join(s.run, 'a', 'sees'))) as Record<string, string>;
-  t.deepEqual(Object.fromEntries(Object.entries(look).map(([k, p]) => [k, sees[p]])), {
+  const { emu, sees } = await upAndLookAsA(t, s6rc, s, look);
+  t.deepEqual(sees, {
     ownRuntime: 'readable', ownKernel: 'readable', ownDisk: 'readable',
     otherRuntime: 'absent', otherKernel: 'absent', otherDisk: 'absent',
     // Only the files it opens: not even the rest of its own VM dir.
@@ -527,12 +537,8 @@ realS6rcTest('cloud-hypervisor opens by path only what root granted its uid: its
   const victim = path.join(s.root, 'victim');
   fs.writeFileSync(victim, 'root only\n', { mode: 0o600 });
   const acl = (f: string): string => spawnSync('getfacl', ['-cn', f], { encoding: 'utf8' }).stdout.split('\n').filter((l) => /^user:\d/.test(l)).join(' ');
-  const emu = await startS6rc(s6rc, [s.out], { netns: createNetns(t), env: { PATH: `${s.bin}:${process.env.PATH ?? ''}`, STUB_LOOK: Object.values(files).join(':') } });
-  t.teardown(() => emu.stop());
-  await emu.up(['vms'], { timeoutMs: 30_000 });
-  await waitFor('what a\'s VMM sees', () => read(path.join(s.run, 'a', 'sees')) !== '');
-  const sees = JSON.parse(read(path.join(s.run, 'a', 'sees'))) as Record<string, string>;
-  t.deepEqual(Object.fromEntries(Object.entries(files).map(([k, p]) => [k, sees[p]])), {
+  const { emu, sees } = await upAndLookAsA(t, s6rc, s, files);
+  t.deepEqual(sees, {
     aKernel: 'readable', aRoot: 'readable', aData: 'readable', bKernel: 'exists', bRoot: 'exists',
   });
   const uid = { a: fs.statSync(path.join(s.run, 'a')).uid, b: fs.statSync(path.join(s.run, 'b')).uid };
