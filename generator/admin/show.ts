@@ -10,7 +10,7 @@ import { describeExit } from './exit-reason.js';
 import { VMM_MESSAGE_LINES, vmmMessages, type VmmMessages } from './vmm-messages.js';
 import { CommandError, EXIT, guard, type Io } from '../command/shell.js';
 import { isSocket, readUntrusted } from '../util/untrusted.js';
-import { SETTING_FILES, type SettingFile, type VmSettings } from '../rules/settings.js';
+import { SETTING_KEYS, SETTINGS, shownSetting, type SettingFile, type VmSettings } from '../rules/setting-registry.js';
 
 /**
  * Arguments of `vmsvc show NAME`.
@@ -191,19 +191,11 @@ function longrunState(tree: Tree, s: ShowService): LiveState {
   throw new CommandError(`${file} ${says}, not longrun: vmsvc writes a VM and its logger as longruns, so this tree was edited`, EXIT.failed);
 }
 
-/** The flag a setting falls back to, when one does (guest-ready and autostart are off unless a file says so; cmdline adds nothing). */
-const DEFAULT_FROM: Readonly<Record<SettingFile, string>> = {
-  memory: '--memory', cpus: '--cpus', cmdline: 'default', 'stop-timeout': '--stop-timeout',
-  'writable-disks': '--writable-disks', 'guest-ready': 'default', autostart: 'default',
-};
-
 function settingRows(s: VmSettings, files: readonly SettingFile[]): ShowSetting[] {
-  const onOff = (b: boolean) => (b ? 'on' : 'off');
-  const value: Record<SettingFile, string> = {
-    memory: s.memory, cpus: String(s.cpus), cmdline: s.cmdlineExtra ?? '-', 'stop-timeout': `${s.stopTimeoutMs} ms`,
-    'writable-disks': onOff(s.writableDisks), 'guest-ready': onOff(s.guestReady), autostart: onOff(s.autostart),
-  };
-  return SETTING_FILES.map((f) => ({ setting: f, value: value[f], from: files.includes(f) ? `config/${f}` : DEFAULT_FROM[f] }));
+  return SETTING_KEYS.map((k) => {
+    const spec = SETTINGS[k];
+    return { setting: spec.file, value: shownSetting(k, s[k]), from: files.includes(spec.file) ? `config/${spec.file}` : spec.defaultFrom };
+  });
 }
 
 /** More than any run script vmsvc writes (a few KiB, plus the VM's paths). */

@@ -150,7 +150,7 @@ function apply(opts: ApplyOptions, runner: CommandRunner, io: Io): number {
     rc: { rc: programs.rc, live: L.live, timeoutMs: opts.rcTimeoutMs, runner, io },
     vms: plural(check.vms.length, 'VM'),
     size: dbSize(tree),
-    marked: check.vms.filter((vm) => vm.settings.autostart).map((vm) => ({ vm: vm.name, pipeline: serviceName.pipeline(vm.name) })),
+    marked: check.vms.filter((vm) => vm.autostart).map((vm) => ({ vm: vm.name, pipeline: serviceName.pipeline(vm.name) })),
     dirs: ownedDirs(opts.generator, check.vms.map((vm) => vm.name)),
   };
   return opts.dryRun ? step(ctx) : withLock(L, () => step(ctx));

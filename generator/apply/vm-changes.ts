@@ -10,6 +10,7 @@ import { compareBytes, printable } from '../util/bytes.js';
 import type { FileTree } from '../util/file-tree.js';
 import { MANIFEST_FILE } from '../pipeline/plan.js';
 import { isVmSettings, type VmSettings } from '../rules/settings.js';
+import { SETTING_KEYS, SETTINGS, shownSetting } from '../rules/setting-registry.js';
 
 /** What this reads of a manifest's VM (plan.ts, ManifestVm); settings null in manifests from before per-VM settings. */
 interface VmFacts {
@@ -91,12 +92,10 @@ function vmDiff(before: Facts, a: VmFacts, after: Facts, b: VmFacts): string[] {
 
 function settingsDiff(a: VmSettings, b: VmSettings): string[] {
   const out: string[] = [];
-  if (a.memory !== b.memory) out.push(`memory ${printable(a.memory)} to ${printable(b.memory)}`);
-  if (a.cpus !== b.cpus) out.push(`cpus ${a.cpus} to ${b.cpus}`);
-  if (a.cmdlineExtra !== b.cmdlineExtra) out.push(`extra kernel command line ${shown(a.cmdlineExtra)} to ${shown(b.cmdlineExtra)}`);
-  if (a.stopTimeoutMs !== b.stopTimeoutMs) out.push(`stop timeout ${a.stopTimeoutMs} ms to ${b.stopTimeoutMs} ms`);
-  for (const [what, x, y] of [['writable disks', a.writableDisks, b.writableDisks], ['guest readiness', a.guestReady, b.guestReady], ['autostart', a.autostart, b.autostart]] as const) {
-    if (x !== y) out.push(`${what} ${y ? 'on' : 'off'}`);
+  for (const k of SETTING_KEYS) {
+    if (a[k] === b[k]) continue;
+    const spec = SETTINGS[k];
+    out.push(spec.form === 'flag' ? `${spec.label} ${shownSetting(k, b[k])}` : `${spec.label} ${printable(shownSetting(k, a[k]))} to ${printable(shownSetting(k, b[k]))}`);
   }
   return out;
 }

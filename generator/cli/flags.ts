@@ -6,13 +6,15 @@
 import * as path from 'node:path';
 import { CONTROL_CHAR, printable } from '../util/bytes.js';
 import { CommandError } from '../command/shell.js';
-import { defaultOptions, STOP_TIMEOUT_LIMIT_MS, type GeneratorOptions } from '../pipeline/options.js';
+import { defaultOptions, STOP_TIMEOUT_LIMIT_MS, type Admission, type GeneratorOptions } from '../pipeline/options.js';
 import { VMM_UNSAFE } from '../rules/vm-name.js';
 import { vmsInRange, type IdRange, type Principal } from '../pipeline/identities.js';
 import { SANDBOXES } from '../pipeline/sandbox.js';
 import { groupId } from '../util/account-db.js';
 import { DEFAULT_STATE_DIR, defaultStateDir, STATE_ENV } from '../command/where.js';
-import { ACCELS, MEMORY_SIZE, memoryBytes, VMM_FACTS, VMMS } from '../vmm/index.js';
+import { ACCELS, MEMORY_SIZE, memoryBytes, VMM_FACTS, VMMS, type Accel, type Vmm } from '../vmm/index.js';
+import { CPU_WEIGHT_MAX, CPU_WEIGHT_MIN } from '../rules/setting-registry.js';
+import { autostartShare, DEFAULT_CPU_OVERCOMMIT, readHostCapacity, type HostCapacity } from '../pipeline/host-capacity.js';
 
 /** One flag, as both parsers read it: yargs takes these objects as they are. */
 export interface FlagSpec {
@@ -80,6 +82,17 @@ export const optionFlags = {
   cpus: { type: 'number', default: defaultOptions.cpus, describe: 'guest vCPUs (a VM\'s config/cpus overrides it)' },
   'max-memory': { type: 'string', default: defaultOptions.maxMemory, describe: 'the most memory a VM\'s config/memory may ask for (number with K, M or G)' },
   'max-cpus': { type: 'number', default: defaultOptions.maxCpus, describe: 'the most vCPUs a VM\'s config/cpus may ask for' },
+  cgroup: { type: 'string', default: defaultOptions.cgroup ?? 'none', describe: 'the cgroup v2 directory each VM gets a cgroup below (memory.max, memory.swap.max, pids.max, cpu.weight, cpu.max; the host makes it and delegates memory, pids and cpu to it), or none: no cgroup and no limits (ls says so)' },
+  'vmm-memory-overhead': { type: 'string', default: 'auto', describe: 'added to a VM\'s memory for its cgroup\'s memory.max: what the VMM itself takes (number with K, M or G; auto: the VMM\'s figure for --accel, doc/resources.md)' },
+  'cpu-weight': { type: 'number', default: defaultOptions.cpuWeight, describe: 'each VM cgroup\'s cpu.weight, its share of contended CPU (a VM\'s config/cpu-weight overrides it)' },
+  'max-cpu-weight': { type: 'number', default: defaultOptions.maxCpuWeight, describe: 'the largest cpu.weight a VM\'s config/cpu-weight may ask for' },
+  'cpu-max': { type: 'string', default: 'none', describe: 'cap each VM at this many percent of one CPU (cpu.max), or none; a VM\'s config/cpu-max may lower it, never raise it' },
+  'pids-max': { type: 'number', default: defaultOptions.pidsMax, describe: 'each VM cgroup\'s pids.max: the VMM\'s processes and threads (a VM\'s config/pids-max overrides it)' },
+  'max-pids': { type: 'number', default: defaultOptions.maxPids, describe: 'the largest pids.max a VM\'s config/pids-max may ask for' },
+  'swap-max': { type: 'string', default: defaultOptions.swapMax, describe: 'each VM cgroup\'s memory.swap.max: 0, or a number with K, M or G (a VM\'s config/swap-max overrides it)' },
+  'max-swap': { type: 'string', default: defaultOptions.maxSwap, describe: 'the most swap a VM\'s config/swap-max may ask for' },
+  'autostart-memory': { type: 'string', default: 'auto', describe: 'the memory the autostart VMs may take together, each with --vmm-memory-overhead (number with K, M or G; auto: MemTotal in /proc/meminfo less an eighth for the host); a VM that does not fit is not autostarted' },
+  'cpu-overcommit': { type: 'number', default: DEFAULT_CPU_OVERCOMMIT, describe: 'the autostart VMs may have this many vCPUs per host CPU together; a VM that does not fit is not autostarted' },
   'max-stop-timeout': { type: 'number', default: defaultOptions.maxStopTimeoutMs, describe: 'the longest ms a VM\'s config/stop-timeout may ask a stop to wait' },
   accel: { type: 'string', choices: [...ACCELS], default: defaultOptions.accel, describe: 'how guests run: kvm; tcg (emulation, QEMU only); kvm-or-tcg (QEMU: KVM when /dev/kvm opens, else emulation)' },
   'writable-disks': { type: 'boolean', default: defaultOptions.writableDisks, describe: 'give the guest writable disks (default: read-only; a VM\'s config/writable-disks turns it on for that VM)' },
@@ -200,8 +213,8 @@ const USER_NAME = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 /** What vmsvc passes as a vCPU count: cloud-hypervisor's boot= takes a u8. */
 const MAX_CPUS = 255;
 
-export function optionsFromFlags(f: OptionFlags): GeneratorOptions {
-  const o = flagOptions(f);
+export function optionsFromFlags(f: OptionFlags, host: HostCapacity = readHostCapacity()): GeneratorOptions {
+  const o = flagOptions(f, host);
   if (o.bundle === o.autostartBundle) throw new CommandError(`--autostart-bundle and --bundle are both "${printable(o.bundle)}": they must be two bundles`);
   // The global values are every VM's defaults, so they must pass the same bounds as a VM's files.
   if ((memoryBytes(o.memory) ?? 0) > (memoryBytes(o.maxMemory) ?? 0)) throw new CommandError(`--memory ${o.memory} is more than --max-memory ${o.maxMemory}`);
@@ -210,13 +223,18 @@ export function optionsFromFlags(f: OptionFlags): GeneratorOptions {
     throw new CommandError(`--id-count ${o.idRange.count} has room for ${vmsInRange(o.idRange)} VMs (two ids each), fewer than --max-vms ${o.maxVms}`);
   }
   if (o.stopTimeoutMs > o.maxStopTimeoutMs) throw new CommandError(`--stop-timeout ${o.stopTimeoutMs} is more than --max-stop-timeout ${o.maxStopTimeoutMs}`);
+  if (o.cpuWeight > o.maxCpuWeight) throw new CommandError(`--cpu-weight ${o.cpuWeight} is more than --max-cpu-weight ${o.maxCpuWeight}`);
+  if (o.pidsMax > o.maxPids) throw new CommandError(`--pids-max ${o.pidsMax} is more than --max-pids ${o.maxPids}`);
+  if (swapBytes(o.swapMax) > swapBytes(o.maxSwap)) throw new CommandError(`--swap-max ${o.swapMax} is more than --max-swap ${o.maxSwap}`);
   return o;
 }
 
-function flagOptions(f: OptionFlags): GeneratorOptions {
+function flagOptions(f: OptionFlags, host: HostCapacity): GeneratorOptions {
   nonEmptyPaths({ templates: f.templates });
   const vmm = VMMS.find((v) => v === f.vmm);
   if (vmm === undefined) throw new CommandError(`--vmm must be one of ${VMMS.join(', ')}`);
+  const accel = oneOf('accel', f.accel, ACCELS);
+  const overhead = f['vmm-memory-overhead'] === 'auto' ? autoOverheadBytes(vmm, accel) : sizeBytes('vmm-memory-overhead', f['vmm-memory-overhead']);
   return {
     vmm,
     programs: {
@@ -256,7 +274,17 @@ function flagOptions(f: OptionFlags): GeneratorOptions {
     maxMemory: matching('max-memory', f['max-memory'], MEMORY_SIZE, 'a number with an optional K, M or G suffix, e.g. 4G'),
     maxCpus: integer('max-cpus', f['max-cpus'], 1, MAX_CPUS),
     maxStopTimeoutMs: integer('max-stop-timeout', f['max-stop-timeout'], 1, STOP_TIMEOUT_LIMIT_MS),
-    accel: oneOf('accel', f.accel, ACCELS),
+    cgroup: f.cgroup === 'none' ? null : absolute('cgroup', f.cgroup, null),
+    vmmMemoryOverheadBytes: overhead,
+    cpuWeight: integer('cpu-weight', f['cpu-weight'], CPU_WEIGHT_MIN, CPU_WEIGHT_MAX),
+    maxCpuWeight: integer('max-cpu-weight', f['max-cpu-weight'], CPU_WEIGHT_MIN, CPU_WEIGHT_MAX),
+    cpuMaxPercent: f['cpu-max'] === 'none' ? null : integer('cpu-max', Number(matching('cpu-max', f['cpu-max'], /^[1-9][0-9]*$/, 'a whole number of percent or none')), 1, MAX_CPUS * 100),
+    pidsMax: integer('pids-max', f['pids-max'], 1, PIDS_LIMIT),
+    maxPids: integer('max-pids', f['max-pids'], 1, PIDS_LIMIT),
+    swapMax: size('swap-max', f['swap-max']),
+    maxSwap: size('max-swap', f['max-swap']),
+    admission: admission(f['autostart-memory'], integer('cpu-overcommit', f['cpu-overcommit'], 1, 1000), host),
+    accel,
     writableDisks: f['writable-disks'],
     userConsole: f['user-console'],
     timeoutUpMs: integer('timeout-up', f['timeout-up'], 0, U32_MAX),
@@ -271,6 +299,41 @@ function flagOptions(f: OptionFlags): GeneratorOptions {
     templatesDir: f.templates === undefined ? null : path.resolve(f.templates),
   };
 }
+
+/** cgroup v2's pids.max is a 32-bit count on most hosts; far above any VMM's threads. */
+const PIDS_LIMIT = 4_194_304;
+
+const SIZE_FORM = 'a number with an optional K, M or G suffix, e.g. 256M';
+
+/** 0 or a memory size, as memory.swap.max and the overhead take them. */
+function size(flag: string, value: string): string {
+  return value === '0' ? value : matching(flag, value, MEMORY_SIZE, `0 or ${SIZE_FORM}`);
+}
+
+function sizeBytes(flag: string, value: string): number {
+  return swapBytes(size(flag, value));
+}
+
+const swapBytes = (v: string): number => memoryBytes(v) ?? 0;
+
+function autoOverheadBytes(vmm: Vmm, accel: Accel): number {
+  const mib = VMM_FACTS[vmm].memoryOverheadMiB;
+  return (accel === 'kvm' ? mib.kvm : Math.max(mib.kvm, mib.tcg)) * 1024 ** 2;
+}
+
+function admission(memory: string, overcommit: number, host: HostCapacity): Admission {
+  const fromHost = memory === 'auto';
+  if (fromHost && host.memoryBytes === null) throw new CommandError('--autostart-memory auto: /proc/meminfo says no MemTotal here; give --autostart-memory a size');
+  const memoryBytes = fromHost ? autostartShare(host.memoryBytes ?? 0) : sizeBytes('autostart-memory', memory);
+  return {
+    memoryBytes,
+    memoryFrom: fromHost ? `--autostart-memory auto (${mibOf(memoryBytes)} MiB: /proc/meminfo's MemTotal less an eighth)` : `--autostart-memory ${memory}`,
+    vcpus: host.cpus * overcommit,
+    vcpusFrom: `${host.cpus} host CPUs x --cpu-overcommit ${overcommit}`,
+  };
+}
+
+const mibOf = (bytes: number): number => Math.floor(bytes / 1024 ** 2);
 
 function principal(flag: string, value: string): Principal {
   if (value === PER_VM) return { kind: 'per-vm' };

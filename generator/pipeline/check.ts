@@ -19,7 +19,8 @@ import { defaultSettings, vmSettings, type SettingFile, type SettingLimits, type
 import { vmmDiagnostics } from '../rules/vmm-rules.js';
 import { memoryBytes, VMM_FACTS, type KernelProbes } from '../vmm/index.js';
 import { LINK_CAPACITY } from './links.js';
-import { longestSocketPath, type GeneratorOptions } from './options.js';
+import { longestSocketPath, type Admission, type GeneratorOptions } from './options.js';
+import { admit } from '../rules/admission.js';
 
 export interface ValidVm {
   readonly name: VmName;
@@ -35,6 +36,8 @@ export interface ValidVm {
   readonly settings: VmSettings;
   /** Which settings a config/ file set; the others are the flags' defaults. */
   readonly settingFiles: readonly SettingFile[];
+  /** In the autostart bundle: marked with config/autostart, and admitted (rules/admission.ts). */
+  readonly autostart: boolean;
 }
 
 export interface SkippedVm {
@@ -89,6 +92,11 @@ export function checkTree(tree: ScannedTree, opts: GeneratorOptions): CheckResul
     maxMemory: opts.maxMemory,
     maxCpus: opts.maxCpus,
     maxStopTimeoutMs: opts.maxStopTimeoutMs,
+    maxCpuWeight: opts.maxCpuWeight,
+    cpuMaxPercent: opts.cpuMaxPercent,
+    maxPids: opts.maxPids,
+    maxSwapBytes: memoryBytes(opts.maxSwap) ?? 0,
+    maxSwap: opts.maxSwap,
     vmm: opts.vmm,
     cmdline: opts.cmdline,
   };
@@ -143,8 +151,19 @@ export function checkTree(tree: ScannedTree, opts: GeneratorOptions): CheckResul
       vms.push({ ...candidates.get(name)!, providers: graph.get(name)!.map((p) => candidates.get(p)!.name) });
     }
   }
+  const admitted = opts.admission === null ? vms : withAdmission(vms, opts.admission, opts.vmmMemoryOverheadBytes, diagnostics);
   diagnostics.sort((a, b) => compareBytes(a.path, b.path) || compareBytes(a.rule, b.rule) || compareBytes(a.message, b.message));
-  return { vms, diagnostics, skipped };
+  return { vms: admitted, diagnostics, skipped };
+}
+
+/** The VMs with autostart off where the host cannot take them at boot; the warnings go to `diagnostics`. */
+function withAdmission(vms: ValidVm[], bounds: Admission, overheadBytes: number, diagnostics: Diagnostic[]): ValidVm[] {
+  const r = admit(vms.map((vm) => ({
+    name: vm.name, dir: vm.dir, autostart: vm.autostart, providers: vm.providers, cpus: vm.settings.cpus,
+    memoryBytes: (memoryBytes(vm.settings.memory) ?? 0) + overheadBytes,
+  })), bounds);
+  for (const d of r.diagnostics) diagnostics.push(d);
+  return r.refused.size === 0 ? vms : vms.map((vm) => (r.refused.has(vm.name) ? { ...vm, autostart: false } : vm));
 }
 
 /** The rule families that judge one VM's files. Their order only breaks ties of the final sort (path, rule, message), which is stable. */
@@ -178,6 +197,7 @@ function candidate(vm: ScannedVm, name: VmName, vmPrefix: string, settings: VmSe
     disks: [...vm.images].sort((a, b) => compareBytes(a.name, b.name)).map((img) => vmmPath(vmPrefix, img.node, `${dir}/blk/${img.name}`)),
     settings,
     settingFiles,
+    autostart: settings.autostart,
   };
 }
 

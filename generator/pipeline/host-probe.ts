@@ -12,7 +12,7 @@ import { printable } from '../util/bytes.js';
 import type { CommandRunner } from '../util/command-runner.js';
 import { errnoOf } from '../util/errno.js';
 import { untrustedRoute } from '../util/trusted-path.js';
-import { hostDiagnostics, type AccelFact, type HostFacts, type ProgramFact, type SandboxFact } from '../rules/host.js';
+import { hostDiagnostics, type AccelFact, type CgroupFact, type HostFacts, type ProgramFact, type SandboxFact } from '../rules/host.js';
 import { baseOptions, sandboxShows } from './sandbox.js';
 import type { Diagnostic } from '../rules/diagnostic.js';
 import { findSvscan } from '../s6rc/resources.js';
@@ -58,6 +58,7 @@ export function probeHost(req: HostRequest, runner: CommandRunner): HostFacts {
     vmmSandbox: o.sandbox === 'bwrap' && vmm.found !== null ? vmmInSandbox(o.programs.vmm, vmm.found) : null,
     svscan: req.scandir === null ? null : { scandir: req.scandir, pid: findSvscan(path.resolve(req.scandir))?.pid ?? null },
     dataDir: dataDirWay(o, req.dataDir),
+    cgroup: o.cgroup === null ? { kind: 'not-asked' } : probeCgroup(o.cgroup),
   };
 }
 
@@ -88,6 +89,46 @@ function sharedWith(dir: string): string | null {
   };
   const own = dev(dir);
   return own === null ? null : HOST_DIRS.find((d) => dev(d) === own) ?? null;
+}
+
+/** statfs(2) f_type of cgroup2 (include/uapi/linux/magic.h CGROUP2_SUPER_MAGIC). */
+const CGROUP2_SUPER_MAGIC = 0x63677270;
+/** The controllers whose files the run script writes (pipeline/cgroup.ts). */
+const CONTROLLERS = ['memory', 'pids', 'cpu'] as const;
+
+/**
+ * Whether the VMs' cgroups can be made below `parent` with every limit the
+ * run script writes: a cgroup2 directory, root's and writable by root
+ * alone, whose children get memory, pids and cpu, with cgroup.kill
+ * (Linux 5.14) and memory.swap.max (swap accounting).
+ */
+export function probeCgroup(parent: string): CgroupFact {
+  const why: string[] = [];
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(parent);
+    if (fs.statfsSync(parent).type !== CGROUP2_SUPER_MAGIC) why.push('it is not on a cgroup2 file system (cgroup v2)');
+  } catch (e) {
+    return { kind: 'unusable', parent, why: [`it cannot be examined (${errnoOf(e) ?? 'error'})`] };
+  }
+  if (why.length > 0) return { kind: 'unusable', parent, why };
+  if (st.uid !== 0 || (st.mode & 0o022) !== 0) why.push('it is not root\'s alone (owner root, not writable by group or others): another user could change the VMs\' limits');
+  const words = (file: string): string[] | null => {
+    try {
+      return fs.readFileSync(path.join(parent, file), 'latin1').trim().split(/\s+/);
+    } catch {
+      return null;
+    }
+  };
+  const available = words('cgroup.controllers') ?? [];
+  const enabled = words('cgroup.subtree_control') ?? [];
+  const absent = CONTROLLERS.filter((c) => !available.includes(c));
+  if (absent.length > 0) why.push(`${absent.join(', ')} ${absent.length === 1 ? 'is' : 'are'} not among its controllers (cgroup.controllers: ${available.join(' ') || 'none'}): not enabled in its parent, or bound to cgroup v1`);
+  const off = CONTROLLERS.filter((c) => available.includes(c) && !enabled.includes(c));
+  if (off.length > 0) why.push(`${off.join(', ')} ${off.length === 1 ? 'is' : 'are'} not enabled for its children (cgroup.subtree_control)`);
+  if (!fs.existsSync(path.join(parent, 'cgroup.kill'))) why.push('it has no cgroup.kill (Linux 5.14 and later), with which a VM\'s stop kills all it left');
+  if (available.includes('memory') && !fs.existsSync(path.join(parent, 'memory.swap.max'))) why.push('it has no memory.swap.max (the kernel does not account swap: swapaccount=0?)');
+  return why.length === 0 ? { kind: 'usable' } : { kind: 'unusable', parent, why };
 }
 
 function defaultKvmProbe(o: GeneratorOptions): string {

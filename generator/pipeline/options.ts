@@ -54,6 +54,14 @@ export interface Programs {
  */
 export const STOP_TIMEOUT_LIMIT_MS = 3_600_000;
 
+export interface Admission {
+  readonly memoryBytes: number;
+  readonly vcpus: number;
+  /** Where each bound came from, for messages: "--autostart-memory 20G", "2 CPUs x --cpu-overcommit 4". */
+  readonly memoryFrom: string;
+  readonly vcpusFrom: string;
+}
+
 export interface GeneratorOptions {
   readonly vmm: Vmm;
   readonly programs: Programs;
@@ -101,6 +109,29 @@ export interface GeneratorOptions {
   readonly maxMemory: string;
   readonly maxCpus: number;
   readonly maxStopTimeoutMs: number;
+  /**
+   * Where each VM's cgroup (v2) is made, `<cgroup>/<vm service>`, holding its
+   * VMM and nothing else, with the limits below; null: no cgroup, no limits
+   * (--cgroup none). The host makes this parent and delegates the memory,
+   * pids and cpu controllers to it (doc/resources.md).
+   */
+  readonly cgroup: string | null;
+  /** Added to a VM's memory for its cgroup's memory.max: what the VMM itself takes, in bytes. */
+  readonly vmmMemoryOverheadBytes: number;
+  /** Every VM's cgroup limits; a VM's own file overrides each within the --max-* bound (--cpu-max is its own bound). */
+  readonly cpuWeight: number;
+  readonly maxCpuWeight: number;
+  readonly cpuMaxPercent: number | null;
+  readonly pidsMax: number;
+  readonly maxPids: number;
+  readonly swapMax: string;
+  readonly maxSwap: string;
+  /**
+   * What the autostart VMs together may take (rules/admission.ts): memory
+   * (with each VMM's overhead) and vCPUs. null: no bound (the library's
+   * default; the CLI derives one from the host).
+   */
+  readonly admission: Admission | null;
   /**
    * A VMM that died this many times within crashWindowSeconds is not
    * restarted (s6-permafailon in the VM's finish script).
@@ -167,6 +198,16 @@ export const defaultOptions: GeneratorOptions = {
   maxMemory: '4G',
   maxCpus: 8,
   maxStopTimeoutMs: 300000,
+  cgroup: '/sys/fs/cgroup/vmsvc',
+  vmmMemoryOverheadBytes: 256 * 1024 ** 2,
+  cpuWeight: 100,
+  maxCpuWeight: 1000,
+  cpuMaxPercent: null,
+  pidsMax: 512,
+  maxPids: 4096,
+  swapMax: '0',
+  maxSwap: '0',
+  admission: null,
   crashDeaths: 5,
   crashWindowSeconds: 60,
   guestReady: false,

@@ -11,6 +11,7 @@ import { hostPaths, type GeneratorOptions } from './options.js';
 import { serviceName, type VmName } from '../rules/vm-name.js';
 import { aclQualifier, assignIdentities, dropArgv, ownerSpec, tapUser, type RunAs, type VmIdentities } from './identities.js';
 import type { SettingFile, VmSettings } from '../rules/settings.js';
+import { planCgroup, type CgroupData } from './cgroup.js';
 import { memoryMiB, VMM_FACTS, type Vmm } from '../vmm/index.js';
 import { vmmRequestData, type RequestLimits, type VmmRequestData } from './vmm-request.js';
 import { planHandover, type DiskArg, type OpensData } from './handover.js';
@@ -31,6 +32,8 @@ export interface NetDevice {
 export interface VmRunData {
   readonly origin: Origin;
   readonly name: string;
+  /** The VM's cgroup, which the run script enters first; null: --cgroup none. */
+  readonly cgroup: CgroupData | null;
   readonly userConsole: boolean;
   /** The VM has the port org.vmsvc.ready for the guest's READY=1. */
   readonly guestReady: boolean;
@@ -164,6 +167,8 @@ export interface LogRunData {
 export interface VmFinishData {
   readonly origin: Origin;
   readonly execlineb: string;
+  /** The VM's cgroup, emptied (cgroup.kill) and removed; null: --cgroup none. */
+  readonly cgroup: CgroupData | null;
   readonly permafailon: string;
   /** Ask s6-supervise whether the service is wanted up; a death that is not is a stop, which clears the tally. */
   readonly svstat: string;
@@ -428,7 +433,7 @@ export function planTree(
       case 'autostart':
         // Only the marked VMs' pipelines: their providers and links are their dependencies, which
         // s6-rc brings up first, marked or not. Empty when none is marked (s6-rc-compile takes an empty contents.d/).
-        return { type: 'bundle', name: opts.autostartBundle, contents: sortedBytewise(vms.filter((vm) => vm.settings.autostart).map((vm) => serviceName.pipeline(vm.name))) };
+        return { type: 'bundle', name: opts.autostartBundle, contents: sortedBytewise(vms.filter((vm) => vm.autostart).map((vm) => serviceName.pipeline(vm.name))) };
     }
   };
   return {
@@ -509,6 +514,7 @@ function planVm(vm: ValidVm, dataDir: string, links: VmLinks, ids: VmIdentities,
     grantee: aclQualifier(ids.vmm),
   });
   const bootFiles = [handover.kernel, ...(handover.initramfs === null ? [] : [handover.initramfs])];
+  const cgroup = planCgroup(serviceName.vm(vm.name), vm.settings, opts);
   const accels = opts.accel === 'kvm-or-tcg' ? (['kvm', 'tcg'] as const) : [opts.accel];
   const nets = [
     ...links.asClient.map((l) => ({ tap: l.clientTap, mac: l.clientMac })),
@@ -542,6 +548,7 @@ function planVm(vm: ValidVm, dataDir: string, links: VmLinks, ids: VmIdentities,
       data: {
         origin,
         name: vm.name,
+        cgroup,
         userConsole: opts.userConsole,
         guestReady: guestReadyRead !== null,
         execlineb: opts.programs.execlineb,
@@ -607,6 +614,7 @@ function planVm(vm: ValidVm, dataDir: string, links: VmLinks, ids: VmIdentities,
       data: {
         origin,
         execlineb: opts.programs.execlineb,
+        cgroup,
         permafailon: opts.programs.s6Permafailon,
         svstat: opts.programs.s6Svstat,
         svdtClear: opts.programs.s6SvdtClear,

@@ -25,7 +25,7 @@ export interface Templates {
 }
 
 const TEMPLATE_NAMES: readonly TemplateName[] = ['vm-run', 'vm-finish', 'vm-request', 'log-run', 'ready-check', 'net-up', 'net-down'];
-const PARTIALS = ['header', 'prepare-runtime', 'vmm-request', 'vmm-log', 'run-as', 'open-files', 'private-data-view', 'acl-revoke', 'sandbox'] as const;
+const PARTIALS = ['header', 'prepare-runtime', 'vmm-request', 'vmm-log', 'run-as', 'open-files', 'private-data-view', 'acl-revoke', 'sandbox', 'cgroup-enter', 'cgroup-remove'] as const;
 
 /** templates/ of this package, whether run from source (generator/pipeline/) or the bundle (dist/). */
 export const BUNDLED_TEMPLATES = fileURLToPath(new URL(TEMPLATES_FROM_MODULE, import.meta.url));

@@ -51,8 +51,10 @@ export const RULES = {
   'setting-not-file': { severity: 'error', breaksTree: false, summary: 'a setting file is not a readable regular file' },
   'setting-too-large': { severity: 'error', breaksTree: false, summary: 'a setting file is larger than 4096 bytes (it is not read)' },
   'setting-invalid': { severity: 'error', breaksTree: false, summary: 'a setting file does not hold a valid value (a flag file is not empty)' },
-  'setting-out-of-bounds': { severity: 'error', breaksTree: false, summary: 'a setting asks for more than the host allows (--max-memory, --max-cpus, --max-stop-timeout, the kernel command line size)' },
+  'setting-out-of-bounds': { severity: 'error', breaksTree: false, summary: 'a setting asks for more than the host allows (--max-memory, --max-cpus, --max-stop-timeout, --max-cpu-weight, --cpu-max, --max-pids, --max-swap, the kernel command line size)' },
   'setting-vmm-unsupported': { severity: 'error', breaksTree: false, summary: 'a VM\'s setting the chosen VMM cannot honour' },
+  'autostart-over-memory': { severity: 'warning', breaksTree: false, summary: 'an autostart VM (with its providers) does not fit in the memory the autostart VMs may take (--autostart-memory); it is not autostarted' },
+  'autostart-over-cpus': { severity: 'warning', breaksTree: false, summary: 'an autostart VM (with its providers) does not fit in the vCPUs the autostart VMs may have (--cpu-overcommit); it is not autostarted' },
   'vmm-root': { severity: 'warning', breaksTree: false, summary: 'every VMM runs as root (--vmm-user root)' },
   'vmm-shared-user': { severity: 'warning', breaksTree: false, summary: 'every VMM runs as one shared account (--vmm-user NAME)' },
   'vmm-unsandboxed': { severity: 'warning', breaksTree: false, summary: 'the VMMs run without a sandbox (--sandbox none)' },
@@ -68,6 +70,7 @@ export const RULES = {
   'host-sandbox-unusable': { severity: 'error', breaksTree: false, summary: 'bwrap cannot make the VMM\'s sandbox as the VMM\'s user, and --sandbox is bwrap (check --host, apply)' },
   'host-data-shared-fs': { severity: 'warning', breaksTree: false, summary: 'the data directory shares its file system with the host\'s own directories, so hard links can bring host files into it (check --host, apply)' },
   'host-data-ancestor-untrusted': { severity: 'error', breaksTree: false, summary: 'a directory above the data directory (or a link on the way to it) is not root\'s alone (check --host, apply)' },
+  'host-cgroup-unusable': { severity: 'error', breaksTree: false, summary: 'the --cgroup parent is not a cgroup v2 directory that is root\'s alone, offering memory, pids and cpu to its children, with cgroup.kill (check --host, apply; apply stops)' },
   'host-svscan-missing': { severity: 'error', breaksTree: false, summary: 'no s6-svscan runs on the scan directory (check --host --scandir, apply)' },
 } as const satisfies Readonly<Record<string, { readonly severity: Severity; readonly breaksTree: boolean; readonly summary: string }>>;
 

@@ -39,6 +39,14 @@ export type SandboxFact =
   /** `program`: where bwrap was found. */
   | { readonly kind: 'fails'; readonly program: string; readonly probe: readonly string[]; readonly said: string };
 
+/** What the cgroup parent (--cgroup) offers the VMs' cgroups. */
+export type CgroupFact =
+  /** --cgroup none. */
+  | { readonly kind: 'not-asked' }
+  | { readonly kind: 'usable' }
+  /** `why`: each thing missing, in words. */
+  | { readonly kind: 'unusable'; readonly parent: string; readonly why: readonly string[] };
+
 export interface HostFacts {
   /** The VMM program; `executable` is null when it was not found, else what the VMM's user was told. */
   readonly vmm: ProgramFact & { readonly user: string; readonly executable: { readonly ok: true } | { readonly ok: false; readonly said: string } | null };
@@ -66,6 +74,7 @@ export interface HostFacts {
    * null (none, or the data dir does not exist here).
    */
   readonly dataDir: { readonly path: string; readonly untrusted: Untrusted | null; readonly sharesFs: string | null };
+  readonly cgroup: CgroupFact;
 }
 
 /**
@@ -79,8 +88,11 @@ export interface HostFacts {
  * not close the way: the loaded database's VMs go on (re)starting through
  * it under s6-supervise, while apply is what removes or changes a VM. It is
  * the host's to fix, and check --host and every apply say so.
+ * host-cgroup-unusable stops it too: every VM's start would fail where its
+ * run script writes a limit, and running them unlimited is --cgroup none's
+ * to say, never a fallback.
  */
-export const STOPS_APPLY: ReadonlySet<RuleId> = new Set<RuleId>(['host-s6rc-missing', 'host-svscan-missing']);
+export const STOPS_APPLY: ReadonlySet<RuleId> = new Set<RuleId>(['host-s6rc-missing', 'host-svscan-missing', 'host-cgroup-unusable']);
 
 export function hostDiagnostics(f: HostFacts): Diagnostic[] {
   const out: Diagnostic[] = [];
@@ -132,6 +144,11 @@ export function hostDiagnostics(f: HostFacts): Diagnostic[] {
     out.push(warning('host-data-shared-fs', f.dataDir.path, null,
       `the data dir is on the file system that also holds ${printable(f.dataDir.sharesFs)}: whoever writes the user partition can hard-link a file of that file system into a VM's directory (any file with fs.protected_hardlinks=0), and root's opens and ACL grants for the VM would then act on it`,
       'mount the user partition as a file system of its own (and keep fs.protected_hardlinks=1)'));
+  }
+  if (f.cgroup.kind === 'unusable') {
+    out.push(error('host-cgroup-unusable', f.cgroup.parent, null,
+      `the VMs' cgroups cannot be made below ${printable(f.cgroup.parent)} (--cgroup): ${f.cgroup.why.map(printable).join('; ')}`,
+      `on a cgroup v2 host (Linux 5.14 or later, cgroup2 mounted on /sys/fs/cgroup): mkdir ${printable(f.cgroup.parent)}, then enable the controllers for it and in it: echo +memory +pids +cpu into the cgroup.subtree_control of its parent and of itself (doc/resources.md); or run the VMs without limits with --cgroup none`));
   }
   if (f.svscan !== null && f.svscan.pid === null) {
     out.push(error('host-svscan-missing', f.svscan.scandir, null, 'no s6-svscan runs on this scan directory',

@@ -1,94 +1,39 @@
 /**
  * Per-VM settings: what may differ between VMs. The global flags are the
  * defaults; optional files in the VM's directory override them, within the
- * host's bounds, and the rules here judge those files.
+ * host's bounds. What each setting is lives in setting-registry.ts; this
+ * module reads a VM's config/ through it and judges the files.
  */
 import * as path from 'node:path';
 import { decodeUtf8, printable } from '../util/bytes.js';
-import { memoryBytes, memoryMiB, VMM_FACTS, type Vmm } from '../vmm/index.js';
 import { describe } from './describe.js';
 import { error, warning, type Diagnostic } from './diagnostic.js';
 import { CONFIG_MAX_BYTES, type ScannedSetting, type ScannedVm } from './scanned.js';
 import { symlinkDiagnostic } from './symlinks.js';
-import { settingRefusal } from './vmm-rules.js';
+import {
+  isSettingFile, SETTING_FILES, SETTING_KEYS, settingKeyOf, settingSpec, SETTINGS, type SettingFile, type SettingKey, type SettingLimits, type SettingProblem, type VmSettings,
+} from './setting-registry.js';
 
-export interface VmSettings {
-  /** Guest memory, VMM-neutral as --memory takes it: a number with an optional K, M or G. */
-  readonly memory: string;
-  readonly cpus: number;
-  /** Appended to --cmdline, after a space; null: nothing. */
-  readonly cmdlineExtra: string | null;
-  readonly writableDisks: boolean;
-  /** How long a stop waits for the guest to power off before the VMM is killed (ms). */
-  readonly stopTimeoutMs: number;
-  /** The VM counts as up only once the guest itself says READY=1. */
-  readonly guestReady: boolean;
-  /** A member of the autostart bundle, which the boot oneshot brings up. */
-  readonly autostart: boolean;
-}
+export {
+  CMDLINE_MAX_BYTES, isSettingFile, SETTING_FILES, SETTINGS, type SettingFile, type SettingLimits, type VmSettings,
+} from './setting-registry.js';
 
 /** VmSettings as a manifest records them (JSON read back by the admin commands and apply's dry run). */
 export function isVmSettings(v: unknown): v is VmSettings {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
   const o = new Map(Object.entries(v));
-  const cmdline = o.get('cmdlineExtra');
-  return typeof o.get('memory') === 'string' && Number.isInteger(o.get('cpus')) && (cmdline === null || typeof cmdline === 'string')
-    && typeof o.get('writableDisks') === 'boolean' && Number.isInteger(o.get('stopTimeoutMs'))
-    && typeof o.get('guestReady') === 'boolean' && typeof o.get('autostart') === 'boolean';
+  return SETTING_KEYS.every((k) => o.has(k) && SETTINGS[k].isValue(o.get(k)));
 }
 
-/**
- * The files of `<vm>/config/`, one per setting, as s6 service directories
- * have one file per property. Value files hold one line; flag files are on
- * by being there, like s6's `down` file.
- */
-export const VALUE_FILES = ['memory', 'cpus', 'cmdline', 'stop-timeout'] as const;
-export const FLAG_FILES = ['writable-disks', 'guest-ready', 'autostart'] as const;
-export type SettingFile = (typeof VALUE_FILES)[number] | (typeof FLAG_FILES)[number];
-export const SETTING_FILES: readonly SettingFile[] = [...VALUE_FILES, ...FLAG_FILES];
-
-export function isSettingFile(name: string): name is SettingFile {
-  return (SETTING_FILES as readonly string[]).includes(name);
-}
-
-/** The defaults, from the host's flags. */
-export interface SettingDefaults {
-  readonly memory: string;
-  readonly cpus: number;
-  readonly writableDisks: boolean;
-  readonly stopTimeoutMs: number;
-  readonly guestReady: boolean;
-}
+/** The defaults, from the host's flags: the settings that have one. */
+export type SettingDefaults = Pick<VmSettings, 'memory' | 'cpus' | 'writableDisks' | 'stopTimeoutMs' | 'guestReady' | 'cpuWeight' | 'cpuMaxPercent' | 'pidsMax' | 'swapMax'>;
 
 export function defaultSettings(d: SettingDefaults): VmSettings {
-  return { memory: d.memory, cpus: d.cpus, cmdlineExtra: null, writableDisks: d.writableDisks, stopTimeoutMs: d.stopTimeoutMs, guestReady: d.guestReady, autostart: false };
+  return {
+    memory: d.memory, cpus: d.cpus, cmdlineExtra: null, writableDisks: d.writableDisks, stopTimeoutMs: d.stopTimeoutMs, guestReady: d.guestReady, autostart: false,
+    cpuWeight: d.cpuWeight, cpuMaxPercent: d.cpuMaxPercent, pidsMax: d.pidsMax, swapMax: d.swapMax,
+  };
 }
-
-/**
- * What the host allows a VM's files to ask for: the --max-* flags, and what
- * the VMM and the kernel take.
- */
-export interface SettingLimits {
-  /** --max-memory, in bytes. */
-  readonly maxMemoryBytes: number;
-  /** --max-memory as given, for messages. */
-  readonly maxMemory: string;
-  readonly maxCpus: number;
-  readonly maxStopTimeoutMs: number;
-  /** The VMM's unit for guest memory (crosvm and QEMU take whole MiB). */
-  readonly vmm: Vmm;
-  /** --cmdline, which config/cmdline is appended to. */
-  readonly cmdline: string;
-}
-
-/**
- * The x86 kernel copies at most COMMAND_LINE_SIZE bytes of its command line,
- * the terminating NUL included, and cuts the rest silently
- * (arch/x86/include/asm/setup.h: `#define COMMAND_LINE_SIZE 2048`; the boot
- * protocol's cmdline_size field, Documentation/arch/x86/boot.rst, is 2047,
- * the size without the NUL).
- */
-export const CMDLINE_MAX_BYTES = 2047;
 
 export interface VmSettingsResult {
   readonly settings: VmSettings;
@@ -110,9 +55,6 @@ function oneLine(content: Buffer): { line: string } | { why: string } {
   return { line };
 }
 
-/** What the guest kernel's parser and the VMM's argv take as they are: printable ASCII. */
-const PRINTABLE_ASCII = /^[\x20-\x7e]+$/;
-
 /**
  * The VM's settings: the defaults, overridden by the files of config/ that
  * pass their rules. Every problem names the file; a VM with an error here is
@@ -128,7 +70,7 @@ export function vmSettings(vm: ScannedVm, defaults: VmSettings, limits: SettingL
       'config must be a real directory holding one file per setting (symbolic links are not followed here); see doc/data-directory.md, "Per-VM settings"')] };
   }
   const problems: Diagnostic[] = [];
-  const set: { -readonly [K in keyof VmSettings]: VmSettings[K] } = { ...defaults };
+  const set: { -readonly [K in SettingKey]: VmSettings[K] } = { ...defaults };
   const fromFiles = new Set<SettingFile>();
   for (const file of vm.config) {
     if (!isSettingFile(file.name)) {
@@ -141,7 +83,7 @@ export function vmSettings(vm: ScannedVm, defaults: VmSettings, limits: SettingL
       problems.push(content.problem);
       continue;
     }
-    const r = applySetting(file.name, content.content, set, limits);
+    const r = applySetting(settingKeyOf(file.name), content.content, set, limits);
     if (r === null) fromFiles.add(file.name);
     else problems.push(error(r.rule, file.path, vm.name, r.message, r.hint));
   }
@@ -167,101 +109,24 @@ function settingContent(vm: string, file: ScannedSetting): { content: Buffer } |
   return { content: file.content };
 }
 
-type SettingProblem = { readonly rule: 'setting-invalid' | 'setting-out-of-bounds' | 'setting-vmm-unsupported'; readonly message: string; readonly hint: string };
-
 /** Sets one setting from its file's bytes, or says why not. */
-function applySetting(name: SettingFile, content: Buffer, set: { -readonly [K in keyof VmSettings]: VmSettings[K] }, limits: SettingLimits): SettingProblem | null {
-  const invalid = (message: string, hint: string): SettingProblem => ({ rule: 'setting-invalid', message, hint });
-  switch (name) {
-    case 'writable-disks':
-    case 'guest-ready':
-    case 'autostart': {
-      // Content is refused, not ignored: a `writable-disks` holding "no" must not mean yes.
-      if (content.length > 1 || (content.length === 1 && content[0] !== 0x0a)) {
-        return invalid(`config/${name} is a flag file, on by being there, and must be empty; it holds ${content.length} bytes`,
-          `leave it empty (touch config/${name}) to turn it on, or remove it to turn it off`);
-      }
-      const refused = name === 'autostart' ? null : settingRefusal(limits.vmm, name);
-      if (refused !== null) return { rule: 'setting-vmm-unsupported', message: `${name === 'guest-ready' ? 'guest readiness' : 'writable disks'}: ${refused.why}`, hint: refused.hint };
-      if (name === 'writable-disks') set.writableDisks = true;
-      else if (name === 'guest-ready') set.guestReady = true;
-      else set.autostart = true;
-      return null;
+function applySetting<K extends SettingKey>(key: K, content: Buffer, set: { -readonly [J in SettingKey]: VmSettings[J] }, limits: SettingLimits): SettingProblem | null {
+  const spec = settingSpec(key);
+  let line: string;
+  if (spec.form === 'flag') {
+    // Content is refused, not ignored: a `writable-disks` holding "no" must not mean yes.
+    if (content.length > 1 || (content.length === 1 && content[0] !== 0x0a)) {
+      return { rule: 'setting-invalid', message: `config/${spec.file} is a flag file, on by being there, and must be empty; it holds ${content.length} bytes`,
+        hint: `leave it empty (touch config/${spec.file}) to turn it on, or remove it to turn it off` };
     }
-    default:
-      break;
+    line = '';
+  } else {
+    const one = oneLine(content);
+    if ('why' in one) return { rule: 'setting-invalid', message: `config/${spec.file} ${one.why}`, hint: `write the value on one line (${spec.format})` };
+    line = one.line;
   }
-  const one = oneLine(content);
-  if ('why' in one) return invalid(`config/${name} ${one.why}`, `write the value on one line (${VALUE_HINT[name]})`);
-  const v = one.line;
-  switch (name) {
-    case 'memory': {
-      const bytes = memoryBytes(v);
-      if (bytes === null) return invalid(`config/memory "${printable(v)}" is not a memory size`, `write ${VALUE_HINT.memory}`);
-      if (bytes > limits.maxMemoryBytes) {
-        return { rule: 'setting-out-of-bounds', message: `config/memory ${v} is more than this host allows a VM (--max-memory ${limits.maxMemory})`,
-          hint: `give the VM at most ${limits.maxMemory}, or raise --max-memory on the host` };
-      }
-      if (VMM_FACTS[limits.vmm].memoryUnit === 'MiB' && memoryMiB(v) === null) {
-        return { rule: 'setting-vmm-unsupported', message: `${limits.vmm} takes guest memory in whole MiB; config/memory ${v} is not`,
-          hint: 'write a whole number of M or G, e.g. 512M' };
-      }
-      set.memory = v;
-      return null;
-    }
-    case 'cpus': {
-      const wrong = notCount(v, 'vCPUs', 'a VM needs at least 1 vCPU');
-      if (wrong !== null) return invalid(`config/cpus ${wrong}`, `write ${VALUE_HINT.cpus}`);
-      const n = Number(v);
-      if (n > limits.maxCpus) {
-        return { rule: 'setting-out-of-bounds', message: `config/cpus ${v} is more vCPUs than this host allows a VM (--max-cpus ${limits.maxCpus})`,
-          hint: `give the VM at most ${limits.maxCpus}, or raise --max-cpus on the host` };
-      }
-      set.cpus = n;
-      return null;
-    }
-    case 'stop-timeout': {
-      const wrong = notCount(v, 'milliseconds', 'a stop must wait at least 1 ms');
-      if (wrong !== null) return invalid(`config/stop-timeout ${wrong}`, `write ${VALUE_HINT['stop-timeout']}`);
-      const n = Number(v);
-      if (n > limits.maxStopTimeoutMs) {
-        return { rule: 'setting-out-of-bounds', message: `config/stop-timeout ${v} ms is longer than this host lets a stop wait (--max-stop-timeout ${limits.maxStopTimeoutMs})`,
-          hint: `wait at most ${limits.maxStopTimeoutMs} ms, or raise --max-stop-timeout on the host` };
-      }
-      set.stopTimeoutMs = n;
-      return null;
-    }
-    case 'cmdline': {
-      if (!PRINTABLE_ASCII.test(v)) {
-        return invalid('config/cmdline holds a byte that is not printable ASCII (a control character, or a non-ASCII letter)',
-          'the guest kernel and the VMM take its words as they are: write plain ASCII parameters separated by spaces');
-      }
-      const total = Buffer.byteLength(limits.cmdline) + 1 + v.length;
-      if (total > CMDLINE_MAX_BYTES) {
-        return { rule: 'setting-out-of-bounds', message: `--cmdline and config/cmdline make a kernel command line of ${total} bytes; an x86 kernel takes ${CMDLINE_MAX_BYTES} and cuts the rest`,
-          hint: `shorten config/cmdline to at most ${Math.max(0, CMDLINE_MAX_BYTES - Buffer.byteLength(limits.cmdline) - 1)} bytes` };
-      }
-      set.cmdlineExtra = v;
-      return null;
-    }
-  }
+  const r = spec.read(line, limits);
+  if (!('value' in r)) return r;
+  set[key] = r.value;
+  return null;
 }
-
-/**
- * What is wrong with a count that must be at least 1, written in decimal
- * digits only, or null when it is one. 0 is a whole number: saying it is
- * not would send the writer looking for the wrong mistake.
- */
-function notCount(v: string, unit: string, atLeastOne: string): string | null {
-  if (/^[1-9][0-9]*$/.test(v)) return null;
-  if (/^0+$/.test(v)) return `is ${printable(v)}: ${atLeastOne}`;
-  if (/^[0-9]+$/.test(v)) return `"${printable(v)}" starts with 0: write the number without leading zeros`;
-  return `"${printable(v)}" is not a whole number of ${unit}`;
-}
-
-const VALUE_HINT: Readonly<Record<(typeof VALUE_FILES)[number], string>> = {
-  memory: 'a number with an optional K, M or G, e.g. 512M, as --memory takes it',
-  cpus: 'a whole number of vCPUs, e.g. 2',
-  cmdline: 'kernel parameters appended to --cmdline, e.g. quiet loglevel=3',
-  'stop-timeout': 'a whole number of milliseconds, e.g. 60000',
-};

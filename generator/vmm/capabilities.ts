@@ -190,6 +190,13 @@ export interface VmmCapabilities {
   readonly makesUserNamespaces: boolean;
   /** The accelerators it can run a guest with. */
   readonly accels: readonly Accel[];
+  /**
+   * What the VMM itself takes besides guest memory, in MiB, by how it runs
+   * guests (kvm-or-tcg: the larger): added to the VM's memory for its
+   * cgroup's memory.max (--vmm-memory-overhead auto). Each module says where
+   * its figure comes from.
+   */
+  readonly memoryOverheadMiB: { readonly kvm: number; readonly tcg: number };
   /** How it takes the disk images, and the kernel and initramfs (see Handover). */
   readonly handover: { readonly disks: Handover; readonly kernel: Exclude<Handover, 'fdset'> };
 }

@@ -183,6 +183,10 @@ export const crosvm = {
    */
   makesUserNamespaces: true,
   accels: ['kvm'],
+  // Not measured here (no crosvm on the test machine): QEMU's KVM figure; its
+  // jailed device processes are children of the VMM, in the same cgroup, so
+  // a VM with many devices may need more (--vmm-memory-overhead).
+  memoryOverheadMiB: { kvm: 256, tcg: 256 },
   /*
    * Disks (disk/src/sys/linux.rs:22), the initrd and the kernel
    * (src/crosvm/sys/linux.rs:1426, :1443) are opened with

@@ -87,6 +87,14 @@ export const qemu = {
   sandboxRoot: null,
   makesUserNamespaces: false,
   accels: ACCELS,
+  // Measured (doc/resources.md): QEMU 7.2 booting the test guest with -m 256M
+  // took 141 MiB besides guest RAM under TCG (/proc/PID/smaps: 48 MiB of
+  // translation cache, 45 MiB the kernel file's page cache, the rest its
+  // heap and threads); without the cache about 93 MiB, rounded up for KVM.
+  // TCG's translation cache grows to 1 GiB on a 64-bit host (the 1 GiB rwx
+  // mapping in that smaps; tcg/region.c, DEFAULT_CODE_GEN_BUFFER_SIZE),
+  // hence 1 GiB more.
+  memoryOverheadMiB: { kvm: 256, tcg: 256 + 1024 },
   /*
    * Disks through fdsets: `-add-fd fd=N,set=M` takes an inherited descriptor
    * (vl.c:580-611 in Debian's 7.2, which dups it CLOEXEC; system/vl.c:593-622

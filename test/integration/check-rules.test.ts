@@ -12,6 +12,7 @@ import type { CheckResult } from '../../generator/pipeline/check.js';
 import { RULES, type Diagnostic, type RuleId, type Severity } from '../../generator/rules/diagnostic.js';
 import { defaultOptions, type GeneratorOptions } from '../../generator/pipeline/options.js';
 import { checkDataDir } from '../../generator/pipeline/index.js';
+import { planTree } from '../../generator/pipeline/plan.js';
 import { hostPreflight, type HostRequest } from '../../generator/pipeline/host-probe.js';
 import { STOPS_APPLY } from '../../generator/rules/host.js';
 import { sandboxData } from '../../generator/pipeline/sandbox.js';
@@ -39,7 +40,7 @@ const test = Object.assign(
 
 
 /** What a VM without config/ runs with: the flags' defaults, from no file. */
-const NO_SETTINGS = { settings: defaultSettings(defaultOptions), settingFiles: [] };
+const NO_SETTINGS = { settings: defaultSettings(defaultOptions), settingFiles: [], autostart: false };
 
 const REPO = path.resolve(fileURLToPath(import.meta.url), '..', '..', '..');
 
@@ -1245,18 +1246,23 @@ const configPath = (f: Fixture, file: string, vm = 'vm'): string => path.join(f.
 
 test('settings: every config/ file reaches ValidVm.settings over the flags, with or without a trailing newline; the rest stay the defaults', (t) => {
   const f = fixture(t, {
-    vm: { config: { memory: '512M\n', cpus: '2', cmdline: 'quiet loglevel=3\n', 'stop-timeout': '60000', 'writable-disks': '', 'guest-ready': '\n', autostart: '' } },
+    vm: { config: {
+      memory: '512M\n', cpus: '2', cmdline: 'quiet loglevel=3\n', 'stop-timeout': '60000', 'cpu-weight': '300', 'cpu-max': '150\n', 'pids-max': '64', 'swap-max': '0\n',
+      'writable-disks': '', 'guest-ready': '\n', autostart: '',
+    } },
     plain: {},
     some: { config: { cpus: '4\n' } },
   });
   // QEMU: the one VMM that carries guest readiness.
-  const qemu = { ...defaultOptions, vmm: 'qemu' } as const;
+  const qemu = { ...defaultOptions, vmm: 'qemu', cpuMaxPercent: 200 } as const;
   const result = check(f.data, qemu);
   assertDiagnostics(t, result.diagnostics, []);
   const byName = new Map(result.vms.map((vm) => [vm.name as string, vm]));
-  t.deepEqual(byName.get('vm')!.settings, { memory: '512M', cpus: 2, cmdlineExtra: 'quiet loglevel=3', writableDisks: true, stopTimeoutMs: 60000, guestReady: true, autostart: true });
-  t.deepEqual(byName.get('vm')!.settingFiles, ['memory', 'cpus', 'cmdline', 'stop-timeout', 'writable-disks', 'guest-ready', 'autostart']);
-  const defaults = { memory: '256M', cpus: 1, cmdlineExtra: null, writableDisks: false, stopTimeoutMs: 30000, guestReady: false, autostart: false };
+  t.deepEqual(byName.get('vm')!.settings, {
+    memory: '512M', cpus: 2, cmdlineExtra: 'quiet loglevel=3', writableDisks: true, stopTimeoutMs: 60000, guestReady: true, autostart: true, cpuWeight: 300, cpuMaxPercent: 150, pidsMax: 64, swapMax: '0',
+  });
+  t.deepEqual(byName.get('vm')!.settingFiles, ['memory', 'cpus', 'cmdline', 'stop-timeout', 'cpu-weight', 'cpu-max', 'pids-max', 'swap-max', 'writable-disks', 'guest-ready', 'autostart']);
+  const defaults = { memory: '256M', cpus: 1, cmdlineExtra: null, writableDisks: false, stopTimeoutMs: 30000, guestReady: false, autostart: false, cpuWeight: 100, cpuMaxPercent: 200, pidsMax: 512, swapMax: '0' };
   t.deepEqual(byName.get('plain')!.settings, defaults);
   t.deepEqual(byName.get('plain')!.settingFiles, []);
   t.deepEqual(byName.get('some')!.settings, { ...defaults, cpus: 4 });
@@ -1459,6 +1465,67 @@ test('setting-out-of-bounds: memory, vCPUs and stop timeout above the --max-* fl
   t.deepEqual(raised.diagnostics.map((d) => d.vm), ['huge']);
 });
 
+test('setting-out-of-bounds: cgroup limits above --max-cpu-weight, --max-pids, --max-swap, and a cpu-max above --cpu-max; at the bound is fine', (t) => {
+  const f = fixture(t, {
+    weight: { config: { 'cpu-weight': '1001' } }, pids: { config: { 'pids-max': '4097' } }, swap: { config: { 'swap-max': '1M' } },
+    cap: { config: { 'cpu-max': '201' } },
+    at: { config: { 'cpu-weight': '1000', 'pids-max': '4096', 'swap-max': '0', 'cpu-max': '200' } },
+  });
+  const opts = { ...defaultOptions, cpuMaxPercent: 200 };
+  const result = check(f.data, opts);
+  assertDiagnostics(t, result.diagnostics, [
+    { rule: 'setting-out-of-bounds', path: configPath(f, 'cpu-max', 'cap'), vm: 'cap', mentions: ['201', '--cpu-max 200', 'lower'] },
+    { rule: 'setting-out-of-bounds', path: configPath(f, 'pids-max', 'pids'), vm: 'pids', mentions: ['4097', '--max-pids 4096'] },
+    { rule: 'setting-out-of-bounds', path: configPath(f, 'swap-max', 'swap'), vm: 'swap', mentions: ['1M', '--max-swap 0'] },
+    { rule: 'setting-out-of-bounds', path: configPath(f, 'cpu-weight', 'weight'), vm: 'weight', mentions: ['1001', '--max-cpu-weight 1000'] },
+  ]);
+  t.deepEqual(result.vms.map((vm) => vm.name as string), ['at']);
+  // Raised, the same files pass; with no host cap, any cpu-max is the VM's own.
+  const raised = check(f.data, { ...defaultOptions, maxCpuWeight: 10000, maxPids: 8192, maxSwap: '1G', cpuMaxPercent: null });
+  t.deepEqual(raised.diagnostics, []);
+  t.is(raised.vms.find((vm) => vm.name === 'cap')!.settings.cpuMaxPercent, 201);
+});
+
+test('setting-invalid: cgroup settings that are not whole numbers or sizes, and a 0 where the kernel needs at least 1', (t) => {
+  const f = fixture(t, {
+    w0: { config: { 'cpu-weight': '0' } }, wx: { config: { 'cpu-weight': 'high' } }, c0: { config: { 'cpu-max': '0' } }, cp: { config: { 'cpu-max': '50%' } },
+    p0: { config: { 'pids-max': '0' } }, sx: { config: { 'swap-max': 'lots' } }, sneg: { config: { 'swap-max': '-1' } },
+  });
+  const result = check(f.data);
+  t.deepEqual(result.vms, []);
+  t.deepEqual(result.diagnostics.map((d) => [d.rule, d.vm]), [
+    ['setting-invalid', 'c0'], ['setting-invalid', 'cp'], ['setting-invalid', 'p0'], ['setting-invalid', 'sneg'], ['setting-invalid', 'sx'], ['setting-invalid', 'w0'], ['setting-invalid', 'wx'],
+  ]);
+});
+
+test('autostart-over-memory, autostart-over-cpus: marked VMs in name order, each with its providers counted once, until the host\'s bounds; the rest stay out of the autostart bundle', (t) => {
+  const f = fixture(t, {
+    a: { config: { autostart: '', memory: '1G' } },
+    b: { config: { autostart: '', memory: '1G' }, providers: ['net'] },
+    c: { config: { autostart: '', cpus: '4' } },
+    net: { config: { memory: '512M' } },
+  });
+  const mib = 1024 ** 2;
+  // a: 1024 + 256 overhead; b with net: 1280 + 768; c: 512 and 4 vCPUs.
+  const admission = { memoryBytes: 2560 * mib, vcpus: 4, memoryFrom: '--autostart-memory 2560M', vcpusFrom: '1 host CPUs x --cpu-overcommit 4' };
+  const result = check(f.data, { ...defaultOptions, admission });
+  assertDiagnostics(t, result.diagnostics, [
+    { severity: 'warning', rule: 'autostart-over-memory', path: configPath(f, 'autostart', 'b'), vm: 'b', mentions: ['b', 'net', '2048 MiB', '1280 MiB', '2560 MiB', '--autostart-memory 2560M'] },
+    { severity: 'warning', rule: 'autostart-over-cpus', path: configPath(f, 'autostart', 'c'), vm: 'c', mentions: ['4 vCPUs', '1 of the 4', '--cpu-overcommit 4'] },
+  ]);
+  t.true(result.diagnostics.every((d) => d.hint.includes(`vmsvc start ${d.vm!}`)));
+  t.deepEqual(result.vms.map((vm) => [vm.name as string, vm.autostart, vm.settings.autostart]), [['a', true, true], ['b', false, true], ['c', false, true], ['net', false, false]]);
+  const bundle = [...planTree(f.data, result.vms, [], defaultOptions).services].find((s) => s.name === defaultOptions.autostartBundle);
+  t.deepEqual(bundle?.type === 'bundle' ? bundle.contents : null, ['vm-a-pipeline']);
+  // The control: room for all, and net, which b and a shared provider would need, counted once.
+  const roomy = check(f.data, { ...defaultOptions, admission: { ...admission, memoryBytes: (1280 + 2048 + 512) * mib, vcpus: 7 } });
+  t.deepEqual(roomy.diagnostics, []);
+  t.deepEqual(roomy.vms.filter((vm) => vm.autostart).map((vm) => vm.name as string), ['a', 'b', 'c']);
+  // One MiB less and c, the last, no longer fits.
+  const tight = check(f.data, { ...defaultOptions, admission: { ...admission, memoryBytes: (1280 + 2048 + 512 - 1) * mib, vcpus: 7 } });
+  t.deepEqual(tight.diagnostics.map((d) => [d.rule, d.vm]), [['autostart-over-memory', 'c']]);
+});
+
 test('setting-out-of-bounds: --cmdline, a space and config/cmdline must fit the x86 kernel\'s 2047 bytes', (t) => {
   const base = defaultOptions.cmdline;
   const room = 2047 - Buffer.byteLength(base) - 1;
@@ -1501,7 +1568,8 @@ function hostFixture(t: ExecutionContext): HostFixture {
   return {
     bin,
     request: (options, extra = {}) => ({
-      options: { ...defaultOptions, ...options, programs: { ...defaultOptions.programs, execlineb: path.join(bin, 'execlineb'), ...options.programs } },
+      // No cgroup unless a test asks: this machine's cgroup v2 has no controllers (host-cgroup-unusable has tests of its own).
+      options: { ...defaultOptions, cgroup: null, ...options, programs: { ...defaultOptions.programs, execlineb: path.join(bin, 'execlineb'), ...options.programs } },
       applyPrograms: [...APPLY_PROGRAMS.map((p) => ({ flag: `--${p}`, program: p })), { flag: null, program: 's6-svscanctl' }],
       // Root's own temp dir above it (/tmp is sticky and root's): the way is root's alone.
       dataDir: path.join(bin, 'data'),
@@ -1840,6 +1908,33 @@ test('host-accel-unprobed: no QEMU to probe KVM with is a warning naming --kvm-p
   assertDiagnostics(t, hostRules(h.request({}), spawnRunner), [{ severity: 'warning', rule: 'host-accel-unprobed', path: 'qemu-system-x86_64', vm: null, mentions: ['--kvm-probe'] }]);
   // With QEMU as the VMM, the VMM itself probes: here a stand-in that works.
   assertDiagnostics(t, hostRules(h.request({ vmm: 'qemu', programs: { ...defaultOptions.programs, vmm: 'cloud-hypervisor' } }), spawnRunner), []);
+});
+
+test('host-cgroup-unusable: a --cgroup parent that is missing, not cgroup2, or cgroup2 without the controllers (this machine\'s: bound to v1) stops apply; --cgroup none asks nothing', (t) => {
+  const h = hostFixture(t);
+  const said = (cgroup: string | null): Diagnostic[] => hostRules(h.request({ accel: 'tcg', sandbox: 'none', cgroup }), spawnRunner).filter((d) => d.rule === 'host-cgroup-unusable');
+  t.true(STOPS_APPLY.has('host-cgroup-unusable'));
+  t.deepEqual(said(null), []);
+  const missing = path.join(h.bin, 'no-such-cgroup');
+  assertDiagnostics(t, said(missing), [{ rule: 'host-cgroup-unusable', path: missing, vm: null, mentions: ['ENOENT', '--cgroup'] }]);
+  assertDiagnostics(t, said(h.bin), [{ rule: 'host-cgroup-unusable', path: h.bin, vm: null, mentions: ['not on a cgroup2 file system'] }]);
+  const unified = ['/sys/fs/cgroup/unified', '/sys/fs/cgroup'].find((d) => { try { return fs.statfsSync(d).type === 0x63677270; } catch { return false; } });
+  if (unified === undefined) {
+    t.log('no cgroup2 mount here: the controller half is left to the guest test (test/system/cgroup-guest.test.ts)');
+    return;
+  }
+  const controllers = fs.readFileSync(path.join(unified, 'cgroup.controllers'), 'latin1').trim().split(/\s+/).filter((c) => c !== '');
+  const lacking = ['memory', 'pids', 'cpu'].filter((c) => !controllers.includes(c));
+  if (lacking.length === 0) {
+    t.log(`${unified} has every controller: the "not among its controllers" half is left to the guest test`);
+    return;
+  }
+  // A child of the cgroup2 root: root's, with cgroup.kill, but the controllers are elsewhere.
+  const parent = fs.mkdtempSync(path.join(unified, 'vmsvc-test-'));
+  t.teardown(() => fs.rmdirSync(parent));
+  const d = said(parent);
+  assertDiagnostics(t, d, [{ rule: 'host-cgroup-unusable', path: parent, vm: null, mentions: [...lacking, 'cgroup.controllers', 'bound to cgroup v1'] }]);
+  t.true(d[0]!.hint.includes('--cgroup none'));
 });
 
 test('host-svscan-missing: no s6-svscan watches the scandir; a running one is found by its working directory', (t) => {

@@ -132,7 +132,9 @@ test('the manifest records each VM\'s settings and which files set them; show pr
   generate(t, f.data, f.out);
   const manifest = JSON.parse(fs.readFileSync(path.join(f.out, 'vmsvc-manifest.json'), 'utf8')) as { vms: Array<{ name: string; settings: unknown; settingFiles: unknown }> };
   const tuned = manifest.vms.find((v) => v.name === 'tuned')!;
-  t.deepEqual(tuned.settings, { memory: '512M', cpus: 2, cmdlineExtra: 'quiet loglevel=3', writableDisks: true, stopTimeoutMs: 60000, guestReady: false, autostart: true });
+  t.deepEqual(tuned.settings, {
+    memory: '512M', cpus: 2, cmdlineExtra: 'quiet loglevel=3', writableDisks: true, stopTimeoutMs: 60000, guestReady: false, autostart: true, cpuWeight: 100, cpuMaxPercent: null, pidsMax: 512, swapMax: '0',
+  });
   t.deepEqual(tuned.settingFiles, ['memory', 'cpus', 'cmdline', 'stop-timeout', 'writable-disks', 'autostart']);
   t.deepEqual(manifest.vms.find((v) => v.name === 'plain')!.settingFiles, []);
 
@@ -146,8 +148,12 @@ test('the manifest records each VM\'s settings and which files set them; show pr
     { setting: 'cpus', value: '2', from: 'config/cpus' },
     { setting: 'cmdline', value: 'quiet loglevel=3', from: 'config/cmdline' },
     { setting: 'stop-timeout', value: '60000 ms', from: 'config/stop-timeout' },
+    { setting: 'cpu-weight', value: '100', from: '--cpu-weight' },
+    { setting: 'cpu-max', value: 'none', from: '--cpu-max' },
+    { setting: 'pids-max', value: '512', from: '--pids-max' },
+    { setting: 'swap-max', value: '0', from: '--swap-max' },
     { setting: 'writable-disks', value: 'on', from: 'config/writable-disks' },
-    { setting: 'guest-ready', value: 'off', from: 'default' },
+    { setting: 'guest-ready', value: 'off', from: '--guest-ready' },
     { setting: 'autostart', value: 'on', from: 'config/autostart' },
   ]);
   const text = vmsvc(['show', 'plain', '--source', f.out, '--scandir', scandir]);

@@ -10,7 +10,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { whereJson } from '../../generator/command/where.js';
-import { VMSVC } from '../support/cli.js';
+import { withoutCgroup, VMSVC } from '../support/cli.js';
 import { dataDirWith, tempDir } from '../support/data-dir.js';
 import { realS6rc } from '../support/real-s6rc.js';
 import { waitFor } from '../support/wait.js';
@@ -21,7 +21,7 @@ const S6_SVSCAN = ['/usr/bin/s6-svscan', ...(realS6rc === null ? [] : [realS6rc.
 const asRoot = process.getuid?.() === 0;
 
 function run(args: readonly string[], shell = ''): { code: number; out: string } {
-  const r = spawnSync('sh', ['-c', `${shell}exec "$@"`, 'sh', process.execPath, VMSVC, ...args], { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync('sh', ['-c', `${shell}exec "$@"`, 'sh', process.execPath, VMSVC, ...withoutCgroup(args)], { encoding: 'utf8', timeout: 60_000 });
   return { code: r.status ?? -1, out: `${r.stdout}${r.stderr}` };
 }
 

@@ -17,7 +17,7 @@ const vm = (name: string): Manifest['vms'][number] => ({
   controlSocket: `/run/vm/${name}/api.sock`,
   consoleSocket: null,
   logDir: `/var/log/vm/${name}`,
-  settings: { memory: '512M', cpus: 2, cmdlineExtra: 'quiet "x"', writableDisks: false, stopTimeoutMs: 30000, guestReady: false, autostart: true },
+  settings: { memory: '512M', cpus: 2, cmdlineExtra: 'quiet "x"', writableDisks: false, stopTimeoutMs: 30000, guestReady: false, autostart: true, cpuWeight: 100, cpuMaxPercent: null, pidsMax: 512, swapMax: '0' },
   settingFiles: ['memory', 'cpus', 'cmdline', 'autostart'],
 });
 

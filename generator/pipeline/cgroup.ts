@@ -1,0 +1,40 @@
+/**
+ * A VM's cgroup (v2): where it is and what the kernel holds it to. The run
+ * script makes it and moves itself in before anything else, so the VMM and
+ * everything it starts stay there; the finish script kills what is left and
+ * removes it (templates/common/cgroup-enter.hbs, cgroup-remove.hbs).
+ */
+import { memoryBytes } from '../vmm/index.js';
+import type { VmSettings } from '../rules/settings.js';
+import type { GeneratorOptions } from './options.js';
+
+export interface CgroupData {
+  /** The host's parent, for the comment. */
+  readonly parent: string;
+  readonly dir: string;
+  /** Interface files and what the run script writes to each, in this order. */
+  readonly limits: readonly { readonly file: string; readonly value: string }[];
+}
+
+/** cpu.max's period: the kernel's default, 100 ms (cgroup-v2.rst, "cpu.max"). */
+const CPU_PERIOD_US = 100_000;
+
+export function cgroupPath(parent: string, service: string): string {
+  return `${parent}/${service}`;
+}
+
+export function planCgroup(service: string, settings: VmSettings, opts: Pick<GeneratorOptions, 'cgroup' | 'vmmMemoryOverheadBytes'>): CgroupData | null {
+  if (opts.cgroup === null) return null;
+  const cpuMax = settings.cpuMaxPercent === null ? 'max' : `${settings.cpuMaxPercent * (CPU_PERIOD_US / 100)} ${CPU_PERIOD_US}`;
+  return {
+    parent: opts.cgroup,
+    dir: cgroupPath(opts.cgroup, service),
+    limits: [
+      { file: 'memory.max', value: String((memoryBytes(settings.memory) ?? 0) + opts.vmmMemoryOverheadBytes) },
+      { file: 'memory.swap.max', value: String(settings.swapMax === '0' ? 0 : memoryBytes(settings.swapMax) ?? 0) },
+      { file: 'pids.max', value: String(settings.pidsMax) },
+      { file: 'cpu.weight', value: String(settings.cpuWeight) },
+      { file: 'cpu.max', value: cpuMax },
+    ],
+  };
+}
