@@ -59,6 +59,7 @@ import { sameTree, treeHash, writeEntries } from '../pipeline/write-tree.js';
 import { errnoOf } from '../util/errno.js';
 import { serviceName, type VmName } from '../rules/vm-name.js';
 import { tempSuffix } from '../util/temp-name.js';
+import { plural } from '../util/plural.js';
 import { CommandError, EXIT, guard, type Io } from '../command/shell.js';
 import { WHERE_FILE, whereJson } from '../command/where.js';
 import {
@@ -626,7 +627,4 @@ function ensureCompiled(ctx: Ctx, running: string | null): { fresh: boolean } | 
 
 const p = printable;
 
-function plural(n: number, what: string): string {
-  return `${n} ${what}${n === 1 ? '' : 's'}`;
-}
 

@@ -18,6 +18,7 @@ import { linksOf } from '../pipeline/plan.js';
 import { checkJson, countLine, formatDiagnostics, formatSkipped, hostLine, linksTable } from '../pipeline/report.js';
 import { checkS6rcSource } from '../s6rc/source-check.js';
 import { CommandError, EXIT, type Io } from '../command/shell.js';
+import { plural } from '../util/plural.js';
 
 /** The flags check --host and apply share: the data dir, the s6-rc programs and the KVM probe. */
 type HostArgs = Pick<CheckArgs, 'data' | 's6-rc-compile' | 's6-rc-init' | 's6-rc-update' | 's6-softlimit' | 's6-rc' | 'kvm-probe'>;
@@ -95,7 +96,7 @@ export function generateCommand(a: GenerateArgs, io: Io): number {
   io.err(formatSkipped(outcome.check));
   if (a['show-links']) io.out(linksTable(linksOf(outcome.check.vms)));
   const w = outcome.write;
-  const vms = `${outcome.check.vms.length} VM${outcome.check.vms.length === 1 ? '' : 's'}`;
+  const vms = plural(outcome.check.vms.length, 'VM');
   io.out(w.kind === 'unchanged'
     ? `vmsvc: ${printable(a.out)} unchanged (${vms}); nothing written\n`
     : `vmsvc: wrote ${printable(a.out)} (${vms}, ${w.files} files) -> ${w.version}\n`);
@@ -111,6 +112,6 @@ export function checkS6rcCommand(dirs: string[], livePrefix: string, json: boole
     return problems.length === 0 ? EXIT.ok : EXIT.failed;
   }
   for (const p of problems) io.err(`${printable(p.file)}: ${p.service === null ? '' : `${printable(p.service)}: `}${printable(p.reason)}\n`);
-  io.out(`vmsvc: ${problems.length === 0 ? 'the source tree compiles' : `${problems.length} problem${problems.length === 1 ? '' : 's'} s6-rc-compile would reject`}\n`);
+  io.out(`vmsvc: ${problems.length === 0 ? 'the source tree compiles' : `${plural(problems.length, 'problem')} s6-rc-compile would reject`}\n`);
   return problems.length === 0 ? EXIT.ok : EXIT.failed;
 }
