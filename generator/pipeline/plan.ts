@@ -195,11 +195,6 @@ export interface ReadyCheckData {
   readonly execlineb: string;
   /** The --vmm value, for the comment. */
   readonly vmm: Vmm;
-  /**
-   * Unused by the bundled check, which asks the VMM; there for a user's own
-   * template (--templates), which may still look at the socket.
-   */
-  readonly controlSocket: string;
   /** Asks the VMM whether the VM runs. */
   readonly running: VmmRequestData;
   /** Then takes the guest's READY=1 from it; null: the guest's word is not awaited. */
@@ -526,7 +521,6 @@ function planVm(vm: ValidVm, dataDir: string, links: VmLinks, ids: VmIdentities,
       origin,
       execlineb: opts.programs.execlineb,
       vmm: opts.vmm,
-      controlSocket: paths.controlSocket,
       running: vmmRequestData(caps.running, paths.controlSocket, opts.programs, limits),
       guestReady: guestReadyRead === null ? null : vmmRequestData(guestReadyRead, paths.controlSocket, opts.programs, limits),
     },
