@@ -23,8 +23,8 @@ export interface HostRequest {
   readonly options: GeneratorOptions;
   /** --data, as given; the services open --data-at-runtime instead, when set. */
   readonly dataDir: string;
-  /** The programs apply runs, by flag (`--s6-rc-init`) or, without one, by name. */
-  readonly applyPrograms: readonly { readonly flag: string | null; readonly program: string }[];
+  /** The programs apply runs, by the flag that names them (`--s6-rc-init`). */
+  readonly applyPrograms: readonly { readonly flag: string; readonly program: string }[];
   /** The scandir whose s6-svscan to look for; null: not asked. */
   readonly scandir: string | null;
   /** The QEMU that probes KVM; null: --vmm-bin when the VMM is QEMU, else qemu-system-x86_64. */
@@ -46,7 +46,7 @@ export function hostPreflight(req: HostRequest, runner: CommandRunner): Diagnost
 
 export function probeHost(req: HostRequest, runner: CommandRunner): HostFacts {
   const o = req.options;
-  const look = (flag: string | null, program: string, mustRun: boolean): ProgramFact => ({ flag, program, found: locate(program, req.pathEnv, mustRun) });
+  const look = (flag: string, program: string, mustRun: boolean): ProgramFact => ({ flag, program, found: locate(program, req.pathEnv, mustRun) });
   const vmm = look('--vmm-bin', o.programs.vmm, false);
   const kvmProbe = req.kvmProbe ?? defaultKvmProbe(o);
   return {
