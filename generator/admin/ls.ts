@@ -6,6 +6,7 @@ import { alignedTable } from '../util/table.js';
 import { describeExit } from './exit-reason.js';
 import { vmmMessages } from './vmm-messages.js';
 import { readUntrusted } from '../util/untrusted.js';
+import { plural } from '../util/plural.js';
 import { CommandError, EXIT, guard, type Io } from '../command/shell.js';
 
 /** What `ls --status` selects: see statusOf. */
@@ -195,7 +196,7 @@ function note(r: LsVmRow): string {
   // A stop clears the tally (the finish script), so no deaths means a stop outside s6-rc, not a crash loop.
   if (r.state === 'failed') notes.push(r.deaths === 0 ? 'stopped outside s6-rc (s6-svc -d): vmsvc start starts it again' : `not restarted after ${r.deaths ?? 'unknown'} deaths: vmsvc start tries again`);
   // Down with deaths still counted: no stop cleared them, so it died while wanted up until s6-rc or the crash-loop limit gave up.
-  if (r.state === 'down' && r.deaths !== null && r.deaths > 0) notes.push(`its start failed after ${r.deaths} death${r.deaths === 1 ? '' : 's'}`);
+  if (r.state === 'down' && r.deaths !== null && r.deaths > 0) notes.push(`its start failed after ${plural(r.deaths, 'death')}`);
   if (r.notReadyAfterMs !== null) notes.push(`not ready after its timeout-up (${r.notReadyAfterMs / 1000} s): neither the VMM nor, with guest readiness, the guest has said the VM runs, so s6-rc gave its start up`);
   if (r.lastExit !== null) notes.push(`last exit: ${r.lastExit}`);
   if (r.lastMessage !== null) notes.push(`last VMM message: ${r.lastMessage}`);

@@ -32,7 +32,8 @@ import * as path from 'node:path';
 import { compareBytes, printable } from '../util/bytes.js';
 import type { CommandResult, CommandRunner } from '../util/command-runner.js';
 import { downChange, failed, passStderr, upChange, upServices, type LiveRc } from './live-rc.js';
-import { defaultPipePrograms, pipelinesOf, repairPipes, type PipePrograms } from './pipe-repair.js';
+import { pipelinesOf, repairPipes } from './pipe-repair.js';
+import { defaultS6rcPrograms, type S6rcPrograms } from './programs.js';
 import { boundary } from './pause-hook.js';
 import { clearIntent, writeIntent } from './intent.js';
 import { finishInterrupted } from './recover.js';
@@ -59,30 +60,12 @@ import { sameTree, treeHash, writeEntries } from '../pipeline/write-tree.js';
 import { errnoOf } from '../util/errno.js';
 import { serviceName, type VmName } from '../rules/vm-name.js';
 import { tempSuffix } from '../util/temp-name.js';
+import { plural } from '../util/plural.js';
 import { CommandError, EXIT, guard, type Io } from '../command/shell.js';
 import { WHERE_FILE, whereJson } from '../command/where.js';
 import {
   dbPath, liveDb, prune, sweepLeftovers, readDbLink, readSourceCopy, removeDb, runsSafely, setLinks, sourceLinkIs, stateLayout, withLock, writeAtomically, type StateLayout,
 } from './state-dir.js';
-
-export interface S6rcPrograms {
-  readonly compile: string;
-  readonly init: string;
-  readonly update: string;
-  /** Raises the stack limit for s6-rc-compile and s6-rc-update when a large database needs it (s6-rc-resources.ts). */
-  readonly softlimit: string;
-  /** Brings the autostart VMs up, and stops and starts what an update restarts. */
-  readonly rc: string;
-  /** Makes s6-svscan scan, and stop the supervisors of unlinked services (supervisors.ts). */
-  readonly svscanctl: string;
-  /** List and refill s6rc-fdholder's pipes after a killed s6-rc-update (pipe-repair.ts). */
-  readonly pipes: PipePrograms;
-}
-
-export const defaultS6rcPrograms: S6rcPrograms = {
-  compile: 's6-rc-compile', init: 's6-rc-init', update: 's6-rc-update', softlimit: 's6-softlimit', rc: 's6-rc', svscanctl: 's6-svscanctl',
-  pipes: defaultPipePrograms,
-};
 
 export interface ApplyOptions {
   readonly data: string;
@@ -626,7 +609,4 @@ function ensureCompiled(ctx: Ctx, running: string | null): { fresh: boolean } | 
 
 const p = printable;
 
-function plural(n: number, what: string): string {
-  return `${n} ${what}${n === 1 ? '' : 's'}`;
-}
 

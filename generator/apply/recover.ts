@@ -21,6 +21,7 @@ import { COMPILED_DIR } from './db-rotation.js';
 import { clearIntent, readIntent, writeIntent, type Intent } from './intent.js';
 import { upChange, type LiveRc } from './live-rc.js';
 import { liveDb, readSourceCopy, type StateLayout } from './state-dir.js';
+import { plural } from '../util/plural.js';
 
 export interface Recovery {
   readonly intent: Intent;
@@ -62,7 +63,7 @@ export function describeRecovery(r: Recovery): string {
   const list = (names: readonly string[]): string => names.slice(0, 12).map(printable).join(', ') + (names.length > 12 ? `, and ${names.length - 12} more` : '');
   const deferred = r.deferred.length === 0 ? '' : `; ${r.deferred.length} more are this run's update's to restart or remove: ${list(r.deferred)}`;
   if (r.up.length === 0) return `${run} left nothing to bring back up ${where}${deferred}`;
-  return `${run} left ${r.up.length} service${r.up.length === 1 ? '' : 's'} to bring back up ${where}: ${list(r.up)}${deferred}`;
+  return `${run} left ${plural(r.up.length, 'service')} to bring back up ${where}: ${list(r.up)}${deferred}`;
 }
 
 /**

@@ -45,6 +45,7 @@ import * as path from 'node:path';
 import { printable } from '../util/bytes.js';
 import { errnoOf } from '../util/errno.js';
 import { isDir, lexists } from '../util/fs-probe.js';
+import { plural } from '../util/plural.js';
 import { restoreDefinition } from '../s6rc/servicedir-copy.js';
 
 /** What a killed s6-rc-update (or s6-rc-init) left beside the live directory. */
@@ -96,7 +97,7 @@ export function describeLeft(live: string, left: readonly LeftBeside[], dryRun: 
   const names = left.map((l) => printable(l.name)).join(', ');
   const where = printable(path.join(live, 'servicedirs'));
   if (moved.length === 0) return `${dryRun ? 'would remove' : 'removed'} what an interrupted s6-rc-update left beside ${printable(live)}: ${names}`;
-  const dirs = `the directories of ${moved.length} running service${moved.length === 1 ? '' : 's'}`;
+  const dirs = `the directories of ${plural(moved.length, 'running service')}`;
   const shown = moved.slice(0, 12).map(printable).join(', ') + (moved.length > 12 ? `, and ${moved.length - 12} more` : '');
   return dryRun
     ? `would move back ${dirs} an interrupted s6-rc-update left in ${names}, outside the live dir (their scandir links dangle), into ${where}: ${shown}; and remove ${names}`

@@ -3,7 +3,9 @@
  * (fast.ts) and yargs (yargs.ts) both call these, so a command behaves
  * the same whichever parsed it. Exit codes: command/shell.ts.
  */
-import { defaultS6rcPrograms, runApply } from '../apply/apply.js';
+import { runApply } from '../apply/apply.js';
+import { APPLY_PROGRAMS } from '../apply/programs.js';
+import { programPaths } from '../util/programs.js';
 import { spawnRunner } from '../util/command-runner.js';
 import { printable, terminalJson } from '../util/bytes.js';
 import { hasErrors } from '../pipeline/check.js';
@@ -18,9 +20,12 @@ import { linksOf } from '../pipeline/plan.js';
 import { checkJson, countLine, formatDiagnostics, formatSkipped, hostLine, linksTable } from '../pipeline/report.js';
 import { checkS6rcSource } from '../s6rc/source-check.js';
 import { CommandError, EXIT, type Io } from '../command/shell.js';
+import { plural } from '../util/plural.js';
 
-/** The flags check --host and apply share: the data dir, the s6-rc programs and the KVM probe. */
-type HostArgs = Pick<CheckArgs, 'data' | 's6-rc-compile' | 's6-rc-init' | 's6-rc-update' | 's6-softlimit' | 's6-rc' | 'kvm-probe'>;
+type ApplyProgramFlag = (typeof APPLY_PROGRAMS)[keyof typeof APPLY_PROGRAMS]['flag'];
+
+/** The flags check --host and apply share: the data dir, the programs apply runs and the KVM probe. */
+type HostArgs = Pick<CheckArgs, 'data' | ApplyProgramFlag | 'kvm-probe'>;
 
 /** The host rules' diagnostics (rules/host.ts) for these flags; `scandir` null: no s6-svscan looked for. */
 function checkHost(a: HostArgs, options: GeneratorOptions, scandir: string | null): Diagnostic[] {
@@ -31,10 +36,7 @@ function checkHost(a: HostArgs, options: GeneratorOptions, scandir: string | nul
     scandir,
     kvmProbe: a['kvm-probe'] ?? null,
     pathEnv: process.env.PATH ?? '',
-    applyPrograms: [
-      ...(['s6-rc-compile', 's6-rc-init', 's6-rc-update', 's6-rc', 's6-softlimit'] as const).map((f) => ({ flag: `--${f}`, program: a[f] })),
-      { flag: null, program: defaultS6rcPrograms.svscanctl },
-    ],
+    applyPrograms: Object.values(APPLY_PROGRAMS).map((p) => ({ flag: `--${p.flag}`, program: a[p.flag] })),
   }, spawnRunner);
 }
 
@@ -45,7 +47,7 @@ function checkHost(a: HostArgs, options: GeneratorOptions, scandir: string | nul
  * that at boot the database loads and `ls` says why the VMs are down.
  */
 export function applyCommand(a: ApplyArgs, io: Io): number {
-  nonEmptyPaths({ data: a.data, state: a.state, scandir: a.scandir, live: a.live, 's6-rc-compile': a['s6-rc-compile'], 's6-rc-init': a['s6-rc-init'], 's6-rc-update': a['s6-rc-update'], 's6-rc': a['s6-rc'] });
+  nonEmptyPaths({ data: a.data, state: a.state, scandir: a.scandir, live: a.live, ...Object.fromEntries(Object.values(APPLY_PROGRAMS).map((p) => [p.flag, a[p.flag]])) });
   const generator = { ...optionsFromFlags(a), livePrefix: a.prefix };
   // Before anything else: even the preflight's verdict is no reason to touch a state dir others control.
   refuseUntrustedState(a.state);
@@ -65,7 +67,7 @@ export function applyCommand(a: ApplyArgs, io: Io): number {
     autostart: a.autostart,
     rcTimeoutMs: integer('rc-timeout', a['rc-timeout'], 1, U32_MAX),
     generator,
-    programs: { compile: a['s6-rc-compile'], init: a['s6-rc-init'], update: a['s6-rc-update'], softlimit: a['s6-softlimit'], rc: a['s6-rc'] },
+    programs: programPaths(APPLY_PROGRAMS, (p) => a[p.flag]),
   }, spawnRunner, io);
 }
 
@@ -95,7 +97,7 @@ export function generateCommand(a: GenerateArgs, io: Io): number {
   io.err(formatSkipped(outcome.check));
   if (a['show-links']) io.out(linksTable(linksOf(outcome.check.vms)));
   const w = outcome.write;
-  const vms = `${outcome.check.vms.length} VM${outcome.check.vms.length === 1 ? '' : 's'}`;
+  const vms = plural(outcome.check.vms.length, 'VM');
   io.out(w.kind === 'unchanged'
     ? `vmsvc: ${printable(a.out)} unchanged (${vms}); nothing written\n`
     : `vmsvc: wrote ${printable(a.out)} (${vms}, ${w.files} files) -> ${w.version}\n`);
@@ -111,6 +113,6 @@ export function checkS6rcCommand(dirs: string[], livePrefix: string, json: boole
     return problems.length === 0 ? EXIT.ok : EXIT.failed;
   }
   for (const p of problems) io.err(`${printable(p.file)}: ${p.service === null ? '' : `${printable(p.service)}: `}${printable(p.reason)}\n`);
-  io.out(`vmsvc: ${problems.length === 0 ? 'the source tree compiles' : `${problems.length} problem${problems.length === 1 ? '' : 's'} s6-rc-compile would reject`}\n`);
+  io.out(`vmsvc: ${problems.length === 0 ? 'the source tree compiles' : `${plural(problems.length, 'problem')} s6-rc-compile would reject`}\n`);
   return problems.length === 0 ? EXIT.ok : EXIT.failed;
 }

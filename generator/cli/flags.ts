@@ -6,7 +6,9 @@
 import * as path from 'node:path';
 import { CONTROL_CHAR, printable } from '../util/bytes.js';
 import { CommandError } from '../command/shell.js';
-import { defaultOptions, STOP_TIMEOUT_LIMIT_MS, type Admission, type GeneratorOptions } from '../pipeline/options.js';
+import { defaultOptions, SERVICE_PROGRAMS, STOP_TIMEOUT_LIMIT_MS, type Admission, type GeneratorOptions } from '../pipeline/options.js';
+import { APPLY_PROGRAMS } from '../apply/programs.js';
+import { programPaths, type ProgramTable } from '../util/programs.js';
 import { VMM_UNSAFE } from '../rules/vm-name.js';
 import { vmsInRange, type IdRange, type Principal } from '../pipeline/identities.js';
 import { SANDBOXES } from '../pipeline/sandbox.js';
@@ -42,36 +44,29 @@ function programs(names: readonly string[]): string {
   return names.length < 2 ? names.join('') : `${names.slice(0, -1).join(', ')} or ${names[names.length - 1]!}`;
 }
 
+type ProgramFlags<T extends ProgramTable> = { readonly [K in keyof T as T[K]['flag']]: { readonly type: 'string'; readonly default: string; readonly describe: string } };
+
+/** A table's programs as flags, each defaulting to the program's path. */
+function programFlags<T extends ProgramTable>(table: T): ProgramFlags<T> {
+  const flags: Record<string, FlagSpec> = {};
+  for (const decl of Object.values(table)) flags[decl.flag] = { type: 'string', default: decl.path, describe: decl.describe };
+  // Each program became the flag it names, as ProgramFlags says.
+  return flags as ProgramFlags<T>;
+}
+
 const PER_VM = 'per-vm';
 const KVM_GROUP = 'kvm';
 
 export const optionFlags = {
   vmm: { type: 'string', choices: [...VMMS], default: defaultOptions.vmm, describe: `the VMM: ${VMMS.map((v) => `${v} (${VMM_FACTS[v].version})`).join(', ')}` },
   'vmm-bin': { type: 'string', describe: `VMM program (name looked up in PATH, or absolute path); default: ${programs(VMMS.map((v) => VMM_FACTS[v].program))}` },
-  execlineb: { type: 'string', default: defaultOptions.programs.execlineb, describe: 'execlineb path for the #! line of every script' },
-  's6-log': { type: 'string', default: defaultOptions.programs.s6Log, describe: 's6-log program' },
-  's6-notifyoncheck': { type: 'string', default: defaultOptions.programs.s6Notifyoncheck, describe: 's6-notifyoncheck program' },
-  's6-ipcclient': { type: 'string', default: defaultOptions.programs.s6Ipcclient, describe: 's6-ipcclient program, which connects to a VMM\'s control socket' },
-  's6-ioconnect': { type: 'string', default: defaultOptions.programs.s6Ioconnect, describe: 's6-ioconnect program, which carries a request to a VMM and its reply back' },
-  'ch-remote': { type: 'string', default: defaultOptions.programs.chRemote, describe: 'cloud-hypervisor\'s ch-remote program, which asks it whether the VM runs' },
-  ip: { type: 'string', default: defaultOptions.programs.ip, describe: 'iproute2 ip program, for the link oneshots' },
+  ...programFlags(SERVICE_PROGRAMS),
   'vmm-user': { type: 'string', default: PER_VM, describe: 'who the VMMs run as: per-vm (each VM its own uid from --id-base; it owns the VM\'s runtime dir and its taps), an account all VMMs share (s6-setuidgid), or root' },
   'log-user': { type: 'string', default: PER_VM, describe: 'who the serial loggers run as: per-vm (each VM a second uid of its own; it owns the VM\'s log dir), an account all loggers share, or root' },
   'id-base': { type: 'number', default: defaultOptions.idRange.base, describe: 'the first uid and gid of the per-vm range (default 0x70000000: unused by Debian and systemd)' },
   'id-count': { type: 'number', default: defaultOptions.idRange.count, describe: 'how many uids the per-vm range holds: two per VM' },
   'kvm-group': { type: 'string', default: KVM_GROUP, describe: 'the group, by name or number, that may open /dev/kvm: a per-vm VMM\'s one supplementary group (none: no group; the default kvm is left out when the host has no such group)' },
   sandbox: { type: 'string', choices: [...SANDBOXES], default: defaultOptions.sandbox, describe: 'what each VMM runs in: bwrap (bubblewrap, as the VMM\'s user: own pid, user, ipc and uts namespaces, only /usr, its runtime dir and its own kernel and disks visible) or none' },
-  bwrap: { type: 'string', default: defaultOptions.programs.bwrap, describe: 'bubblewrap program (--sandbox bwrap)' },
-  's6-setuidgid': { type: 'string', default: defaultOptions.programs.s6Setuidgid, describe: 's6-setuidgid program (--vmm-user or --log-user an account)' },
-  's6-applyuidgid': { type: 'string', default: defaultOptions.programs.s6Applyuidgid, describe: 's6-applyuidgid program (per-vm ids)' },
-  's6-svc': { type: 'string', default: defaultOptions.programs.s6Svc, describe: 's6-svc program, with which a stop kills a VMM at the stop timeout' },
-  's6-svwait': { type: 'string', default: defaultOptions.programs.s6Svwait, describe: 's6-svwait program, with which a stop waits for the guest to power off' },
-  's6-permafailon': { type: 'string', default: defaultOptions.programs.s6Permafailon, describe: 's6-permafailon program, for the crash-loop limit' },
-  's6-svstat': { type: 'string', default: defaultOptions.programs.s6Svstat, describe: 's6-svstat program, with which the finish script tells a stop from a crash' },
-  's6-svdt-clear': { type: 'string', default: defaultOptions.programs.s6SvdtClear, describe: 's6-svdt-clear program, with which a stop clears the crash count' },
-  unshare: { type: 'string', default: defaultOptions.programs.unshare, describe: 'util-linux unshare program: the VMM\'s files are opened in a private mount namespace' },
-  mount: { type: 'string', default: defaultOptions.programs.mount, describe: 'util-linux mount program, which binds the data dir nosymfollow in that namespace' },
-  setfacl: { type: 'string', default: defaultOptions.programs.setfacl, describe: 'setfacl program (package acl): gives the VMM\'s uid the files it opens by path (cloud-hypervisor\'s disks; every kernel but crosvm\'s), through a descriptor root opened' },
   'runtime-dir': { type: 'string', default: defaultOptions.runtimeDir, describe: 'per-VM runtime dirs (API socket) are created below this' },
   'log-dir': { type: 'string', default: defaultOptions.logDir, describe: 'per-VM serial log dirs are created below this' },
   'live-prefix': { type: 'string', default: defaultOptions.livePrefix, describe: 'the s6-rc-init -p prefix the tree will be loaded with (for the name length check)' },
@@ -117,14 +112,8 @@ export const dataFlags = {
   'show-links': { type: 'boolean', default: false, describe: 'print every network link: number, MACs, client IP, bridge and taps' },
 } as const;
 
-/** The s6-rc programs apply runs; check --host looks for them too. */
-export const s6rcProgramFlags = {
-  's6-rc-compile': { type: 'string', default: 's6-rc-compile', describe: 's6-rc-compile program' },
-  's6-rc-init': { type: 'string', default: 's6-rc-init', describe: 's6-rc-init program' },
-  's6-rc-update': { type: 'string', default: 's6-rc-update', describe: 's6-rc-update program' },
-  's6-softlimit': { type: 'string', default: 's6-softlimit', describe: 'runs s6-rc-compile and s6-rc-update with a larger stack when a large database needs one' },
-  's6-rc': { type: 'string', default: 's6-rc', describe: 's6-rc program, which brings the autostart bundle up' },
-} as const;
+/** The programs apply runs; check --host looks for them too. */
+export const s6rcProgramFlags = programFlags(APPLY_PROGRAMS);
 
 /** The host preflight (pipeline/host-probe.ts), which check --host and apply run. */
 export const hostFlags = {
@@ -239,24 +228,9 @@ function flagOptions(f: OptionFlags, host: HostCapacity): GeneratorOptions {
     vmm,
     programs: {
       vmm: program('vmm-bin', f['vmm-bin'] ?? VMM_FACTS[vmm].program),
+      ...programPaths(SERVICE_PROGRAMS, (p) => program(p.flag, f[p.flag])),
+      // The #! line takes neither a name to look up in PATH nor a space.
       execlineb: absolute('execlineb', f.execlineb, /\s/),
-      s6Log: program('s6-log', f['s6-log']),
-      s6Notifyoncheck: program('s6-notifyoncheck', f['s6-notifyoncheck']),
-      s6Ipcclient: program('s6-ipcclient', f['s6-ipcclient']),
-      s6Ioconnect: program('s6-ioconnect', f['s6-ioconnect']),
-      chRemote: program('ch-remote', f['ch-remote']),
-      ip: program('ip', f.ip),
-      s6Setuidgid: program('s6-setuidgid', f['s6-setuidgid']),
-      s6Applyuidgid: program('s6-applyuidgid', f['s6-applyuidgid']),
-      s6Permafailon: program('s6-permafailon', f['s6-permafailon']),
-      s6Svc: program('s6-svc', f['s6-svc']),
-      s6Svwait: program('s6-svwait', f['s6-svwait']),
-      s6Svstat: program('s6-svstat', f['s6-svstat']),
-      s6SvdtClear: program('s6-svdt-clear', f['s6-svdt-clear']),
-      unshare: program('unshare', f.unshare),
-      mount: program('mount', f.mount),
-      setfacl: program('setfacl', f.setfacl),
-      bwrap: program('bwrap', f.bwrap),
     },
     vmmUser: principal('vmm-user', f['vmm-user']),
     logUser: principal('log-user', f['log-user']),

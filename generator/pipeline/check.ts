@@ -75,7 +75,7 @@ export function hasErrors(result: CheckResult): boolean {
 export function checkTree(tree: ScannedTree, opts: GeneratorOptions): CheckResult {
   const outputRoot = opts.dataDirAtRuntime ?? tree.root;
   const unsafe = vmmUnsafe(opts.vmm);
-  const diagnostics: Diagnostic[] = [...dataDirDiagnostics(tree, outputRoot, opts.maxVms, unsafe), ...vmmDiagnostics(opts.vmm, opts.memory, opts.userConsole, opts.accel, opts.guestReady, opts.writableDisks, tree.root), ...identityDiagnostics(opts.vmmUser.kind, tree.root), ...sandboxDiagnostics(opts.sandbox, tree.root)];
+  const diagnostics: Diagnostic[] = [...dataDirDiagnostics(tree, outputRoot, opts.maxVms, unsafe), ...vmmDiagnostics({ ...opts, root: tree.root }), ...identityDiagnostics(opts.vmmUser.kind, tree.root), ...sandboxDiagnostics(opts.sandbox, tree.root)];
   const nameLimits: NameLimits = { livePrefix: opts.livePrefix, longestSocketPath: (name) => longestSocketPath(opts, name), unsafe };
   const vmNames = new Set(tree.vmNames);
   const graph = new Map<string, string[]>();

@@ -17,14 +17,14 @@ import { baseOptions, sandboxShows } from './sandbox.js';
 import type { Diagnostic } from '../rules/diagnostic.js';
 import { findSvscan } from '../s6rc/resources.js';
 import { VMM_FACTS, type VmmRequest } from '../vmm/index.js';
-import type { GeneratorOptions } from './options.js';
+import { SERVICE_PROGRAMS, type GeneratorOptions, type ServiceProgram } from './options.js';
 
 export interface HostRequest {
   readonly options: GeneratorOptions;
   /** --data, as given; the services open --data-at-runtime instead, when set. */
   readonly dataDir: string;
-  /** The programs apply runs, by flag (`--s6-rc-init`) or, without one, by name. */
-  readonly applyPrograms: readonly { readonly flag: string | null; readonly program: string }[];
+  /** The programs apply runs, by the flag that names them (`--s6-rc-init`). */
+  readonly applyPrograms: readonly { readonly flag: string; readonly program: string }[];
   /** The scandir whose s6-svscan to look for; null: not asked. */
   readonly scandir: string | null;
   /** The QEMU that probes KVM; null: --vmm-bin when the VMM is QEMU, else qemu-system-x86_64. */
@@ -46,12 +46,12 @@ export function hostPreflight(req: HostRequest, runner: CommandRunner): Diagnost
 
 export function probeHost(req: HostRequest, runner: CommandRunner): HostFacts {
   const o = req.options;
-  const look = (flag: string | null, program: string, mustRun: boolean): ProgramFact => ({ flag, program, found: locate(program, req.pathEnv, mustRun) });
+  const look = (flag: string, program: string, mustRun: boolean): ProgramFact => ({ flag, program, found: locate(program, req.pathEnv, mustRun) });
   const vmm = look('--vmm-bin', o.programs.vmm, false);
   const kvmProbe = req.kvmProbe ?? defaultKvmProbe(o);
   return {
     vmm: { ...vmm, user: describeRunAs(sampleVmmRunAs(o)), executable: vmm.found === null ? null : executableBy(o, vmm.found, runner) },
-    services: servicePrograms(o).map(([flag, program]) => look(`--${flag}`, program, true)),
+    services: servicePrograms(o).map((p) => look(`--${SERVICE_PROGRAMS[p].flag}`, o.programs[p], true)),
     apply: req.applyPrograms.map((p) => look(p.flag, p.program, true)),
     accel: o.accel === 'kvm' ? probeKvm(o, locate(kvmProbe, req.pathEnv, true), kvmProbe, runner) : { kind: 'not-asked' },
     sandbox: o.sandbox === 'bwrap' ? probeSandbox(o, locate(o.programs.bwrap, req.pathEnv, true), runner) : { kind: 'not-asked' },
@@ -135,27 +135,22 @@ function defaultKvmProbe(o: GeneratorOptions): string {
   return o.vmm === 'qemu' ? o.programs.vmm : DEFAULT_KVM_PROBE;
 }
 
-/** The programs the generated scripts of this VMM run, by flag (templates/ and pipeline/vmm-request.ts). */
-function servicePrograms(o: GeneratorOptions): Array<readonly [string, string]> {
-  const p = o.programs;
+/** The programs the generated scripts of this VMM run (templates/ and pipeline/vmm-request.ts). */
+function servicePrograms(o: GeneratorOptions): ServiceProgram[] {
   const caps = VMM_FACTS[o.vmm];
   const requests: VmmRequest[] = [caps.running, caps.powerButton, caps.quit];
-  const list: Array<readonly [string, string]> = [
-    ['execlineb', p.execlineb], ['s6-log', p.s6Log], ['s6-notifyoncheck', p.s6Notifyoncheck],
-    ['s6-svc', p.s6Svc], ['s6-svwait', p.s6Svwait], ['s6-permafailon', p.s6Permafailon], ['s6-svstat', p.s6Svstat], ['s6-svdt-clear', p.s6SvdtClear],
-    ['ip', p.ip],
-  ];
+  const list: ServiceProgram[] = ['execlineb', 's6Log', 's6Notifyoncheck', 's6Svc', 's6Svwait', 's6Permafailon', 's6Svstat', 's6SvdtClear', 'ip'];
   const principals = [o.vmmUser.kind, o.logUser.kind];
-  if (principals.includes('shared')) list.push(['s6-setuidgid', p.s6Setuidgid]);
-  if (principals.includes('per-vm')) list.push(['s6-applyuidgid', p.s6Applyuidgid]);
+  if (principals.includes('shared')) list.push('s6Setuidgid');
+  if (principals.includes('per-vm')) list.push('s6Applyuidgid');
   const handovers = [caps.handover.disks, caps.handover.kernel];
   const grants = handovers.includes('path') && o.vmmUser.kind !== 'root';
   // Root opens a VM's files to hand them over, or to grant them.
-  if (grants || handovers.some((h) => h !== 'path')) list.push(['unshare', p.unshare], ['mount', p.mount]);
-  if (grants) list.push(['setfacl', p.setfacl]);
-  if (o.sandbox === 'bwrap') list.push(['bwrap', p.bwrap]);
-  if (requests.some((r) => r.via === 'socket')) list.push(['s6-ipcclient', p.s6Ipcclient], ['s6-ioconnect', p.s6Ioconnect]);
-  if (requests.some((r) => r.via === 'client' && r.client === 'ch-remote')) list.push(['ch-remote', p.chRemote]);
+  if (grants || handovers.some((h) => h !== 'path')) list.push('unshare', 'mount');
+  if (grants) list.push('setfacl');
+  if (o.sandbox === 'bwrap') list.push('bwrap');
+  if (requests.some((r) => r.via === 'socket')) list.push('s6Ipcclient', 's6Ioconnect');
+  if (requests.some((r) => r.via === 'client' && r.client === 'ch-remote')) list.push('chRemote');
   return list;
 }
 

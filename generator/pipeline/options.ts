@@ -1,48 +1,47 @@
 import { consoleSocketName, VMM_FACTS, type Accel, type Vmm } from '../vmm/index.js';
 import { DEFAULT_ID_RANGE, type IdRange, type Principal } from './identities.js';
 import type { Sandbox } from './sandbox.js';
+import { programPaths, type ProgramTable } from '../util/programs.js';
 
 /**
- * Everything the generated tree depends on besides the data dir. The CLI fills
- * it from flags; tests and the benchmark build it with `defaultOptions`.
+ * The programs the generated scripts run, each declared once: its key in
+ * Programs, the flag that names another, and its default, a name the
+ * scripts look up in PATH at run time (the CLI's flags and the host check
+ * derive from this).
  */
-export interface Programs {
+export const SERVICE_PROGRAMS = {
+  /** Written into every #! line, which no PATH lookup serves: an absolute path. */
+  execlineb: { flag: 'execlineb', path: '/bin/execlineb', describe: 'execlineb path for the #! line of every script' },
+  s6Log: { flag: 's6-log', path: 's6-log', describe: 's6-log program' },
+  s6Notifyoncheck: { flag: 's6-notifyoncheck', path: 's6-notifyoncheck', describe: 's6-notifyoncheck program' },
+  /** Connect to a VMM's control socket and carry a request over it (vmm-request.ts). */
+  s6Ipcclient: { flag: 's6-ipcclient', path: 's6-ipcclient', describe: 's6-ipcclient program, which connects to a VMM\'s control socket' },
+  s6Ioconnect: { flag: 's6-ioconnect', path: 's6-ioconnect', describe: 's6-ioconnect program, which carries a request to a VMM and its reply back' },
+  chRemote: { flag: 'ch-remote', path: 'ch-remote', describe: 'cloud-hypervisor\'s ch-remote program, which asks it whether the VM runs' },
+  ip: { flag: 'ip', path: 'ip', describe: 'iproute2 ip program, for the link oneshots' },
+  /** Drops root before the VMM and s6-log run, for a shared account (--vmm-user NAME). */
+  s6Setuidgid: { flag: 's6-setuidgid', path: 's6-setuidgid', describe: 's6-setuidgid program (--vmm-user or --log-user an account)' },
+  /** Drops root to a VM's own uid and gid, numbers with no account (the default). */
+  s6Applyuidgid: { flag: 's6-applyuidgid', path: 's6-applyuidgid', describe: 's6-applyuidgid program (per-vm ids)' },
+  s6Permafailon: { flag: 's6-permafailon', path: 's6-permafailon', describe: 's6-permafailon program, for the crash-loop limit' },
+  s6Svc: { flag: 's6-svc', path: 's6-svc', describe: 's6-svc program, with which a stop kills a VMM at the stop timeout' },
+  s6Svwait: { flag: 's6-svwait', path: 's6-svwait', describe: 's6-svwait program, with which a stop waits for the guest to power off' },
+  s6Svstat: { flag: 's6-svstat', path: 's6-svstat', describe: 's6-svstat program, with which the finish script tells a stop from a crash' },
+  s6SvdtClear: { flag: 's6-svdt-clear', path: 's6-svdt-clear', describe: 's6-svdt-clear program, with which a stop clears the crash count' },
+  /** The run script opens the VMM's files in a private mount namespace where the data dir is bound nosymfollow (handover.ts). */
+  unshare: { flag: 'unshare', path: 'unshare', describe: 'util-linux unshare program: the VMM\'s files are opened in a private mount namespace' },
+  mount: { flag: 'mount', path: 'mount', describe: 'util-linux mount program, which binds the data dir nosymfollow in that namespace' },
+  /** Grants the VMM's uid the files it opens by path, through root's descriptor (handover.ts). */
+  setfacl: { flag: 'setfacl', path: 'setfacl', describe: 'setfacl program (package acl): gives the VMM\'s uid the files it opens by path (cloud-hypervisor\'s disks; every kernel but crosvm\'s), through a descriptor root opened' },
+  bwrap: { flag: 'bwrap', path: 'bwrap', describe: 'bubblewrap program (--sandbox bwrap)' },
+} as const satisfies ProgramTable;
+
+export type ServiceProgram = keyof typeof SERVICE_PROGRAMS;
+
+export type Programs = { readonly [P in ServiceProgram]: string } & {
   /** The VMM binary: a name looked up in PATH at run time, or an absolute path. */
   readonly vmm: string;
-  /** Absolute path written into every #! line. */
-  readonly execlineb: string;
-  readonly s6Log: string;
-  readonly s6Notifyoncheck: string;
-  /** Connect to a VMM's control socket and carry a request over it (vmm-request). */
-  readonly s6Ipcclient: string;
-  readonly s6Ioconnect: string;
-  /** cloud-hypervisor's API client, which asks it whether the VM runs. */
-  readonly chRemote: string;
-  /** iproute2's ip, for the link oneshots. */
-  readonly ip: string;
-  /** Drops root before the VMM and s6-log run, for a shared account (--vmm-user NAME). */
-  readonly s6Setuidgid: string;
-  /** Drops root to a VM's own uid and gid, numbers with no account (the default). */
-  readonly s6Applyuidgid: string;
-  /** Run by each VM's finish script: ends a crash loop (permanent failure). */
-  readonly s6Permafailon: string;
-  /** A stop waits with s6-svwait for the VMM to exit, and kills it with s6-svc. */
-  readonly s6Svc: string;
-  readonly s6Svwait: string;
-  /** The finish script asks s6-svstat whether the death was a stop, and clears the death tally with s6-svdt-clear if so. */
-  readonly s6Svstat: string;
-  readonly s6SvdtClear: string;
-  /**
-   * util-linux unshare and mount: the run script opens the VMM's files in a
-   * private mount namespace where the data dir is bound nosymfollow (pipeline/handover.ts).
-   */
-  readonly unshare: string;
-  readonly mount: string;
-  /** acl's setfacl: grants the VMM's uid the files it opens by path, through root's descriptor (pipeline/handover.ts). */
-  readonly setfacl: string;
-  /** bubblewrap, which the VMM runs in after the drop of root (--sandbox bwrap). */
-  readonly bwrap: string;
-}
+};
 
 /**
  * The longest stop timeout any flag may set (one hour). The stop presses the
@@ -62,6 +61,10 @@ export interface Admission {
   readonly vcpusFrom: string;
 }
 
+/**
+ * Everything the generated tree depends on besides the data dir. The CLI fills
+ * it from flags; tests and the benchmark build it with `defaultOptions`.
+ */
 export interface GeneratorOptions {
   readonly vmm: Vmm;
   readonly programs: Programs;
@@ -156,27 +159,8 @@ export interface GeneratorOptions {
 
 export const defaultOptions: GeneratorOptions = {
   vmm: 'cloud-hypervisor',
-  programs: {
-    vmm: 'cloud-hypervisor',
-    execlineb: '/bin/execlineb',
-    s6Log: 's6-log',
-    s6Notifyoncheck: 's6-notifyoncheck',
-    s6Ipcclient: 's6-ipcclient',
-    s6Ioconnect: 's6-ioconnect',
-    chRemote: 'ch-remote',
-    ip: 'ip',
-    s6Setuidgid: 's6-setuidgid',
-    s6Applyuidgid: 's6-applyuidgid',
-    s6Permafailon: 's6-permafailon',
-    s6Svc: 's6-svc',
-    s6Svwait: 's6-svwait',
-    s6Svstat: 's6-svstat',
-    s6SvdtClear: 's6-svdt-clear',
-    unshare: 'unshare',
-    mount: 'mount',
-    setfacl: 'setfacl',
-    bwrap: 'bwrap',
-  },
+  programs: { vmm: 'cloud-hypervisor', ...programPaths(SERVICE_PROGRAMS, (p) => p.path) },
+
   runtimeDir: '/run/vm',
   logDir: '/var/log/vm',
   livePrefix: '',

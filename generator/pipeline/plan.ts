@@ -16,6 +16,7 @@ import { memoryMiB, VMM_FACTS, type Vmm } from '../vmm/index.js';
 import { vmmRequestData, type RequestLimits, type VmmRequestData } from './vmm-request.js';
 import { planHandover, type DiskArg, type OpensData } from './handover.js';
 import { sandboxData, type SandboxData } from './sandbox.js';
+import type { TemplateName } from './templates.js';
 
 /** What a generated file is about and where it came from, for its header comment. */
 export interface Origin {
@@ -199,25 +200,25 @@ export interface ReadyCheckData {
   readonly execlineb: string;
   /** The --vmm value, for the comment. */
   readonly vmm: Vmm;
-  /**
-   * Unused by the bundled check, which asks the VMM; there for a user's own
-   * template (--templates), which may still look at the socket.
-   */
-  readonly controlSocket: string;
   /** Asks the VMM whether the VM runs. */
   readonly running: VmmRequestData;
   /** Then takes the guest's READY=1 from it; null: the guest's word is not awaited. */
   readonly guestReady: VmmRequestData | null;
 }
 
-export type Script =
-  | { readonly template: 'vm-run'; readonly data: VmRunData }
-  | { readonly template: 'log-run'; readonly data: LogRunData }
-  | { readonly template: 'ready-check'; readonly data: ReadyCheckData }
-  | { readonly template: 'vm-finish'; readonly data: VmFinishData }
-  | { readonly template: 'vm-request'; readonly data: VmRequestData }
-  | { readonly template: 'net-up'; readonly data: NetLinkData }
-  | { readonly template: 'net-down'; readonly data: NetLinkData };
+/** What each template renders; a name templates.ts loads but this lacks does not compile. */
+interface TemplateData {
+  readonly 'vm-run': VmRunData;
+  readonly 'log-run': LogRunData;
+  readonly 'ready-check': ReadyCheckData;
+  readonly 'vm-finish': VmFinishData;
+  readonly 'vm-request': VmRequestData;
+  readonly 'net-up': NetLinkData;
+  readonly 'net-down': NetLinkData;
+}
+
+/** A template and its data, for each name the loader loads (so none is rendered that it did not). */
+export type Script = { readonly [T in TemplateName]: { readonly template: T; readonly data: TemplateData[T] } }[TemplateName];
 
 export interface Longrun {
   readonly type: 'longrun';
@@ -526,7 +527,6 @@ function planVm(vm: ValidVm, dataDir: string, links: VmLinks, ids: VmIdentities,
       origin,
       execlineb: opts.programs.execlineb,
       vmm: opts.vmm,
-      controlSocket: paths.controlSocket,
       running: vmmRequestData(caps.running, paths.controlSocket, opts.programs, limits),
       guestReady: guestReadyRead === null ? null : vmmRequestData(guestReadyRead, paths.controlSocket, opts.programs, limits),
     },

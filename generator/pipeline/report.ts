@@ -4,6 +4,7 @@ import type { CheckResult } from './check.js';
 import type { Diagnostic } from '../rules/diagnostic.js';
 import type { Link } from './links.js';
 import { alignedTable } from '../util/table.js';
+import { plural } from '../util/plural.js';
 
 export function formatDiagnostic(d: Diagnostic): string {
   return `${printable(d.path)}: ${d.severity}[${d.rule}]: ${d.message}\n  hint: ${d.hint}\n`;
@@ -28,7 +29,7 @@ export function* formatDiagnostics(diagnostics: readonly Diagnostic[]): Generato
   for (const [vm, n] of seen) {
     if (n <= SHOWN_PER_VM) continue;
     const whose = vm === null ? 'the data directory' : `VM ${printable(vm)}`;
-    yield `vmsvc: ${n - SHOWN_PER_VM} more problem${n - SHOWN_PER_VM === 1 ? '' : 's'} of ${whose} not shown (vmsvc check --json lists all ${n})\n`;
+    yield `vmsvc: ${plural(n - SHOWN_PER_VM, 'more problem')} of ${whose} not shown (vmsvc check --json lists all ${n})\n`;
   }
 }
 
@@ -36,7 +37,7 @@ export function* formatDiagnostics(diagnostics: readonly Diagnostic[]): Generato
 export function hostLine(host: readonly Diagnostic[]): string {
   const errors = host.filter((d) => d.severity === 'error').length;
   const warnings = host.length - errors;
-  return `host: ${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'}`;
+  return `host: ${plural(errors, 'error')}, ${plural(warnings, 'warning')}`;
 }
 
 export function formatSkipped(result: CheckResult): string {
@@ -47,7 +48,7 @@ export function countLine(result: CheckResult): string {
   const errors = result.diagnostics.filter((d) => d.severity === 'error').length;
   const warnings = result.diagnostics.length - errors;
   const vms = result.vms.length + result.skipped.length;
-  return `${vms} VM${vms === 1 ? '' : 's'}: ${result.vms.length} valid, ${result.skipped.length} invalid or blocked; ${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'}`;
+  return `${plural(vms, 'VM')}: ${result.vms.length} valid, ${result.skipped.length} invalid or blocked; ${plural(errors, 'error')}, ${plural(warnings, 'warning')}`;
 }
 
 /** `host`: the host rules' diagnostics (check --host), or null when the host was not checked. */

@@ -16,7 +16,6 @@ import type { Script } from './plan.js';
 import { PRECOMPILED, TEMPLATES_FROM_MODULE } from './precompiled-templates.js';
 import type { Vmm } from '../vmm/index.js';
 
-export type TemplateName = Script['template'];
 
 export interface Templates {
   render(script: Script): string;
@@ -24,7 +23,9 @@ export interface Templates {
   readonly fingerprint: string;
 }
 
-const TEMPLATE_NAMES: readonly TemplateName[] = ['vm-run', 'vm-finish', 'vm-request', 'log-run', 'ready-check', 'net-up', 'net-down'];
+/** Every template a script is rendered from: plan.ts's Script is derived from this list. */
+const TEMPLATE_NAMES = ['vm-run', 'vm-finish', 'vm-request', 'log-run', 'ready-check', 'net-up', 'net-down'] as const;
+export type TemplateName = typeof TEMPLATE_NAMES[number];
 const PARTIALS = ['header', 'prepare-runtime', 'vmm-request', 'vmm-log', 'run-as', 'open-files', 'private-data-view', 'acl-revoke', 'sandbox', 'cgroup-enter', 'cgroup-remove'] as const;
 
 /** templates/ of this package, whether run from source (generator/pipeline/) or the bundle (dist/). */

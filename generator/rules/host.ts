@@ -13,8 +13,8 @@ import type { Untrusted } from '../util/trusted-path.js';
 
 /** A program vmsvc or the generated services run, by the flag that names it. */
 export interface ProgramFact {
-  /** `--s6-log`; null for a program no flag names (looked up in PATH). */
-  readonly flag: string | null;
+  /** `--s6-log`. */
+  readonly flag: string;
   /** The flag's value: a name looked up in PATH, or an absolute path. */
   readonly program: string;
   /** Where it was found (a regular file), or null. */
@@ -113,11 +113,11 @@ export function hostDiagnostics(f: HostFacts): Diagnostic[] {
   }
   for (const p of f.services.filter((s) => s.found === null)) {
     out.push(error('host-program-missing', p.program, null, `${p.program}${byFlag(p)}, which the generated services run, is not ${inPath(p.program)}`,
-      `install it (s6, execline, iproute2 or the VMM's package)${p.flag === null ? '' : `, or name it with ${p.flag}`}`));
+      `install it (s6, execline, iproute2 or the VMM's package), or name it with ${p.flag}`));
   }
   for (const p of f.apply.filter((s) => s.found === null)) {
     out.push(error('host-s6rc-missing', p.program, null, `${p.program}${byFlag(p)}, which apply runs, is not ${inPath(p.program)}`,
-      `install s6-rc and s6${p.flag === null ? '' : `, or name it with ${p.flag}`}`));
+      `install s6-rc and s6, or name it with ${p.flag}`));
   }
   const accel = f.accel;
   if (accel.kind === 'fails') {
@@ -174,7 +174,7 @@ function within(p: string, dir: string): boolean {
 }
 
 function byFlag(p: ProgramFact): string {
-  return p.flag === null ? '' : ` (${p.flag})`;
+  return ` (${p.flag})`;
 }
 
 function inPath(program: string): string {

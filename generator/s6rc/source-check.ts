@@ -17,6 +17,7 @@ import { lexExeclineBytes } from './execline-lex.js';
 import { LONGRUN_NAME_MAX_BYTES, longrunNameFits, nameList, serviceType, type ServiceType } from './format.js';
 
 export { LONGRUN_NAME_MAX_BYTES, longrunNameFits } from './format.js';
+import { compareBytes } from '../util/bytes.js';
 import { errnoOf } from '../util/errno.js';
 import { shortestCycle, stronglyConnected, type Digraph, type Step } from '../util/cycles.js';
 
@@ -150,11 +151,6 @@ function readFile(file: string): Buffer | 'missing' | 'error' {
   }
 }
 
-/** Bytewise order, like the strcmp-based qsort of s6-rc-compile. */
-function byteOrder(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
-}
-
 function reservedPrefix(name: string): boolean {
   return RESERVED_PREFIXES.some((p) => name.startsWith(p));
 }
@@ -191,7 +187,8 @@ function scanSourceDir(src: string, report: Report): string[] {
     else if (st !== 'missing' && st.isDirectory()) names.push(entry);
   }
   if (names.length === 0) report.warn(null, src, `source ${src} is empty`);
-  return names.sort(byteOrder);
+  // Bytewise, as the strcmp-based qsort of s6-rc-compile orders them.
+  return names.sort(compareBytes);
 }
 
 /** Read and check one service dir; null when its type is unusable. */
@@ -349,7 +346,7 @@ function readNameListOrDir(service: Service, base: string, report: Report): Name
     return [];
   }
   // Every entry not starting with '.' is a name, whatever its file type.
-  const refs = entries.filter((e) => !e.startsWith('.')).sort(byteOrder).map((e) => ({ name: e, file: dirFile }));
+  const refs = entries.filter((e) => !e.startsWith('.')).sort(compareBytes).map((e) => ({ name: e, file: dirFile }));
   for (const ref of refs) checkListedName(service, ref, report);
   return refs;
 }
@@ -567,7 +564,7 @@ function checkBundleCycles(graph: Graph, defs: Map<string, Definition>, report: 
   }
   const g = digraph(bundleGraph);
   for (const scc of cyclicComponents(g)) {
-    const start = [...scc].sort(byteOrder)[0] as string;
+    const start = [...scc].sort(compareBytes)[0] as string;
     const cycle = shortestCycle(g, start, (n) => scc.has(n));
     const def = defs.get(start) as Definition;
     report.fatal(start, def.dir, `cyclic bundle definition: ${formatCycle(start, cycle)}`);
@@ -579,7 +576,7 @@ function checkDependencyCycles(graph: Graph, defs: Map<string, Definition>, repo
   const isAtomic = (n: string): boolean => defs.get(n)?.type !== 'bundle';
   const g = digraph(graph);
   for (const scc of cyclicComponents(g)) {
-    const atomics = [...scc].filter(isAtomic).sort(byteOrder);
+    const atomics = [...scc].filter(isAtomic).sort(compareBytes);
     const start = atomics[0];
     if (start === undefined) continue; // only bundles: reported as a bundle cycle
     const cycle = shortestCycle(g, start, (n) => scc.has(n));
@@ -596,7 +593,7 @@ function formatCycle(start: string, cycle: readonly Step<Edge>[]): string {
 
 /** Roots in bytewise order: it fixes the order the cycles are reported in. */
 function digraph(graph: Graph): Digraph<Edge> {
-  return { nodes: [...graph.keys()].sort(byteOrder), edges: (n) => graph.get(n) ?? [], target: (e) => e.to };
+  return { nodes: [...graph.keys()].sort(compareBytes), edges: (n) => graph.get(n) ?? [], target: (e) => e.to };
 }
 
 /**

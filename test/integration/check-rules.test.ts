@@ -19,6 +19,7 @@ import { sandboxData } from '../../generator/pipeline/sandbox.js';
 import { spawnRunner } from '../../generator/util/command-runner.js';
 import { serviceName, type VmName } from '../../generator/rules/vm-name.js';
 import { defaultSettings } from '../../generator/rules/settings.js';
+import { APPLY_PROGRAMS } from '../../generator/apply/programs.js';
 import { dataDirWith, ELF_HEADER, makeVm, multibootElf, qcow2Naming, setupHeaderElf, tempDir, type VmSpec } from '../support/data-dir.js';
 
 /**
@@ -1553,7 +1554,6 @@ const HOST_PROGRAMS = [
   's6-svstat', 's6-svdt-clear', 's6-setuidgid', 's6-applyuidgid', 's6-ipcclient', 's6-ioconnect', 'ip', 's6-rc-compile', 's6-rc-init', 's6-rc-update', 's6-rc',
   's6-softlimit', 's6-svscanctl', 'unshare', 'mount', 'setfacl', 'bwrap',
 ];
-const APPLY_PROGRAMS = ['s6-rc-compile', 's6-rc-init', 's6-rc-update', 's6-rc', 's6-softlimit'] as const;
 
 interface HostFixture {
   readonly bin: string;
@@ -1570,7 +1570,7 @@ function hostFixture(t: ExecutionContext): HostFixture {
     request: (options, extra = {}) => ({
       // No cgroup unless a test asks: this machine's cgroup v2 has no controllers (host-cgroup-unusable has tests of its own).
       options: { ...defaultOptions, cgroup: null, ...options, programs: { ...defaultOptions.programs, execlineb: path.join(bin, 'execlineb'), ...options.programs } },
-      applyPrograms: [...APPLY_PROGRAMS.map((p) => ({ flag: `--${p}`, program: p })), { flag: null, program: 's6-svscanctl' }],
+      applyPrograms: Object.values(APPLY_PROGRAMS).map((p) => ({ flag: `--${p.flag}`, program: p.path })),
       // Root's own temp dir above it (/tmp is sticky and root's): the way is root's alone.
       dataDir: path.join(bin, 'data'),
       scandir: null,
@@ -1852,13 +1852,13 @@ test(`host-data-ancestor-untrusted: a directory above owned by another user, or 
     [{ rule: 'host-data-ancestor-untrusted', path: home, vm: null, mentions: [`uid ${NOBODY}`] }]);
 });
 
-test('host-s6rc-missing: a program apply runs, with its flag, or by name when no flag names it', (t) => {
+test('host-s6rc-missing: a program apply runs, with the flag that names another (s6-svscanctl\'s too)', (t) => {
   const h = hostFixture(t);
   fs.rmSync(path.join(h.bin, 's6-rc-init'));
   fs.rmSync(path.join(h.bin, 's6-svscanctl'));
   assertDiagnostics(t, hostRules(h.request({}), spawnRunner), [
     { rule: 'host-s6rc-missing', path: 's6-rc-init', vm: null, mentions: ['s6-rc-init', '--s6-rc-init'] },
-    { rule: 'host-s6rc-missing', path: 's6-svscanctl', vm: null, mentions: ['s6-svscanctl'] },
+    { rule: 'host-s6rc-missing', path: 's6-svscanctl', vm: null, mentions: ['s6-svscanctl', '--s6-svscanctl'] },
   ]);
   t.true(STOPS_APPLY.has('host-s6rc-missing'));
 });

@@ -11,6 +11,11 @@ import * as path from 'node:path';
 import { vmsvc } from '../support/cli.js';
 import { dataDirWith } from '../support/data-dir.js';
 import { lexExecline } from '../../generator/s6rc/execline-lex.js';
+import { checkTree } from '../../generator/pipeline/check.js';
+import { defaultOptions } from '../../generator/pipeline/options.js';
+import { planTree } from '../../generator/pipeline/plan.js';
+import { scanDataDir } from '../../generator/pipeline/scan.js';
+import { loadTemplates } from '../../generator/pipeline/templates.js';
 import { VMM_FACTS, VMMS } from '../../generator/vmm/index.js';
 
 function generated(t: { teardown: (fn: () => void) => void }, args: readonly string[]): { out: string; code: number; stderr: string; data: string } {
@@ -146,5 +151,33 @@ test('a probe that fails before the VMM answers writes nothing to the catch-all 
     });
     t.true(r.status !== null && r.status !== 0, `${args.join(' ')}: not ready (exit ${String(r.status)})`);
     t.is(r.stderr, '', `${args.join(' ')}: silent`);
+  }
+});
+
+/**
+ * The check's data carries only what the bundled check reads: its control
+ * socket went (twice), as the check reaches the VMM through its requests,
+ * whose argv names the socket (the word-by-word tests above). A field no
+ * bundled template reads is one nothing keeps right.
+ */
+test('the bundled check reads every field of its data, and the socket only inside its requests', (t) => {
+  const { root, data } = dataDirWith({ solo: {} });
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  for (const vmm of VMMS) {
+    const options = { ...defaultOptions, vmm, userConsole: false, guestReady: VMM_FACTS[vmm].guestReady.kind === 'request' };
+    const result = checkTree(scanDataDir(data), options);
+    const vm = [...planTree(data, result.vms, result.skipped, options).services].find((s) => s.name === 'vm-solo');
+    const check = vm?.type === 'longrun' ? vm.data.get('check') : undefined;
+    if (check?.template !== 'ready-check') return t.fail(`${vmm}: no ready check planned: ${result.diagnostics.map((d) => d.rule).join(', ')}`);
+    const read = new Set<string | symbol>();
+    const watched = new Proxy(check.data, {
+      get(target, key, receiver) {
+        read.add(key);
+        return Reflect.get(target, key, receiver);
+      },
+    });
+    const script = loadTemplates(null, vmm).render({ template: 'ready-check', data: watched });
+    t.deepEqual([...read].filter((k) => k in check.data).sort(), Object.keys(check.data).sort(), vmm);
+    t.true(script.includes(`/run/vm/solo/${VMM_FACTS[vmm].controlSocket}`), `${vmm}: the check asks the VMM on its socket`);
   }
 });
