@@ -144,9 +144,6 @@ export function showRaw(raw: Buffer): string {
   return decodeUtf8(raw) ?? [...raw].map((b) => (b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('');
 }
 
-// ---------------------------------------------------------------------------
-// Below a trusted root, one name at a time, no link followed (the admin commands)
-
 export type Opened =
   | { readonly kind: 'ok'; readonly fd: number; readonly stat: fs.Stats }
   | { readonly kind: 'missing' }
