@@ -21,7 +21,8 @@
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { printable } from '../util/bytes.js';
-import { findVm, readTree, type AdminVm, type Tree, type VmmIds } from './inventory.js';
+import { findVm, readTree, type AdminVm, type Tree } from './tree.js';
+import { type VmmIds } from './vmm-argv.js';
 import { userIds } from '../util/account-db.js';
 import { CommandError, EXIT, guard, type Io } from '../command/shell.js';
 import { vmmOf } from './show.js';

@@ -8,7 +8,8 @@
  */
 import { compareBytes, printable } from '../util/bytes.js';
 import { startLevels } from '../util/provider-graph.js';
-import { json, linksOfVm, providerGraph, readTree, type Tree } from './inventory.js';
+import { linksOfVm, providerGraph, readTree, type Tree } from './tree.js';
+import { json } from './output.js';
 import { CommandError, EXIT, guard, type Io } from '../command/shell.js';
 
 export type GraphFormat = 'dot' | 'mermaid';

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { printable } from '../util/bytes.js';
-import { findAnyVm, readTree } from './inventory.js';
+import { findAnyVm, readTree } from './tree.js';
 import { CommandError, EXIT, guard, type Io } from '../command/shell.js';
 import { openUntrusted } from '../util/untrusted.js';
 import { jsonLines, textLines } from './log-format.js';

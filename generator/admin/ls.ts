@@ -1,6 +1,8 @@
 /** `vmsvc ls`: every VM of a generated tree with its live state. */
 import { compareBytes, printable, tableNames } from '../util/bytes.js';
-import { addressesOf, formatDuration, isStopped, json, liveState, readTree, type LiveState, type LiveStateName } from './inventory.js';
+import { addressesOf, readTree } from './tree.js';
+import { isStopped, liveState, type LiveState, type LiveStateName } from './live-state.js';
+import { formatDuration, json } from './output.js';
 import { spawnRunner, type CommandRunner } from '../util/command-runner.js';
 import { alignedTable } from '../util/table.js';
 import { describeExit } from './exit-reason.js';

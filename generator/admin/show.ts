@@ -1,9 +1,10 @@
 /** `vmsvc show NAME`: everything the generated tree and the live state say about one VM. */
 import * as path from 'node:path';
 import { hasTerminalUnsafe, printable } from '../util/bytes.js';
-import {
-  clientsOf, findAnyVm, findVm, isStopped, formatDuration, json, keyValues, linksOfVm, liveState, readNameList, readTree, vmmArgvFromRunScript, type AdminVm, type VmmIds, type LiveState, type LiveStateName, type Tree,
-} from './inventory.js';
+import { clientsOf, findAnyVm, findVm, linksOfVm, readNameList, readTree, type AdminVm, type Tree } from './tree.js';
+import { vmmArgvFromRunScript, type VmmIds } from './vmm-argv.js';
+import { isStopped, liveState, type LiveState, type LiveStateName } from './live-state.js';
+import { formatDuration, json, keyValues } from './output.js';
 import { spawnRunner, type CommandRunner } from '../util/command-runner.js';
 import { alignedTable } from '../util/table.js';
 import { describeExit } from './exit-reason.js';

@@ -23,7 +23,9 @@
  */
 import { printable } from '../util/bytes.js';
 import { chunks } from '../util/chunks.js';
-import { clientsOf, findVm, json, liveState, providersOf, readTree, type AdminVm, type LiveState, type Tree } from './inventory.js';
+import { clientsOf, findVm, providersOf, readTree, type AdminVm, type Tree } from './tree.js';
+import { liveState, type LiveState } from './live-state.js';
+import { json } from './output.js';
 import * as path from 'node:path';
 import { readUntrusted } from '../util/untrusted.js';
 import { spawnRunner, type CommandResult, type CommandRunner } from '../util/command-runner.js';

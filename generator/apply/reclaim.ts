@@ -16,7 +16,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { errnoOf } from '../util/errno.js';
+import { errnoCode, errnoOf } from '../util/errno.js';
 import { untrustedPath } from '../util/trusted-path.js';
 
 /** A base dir (--runtime-dir, --log-dir) and, by VM name, the uid its dir must have; a name it lacks is no VM's now. */
@@ -36,7 +36,7 @@ export function reclaimDirs(all: readonly OwnedDirs[]): ReclaimResult {
       names = fs.readdirSync(base);
     } catch (e) {
       if (errnoOf(e) === 'ENOENT') continue;
-      return { error: `cannot list ${base} (${errnoOf(e) ?? 'EIO'})` };
+      return { error: `cannot list ${base} (${errnoCode(e)})` };
     }
     const why = untrustedPath(base);
     if (why !== null) return { error: `${why}: its VMs' dirs are not taken back` };

@@ -112,11 +112,11 @@ export function readSourceCopy(L: StateLayout, hash: string): FileTree {
   if (!isDir(copy)) {
     throw new CommandError(`${p(copy)} is missing: it is the source of the database ${p(L.live)} runs, and without it vmsvc cannot tell which services changed`);
   }
-  return readTree(copy);
+  return readFileTree(copy);
 }
 
 /** A directory written by writeEntries, read back; entries bytewise-sorted like render's. */
-export function readTree(root: string): FileTree {
+function readFileTree(root: string): FileTree {
   const entries: Array<[string, TreeEntry]> = [];
   const walk = (rel: string): void => {
     for (const d of fs.readdirSync(path.join(root, rel), { withFileTypes: true })) {

@@ -5,20 +5,14 @@
  */
 import type { ImageSignature } from '../util/image-format.js';
 import type { KernelFormat } from '../util/kernel-format.js';
-
-export type NodeKind = 'file' | 'directory' | 'symlink' | 'fifo' | 'socket' | 'char-device' | 'block-device' | 'other';
+import type { Unreached } from '../util/path-walk.js';
+import type { FileKind } from '../util/untrusted.js';
 
 /** What a path turned out to be, symbolic links resolved as the kernel resolves them. */
 export type Node =
-  | { readonly kind: 'missing' }
-  | { readonly kind: 'dangling-symlink' }
-  | { readonly kind: 'symlink-loop' }
-  | { readonly kind: 'symlink-escapes'; readonly target: string }
-  /** A link to a file inside whose path there has a name that is not UTF-8: the VMM cannot be given it. */
-  | { readonly kind: 'symlink-undecodable'; readonly target: string }
-  | { readonly kind: 'unstatable'; readonly code: string }
+  | Unreached
   | {
-      readonly kind: NodeKind;
+      readonly kind: FileKind;
       readonly viaSymlink: boolean;
       readonly size: number;
       readonly readable: boolean;

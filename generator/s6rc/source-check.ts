@@ -308,17 +308,17 @@ function readLongrun(service: Service, prefix: string, report: Report): void {
 /** producer-for, consumer-for, and pipeline-name when it is honoured. */
 function readPipelineFiles(service: Service, report: Report): void {
   const { name, dir } = service;
-  const producerFor = readNameList(service, 'producer-for', report);
+  const producerFor = readListFile(service, 'producer-for', report);
   if (producerFor !== null) {
     const file = path.join(dir, 'producer-for');
     if (producerFor.length !== 1) report.fatal(name, file, `${file} should only contain one service name`);
     service.producerFor = producerFor[0] ?? null;
   }
-  service.consumerFor = readNameList(service, 'consumer-for', report) ?? [];
+  service.consumerFor = readListFile(service, 'consumer-for', report) ?? [];
   const pipelineFile = path.join(dir, 'pipeline-name');
   // Only a last consumer (consumers, no producer-for file) reads pipeline-name.
   if (service.consumerFor.length > 0 && producerFor === null) {
-    const names = readNameList(service, 'pipeline-name', report);
+    const names = readListFile(service, 'pipeline-name', report);
     if (names !== null && names.length !== 1) report.fatal(name, pipelineFile, `${pipelineFile} should only contain one name`);
     else if (names !== null) service.pipelineName = names[0] ?? null;
   } else if (statOf(pipelineFile) !== 'missing') {
@@ -333,7 +333,7 @@ function readPipelineFiles(service: Service, report: Report): void {
 function readNameListOrDir(service: Service, base: string, report: Report): NameRef[] | null {
   const dirFile = path.join(service.dir, `${base}.d`);
   const st = statOf(dirFile);
-  if (st === 'missing') return readNameList(service, base, report);
+  if (st === 'missing') return readListFile(service, base, report);
   if (st === 'error' || !st.isDirectory()) {
     report.fatal(service.name, dirFile, `unable to opendir ${dirFile}`);
     return [];
@@ -352,7 +352,7 @@ function readNameListOrDir(service: Service, base: string, report: Report): Name
 }
 
 /** A list file (format.ts's nameList); a name listed again is a warning, as s6-rc-compile gives. */
-function readNameList(service: Service, base: string, report: Report): NameRef[] | null {
+function readListFile(service: Service, base: string, report: Report): NameRef[] | null {
   const file = path.join(service.dir, base);
   const raw = serviceFile(file);
   if (raw === 'missing') return null;

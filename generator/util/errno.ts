@@ -2,3 +2,8 @@
 export function errnoOf(e: unknown): string | undefined {
   return e instanceof Error && 'code' in e && typeof e.code === 'string' ? e.code : undefined;
 }
+
+/** An errno for every failure: one without is reported as an I/O error. */
+export function errnoCode(e: unknown): string {
+  return errnoOf(e) ?? 'EIO';
+}

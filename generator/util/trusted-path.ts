@@ -12,7 +12,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { errnoOf } from './errno.js';
+import { errnoCode, errnoOf } from './errno.js';
 
 const GROUP_OR_OTHER_WRITE = 0o022;
 /** The sticky bit (S_ISVTX), which Node's fs.constants lacks. */
@@ -80,7 +80,7 @@ function walk(p: string, judgeEnd: boolean, rootOnly = false): Untrusted | null 
     } catch (e) {
       // Not made yet: whoever can write its parent decides what it will be.
       if (errnoOf(e) === 'ENOENT') return judge(dir, false, rootOnly);
-      return { at: next, why: `${next} cannot be examined (${errnoOf(e) ?? 'EIO'})` };
+      return { at: next, why: `${next} cannot be examined (${errnoCode(e)})` };
     }
     if (st.isSymbolicLink()) {
       const why = untrustedStat(st, next, true, rootOnly);
@@ -112,7 +112,7 @@ function judge(at: string, stickyAbove: boolean, rootOnly: boolean): Untrusted |
   try {
     st = fs.lstatSync(at);
   } catch (e) {
-    return { at, why: `${at} cannot be examined (${errnoOf(e) ?? 'EIO'})` };
+    return { at, why: `${at} cannot be examined (${errnoCode(e)})` };
   }
   const why = untrustedStat(st, at, stickyAbove, rootOnly);
   return why === null ? null : { at, why };

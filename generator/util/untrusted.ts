@@ -1,25 +1,148 @@
 /**
- * Reading what the admin commands must not trust: the runtime dirs (writable
- * by --vmm-user), the log dirs (writable by --log-user) and the generated
- * tree (which may be edited). The commands run as root, so a link planted
- * there must not make them read a root-only file, and a FIFO or device must
- * not make them block or read without end.
+ * The one way vmsvc reads a tree it does not trust: the data dir (the scan
+ * runs as root over a user partition) and what the admin commands read (the
+ * runtime dirs, writable by --vmm-user, the log dirs, by --log-user, and the
+ * generated tree, which may be edited). A link planted there must not make
+ * root read another file, and a FIFO or device must not make it block, read
+ * without end or reach a driver.
  *
- * A path is a trusted root (the --source the admin gave, or a directory the
- * manifest names the parent of) and names below it. The root is followed;
- * below it every name is opened through the descriptor of the directory
- * above (`/proc/self/fd/N/name`: Node has no openat) with O_NOFOLLOW, so no
- * name is a symbolic link, not even one swapped in between two steps. The
- * last is opened O_NONBLOCK (a FIFO opens at once and is then refused, never
- * waited on), must be a regular file, and is read up to a limit.
+ * Every name is looked up in a directory already open, through
+ * `/proc/self/fd/N/name` (atDir: Node has no openat), with O_PATH|O_NOFOLLOW:
+ * that opens nothing a driver sees and follows no link, not even one swapped
+ * in between two steps. What it found is fstat'ed, and only a regular file is
+ * then opened for reading, through that descriptor (`/proc/self/fd/N`,
+ * O_NONBLOCK), so the bytes read are those of the inode that was checked.
+ * Raw names stay bytes here. util/path-walk.ts resolves links on these steps
+ * as the kernel does (the scan); openUntrusted below follows none at all (the
+ * admin commands).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { atDir } from './at-dir.js';
-import { errnoOf } from './errno.js';
+import { decodeUtf8 } from './bytes.js';
+import { errnoCode } from './errno.js';
 
-const O = fs.constants;
+/** Linux's value on every architecture Node runs on; node:fs does not export it. */
+const O_PATH = 0o10000000;
+const { O_DIRECTORY, O_NOCTTY, O_NOFOLLOW, O_NONBLOCK, O_RDONLY } = fs.constants;
 const READ_CHUNK = 64 * 1024;
+
+export type FileKind = 'file' | 'directory' | 'symlink' | 'fifo' | 'socket' | 'char-device' | 'block-device' | 'other';
+
+/** What a file is, by its stat or its directory entry. */
+export function fileKind(st: fs.Stats | fs.Dirent<Buffer>): FileKind {
+  if (st.isFile()) return 'file';
+  if (st.isDirectory()) return 'directory';
+  if (st.isSymbolicLink()) return 'symlink';
+  if (st.isFIFO()) return 'fifo';
+  if (st.isSocket()) return 'socket';
+  if (st.isCharacterDevice()) return 'char-device';
+  if (st.isBlockDevice()) return 'block-device';
+  return 'other';
+}
+
+const KIND_TEXT: Readonly<Record<FileKind, string>> = {
+  file: 'a regular file',
+  directory: 'a directory',
+  symlink: 'a symbolic link',
+  fifo: 'a FIFO',
+  socket: 'a socket',
+  'char-device': 'a character device',
+  'block-device': 'a block device',
+  other: 'a file of no known type',
+};
+
+/** A directory held by descriptor, with its identity and its name in its parent. */
+export interface Dir {
+  fd: number;
+  readonly dev: number;
+  readonly ino: number;
+  readonly name: Buffer;
+  /** Opened by the walk holding it (closed by it), or lent by its caller. */
+  readonly owned: boolean;
+}
+
+function heldDir(fd: number, name: Buffer): Dir {
+  const st = fs.fstatSync(fd);
+  return { fd, dev: st.dev, ino: st.ino, name, owned: true };
+}
+
+/** A directory given by a trusted path (links in it followed), or the errno. */
+export function openDirPath(p: string): Dir | string {
+  try {
+    return heldDir(fs.openSync(p, O_PATH | O_DIRECTORY), Buffer.from(p));
+  } catch (e) {
+    return errnoCode(e);
+  }
+}
+
+/** The entry `name` of the directory open as `parentFd`, if it is a real directory, never a link to one; else the errno. */
+export function openDirAt(parentFd: number, name: string | Buffer): Dir | string {
+  let fd: number;
+  try {
+    fd = fs.openSync(atDir(parentFd, name), O_PATH | O_NOFOLLOW | O_DIRECTORY);
+  } catch (e) {
+    return errnoCode(e);
+  }
+  return heldDir(fd, typeof name === 'string' ? Buffer.from(name) : name);
+}
+
+export function closeDir(d: Dir): void {
+  if (!d.owned || d.fd < 0) return;
+  fs.closeSync(d.fd);
+  d.fd = -1;
+}
+
+/** The entry `name` of the directory open as `dirFd`, whatever it is, a link itself: its O_PATH descriptor and fstat, or the errno. */
+export function lookAt(dirFd: number, name: string | Buffer): { readonly fd: number; readonly st: fs.Stats } | string {
+  let fd = -1;
+  try {
+    fd = fs.openSync(atDir(dirFd, name), O_PATH | O_NOFOLLOW);
+    return { fd, st: fs.fstatSync(fd) };
+  } catch (e) {
+    if (fd >= 0) fs.closeSync(fd);
+    return errnoCode(e);
+  }
+}
+
+/** A regular file lookAt found, opened for reading through its descriptor; or the errno. */
+export function openLooked(pathFd: number): number | string {
+  try {
+    return fs.openSync(`/proc/self/fd/${pathFd}`, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+  } catch (e) {
+    return errnoCode(e);
+  }
+}
+
+/**
+ * The entries of the directory open as `fd`, by their raw bytes, or the
+ * errno. A glob is no help here: it decodes names lossily and its patterns
+ * skip names starting with a newline, a carriage return or U+2028/U+2029
+ * (found by the hostile corpus), while every entry must be seen exactly.
+ */
+export function listDirFd(fd: number): Array<fs.Dirent<Buffer>> | string {
+  try {
+    return fs.readdirSync(`/proc/self/fd/${fd}`, { withFileTypes: true, encoding: 'buffer' });
+  } catch (e) {
+    return errnoCode(e);
+  }
+}
+
+/** Fills `buf` from the start of `fd` until it is full or the file ends: a read may return less than asked. */
+export function readUpTo(fd: number, buf: Buffer): number {
+  let n = 0;
+  while (n < buf.length) {
+    const got = fs.readSync(fd, buf, n, buf.length - n, n);
+    if (got === 0) break;
+    n += got;
+  }
+  return n;
+}
+
+/** A raw name for messages: itself when UTF-8, else its bytes outside printable ASCII (and backslashes) as \xNN. */
+export function showRaw(raw: Buffer): string {
+  return decodeUtf8(raw) ?? [...raw].map((b) => (b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('');
+}
 
 export type Opened =
   | { readonly kind: 'ok'; readonly fd: number; readonly stat: fs.Stats }
@@ -38,17 +161,6 @@ export type Read =
   | { readonly kind: 'missing' }
   | { readonly kind: 'refused'; readonly why: string };
 
-/** What a file is, for a message. */
-export function kindOf(st: fs.Stats): string {
-  if (st.isSymbolicLink()) return 'a symbolic link';
-  if (st.isDirectory()) return 'a directory';
-  if (st.isFIFO()) return 'a FIFO';
-  if (st.isCharacterDevice()) return 'a character device';
-  if (st.isBlockDevice()) return 'a block device';
-  if (st.isSocket()) return 'a socket';
-  return 'a regular file';
-}
-
 /** A socket there itself: a link (in the VMM user's runtime dir, say) is not followed. */
 export function isSocket(p: string): boolean {
   try {
@@ -58,59 +170,62 @@ export function isSocket(p: string): boolean {
   }
 }
 
+type Wanted = 'directory' | 'file';
 
-/** Why opening `at` (the /proc path) failed, as a sentence about `shown`. */
-function refusal(at: string, shown: string, e: unknown, wanted: 'a directory' | 'a regular file'): Opened {
-  const code = errnoOf(e) ?? 'EIO';
+function notWanted(shown: string, kind: FileKind, wanted: Wanted): Opened {
+  return { kind: 'refused', why: `${shown} is ${KIND_TEXT[kind]}, not ${KIND_TEXT[wanted]}${kind === 'symlink' ? ' (links are not followed here)' : ''}` };
+}
+
+/** Why looking up `at` (the /proc path) failed with `code`, as a sentence about `shown`. */
+function refusal(at: string, shown: string, code: string, wanted: Wanted): Opened {
   if (code === 'ENOENT') return { kind: 'missing' };
-  let what: string | null = null;
+  let kind: FileKind | null = null;
   try {
-    what = kindOf(fs.lstatSync(at));
+    kind = fileKind(fs.lstatSync(at));
   } catch { /* gone meanwhile: say the errno */ }
-  if (what === null || what === wanted) return { kind: 'refused', why: `${shown} cannot be opened (${code})` };
-  return { kind: 'refused', why: `${shown} is ${what}, not ${wanted}${what === 'a symbolic link' ? ' (links are not followed here)' : ''}` };
+  if (kind === null || kind === wanted) return { kind: 'refused', why: `${shown} cannot be opened (${code})` };
+  return notWanted(shown, kind, wanted);
 }
 
 /**
- * Opens `root/names...` as described above: a directory when `directory`,
- * else a regular file. The caller closes `fd`. Messages name the file under
- * `shownRoot` (for a root given as /proc/self/fd/N).
+ * Opens `root/names...`: the root (trusted) is followed, every name below it
+ * is looked up as above and is never a link. The last is a directory when
+ * `directory` (an O_PATH descriptor, to look names up in), else a regular
+ * file opened for reading. The caller closes `fd`. Messages name the file
+ * under `shownRoot` (for a root given as /proc/self/fd/N).
  */
 export function openUntrusted(root: string, names: readonly string[], directory = false, shownRoot = root): Opened {
-  let shown = shownRoot;
   for (const n of names) {
     if (n === '' || n === '.' || n === '..' || n.includes('/') || n.includes('\0')) {
-      return { kind: 'refused', why: `${path.join(shown, n)}: "${n}" is not a file name` };
+      return { kind: 'refused', why: `${path.join(shownRoot, n)}: "${n}" is not a file name` };
     }
   }
-  let fd: number;
+  const top = openDirPath(root);
+  if (typeof top === 'string') return top === 'ENOENT' ? { kind: 'missing' } : { kind: 'refused', why: `${shownRoot} is not a directory vmsvc can open (${top})` };
+  let fd = top.fd;
+  let shown = shownRoot;
   try {
-    fd = fs.openSync(root, O.O_RDONLY | O.O_DIRECTORY);
-  } catch (e) {
-    return errnoOf(e) === 'ENOENT' ? { kind: 'missing' } : { kind: 'refused', why: `${shownRoot} is not a directory vmsvc can open (${errnoOf(e) ?? 'EIO'})` };
-  }
-  for (const [i, n] of names.entries()) {
-    const last = i === names.length - 1;
-    const at = atDir(fd, n);
-    shown = path.join(shown, n);
-    const asDir = !last || directory;
-    let next: number;
-    try {
-      next = fs.openSync(at, O.O_RDONLY | O.O_NOFOLLOW | O.O_NOCTTY | (asDir ? O.O_DIRECTORY : O.O_NONBLOCK));
-    } catch (e) {
-      const r = refusal(at, shown, e, asDir ? 'a directory' : 'a regular file');
+    for (const [i, n] of names.entries()) {
+      shown = path.join(shown, n);
+      const wanted: Wanted = i < names.length - 1 || directory ? 'directory' : 'file';
+      const next = wanted === 'directory' ? openDirAt(fd, n) : lookAt(fd, n);
+      if (typeof next === 'string') return refusal(atDir(fd, n), shown, next, wanted);
       fs.closeSync(fd);
-      return r;
+      fd = next.fd;
     }
-    fs.closeSync(fd);
-    fd = next;
+    const stat = fs.fstatSync(fd);
+    if (directory) {
+      const held = fd;
+      fd = -1;
+      return { kind: 'ok', fd: held, stat };
+    }
+    if (!stat.isFile()) return notWanted(shown, fileKind(stat), 'file');
+    const opened = openLooked(fd);
+    if (typeof opened === 'string') return { kind: 'refused', why: `${shown} cannot be opened (${opened})` };
+    return { kind: 'ok', fd: opened, stat };
+  } finally {
+    if (fd >= 0) fs.closeSync(fd);
   }
-  const stat = fs.fstatSync(fd);
-  if (!directory && !stat.isFile()) {
-    fs.closeSync(fd);
-    return { kind: 'refused', why: `${shown} is ${kindOf(stat)}, not a regular file` };
-  }
-  return { kind: 'ok', fd, stat };
 }
 
 /** The whole of `root/names...` (see openUntrusted), if it holds at most `limit` bytes. */
@@ -145,8 +260,9 @@ export function listUntrusted(root: string, names: readonly string[]): Listed {
   const opened = openUntrusted(root, names, true);
   if (opened.kind !== 'ok') return opened;
   try {
-    if (!opened.stat.isDirectory()) return { kind: 'refused', why: `${path.join(root, ...names)} is ${kindOf(opened.stat)}, not a directory` };
-    return { kind: 'ok', names: fs.readdirSync(`/proc/self/fd/${opened.fd}`).filter((n) => !n.startsWith('.')) };
+    const listed = listDirFd(opened.fd);
+    if (typeof listed === 'string') return { kind: 'refused', why: `${path.join(root, ...names)} cannot be listed (${listed})` };
+    return { kind: 'ok', names: listed.map((d) => d.name.toString('utf8')).filter((n) => !n.startsWith('.')) };
   } finally {
     fs.closeSync(opened.fd);
   }

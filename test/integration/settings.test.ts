@@ -8,7 +8,7 @@
 import test, { type ExecutionContext } from 'ava';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { vmmArgvFromRunScript } from '../../generator/admin/inventory.js';
+import { vmmArgvFromRunScript } from '../../generator/admin/vmm-argv.js';
 import type { LsRow } from '../../generator/admin/ls.js';
 import type { ShowResult } from '../../generator/admin/show.js';
 import { vmsvc } from '../support/cli.js';
