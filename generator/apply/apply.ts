@@ -117,7 +117,7 @@ export function desiredTree(opts: Pick<ApplyOptions, 'data' | 'prefix' | 'genera
   return { check: result, tree, hash: treeHash(tree) };
 }
 
-/** Exit codes: 1 a program rejected the tree or services failed to start; 2 I/O, or a program failed otherwise. */
+/** Exit codes: 1 a program rejected the tree or services failed to start; 111 I/O, or a program failed otherwise. */
 export function runApply(opts: ApplyOptions, runner: CommandRunner, io: Io): number {
   return guard(io, () => apply(opts, runner, io));
 }
@@ -288,7 +288,7 @@ function start(ctx: Ctx, links: DbLinks): number {
   if (typeof init === 'string') {
     if (compiled.fresh) removeDb(L, hash);
     io.err(`vmsvc: ${init}\nvmsvc: nothing started, current unchanged${compiled.fresh ? `, ${p(db)} removed` : ''}\n`);
-    return EXIT.usage;
+    return EXIT.system;
   }
   journal(ctx, null, [], autostart.length === 0 ? [] : [opts.generator.autostartBundle]);
   const next = afterSwitch(links, hash, null);
@@ -303,7 +303,7 @@ function start(ctx: Ctx, links: DbLinks): number {
     const undo = links.current === null ? 'current removed' : `current points at ${COMPILED_DIR}/${links.current} again`;
     io.err(`vmsvc: nothing started; ${undo}${compiled.fresh ? `, ${p(db)} removed` : ''}\n`);
     if (lexists(L.live)) io.err(`vmsvc: ${p(L.live)} exists after the failed s6-rc-init; check it and remove it before running apply again\n`);
-    return EXIT.usage;
+    return EXIT.system;
   }
   boundary('switched');
   prune(L, keptHashes(next, hash));
@@ -400,7 +400,7 @@ function update(ctx: Ctx, links: DbLinks, from: string, deferred: readonly strin
   if (typeof run === 'string') {
     if (compiled.fresh) removeDb(L, hash);
     io.err(`vmsvc: ${run}\nvmsvc: ${unchanged}\n`);
-    return EXIT.usage;
+    return EXIT.system;
   }
   // What an interrupted run stopped and recovery left to this update counts as up: it is brought up on the new database.
   const listed = upServices(ctx.rc);
@@ -411,7 +411,7 @@ function update(ctx: Ctx, links: DbLinks, from: string, deferred: readonly strin
     // handOver brought back what it stopped.
     clearIntent(L.state);
     io.err(`vmsvc: ${handover}\nvmsvc: ${unchanged}\n`);
-    return EXIT.usage;
+    return EXIT.system;
   }
   writeAtomically(L, L.conversion, conversionFile(plan));
   const r = ctx.runner.run(run.argv);
@@ -446,7 +446,7 @@ function update(ctx: Ctx, links: DbLinks, from: string, deferred: readonly strin
   const back = upChange(ctx.rc, handover);
   if (back) clearIntent(L.state);
   io.err(`vmsvc: ${unchanged}${back ? '' : '; the services stopped for the update did not all come back up (the next apply tries again)'}\n`);
-  return EXIT.usage;
+  return EXIT.system;
 }
 
 /**
@@ -589,7 +589,7 @@ function ensureCompiled(ctx: Ctx, running: string | null): { fresh: boolean } | 
   const compile = withLimits(ctx, [ctx.programs.compile, db, staged], [ctx.size], { stack: true });
   if (typeof compile === 'string') {
     io.err(`vmsvc: ${compile}\nvmsvc: ${still}, current unchanged\n`);
-    return EXIT.usage;
+    return EXIT.system;
   }
   // A database without its source copy is a leftover of a killed run; s6-rc-compile wants a new directory.
   removeDb(L, hash);
@@ -604,7 +604,7 @@ function ensureCompiled(ctx: Ctx, running: string | null): { fresh: boolean } | 
     // Out of space or I/O: a partial copy would stay in the way of every later run.
     removeDb(L, hash);
     fs.rmSync(staged, { recursive: true, force: true });
-    throw new CommandError(`cannot stage the tree to compile in ${p(L.compiled)}: ${p(e instanceof Error ? e.message : String(e))}; ${still}, current unchanged, the partial copy removed`);
+    throw new CommandError(`cannot stage the tree to compile in ${p(L.compiled)}: ${p(e instanceof Error ? e.message : String(e))}; ${still}, current unchanged, the partial copy removed`, EXIT.system);
   }
   passStderr(io, r);
   if (r.code !== 0 || !isDir(db)) {
@@ -617,7 +617,7 @@ function ensureCompiled(ctx: Ctx, running: string | null): { fresh: boolean } | 
     } else fs.rmSync(staged, { recursive: true, force: true });
     failed(io, compile.program, argv, r.code === 0 ? { ...r, stderr: `${r.stderr}(exit 0 but ${db} was not created)\n` } : r);
     io.err(`vmsvc: ${still}, current unchanged, ${p(db)} removed; ${refused ? `the refused tree is in ${p(L.rejected)}` : 'the staged copy removed'}\n`);
-    return refused ? EXIT.failed : EXIT.usage;
+    return refused ? EXIT.failed : EXIT.system;
   }
   fs.renameSync(staged, copy);
   io.out(`vmsvc: compiled ${p(db)}\n`);

@@ -17,7 +17,7 @@ import { checkDataDir, generate } from '../pipeline/index.js';
 import { linksOf } from '../pipeline/plan.js';
 import { checkJson, countLine, formatDiagnostics, formatSkipped, hostLine, linksTable } from '../pipeline/report.js';
 import { checkS6rcSource } from '../s6rc/source-check.js';
-import { CommandError, EXIT, type Io } from '../command/shell.js';
+import { EXIT, UsageError, type Io } from '../command/shell.js';
 
 /** The flags check --host and apply share: the data dir, the s6-rc programs and the KVM probe. */
 type HostArgs = Pick<CheckArgs, 'data' | 's6-rc-compile' | 's6-rc-init' | 's6-rc-update' | 's6-softlimit' | 's6-rc' | 'kvm-probe'>;
@@ -47,6 +47,8 @@ function checkHost(a: HostArgs, options: GeneratorOptions, scandir: string | nul
 export function applyCommand(a: ApplyArgs, io: Io): number {
   nonEmptyPaths({ data: a.data, state: a.state, scandir: a.scandir, live: a.live, 's6-rc-compile': a['s6-rc-compile'], 's6-rc-init': a['s6-rc-init'], 's6-rc-update': a['s6-rc-update'], 's6-rc': a['s6-rc'] });
   const generator = { ...optionsFromFlags(a), livePrefix: a.prefix };
+  // A usage error is said as one (exit 100) before the preflight can find the host unfit (exit 1).
+  const rcTimeoutMs = integer('rc-timeout', a['rc-timeout'], 1, U32_MAX);
   // Before anything else: even the preflight's verdict is no reason to touch a state dir others control.
   refuseUntrustedState(a.state);
   const host = checkHost(a, generator, a.scandir);
@@ -63,7 +65,7 @@ export function applyCommand(a: ApplyArgs, io: Io): number {
     prefix: a.prefix,
     dryRun: a['dry-run'],
     autostart: a.autostart,
-    rcTimeoutMs: integer('rc-timeout', a['rc-timeout'], 1, U32_MAX),
+    rcTimeoutMs,
     generator,
     programs: { compile: a['s6-rc-compile'], init: a['s6-rc-init'], update: a['s6-rc-update'], softlimit: a['s6-softlimit'], rc: a['s6-rc'] },
   }, spawnRunner, io);
@@ -71,7 +73,7 @@ export function applyCommand(a: ApplyArgs, io: Io): number {
 
 export function checkCommand(a: CheckArgs, io: Io): number {
   nonEmptyPaths({ data: a.data });
-  if (a.scandir !== undefined && !a.host) throw new CommandError('check: --scandir is for --host (which looks for the s6-svscan watching it)');
+  if (a.scandir !== undefined && !a.host) throw new UsageError('check: --scandir is for --host (which looks for the s6-svscan watching it)');
   const options = optionsFromFlags(a);
   const { result } = checkDataDir(a.data, options);
   const host = a.host ? checkHost(a, options, a.scandir ?? null) : null;
@@ -104,7 +106,7 @@ export function generateCommand(a: GenerateArgs, io: Io): number {
 
 /** `json`: `{ ok, problems: [{ service, file, reason }] }` on stdout, like check --json, instead of the lines. */
 export function checkS6rcCommand(dirs: string[], livePrefix: string, json: boolean, io: Io): number {
-  if (dirs.includes('')) throw new CommandError('check-s6rc: a source directory must not be empty (it would mean the current directory)');
+  if (dirs.includes('')) throw new UsageError('check-s6rc: a source directory must not be empty (it would mean the current directory)');
   const problems = checkS6rcSource(dirs, { prefix: livePrefix });
   if (json) {
     io.out(`${terminalJson({ ok: problems.length === 0, problems }, 2)}\n`);
