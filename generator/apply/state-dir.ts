@@ -116,7 +116,7 @@ export function readSourceCopy(L: StateLayout, hash: string): FileTree {
 }
 
 /** A directory written by writeEntries, read back; entries bytewise-sorted like render's. */
-export function readTree(root: string): FileTree {
+function readTree(root: string): FileTree {
   const entries: Array<[string, TreeEntry]> = [];
   const walk = (rel: string): void => {
     for (const d of fs.readdirSync(path.join(root, rel), { withFileTypes: true })) {

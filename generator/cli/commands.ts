@@ -3,7 +3,8 @@
  * (fast.ts) and yargs (yargs.ts) both call these, so a command behaves
  * the same whichever parsed it. Exit codes: command/shell.ts.
  */
-import { defaultS6rcPrograms, runApply } from '../apply/apply.js';
+import { runApply } from '../apply/apply.js';
+import { defaultS6rcPrograms } from '../apply/options.js';
 import { spawnRunner } from '../util/command-runner.js';
 import { printable, terminalJson } from '../util/bytes.js';
 import { hasErrors } from '../pipeline/check.js';

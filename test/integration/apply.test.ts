@@ -14,7 +14,8 @@
 import test, { type ExecutionContext } from 'ava';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { desiredTree, runApply, type ApplyOptions } from '../../generator/apply/apply.js';
+import { desiredTree, runApply } from '../../generator/apply/apply.js';
+import type { ApplyOptions } from '../../generator/apply/options.js';
 import type { CommandResult, CommandRunner } from '../../generator/util/command-runner.js';
 import { defaultOptions } from '../../generator/pipeline/options.js';
 import { sameTree } from '../../generator/pipeline/write-tree.js';
