@@ -54,9 +54,9 @@ function readCodeCache() {
 }
 
 /**
- * A missing bundle or a bug: said plainly in one line, and exit 2, never 1
- * (1 means "invalid configuration"). The bundle reports its own bugs the same
- * way (generator/failure.ts); this catches what escapes it or breaks loading
+ * A missing bundle or a bug: said plainly in one line, and exit 111 (vmsvc
+ * could not do its job), never 1 (the thing checked is not fine). The bundle
+ * reports its own bugs the same way (generator/command/shell.ts); this catches what escapes it or breaks loading
  * it. The stack only with VMSVC_DEBUG=1: a user's terminal gets one line.
  */
 function broken(e) {
@@ -70,7 +70,7 @@ function broken(e) {
     const debug = process.env.VMSVC_DEBUG === '1' && e instanceof Error && e.stack !== undefined ? `${e.stack.split('\n').map(shown).join('\n')}\n` : '';
     process.stderr.write(`vmsvc: internal error: ${what} (a bug in vmsvc; VMSVC_DEBUG=1 shows where)\n${debug}`);
   }
-  process.exitCode = 2;
+  process.exitCode = 111;
 }
 
 if (require.main === module) {

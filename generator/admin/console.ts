@@ -45,7 +45,8 @@ import { takeLock } from '../util/pid-lock.js';
  * Exit codes: 0 detached or closed; 1 no console socket (pty console: says how
  * to find the pty, or the socket is a link), console in use by another session
  * (names its pid), a lock or runtime dir vmsvc did not make, or the socket
- * refused the connection; 2 unknown VM or unreadable manifest.
+ * refused the connection, or a manifest vmsvc did not write; 100 an unknown
+ * VM; 111 an unreadable manifest.
  * Takes no `json`: a terminal session has nothing to print as JSON.
  */
 export interface ConsoleArgs {

@@ -10,7 +10,7 @@ import { compareBytes, printable } from '../util/bytes.js';
 import { startLevels } from '../util/provider-graph.js';
 import { linksOfVm, providerGraph, readTree, type Tree } from './tree.js';
 import { json } from './output.js';
-import { CommandError, EXIT, guard, type Io } from '../command/shell.js';
+import { EXIT, UsageError, guard, type Io } from '../command/shell.js';
 
 export type GraphFormat = 'dot' | 'mermaid';
 
@@ -21,8 +21,8 @@ export type GraphFormat = 'dot' | 'mermaid';
  * - `format`: 'dot' (Graphviz) or 'mermaid' (a flowchart).
  * - `json`: print a GraphResult as JSON instead (format is then ignored).
  *
- * Exit codes: 0 printed; 2 the manifest cannot be read or is not one vmsvc
- * writes (a provider cycle included), or an unknown format.
+ * Exit codes: 0 printed; 1 the manifest is not one vmsvc writes (a provider
+ * cycle included); 100 an unknown format; 111 the manifest cannot be read.
  */
 export interface GraphArgs {
   readonly source: string;
@@ -59,7 +59,7 @@ export interface GraphResult {
 export function graph(args: GraphArgs, io: Io): number {
   return guard(io, () => {
     if (!args.json && args.format !== 'dot' && args.format !== 'mermaid') {
-      throw new CommandError(`unknown graph format ${printable(String(args.format))}: use dot or mermaid`);
+      throw new UsageError(`unknown graph format ${printable(String(args.format))}: use dot or mermaid`);
     }
     const g = graphResult(readTree(args.source));
     io.out(args.json ? json(g) : args.format === 'dot' ? toDot(g) : toMermaid(g));

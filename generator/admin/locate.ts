@@ -46,12 +46,12 @@ export function readWhere(state: string): Where | null {
   if (unsafe !== null) throw new CommandError(`the state dir ${printable(state)} is not root's alone (${printable(unsafe)}): its record is not trusted`, EXIT.failed);
   const read = readUntrusted(state, [WHERE_FILE], WHERE_MAX_BYTES);
   if (read.kind === 'missing') return null;
-  if (read.kind === 'refused') throw new CommandError(`cannot read where apply put things: ${printable(read.why)}`);
+  if (read.kind === 'refused') throw new CommandError(`cannot read where apply put things: ${printable(read.why)}`, EXIT.failed);
   const file = path.join(state, WHERE_FILE);
   const unsafeFile = untrustedStat(read.stat, file);
   if (unsafeFile !== null) throw new CommandError(`${printable(file)} is not root's alone (${printable(unsafeFile)}): not trusted`, EXIT.failed);
   const where = parseWhere(read.data.toString('utf8'));
-  if (typeof where === 'string') throw new CommandError(`${printable(file)}: ${printable(where)}`);
+  if (typeof where === 'string') throw new CommandError(`${printable(file)}: ${printable(where)}`, EXIT.failed);
   return where;
 }
 

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { printable } from '../util/bytes.js';
 import { findAnyVm, readTree } from './tree.js';
-import { CommandError, EXIT, guard, type Io } from '../command/shell.js';
+import { CommandError, EXIT, UsageError, guard, type Io } from '../command/shell.js';
 import { openUntrusted } from '../util/untrusted.js';
 import { jsonLines, textLines } from './log-format.js';
 import { LineSplitter, type LineSink } from './log-lines.js';
@@ -39,8 +39,9 @@ import { firstStampedFrom, lastLinesStart, parseSince } from './log-seek.js';
  * the serial console carries whatever the guest writes, and it must not drive
  * the terminal. Exit codes: 0 printed (or followed until interrupted); 1 no
  * log yet (without -f), or the log dir or `current` is not what s6-log
- * writes (a link, a FIFO, too big: the log user may have put it there); 2
- * unknown VM or unreadable manifest.
+ * writes (a link, a FIFO, too big: the log user may have put it there), or
+ * a manifest vmsvc did not write; 100 an unknown VM, a bad -n or --since;
+ * 111 an unreadable manifest.
  */
 export interface LogsArgs {
   readonly source: string;
@@ -61,9 +62,9 @@ export interface LogsOptions {
 
 export function logs(args: LogsArgs, io: Io, opts: LogsOptions = {}): Promise<number> {
   return guard(io, async () => {
-    if (args.lines !== undefined && !(Number.isSafeInteger(args.lines) && args.lines >= 0)) throw new CommandError('-n takes a whole number of lines, 0 or more');
+    if (args.lines !== undefined && !(Number.isSafeInteger(args.lines) && args.lines >= 0)) throw new UsageError('-n takes a whole number of lines, 0 or more');
     const since = args.since === undefined ? null : parseSince(args.since);
-    if (args.since !== undefined && since === null) throw new CommandError(`--since ${printable(args.since)} is not a time vmsvc reads: give ISO 8601, 2026-01-31, 2026-01-31T08:00, 2026-01-31 08:00:00.5, with Z or +01:00 when not in this host's local time`);
+    if (args.since !== undefined && since === null) throw new UsageError(`--since ${printable(args.since)} is not a time vmsvc reads: give ISO 8601, 2026-01-31, 2026-01-31T08:00, 2026-01-31 08:00:00.5, with Z or +01:00 when not in this host's local time`);
     const lastLines = args.lines ?? (args.follow && since === null ? FOLLOW_LINES : null);
     const startAt = (fd: number, size: number): number => {
       const tail = lastLines === null ? 0 : lastLinesStart(fd, size, lastLines);

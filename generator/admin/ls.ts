@@ -86,7 +86,8 @@ export type LsRow = LsVmRow | LsSkippedRow;
 
 /**
  * Exit codes: 0 listed; 1 no live system on the scandir (no VM service of
- * the tree is there); 2 the manifest cannot be read. Other live-state
+ * the tree is there), or a manifest vmsvc did not write; 111 the manifest
+ * cannot be read. Other live-state
  * problems are shown per VM, not failures.
  */
 export function ls(args: LsArgs, io: Io, runner: CommandRunner = spawnRunner): Promise<number> {

@@ -28,8 +28,8 @@ import { SETTING_KEYS, SETTINGS, shownSetting, type SettingFile, type VmSettings
  *
  * Exit codes: 0 shown (an unreadable VMM command line is shown as such; a
  * skipped VM with why, the files at fault and its log dir); 1 the VM's or
- * its logger's `type` is missing or not longrun (an edited tree); 2 no such
- * VM, or the manifest cannot be read.
+ * its logger's `type` is missing or not longrun, or a manifest vmsvc did not
+ * write (an edited tree); 100 no such VM; 111 the manifest cannot be read.
  */
 export interface ShowArgs {
   readonly source: string;
@@ -218,7 +218,7 @@ async function sourceService(tree: Tree, name: string, live: { scandir: string; 
   const dir = path.join(tree.source, name);
   const read = readUntrusted(tree.source, [name, 'type'], TYPE_MAX_BYTES);
   if (read.kind === 'missing') return { name, type: 'missing', dependencies: [], live: null };
-  if (read.kind === 'refused') throw new CommandError(printable(read.why));
+  if (read.kind === 'refused') throw new CommandError(printable(read.why), EXIT.failed);
   const type = read.data.toString('utf8').trim();
   return {
     name,

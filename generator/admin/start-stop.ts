@@ -29,7 +29,7 @@ import { json } from './output.js';
 import * as path from 'node:path';
 import { readUntrusted } from '../util/untrusted.js';
 import { spawnRunner, type CommandResult, type CommandRunner } from '../util/command-runner.js';
-import { CommandError, EXIT, guard, type Io } from '../command/shell.js';
+import { CommandError, EXIT, UsageError, guard, type Io } from '../command/shell.js';
 import { oneshotGroups } from '../s6rc/oneshots-first.js';
 import { upList } from '../s6rc/up-list.js';
 
@@ -51,8 +51,9 @@ export const START_WAVE = 100;
  *   passed through to stderr).
  *
  * Exit codes: 0 done, or nothing to do; 1 s6-rc failed (its exit code is
- * printed) or a VM was skipped when the tree was generated; 2 no name and
- * no --all, an unknown VM or an unreadable manifest.
+ * printed), a VM was skipped when the tree was generated, or a manifest
+ * vmsvc did not write; 100 no name and no --all, or an unknown VM; 111 an
+ * unreadable manifest.
  */
 export interface StartStopArgs {
   readonly source: string;
@@ -75,10 +76,10 @@ export function restart(args: StartStopArgs, io: Io, runner: CommandRunner = spa
   return change('restart', args, io, runner);
 }
 
-/** Names, or --all, not both and not neither: a usage error (exit 2), checked by the CLI before it looks for the live system. */
+/** Names, or --all, not both and not neither: a usage error (exit 100), checked by the CLI before it looks for the live system. */
 export function namesOrAll(action: Action, args: Pick<StartStopArgs, 'names' | 'all'>): void {
-  if (args.all && args.names.length > 0) throw new CommandError(`${action}: name VMs or give --all, not both`);
-  if (!args.all && args.names.length === 0) throw new CommandError(`${action}: name one or more VMs, or give --all`);
+  if (args.all && args.names.length > 0) throw new UsageError(`${action}: name VMs or give --all, not both`);
+  if (!args.all && args.names.length === 0) throw new UsageError(`${action}: name one or more VMs, or give --all`);
 }
 
 /** The VMs named (each once, in the order given), or all of the tree's. */

@@ -13,7 +13,7 @@ import { nameList } from '../s6rc/format.js';
 import type { Link } from '../pipeline/links.js';
 import { MANIFEST_FILE, type Manifest, type ManifestVm } from '../pipeline/plan.js';
 import { clientGraph, findCycles, reachable, startLevels, type ProviderGraph } from '../util/provider-graph.js';
-import { CommandError, EXIT } from '../command/shell.js';
+import { CommandError, EXIT, UsageError } from '../command/shell.js';
 import { listUntrusted, readUntrusted } from '../util/untrusted.js';
 import { isSettingFile, isVmSettings, type SettingFile, type VmSettings } from '../rules/settings.js';
 
@@ -42,25 +42,25 @@ const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every
 
 /**
  * Reads and shape-checks `<source>/vmsvc-manifest.json`. Throws CommandError
- * (exit 2). Manifests from before the VMM backends (an `apiSocket`, no
+ * (exit 1; 111 when it cannot be read). Manifests from before the VMM backends (an `apiSocket`, no
  * `consoleSocket`, no `vmm`) are read as cloud-hypervisor ones whose console
  * socket, if any, would be `<runtimeDir>/console.sock`.
  */
 export function readTree(source: string): Tree {
   const file = path.join(source, MANIFEST_FILE);
   const read = readUntrusted(source, [MANIFEST_FILE], MANIFEST_MAX_BYTES);
-  if (read.kind === 'missing') throw new CommandError(`cannot read ${printable(file)}: no such file: is this a tree vmsvc generated (the --out dir)?`);
-  if (read.kind === 'refused') throw new CommandError(`cannot read the manifest: ${printable(read.why)}`);
+  if (read.kind === 'missing') throw new CommandError(`cannot read ${printable(file)}: no such file: is this a tree vmsvc generated (the --out dir)?`, EXIT.failed);
+  if (read.kind === 'refused') throw new CommandError(`cannot read the manifest: ${printable(read.why)}`, EXIT.failed);
   let parsed: unknown;
   try {
     parsed = JSON.parse(read.data.toString('utf8'));
   } catch (e) {
-    throw new CommandError(`${printable(file)} is not valid JSON: ${printable(e instanceof Error ? e.message : String(e))}`);
+    throw new CommandError(`${printable(file)} is not valid JSON: ${printable(e instanceof Error ? e.message : String(e))}`, EXIT.failed);
   }
   assertManifest(parsed, file);
   const manifest = normalized(parsed);
   const graphProblem = providerGraphProblem(manifest);
-  if (graphProblem !== null) throw new CommandError(`${printable(file)}: ${graphProblem}; no tree vmsvc writes has one, so this one was edited`);
+  if (graphProblem !== null) throw new CommandError(`${printable(file)}: ${graphProblem}; no tree vmsvc writes has one, so this one was edited`, EXIT.failed);
   return { source, manifest };
 }
 
@@ -97,7 +97,7 @@ type ReadManifest = Omit<Manifest, 'vmm' | 'vms' | 'skipped'> & {
 
 function assertManifest(m: unknown, file: string): asserts m is ReadManifest {
   const problem = manifestProblem(m);
-  if (problem !== null) throw new CommandError(`${printable(file)}: ${problem}`);
+  if (problem !== null) throw new CommandError(`${printable(file)}: ${problem}`, EXIT.failed);
 }
 
 /**
@@ -190,7 +190,7 @@ export interface SkippedVmEntry {
 /**
  * The VM called `name`, or the skipped one of that name: show and logs
  * still have something to say about a VM skipped as invalid, whose logs
- * from before it broke are where its log dir was. Unknown: CommandError exit 2.
+ * from before it broke are where its log dir was. Unknown: UsageError (exit 100).
  */
 export function findAnyVm(tree: Tree, name: string, logRoot: string | null): { vm: AdminVm } | { skipped: SkippedVmEntry } {
   const vm = tree.manifest.vms.find((v) => v.name === name);
@@ -201,7 +201,7 @@ export function findAnyVm(tree: Tree, name: string, logRoot: string | null): { v
 }
 
 /**
- * The VM called `name`. Unknown: CommandError exit 2; skipped when the tree
+ * The VM called `name`. Unknown: UsageError (exit 100); skipped when the tree
  * was generated (--keep-going): CommandError exit 1 with the reason.
  */
 export function findVm(tree: Tree, name: string): AdminVm {
@@ -212,7 +212,7 @@ export function findVm(tree: Tree, name: string): AdminVm {
     throw new CommandError(`VM ${printable(name)} is not in ${printable(tree.source)}: it was skipped when the tree was generated (${printable(skipped.reason)})`, EXIT.failed);
   }
   const known = tree.manifest.vms.map((v) => printable(v.name)).join(', ');
-  throw new CommandError(`no VM ${printable(name)} in ${printable(tree.source)} (VMs: ${known === '' ? 'none' : known})`);
+  throw new UsageError(`no VM ${printable(name)} in ${printable(tree.source)} (VMs: ${known === '' ? 'none' : known})`);
 }
 
 /** The VM's links in both roles, as recorded in the manifest. */
@@ -262,9 +262,9 @@ export function readNameList(serviceDir: string, base: string): string[] {
   const service = path.basename(serviceDir);
   const listed = listUntrusted(root, [service, `${base}.d`]);
   if (listed.kind === 'ok') return listed.names.sort(compareBytes);
-  if (listed.kind === 'refused') throw new CommandError(printable(listed.why));
+  if (listed.kind === 'refused') throw new CommandError(printable(listed.why), EXIT.failed);
   const read = readUntrusted(root, [service, base], NAME_LIST_MAX_BYTES);
   if (read.kind === 'missing') return [];
-  if (read.kind === 'refused') throw new CommandError(printable(read.why));
+  if (read.kind === 'refused') throw new CommandError(printable(read.why), EXIT.failed);
   return nameList(read.data).names.sort(compareBytes);
 }

@@ -1,6 +1,6 @@
 /**
  * Which compiled databases `vmsvc apply` keeps. Pure: names in, names out;
- * apply.ts does the renames and removals.
+ * state-dir.ts does the renames and removals.
  *
  * Layout of the state directory:
  *

@@ -1,7 +1,7 @@
 /**
  * The s6-rc calls apply makes on the live system (`-a list`, `-u listall`, `-u change`,
  * `-d change`) and how a failed program is reported: shared by the run
- * itself (apply.ts), the recovery of an interrupted one (recover.ts) and the
+ * itself (first-start.ts, live-update.ts), the recovery of an interrupted one (recover.ts) and the
  * repair of s6rc-fdholder's pipes (pipe-repair.ts).
  *
  * Every transition carries `-t`: s6-rc otherwise waits without end for a
@@ -14,6 +14,7 @@ import { showArgv, type CommandResult, type CommandRunner } from '../util/comman
 import type { Io } from '../command/shell.js';
 import { oneshotGroups } from '../s6rc/oneshots-first.js';
 import { upList } from '../s6rc/up-list.js';
+import { fail, ok, type Result } from '../util/result.js';
 
 /** s6-rc on one live directory. */
 export interface LiveRc {
@@ -61,11 +62,11 @@ function change(s: LiveRc, way: '-u' | '-d', names: readonly string[]): boolean 
 }
 
 /** The atomic services s6-rc says are up (`s6-rc -a list`), or why it could not tell. */
-export function upServices(s: LiveRc): Set<string> | string {
+export function upServices(s: LiveRc): Result<Set<string>> {
   const listed = upList(s.runner, s.rc, s.live, false);
-  if (listed.ok) return listed.up;
+  if (listed.ok) return ok(listed.up);
   passStderr(s.io, listed.result);
-  return `cannot tell which services are up: ${showArgv(listed.argv)} failed (exit ${listed.result.code})`;
+  return fail(`cannot tell which services are up: ${showArgv(listed.argv)} failed (exit ${listed.result.code})`);
 }
 
 /** `program`: the s6-rc program and its arguments; `argv`: what was run (maybe through s6-softlimit). */

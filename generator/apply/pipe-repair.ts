@@ -27,6 +27,7 @@ import type { FileTree } from '../util/file-tree.js';
 import { lexists } from '../util/fs-probe.js';
 import { servicesOf } from '../s6rc/conversion.js';
 import { nameList } from '../s6rc/format.js';
+import { fail, ok, type Result } from '../util/result.js';
 import { downChange, passStderr, upChange, upServices, type LiveRc } from './live-rc.js';
 
 /** s6-rc's fd holder service (S6RC_FDHOLDER). */
@@ -87,38 +88,39 @@ export interface PipeRepair {
  * repaired (none when the holder is down: s6-rc refills it whole when it
  * starts it), or why it could not look or repair.
  */
-export function repairPipes(x: PipeRepair): string[] | string {
+export function repairPipes(x: PipeRepair): Result<string[]> {
   const { rc } = x;
   const socket = path.join(rc.live, 'servicedirs', FDHOLDER, 's');
   // No socket: the holder never ran since s6-rc-init made the live directory.
-  if (!lexists(socket) || x.pipelines.length === 0) return [];
-  const up = upServices(rc);
-  if (typeof up === 'string') return up;
-  if (!up.has(FDHOLDER)) return [];
+  if (!lexists(socket) || x.pipelines.length === 0) return ok([]);
+  const listedUp = upServices(rc);
+  if (!listedUp.ok) return listedUp;
+  const up = listedUp.value;
+  if (!up.has(FDHOLDER)) return ok([]);
   const listArgv = [x.programs.list, '-t', String(rc.timeoutMs), socket];
   const listed = rc.runner.run(listArgv);
   if (listed.code !== 0) {
     passStderr(rc.io, listed);
-    return `cannot list the pipes ${FDHOLDER} holds: ${showArgv(listArgv)} failed (exit ${listed.code})`;
+    return fail(`cannot list the pipes ${FDHOLDER} holds: ${showArgv(listArgv)} failed (exit ${listed.code})`);
   }
   const held = new Set(listed.stdout.split('\n').filter((l) => l !== ''));
   const broken = brokenPipelines(x.pipelines, held);
-  if (broken.length === 0) return [];
+  if (broken.length === 0) return ok([]);
   // Running ends hold the old pipe: a new one would cut them off from each other.
   const running = sortedBytewise(broken.flatMap((p) => [p.consumer, ...p.producers]).filter((n) => up.has(n)));
-  if (!downChange(rc, running)) return `cannot stop ${running.map(printable).join(', ')} to give their pipeline a new pipe`;
+  if (!downChange(rc, running)) return fail(`cannot stop ${running.map(printable).join(', ')} to give their pipeline a new pipe`);
   for (const p of broken) {
-    const why = storeNewPipe(rc.runner, x.programs, socket, rc.timeoutMs, p.consumer, held);
-    if (why !== null) return why;
+    const stored = storeNewPipe(rc.runner, x.programs, socket, rc.timeoutMs, p.consumer, held);
+    if (!stored.ok) return stored;
   }
   const now = upServices(rc);
-  if (typeof now === 'string') return now;
-  if (!upChange(rc, sortedBytewise([...up].filter((n) => !now.has(n))))) return `the pipelines given a new pipe did not all come back up`;
-  return broken.map((p) => p.consumer);
+  if (!now.ok) return now;
+  if (!upChange(rc, sortedBytewise([...up].filter((n) => !now.value.has(n))))) return fail('the pipelines given a new pipe did not all come back up');
+  return ok(broken.map((p) => p.consumer));
 }
 
 /** Deletes the end still held, if any, then stores both ends of a new pipe under the consumer's names. */
-function storeNewPipe(runner: CommandRunner, programs: PipePrograms, socket: string, timeoutMs: number, consumer: string, held: ReadonlySet<string>): string | null {
+function storeNewPipe(runner: CommandRunner, programs: PipePrograms, socket: string, timeoutMs: number, consumer: string, held: ReadonlySet<string>): Result<void> {
   const [r, w] = pipeIds(consumer);
   const t = String(timeoutMs);
   const steps = [
@@ -128,7 +130,7 @@ function storeNewPipe(runner: CommandRunner, programs: PipePrograms, socket: str
   ];
   for (const argv of steps) {
     const done = runner.run(argv);
-    if (done.code !== 0) return `cannot give ${printable(consumer)} a new pipe in ${FDHOLDER}: ${showArgv(argv)} failed (exit ${done.code}): ${printable(done.stderr.trim())}`;
+    if (done.code !== 0) return fail(`cannot give ${printable(consumer)} a new pipe in ${FDHOLDER}: ${showArgv(argv)} failed (exit ${done.code}): ${printable(done.stderr.trim())}`);
   }
-  return null;
+  return ok(undefined);
 }

@@ -17,6 +17,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { errnoCode, errnoOf } from '../util/errno.js';
+import { fail, ok, type Result } from '../util/result.js';
 import { untrustedPath } from '../util/trusted-path.js';
 
 /** A base dir (--runtime-dir, --log-dir) and, by VM name, the uid its dir must have; a name it lacks is no VM's now. */
@@ -26,9 +27,8 @@ export interface OwnedDirs {
   readonly ownerOf: (name: string) => number | null | undefined;
 }
 
-export type ReclaimResult = { readonly reclaimed: readonly string[] } | { readonly error: string };
-
-export function reclaimDirs(all: readonly OwnedDirs[]): ReclaimResult {
+/** The dirs taken back, or why the dirs of a base were not looked at. */
+export function reclaimDirs(all: readonly OwnedDirs[]): Result<string[]> {
   const reclaimed: string[] = [];
   for (const { base, ownerOf } of all) {
     let names: string[];
@@ -36,10 +36,10 @@ export function reclaimDirs(all: readonly OwnedDirs[]): ReclaimResult {
       names = fs.readdirSync(base);
     } catch (e) {
       if (errnoOf(e) === 'ENOENT') continue;
-      return { error: `cannot list ${base} (${errnoCode(e)})` };
+      return fail(`cannot list ${base} (${errnoCode(e)})`);
     }
     const why = untrustedPath(base);
-    if (why !== null) return { error: `${why}: its VMs' dirs are not taken back` };
+    if (why !== null) return fail(`${why}: its VMs' dirs are not taken back`);
     // Dot entries are root's own (crosvm's sandbox root), never a VM's.
     for (const name of names.filter((n) => !n.startsWith('.')).sort()) {
       const dir = path.join(base, name);
@@ -54,5 +54,5 @@ export function reclaimDirs(all: readonly OwnedDirs[]): ReclaimResult {
       reclaimed.push(dir);
     }
   }
-  return { reclaimed };
+  return ok(reclaimed);
 }

@@ -38,7 +38,7 @@ export function pendingRecovery(L: StateLayout, desired: FileTree): Recovery | n
   const read = readIntent(L.state);
   if (read.kind === 'none') return null;
   if (read.kind === 'refused') {
-    throw new CommandError(`${printable(read.why)}; move it away if no vmsvc apply wrote it (it says what an interrupted apply left to bring back up)`);
+    throw new CommandError(`${printable(read.why)}; move it away if no vmsvc apply wrote it (it says what an interrupted apply left to bring back up)`, EXIT.failed);
   }
   const { intent } = read;
   const live = liveDb(L);

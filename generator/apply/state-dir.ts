@@ -13,7 +13,7 @@ import type { FileTree, TreeEntry } from '../pipeline/render.js';
 import { takeLock } from '../util/pid-lock.js';
 import { errnoOf } from '../util/errno.js';
 import { tempSuffix } from '../util/temp-name.js';
-import { CommandError } from '../command/shell.js';
+import { CommandError, EXIT } from '../command/shell.js';
 import { untrustedPath } from '../util/trusted-path.js';
 
 const p = printable;
@@ -65,10 +65,10 @@ export function readDbLink(link: string): string | null {
     target = fs.readlinkSync(link);
   } catch (e) {
     if (errnoOf(e) === 'ENOENT') return null;
-    throw new CommandError(`${p(link)} is not a symbolic link vmsvc made; move it away`);
+    throw new CommandError(`${p(link)} is not a symbolic link vmsvc made; move it away`, EXIT.failed);
   }
   const hash = hashOfTarget(target);
-  if (hash === null) throw new CommandError(`${p(link)} points at ${p(target)}, not at a database in ${COMPILED_DIR}/; move it away`);
+  if (hash === null) throw new CommandError(`${p(link)} points at ${p(target)}, not at a database in ${COMPILED_DIR}/; move it away`, EXIT.failed);
   return hash;
 }
 
@@ -83,7 +83,7 @@ export function liveDb(L: StateLayout): string | null {
   try {
     real = fs.realpathSync(path.join(L.live, 'compiled'));
   } catch (e) {
-    throw new CommandError(`cannot tell which database ${p(L.live)} runs: ${p(e instanceof Error ? e.message : String(e))}`);
+    throw new CommandError(`cannot tell which database ${p(L.live)} runs: ${p(e instanceof Error ? e.message : String(e))}`, EXIT.system);
   }
   let compiledDir: string | null = null;
   try {
@@ -93,7 +93,7 @@ export function liveDb(L: StateLayout): string | null {
   }
   const hash = path.basename(real);
   if (compiledDir === null || path.dirname(real) !== compiledDir || !isHash(hash)) {
-    throw new CommandError(`${p(L.live)} runs ${p(real)}, which is not a database vmsvc compiled in ${p(L.compiled)}; use another --state or live directory`);
+    throw new CommandError(`${p(L.live)} runs ${p(real)}, which is not a database vmsvc compiled in ${p(L.compiled)}; use another --state or live directory`, EXIT.failed);
   }
   return hash;
 }
@@ -110,7 +110,7 @@ export function runsSafely(L: StateLayout): string | null {
 export function readSourceCopy(L: StateLayout, hash: string): FileTree {
   const copy = `${dbPath(L, hash)}${SOURCE_SUFFIX}`;
   if (!isDir(copy)) {
-    throw new CommandError(`${p(copy)} is missing: it is the source of the database ${p(L.live)} runs, and without it vmsvc cannot tell which services changed`);
+    throw new CommandError(`${p(copy)} is missing: it is the source of the database ${p(L.live)} runs, and without it vmsvc cannot tell which services changed`, EXIT.failed);
   }
   return readFileTree(copy);
 }
@@ -228,7 +228,7 @@ function readdirOrEmpty(dir: string): string[] {
 export function refuseUntrustedState(state: string): void {
   process.umask(0o022);
   const unsafe = untrustedPath(state);
-  if (unsafe !== null) throw new CommandError(`the state dir ${p(state)} is not root's alone (${p(unsafe)}); apply writes what start and stop run as root there`);
+  if (unsafe !== null) throw new CommandError(`the state dir ${p(state)} is not root's alone (${p(unsafe)}); apply writes what start and stop run as root there`, EXIT.failed);
 }
 
 /** One apply per state directory; a lock whose owner died is taken over. */
@@ -241,16 +241,16 @@ export function withLock<T>(L: StateLayout, fn: () => T): T {
   } catch (e) {
     // A full or failing state dir: nothing has been done yet, and the message says where.
     if (errnoOf(e) === undefined) throw e;
-    throw new CommandError(`cannot take the lock ${p(L.lock)}: ${p(e instanceof Error ? e.message : String(e))}; nothing changed`);
+    throw new CommandError(`cannot take the lock ${p(L.lock)}: ${p(e instanceof Error ? e.message : String(e))}; nothing changed`, EXIT.system);
   }
   if (!taken.ok && 'refused' in taken) {
     throw new CommandError(taken.at === 'dir'
       ? `cannot take the lock ${p(L.lock)}: ${p(taken.refused)}`
-      : `${p(taken.refused)}: not a lock vmsvc wrote; remove it if no vmsvc apply is using ${p(L.state)}`);
+      : `${p(taken.refused)}: not a lock vmsvc wrote; remove it if no vmsvc apply is using ${p(L.state)}`, EXIT.failed);
   }
   if (!taken.ok) {
     const who = taken.holder === null ? 'another vmsvc apply' : `another vmsvc apply (pid ${taken.holder})`;
-    throw new CommandError(`${who} is using ${p(L.state)}; run again when it has finished`);
+    throw new CommandError(`${who} is using ${p(L.state)}; run again when it has finished`, EXIT.system);
   }
   try {
     return fn();

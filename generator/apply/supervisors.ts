@@ -40,6 +40,7 @@ import { errnoOf } from '../util/errno.js';
 import { printable } from '../util/bytes.js';
 import { sleepSync } from '../util/sleep.js';
 import { lexists } from '../util/fs-probe.js';
+import { fail, ok, type Result } from '../util/result.js';
 
 /** Where s6-rc's live directory and the scan directory its longruns are linked into are. */
 export interface Supervision {
@@ -64,25 +65,27 @@ export function downLongruns(live: string, up: ReadonlySet<string>): string[] {
  * Unlinks `names` from the scan directory and waits until their supervisors
  * have exited. On failure puts the links back and says why.
  */
-export function unsupervise(s: Supervision, names: readonly string[]): string | null {
-  if (names.length === 0) return null;
+export function unsupervise(s: Supervision, names: readonly string[]): Result<void> {
+  if (names.length === 0) return ok(undefined);
   for (const name of names) fs.rmSync(linkOf(s, name), { force: true });
-  const why = svscanctl(s, '-an') ?? waitFor(s, names, false);
-  if (why === null) return null;
+  const scanned = svscanctl(s, '-an');
+  const gone = scanned.ok ? waitFor(s, names, false) : scanned;
+  if (gone.ok) return gone;
   const back = relink(s);
-  return back === null ? why : `${why}; then ${back}`;
+  return back.ok ? gone : fail(`${gone.error}; then ${back.error}`);
 }
 
 /**
  * Links every longrun of the live database that has no link in the scan
  * directory (taken out by `unsupervise`, or left out by a killed run) and
- * waits until its supervisor listens. Null when all are supervised.
+ * waits until its supervisor listens.
  */
-export function relink(s: Supervision): string | null {
+export function relink(s: Supervision): Result<void> {
   const missing = liveLongruns(s.live).filter((name) => !lexists(linkOf(s, name)));
-  if (missing.length === 0) return null;
+  if (missing.length === 0) return ok(undefined);
   for (const name of missing) fs.symlinkSync(path.join(s.live, 'servicedirs', name), linkOf(s, name));
-  return svscanctl(s, '-a') ?? waitFor(s, missing, true);
+  const scanned = svscanctl(s, '-a');
+  return scanned.ok ? waitFor(s, missing, true) : scanned;
 }
 
 /**
@@ -99,22 +102,23 @@ export function relink(s: Supervision): string | null {
  * the link would stop a service that should run.
  * Returns the names removed, or why s6-svscanctl failed.
  */
-export function dropDangling(s: Supervision, live: ReadonlySet<string>): string[] | string {
+export function dropDangling(s: Supervision, live: ReadonlySet<string>): Result<string[]> {
   const inLive = `${path.join(s.live, 'servicedirs')}/`;
   let names: string[];
   try {
     names = fs.readdirSync(s.scandir).filter((n) => !n.startsWith('.')).sort();
   } catch (e) {
-    if (errnoOf(e) === 'ENOENT') return [];
+    if (errnoOf(e) === 'ENOENT') return ok([]);
     throw e;
   }
   const dangling = names.filter((n) => {
     const target = linkTarget(path.join(s.scandir, n));
     return target?.startsWith(inLive) === true && !live.has(target.slice(inLive.length)) && !fs.existsSync(path.join(s.scandir, n));
   });
-  if (dangling.length === 0) return [];
+  if (dangling.length === 0) return ok([]);
   for (const name of dangling) fs.rmSync(path.join(s.scandir, name), { force: true });
-  return svscanctl(s, '-an') ?? dangling;
+  const scanned = svscanctl(s, '-an');
+  return scanned.ok ? ok(dangling) : scanned;
 }
 
 /** A symbolic link's target; null for anything else. */
@@ -140,27 +144,27 @@ function linkOf(s: Supervision, name: string): string {
   return path.join(s.scandir, `${s.prefix}${name}`);
 }
 
-function svscanctl(s: Supervision, flags: string): string | null {
+function svscanctl(s: Supervision, flags: string): Result<void> {
   const argv = [s.svscanctl, flags, s.scandir];
   const r = s.runner.run(argv);
-  if (r.code === 0) return null;
-  return `${showArgv(argv)} failed (exit ${r.code})${r.stderr === '' ? '' : `: ${printable(r.stderr.trim())}`}`;
+  if (r.code === 0) return ok(undefined);
+  return fail(`${showArgv(argv)} failed (exit ${r.code})${r.stderr === '' ? '' : `: ${printable(r.stderr.trim())}`}`);
 }
 
 /** Polls until each service's supervisor listens (`listening`) or is gone; names the ones that did not get there in time. */
-function waitFor(s: Supervision, names: readonly string[], listening: boolean): string | null {
+function waitFor(s: Supervision, names: readonly string[], listening: boolean): Result<void> {
   const deadline = Date.now() + SUPERVISOR_WAIT_MS;
   let pending = [...names];
   for (;;) {
     pending = pending.filter((name) => supervised(path.join(s.live, 'servicedirs', name)) !== listening);
-    if (pending.length === 0) return null;
+    if (pending.length === 0) return ok(undefined);
     if (Date.now() >= deadline) break;
     sleepSync(POLL_MS);
   }
   const shown = pending.slice(0, 5).map(printable).join(', ') + (pending.length > 5 ? `, and ${pending.length - 5} more` : '');
-  return listening
+  return fail(listening
     ? `s6-svscan on ${printable(s.scandir)} started no supervisor for ${shown} within ${SUPERVISOR_WAIT_MS / 1000} s`
-    : `the supervisors of ${shown} did not exit within ${SUPERVISOR_WAIT_MS / 1000} s of s6-svscanctl -an`;
+    : `the supervisors of ${shown} did not exit within ${SUPERVISOR_WAIT_MS / 1000} s of s6-svscanctl -an`);
 }
 
 /**

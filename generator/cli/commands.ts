@@ -6,6 +6,7 @@
 import { runApply } from '../apply/apply.js';
 import { APPLY_PROGRAMS } from '../apply/programs.js';
 import { programPaths } from '../util/programs.js';
+import { defaultS6rcPrograms } from '../apply/programs.js';
 import { spawnRunner } from '../util/command-runner.js';
 import { printable, terminalJson } from '../util/bytes.js';
 import { hasErrors } from '../pipeline/check.js';
@@ -19,7 +20,7 @@ import { checkDataDir, generate } from '../pipeline/index.js';
 import { linksOf } from '../pipeline/plan.js';
 import { checkJson, countLine, formatDiagnostics, formatSkipped, hostLine, linksTable } from '../pipeline/report.js';
 import { checkS6rcSource } from '../s6rc/source-check.js';
-import { CommandError, EXIT, type Io } from '../command/shell.js';
+import { EXIT, UsageError, type Io } from '../command/shell.js';
 import { plural } from '../util/plural.js';
 
 type ApplyProgramFlag = (typeof APPLY_PROGRAMS)[keyof typeof APPLY_PROGRAMS]['flag'];
@@ -49,6 +50,8 @@ function checkHost(a: HostArgs, options: GeneratorOptions, scandir: string | nul
 export function applyCommand(a: ApplyArgs, io: Io): number {
   nonEmptyPaths({ data: a.data, state: a.state, scandir: a.scandir, live: a.live, ...Object.fromEntries(Object.values(APPLY_PROGRAMS).map((p) => [p.flag, a[p.flag]])) });
   const generator = { ...optionsFromFlags(a), livePrefix: a.prefix };
+  // A usage error is said as one (exit 100) before the preflight can find the host unfit (exit 1).
+  const rcTimeoutMs = integer('rc-timeout', a['rc-timeout'], 1, U32_MAX);
   // Before anything else: even the preflight's verdict is no reason to touch a state dir others control.
   refuseUntrustedState(a.state);
   const host = checkHost(a, generator, a.scandir);
@@ -65,7 +68,7 @@ export function applyCommand(a: ApplyArgs, io: Io): number {
     prefix: a.prefix,
     dryRun: a['dry-run'],
     autostart: a.autostart,
-    rcTimeoutMs: integer('rc-timeout', a['rc-timeout'], 1, U32_MAX),
+    rcTimeoutMs,
     generator,
     programs: programPaths(APPLY_PROGRAMS, (p) => a[p.flag]),
   }, spawnRunner, io);
@@ -73,7 +76,7 @@ export function applyCommand(a: ApplyArgs, io: Io): number {
 
 export function checkCommand(a: CheckArgs, io: Io): number {
   nonEmptyPaths({ data: a.data });
-  if (a.scandir !== undefined && !a.host) throw new CommandError('check: --scandir is for --host (which looks for the s6-svscan watching it)');
+  if (a.scandir !== undefined && !a.host) throw new UsageError('check: --scandir is for --host (which looks for the s6-svscan watching it)');
   const options = optionsFromFlags(a);
   const { result } = checkDataDir(a.data, options);
   const host = a.host ? checkHost(a, options, a.scandir ?? null) : null;
@@ -106,7 +109,7 @@ export function generateCommand(a: GenerateArgs, io: Io): number {
 
 /** `json`: `{ ok, problems: [{ service, file, reason }] }` on stdout, like check --json, instead of the lines. */
 export function checkS6rcCommand(dirs: string[], livePrefix: string, json: boolean, io: Io): number {
-  if (dirs.includes('')) throw new CommandError('check-s6rc: a source directory must not be empty (it would mean the current directory)');
+  if (dirs.includes('')) throw new UsageError('check-s6rc: a source directory must not be empty (it would mean the current directory)');
   const problems = checkS6rcSource(dirs, { prefix: livePrefix });
   if (json) {
     io.out(`${terminalJson({ ok: problems.length === 0, problems }, 2)}\n`);

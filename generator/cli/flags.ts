@@ -1,11 +1,11 @@
 /**
  * Turns command-line flags into GeneratorOptions, refusing values that could not
  * be written into a script or passed to s6-rc exactly. A refusal is a usage
- * error (exit 2), reported with the flag's name.
+ * error (exit 100), reported with the flag's name.
  */
 import * as path from 'node:path';
 import { CONTROL_CHAR, printable } from '../util/bytes.js';
-import { CommandError } from '../command/shell.js';
+import { CommandError, EXIT, UsageError } from '../command/shell.js';
 import { defaultOptions, SERVICE_PROGRAMS, STOP_TIMEOUT_LIMIT_MS, type Admission, type GeneratorOptions } from '../pipeline/options.js';
 import { APPLY_PROGRAMS } from '../apply/programs.js';
 import { programPaths, type ProgramTable } from '../util/programs.js';
@@ -186,7 +186,7 @@ export const adminFlags = {
  */
 export function nonEmptyPaths(flags: Readonly<Record<string, string | undefined>>): void {
   for (const [flag, value] of Object.entries(flags)) {
-    if (value === '') throw new CommandError(`--${flag} must not be empty (an empty path would mean the current directory)`);
+    if (value === '') throw new UsageError(`--${flag} must not be empty (an empty path would mean the current directory)`);
   }
 }
 
@@ -204,24 +204,24 @@ const MAX_CPUS = 255;
 
 export function optionsFromFlags(f: OptionFlags, host: HostCapacity = readHostCapacity()): GeneratorOptions {
   const o = flagOptions(f, host);
-  if (o.bundle === o.autostartBundle) throw new CommandError(`--autostart-bundle and --bundle are both "${printable(o.bundle)}": they must be two bundles`);
+  if (o.bundle === o.autostartBundle) throw new UsageError(`--autostart-bundle and --bundle are both "${printable(o.bundle)}": they must be two bundles`);
   // The global values are every VM's defaults, so they must pass the same bounds as a VM's files.
-  if ((memoryBytes(o.memory) ?? 0) > (memoryBytes(o.maxMemory) ?? 0)) throw new CommandError(`--memory ${o.memory} is more than --max-memory ${o.maxMemory}`);
-  if (o.cpus > o.maxCpus) throw new CommandError(`--cpus ${o.cpus} is more than --max-cpus ${o.maxCpus}`);
+  if ((memoryBytes(o.memory) ?? 0) > (memoryBytes(o.maxMemory) ?? 0)) throw new UsageError(`--memory ${o.memory} is more than --max-memory ${o.maxMemory}`);
+  if (o.cpus > o.maxCpus) throw new UsageError(`--cpus ${o.cpus} is more than --max-cpus ${o.maxCpus}`);
   if ((o.vmmUser.kind === 'per-vm' || o.logUser.kind === 'per-vm') && vmsInRange(o.idRange) < o.maxVms) {
-    throw new CommandError(`--id-count ${o.idRange.count} has room for ${vmsInRange(o.idRange)} VMs (two ids each), fewer than --max-vms ${o.maxVms}`);
+    throw new UsageError(`--id-count ${o.idRange.count} has room for ${vmsInRange(o.idRange)} VMs (two ids each), fewer than --max-vms ${o.maxVms}`);
   }
-  if (o.stopTimeoutMs > o.maxStopTimeoutMs) throw new CommandError(`--stop-timeout ${o.stopTimeoutMs} is more than --max-stop-timeout ${o.maxStopTimeoutMs}`);
-  if (o.cpuWeight > o.maxCpuWeight) throw new CommandError(`--cpu-weight ${o.cpuWeight} is more than --max-cpu-weight ${o.maxCpuWeight}`);
-  if (o.pidsMax > o.maxPids) throw new CommandError(`--pids-max ${o.pidsMax} is more than --max-pids ${o.maxPids}`);
-  if (swapBytes(o.swapMax) > swapBytes(o.maxSwap)) throw new CommandError(`--swap-max ${o.swapMax} is more than --max-swap ${o.maxSwap}`);
+  if (o.stopTimeoutMs > o.maxStopTimeoutMs) throw new UsageError(`--stop-timeout ${o.stopTimeoutMs} is more than --max-stop-timeout ${o.maxStopTimeoutMs}`);
+  if (o.cpuWeight > o.maxCpuWeight) throw new UsageError(`--cpu-weight ${o.cpuWeight} is more than --max-cpu-weight ${o.maxCpuWeight}`);
+  if (o.pidsMax > o.maxPids) throw new UsageError(`--pids-max ${o.pidsMax} is more than --max-pids ${o.maxPids}`);
+  if (swapBytes(o.swapMax) > swapBytes(o.maxSwap)) throw new UsageError(`--swap-max ${o.swapMax} is more than --max-swap ${o.maxSwap}`);
   return o;
 }
 
 function flagOptions(f: OptionFlags, host: HostCapacity): GeneratorOptions {
   nonEmptyPaths({ templates: f.templates });
   const vmm = VMMS.find((v) => v === f.vmm);
-  if (vmm === undefined) throw new CommandError(`--vmm must be one of ${VMMS.join(', ')}`);
+  if (vmm === undefined) throw new UsageError(`--vmm must be one of ${VMMS.join(', ')}`);
   const accel = oneOf('accel', f.accel, ACCELS);
   const overhead = f['vmm-memory-overhead'] === 'auto' ? autoOverheadBytes(vmm, accel) : sizeBytes('vmm-memory-overhead', f['vmm-memory-overhead']);
   return {
@@ -297,7 +297,7 @@ function autoOverheadBytes(vmm: Vmm, accel: Accel): number {
 
 function admission(memory: string, overcommit: number, host: HostCapacity): Admission {
   const fromHost = memory === 'auto';
-  if (fromHost && host.memoryBytes === null) throw new CommandError('--autostart-memory auto: /proc/meminfo says no MemTotal here; give --autostart-memory a size');
+  if (fromHost && host.memoryBytes === null) throw new CommandError('--autostart-memory auto: /proc/meminfo says no MemTotal here; give --autostart-memory a size', EXIT.system);
   const memoryBytes = fromHost ? autostartShare(host.memoryBytes ?? 0) : sizeBytes('autostart-memory', memory);
   return {
     memoryBytes,
@@ -331,41 +331,41 @@ function kvmGroup(value: string): number | null {
   if (/^[0-9]+$/.test(value)) return integer('kvm-group', Number(value), 1, U32_MAX - 1);
   matching('kvm-group', value, USER_NAME, 'a group name, a number or none');
   const gid = groupId(value);
-  if (gid === null && value !== KVM_GROUP) throw new CommandError(`--kvm-group: the host has no group "${value}" (/etc/group)`);
+  if (gid === null && value !== KVM_GROUP) throw new UsageError(`--kvm-group: the host has no group "${value}" (/etc/group)`);
   return gid;
 }
 
 function plain(flag: string, value: string): string {
-  if (CONTROL_CHAR.test(value)) throw new CommandError(`--${flag} must not contain control characters`);
+  if (CONTROL_CHAR.test(value)) throw new UsageError(`--${flag} must not contain control characters`);
   return value;
 }
 
 function program(flag: string, value: string): string {
-  if (plain(flag, value) === '') throw new CommandError(`--${flag} must not be empty`);
+  if (plain(flag, value) === '') throw new UsageError(`--${flag} must not be empty`);
   return value;
 }
 
 function absolute(flag: string, value: string, forbidden: RegExp | null): string {
   plain(flag, value);
-  if (!path.isAbsolute(value)) throw new CommandError(`--${flag} must be an absolute path, got "${printable(value)}"`);
-  if (forbidden?.test(value) === true) throw new CommandError(`--${flag} "${printable(value)}" contains a character that cannot be used there`);
+  if (!path.isAbsolute(value)) throw new UsageError(`--${flag} must be an absolute path, got "${printable(value)}"`);
+  if (forbidden?.test(value) === true) throw new UsageError(`--${flag} "${printable(value)}" contains a character that cannot be used there`);
   return value.length > 1 ? value.replace(/\/+$/, '') : value;
 }
 
 function oneOf<T extends string>(flag: string, value: string, choices: readonly T[]): T {
   const found = choices.find((c) => c === value);
-  if (found === undefined) throw new CommandError(`--${flag} must be one of ${choices.join(', ')}, got ${JSON.stringify(value)}`);
+  if (found === undefined) throw new UsageError(`--${flag} must be one of ${choices.join(', ')}, got ${JSON.stringify(value)}`);
   return found;
 }
 
 function matching(flag: string, value: string, re: RegExp, what: string): string {
-  if (!re.test(value)) throw new CommandError(`--${flag} must be ${what}, got "${printable(value)}"`);
+  if (!re.test(value)) throw new UsageError(`--${flag} must be ${what}, got "${printable(value)}"`);
   return value;
 }
 
 export function integer(flag: string, value: number, min: number, max: number): number {
   if (!Number.isInteger(value) || value < min || value > max) {
-    throw new CommandError(`--${flag} must be a whole number from ${min} to ${max}, got ${value}`);
+    throw new UsageError(`--${flag} must be a whole number from ${min} to ${max}, got ${value}`);
   }
   return value;
 }
@@ -373,9 +373,9 @@ export function integer(flag: string, value: number, min: number, max: number): 
 /** A bundle shares the namespace with the vm-* and vmnet-* services and s6-rc's reserved names. */
 function bundleName(flag: string, value: string): string {
   plain(flag, value);
-  if (value === '' || value.includes('/') || value.startsWith('.')) throw new CommandError(`--${flag} must be a non-empty name without / that does not start with .`);
+  if (value === '' || value.includes('/') || value.startsWith('.')) throw new UsageError(`--${flag} must be a non-empty name without / that does not start with .`);
   if (value.startsWith('vm-') || value.startsWith('vmnet-') || value.startsWith('s6rc-') || value.startsWith('s6-rc-')) {
-    throw new CommandError(`--${flag} "${printable(value)}" would collide with VM services (vm-*), link services (vmnet-*) or s6-rc's reserved names`);
+    throw new UsageError(`--${flag} "${printable(value)}" would collide with VM services (vm-*), link services (vmnet-*) or s6-rc's reserved names`);
   }
   return value;
 }

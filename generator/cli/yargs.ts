@@ -5,7 +5,7 @@
 import yargs, { type Argv } from 'yargs';
 import { EXIT, guard, type Io } from '../command/shell.js';
 import { applyCommand, checkCommand, checkS6rcCommand, generateCommand } from './commands.js';
-import { commandDocs, TOP_DOCS } from './docs.js';
+import { commandDocs, exitCodes, TOP_DOCS } from './docs.js';
 import { adminFlags, applyFlags, checkFlags, generateFlags, locationFlags, nonEmptyPaths, optionFlags } from './flags.js';
 import { liveOf, locate, scandirOf, type LocateFlags, type Located } from '../admin/locate.js';
 import { printable } from '../util/bytes.js';
@@ -111,7 +111,7 @@ export async function runWithYargs(argv: readonly string[], io: Io): Promise<num
     (a) => runAdmin(a, (at) => logs({ source: at.source, logDir: at.logDir, name: a.name, follow: a.follow, json: a.json, lines: a.lines, since: a.since }, io)))
     .demandCommand(1, 'name a command')
     .strict()
-    .epilogue(`Exit codes: 0 ok (warnings allowed), 1 invalid configuration, 2 usage or I/O error.\n${TOP_DOCS}`)
+    .epilogue(`${exitCodes('what was checked or asked for is not fine (each command\'s --help says what)')}\n${TOP_DOCS}`)
     .wrap(Math.min(100, process.stdout.columns ?? 100))
     .exitProcess(false)
     .fail((msg, err) => {

@@ -2,8 +2,8 @@
  * The shell every command runs in (check, generate, apply and the admin
  * commands): where it writes, its exit codes, its one error type and the guard
  * where errors as values end. The failures a command reports as a one-line
- * message and exit 2: what scanning, templates and writing throw, and any
- * failed system call. Anything else is a bug: still one line and exit 2,
+ * message and exit 111: what scanning, templates and writing throw, and any
+ * failed system call. Anything else is a bug: still one line and exit 111,
  * because a stack trace on a user's terminal or in the boot log explains
  * nothing to the user; VMSVC_DEBUG=1 adds the stack for whoever debugs it.
  */
@@ -74,24 +74,37 @@ export const processIo: Io = {
 };
 
 /**
- * Every command's exit codes: 0 ok (warnings allowed); 1 invalid
- * configuration, or an operation that failed or was refused (a program
- * rejected the tree, services failed to start); 2 usage or I/O error.
+ * Every command's exit codes, skarnet's convention (s6 and s6-rc, which
+ * vmsvc runs among, and the boot scripts that run it, read them so):
+ * 0 ok, warnings allowed; 1 what the command checked or asked for is not
+ * fine: invalid configuration, a tree s6-rc-compile refused, services or
+ * VMs that did not come up, a file vmsvc reads that it did not write as it
+ * is; 100 wrong usage: a flag or argument; 111 the command could not do
+ * its job: a program failed, an I/O error, a full disk, a limit the host
+ * refuses, another run holding the lock, a bug. doc/commands.md lists
+ * them (test/unit/exit-codes-doc.test.ts keeps the two in step).
  */
-export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+export const EXIT = { ok: 0, failed: 1, usage: 100, system: 111 } as const;
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
-/** A failure a command says in one line, exiting with its code (a usage error unless said otherwise). */
+/** A failure a command says in one line, exiting with its code. */
 export class CommandError extends Error {
-  constructor(message: string, readonly exitCode: ExitCode = EXIT.usage) {
+  constructor(message: string, readonly exitCode: ExitCode) {
     super(message);
+  }
+}
+
+/** A wrong flag or argument: exit 100, before the command does anything. */
+export class UsageError extends CommandError {
+  constructor(message: string) {
+    super(message, EXIT.usage);
   }
 }
 
 /**
  * Errors as values end here: runs a command, and turns a CommandError or a
- * known failure into its message and exit code (2 for the known failures),
+ * known failure into its message and exit code (111 for the known failures),
  * for synchronous and asynchronous commands alike.
  */
 export function guard(io: Io, fn: () => number): number;
@@ -99,29 +112,24 @@ export function guard(io: Io, fn: () => Promise<number>): Promise<number>;
 export function guard(io: Io, fn: () => number | Promise<number>): number | Promise<number> {
   try {
     const code = fn();
-    return typeof code === 'number' ? code : code.catch((e: unknown) => reportFailure(e, io.err, EXIT.usage));
+    return typeof code === 'number' ? code : code.catch((e: unknown) => reportFailure(e, io.err));
   } catch (e) {
-    return reportFailure(e, io.err, EXIT.usage);
+    return reportFailure(e, io.err);
   }
 }
 
 /**
  * Says `e` on `err` as one line and returns the exit code: a CommandError's
- * own, `fallback` for the failures failureMessage knows, and 2 for a bug
- * (internalErrorMessage).
+ * own, else 111, for the failures failureMessage knows and for a bug
+ * (internalErrorMessage) alike.
  */
-export function reportFailure(e: unknown, err: (s: string) => void, fallback: number): number {
+export function reportFailure(e: unknown, err: (s: string) => void): number {
   if (e instanceof CommandError) {
     err(`vmsvc: ${e.message}\n`);
     return e.exitCode;
   }
-  const message = failureMessage(e);
-  if (message === null) {
-    err(internalErrorMessage(e, process.env['VMSVC_DEBUG'] === '1'));
-    return EXIT.usage;
-  }
-  err(message);
-  return fallback;
+  err(failureMessage(e) ?? internalErrorMessage(e, process.env['VMSVC_DEBUG'] === '1'));
+  return EXIT.system;
 }
 
 /** One line naming the error, or with `debug` the stack trace after it. */

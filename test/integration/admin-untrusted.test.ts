@@ -110,7 +110,7 @@ test('a provider cycle in an edited manifest: show, start, stop, ls and graph re
   for (const args of [['show', 'appvm', '--scandir', g.run], ['start', 'appvm', ...rc], ['stop', 'netvm', ...rc], ['ls', '--scandir', g.run], ['graph']]) {
     const r = await cli([...args, '--source', dir]);
     ended(t, r, args[0]!);
-    t.is(r.code, 2, `${args[0]}: ${r.stderr}`);
+    t.is(r.code, 1, `${args[0]}: ${r.stderr}`);
     t.regex(r.stderr, /vmsvc-manifest\.json: the provider graph has a cycle: appvm -> netvm -> appvm/, args[0]);
   }
   const self = editedCopy(g, 'self', (d) => editManifest(d, (m) => {
@@ -118,7 +118,7 @@ test('a provider cycle in an edited manifest: show, start, stop, ls and graph re
   }));
   const r = await cli(['stop', 'netvm', '--source', self, ...rc]);
   ended(t, r, 'stop');
-  t.is(r.code, 2);
+  t.is(r.code, 1);
   t.regex(r.stderr, /VM netvm is its own provider/);
 });
 
@@ -135,7 +135,7 @@ test('an edited manifest cannot send show outside the tree, nor be a device, a l
   }));
   const r = await cli(['show', 'netvm', '--source', climbing, '--scandir', g.run]);
   ended(t, r, 'show');
-  t.is(r.code, 2, r.stderr);
+  t.is(r.code, 1, r.stderr);
   t.regex(r.stderr, /VM netvm: missing or malformed fields/);
   t.false(r.stdout.includes('SECRET'));
   for (const [what, make] of [
@@ -147,7 +147,7 @@ test('an edited manifest cannot send show outside the tree, nor be a device, a l
     make(path.join(src, 'vmsvc-manifest.json'));
     const m = await cli(['ls', '--source', src, '--scandir', g.run]);
     ended(t, m, `ls on ${what}`);
-    t.is(m.code, 2, m.stderr);
+    t.is(m.code, 1, m.stderr);
     t.regex(m.stderr, /vmsvc-manifest\.json is a (symbolic link|FIFO)/, what);
   }
 });
@@ -172,7 +172,7 @@ test('show: a run script or dependency list replaced by a link or a FIFO is refu
   });
   const f = await cli(['show', 'appvm', '--source', fifo, '--scandir', g.run]);
   ended(t, f, 'show');
-  t.is(f.code, 2, f.stderr);
+  t.is(f.code, 1, f.stderr);
   t.regex(f.stderr, /vm-appvm\/dependencies is a FIFO, not a regular file/);
 });
 

@@ -162,19 +162,19 @@ test('an empty path flag is a usage error for every command and both parsers, an
   for (const [flag, args] of EMPTY_PATH_LINES) {
     const r = run(args.map(subst), { cwd });
     const line = args.join(' ');
-    t.is(r.code, 2, `${line}: ${r.stderr}`);
+    t.is(r.code, 100, `${line}: ${r.stderr}`);
     t.is(r.stderr, `vmsvc: --${flag} must not be empty (an empty path would mean the current directory)\n`, line);
     t.is(r.stdout, '', line);
   }
   const s6rc = run(['check-s6rc', out, ''], { cwd });
-  t.is(s6rc.code, 2);
+  t.is(s6rc.code, 100);
   t.is(s6rc.stderr, 'vmsvc: check-s6rc: a source directory must not be empty (it would mean the current directory)\n');
   t.deepEqual(fs.readdirSync(cwd).sort(), before, 'nothing written in the cwd');
 });
 
 // ------------------------------------------------------------------ the fallback for a bug
 
-test('a bug inside a command is one line and exit 2; VMSVC_DEBUG=1 adds the stack', async (t) => {
+test('a bug inside a command is one line and exit 111; VMSVC_DEBUG=1 adds the stack', async (t) => {
   const data = path.join(temp(t), 'data');
   makeVm(data, 'a');
   const failing = (): void => {
@@ -182,12 +182,12 @@ test('a bug inside a command is one line and exit 2; VMSVC_DEBUG=1 adds the stac
   };
   const said: string[] = [];
   const code = await main(['check', '--data', data], { out: failing, err: (s) => said.push(s) });
-  t.is(code, 2);
+  t.is(code, 111);
   t.deepEqual(said, ['vmsvc: internal error: TypeError: a bug\\nwith \\x1b[31m in it (a bug in vmsvc; VMSVC_DEBUG=1 shows where)\n']);
   const debugSaid: string[] = [];
   process.env['VMSVC_DEBUG'] = '1';
   try {
-    t.is(await main(['check', '--data', data], { out: failing, err: (s) => debugSaid.push(s) }), 2);
+    t.is(await main(['check', '--data', data], { out: failing, err: (s) => debugSaid.push(s) }), 111);
   } finally {
     delete process.env['VMSVC_DEBUG'];
   }
@@ -197,17 +197,17 @@ test('a bug inside a command is one line and exit 2; VMSVC_DEBUG=1 adds the stac
   t.false(debugSaid[0]!.includes('\u001b'), 'the stack is escaped too');
 });
 
-test('a bundle that throws is one line and exit 2 from bin/vmsvc.cjs; VMSVC_DEBUG=1 adds the stack', (t) => {
+test('a bundle that throws is one line and exit 111 from bin/vmsvc.cjs; VMSVC_DEBUG=1 adds the stack', (t) => {
   const root = temp(t);
   fs.cpSync(path.dirname(VMSVC), path.join(root, 'bin'), { recursive: true });
   fs.mkdirSync(path.join(root, 'dist'));
   fs.writeFileSync(path.join(root, 'dist', 'vmsvc.cjs'), 'throw new RangeError("Maximum call stack size exceeded\\u001b");\n');
   const bin = path.join(root, 'bin', 'vmsvc.cjs');
   const plain = run(['check', '--data', root], { bin });
-  t.is(plain.code, 2);
+  t.is(plain.code, 111);
   t.is(plain.stderr, 'vmsvc: internal error: RangeError: Maximum call stack size exceeded\\x1b (a bug in vmsvc; VMSVC_DEBUG=1 shows where)\n');
   const debug = run(['check', '--data', root], { bin, env: { ...process.env, VMSVC_DEBUG: '1' } });
-  t.is(debug.code, 2);
+  t.is(debug.code, 111);
   t.true(debug.stderr.startsWith(plain.stderr));
   t.regex(debug.stderr, /\n {4}at .*dist\/vmsvc\.cjs:1/);
 });

@@ -71,11 +71,11 @@ test('the bundle runs in strict mode, as the ES modules it was built from', (t) 
   t.true((main as () => boolean)());
 });
 
-test('without a build: a clear message and exit 2 (1 would mean "invalid configuration")', (t) => {
+test('without a build: a clear message and exit 111 (1 would mean "the configuration is not fine")', (t) => {
   const root = copyInstall(t);
   fs.rmSync(path.join(root, 'dist'), { recursive: true });
   const r = run(root, ['check', '--data', EXAMPLE]);
-  t.is(r.code, 2);
+  t.is(r.code, 111);
   t.is(r.stderr, `vmsvc: ${path.join(root, 'dist', 'vmsvc.cjs')} is missing: run npm run build\n`);
 });
 

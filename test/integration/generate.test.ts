@@ -163,19 +163,19 @@ test('check exits 0 on a valid tree and 0 with only warnings', (t) => {
   t.regex(r.stdout, /2 VMs: 2 valid, 0 invalid or blocked; 0 errors, 1 warning/);
 });
 
-test('usage and I/O errors exit 2 with a message', (t) => {
+test('usage errors exit 100 and I/O errors 111, with a message', (t) => {
   const { root, data } = guide();
   cleanup(t, root);
-  t.is(vmsvc(['generate', '--data', data]).code, 2);
-  t.is(vmsvc(['frobnicate']).code, 2);
+  t.is(vmsvc(['generate', '--data', data]).code, 100);
+  t.is(vmsvc(['frobnicate']).code, 100);
   const missing = vmsvc(['check', '--data', path.join(root, 'nope')]);
-  t.is(missing.code, 2);
+  t.is(missing.code, 111);
   t.regex(missing.stderr, /cannot read data directory/);
   const badMem = vmsvc(['check', '--data', data, '--memory', 'lots']);
-  t.is(badMem.code, 2);
+  t.is(badMem.code, 100);
   t.regex(badMem.stderr, /--memory must be a number with an optional K, M or G suffix/);
-  t.is(vmsvc(['check', '--data', data, '--bundle', 'vm-x']).code, 2);
-  t.is(vmsvc(['check', '--data', data, '--runtime-dir', 'relative']).code, 2);
+  t.is(vmsvc(['check', '--data', data, '--bundle', 'vm-x']).code, 100);
+  t.is(vmsvc(['check', '--data', data, '--runtime-dir', 'relative']).code, 100);
 });
 
 test('generate refuses to replace a directory it did not write', (t) => {
@@ -185,7 +185,7 @@ test('generate refuses to replace a directory it did not write', (t) => {
   fs.mkdirSync(out);
   fs.writeFileSync(path.join(out, 'precious'), 'keep me');
   const r = vmsvc(['generate', '--data', data, '--out', out]);
-  t.is(r.code, 2);
+  t.is(r.code, 111);
   t.regex(r.stderr, /is not a tree written by vmsvc/);
   t.is(fs.readFileSync(path.join(out, 'precious'), 'utf8'), 'keep me');
 });
@@ -196,7 +196,7 @@ test('a second writer on the same out path fails with the first one\'s pid; a de
   const out = path.join(root, 'out');
   fs.writeFileSync(path.join(root, '.out.vmsvc-lock'), `${process.pid}\n`);
   const busy = vmsvc(['generate', '--data', data, '--out', out]);
-  t.is(busy.code, 2);
+  t.is(busy.code, 111);
   t.regex(busy.stderr, new RegExp(`another vmsvc \\(pid ${process.pid}\\) is writing`));
   t.false(fs.existsSync(out));
   fs.writeFileSync(path.join(root, '.out.vmsvc-lock'), '2147483646\n');
@@ -220,7 +220,7 @@ test('a lock at the out path that is a FIFO or a link is refused at once, naming
     // Not vmsvc(): its time limit is a minute, and a FIFO opened the ordinary way waits for a writer for good.
     const r = spawnSync(process.execPath, [VMSVC, 'generate', '--data', data, '--out', out], { encoding: 'utf8', timeout: 15_000 });
     t.is(r.error, undefined, `${what}: generate did not end within 15 s`);
-    t.is(r.status, 2, `${what}: ${r.stderr}`);
+    t.is(r.status, 111, `${what}: ${r.stderr}`);
     t.true(r.stderr.startsWith(`vmsvc: ${lock} ${says}`), `${what}: ${r.stderr}`);
     t.regex(r.stderr, /: not a lock vmsvc wrote; remove it if no vmsvc is writing /, what);
     t.false(fs.existsSync(out), what);
@@ -264,7 +264,7 @@ test('--templates uses the user\'s copy of a template and the bundled ones for t
   t.regex(fs.readFileSync(path.join(out, 'vm-netvm', 'run'), 'utf8'), /cloud-hypervisor/);
   fs.writeFileSync(path.join(mine, 'ready-check.hbs'), '{{nosuchfield}}\n');
   const bad = vmsvc(['generate', '--data', data, '--out', out, '--templates', path.join(root, 'tpl')]);
-  t.is(bad.code, 2);
+  t.is(bad.code, 111);
   t.regex(bad.stderr, /ready-check\.hbs.*nosuchfield/);
   // It failed halfway through writing: the old tree stays, nothing else is left beside it.
   t.regex(fs.readFileSync(path.join(out, 'vm-netvm', 'data', 'check'), 'utf8'), /# mine/);

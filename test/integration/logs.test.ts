@@ -117,7 +117,7 @@ test('logs -n N prints the last N lines, as tail -n; -n takes only a whole numbe
   t.is(json.stdout, '{"time":null,"text":"no newline"}\n');
   for (const bad of ['-1', '1.5', 'ten']) {
     const r = vmsvc(['logs', 'a', '--source', g.out, '-n', bad]);
-    t.is(r.code, 2, `-n ${bad}: ${r.stderr}`);
+    t.is(r.code, 100, `-n ${bad}: ${r.stderr}`);
     t.is(r.stdout, '');
     t.is(r.stderr, 'vmsvc: -n takes a whole number of lines, 0 or more\n', `-n ${bad}`);
   }
@@ -157,7 +157,7 @@ test('logs --since TIME prints from the first line stamped at or after TIME; uns
   t.is(since('2026-01-01T00:00:01', '-n', '3').stdout, `${line(2, 'two')}a continuation of two\n${line(3, 'three')}`, 'with -n: of the last 3 lines, those from TIME on');
   t.is(since('2026-01-01T00:00:02', '--json').stdout.split('\n')[1], '{"time":null,"text":"a continuation of two"}');
   const bad = since('last tuesday\u001b[31m');
-  t.is(bad.code, 2);
+  t.is(bad.code, 100);
   t.is(bad.stdout, '');
   t.regex(bad.stderr, /^vmsvc: --since last tuesday\\x1b\[31m is not a time vmsvc reads: give ISO 8601, /);
   // -f with --since: from TIME on, not the last 10 lines.
@@ -173,7 +173,7 @@ test('logs --since TIME prints from the first line stamped at or after TIME; uns
 /**
  * An io for logs -f fed a sparse file: counts what is printed rather than
  * keeping it, and throws once past `budget` characters, so that a drain
- * without bound fails the test (as an internal error, exit 2) instead of
+ * without bound fails the test (as an internal error, exit 111) instead of
  * filling memory for minutes.
  */
 function countingIo(budget: number): { io: Io; printed: () => number; err: () => string } {

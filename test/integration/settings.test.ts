@@ -102,7 +102,7 @@ test('bounds and bundle names are flags, refused as usage errors when they contr
   const f = fixture(t, { a: {} });
   const usage = (extra: readonly string[], message: RegExp) => {
     const r = vmsvc(['check', '--data', f.data, ...extra]);
-    t.is(r.code, 2, extra.join(' '));
+    t.is(r.code, 100, extra.join(' '));
     t.regex(r.stderr, message, extra.join(' '));
   };
   usage(['--memory', '8G'], /--memory 8G is more than --max-memory 4G/);
@@ -190,6 +190,6 @@ test('a manifest from before per-VM settings still reads: show says the settings
   m.vms[0]!['settings'] = { memory: 5 };
   fs.writeFileSync(fs.realpathSync(file), JSON.stringify(m));
   const bad = vmsvc(['show', 'a', '--source', f.out, '--scandir', scandir]);
-  t.is(bad.code, 2);
+  t.is(bad.code, 1);
   t.regex(bad.stderr, /malformed settings/);
 });

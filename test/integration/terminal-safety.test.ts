@@ -105,7 +105,7 @@ test('generate --keep-going, ls, show, graph: every table, report and graph esca
   assertNoRaw(t, 'show of a skipped VM', skipped.stdout);
   t.true(skipped.stdout.startsWith('VM c1\\x9b31m\n'), skipped.stdout);
   const unknown = vmsvc(['show', 'nope\u009b\u202e', '--source', f.out, '--scandir', scandir]);
-  t.is(unknown.code, 2);
+  t.is(unknown.code, 100);
   assertNoRaw(t, 'show of an unknown VM', unknown.stderr);
 });
 
@@ -148,7 +148,7 @@ test('ls, show: link fields, addresses and a service type from an edited tree ar
   fs.writeFileSync(manifestFile, '{"vms": \u001b[31m}');
   for (const args of [['ls'], ['show', 'net']]) {
     const r = vmsvc([...args, '--source', out, '--scandir', scandir]);
-    t.is(r.code, 2, r.stderr);
+    t.is(r.code, 1, r.stderr);
     t.regex(r.stderr, /vmsvc-manifest\.json is not valid JSON/);
     assertNoRaw(t, `${args.join(' ')} stderr on a broken manifest`, r.stderr);
   }
@@ -206,13 +206,13 @@ test('check-s6rc and usage errors: names in any source tree and in the arguments
   t.true(parsed.problems.length > 0 && parsed.problems.every((x) => x.service === 'x\u009bq\u202e'), asJson.stdout);
   t.is(asJson.stderr, '');
   const usage = vmsvc(['ls', '--bogus\u009b\u202e']);
-  t.is(usage.code, 2);
+  t.is(usage.code, 100);
   assertNoRaw(t, 'usage error', usage.stderr);
   const flag = vmsvc(['check', '--data', root, '--runtime-dir', 'rel\u202e']);
-  t.is(flag.code, 2);
+  t.is(flag.code, 100);
   assertNoRaw(t, 'flag error', flag.stderr);
   const io = vmsvc(['check', '--data', path.join(root, 'missing\u009b')]);
-  t.is(io.code, 2);
+  t.is(io.code, 111);
   assertNoRaw(t, 'scan error', io.stderr);
 });
 

@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RULES, type RuleId } from '../../generator/rules/diagnostic.js';
+import { SETTING_FILES } from '../../generator/rules/setting-registry.js';
 
 const PAGE = 'doc/commands.md';
 const DOC = fs.readFileSync(new URL(`../../${PAGE}`, import.meta.url), 'utf8');
@@ -58,4 +59,13 @@ test('every rule id is raised by a rule family module of generator/rules/', (t) 
   const families = fs.readdirSync(RULES_DIR).filter((f) => f.endsWith('.ts') && f !== 'diagnostic.ts')
     .map((f) => fs.readFileSync(path.join(RULES_DIR, f), 'utf8')).join('\n');
   t.deepEqual(Object.keys(RULES).filter((id) => !families.includes(`'${id}'`)), []);
+});
+
+const SETTINGS_PAGE = 'doc/data-directory.md';
+
+test(`${SETTINGS_PAGE}'s settings table lists exactly the setting registry's files, in its order`, (t) => {
+  const doc = fs.readFileSync(new URL(`../../${SETTINGS_PAGE}`, import.meta.url), 'utf8');
+  const table = doc.slice(doc.indexOf('| file | format | default | bound |'));
+  const rows = table.slice(0, table.indexOf('\n\n')).split('\n').slice(2);
+  t.deepEqual(rows.map((r) => /^\| `([a-z-]+)` \|/.exec(r)?.[1]), [...SETTING_FILES]);
 });
