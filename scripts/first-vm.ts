@@ -22,6 +22,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { guestAccel, makeExt2Disk, prepareGuest } from '../test/e2e/guest.js';
 import { withOpenTun } from '../test/support/tun.js';
+import { probeCgroup } from '../generator/pipeline/host-probe.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const VMSVC = path.join(REPO, 'bin', 'vmsvc.cjs');
@@ -29,6 +30,8 @@ const PREFIX = process.env.VMSVC_S6RC_PREFIX ?? '/opt/skarnet';
 const DIR = process.env.VMSVC_FIRST_VM_DIR ?? '/tmp/vmsvc-first-vm';
 const NETNS = process.env.VMSVC_FIRST_VM_NETNS ?? 'vmsvc-first-vm';
 const VMS = ['netvm', 'client'] as const;
+const CGROUP_ROOT = '/sys/fs/cgroup';
+const CGROUP = path.join(CGROUP_ROOT, 'vmsvc-first-vm');
 
 const at = {
   data: path.join(DIR, 'data'),
@@ -102,6 +105,7 @@ async function up(): Promise<void> {
     await new Promise((r) => setTimeout(r, 25));
   }
 
+  const cgroup = cgroupParent();
   say('checking and applying the data dir (both VMs are marked config/autostart)');
   const check = run(process.execPath, [VMSVC, 'check', '--vmm', 'qemu', '--data', at.data]);
   process.stdout.write(check.out);
@@ -110,7 +114,7 @@ async function up(): Promise<void> {
     '--runtime-dir', at.runtime, '--log-dir', at.log, '--execlineb', bin('execlineb'),
     // By path: apply records them for the admin commands, run from a shell whose PATH may not have them.
     ...['s6-rc', 's6-rc-compile', 's6-rc-init', 's6-rc-update', 's6-softlimit'].flatMap((p) => [`--${p}`, bin(p)]),
-    '--cmdline', 'console=ttyS0 quiet', '--timeout-up', '120000',
+    '--cmdline', 'console=ttyS0 quiet', '--timeout-up', '120000', '--cgroup', cgroup,
   ], 600_000);
   process.stdout.write(apply.out);
   if (apply.code !== 0) throw new Refused(`apply failed (exit ${apply.code}); s6-svscan's log: ${at.svscanLog}; clean up with npm run first-vm -- down`);
@@ -146,8 +150,38 @@ async function down(): Promise<void> {
     }
   }
   if (netnsExists()) run('ip', ['netns', 'del', NETNS]);
+  // The VMs' finish scripts removed their cgroups; the parent goes now that it is empty.
+  if (fs.existsSync(CGROUP)) fs.rmdirSync(CGROUP);
   fs.rmSync(DIR, { recursive: true, force: true });
   say(`removed ${DIR} and network namespace ${NETNS}; unset VMSVC_STATE if you exported it`);
+}
+
+/**
+ * The --cgroup parent for these VMs: made below the cgroup2 root, with
+ * memory, pids and cpu given to it and its children, as a host's boot would
+ * (doc/resources.md); where the kernel offers them no cgroup v2 (they are
+ * bound to v1, as on some CI machines), none, said: the VMs then run
+ * without limits.
+ */
+function cgroupParent(): string {
+  const wanted = '+memory +pids +cpu';
+  try {
+    const controllers = fs.readFileSync(path.join(CGROUP_ROOT, 'cgroup.controllers'), 'latin1').split(/\s+/);
+    if (['memory', 'pids', 'cpu'].every((c) => controllers.includes(c))) {
+      fs.writeFileSync(path.join(CGROUP_ROOT, 'cgroup.subtree_control'), wanted);
+      fs.mkdirSync(CGROUP, { recursive: true });
+      fs.writeFileSync(path.join(CGROUP, 'cgroup.subtree_control'), wanted);
+    }
+  } catch {
+    // Said below, as the host check sees it.
+  }
+  const found = probeCgroup(CGROUP);
+  if (found.kind === 'usable') {
+    say(`each VM gets a cgroup below ${CGROUP}, with its memory, task and CPU limits`);
+    return CGROUP;
+  }
+  say(`no cgroup limits here (--cgroup none): ${found.kind === 'unusable' ? found.why.join('; ') : 'not asked'}`);
+  return 'none';
 }
 
 /** Processes whose working directory lies below `root`: the supervisors, the VMMs, the loggers. */

@@ -9,6 +9,8 @@ import { describeExit } from './exit-reason.js';
 import { vmmMessages } from './vmm-messages.js';
 import { readUntrusted } from '../util/untrusted.js';
 import { plural } from '../util/plural.js';
+import { ProcTable, vmUsage, type VmUsage } from './usage.js';
+import type { CgroupData } from '../pipeline/cgroup.js';
 import { CommandError, EXIT, guard, type Io } from '../command/shell.js';
 
 /** What `ls --status` selects: see statusOf. */
@@ -69,6 +71,10 @@ export interface LsVmRow {
   readonly addresses: readonly string[];
   /** Whether the VM has config/autostart (a member of the autostart bundle); null: a tree from before per-VM settings. */
   readonly autostart: boolean | null;
+  /** What it uses (admin/usage.ts), while its service has a process or its cgroup holds one; null otherwise. */
+  readonly usage: VmUsage | null;
+  /** Its cgroup's memory.max in bytes; null: no cgroup (--cgroup none), so nothing but the guest's size holds it. */
+  readonly memoryMax: number | null;
   readonly vm: LiveState;
   readonly logger: LiveState;
 }
@@ -107,16 +113,18 @@ export function ls(args: LsArgs, io: Io, runner: CommandRunner = spawnRunner): P
       io.out(args.status === undefined ? 'no VMs\n' : `no ${args.status} VMs\n`);
       return 0;
     }
-    const header = ['NAME', 'STATE', 'AUTOSTART', 'PID', 'UPTIME', 'DEATHS', 'PROVIDERS', 'ADDRESSES', 'NOTE'];
+    const header = ['NAME', 'STATE', 'AUTOSTART', 'PID', 'UPTIME', 'MEM', 'CPU', 'DEATHS', 'PROVIDERS', 'ADDRESSES', 'NOTE'];
     const name = tableNames(rows.flatMap((r) => (r.skipped ? [r.name] : [r.name, ...r.providers])));
     const cells = rows.map((r) => r.skipped
-      ? [name(r.name), 'skipped', '-', '-', '-', '-', '-', '-', skippedNote(r)]
+      ? [name(r.name), 'skipped', '-', '-', '-', '-', '-', '-', '-', '-', skippedNote(r)]
       : [
           name(r.name),
           r.state,
           r.autostart === null ? '?' : r.autostart ? 'yes' : 'no',
           r.pid === null ? '-' : String(r.pid),
           formatDuration(r.uptimeSeconds),
+          memoryCell(r),
+          r.usage?.cpuSeconds == null ? '-' : `${r.usage.cpuSeconds.toFixed(1)}s`,
           r.deaths === null ? '-' : String(r.deaths),
           r.providers.length === 0 ? '-' : r.providers.map(name).join(','),
           r.addresses.length === 0 ? '-' : r.addresses.map(printable).join(','), // from the manifest: anyone who edits the tree writes them
@@ -143,6 +151,7 @@ function skippedNote(r: LsSkippedRow): string {
 export async function lsRows(args: Pick<LsArgs, 'source' | 'scandir' | 'prefix'>, runner: CommandRunner = spawnRunner): Promise<LsRow[]> {
   const tree = readTree(args.source);
   const live = { scandir: args.scandir, prefix: args.prefix ?? '' };
+  const proc = new ProcTable();
   const states = new Map<string, LiveState>();
   for (const vm of tree.manifest.vms) states.set(vm.name, await liveState(live, vm.services.vm, runner));
   const rows: LsRow[] = [];
@@ -165,12 +174,27 @@ export async function lsRows(args: Pick<LsArgs, 'source' | 'scandir' | 'prefix'>
         .filter((p) => isStopped(p.state)),
       addresses: addressesOf(tree, vm),
       autostart: vm.settings === null ? null : vm.settings.autostart,
+      usage: vmUsage(vm.cgroup?.dir ?? null, vmState.pid, proc),
+      memoryMax: memoryMaxOf(vm.cgroup),
       vm: vmState,
       logger,
     });
   }
   for (const s of tree.manifest.skipped) rows.push({ name: s.name, skipped: true, reason: s.reason, problems: s.problems });
   return rows.sort((a, b) => compareBytes(a.name, b.name));
+}
+
+function memoryMaxOf(cgroup: CgroupData | null): number | null {
+  const v = cgroup?.limits.find((l) => l.file === 'memory.max')?.value;
+  return v === undefined || !/^[0-9]+$/.test(v) ? null : Number(v);
+}
+
+/** "312M/512M": use and cgroup limit, in MiB; "-" for either that is not known; "none" where nothing limits it. */
+function memoryCell(r: LsVmRow): string {
+  const mib = (b: number): string => `${Math.round(b / 1024 ** 2)}M`;
+  if (r.usage === null && r.memoryMax === null) return '-';
+  const use = r.usage?.memoryBytes == null ? '-' : mib(r.usage.memoryBytes);
+  return `${use}/${r.memoryMax === null ? 'none' : mib(r.memoryMax)}`;
 }
 
 /** The last line of the VMM's own log, or why it cannot be read; null when there is none. */

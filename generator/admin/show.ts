@@ -11,7 +11,8 @@ import { describeExit } from './exit-reason.js';
 import { VMM_MESSAGE_LINES, vmmMessages, type VmmMessages } from './vmm-messages.js';
 import { CommandError, EXIT, guard, type Io } from '../command/shell.js';
 import { isSocket, readUntrusted } from '../util/untrusted.js';
-import { SETTING_KEYS, SETTINGS, shownSetting, type SettingFile, type VmSettings } from '../rules/setting-registry.js';
+import { SETTING_KEYS, settingKeyOf, SETTINGS, shownSetting, type SettingFile, type VmSettings } from '../rules/setting-registry.js';
+import { ProcTable, vmUsage, type VmUsage } from './usage.js';
 
 /**
  * Arguments of `vmsvc show NAME`.
@@ -104,6 +105,15 @@ export interface ShowResult {
   readonly settings: readonly ShowSetting[] | null;
   /** The last lines the VMM wrote to its stderr (its own log), or why they could not be read. */
   readonly vmmMessages: VmmMessages;
+  readonly resources: ShowResources;
+}
+
+/** The VM's cgroup, the limits its run script writes with where each comes from, and what it uses now. */
+export interface ShowResources {
+  /** Its cgroup's directory; null: no cgroup (--cgroup none, or a tree from before cgroups), so no limits. */
+  readonly cgroup: string | null;
+  readonly limits: ReadonlyArray<{ readonly file: string; readonly value: string; readonly from: string }>;
+  readonly usage: VmUsage | null;
 }
 
 export interface ShowSetting {
@@ -169,6 +179,7 @@ export async function showResult(args: Omit<ShowArgs, 'json'>, runner: CommandRu
     vmm: vmmOf(tree, vm),
     settings: vm.settings === null ? null : settingRows(vm.settings, vm.settingFiles),
     vmmMessages: vmmMessages(vm.logDir),
+    resources: resourcesOf(vm, longrunState(tree, services[0]!).pid),
     links: [
       ...links.asClient.map((l): ShowLink => ({
         n: l.n, role: 'client', peer: l.provider, mac: l.clientMac, peerMac: l.providerMac, clientIp: l.clientIp, bridge: l.bridge, tap: l.clientTap, service: l.service,
@@ -197,6 +208,27 @@ function settingRows(s: VmSettings, files: readonly SettingFile[]): ShowSetting[
     const spec = SETTINGS[k];
     return { setting: spec.file, value: shownSetting(k, s[k]), from: files.includes(spec.file) ? `config/${spec.file}` : spec.defaultFrom };
   });
+}
+
+function resourcesOf(vm: AdminVm, pid: number | null): ShowResources {
+  const cgroup = vm.cgroup;
+  const from = (setting: SettingFile): string => (vm.settingFiles.includes(setting) ? `config/${setting}` : SETTINGS[settingKeyOf(setting)].defaultFrom);
+  return {
+    cgroup: cgroup?.dir ?? null,
+    limits: (cgroup?.limits ?? []).map((l) => ({ file: l.file, value: l.value, from: l.file === 'memory.max' ? `${from(l.setting)} + --vmm-memory-overhead` : from(l.setting) })),
+    usage: vmUsage(cgroup?.dir ?? null, pid, new ProcTable()),
+  };
+}
+
+function formatResources(r: ShowResources): string {
+  const use = r.usage === null ? 'nothing runs'
+    : [
+      r.usage.memoryBytes === null ? null : `memory ${Math.round(r.usage.memoryBytes / 1024 ** 2)} MiB`,
+      r.usage.cpuSeconds === null ? null : `CPU ${r.usage.cpuSeconds.toFixed(1)} s`,
+      r.usage.tasks === null ? null : `${r.usage.tasks} tasks`,
+    ].filter((x) => x !== null).join(', ') + ` (from ${r.usage.from === 'cgroup' ? 'its cgroup' : '/proc'})`;
+  if (r.cgroup === null) return `  no cgroup: nothing but the guest's size limits it (--cgroup none)\n  uses: ${use}\n`;
+  return `  cgroup: ${printable(r.cgroup)}\n  uses: ${use}\n${indent(alignedTable(['LIMIT', 'VALUE', 'FROM'], r.limits.map((l) => [printable(l.file), printable(l.value), l.from])))}`;
 }
 
 /** More than any run script vmsvc writes (a few KiB, plus the VM's paths). */
@@ -288,6 +320,8 @@ export function formatShow(r: ShowResult): string {
   out += '\nsettings:\n';
   out += r.settings === null ? '  unknown (the tree was generated before per-VM settings)\n'
     : indent(alignedTable(['SETTING', 'VALUE', 'FROM'], r.settings.map((x) => [x.setting, printable(x.value), x.from])));
+  out += '\nresources:\n';
+  out += formatResources(r.resources);
   out += '\ndisks:\n';
   out += r.disks.length === 0 ? '  none\n' : r.disks.map((d) => `  ${printable(d)}\n`).join('');
   out += '\nlinks:\n';

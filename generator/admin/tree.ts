@@ -16,6 +16,8 @@ import { clientGraph, findCycles, reachable, startLevels, type ProviderGraph } f
 import { CommandError, EXIT, UsageError } from '../command/shell.js';
 import { listUntrusted, readUntrusted } from '../util/untrusted.js';
 import { isSettingFile, isVmSettings, type SettingFile, type VmSettings } from '../rules/settings.js';
+import { SETTING_KEYS, SETTINGS } from '../rules/setting-registry.js';
+import type { CgroupData } from '../pipeline/cgroup.js';
 
 /**
  * A generated tree whose manifest was read and checked: every provider is a
@@ -85,11 +87,13 @@ function isFileName(v: unknown): v is string {
  */
 type ReadManifest = Omit<Manifest, 'vmm' | 'vms' | 'skipped'> & {
   readonly vmm?: string;
-  readonly vms: ReadonlyArray<Omit<ManifestVm, 'controlSocket' | 'consoleSocket' | 'settings' | 'settingFiles'> & {
+  readonly vms: ReadonlyArray<Omit<ManifestVm, 'controlSocket' | 'consoleSocket' | 'settings' | 'settingFiles' | 'cgroup'> & {
     readonly controlSocket?: unknown;
     readonly apiSocket?: string;
     readonly consoleSocket?: string | null;
-    readonly settings?: VmSettings;
+    /** An object without every setting of today's registry: from a vmsvc before some of them (read as unknown). */
+    readonly settings?: object;
+    readonly cgroup?: CgroupData | null;
     readonly settingFiles?: readonly SettingFile[];
   }>;
   readonly skipped: ReadonlyArray<{ readonly name: string; readonly reason: string; readonly needs?: string | null; readonly problems?: ReadonlyArray<{ readonly rule: string; readonly path: string }> }>;
@@ -102,7 +106,8 @@ function assertManifest(m: unknown, file: string): asserts m is ReadManifest {
 
 /**
  * A VM as a manifest lists it; `settings` null: written by a vmsvc from
- * before per-VM settings, which did not record what the VM runs with.
+ * before per-VM settings (or before one of today's), which did not record
+ * what the VM runs with; `cgroup` null: none, or from before cgroups.
  */
 export type AdminVm = Omit<ManifestVm, 'settings' | 'settingFiles'> & {
   readonly settings: VmSettings | null;
@@ -113,9 +118,10 @@ export type AdminVm = Omit<ManifestVm, 'settings' | 'settingFiles'> & {
 export type AdminManifest = Omit<Manifest, 'vmm' | 'vms'> & { readonly vmm: string; readonly vms: readonly AdminVm[] };
 
 function normalized(m: ReadManifest): AdminManifest {
-  const vms = m.vms.map(({ apiSocket, controlSocket, consoleSocket, settings, settingFiles, ...vm }): AdminVm => ({
+  const vms = m.vms.map(({ apiSocket, controlSocket, consoleSocket, settings, settingFiles, cgroup, ...vm }): AdminVm => ({
     ...vm,
-    settings: settings ?? null,
+    settings: isVmSettings(settings) ? settings : null,
+    cgroup: cgroup ?? null,
     settingFiles: settingFiles ?? [],
     // manifestProblem makes sure one of the two is a string.
     controlSocket: typeof controlSocket === 'string' ? controlSocket : apiSocket ?? '',
@@ -145,8 +151,11 @@ function manifestProblem(m: unknown): string | null {
       || !isObject(vmLinks) || !Array.isArray(vmLinks['asClient']) || !Array.isArray(vmLinks['asProvider'])) {
       return `VM ${printable(vm['name'])}: missing or malformed fields`;
     }
-    if (('settings' in vm && !isVmSettings(vm['settings'])) || ('settingFiles' in vm && !isSettingFileList(vm['settingFiles']))) {
+    if (('settings' in vm && !isVmSettings(vm['settings']) && !isOlderSettings(vm['settings'])) || ('settingFiles' in vm && !isSettingFileList(vm['settingFiles']))) {
       return `VM ${printable(vm['name'])}: malformed settings`;
+    }
+    if ('cgroup' in vm && vm['cgroup'] !== null && !isCgroup(vm['cgroup'])) {
+      return `VM ${printable(vm['name'])}: malformed cgroup`;
     }
     if (names.has(vm['name'])) return `VM ${printable(vm['name'])} is listed twice`;
     names.add(vm['name']);
@@ -172,6 +181,18 @@ function manifestProblem(m: unknown): string | null {
 
 function isProblemList(v: unknown): v is Array<{ rule: string; path: string }> {
   return Array.isArray(v) && v.every((x) => isObject(x) && typeof x['rule'] === 'string' && typeof x['path'] === 'string');
+}
+
+/** Settings from a vmsvc that had fewer: an object that lacks some of today's, and whose others are right. */
+function isOlderSettings(v: unknown): boolean {
+  if (!isObject(v)) return false;
+  const present = SETTING_KEYS.filter((k) => k in v);
+  return present.length < SETTING_KEYS.length && present.every((k) => SETTINGS[k].isValue(v[k]));
+}
+
+function isCgroup(v: unknown): v is CgroupData {
+  return isObject(v) && typeof v['dir'] === 'string' && typeof v['parent'] === 'string' && Array.isArray(v['limits'])
+    && v['limits'].every((l) => isObject(l) && typeof l['file'] === 'string' && typeof l['value'] === 'string' && typeof l['setting'] === 'string' && isSettingFile(l['setting']));
 }
 
 function isSettingFileList(v: unknown): v is SettingFile[] {

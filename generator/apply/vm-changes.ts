@@ -19,7 +19,8 @@ interface VmFacts {
   readonly initramfs: string | null;
   readonly disks: readonly string[];
   readonly links: { readonly asClient: readonly number[]; readonly asProvider: readonly number[] };
-  readonly settings?: VmSettings | null;
+  /** Not VmSettings when a vmsvc with fewer settings wrote it: then read as not recorded. */
+  readonly settings?: VmSettings | object | null;
 }
 
 interface Facts {
@@ -56,7 +57,7 @@ function isVm(v: unknown): v is VmFacts {
   const s = v['settings'];
   return typeof v['name'] === 'string' && typeof v['kernel'] === 'string' && (v['initramfs'] === null || typeof v['initramfs'] === 'string')
     && strings(v['disks']) && isObject(links) && numbers(links['asClient']) && numbers(links['asProvider'])
-    && (s === undefined || s === null || isVmSettings(s));
+    && (s === undefined || s === null || isObject(s));
 }
 
 function isLink(v: unknown): v is Facts['links'][number] {
@@ -80,7 +81,7 @@ export function vmChanges(before: Facts, after: Facts): string[] {
 
 function vmDiff(before: Facts, a: VmFacts, after: Facts, b: VmFacts): string[] {
   const out: string[] = [];
-  const [x, y] = [a.settings ?? null, b.settings ?? null];
+  const [x, y] = [isVmSettings(a.settings) ? a.settings : null, isVmSettings(b.settings) ? b.settings : null];
   if (x === null || y === null) out.push('settings not recorded by the vmsvc that wrote the live tree');
   else out.push(...settingsDiff(x, y));
   if (a.kernel !== b.kernel) out.push(`kernel ${printable(a.kernel)} to ${printable(b.kernel)}`);

@@ -5,15 +5,21 @@
  * removes it (templates/common/cgroup-enter.hbs, cgroup-remove.hbs).
  */
 import { memoryBytes } from '../vmm/index.js';
-import type { VmSettings } from '../rules/settings.js';
+import type { SettingFile, VmSettings } from '../rules/settings.js';
 import type { GeneratorOptions } from './options.js';
 
 export interface CgroupData {
   /** The host's parent, for the comment. */
   readonly parent: string;
   readonly dir: string;
-  /** Interface files and what the run script writes to each, in this order. */
-  readonly limits: readonly { readonly file: string; readonly value: string }[];
+  /** Interface files and what the run script writes to each, in this order, with the setting each comes from. */
+  readonly limits: readonly CgroupLimit[];
+}
+
+export interface CgroupLimit {
+  readonly file: string;
+  readonly value: string;
+  readonly setting: SettingFile;
 }
 
 /** cpu.max's period: the kernel's default, 100 ms (cgroup-v2.rst, "cpu.max"). */
@@ -30,11 +36,12 @@ export function planCgroup(service: string, settings: VmSettings, opts: Pick<Gen
     parent: opts.cgroup,
     dir: cgroupPath(opts.cgroup, service),
     limits: [
-      { file: 'memory.max', value: String((memoryBytes(settings.memory) ?? 0) + opts.vmmMemoryOverheadBytes) },
-      { file: 'memory.swap.max', value: String(settings.swapMax === '0' ? 0 : memoryBytes(settings.swapMax) ?? 0) },
-      { file: 'pids.max', value: String(settings.pidsMax) },
-      { file: 'cpu.weight', value: String(settings.cpuWeight) },
-      { file: 'cpu.max', value: cpuMax },
+      // The VMM's overhead on top: --vmm-memory-overhead, which show names beside the setting.
+      { file: 'memory.max', value: String((memoryBytes(settings.memory) ?? 0) + opts.vmmMemoryOverheadBytes), setting: 'memory' },
+      { file: 'memory.swap.max', value: String(settings.swapMax === '0' ? 0 : memoryBytes(settings.swapMax) ?? 0), setting: 'swap-max' },
+      { file: 'pids.max', value: String(settings.pidsMax), setting: 'pids-max' },
+      { file: 'cpu.weight', value: String(settings.cpuWeight), setting: 'cpu-weight' },
+      { file: 'cpu.max', value: cpuMax, setting: 'cpu-max' },
     ],
   };
 }

@@ -355,6 +355,8 @@ export interface ManifestVm {
   readonly settings: VmSettings;
   /** The config/ files that set a setting; every other setting is the flag's default. */
   readonly settingFiles: readonly SettingFile[];
+  /** The VM's cgroup and the limits its run script writes; null: --cgroup none. */
+  readonly cgroup: CgroupData | null;
 }
 
 export interface Manifest {
@@ -700,6 +702,7 @@ function manifestVm(vm: ValidVm, links: VmLinks, opts: GeneratorOptions): Manife
     logDir: paths.logDir,
     settings: vm.settings,
     settingFiles: vm.settingFiles,
+    cgroup: planCgroup(serviceName.vm(vm.name), vm.settings, opts),
   };
 }
 

@@ -503,7 +503,7 @@ function buildInitramfs(kdir: string, meta: KernelMeta): void {
 }
 
 /** Writer for the "newc" (SVR4, no CRC) cpio format the kernel unpacks; all entries root-owned, mtime 0. */
-class Newc {
+export class Newc {
   private readonly parts: Buffer[] = [];
   private ino = 1;
 

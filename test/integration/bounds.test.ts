@@ -13,7 +13,7 @@ import { main } from '../../generator/cli/cli.js';
 import { defaultOptions } from '../../generator/pipeline/options.js';
 import { checkDataDir } from '../../generator/pipeline/index.js';
 import { SHOWN_PER_VM } from '../../generator/pipeline/report.js';
-import { VMSVC } from '../support/cli.js';
+import { VMSVC, withoutCgroup } from '../support/cli.js';
 import { makeVm, tempDir } from '../support/data-dir.js';
 
 interface Run {
@@ -24,7 +24,7 @@ interface Run {
 
 /** The CLI with room for big outputs, killed after `timeoutMs` (a hang fails, it does not stall the suite). */
 function run(args: readonly string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; bin?: string; timeoutMs?: number } = {}): Run {
-  const r = spawnSync(process.execPath, [opts.bin ?? VMSVC, ...args], {
+  const r = spawnSync(process.execPath, [opts.bin ?? VMSVC, ...withoutCgroup(args)], {
     encoding: 'utf8', cwd: opts.cwd, env: opts.env ?? process.env, timeout: opts.timeoutMs ?? 60_000, maxBuffer: 256 * 1024 * 1024,
   });
   if (r.error !== undefined) throw r.error;

@@ -10,7 +10,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { VMSVC, vmsvc, type CliResult } from './cli.js';
+import { VMSVC, vmsvc, withoutCgroup, type CliResult } from './cli.js';
 import { createNetns } from './netns.js';
 import type { RealS6rc } from './real-s6rc.js';
 
@@ -98,11 +98,12 @@ export async function startRig(t: ExecutionContext, real: RealS6rc, opts: RigOpt
     if (i > 200) throw new Error(`s6-svscan did not start: ${fs.readFileSync(path.join(root, 'svscan.log'), 'utf8')}`);
     await new Promise((r) => setTimeout(r, 25));
   }
-  const flags = [
+  // withoutCgroup: see test/support/cli.ts; every apply of the rig goes through it, whoever spawns it.
+  const flags = withoutCgroup(['apply',
     '--data', data, '--state', state, '--scandir', scandir,
     '--runtime-dir', runtime, '--log-dir', path.join(root, 'log'), '--execlineb', real.bin('execlineb'),
     ...(typeof vmmBin === 'string' ? ['--vmm-bin', vmmBin] : []), ...(opts.flags ?? []),
-  ];
+  ]).slice(1);
   return {
     root, data, state, scandir, live, runtime, env, svscan,
     applyArgs: ['apply', ...flags],

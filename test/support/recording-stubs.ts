@@ -88,7 +88,7 @@ export const STUBBED_PROGRAMS = [
 ] as const;
 
 /** Programs the scripts find in PATH: stubbed too, so that their argv is read back as well. */
-const PATH_PROGRAMS = ['mkdir', 'rm', 'chown', 'chmod', 'test'] as const;
+const PATH_PROGRAMS = ['mkdir', 'rm', 'chown', 'chmod', 'test', 'rmdir'] as const;
 
 export interface Call {
   /** The name the program was called by. */

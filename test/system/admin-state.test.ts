@@ -11,6 +11,7 @@ import { vmsvc } from '../support/cli.js';
 import { makeVm } from '../support/data-dir.js';
 import { realS6rcTest } from '../support/real-s6rc.js';
 import { installTinyVmm, startRig, TINY_VMM_FLAGS } from '../support/real-rig.js';
+import type { LsVmRow } from '../../generator/admin/ls.js';
 
 interface Row { readonly name: string; readonly state?: string; readonly skipped: boolean; readonly lastMessage?: string | null }
 const names = (stdout: string): string[] => (JSON.parse(stdout) as { vms: Row[] }).vms.map((r) => r.name);
@@ -50,6 +51,14 @@ realS6rcTest('after a plain apply every admin command finds the live system from
   t.is(ls.code, 0, ls.stderr);
   const rows = (JSON.parse(ls.stdout) as { vms: Row[] }).vms;
   t.deepEqual(rows.map((x) => [x.name, x.skipped ? 'skipped' : x.state]), [['app', 'ready'], ['bad', 'skipped'], ['net', 'ready']]);
+  // No cgroup here (this machine's v2 has no controllers): what a VM uses comes from /proc, the
+  // service's process and its descendants, at least the RSS of its own process; no limit is shown as none.
+  const app = (JSON.parse(ls.stdout) as { vms: LsVmRow[] }).vms.find((x) => x.name === 'app')!;
+  const ownRss = Number(/^VmRSS:\s+(\d+) kB$/m.exec(fs.readFileSync(`/proc/${app.pid!}/status`, 'utf8'))![1]) * 1024;
+  t.like(app, { memoryMax: null, usage: { from: 'proc', tasks: null } });
+  t.true(app.usage!.memoryBytes! >= ownRss && app.usage!.cpuSeconds! >= 0, JSON.stringify(app.usage));
+  t.regex(r.admin(['ls']).stdout, /\napp +ready +no +\d+ +\S+ +\d+M\/none +\d+\.\ds /);
+  t.regex(r.admin(['show', 'app']).stdout, /\nresources:\n {2}no cgroup: nothing but the guest's size limits it \(--cgroup none\)\n {2}uses: memory \d+ MiB, CPU \d+\.\d s \(from \/proc\)\n/);
   t.deepEqual(names(r.admin(['ls', '--json', '--status', 'running']).stdout), ['app', 'net']);
   t.deepEqual(names(r.admin(['ls', '--json', '--status', 'invalid']).stdout), ['bad']);
   t.deepEqual(names(r.admin(['ls', '--json', '--status', 'stopped']).stdout), []);

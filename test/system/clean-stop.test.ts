@@ -12,7 +12,7 @@ import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { VMSVC, vmsvc } from '../support/cli.js';
+import { VMSVC, vmsvc, withoutCgroup } from '../support/cli.js';
 import { makeVm, tempDir } from '../support/data-dir.js';
 import { realS6rc, realS6rcTest } from '../support/real-s6rc.js';
 import { startRig, type Rig } from '../support/real-rig.js';
@@ -148,7 +148,7 @@ realS6rcTest('vmsvc stop while the VM is still starting waits for s6-rc\'s lock,
   await waitFor('the VMM to run', () => fs.existsSync(path.join(r.runtime, 'slow', 'pid')), 10_000);
   const args = ['--source', path.join(r.state, 'source'), '--live', r.live, '--s6rc', real.bin('s6-rc')];
   const cli = (extra: readonly string[]) => new Promise<{ code: number | null; err: string }>((res) => {
-    const p = spawn(process.execPath, [VMSVC, ...extra, ...args], { env: r.env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const p = spawn(process.execPath, [VMSVC, ...extra, ...withoutCgroup(args)], { env: r.env, stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     p.stderr.on('data', (d: Buffer) => { err += d.toString(); });
     p.once('exit', (code) => res({ code, err }));

@@ -17,6 +17,7 @@
 import test, { type ExecutionContext } from 'ava';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { defaultOptions, type GeneratorOptions } from '../../generator/pipeline/options.js';
 import { generate } from '../../generator/pipeline/index.js';
@@ -40,8 +41,19 @@ const STOP_TIMEOUT_MS = 10_000;
 const PRESS_WAITS = ['5000', '5000'];
 const REQUEST_BOUND = '5000';
 
+/**
+ * Every variable the bundled templates name (vmsvc_*), read from them: a
+ * template that substitutes a new one gets it tried as a VM name here
+ * without anyone remembering to add it.
+ */
+const TEMPLATES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'templates');
+const TEMPLATE_VARIABLES = [...new Set(fs.readdirSync(TEMPLATES, { recursive: true, encoding: 'utf8' })
+  .filter((f) => f.endsWith('.hbs'))
+  .flatMap((f) => [...fs.readFileSync(path.join(TEMPLATES, f), 'utf8').matchAll(/\bvmsvc_[a-z_]+\b/g)].map((m) => m[0])))].sort();
+
 /** Pieces of names: execline's substitution syntax, the templates' own keys, shell syntax, UTF-8. */
 const PIECES = [
+  ...TEMPLATE_VARIABLES.flatMap((v) => [v, `\${${v}}`, `$${v}`]),
   'a', 'b', 'x', '0', '5', '-', '_', ' ', '=', '$', '{', '}', '\\', '!', '#', ';', "'", '`', '@', 'é', '💥',
   'vmsvc_wait_ms', 'vmsvc_reply', 'vmsvc_wantedup', 'SIGNAL', '${vmsvc_wait_ms}', '$vmsvc_wait_ms', '\\${vmsvc_reply}',
   '\\\\$vmsvc_reply', '${vmsvc_wantedup}', '${!}', '$!', '${', '$1', '${@}',
@@ -81,6 +93,9 @@ function caseArb(vmm: Vmm): fc.Arbitrary<Case> {
 const EXAMPLES: Case[] = [
   { provider: '${vmsvc_wait_ms}', client: '$vmsvc_reply', disk: '${vmsvc_wantedup}.img', cmdline: 'x=${vmsvc_wait_ms}', guestReady: true },
   { provider: '\\${vmsvc_wait_ms}', client: '\\\\${vmsvc_reply}', disk: '\\$vmsvc_wait_ms.img', cmdline: 'a\\b $', guestReady: false },
+  // Every other variable a template names, as a name, a disk and a kernel parameter.
+  ...TEMPLATE_VARIABLES.filter((v) => !['vmsvc_wait_ms', 'vmsvc_reply', 'vmsvc_wantedup'].includes(v))
+    .map((v): Case => ({ provider: `\${${v}}`, client: `$${v}`, disk: `\${${v}}.img`, cmdline: `x=\${${v}}`, guestReady: false })),
 ];
 
 for (const vmm of ['qemu', 'cloud-hypervisor', 'crosvm'] as const) {
@@ -96,6 +111,7 @@ for (const vmm of ['qemu', 'cloud-hypervisor', 'crosvm'] as const) {
         { numRuns: 6, examples: EXAMPLES.map((e) => [e]), endOnFailure: true, includeErrorInReport: true },
       );
       t.true(runs >= EXAMPLES.length);
+      t.true(TEMPLATE_VARIABLES.includes('vmsvc_pid') && TEMPLATE_VARIABLES.length >= 5, `the templates' variables were read: ${TEMPLATE_VARIABLES.join(', ')}`);
     });
   }
 }
@@ -125,7 +141,10 @@ async function checkCase(t: ExecutionContext, vmm: Vmm, execlineBin: string, c: 
         runtime: path.join(root, 'run', name),
         log: path.join(root, 'log', name),
         socket: path.join(root, 'run', name, facts.controlSocket),
+        // A plain dir stands for the VM's cgroup: what the run script writes there is read back.
+        cgroup: path.join(root, 'cgroup', `vm-${name}`),
       };
+      fs.mkdirSync(vm.cgroup, { recursive: true });
       await checkVm(t, vmm, stubs, path.join(out, `vm-${name}`), path.join(out, `vm-${name}-log`), vm, c, guestReady);
     }
     for (const entry of fs.readdirSync(out).filter((e) => e.startsWith('vmnet-'))) {
@@ -163,6 +182,7 @@ function stubOptions(vmm: Vmm, stubs: Stubs, root: string, execlineb: string): G
     },
     runtimeDir: path.join(root, 'run'),
     logDir: path.join(root, 'log'),
+    cgroup: path.join(root, 'cgroup'),
     stopTimeoutMs: STOP_TIMEOUT_MS,
     userConsole: VMM_FACTS[vmm].console.kind !== 'none',
   };
@@ -177,6 +197,7 @@ interface VmPaths {
   readonly runtime: string;
   readonly log: string;
   readonly socket: string;
+  readonly cgroup: string;
 }
 
 /**
@@ -226,6 +247,9 @@ async function checkVm(t: ExecutionContext, vmm: Vmm, stubs: Stubs, service: str
     { program: 's6-log', args: ['--', 'n3', 's131072', 'T', vmmLog], stdin: null },
   ], `${at}: the VMM's stderr goes to its own logger, as the log uid, in its own dir`);
   t.deepEqual(start.slice(0, -1), [
+    // Its cgroup first (the stub test says it is not there yet), then the limits and this script's pid, written by execline (echo is the real one).
+    { program: 'test', args: ['-d', vm.cgroup], stdin: null },
+    { program: 'mkdir', args: ['--', vm.cgroup], stdin: null },
     ...(facts.sandboxRoot === null ? [] : [{ program: 'mkdir', args: ['-p', '-m', '0555', '--', path.join(path.dirname(vm.runtime), facts.sandboxRoot)], stdin: null }]),
     // The stub test says the dir is not the VMM's: it is made anew.
     drop(vm.ids.vmm),
@@ -238,6 +262,9 @@ async function checkVm(t: ExecutionContext, vmm: Vmm, stubs: Stubs, service: str
     { program: 'mkdir', args: ['-p', '-m', '0750', '--', vm.log], stdin: null },
     { program: 'chown', args: ['-h', '--', owner(vm.ids.log), vm.log], stdin: null },
   ], `${at}: run script's preparation`);
+  const written = (f: string): string => fs.readFileSync(path.join(vm.cgroup, f), 'utf8');
+  t.deepEqual(['pids.max', 'cpu.weight', 'cpu.max', 'memory.swap.max'].map(written), ['512\n', '100\n', 'max\n', '0\n'], `${at}: the cgroup's limits`);
+  t.regex(written('cgroup.procs'), /^[1-9][0-9]*\n$/, `${at}: the run script's own pid, substituted into echo alone`);
   const launch = start.at(-1)!;
   t.is(launch.program, 's6-notifyoncheck', at);
   t.deepEqual(launch.args, lexedTail(path.join(service, 'run'), stubs.program('s6-notifyoncheck')), `${at}: the VMM's argv is the run script's words, unsubstituted`);
@@ -273,7 +300,8 @@ async function checkVm(t: ExecutionContext, vmm: Vmm, stubs: Stubs, service: str
     const taken = namespace.length + revoke.length;
     t.deepEqual(finish.calls.slice(0, taken).map((k) => [k.program, ...k.args.slice(0, 2)]), [...namespace, ...revoke], `${at}: finish takes back the grants first`);
     t.deepEqual(calls(finish.calls).slice(taken, taken + 2), quit, `${at}: finish's quit request`);
-    t.deepEqual(finish.calls.slice(taken + 2).map((k) => [k.program, ...k.args.slice(0, 2)]), [['s6-svstat', '-o', 'wantedup'], last], `${at}: finish, wanted up ${wantedUp}`);
+    t.deepEqual(finish.calls.slice(taken + 2).map((k) => [k.program, ...k.args.slice(0, 2)]), [['rmdir', '--', vm.cgroup], ['s6-svstat', '-o', 'wantedup'], last], `${at}: finish, wanted up ${wantedUp}`);
+    t.is(written('cgroup.kill'), '1\n', `${at}: finish kills what is left in this VM's cgroup`);
   }
 
   // The logger: its own log dir, exactly.

@@ -11,6 +11,7 @@
  * - plain `vmsvc generate` exits 1 and writes nothing iff there are errors;
  * - nothing was executed: no file named CANARY appears anywhere.
  */
+import { withoutCgroup } from '../support/cli.js';
 import test, { type ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -62,8 +63,8 @@ const slots = (() => {
 
 function vmsvc(args: readonly string[], opts: { cwd: string; asNobody: boolean; timeoutMs: number }): Promise<Run> {
   const [cmd, argv] = opts.asNobody
-    ? ['setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', '--', process.execPath, VMSVC, ...args]]
-    : [process.execPath, [VMSVC, ...args]];
+    ? ['setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', '--', process.execPath, VMSVC, ...withoutCgroup(args)]]
+    : [process.execPath, [VMSVC, ...withoutCgroup(args)]];
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const child = spawn(cmd, argv, { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });

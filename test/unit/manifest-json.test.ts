@@ -19,6 +19,7 @@ const vm = (name: string): Manifest['vms'][number] => ({
   logDir: `/var/log/vm/${name}`,
   settings: { memory: '512M', cpus: 2, cmdlineExtra: 'quiet "x"', writableDisks: false, stopTimeoutMs: 30000, guestReady: false, autostart: true, cpuWeight: 100, cpuMaxPercent: null, pidsMax: 512, swapMax: '0' },
   settingFiles: ['memory', 'cpus', 'cmdline', 'autostart'],
+  cgroup: null,
 });
 
 const manifest = (vms: Manifest['vms'], links: Manifest['links'], skipped: Manifest['skipped']): Manifest => ({
