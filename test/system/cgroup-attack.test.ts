@@ -19,7 +19,7 @@
  * whatever the attacker hands it once it is there (what an injection
  * would make it run).
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -29,6 +29,7 @@ import { VMM_FACTS } from '../../generator/vmm/index.js';
 import { makeVm, tempDir } from '../support/data-dir.js';
 import { makeStubs } from '../support/recording-stubs.js';
 import { waitFor } from '../support/wait.js';
+import { alive } from '../support/processes.js';
 
 const UNIFIED = '/sys/fs/cgroup/unified';
 const EXECLINE_BIN = '/usr/bin';
@@ -47,15 +48,6 @@ function kernelHasCgroupKill(): boolean {
     try { fs.rmdirSync(probe); } catch { /* not made */ }
   }
 }
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /**
  * The client stub: says it is there (its pid), waits up to 2 s for what the
@@ -116,21 +108,25 @@ function setUp(root: string, parent: string) {
   return { stubs, service: path.join(out, 'vm-esc'), cgroup: path.join(parent, 'vm-esc') };
 }
 
-maybe('a VMM alive when the finish script asks it to quit cannot have the request start a process outside its cgroup that outlives the stop', async (t) => {
+/** A temp dir and a cgroup parent of this test's own, and the pids it starts: all gone after it, whatever it left. */
+function scratch(t: ExecutionContext, what: string): { root: string; parent: string; pids: number[] } {
   const root = tempDir('vmsvc-cgroup-attack-');
-  const parent = path.join(UNIFIED, `vmsvc-attack-${process.pid}`);
+  const parent = path.join(UNIFIED, `vmsvc-${what}-${process.pid}`);
   fs.mkdirSync(parent);
   const pids: number[] = [];
-  t.teardown(() => {
+  t.teardown(async () => {
     for (const pid of pids) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
-    for (const dir of [path.join(parent, 'vm-esc'), parent]) {
-      try { fs.writeFileSync(path.join(dir, 'cgroup.kill'), '1'); } catch { /* gone */ }
-    }
-    setTimeout(() => {
-      for (const dir of [path.join(parent, 'vm-esc'), parent]) try { fs.rmdirSync(dir); } catch { /* gone */ }
-      fs.rmSync(root, { recursive: true, force: true });
-    }, 300);
+    const dirs = [path.join(parent, 'vm-esc'), parent];
+    for (const dir of dirs) try { fs.writeFileSync(path.join(dir, 'cgroup.kill'), '1'); } catch { /* gone */ }
+    await new Promise((r) => setTimeout(r, 300));
+    for (const dir of dirs) try { fs.rmdirSync(dir); } catch { /* gone */ }
+    fs.rmSync(root, { recursive: true, force: true });
   });
+  return { root, parent, pids };
+}
+
+maybe('a VMM alive when the finish script asks it to quit cannot have the request start a process outside its cgroup that outlives the stop', async (t) => {
+  const { root, parent, pids } = scratch(t, 'attack');
   const { stubs, service, cgroup } = setUp(root, parent);
   const attack = path.join(root, 'attack');
   fs.mkdirSync(attack);
@@ -155,17 +151,7 @@ maybe('a VMM alive when the finish script asks it to quit cannot have the reques
 });
 
 maybe('control: what runs in the VM\'s cgroup when the finish script runs is killed, and the cgroup removed', async (t) => {
-  const root = tempDir('vmsvc-cgroup-attack-');
-  const parent = path.join(UNIFIED, `vmsvc-control-${process.pid}`);
-  fs.mkdirSync(parent);
-  const pids: number[] = [];
-  t.teardown(() => {
-    for (const pid of pids) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
-    setTimeout(() => {
-      for (const dir of [path.join(parent, 'vm-esc'), parent]) try { fs.rmdirSync(dir); } catch { /* gone */ }
-      fs.rmSync(root, { recursive: true, force: true });
-    }, 300);
-  });
+  const { root, parent, pids } = scratch(t, 'control');
   const { stubs, service, cgroup } = setUp(root, parent);
   fs.mkdirSync(cgroup);
   // A daemon of the VMM that left its session, in the VM's cgroup.
