@@ -15,7 +15,7 @@ import { SANDBOXES } from '../pipeline/sandbox.js';
 import { groupId } from '../util/account-db.js';
 import { DEFAULT_STATE_DIR, defaultStateDir, STATE_ENV } from '../command/where.js';
 import { ACCELS, MEMORY_SIZE, memoryBytes, VMM_FACTS, VMMS, type Accel, type Vmm } from '../vmm/index.js';
-import { CPU_WEIGHT_MAX, CPU_WEIGHT_MIN } from '../rules/setting-registry.js';
+import { CPU_MAX_PERCENT_LIMIT, CPU_WEIGHT_MAX, CPU_WEIGHT_MIN } from '../rules/setting-registry.js';
 import { autostartShare, DEFAULT_CPU_OVERCOMMIT, readHostCapacity, type HostCapacity } from '../pipeline/host-capacity.js';
 
 /** One flag, as both parsers read it: yargs takes these objects as they are. */
@@ -252,7 +252,7 @@ function flagOptions(f: OptionFlags, host: HostCapacity): GeneratorOptions {
     vmmMemoryOverheadBytes: overhead,
     cpuWeight: integer('cpu-weight', f['cpu-weight'], CPU_WEIGHT_MIN, CPU_WEIGHT_MAX),
     maxCpuWeight: integer('max-cpu-weight', f['max-cpu-weight'], CPU_WEIGHT_MIN, CPU_WEIGHT_MAX),
-    cpuMaxPercent: f['cpu-max'] === 'none' ? null : integer('cpu-max', Number(matching('cpu-max', f['cpu-max'], /^[1-9][0-9]*$/, 'a whole number of percent or none')), 1, MAX_CPUS * 100),
+    cpuMaxPercent: f['cpu-max'] === 'none' ? null : integer('cpu-max', Number(matching('cpu-max', f['cpu-max'], /^[1-9][0-9]*$/, 'a whole number of percent or none')), 1, CPU_MAX_PERCENT_LIMIT),
     pidsMax: integer('pids-max', f['pids-max'], 1, PIDS_LIMIT),
     maxPids: integer('max-pids', f['max-pids'], 1, PIDS_LIMIT),
     swapMax: size('swap-max', f['swap-max']),

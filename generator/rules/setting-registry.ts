@@ -67,6 +67,15 @@ export const CMDLINE_MAX_BYTES = 2047;
 export const CPU_WEIGHT_MIN = 1;
 export const CPU_WEIGHT_MAX = 10000;
 
+/**
+ * The largest cpu.max cap, in percent of one CPU, that --cpu-max takes and a
+ * VM's config/cpu-max may ask for when the host sets none: all of 255 CPUs
+ * (the most vCPUs vmsvc gives a VM). Above it a cap caps nothing, and the
+ * quota it makes would reach the kernel as a number it refuses (past 2^53
+ * written in exponent form), failing every start of the VM that check passed.
+ */
+export const CPU_MAX_PERCENT_LIMIT = 255 * 100;
+
 export type SettingRule = 'setting-invalid' | 'setting-out-of-bounds' | 'setting-vmm-unsupported';
 export interface SettingProblem { readonly rule: SettingRule; readonly message: string; readonly hint: string }
 export type SettingRead<T> = { readonly value: T } | SettingProblem;
@@ -200,6 +209,10 @@ export const SETTINGS = {
       if (limits.cpuMaxPercent !== null && n > limits.cpuMaxPercent) {
         return outOfBounds(`config/cpu-max ${v}% is more than this host's cap (--cpu-max ${limits.cpuMaxPercent}): a VM may lower its cap, not raise it`,
           `give the VM at most ${limits.cpuMaxPercent}, or raise --cpu-max on the host`);
+      }
+      if (n > CPU_MAX_PERCENT_LIMIT) {
+        return outOfBounds(`config/cpu-max ${v}% is more than any cap vmsvc writes (${CPU_MAX_PERCENT_LIMIT}%, all of 255 CPUs)`,
+          `give the VM at most ${CPU_MAX_PERCENT_LIMIT}, or remove config/cpu-max for no cap`);
       }
       return { value: n };
     },

@@ -13,6 +13,7 @@ import { RULES, type Diagnostic, type RuleId, type Severity } from '../../genera
 import { defaultOptions, type GeneratorOptions } from '../../generator/pipeline/options.js';
 import { checkDataDir } from '../../generator/pipeline/index.js';
 import { planTree } from '../../generator/pipeline/plan.js';
+import { planCgroup } from '../../generator/pipeline/cgroup.js';
 import { hostPreflight, type HostRequest } from '../../generator/pipeline/host-probe.js';
 import { STOPS_APPLY } from '../../generator/rules/host.js';
 import { sandboxData } from '../../generator/pipeline/sandbox.js';
@@ -1481,10 +1482,27 @@ test('setting-out-of-bounds: cgroup limits above --max-cpu-weight, --max-pids, -
     { rule: 'setting-out-of-bounds', path: configPath(f, 'cpu-weight', 'weight'), vm: 'weight', mentions: ['1001', '--max-cpu-weight 1000'] },
   ]);
   t.deepEqual(result.vms.map((vm) => vm.name as string), ['at']);
-  // Raised, the same files pass; with no host cap, any cpu-max is the VM's own.
+  // Raised, the same files pass; with no host cap, any cpu-max up to 25500 is the VM's own.
   const raised = check(f.data, { ...defaultOptions, maxCpuWeight: 10000, maxPids: 8192, maxSwap: '1G', cpuMaxPercent: null });
   t.deepEqual(raised.diagnostics, []);
   t.is(raised.vms.find((vm) => vm.name === 'cap')!.settings.cpuMaxPercent, 201);
+});
+
+test('setting-out-of-bounds: with no host cap, a cpu-max above the largest --cpu-max takes (255 CPUs) is refused, not written to cpu.max as 1e+26 for the kernel to refuse at each start; at that bound it is written whole', (t) => {
+  const f = fixture(t, {
+    huge: { config: { 'cpu-max': '99999999999999999999999' } },
+    over: { config: { 'cpu-max': '25501' } },
+    at: { config: { 'cpu-max': '25500' } },
+  });
+  const opts = { ...defaultOptions, cpuMaxPercent: null, cgroup: '/sys/fs/cgroup/vmsvc' };
+  const result = check(f.data, opts);
+  assertDiagnostics(t, result.diagnostics, [
+    { rule: 'setting-out-of-bounds', path: configPath(f, 'cpu-max', 'huge'), vm: 'huge', mentions: ['25500'] },
+    { rule: 'setting-out-of-bounds', path: configPath(f, 'cpu-max', 'over'), vm: 'over', mentions: ['25501', '25500'] },
+  ]);
+  t.deepEqual(result.vms.map((vm) => vm.name as string), ['at']);
+  const at = result.vms[0]!;
+  t.deepEqual(planCgroup('vm-at', at.settings, { cgroup: '/sys/fs/cgroup/vmsvc', vmmMemoryOverheadBytes: 0 })!.limits.find((l) => l.file === 'cpu.max')!.value, '25500000 100000');
 });
 
 test('setting-invalid: cgroup settings that are not whole numbers or sizes, and a 0 where the kernel needs at least 1', (t) => {
