@@ -42,9 +42,12 @@ export class ProcTable {
     let pages = 0;
     let ticks = 0;
     const todo = [pid];
+    // /proc is read process by process: a pid reused meanwhile could make the parent links a loop.
+    const seen = new Set<number>();
     for (let p = todo.pop(); p !== undefined; p = todo.pop()) {
       const e = entries.get(p);
-      if (e === undefined) continue;
+      if (e === undefined || seen.has(p)) continue;
+      seen.add(p);
       pages += e.rssPages;
       ticks += e.ticks;
       todo.push(...(children.get(p) ?? []));
