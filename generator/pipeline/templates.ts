@@ -12,7 +12,7 @@ import type Handlebars from 'handlebars';
 import RuntimeModule from 'handlebars/runtime.js';
 import { printable } from '../util/bytes.js';
 import { quoteExeclineWord } from '../s6rc/execline-lex.js';
-import type { Script } from './plan.js';
+import type { Script } from './service-types.js';
 import { PRECOMPILED, TEMPLATES_FROM_MODULE } from './precompiled-templates.js';
 import type { Vmm } from '../vmm/index.js';
 
@@ -23,7 +23,7 @@ export interface Templates {
   readonly fingerprint: string;
 }
 
-/** Every template a script is rendered from: plan.ts's Script is derived from this list. */
+/** Every template a script is rendered from: service-types.ts's Script is derived from this list. */
 const TEMPLATE_NAMES = ['vm-run', 'vm-finish', 'vm-request', 'log-run', 'ready-check', 'net-up', 'net-down'] as const;
 export type TemplateName = typeof TEMPLATE_NAMES[number];
 const PARTIALS = ['header', 'prepare-runtime', 'vmm-request', 'vmm-log', 'run-as', 'open-files', 'private-data-view', 'acl-revoke', 'sandbox', 'cgroup-enter', 'cgroup-remove'] as const;
