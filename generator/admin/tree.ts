@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { compareBytes, printable } from '../util/bytes.js';
 import { nameList } from '../s6rc/format.js';
 import type { Link } from '../pipeline/links.js';
-import { MANIFEST_FILE, type Manifest, type ManifestVm } from '../pipeline/plan.js';
+import { MANIFEST_FILE, type Manifest, type ManifestVm } from '../pipeline/manifest.js';
 import { clientGraph, findCycles, reachable, startLevels, type ProviderGraph } from '../util/provider-graph.js';
 import { CommandError, EXIT, UsageError } from '../command/shell.js';
 import { listUntrusted, readUntrusted } from '../util/untrusted.js';

@@ -1,6 +1,6 @@
 /**
  * The last lines a VM's VMM wrote to its stderr, from its own log
- * (`<log dir>/vmm/current`, pipeline/plan.ts VmmLogData): what `show`
+ * (`<log dir>/vmm/current`, pipeline/service-types.ts VmmLogData): what `show`
  * prints under the VM's state, so that a VM that is down says in the
  * VMM's own words why. The log user writes that directory: it is read as
  * untrusted (util/untrusted.ts), below the log root, no link followed, and
@@ -9,7 +9,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { openUntrusted } from '../util/untrusted.js';
-import { VMM_LOG_SUBDIR } from '../pipeline/plan.js';
+import { VMM_LOG_SUBDIR } from '../pipeline/service-types.js';
 import { lastLinesStart } from './log-seek.js';
 
 /** Lines `show` prints. */

@@ -8,11 +8,11 @@
  */
 import { compareBytes, printable } from '../util/bytes.js';
 import type { FileTree } from '../util/file-tree.js';
-import { MANIFEST_FILE } from '../pipeline/plan.js';
+import { MANIFEST_FILE } from '../pipeline/manifest.js';
 import { isVmSettings, type VmSettings } from '../rules/settings.js';
 import { SETTING_KEYS, SETTINGS, shownSetting } from '../rules/setting-registry.js';
 
-/** What this reads of a manifest's VM (plan.ts, ManifestVm); settings null in manifests from before per-VM settings. */
+/** What this reads of a manifest's VM (manifest.ts, ManifestVm); settings null in manifests from before per-VM settings. */
 interface VmFacts {
   readonly name: string;
   readonly kernel: string;

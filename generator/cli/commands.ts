@@ -17,7 +17,7 @@ import type { GeneratorOptions } from '../pipeline/options.js';
 import type { Diagnostic } from '../rules/diagnostic.js';
 import { STOPS_APPLY } from '../rules/host.js';
 import { checkDataDir, generate } from '../pipeline/index.js';
-import { linksOf } from '../pipeline/plan.js';
+import { linksOf } from '../pipeline/vm-links.js';
 import { checkJson, countLine, formatDiagnostics, formatSkipped, hostLine, linksTable } from '../pipeline/report.js';
 import { checkS6rcSource } from '../s6rc/source-check.js';
 import { EXIT, UsageError, type Io } from '../command/shell.js';

@@ -4,7 +4,9 @@
  * order is fixed, so equal input gives equal bytes.
  */
 import { compareBytes } from '../util/bytes.js';
-import { MANIFEST_FILE, type Longrun, type Manifest, type Oneshot, type PlannedManifest, type Service, type TreePlan } from './plan.js';
+import { MANIFEST_FILE, type Manifest, type PlannedManifest } from './manifest.js';
+import type { TreePlan } from './plan.js';
+import type { Longrun, Oneshot, Service } from './service-types.js';
 import type { Templates } from './templates.js';
 import type { FileTree, TreeEntry } from '../util/file-tree.js';
 

@@ -12,18 +12,28 @@ import type Handlebars from 'handlebars';
 import RuntimeModule from 'handlebars/runtime.js';
 import { printable } from '../util/bytes.js';
 import { quoteExeclineWord } from '../s6rc/execline-lex.js';
-import type { Script } from './plan.js';
 import { PRECOMPILED, TEMPLATES_FROM_MODULE } from './precompiled-templates.js';
 import type { Vmm } from '../vmm/index.js';
 
 
+/**
+ * What render takes: any Script (service-types.ts). Only the name matters
+ * here, the data is the template's to read; importing Script would make this
+ * module and service-types.ts, whose Script derives from TEMPLATE_NAMES,
+ * import each other.
+ */
+interface Renderable {
+  readonly template: TemplateName;
+  readonly data: unknown;
+}
+
 export interface Templates {
-  render(script: Script): string;
+  render(script: Renderable): string;
   /** Changes whenever any template in use changes. */
   readonly fingerprint: string;
 }
 
-/** Every template a script is rendered from: plan.ts's Script is derived from this list. */
+/** Every template a script is rendered from: service-types.ts's Script is derived from this list. */
 const TEMPLATE_NAMES = ['vm-run', 'vm-finish', 'vm-request', 'log-run', 'ready-check', 'net-up', 'net-down'] as const;
 export type TemplateName = typeof TEMPLATE_NAMES[number];
 const PARTIALS = ['header', 'prepare-runtime', 'vmm-request', 'vmm-log', 'run-as', 'open-files', 'private-data-view', 'acl-revoke', 'sandbox', 'cgroup-enter', 'cgroup-remove'] as const;
@@ -98,7 +108,7 @@ export function loadTemplates(userDir: string | null, vmm: Vmm): Templates {
   }
   return {
     fingerprint: fingerprint.digest('hex'),
-    render(script: Script): string {
+    render(script: Renderable): string {
       const t = compiled.get(script.template)!;
       try {
         // Handlebars builds its output by concatenation, a rope of many small

@@ -1,6 +1,6 @@
 /**
  * The one cycle finder, for the provider graph (provider-graph.ts) and the
- * s6-rc source checker (s6rc-source-check.ts). Iterative throughout: both
+ * s6-rc source checker (s6rc/source-cycles.ts). Iterative throughout: both
  * graphs come from untrusted or hand-edited trees, and a chain of thousands
  * of nodes must not overflow the stack. Linear in nodes plus edges, except
  * that each shortest cycle is a breadth-first search of its own component.

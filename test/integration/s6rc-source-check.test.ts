@@ -7,8 +7,8 @@ import {
   checkS6rcSource,
   longrunNameFits,
   s6rcWarnings,
-  type S6rcProblem,
 } from '../../generator/s6rc/source-check.js';
+import type { S6rcProblem } from '../../generator/s6rc/source-model.js';
 import { realCompileProblems, realS6rc } from '../support/real-s6rc.js';
 
 /* A tiny tree builder: strings/Buffers are files, objects are dirs. */

@@ -37,7 +37,7 @@ const CANDIDATES: ReadonlyArray<readonly [string, string]> = [
 const EXECLINES = CANDIDATES.filter(([, dir]) => fs.existsSync(path.join(dir, 'execlineb')) && fs.existsSync(path.join(dir, 'forx')));
 
 const STOP_TIMEOUT_MS = 10_000;
-/** The presses of a stop of STOP_TIMEOUT_MS: one every 5 s (plan.ts PRESS_EVERY_MS). */
+/** The presses of a stop of STOP_TIMEOUT_MS: one every 5 s (plan-vm.ts PRESS_EVERY_MS). */
 const PRESS_WAITS = ['5000', '5000'];
 const REQUEST_BOUND = '5000';
 
@@ -288,7 +288,7 @@ async function checkVm(t: ExecutionContext, vmm: Vmm, stubs: Stubs, service: str
   t.deepEqual(calls(check.calls), [...requestCalls(vmm, stubs, facts.running, vm), ...guest], `${at}: readiness check's requests`);
 
   // The finish script: takes back the grants, tells a left-behind VMM to quit; after a stop it clears the death tally, after a crash it counts it.
-  // Its quit request is given up after 2 s of silence (pipeline/plan.ts FINISH_QUIT_SILENCE_MS), to end before s6-supervise's 5 s.
+  // Its quit request is given up after 2 s of silence (pipeline/plan-vm.ts FINISH_QUIT_SILENCE_MS), to end before s6-supervise's 5 s.
   const quit = requestCalls(vmm, stubs, facts.quit, vm, '2000');
   for (const [wantedUp, last] of [['false', ['s6-svdt-clear', '.']], ['true', ['s6-permafailon', String(defaultOptions.crashWindowSeconds), String(defaultOptions.crashDeaths)]]] as const) {
     const finish = await stubs.run(['./finish', '0', '0'], service, { STUB_WANTEDUP: wantedUp });

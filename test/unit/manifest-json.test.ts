@@ -1,6 +1,6 @@
 import test from 'ava';
 import { makeLink, type LinkNumber } from '../../generator/pipeline/links.js';
-import type { Manifest } from '../../generator/pipeline/plan.js';
+import type { Manifest } from '../../generator/pipeline/manifest.js';
 import { manifestJson } from '../../generator/pipeline/render.js';
 import type { VmName } from '../../generator/rules/vm-name.js';
 
