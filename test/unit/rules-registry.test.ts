@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RULES, type RuleId } from '../../generator/rules/diagnostic.js';
 import { SETTING_FILES } from '../../generator/rules/setting-registry.js';
+import { applyFlags, checkFlags, generateFlags, optionFlags } from '../../generator/cli/flags.js';
 
 const PAGE = 'doc/commands.md';
 const DOC = fs.readFileSync(new URL(`../../${PAGE}`, import.meta.url), 'utf8');
@@ -68,4 +69,10 @@ test(`${SETTINGS_PAGE}'s settings table lists exactly the setting registry's fil
   const table = doc.slice(doc.indexOf('| file | format | default | bound |'));
   const rows = table.slice(0, table.indexOf('\n\n')).split('\n').slice(2);
   t.deepEqual(rows.map((r) => /^\| `([a-z-]+)` \|/.exec(r)?.[1]), [...SETTING_FILES]);
+});
+
+test(`${PAGE} names every flag of the commands that read a data dir`, (t) => {
+  const flags = new Set([...Object.keys(optionFlags), ...Object.keys(checkFlags), ...Object.keys(generateFlags), ...Object.keys(applyFlags)]);
+  // A boolean that is on by default is documented by its negation (--no-autostart).
+  t.deepEqual([...flags].filter((f) => !new RegExp(`\`--(no-)?${f}\`|--(no-)?${f}[ \\]=]`).test(DOC)), []);
 });
