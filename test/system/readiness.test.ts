@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { startS6rc, type S6rcHarness } from '../harness/real-s6rc.js';
-import { guestAccel, makeExt2Disk, prepareGuest, REPO_ROOT } from '../e2e/guest.js';
+import { guestAccel, makeExt2Disk, prepareGuest, REPO_ROOT } from '../support/guest/guest.js';
 import { vmsvc } from '../support/cli.js';
 import { dataDirWith, tempDir } from '../support/data-dir.js';
 import { realS6rcTest } from '../support/real-s6rc.js';
