@@ -11,7 +11,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { startS6rc } from '../harness/real-s6rc.js';
+import { startS6rc } from '../support/s6rc-harness.js';
 import { guestAccel, makeExt2Disk, prepareGuest, REPO_ROOT, type Guest } from '../support/guest/guest.js';
 import { vmsvc } from '../support/cli.js';
 import { createNetns } from '../support/netns.js';

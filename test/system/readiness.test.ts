@@ -10,7 +10,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { startS6rc, type S6rcHarness } from '../harness/real-s6rc.js';
+import { startS6rc, type S6rcHarness } from '../support/s6rc-harness.js';
 import { guestAccel, makeExt2Disk, prepareGuest, REPO_ROOT } from '../support/guest/guest.js';
 import { vmsvc } from '../support/cli.js';
 import { dataDirWith, tempDir } from '../support/data-dir.js';
