@@ -10,7 +10,7 @@
  * Needs root, what ./scripts/setup-tests.sh installs (QEMU, busybox-static,
  * e2fsprogs, iproute2, ...), `npm run build`, and skarnet's s6-rc built under
  * VMSVC_S6RC_PREFIX (default /opt/skarnet; see README, "A first VM in five minutes"). The guest
- * is the test suite's (test/e2e/guest.ts: Debian's cloud kernel and a
+ * is the test suite's (test/support/guest/guest.ts: Debian's cloud kernel and a
  * busybox initramfs), built once into .cache/guest. Everything else lives in
  * one directory, VMSVC_FIRST_VM_DIR (default /tmp/vmsvc-first-vm), and one
  * network namespace, VMSVC_FIRST_VM_NETNS (default vmsvc-first-vm): the
@@ -20,7 +20,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { guestAccel, makeExt2Disk, prepareGuest } from '../test/e2e/guest.js';
+import { guestAccel, makeExt2Disk, prepareGuest } from '../test/support/guest/guest.js';
 import { withOpenTun } from '../test/support/tun.js';
 import { probeCgroup } from '../generator/pipeline/host-probe.js';
 

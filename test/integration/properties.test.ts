@@ -27,7 +27,7 @@ import { defaultOptions } from '../../generator/pipeline/options.js';
 import { buildTree, checkDataDir, generate } from '../../generator/pipeline/index.js';
 import { checkS6rcSource } from '../../generator/s6rc/source-check.js';
 import { sameTree, treeHash } from '../../generator/pipeline/write-tree.js';
-import { privateCli, runScriptProblems } from '../hostile/corpus.js';
+import { privateCli, runScriptProblems } from '../support/hostile/corpus.js';
 import { ELF_HEADER, tempDir } from '../support/data-dir.js';
 import { realCompileProblems } from '../support/real-s6rc.js';
 

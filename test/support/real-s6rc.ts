@@ -4,7 +4,7 @@
  * hand under a prefix: VMSVC_S6RC_PREFIX names it, /opt/skarnet by default.
  * Tests that need it register through `realS6rcTest`, which skips them with
  * the reason in the title when it is absent, so the suite's summary counts
- * and names them.
+ * and names them. Services run under it by s6rc-harness.ts.
  */
 import test, { type ExecutionContext } from 'ava';
 import { spawnSync } from 'node:child_process';

@@ -20,7 +20,7 @@ import { logs } from '../../generator/admin/logs.js';
 import { ls, type LsRow, type LsVmRow } from '../../generator/admin/ls.js';
 import { show, vmmOf, type ShowResult } from '../../generator/admin/show.js';
 import { restart, start, stop } from '../../generator/admin/start-stop.js';
-import { startS6rc, type S6rcHarness } from '../harness/real-s6rc.js';
+import { startS6rc, type S6rcHarness } from '../support/s6rc-harness.js';
 import { vmsvc } from '../support/cli.js';
 import { dataDirWith, tempDir, type VmSpec } from '../support/data-dir.js';
 import { createNetns } from '../support/netns.js';

@@ -1,10 +1,10 @@
 /**
  * The cgroup limits, where a kernel enforces them. This machine's cgroup v2
  * hierarchy has no controllers (they are bound to v1), so the generated
- * services run inside the test guest (test/e2e/guest.ts), whose Debian
+ * services run inside the test guest (test/support/guest/guest.ts), whose Debian
  * kernel has cgroup v2 with memory, pids and cpu: its initramfs, with
- * test/e2e/cgroup-init.sh as /init, skarnet's programs from the prefix, a
- * stub VMM (test/e2e/vmm-stub-cgroup.sh) and the service dirs of two VMs
+ * test/support/guest/cgroup-init.sh as /init, skarnet's programs from the prefix, a
+ * stub VMM (test/support/guest/vmm-stub-cgroup.sh) and the service dirs of two VMs
  * that vmsvc generated, appended (the kernel unpacks concatenated archives
  * in order, later files over earlier ones). The guest runs them under
  * s6-svscan and reports what the kernel did.
@@ -15,12 +15,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { guestAccel, Newc, prepareGuest } from '../e2e/guest.js';
+import { guestAccel, Newc, prepareGuest } from '../support/guest/guest.js';
 import { vmsvc } from '../support/cli.js';
 import { makeVm } from '../support/data-dir.js';
 import { realS6rcTest } from '../support/real-s6rc.js';
 
-const E2E = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'e2e');
+const GUEST_FILES = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'support', 'guest');
 /** TCG boots the guest in about 20 s here; the trials take about 15 s more. */
 const GUEST_BOUND_MS = 240_000;
 
@@ -58,8 +58,8 @@ realS6rcTest('cgroups, enforced by a real kernel: a VM past its memory.max is OO
   t.is(gen.code, 0, gen.stderr);
 
   const cpio = new Newc();
-  cpio.file('init', fs.readFileSync(path.join(E2E, 'cgroup-init.sh')), 0o755);
-  cpio.file('bin/vmm-stub', fs.readFileSync(path.join(E2E, 'vmm-stub-cgroup.sh')), 0o755);
+  cpio.file('init', fs.readFileSync(path.join(GUEST_FILES, 'cgroup-init.sh')), 0o755);
+  cpio.file('bin/vmm-stub', fs.readFileSync(path.join(GUEST_FILES, 'vmm-stub-cgroup.sh')), 0o755);
   cpio.dir('opt');
   cpio.dir('opt/skarnet');
   // libexec: s6-ftrigrd, which s6-svwait and s6-notifyoncheck start by its absolute path.

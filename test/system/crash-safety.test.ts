@@ -19,7 +19,7 @@ import { defaultOptions } from '../../generator/pipeline/options.js';
 import { buildTree, checkDataDir } from '../../generator/pipeline/index.js';
 import type { FileTree } from '../../generator/pipeline/render.js';
 import { sameTree, WriteError, writeTreeAtomically } from '../../generator/pipeline/write-tree.js';
-import { privateCli } from '../hostile/corpus.js';
+import { privateCli } from '../support/hostile/corpus.js';
 import { dataDirWith, makeVm, tempDir } from '../support/data-dir.js';
 
 /** bin/vmsvc.cjs, copied once (see privateCli): a concurrent npm run build empties dist/. */

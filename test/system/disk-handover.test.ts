@@ -1,7 +1,7 @@
 /**
  * Disks handed to the VMM as descriptors (issue 22, item 2): real QEMU 7.2
  * (TCG where KVM cannot run the guest) under the real s6-rc, with the test
- * guest of test/e2e/guest.ts, each VMM as the VM's own uid.
+ * guest of test/support/guest/guest.ts, each VMM as the VM's own uid.
  *
  * - A disk image that is root's, mode 0600, in a blk/ only root may enter,
  *   is read by the guest: root opened it (templates/common/open-files.hbs)
@@ -18,8 +18,8 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { startS6rc } from '../harness/real-s6rc.js';
-import { guestAccel, makeExt2Disk, prepareGuest, REPO_ROOT, type Guest } from '../e2e/guest.js';
+import { startS6rc } from '../support/s6rc-harness.js';
+import { guestAccel, makeExt2Disk, prepareGuest, REPO_ROOT, type Guest } from '../support/guest/guest.js';
 import { vmsvc } from '../support/cli.js';
 import { createNetns } from '../support/netns.js';
 import { realS6rcTest } from '../support/real-s6rc.js';

@@ -8,8 +8,8 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { findProcessesUnder, startS6rc } from '../harness/real-s6rc.js';
-import { guestAccel, makeExt2Disk, prepareGuest, REPO_ROOT } from '../e2e/guest.js';
+import { findProcessesUnder, startS6rc } from '../support/s6rc-harness.js';
+import { guestAccel, makeExt2Disk, prepareGuest, REPO_ROOT } from '../support/guest/guest.js';
 import { vmsvc } from '../support/cli.js';
 import { consoleAnswer } from '../support/console.js';
 import { createNetns, interfaces } from '../support/netns.js';

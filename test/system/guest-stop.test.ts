@@ -1,6 +1,6 @@
 /**
  * Clean stop with real guests (issue 11, item 2): QEMU (TCG where KVM cannot
- * run the guest) under the real s6-rc, the test guest of test/e2e/guest.ts,
+ * run the guest) under the real s6-rc, the test guest of test/support/guest/guest.ts,
  * whose init powers off on the ACPI power button (button.ko, evdev).
  *
  * - A stop presses the button: the guest's "clean shutdown" line is in its
@@ -11,8 +11,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { startS6rc } from '../harness/real-s6rc.js';
-import { guestAccel, makeExt2Disk, prepareGuest, REPO_ROOT, type Guest } from '../e2e/guest.js';
+import { startS6rc } from '../support/s6rc-harness.js';
+import { guestAccel, makeExt2Disk, prepareGuest, REPO_ROOT, type Guest } from '../support/guest/guest.js';
 import { vmsvc } from '../support/cli.js';
 import { createNetns } from '../support/netns.js';
 import { realS6rcTest } from '../support/real-s6rc.js';

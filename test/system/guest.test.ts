@@ -1,5 +1,5 @@
 /**
- * The end-to-end test guest (test/e2e/guest.ts): the kernel extraction, the
+ * The end-to-end test guest (test/support/guest/guest.ts): the kernel extraction, the
  * ext2 disk helper, and two guests booted with QEMU directly (no vmsvc) on a
  * bridge inside a network namespace this test creates, one client and one
  * provider, addressed the Spectrum way from their 0A:B3:EC MACs.
@@ -11,8 +11,8 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { extractVmlinux, inspectElf } from '../e2e/extract-vmlinux.js';
-import { guestAccel, guestCmdline, makeExt2Disk, prepareGuest, type Guest } from '../e2e/guest.js';
+import { extractVmlinux, inspectElf } from '../support/guest/extract-vmlinux.js';
+import { guestAccel, guestCmdline, makeExt2Disk, prepareGuest, type Guest } from '../support/guest/guest.js';
 import { createNetns, inNetns } from '../support/netns.js';
 import { waitFor } from '../support/wait.js';
 

@@ -1,5 +1,5 @@
 /**
- * The hostile corpus (test/hostile/corpus.ts), run through the real CLI
+ * The hostile corpus (test/support/hostile/corpus.ts), run through the real CLI
  * (bin/vmsvc.cjs, the bundle: `npm run build` first; run from a private copy). For every case:
  *
  * - `vmsvc check --json` gives exactly the expected diagnostics and valid VMs,
@@ -21,7 +21,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compareBytes, printable } from '../../generator/util/bytes.js';
 import { checkS6rcSource } from '../../generator/s6rc/source-check.js';
-import { available, CORPUS, privateCli, runScriptProblems, vmmFlags, type ExpectedDiagnostic, type HostileCase, type Requirement } from '../hostile/corpus.js';
+import { available, CORPUS, privateCli, runScriptProblems, vmmFlags, type ExpectedDiagnostic, type HostileCase, type Requirement } from '../support/hostile/corpus.js';
 import { tempDir } from '../support/data-dir.js';
 import { realCompileProblems } from '../support/real-s6rc.js';
 

@@ -5,7 +5,7 @@
 import test from 'ava';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { startS6rc } from '../harness/real-s6rc.js';
+import { startS6rc } from '../support/s6rc-harness.js';
 import { vmsvc } from '../support/cli.js';
 import { dataDirWith, tempDir } from '../support/data-dir.js';
 import { createNetns, inNetns, interfaces } from '../support/netns.js';

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { once } from 'node:events';
 import * as path from 'node:path';
-import { startS6rc, type S6rcHarness } from '../harness/real-s6rc.js';
+import { startS6rc, type S6rcHarness } from '../support/s6rc-harness.js';
 import { vmsvc } from '../support/cli.js';
 import { dataDirWith } from '../support/data-dir.js';
 import { createNetns, inNetns } from '../support/netns.js';

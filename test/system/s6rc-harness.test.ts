@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ExecutionContext } from 'ava';
-import { findProcessesUnder, startS6rc } from '../harness/real-s6rc.js';
+import { findProcessesUnder, startS6rc } from '../support/s6rc-harness.js';
 import { alive } from '../support/processes.js';
 import { realS6rcTest, type RealS6rc } from '../support/real-s6rc.js';
 

@@ -2,7 +2,7 @@
  * A corpus of hostile or broken data directories. Each case builds one data dir
  * in a fresh temp root and states EXACTLY what `vmsvc check --json` must say
  * about it: every diagnostic as (rule, path relative to the data dir, severity),
- * and the VM names that come out valid. test/hostile.test.ts runs the real CLI
+ * and the VM names that come out valid. test/system/hostile.test.ts runs the real CLI
  * on each, and also checks that nothing is executed or written outside --out.
  *
  * Names full of shell and execline syntax carry "canary" payloads (`touch
@@ -13,10 +13,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { RuleId, Severity } from '../../generator/rules/diagnostic.js';
-import { lexExecline } from '../../generator/s6rc/execline-lex.js';
-import { ELF_HEADER, makeVm, multibootElf, qcow2Naming, setupHeaderElf, tempDir, type VmSpec } from '../support/data-dir.js';
-import { makeStubs } from '../support/recording-stubs.js';
+import type { RuleId, Severity } from '../../../generator/rules/diagnostic.js';
+import { lexExecline } from '../../../generator/s6rc/execline-lex.js';
+import { ELF_HEADER, makeVm, multibootElf, qcow2Naming, setupHeaderElf, tempDir, type VmSpec } from '../data-dir.js';
+import { makeStubs } from '../recording-stubs.js';
 
 export interface ExpectedDiagnostic {
   readonly rule: RuleId;
@@ -1261,7 +1261,7 @@ export function available(req: Requirement): boolean {
   }
 }
 
-const REPO = path.resolve(fileURLToPath(import.meta.url), '..', '..', '..');
+const REPO = path.resolve(fileURLToPath(import.meta.url), '..', '..', '..', '..');
 
 /**
  * A private copy of the bundled CLI (bin/, dist/, templates/), taken once:

@@ -1,5 +1,5 @@
 #!/bin/busybox sh
-# /init of the vmsvc test guest (initramfs built by test/e2e/guest.ts).
+# /init of the vmsvc test guest (initramfs built by test/support/guest/guest.ts).
 #
 # Everything it reports goes to the serial console (/dev/console, ttyS0) as
 # lines starting with "vmsvc-guest: ", so that a test can wait for them:

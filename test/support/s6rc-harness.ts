@@ -16,9 +16,9 @@ import { Readable } from 'node:stream';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { realCompile, type RealS6rc } from '../support/real-s6rc.js';
-import { tempDir } from '../support/data-dir.js';
-import { withOpenTun } from '../support/tun.js';
+import { realCompile, type RealS6rc } from './real-s6rc.js';
+import { tempDir } from './data-dir.js';
+import { withOpenTun } from './tun.js';
 
 export interface HarnessOptions {
   /** Extra environment for s6-svscan, so for every service and oneshot. */

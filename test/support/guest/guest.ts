@@ -54,7 +54,7 @@ export interface Guest {
 
 const execFileAsync = promisify(execFile);
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-export const REPO_ROOT = path.resolve(HERE, '..', '..');
+export const REPO_ROOT = path.resolve(HERE, '..', '..', '..');
 export const DEFAULT_GUEST_CACHE = path.join(REPO_ROOT, '.cache', 'guest');
 export const GUEST_INIT = path.join(HERE, 'guest-init.sh');
 
