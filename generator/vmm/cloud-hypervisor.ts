@@ -80,9 +80,9 @@ export const cloudHypervisor = {
   sandboxRoot: null,
   makesUserNamespaces: false,
   accels: ['kvm'],
-  // Not measured here (no cloud-hypervisor on the test machine): QEMU's KVM
-  // figure, which a VMM without device emulation in the same process stays
-  // under; --vmm-memory-overhead sets another.
+  // Not measured here (no cloud-hypervisor on the test machine), and its
+  // docs give no figure (README.md:52 at v53.0 says only "Low memory
+  // footprint"): QEMU's KVM figure; --vmm-memory-overhead sets another.
   memoryOverheadMiB: { kvm: 256, tcg: 256 },
   /*
    * By path only: --disk has a path= and no descriptor key (DiskConfig,

@@ -183,7 +183,8 @@ export const crosvm = {
    */
   makesUserNamespaces: true,
   accels: ['kvm'],
-  // Not measured here (no crosvm on the test machine): QEMU's KVM figure; its
+  // Not measured here (no crosvm on the test machine), and its book gives no
+  // figure: QEMU's KVM figure; its
   // jailed device processes are children of the VMM, in the same cgroup, so
   // a VM with many devices may need more (--vmm-memory-overhead).
   memoryOverheadMiB: { kvm: 256, tcg: 256 },
