@@ -8,7 +8,7 @@
  * after its last ')' are read.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
+import { readUntrusted } from '../util/untrusted.js';
 
 export interface VmUsage {
   readonly memoryBytes: number | null;
@@ -97,18 +97,10 @@ function procEntry(pid: string): ProcEntry | null {
   return Number.isSafeInteger(e.ppid) && Number.isSafeInteger(e.ticks) && Number.isSafeInteger(e.rssPages) ? e : null;
 }
 
+/** One of the cgroup's files, read as the admin commands read anything a manifest names: no link followed, a regular file only, bounded. */
 function cgroupFile(dir: string, file: string): string | null {
-  try {
-    const fd = fs.openSync(path.join(dir, file), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
-    try {
-      const buf = Buffer.alloc(CGROUP_FILE_MAX);
-      return buf.subarray(0, fs.readSync(fd, buf, 0, buf.length, 0)).toString('latin1');
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch {
-    return null;
-  }
+  const read = readUntrusted(dir, [file], CGROUP_FILE_MAX);
+  return read.kind === 'ok' ? read.data.toString('latin1') : null;
 }
 
 const count = (text: string | null): number | null => (text !== null && /^[0-9]+\n?$/.test(text) ? Number(text.trim()) : null);

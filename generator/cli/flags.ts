@@ -14,7 +14,7 @@ import { vmsInRange, type IdRange, type Principal } from '../pipeline/identities
 import { SANDBOXES } from '../pipeline/sandbox.js';
 import { groupId } from '../util/account-db.js';
 import { DEFAULT_STATE_DIR, defaultStateDir, STATE_ENV } from '../command/where.js';
-import { ACCELS, MEMORY_SIZE, memoryBytes, VMM_FACTS, VMMS, type Accel, type Vmm } from '../vmm/index.js';
+import { ACCELS, MEMORY_SIZE, memoryBytes, sizeBytes, VMM_FACTS, VMMS, type Accel, type Vmm } from '../vmm/index.js';
 import { CPU_MAX_PERCENT_LIMIT, CPU_WEIGHT_MAX, CPU_WEIGHT_MIN } from '../rules/setting-registry.js';
 import { autostartShare, DEFAULT_CPU_OVERCOMMIT, readHostCapacity, type HostCapacity } from '../pipeline/host-capacity.js';
 
@@ -214,7 +214,7 @@ export function optionsFromFlags(f: OptionFlags, host: HostCapacity = readHostCa
   if (o.stopTimeoutMs > o.maxStopTimeoutMs) throw new UsageError(`--stop-timeout ${o.stopTimeoutMs} is more than --max-stop-timeout ${o.maxStopTimeoutMs}`);
   if (o.cpuWeight > o.maxCpuWeight) throw new UsageError(`--cpu-weight ${o.cpuWeight} is more than --max-cpu-weight ${o.maxCpuWeight}`);
   if (o.pidsMax > o.maxPids) throw new UsageError(`--pids-max ${o.pidsMax} is more than --max-pids ${o.maxPids}`);
-  if (swapBytes(o.swapMax) > swapBytes(o.maxSwap)) throw new UsageError(`--swap-max ${o.swapMax} is more than --max-swap ${o.maxSwap}`);
+  if (bytesOf(o.swapMax) > bytesOf(o.maxSwap)) throw new UsageError(`--swap-max ${o.swapMax} is more than --max-swap ${o.maxSwap}`);
   return o;
 }
 
@@ -223,7 +223,7 @@ function flagOptions(f: OptionFlags, host: HostCapacity): GeneratorOptions {
   const vmm = VMMS.find((v) => v === f.vmm);
   if (vmm === undefined) throw new UsageError(`--vmm must be one of ${VMMS.join(', ')}`);
   const accel = oneOf('accel', f.accel, ACCELS);
-  const overhead = f['vmm-memory-overhead'] === 'auto' ? autoOverheadBytes(vmm, accel) : sizeBytes('vmm-memory-overhead', f['vmm-memory-overhead']);
+  const overhead = f['vmm-memory-overhead'] === 'auto' ? autoOverheadBytes(vmm, accel) : bytesOf(size('vmm-memory-overhead', f['vmm-memory-overhead']));
   return {
     vmm,
     programs: {
@@ -284,11 +284,8 @@ function size(flag: string, value: string): string {
   return value === '0' ? value : matching(flag, value, MEMORY_SIZE, `0 or ${SIZE_FORM}`);
 }
 
-function sizeBytes(flag: string, value: string): number {
-  return swapBytes(size(flag, value));
-}
-
-const swapBytes = (v: string): number => memoryBytes(v) ?? 0;
+/** A size flag's bytes; its form was checked by size(). */
+const bytesOf = (v: string): number => sizeBytes(v) ?? 0;
 
 function autoOverheadBytes(vmm: Vmm, accel: Accel): number {
   const mib = VMM_FACTS[vmm].memoryOverheadMiB;
@@ -298,10 +295,10 @@ function autoOverheadBytes(vmm: Vmm, accel: Accel): number {
 function admission(memory: string, overcommit: number, host: HostCapacity): Admission {
   const fromHost = memory === 'auto';
   if (fromHost && host.memoryBytes === null) throw new CommandError('--autostart-memory auto: /proc/meminfo says no MemTotal here; give --autostart-memory a size', EXIT.system);
-  const memoryBytes = fromHost ? autostartShare(host.memoryBytes ?? 0) : sizeBytes('autostart-memory', memory);
+  const budget = fromHost ? autostartShare(host.memoryBytes ?? 0) : bytesOf(size('autostart-memory', memory));
   return {
-    memoryBytes,
-    memoryFrom: fromHost ? `--autostart-memory auto (${mibOf(memoryBytes)} MiB: /proc/meminfo's MemTotal less an eighth)` : `--autostart-memory ${memory}`,
+    memoryBytes: budget,
+    memoryFrom: fromHost ? `--autostart-memory auto (${mibOf(budget)} MiB: /proc/meminfo's MemTotal less an eighth)` : `--autostart-memory ${memory}`,
     vcpus: host.cpus * overcommit,
     vcpusFrom: `${host.cpus} host CPUs x --cpu-overcommit ${overcommit}`,
   };

@@ -4,7 +4,7 @@
  * everything it starts stay there; the finish script kills what is left and
  * removes it (templates/common/cgroup-enter.hbs, cgroup-remove.hbs).
  */
-import { memoryBytes } from '../vmm/index.js';
+import { memoryBytes, sizeBytes } from '../vmm/index.js';
 import type { SettingFile, VmSettings } from '../rules/settings.js';
 import type { GeneratorOptions } from './options.js';
 
@@ -25,8 +25,12 @@ export interface CgroupLimit {
 /** cpu.max's period: the kernel's default, 100 ms (cgroup-v2.rst, "cpu.max"). */
 const CPU_PERIOD_US = 100_000;
 
-export function cgroupPath(parent: string, service: string): string {
-  return `${parent}/${service}`;
+/** The controllers whose files the run script writes below: what the host must give the parent's children. */
+export const CGROUP_CONTROLLERS = ['memory', 'pids', 'cpu'] as const;
+
+/** memory.max: the guest's memory and what the VMM itself takes (--vmm-memory-overhead); what admission counts too. */
+export function memoryMaxBytes(settings: VmSettings, overheadBytes: number): number {
+  return (memoryBytes(settings.memory) ?? 0) + overheadBytes;
 }
 
 export function planCgroup(service: string, settings: VmSettings, opts: Pick<GeneratorOptions, 'cgroup' | 'vmmMemoryOverheadBytes'>): CgroupData | null {
@@ -34,11 +38,11 @@ export function planCgroup(service: string, settings: VmSettings, opts: Pick<Gen
   const cpuMax = settings.cpuMaxPercent === null ? 'max' : `${settings.cpuMaxPercent * (CPU_PERIOD_US / 100)} ${CPU_PERIOD_US}`;
   return {
     parent: opts.cgroup,
-    dir: cgroupPath(opts.cgroup, service),
+    dir: `${opts.cgroup}/${service}`,
     limits: [
       // The VMM's overhead on top: --vmm-memory-overhead, which show names beside the setting.
-      { file: 'memory.max', value: String((memoryBytes(settings.memory) ?? 0) + opts.vmmMemoryOverheadBytes), setting: 'memory' },
-      { file: 'memory.swap.max', value: String(settings.swapMax === '0' ? 0 : memoryBytes(settings.swapMax) ?? 0), setting: 'swap-max' },
+      { file: 'memory.max', value: String(memoryMaxBytes(settings, opts.vmmMemoryOverheadBytes)), setting: 'memory' },
+      { file: 'memory.swap.max', value: String(sizeBytes(settings.swapMax) ?? 0), setting: 'swap-max' },
       { file: 'pids.max', value: String(settings.pidsMax), setting: 'pids-max' },
       { file: 'cpu.weight', value: String(settings.cpuWeight), setting: 'cpu-weight' },
       { file: 'cpu.max', value: cpuMax, setting: 'cpu-max' },

@@ -17,10 +17,11 @@ import type { Node, ScannedTree, ScannedVm } from '../rules/scanned.js';
 import { checkVmName, vmmUnsafe, type NameLimits, type VmName, type VmmUnsafe } from '../rules/vm-name.js';
 import { defaultSettings, vmSettings, type SettingFile, type SettingLimits, type VmSettings } from '../rules/settings.js';
 import { vmmDiagnostics } from '../rules/vmm-rules.js';
-import { memoryBytes, VMM_FACTS, type KernelProbes } from '../vmm/index.js';
+import { memoryBytes, sizeBytes, VMM_FACTS, type KernelProbes } from '../vmm/index.js';
 import { LINK_CAPACITY } from './links.js';
 import { longestSocketPath, type Admission, type GeneratorOptions } from './options.js';
 import { admit } from '../rules/admission.js';
+import { memoryMaxBytes } from './cgroup.js';
 
 export interface ValidVm {
   readonly name: VmName;
@@ -95,7 +96,7 @@ export function checkTree(tree: ScannedTree, opts: GeneratorOptions): CheckResul
     maxCpuWeight: opts.maxCpuWeight,
     cpuMaxPercent: opts.cpuMaxPercent,
     maxPids: opts.maxPids,
-    maxSwapBytes: memoryBytes(opts.maxSwap) ?? 0,
+    maxSwapBytes: sizeBytes(opts.maxSwap) ?? 0,
     maxSwap: opts.maxSwap,
     vmm: opts.vmm,
     cmdline: opts.cmdline,
@@ -160,7 +161,7 @@ export function checkTree(tree: ScannedTree, opts: GeneratorOptions): CheckResul
 function withAdmission(vms: ValidVm[], bounds: Admission, overheadBytes: number, diagnostics: Diagnostic[]): ValidVm[] {
   const r = admit(vms.map((vm) => ({
     name: vm.name, dir: vm.dir, autostart: vm.autostart, providers: vm.providers, cpus: vm.settings.cpus,
-    memoryBytes: (memoryBytes(vm.settings.memory) ?? 0) + overheadBytes,
+    memoryBytes: memoryMaxBytes(vm.settings, overheadBytes),
   })), bounds);
   for (const d of r.diagnostics) diagnostics.push(d);
   return r.refused.size === 0 ? vms : vms.map((vm) => (r.refused.has(vm.name) ? { ...vm, autostart: false } : vm));

@@ -18,6 +18,7 @@ import type { Diagnostic } from '../rules/diagnostic.js';
 import { findSvscan } from '../s6rc/resources.js';
 import { VMM_FACTS, type VmmRequest } from '../vmm/index.js';
 import { SERVICE_PROGRAMS, type GeneratorOptions, type ServiceProgram } from './options.js';
+import { CGROUP_CONTROLLERS } from './cgroup.js';
 
 export interface HostRequest {
   readonly options: GeneratorOptions;
@@ -93,8 +94,6 @@ function sharedWith(dir: string): string | null {
 
 /** statfs(2) f_type of cgroup2 (include/uapi/linux/magic.h CGROUP2_SUPER_MAGIC). */
 const CGROUP2_SUPER_MAGIC = 0x63677270;
-/** The controllers whose files the run script writes (pipeline/cgroup.ts). */
-const CONTROLLERS = ['memory', 'pids', 'cpu'] as const;
 
 /**
  * Whether the VMs' cgroups can be made below `parent` with every limit the
@@ -122,9 +121,9 @@ export function probeCgroup(parent: string): CgroupFact {
   };
   const available = words('cgroup.controllers') ?? [];
   const enabled = words('cgroup.subtree_control') ?? [];
-  const absent = CONTROLLERS.filter((c) => !available.includes(c));
+  const absent = CGROUP_CONTROLLERS.filter((c) => !available.includes(c));
   if (absent.length > 0) why.push(`${absent.join(', ')} ${absent.length === 1 ? 'is' : 'are'} not among its controllers (cgroup.controllers: ${available.join(' ') || 'none'}): not enabled in its parent, or bound to cgroup v1`);
-  const off = CONTROLLERS.filter((c) => available.includes(c) && !enabled.includes(c));
+  const off = CGROUP_CONTROLLERS.filter((c) => available.includes(c) && !enabled.includes(c));
   if (off.length > 0) why.push(`${off.join(', ')} ${off.length === 1 ? 'is' : 'are'} not enabled for its children (cgroup.subtree_control)`);
   if (!fs.existsSync(path.join(parent, 'cgroup.kill'))) why.push('it has no cgroup.kill (Linux 5.14 and later), with which a VM\'s stop kills all it left');
   if (available.includes('memory') && !fs.existsSync(path.join(parent, 'memory.swap.max'))) why.push('it has no memory.swap.max (the kernel does not account swap: swapaccount=0?)');

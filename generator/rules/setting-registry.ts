@@ -6,7 +6,7 @@
  * table, so a new setting is an entry here plus its use.
  */
 import { printable } from '../util/bytes.js';
-import { memoryBytes, memoryMiB, VMM_FACTS, type Vmm } from '../vmm/index.js';
+import { memoryBytes, memoryMiB, sizeBytes, VMM_FACTS, type Vmm } from '../vmm/index.js';
 import { settingRefusal } from './vmm-rules.js';
 
 export interface VmSettings {
@@ -129,7 +129,7 @@ function boundedCount(file: string, unit: string, atLeastOne: string, format: st
 }
 
 /** A flag setting: the file being there turns it on. */
-function onFlag(file: string, label: string, refusal: (vmm: Vmm) => { readonly why: string; readonly hint: string } | null) {
+function onFlag(label: string, refusal: (vmm: Vmm) => { readonly why: string; readonly hint: string } | null) {
   return (_line: string, limits: SettingLimits): SettingRead<boolean> => {
     const refused = refusal(limits.vmm);
     return refused === null ? { value: true } : { rule: 'setting-vmm-unsupported', message: `${label}: ${refused.why}`, hint: refused.hint };
@@ -139,9 +139,13 @@ function onFlag(file: string, label: string, refusal: (vmm: Vmm) => { readonly w
 const onOff = (b: boolean): string => (b ? 'on' : 'off');
 const isBool = (v: unknown): boolean => typeof v === 'boolean';
 const isCount = (v: unknown): boolean => Number.isInteger(v);
-const isSize = (v: unknown): boolean => typeof v === 'string' && (v === '0' || memoryBytes(v) !== null);
+const isSize = (v: unknown): boolean => typeof v === 'string' && sizeBytes(v) !== null;
 
 const MEMORY_FORMAT = 'a number with an optional K, M or G, e.g. 512M, as --memory takes it';
+const CPUS_FORMAT = 'a whole number of vCPUs, e.g. 2';
+const STOP_TIMEOUT_FORMAT = 'a whole number of milliseconds, e.g. 60000';
+const CPU_MAX_FORMAT = 'a whole number of percent of one CPU, e.g. 150 for one and a half';
+const PIDS_FORMAT = 'a whole number of tasks (processes and threads), e.g. 512';
 
 export const SETTINGS = {
   memory: {
@@ -161,8 +165,8 @@ export const SETTINGS = {
     show: (v) => v, isValue: (v) => typeof v === 'string',
   },
   cpus: {
-    file: 'cpus', form: 'value', label: 'cpus', defaultFrom: '--cpus', format: 'a whole number of vCPUs, e.g. 2',
-    read: boundedCount('cpus', 'vCPUs', 'a VM needs at least 1 vCPU', 'a whole number of vCPUs, e.g. 2', (l) => ({ flag: 'max-cpus', max: l.maxCpus })),
+    file: 'cpus', form: 'value', label: 'cpus', defaultFrom: '--cpus', format: CPUS_FORMAT,
+    read: boundedCount('cpus', 'vCPUs', 'a VM needs at least 1 vCPU', CPUS_FORMAT, (l) => ({ flag: 'max-cpus', max: l.maxCpus })),
     show: String, isValue: isCount,
   },
   cmdlineExtra: {
@@ -182,10 +186,10 @@ export const SETTINGS = {
     show: (v) => (v === null ? '-' : v), isValue: (v) => v === null || typeof v === 'string',
   },
   stopTimeoutMs: {
-    file: 'stop-timeout', form: 'value', label: 'stop timeout', defaultFrom: '--stop-timeout', format: 'a whole number of milliseconds, e.g. 60000',
+    file: 'stop-timeout', form: 'value', label: 'stop timeout', defaultFrom: '--stop-timeout', format: STOP_TIMEOUT_FORMAT,
     read: (v, limits) => {
       const wrong = notCount(v, 'milliseconds', 'a stop must wait at least 1 ms');
-      if (wrong !== null) return invalid(`config/stop-timeout ${wrong}`, 'write a whole number of milliseconds, e.g. 60000');
+      if (wrong !== null) return invalid(`config/stop-timeout ${wrong}`, `write ${STOP_TIMEOUT_FORMAT}`);
       const n = Number(v);
       if (n > limits.maxStopTimeoutMs) {
         return outOfBounds(`config/stop-timeout ${v} ms is longer than this host lets a stop wait (--max-stop-timeout ${limits.maxStopTimeoutMs})`,
@@ -201,10 +205,10 @@ export const SETTINGS = {
     show: String, isValue: isCount,
   },
   cpuMaxPercent: {
-    file: 'cpu-max', form: 'value', label: 'cpu cap', defaultFrom: '--cpu-max', format: 'a whole number of percent of one CPU, e.g. 150 for one and a half',
+    file: 'cpu-max', form: 'value', label: 'cpu cap', defaultFrom: '--cpu-max', format: CPU_MAX_FORMAT,
     read: (v, limits) => {
       const wrong = notCount(v, 'percent', 'a VM needs some CPU');
-      if (wrong !== null) return invalid(`config/cpu-max ${wrong}`, 'write a whole number of percent of one CPU, e.g. 150 for one and a half');
+      if (wrong !== null) return invalid(`config/cpu-max ${wrong}`, `write ${CPU_MAX_FORMAT}`);
       const n = Number(v);
       if (limits.cpuMaxPercent !== null && n > limits.cpuMaxPercent) {
         return outOfBounds(`config/cpu-max ${v}% is more than this host's cap (--cpu-max ${limits.cpuMaxPercent}): a VM may lower its cap, not raise it`,
@@ -219,14 +223,14 @@ export const SETTINGS = {
     show: (v) => (v === null ? 'none' : `${v}%`), isValue: (v) => v === null || Number.isInteger(v),
   },
   pidsMax: {
-    file: 'pids-max', form: 'value', label: 'task limit', defaultFrom: '--pids-max', format: 'a whole number of tasks (processes and threads), e.g. 512',
-    read: boundedCount('pids-max', 'tasks', 'a VMM is at least one task', 'a whole number of tasks (processes and threads), e.g. 512', (l) => ({ flag: 'max-pids', max: l.maxPids })),
+    file: 'pids-max', form: 'value', label: 'task limit', defaultFrom: '--pids-max', format: PIDS_FORMAT,
+    read: boundedCount('pids-max', 'tasks', 'a VMM is at least one task', PIDS_FORMAT, (l) => ({ flag: 'max-pids', max: l.maxPids })),
     show: String, isValue: isCount,
   },
   swapMax: {
     file: 'swap-max', form: 'value', label: 'swap', defaultFrom: '--swap-max', format: `0, or ${MEMORY_FORMAT}`,
     read: (v, limits) => {
-      const bytes = v === '0' ? 0 : memoryBytes(v);
+      const bytes = sizeBytes(v);
       if (bytes === null) return invalid(`config/swap-max "${printable(v)}" is not a memory size`, `write 0, or ${MEMORY_FORMAT}`);
       if (bytes > limits.maxSwapBytes) {
         return outOfBounds(`config/swap-max ${v} is more swap than this host allows a VM (--max-swap ${limits.maxSwap})`,
@@ -238,15 +242,15 @@ export const SETTINGS = {
   },
   writableDisks: {
     file: 'writable-disks', form: 'flag', label: 'writable disks', defaultFrom: '--writable-disks', format: '',
-    read: onFlag('writable-disks', 'writable disks', (vmm) => settingRefusal(vmm, 'writable-disks')), show: onOff, isValue: isBool,
+    read: onFlag('writable disks', (vmm) => settingRefusal(vmm, 'writable-disks')), show: onOff, isValue: isBool,
   },
   guestReady: {
     file: 'guest-ready', form: 'flag', label: 'guest readiness', defaultFrom: '--guest-ready', format: '',
-    read: onFlag('guest-ready', 'guest readiness', (vmm) => settingRefusal(vmm, 'guest-ready')), show: onOff, isValue: isBool,
+    read: onFlag('guest readiness', (vmm) => settingRefusal(vmm, 'guest-ready')), show: onOff, isValue: isBool,
   },
   autostart: {
     file: 'autostart', form: 'flag', label: 'autostart', defaultFrom: 'default', format: '',
-    read: onFlag('autostart', 'autostart', () => null), show: onOff, isValue: isBool,
+    read: onFlag('autostart', () => null), show: onOff, isValue: isBool,
   },
 } as const satisfies { readonly [K in keyof VmSettings]: SettingSpec<K> };
 

@@ -40,6 +40,11 @@ export function memoryBytes(memory: string): number | null {
   return Number(m[1]) * UNIT_BYTES[m[2] as keyof typeof UNIT_BYTES];
 }
 
+/** Bytes of a limit that may also be 0 (swap, an overhead, a budget), written as memory sizes are; null when it is neither. */
+export function sizeBytes(size: string): number | null {
+  return size === '0' ? 0 : memoryBytes(size);
+}
+
 /** Guest memory in MiB; null when not a whole number of MiB. */
 export function memoryMiB(memory: string): number | null {
   const bytes = memoryBytes(memory);
