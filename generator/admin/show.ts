@@ -203,16 +203,18 @@ function longrunState(tree: Tree, s: ShowService): LiveState {
   throw new CommandError(`${file} ${says}, not longrun: vmsvc writes a VM and its logger as longruns, so this tree was edited`, EXIT.failed);
 }
 
+/** Where a setting's value came from: its file in config/, or the flag (or default) it falls back to. */
+function settingFrom(setting: SettingFile, files: readonly SettingFile[]): string {
+  return files.includes(setting) ? `config/${setting}` : SETTINGS[settingKeyOf(setting)].defaultFrom;
+}
+
 function settingRows(s: VmSettings, files: readonly SettingFile[]): ShowSetting[] {
-  return SETTING_KEYS.map((k) => {
-    const spec = SETTINGS[k];
-    return { setting: spec.file, value: shownSetting(k, s[k]), from: files.includes(spec.file) ? `config/${spec.file}` : spec.defaultFrom };
-  });
+  return SETTING_KEYS.map((k) => ({ setting: SETTINGS[k].file, value: shownSetting(k, s[k]), from: settingFrom(SETTINGS[k].file, files) }));
 }
 
 function resourcesOf(vm: AdminVm, pid: number | null): ShowResources {
   const cgroup = vm.cgroup;
-  const from = (setting: SettingFile): string => (vm.settingFiles.includes(setting) ? `config/${setting}` : SETTINGS[settingKeyOf(setting)].defaultFrom);
+  const from = (setting: SettingFile): string => settingFrom(setting, vm.settingFiles);
   return {
     cgroup: cgroup?.dir ?? null,
     limits: (cgroup?.limits ?? []).map((l) => ({ file: l.file, value: l.value, from: l.file === 'memory.max' ? `${from(l.setting)} + --vmm-memory-overhead` : from(l.setting) })),
