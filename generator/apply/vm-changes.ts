@@ -11,6 +11,7 @@ import type { FileTree } from '../util/file-tree.js';
 import { MANIFEST_FILE } from '../pipeline/manifest.js';
 import { isVmSettings, type VmSettings } from '../rules/settings.js';
 import { SETTING_KEYS, SETTINGS, shownSetting } from '../rules/setting-registry.js';
+import { vmmNamed } from '../vmm/index.js';
 
 /** What this reads of a manifest's VM (manifest.ts, ManifestVm); settings null in manifests from before per-VM settings. */
 interface VmFacts {
@@ -24,6 +25,8 @@ interface VmFacts {
 }
 
 interface Facts {
+  /** Hot-plugs links into its providers (vmm/capabilities.ts NetHotplug): read from the manifest's vmm. */
+  readonly hotplug: boolean;
   readonly vms: readonly VmFacts[];
   readonly links: ReadonlyArray<{ readonly n: number; readonly client: string; readonly provider: string }>;
 }
@@ -43,7 +46,7 @@ export function manifestOf(tree: FileTree): Facts | null {
     return null;
   }
   return isObject(v) && Array.isArray(v['vms']) && v['vms'].every(isVm) && Array.isArray(v['links']) && v['links'].every(isLink)
-    ? { vms: v['vms'], links: v['links'] }
+    ? { hotplug: typeof v['vmm'] === 'string' && vmmNamed(v['vmm'])?.netHotplug.kind === 'api', vms: v['vms'], links: v['links'] }
     : null;
 }
 
@@ -87,7 +90,10 @@ function vmDiff(before: Facts, a: VmFacts, after: Facts, b: VmFacts): string[] {
   if (a.kernel !== b.kernel) out.push(`kernel ${printable(a.kernel)} to ${printable(b.kernel)}`);
   if (a.initramfs !== b.initramfs) out.push(`initramfs ${shown(a.initramfs)} to ${shown(b.initramfs)}`);
   out.push(...setDiff('disk', a.disks, b.disks));
-  out.push(...setDiff('link', linkPeers(before, a), linkPeers(after, b)));
+  out.push(...setDiff('link', linkPeers(before, a.links.asClient, 'to'), linkPeers(after, b.links.asClient, 'to')));
+  // A provider's links come and go through its running VMM's API when both trees hot-plug them.
+  const served = [linkPeers(before, a.links.asProvider, 'from'), linkPeers(after, b.links.asProvider, 'from')] as const;
+  out.push(...(before.hotplug && after.hotplug ? setDiff('link', ...served, HOTPLUG_WORDS) : setDiff('link', ...served)));
   return out;
 }
 
@@ -103,22 +109,25 @@ function settingsDiff(a: VmSettings, b: VmSettings): string[] {
 
 const shown = (v: string | null): string => (v === null ? 'none' : JSON.stringify(printable(v)));
 
+const CHANGE_WORDS = { added: 'added', removed: 'removed' } as const;
+const HOTPLUG_WORDS = { added: 'hot-plugged into its running VMM (no restart)', removed: 'unplugged from its running VMM (no restart)' } as const;
+
 /** "a disk added: X" / "a link removed: to net", one line per kind and way. */
-function setDiff(what: string, a: readonly string[], b: readonly string[]): string[] {
+function setDiff(what: string, a: readonly string[], b: readonly string[], words: typeof CHANGE_WORDS | typeof HOTPLUG_WORDS = CHANGE_WORDS): string[] {
   const added = b.filter((x) => !a.includes(x)).map(printable);
   const removed = a.filter((x) => !b.includes(x)).map(printable);
   const n = (k: number): string => (k === 1 ? `a ${what}` : `${k} ${what}s`);
   return [
-    ...(added.length === 0 ? [] : [`${n(added.length)} added: ${added.join(', ')}`]),
-    ...(removed.length === 0 ? [] : [`${n(removed.length)} removed: ${removed.join(', ')}`]),
+    ...(added.length === 0 ? [] : [`${n(added.length)} ${words.added}: ${added.join(', ')}`]),
+    ...(removed.length === 0 ? [] : [`${n(removed.length)} ${words.removed}: ${removed.join(', ')}`]),
   ];
 }
 
-/** A VM's links by the VM at the other end ("to net", "from app"): link numbers shift when others come and go. */
-function linkPeers(m: Facts, vm: VmFacts): string[] {
+/** Links by the VM at the other end ("to net", "from app"): link numbers shift when others come and go. */
+function linkPeers(m: Facts, numbers: readonly number[], way: 'to' | 'from'): string[] {
   const byN = new Map(m.links.map((l) => [l.n, l]));
-  return [
-    ...vm.links.asClient.flatMap((n) => { const l = byN.get(n); return l === undefined ? [] : [`to ${l.provider}`]; }),
-    ...vm.links.asProvider.flatMap((n) => { const l = byN.get(n); return l === undefined ? [] : [`from ${l.client}`]; }),
-  ];
+  return numbers.flatMap((n) => {
+    const l = byN.get(n);
+    return l === undefined ? [] : [`${way} ${way === 'to' ? l.provider : l.client}`];
+  });
 }

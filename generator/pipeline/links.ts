@@ -66,10 +66,20 @@ export function assignLinks(requests: readonly LinkRequest[]): Link[] {
   return links.sort((a, b) => compareBytes(a.client, b.client) || compareBytes(a.provider, b.provider));
 }
 
+/** A link number as its names carry it: four lower-case hex digits. */
+export function linkHex(n: number): string {
+  return n.toString(16).padStart(4, '0');
+}
+
+/** The provider-side tap of the link whose number is `hex` (linkHex, or a variable holding it). */
+export function providerTapName(hex: string): string {
+  return `vtp-${hex}`;
+}
+
 export function makeLink(n: LinkNumber, client: VmName, provider: VmName): Link {
   const hh = n >> 8;
   const ll = n & 0xff;
-  const suffix = n.toString(16).padStart(4, '0');
+  const suffix = linkHex(n);
   return {
     n,
     client,
@@ -79,7 +89,7 @@ export function makeLink(n: LinkNumber, client: VmName, provider: VmName): Link 
     clientIp: `100.64.${hh}.${ll}`,
     bridge: `vbr-${suffix}`,
     clientTap: `vtc-${suffix}`,
-    providerTap: `vtp-${suffix}`,
+    providerTap: providerTapName(suffix),
     service: `vmnet-${suffix}`,
   };
 }

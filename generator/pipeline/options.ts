@@ -212,7 +212,18 @@ export interface HostPaths {
   /** The empty directory the VMM's sandbox pivots into, for VMMs that need one. */
   readonly sandboxRoot: string | null;
   readonly logDir: string;
+  /**
+   * Root's record of the links hot-plugged into this VM as a provider: one
+   * file per link, which its readiness check attaches again after each
+   * start of its VMM. In the runtime root under a dot name, which no VM has
+   * and apply's reclaim passes over; root's alone (0700): the VMM's uid
+   * reaches none of it.
+   */
+  readonly linkRecords: string;
 }
+
+/** The runtime root's dir of every provider's link records (HostPaths.linkRecords). */
+export const LINK_RECORDS_DIR = '.links';
 
 export function hostPaths(opts: GeneratorOptions, vm: string): HostPaths {
   const runtimeDir = `${opts.runtimeDir}/${vm}`;
@@ -224,6 +235,7 @@ export function hostPaths(opts: GeneratorOptions, vm: string): HostPaths {
     consoleSocket: consoleSocket === null ? null : `${runtimeDir}/${consoleSocket}`,
     sandboxRoot: facts.sandboxRoot === null ? null : `${opts.runtimeDir}/${facts.sandboxRoot}`,
     logDir: `${opts.logDir}/${vm}`,
+    linkRecords: `${opts.runtimeDir}/${LINK_RECORDS_DIR}/${vm}`,
   };
 }
 

@@ -1,8 +1,14 @@
-/** The oneshot that makes a link's bridge and taps (net-up) and removes them (net-down). */
-import type { Link } from './links.js';
-import type { GeneratorOptions } from './options.js';
+/**
+ * The oneshot that makes a link's bridge and taps (net-up) and removes them
+ * (net-down); where the provider's VMM hot-plugs links, it also attaches
+ * the provider's tap to the running provider, and depends on it.
+ */
+import { linkHex, type Link } from './links.js';
+import { hostPaths, type GeneratorOptions } from './options.js';
 import { tapUser, type RunAs } from './identities.js';
-import type { NetLinkData, Oneshot } from './service-types.js';
+import { hotplugRequests } from './hotplug.js';
+import type { LinkHotplugData, NetLinkData, Oneshot } from './service-types.js';
+import { serviceName } from '../rules/vm-name.js';
 
 /**
  * Link oneshots only run ip(8), but each ip waits for the kernel's rtnl lock,
@@ -13,13 +19,16 @@ import type { NetLinkData, Oneshot } from './service-types.js';
 const LINK_TIMEOUT_MS = 120000;
 
 export function planLink(link: Link, dataDir: string, client: RunAs, provider: RunAs, opts: GeneratorOptions): Oneshot {
+  const hex = linkHex(link.n);
+  const hotplug = linkHotplug(link, hex, provider, opts);
   const data: NetLinkData = {
     origin: { subject: `link ${link.client} -> ${link.provider}`, source: `${dataDir}/${link.client}/providers/net/${link.provider}` },
     ip: opts.programs.ip,
     clientTapUser: tapUser(client),
     providerTapUser: tapUser(provider),
     link,
-    hex: link.n.toString(16).padStart(4, '0'),
+    hex,
+    hotplug,
   };
   return {
     type: 'oneshot',
@@ -28,5 +37,14 @@ export function planLink(link: Link, dataDir: string, client: RunAs, provider: R
     down: { template: 'net-down', data },
     timeoutUpMs: LINK_TIMEOUT_MS,
     timeoutDownMs: LINK_TIMEOUT_MS,
+    // Attached to the running provider: it must be up first, and a stop of it takes the link down before.
+    dependencies: hotplug === null ? [] : [serviceName.vm(link.provider)],
   };
+}
+
+function linkHotplug(link: Link, hex: string, provider: RunAs, opts: GeneratorOptions): LinkHotplugData | null {
+  const paths = hostPaths(opts, link.provider);
+  const requests = hotplugRequests({ hex, tap: link.providerTap, mac: link.providerMac }, paths.controlSocket, provider, opts);
+  if (requests === null) return null;
+  return { records: paths.linkRecords, record: `${paths.linkRecords}/${hex}`, temp: `${paths.linkRecords}/.${hex}`, ...requests };
 }

@@ -12,6 +12,7 @@ import { aclQualifier, dropArgv, ownerSpec, type VmIdentities } from './identiti
 import { planCgroup } from './cgroup.js';
 import { memoryMiB, VMM_FACTS } from '../vmm/index.js';
 import { vmmRequestData, type RequestLimits } from './vmm-request.js';
+import { hotplugRequests, RELINK_NIC, RELINK_VARIABLES } from './hotplug.js';
 import { planHandover } from './handover.js';
 import { sandboxData } from './sandbox.js';
 import { originOf, VMM_LOG_SUBDIR, type Longrun, type Script } from './service-types.js';
@@ -104,9 +105,13 @@ export function planVm(vm: ValidVm, dataDir: string, links: VmLinks, ids: VmIden
   const bootFiles = [handover.kernel, ...(handover.initramfs === null ? [] : [handover.initramfs])];
   const cgroup = planCgroup(serviceName.vm(vm.name), vm.settings, opts);
   const accels = opts.accel === 'kvm-or-tcg' ? (['kvm', 'tcg'] as const) : [opts.accel];
+  // Hot-plugged: the links it provides are attached to it once it runs (plan-link.ts), so its clients never change this script.
+  const hotplug = caps.netHotplug.kind === 'api' ? caps.netHotplug : null;
+  const relink = hotplugRequests(RELINK_NIC, RELINK_VARIABLES.socket, ids.vmm, opts);
+  const provided = hotplug === null ? links.asProvider : [];
   const nets = [
     ...links.asClient.map((l) => ({ tap: l.clientTap, mac: l.clientMac })),
-    ...links.asProvider.map((l) => ({ tap: l.providerTap, mac: l.providerMac })),
+    ...provided.map((l) => ({ tap: l.providerTap, mac: l.providerMac })),
   ];
   const readiness: Script = {
     template: 'ready-check',
@@ -116,6 +121,7 @@ export function planVm(vm: ValidVm, dataDir: string, links: VmLinks, ids: VmIden
       vmm: opts.vmm,
       running: vmmRequestData(caps.running, paths.controlSocket, opts.programs, limits),
       guestReady: guestReadyRead === null ? null : vmmRequestData(guestReadyRead, paths.controlSocket, opts.programs, limits),
+      relink: relink === null ? null : { controlSocket: paths.controlSocket, records: paths.linkRecords, attach: relink.attach },
     },
   };
   const powerButton: Script = {
@@ -160,7 +166,8 @@ export function planVm(vm: ValidVm, dataDir: string, links: VmLinks, ids: VmIden
             ...handover.disks.filter((d) => !d.byDescriptor).map((d) => ({ path: d.source, writable: d.readonly === 'off' })),
           ],
           kvm: accels.includes('kvm'),
-          tun: nets.length > 0,
+          // A VMM that hot-plugs may be given a provider's tap at any time.
+          tun: nets.length > 0 || hotplug !== null,
         }),
         readyTimeoutMs: opts.timeoutUpMs,
         probeTimeoutMs: PROBE_TIMEOUT_MS,
@@ -191,6 +198,8 @@ export function planVm(vm: ValidVm, dataDir: string, links: VmLinks, ids: VmIden
         accels,
         disks: handover.disks,
         nets,
+        hotplugArgs: hotplug?.bootArgs ?? [],
+        linkRecords: hotplug === null ? null : paths.linkRecords,
       },
     },
     data: new Map<string, Script>([['check', readiness], [POWER_BUTTON, powerButton]]),
@@ -220,11 +229,13 @@ export function planVm(vm: ValidVm, dataDir: string, links: VmLinks, ids: VmIden
     // leave the VMM running, on the VM's disks, with no service.
     timeoutKillsGroup: true,
     timeoutDownMs: vm.settings.stopTimeoutMs + 2 * KILL_GRACE_MS,
-    // A provider's VM needs its links' devices; a client also needs the provider VM up.
+    // A client needs its links' devices and the provider VM up; a provider
+    // needs its links' devices only where they are in its argv (else each
+    // link depends on it).
     dependencies: sortedBytewise([
       ...vm.providers.map(serviceName.vm),
       ...links.asClient.map((l) => l.service),
-      ...links.asProvider.map((l) => l.service),
+      ...provided.map((l) => l.service),
     ]),
     producerFor: serviceName.logger(vm.name),
     consumerFor: null,

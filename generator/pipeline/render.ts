@@ -61,7 +61,13 @@ function renderOneshot(service: Oneshot, templates: Templates, at: (rel: string)
     [at('down'), text(templates.render(service.down))],
     [at('timeout-up'), line(service.timeoutUpMs)],
     [at('timeout-down'), line(service.timeoutDownMs)],
+    ...dependencyEntries(service.dependencies, at),
   ];
+}
+
+function dependencyEntries(deps: readonly string[], at: (rel: string) => string): Array<[string, TreeEntry]> {
+  if (deps.length === 0) return [];
+  return [[at('dependencies.d'), DIR], ...deps.map((dep): [string, TreeEntry] => [at(`dependencies.d/${dep}`), text('')])];
 }
 
 function renderLongrun(service: Longrun, templates: Templates, at: (rel: string) => string): Array<[string, TreeEntry]> {
@@ -75,10 +81,7 @@ function renderLongrun(service: Longrun, templates: Templates, at: (rel: string)
   if (service.timeoutKillMs !== null) out.push([at('timeout-kill'), line(service.timeoutKillMs)]);
   if (service.timeoutKillsGroup) out.push([at('flag-timeout-killpg'), text('')]);
   if (service.timeoutDownMs !== null) out.push([at('timeout-down'), line(service.timeoutDownMs)]);
-  if (service.dependencies.length > 0) {
-    out.push([at('dependencies.d'), DIR]);
-    for (const dep of service.dependencies) out.push([at(`dependencies.d/${dep}`), text('')]);
-  }
+  out.push(...dependencyEntries(service.dependencies, at));
   if (service.data.size > 0) {
     out.push([at('data'), DIR]);
     for (const [rel, s] of service.data) out.push([at(`data/${rel}`), script(templates.render(s))]);

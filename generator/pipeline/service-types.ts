@@ -73,8 +73,12 @@ export interface VmRunData {
   /** The accelerators to try, in order (QEMU takes the first that initialises). */
   readonly accels: readonly ('kvm' | 'tcg')[];
   readonly disks: readonly DiskArg[];
-  /** Client-side devices (one per provider, by provider name), then provider-side (one per client). */
+  /** Client-side devices (one per provider, by provider name), then provider-side (one per client) when these are not hot-plugged. */
   readonly nets: readonly NetDevice[];
+  /** What the VMM needs at start to take hot-plugged links (NetHotplug.bootArgs); empty when they are not. */
+  readonly hotplugArgs: ReadonlyArray<readonly string[]>;
+  /** Root's record of the links hot-plugged into it, made empty if missing; null when they are not. */
+  readonly linkRecords: string | null;
 }
 
 /**
@@ -132,6 +136,32 @@ export interface NetLinkData {
   readonly providerTapUser: string;
   readonly link: Link;
   readonly hex: string;
+  /** Hot-plugged into the running provider; null: the tap is in the provider VMM's argv. */
+  readonly hotplug: LinkHotplugData | null;
+}
+
+/**
+ * A link's provider side, attached to the provider's running VMM through
+ * its API (vmm/capabilities.ts NetHotplug) and recorded for the provider's
+ * readiness check, which attaches it again after the VMM restarts.
+ */
+export interface LinkHotplugData {
+  /** The provider (HostPaths.linkRecords) and its record of this link, written first to `temp`. */
+  readonly records: string;
+  readonly record: string;
+  readonly temp: string;
+  /** All but the last may fail; the last says the NIC is attached. */
+  readonly attach: readonly VmmRequestData[];
+  /** Each may fail: the host side goes anyway. */
+  readonly detach: readonly VmmRequestData[];
+}
+
+/** The provider's readiness check attaches every link recorded for it, after its VMM answers. */
+export interface RelinkData {
+  readonly controlSocket: string;
+  readonly records: string;
+  /** Requests for the link in `${vmsvc_link}` (its hex) and `${vmsvc_mac}`, to `${vmsvc_sock}`. */
+  readonly attach: readonly VmmRequestData[];
 }
 
 export interface LogRunData {
@@ -192,6 +222,8 @@ export interface ReadyCheckData {
   readonly running: VmmRequestData;
   /** Then takes the guest's READY=1 from it; null: the guest's word is not awaited. */
   readonly guestReady: VmmRequestData | null;
+  /** Attaches the links recorded for the VM as a provider; null: its VMM takes them in its argv. */
+  readonly relink: RelinkData | null;
 }
 
 /** What each template renders; a name templates.ts loads but this lacks does not compile. */
@@ -248,6 +280,7 @@ export interface Oneshot {
   readonly down: Script;
   readonly timeoutUpMs: number;
   readonly timeoutDownMs: number;
+  readonly dependencies: readonly string[];
 }
 
 export type Service = Longrun | Oneshot | Bundle;

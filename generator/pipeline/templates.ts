@@ -73,6 +73,7 @@ function registerHelpers(hb: HandlebarsEnv): void {
   hb.registerHelper('concat', (...args: unknown[]) => args.slice(0, -1).map(String).join(''));
   // Equality, for data that says which of several forms it has: (is via "socket").
   hb.registerHelper('is', (a: unknown, b: unknown) => a === b);
+  hb.registerHelper('or', (a: unknown, b: unknown) => Boolean(a) || Boolean(b));
   // on/off as another VMM spells it: (onoff readonly "true" "false").
   hb.registerHelper('onoff', (value: unknown, on: unknown, off: unknown) => (value === 'on' ? String(on) : String(off)));
 }

@@ -133,6 +133,46 @@ export interface KernelProbes {
  */
 export type Handover = 'fdset' | 'proc-fd' | 'path';
 
+/**
+ * One link's provider side as the VMM's API takes it. `hex` is the link's
+ * number in four hex digits, from which the VMM's own ids for it derive;
+ * `tap` is the persistent tap root made for it, `mac` its provider MAC. In
+ * the readiness check's re-attach loop these are execline variables, filled
+ * in at run time from root's record of the link: they only ever hold what
+ * vmsvc derives from a link number.
+ */
+export interface HotplugNic {
+  readonly hex: string;
+  readonly tap: string;
+  readonly mac: string;
+}
+
+/**
+ * How a provider's links reach its running VMM.
+ * - `api`: hot-plugged. The VMM starts without them; each link's oneshot
+ *   attaches its tap through the VMM's API once the provider runs, and
+ *   detaches it when the link goes; the provider's readiness check attaches
+ *   every link recorded for it after each start. So clients come and go
+ *   without the provider restarting. `attach` is requests run in order,
+ *   all but the last allowed to fail (an add that finds the NIC already
+ *   there); the last must succeed: it says the NIC is attached, so that
+ *   attaching twice is no error. `detach`'s requests may all fail (the
+ *   provider is down, the guest keeps the device): the host side of the
+ *   link goes anyway. `bootArgs`: what the run script must give the VMM at
+ *   start for hot-plug to work (QEMU's PCIe root ports), one group of
+ *   words a line.
+ * - `argv`: the VMM cannot: the provider's links are in its argv, so a
+ *   change in its clients restarts it (`why` says what it lacks).
+ */
+export type NetHotplug =
+  | {
+    readonly kind: 'api';
+    readonly attach: (nic: HotplugNic) => readonly VmmRequest[];
+    readonly detach: (nic: HotplugNic) => readonly VmmRequest[];
+    readonly bootArgs: ReadonlyArray<readonly string[]>;
+  }
+  | { readonly kind: 'argv'; readonly why: string };
+
 export interface VmmCapabilities {
   /** The --vmm value and the templates/ directory name. */
   readonly id: string;
@@ -197,6 +237,8 @@ export interface VmmCapabilities {
    * its figure comes from.
    */
   readonly memoryOverheadMiB: { readonly kvm: number; readonly tcg: number };
+  /** How a provider's links are attached to it (see NetHotplug). */
+  readonly netHotplug: NetHotplug;
   /** How it takes the disk images, and the kernel and initramfs (see Handover). */
   readonly handover: { readonly disks: Handover; readonly kernel: Exclude<Handover, 'fdset'> };
 }

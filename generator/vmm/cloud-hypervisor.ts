@@ -1,5 +1,50 @@
 /** cloud-hypervisor: templates/cloud-hypervisor/vm-run.hbs follows its v53.0 CLI. */
-import type { VmmCapabilities } from './capabilities.js';
+import type { HotplugNic, VmmCapabilities } from './capabilities.js';
+
+/*
+ * `ch-remote add-net id=..,tap=..,mac=..` parses the NetConfig on the
+ * client side and sends PUT /api/v1/vm.add-net (cloud-hypervisor/src/bin/
+ * ch-remote.rs:445-455, :898-909 at v53.0; keys vmm/src/config.rs:1683-1717,
+ * id :1367); mac is the guest's. The VMM opens the named tap and attaches
+ * to it as its uid (net_util/src/tap.rs:153-228, TUNSETIFF), and brings it
+ * up only if it is down (tap.rs:457-476), which needs CAP_NET_ADMIN: the
+ * link's oneshot sets it up first. An id that exists is refused
+ * ("Identifier ... is not unique", config.rs:3036-3051), hence the check
+ * after it: vm.info's config.net holds the entry with its tap until a
+ * remove-device takes it out (vmm/src/device_manager.rs:5080-5082); the
+ * device tree does not name the tap, so `"tap":"vtp-HEX"` is only there.
+ */
+function attach(nic: HotplugNic) {
+  return [
+    {
+      via: 'client',
+      client: 'ch-remote',
+      args: (controlSocket: string) => ['--api-socket', controlSocket, 'add-net', `id=vmsvc-link-${nic.hex},tap=${nic.tap},mac=${nic.mac}`],
+      expect: null,
+    },
+    {
+      via: 'client',
+      client: 'ch-remote',
+      args: (controlSocket: string) => ['--api-socket', controlSocket, 'info'],
+      expect: `"tap":"${nic.tap}"`,
+    },
+  ] as const;
+}
+
+/*
+ * PUT /api/v1/vm.remove-device answers 204 at once (ch-remote.rs:385-395,
+ * vmm/src/api/mod.rs:1508-1533) and the device goes when the guest ejects
+ * it (device_manager.rs:5090-5328), closing the tap; a guest that never
+ * does keeps a tap root then deletes.
+ */
+function detach(nic: HotplugNic) {
+  return [{
+    via: 'client',
+    client: 'ch-remote',
+    args: (controlSocket: string) => ['--api-socket', controlSocket, 'remove-device', `vmsvc-link-${nic.hex}`],
+    expect: null,
+  }] as const;
+}
 
 export const cloudHypervisor = {
   id: 'cloud-hypervisor',
@@ -93,4 +138,8 @@ export const cloudHypervisor = {
    * grants the VMM's uid each of them (pipeline/handover.ts).
    */
   handover: { disks: 'path', kernel: 'path' },
+  // PCI hot-plug through ACPI needs nothing at boot on x86_64 (the GED is
+  // always there, vmm/src/device_manager.rs:1539-1549); one segment has 31
+  // device slots for the boot devices and the hot-plugged NICs together.
+  netHotplug: { kind: 'api', attach, detach, bootArgs: [] },
 } as const satisfies VmmCapabilities;

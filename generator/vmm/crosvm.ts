@@ -200,4 +200,14 @@ export const crosvm = {
    * /proc/self/fd/N is given once (their offsets would be shared, :588-591).
    */
   handover: { disks: 'proc-fd', kernel: 'proc-fd' },
+  /*
+   * `crosvm virtio-net add TAP SOCKET` exists only with the cargo feature
+   * pci-hotplug, which is not a default one (Cargo.toml:219, :266-267 at
+   * f1e797a6), only on x86_64 (src/crosvm/sys/linux.rs:2249-2254), and takes
+   * no MAC: the guest would get a random one, not the link's address.
+   */
+  netHotplug: {
+    kind: 'argv',
+    why: 'crosvm hot-plugs virtio-net only when built with the non-default cargo feature pci-hotplug, and then cannot set the guest\'s MAC',
+  },
 } as const satisfies VmmCapabilities;

@@ -8,7 +8,7 @@ import { cloudHypervisor } from './cloud-hypervisor.js';
 import { crosvm } from './crosvm.js';
 import { qemu } from './qemu.js';
 
-export { ACCELS, type Accel, type ConsoleKind, type GuestReadyChannel, type Handover, type KernelProbes, type VmmCapabilities, type VmmClient, type VmmRequest } from './capabilities.js';
+export { ACCELS, type Accel, type ConsoleKind, type GuestReadyChannel, type Handover, type HotplugNic, type KernelProbes, type NetHotplug, type VmmCapabilities, type VmmClient, type VmmRequest } from './capabilities.js';
 
 /** In the order --help and messages list them. */
 const MODULES = [cloudHypervisor, crosvm, qemu] as const;

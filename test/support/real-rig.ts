@@ -12,6 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { VMSVC, vmsvc, withoutCgroup, type CliResult } from './cli.js';
 import { createNetns } from './netns.js';
+import { withOpenTun } from './tun.js';
 import type { RealS6rc } from './real-s6rc.js';
 
 export interface Rig {
@@ -23,6 +24,8 @@ export interface Rig {
   readonly runtime: string;
   readonly env: NodeJS.ProcessEnv;
   readonly svscan: ChildProcess;
+  /** The network namespace the tree runs in. */
+  readonly ns: string;
   /** `apply` and the rig's flags: the arguments of bin/vmsvc.cjs for a run started by the test itself. */
   readonly applyArgs: readonly string[];
   /** `vmsvc apply` with the rig's directories (and extra flags). */
@@ -50,6 +53,8 @@ export interface RigOptions {
   readonly bin: (binDir: string) => string | void;
   /** apply flags added to every run. */
   readonly flags?: readonly string[];
+  /** The VMMs open taps for real (QEMU): the tree sees a /dev/net/tun every uid may open (support/tun.ts). */
+  readonly tun?: boolean;
 }
 
 export async function startRig(t: ExecutionContext, real: RealS6rc, opts: RigOptions): Promise<Rig> {
@@ -71,7 +76,8 @@ export async function startRig(t: ExecutionContext, real: RealS6rc, opts: RigOpt
   const env = real.env({ PATH: `${bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin` });
   const ns = createNetns(t);
   const log = fs.openSync(path.join(root, 'svscan.log'), 'a');
-  const svscan = spawn('ip', ['netns', 'exec', ns, real.bin('s6-svscan'), '-C', String(opts.servicesMax ?? 1000), scandir], { env, stdio: ['ignore', log, log] });
+  const svscanArgv = [real.bin('s6-svscan'), '-C', String(opts.servicesMax ?? 1000), scandir];
+  const svscan = spawn('ip', ['netns', 'exec', ns, ...(opts.tun === true ? withOpenTun(root, svscanArgv, true) : svscanArgv)], { env, stdio: ['ignore', log, log] });
   fs.closeSync(log);
   const exited = new Promise<void>((resolve) => svscan.once('exit', () => resolve()));
   const run = (program: string, args: readonly string[]): CliResult => {
@@ -105,7 +111,7 @@ export async function startRig(t: ExecutionContext, real: RealS6rc, opts: RigOpt
     ...(typeof vmmBin === 'string' ? ['--vmm-bin', vmmBin] : []), ...(opts.flags ?? []),
   ]).slice(1);
   return {
-    root, data, state, scandir, live, runtime, env, svscan,
+    root, data, state, scandir, live, runtime, env, svscan, ns,
     applyArgs: ['apply', ...flags],
     // apply waits for the autostart VMs (each up to its timeout-up): 60 s was
     // too little with the suite's other VMs starting on two cores.

@@ -86,6 +86,39 @@ if (process.env.STUB_LOOK) {
 process.stderr.write('stub-vmm: NOT-SERIAL message on stderr\\n');
 process.stdout.write('serial: Linux version 6.1.0-stub\\nserial: booted ' + sock + '\\n');
 let n = 0;
+// Hot-plugged NICs by device id, and QEMU's netdevs by id (their tap).
+const nics = new Map();
+const netdevs = new Map();
+const saveNics = () => fs.writeFileSync(dir + '/nics', JSON.stringify(Object.fromEntries(nics)));
+saveNics();
+// QMP's hot-plug commands, answered as QEMU 7.2 answers them (observed; see vmm/qemu.ts).
+function qmpHotplug(cmd, a) {
+  const err = (desc, cls = 'GenericError') => ({ error: { class: cls, desc } });
+  if (cmd === 'netdev_add') {
+    if (netdevs.has(a.id)) return err("Duplicate ID '" + a.id + "' for netdev");
+    netdevs.set(a.id, a.ifname);
+    return { return: {} };
+  }
+  if (cmd === 'device_add') {
+    if (nics.has(a.id)) return err("Duplicate device ID '" + a.id + "'");
+    if ([...nics.values()].some((x) => x.bus === a.bus)) return err('PCI: slot 0 function 0 not available for virtio-net-pci');
+    if (!netdevs.has(a.netdev)) return err("Property 'virtio-net-device.netdev' can't find value '" + a.netdev + "'");
+    nics.set(a.id, { tap: netdevs.get(a.netdev), mac: a.mac, bus: a.bus, netdev: a.netdev });
+    saveNics();
+    return { return: {} };
+  }
+  if (cmd === 'qom-get') {
+    const id = a.path.replace('/machine/peripheral/', '');
+    return nics.has(id) ? { return: nics.get(id).netdev } : err("Device '" + a.path + "' not found", 'DeviceNotFound');
+  }
+  if (cmd === 'device_del') {
+    if (!nics.delete(a.id)) return err("Device '" + a.id + "' not found", 'DeviceNotFound');
+    saveNics();
+    return { return: {} };
+  }
+  if (cmd === 'netdev_del') return netdevs.delete(a.id) ? { return: {} } : err("Device '" + a.id + "' not found", 'DeviceNotFound');
+  return null;
+}
 // The VMM told to exit now (QMP quit, ch-remote shutdown-vmm, crosvm stop).
 function quit() {
   fs.appendFileSync(dir + '/quit', Date.now() + '\\n');
@@ -133,6 +166,24 @@ function serve(c) {
     c.on('data', (d) => {
       buf += d;
       if (!buf.includes('\\r\\n\\r\\n')) return;
+      const length = Number(/Content-Length: (\\d+)/i.exec(buf)?.[1] ?? 0);
+      const body = buf.slice(buf.indexOf('\\r\\n\\r\\n') + 4);
+      if (Buffer.byteLength(body) < length) return;
+      // vm.add-net: 200 with PciDeviceInfo, or 500 with the error chain (vmm/src/api/http/mod.rs:103-118 at v53.0).
+      if (buf.startsWith('PUT /api/v1/vm.add-net ')) {
+        const net = JSON.parse(body);
+        if (nics.has(net.id)) return c.end('HTTP/1.1 500 \\r\\n\\r\\n["Error from API","Identifier ' + net.id + ' is not unique"]');
+        nics.set(net.id, { tap: net.tap, mac: net.mac });
+        saveNics();
+        const info = JSON.stringify({ id: net.id, bdf: '0000:00:06.0' });
+        return c.end('HTTP/1.1 200 \\r\\nContent-Length: ' + info.length + '\\r\\n\\r\\n' + info);
+      }
+      if (buf.startsWith('PUT /api/v1/vm.remove-device ')) {
+        const id = JSON.parse(body).id;
+        if (!nics.delete(id)) return c.end('HTTP/1.1 500 \\r\\n\\r\\n["Failed to find device corresponding to the given identifier: ' + id + '"]');
+        saveNics();
+        return c.end('HTTP/1.1 204 \\r\\n\\r\\n');
+      }
       if (buf.startsWith('PUT /api/v1/vmm.shutdown ')) {
         c.end('HTTP/1.1 204 \\r\\n\\r\\n');
         quit();
@@ -143,8 +194,9 @@ function serve(c) {
         powerButton();
         return;
       }
-      const body = JSON.stringify({ config: { cpus: { boot_vcpus: 1 } }, state: state[0].toUpperCase() + state.slice(1), memory_actual_size: 268435456 });
-      c.end('HTTP/1.1 200 \\r\\nContent-Type: application/json\\r\\nContent-Length: ' + Buffer.byteLength(body) + '\\r\\n\\r\\n' + body);
+      const net = [...nics].map(([id, x]) => ({ id, tap: x.tap, mac: x.mac }));
+      const reply = JSON.stringify({ config: { cpus: { boot_vcpus: 1 }, net }, state: state[0].toUpperCase() + state.slice(1), memory_actual_size: 268435456 });
+      c.end('HTTP/1.1 200 \\r\\nContent-Type: application/json\\r\\nContent-Length: ' + Buffer.byteLength(reply) + '\\r\\n\\r\\n' + reply);
     });
   } else {
     // crosvm: answers a request once its run loop runs.
@@ -186,20 +238,24 @@ const CH_REMOTE = `
 const net = require('node:net');
 const args = process.argv.slice(2);
 const sock = args[args.indexOf('--api-socket') + 1];
-const command = args[args.length - 1];
+const command = args[2];
 // power-button: PUT /api/v1/vm.power-button (ch-remote.rs:300-301 at v53.0).
-const request = { info: 'GET /api/v1/vm.info', 'power-button': 'PUT /api/v1/vm.power-button', 'shutdown-vmm': 'PUT /api/v1/vmm.shutdown' }[command];
+// add-net CONFIG: NetConfig::parse's key=value list sent as JSON (ch-remote.rs:445-455, :898-909);
+// remove-device ID: {"id": ID} (ch-remote.rs:385-395, :863-867).
+const request = { info: 'GET /api/v1/vm.info', 'power-button': 'PUT /api/v1/vm.power-button', 'shutdown-vmm': 'PUT /api/v1/vmm.shutdown', 'add-net': 'PUT /api/v1/vm.add-net', 'remove-device': 'PUT /api/v1/vm.remove-device' }[command];
 if (request === undefined) process.exit(2);
+const body = command === 'add-net' ? JSON.stringify(Object.fromEntries(args[3].split(',').map((kv) => kv.split('='))))
+  : command === 'remove-device' ? JSON.stringify({ id: args[3] }) : '';
 const c = net.connect(sock);
 let res = '';
 c.on('error', (e) => { process.stderr.write('Error: ' + e.message + '\\n'); process.exit(1); });
-c.on('connect', () => c.write(request + ' HTTP/1.1\\r\\n\\r\\n'));
+c.on('connect', () => c.write(request + ' HTTP/1.1\\r\\nContent-Length: ' + Buffer.byteLength(body) + '\\r\\n\\r\\n' + body));
 c.on('data', (d) => { res += d; });
 c.on('end', () => {
   const status = Number(res.split(' ')[1]);
-  const body = res.slice(res.indexOf('\\r\\n\\r\\n') + 4);
-  if (!(status >= 200 && status < 500)) process.exit(1);
-  process.stdout.write(body + '\\n');
+  const reply = res.slice(res.indexOf('\\r\\n\\r\\n') + 4);
+  if (!(status >= 200 && status < 500)) { process.stderr.write('Error: ' + reply + '\\n'); process.exit(1); }
+  if (status !== 204) process.stdout.write(reply + '\\n');
   process.exit(0);
 });
 `;

@@ -4,7 +4,7 @@
 # Everything it reports goes to the serial console (/dev/console, ttyS0) as
 # lines starting with "vmsvc-guest: ", so that a test can wait for them:
 #   vmsvc-guest: booted NAME
-#   vmsvc-guest: configured IF MAC ADDR [peer CLIENT]
+#   vmsvc-guest: configured IF MAC ADDR [peer CLIENT] (also for a NIC hot-plugged later)
 #   vmsvc-guest: disk DEV marker TEXT          (ext2 images from makeExt2Disk)
 #   vmsvc-guest: disk DEV write OK|FAILED      (vmsvc.write=1)
 #   vmsvc-guest: ping OK ADDR | ping FAIL ADDR (repeated forever)
@@ -86,36 +86,46 @@ while [ $tries -lt 20 ]; do
   sleep 0.1 2>/dev/null || sleep 1
 done
 
-targets=
-for dev in /sys/class/net/*; do
-  ifname=${dev##*/}
-  mac=$(cat "$dev/address")
-  case "$mac" in 0a:b3:ec:*) ;; *) continue ;; esac
-  oldifs=$IFS
-  IFS=:
-  set -- $mac
-  IFS=$oldifs
-  client="100.64.$((0x$5)).$((0x$6))"
-  ip link set "$ifname" up
-  case "$4" in
-    00)
-      ip addr add "$client/32" dev "$ifname"
-      ip route add 169.254.0.1 dev "$ifname"
-      ip route add default via 169.254.0.1 dev "$ifname"
-      say "configured $ifname $mac $client"
-      targets="$targets 169.254.0.1"
-      ;;
-    80)
-      ip addr add 169.254.0.1/32 dev "$ifname" 2>/dev/null
-      ip route add "$client/32" dev "$ifname"
-      say "configured $ifname $mac 169.254.0.1 peer $client"
-      targets="$targets $client"
-      ;;
-    *)
-      say "ignored $ifname $mac"
-      ;;
-  esac
-done
+# Configures each 0a:b3:ec interface not configured yet, and says so; links
+# hot-plugged into a running provider appear later, so the ping loop below
+# calls it again every round. Prints each interface's ping target.
+configure() {
+  for dev in /sys/class/net/*; do
+    ifname=${dev##*/}
+    mac=$(cat "$dev/address" 2>/dev/null)
+    case "$mac" in 0a:b3:ec:*) ;; *) continue ;; esac
+    oldifs=$IFS
+    IFS=:
+    set -- $mac
+    IFS=$oldifs
+    client="100.64.$((0x$5)).$((0x$6))"
+    if [ ! -e "/run/configured-$ifname" ]; then
+      : >"/run/configured-$ifname"
+      ip link set "$ifname" up
+      case "$4" in
+        00)
+          ip addr add "$client/32" dev "$ifname"
+          ip route add 169.254.0.1 dev "$ifname"
+          ip route add default via 169.254.0.1 dev "$ifname"
+          say "configured $ifname $mac $client" >&2
+          ;;
+        80)
+          ip addr add 169.254.0.1/32 dev "$ifname" 2>/dev/null
+          ip route add "$client/32" dev "$ifname"
+          say "configured $ifname $mac 169.254.0.1 peer $client" >&2
+          ;;
+        *)
+          say "ignored $ifname $mac" >&2
+          ;;
+      esac
+    fi
+    case "$4" in
+      00) echo 169.254.0.1 ;;
+      80) echo "$client" ;;
+    esac
+  done
+}
+configure >/dev/null
 
 # Block devices: report the marker file of ext2 images made by makeExt2Disk.
 for blk in /sys/block/vd*; do
@@ -198,15 +208,14 @@ if [ -n "$ready" ]; then
   fi
 fi
 
-# Ping every peer derived above, forever.
-targets="$targets $extra"
+# Ping every peer of the interfaces there are now, forever.
+targets="$(configure) $extra"
 set -- $targets
 if [ $# -eq 0 ]; then
   say "no ping targets"
-  while :; do sleep 3600; done
 fi
 while :; do
-  for addr in $targets; do
+  for addr in $(configure) $extra; do
     if ping -c 1 -W 1 "$addr" >/dev/null 2>&1; then
       say "ping OK $addr"
     else
