@@ -170,13 +170,18 @@ export function installTinyVmm(binDir: string, real: RealS6rc): void {
   // VM runs once the socket is bound (vm.info's format, see stub-vmm.ts).
   fs.writeFileSync(path.join(binDir, 'ch-remote'), [
     '#!/bin/sh',
-    '# argv: --api-socket SOCKET info | power-button | shutdown-vmm',
+    '# argv: --api-socket SOCKET info | power-button | shutdown-vmm | add-net CONFIG | remove-device ID',
     '[ -S "$2" ] || exit 1',
     // A VM named mute: its VMM runs and never says so (readiness never comes).
     'case "$2" in */mute/*) exit 1 ;; esac',
     // The power button: the tiny VM powers off at once.
     'case "$3" in power-button|shutdown-vmm) exec kill -TERM "$(cat "${2%/*}/pid")" ;; esac',
-    'echo \'{"config":{},"state":"Running","memory_actual_size":0}\'',
+    // Hot-plugged links: one line per NIC (its add-net config) in the VM's runtime dir, listed by info as config.net's taps.
+    'nics="${2%/*}/nics"',
+    'case "$3" in add-net) echo "$4," >>"$nics"; exit 0 ;; esac',
+    'case "$3" in remove-device) grep -v "^id=$4," "$nics" >"$nics.new"; mv -f "$nics.new" "$nics"; exit 0 ;; esac',
+    'taps=$(sed -n \'s/.*tap=\\([^,]*\\),.*/"tap":"\\1",/p\' "$nics" 2>/dev/null | tr -d "\\n")',
+    'echo "{\\"config\\":{\\"net\\":[{$taps}]},\\"state\\":\\"Running\\",\\"memory_actual_size\\":0}"',
     '',
   ].join('\n'), { mode: 0o755 });
 }

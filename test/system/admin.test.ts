@@ -220,10 +220,11 @@ realS6rcTest('show: the exact argv the VMM got, services and dependencies, disks
     { n: C_TO_B.n, role: 'provider', peer: 'c', mac: C_TO_B.providerMac, peerMac: C_TO_B.clientMac, clientIp: C_TO_B.ip, bridge: 'vbr-45d4', tap: 'vtp-45d4', service: C_TO_B.service },
   ]);
   t.deepEqual(r.services.map((s) => [s.name, s.type, s.dependencies]), [
-    ['vm-b', 'longrun', ['vm-a', C_TO_B.service, B_TO_A.service]],
+    // Its client's link is hot-plugged into it: the link depends on it, not it on the link.
+    ['vm-b', 'longrun', ['vm-a', B_TO_A.service]],
     ['vm-b-log', 'longrun', []],
-    [B_TO_A.service, 'oneshot', []],
-    [C_TO_B.service, 'oneshot', []],
+    [B_TO_A.service, 'oneshot', ['vm-a']],
+    [C_TO_B.service, 'oneshot', ['vm-b']],
     ['vm-b-pipeline', 'bundle', ['vm-b', 'vm-b-log']],
   ]);
   // The dependencies are those of the tree the real s6-rc compiled: it started vm-a before vm-b.
