@@ -150,7 +150,7 @@ function runningOf(run: Run, live: ReadonlyMap<string, LiveVm>): LastGood {
 function heldVerdict(io: Io, held: CheckResult['held'], data: string): ExitCode {
   for (const h of held) {
     io.err(`vmsvc: VM ${p(h.name)}: held on its last good definition, which keeps running: its new one ${p(whyRefused(h))}; `
-      + `fix that, or remove ${p(path.join(data, h.name))} (or apply --drop-invalid) to remove the VM\n`);
+      + `fix that, or remove ${p(path.resolve(data, h.name))} (or apply --drop-invalid) to remove the VM\n`);
   }
   return held.length === 0 ? EXIT.ok : EXIT.failed;
 }
