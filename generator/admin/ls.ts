@@ -1,6 +1,8 @@
 /** `vmsvc ls`: every VM of a generated tree with its live state. */
 import { compareBytes, printable, tableNames } from '../util/bytes.js';
-import { addressesOf, readTree } from './tree.js';
+import { addressesOf, heldEntry, readTree } from './tree.js';
+import type { ManifestRefused } from '../pipeline/manifest.js';
+import { whyRefused } from '../pipeline/report.js';
 import { isStopped, liveState, type LiveState, type LiveStateName } from './live-state.js';
 import { formatDuration, json } from './output.js';
 import { spawnRunner, type CommandRunner } from '../util/command-runner.js';
@@ -69,6 +71,12 @@ export interface LsVmRow {
   readonly providersNotRunning: ReadonlyArray<{ readonly name: string; readonly state: LiveStateName }>;
   /** Client IPs of the VM's links to its providers. */
   readonly addresses: readonly string[];
+  /**
+   * Set while the VM runs the definition it was last applied with because
+   * apply refused its new one (held): why, as a skipped row says it; null
+   * when it runs its newest.
+   */
+  readonly held: ManifestRefused | null;
   /** Whether the VM has config/autostart (a member of the autostart bundle); null: a tree from before per-VM settings. */
   readonly autostart: boolean | null;
   /** What it uses (admin/usage.ts), while its service has a process or its cgroup holds one; null otherwise. */
@@ -173,6 +181,7 @@ export async function lsRows(args: Pick<LsArgs, 'source' | 'scandir' | 'prefix'>
         .map((p) => ({ name: p, state: states.get(p)!.state }))
         .filter((p) => isStopped(p.state)),
       addresses: addressesOf(tree, vm),
+      held: heldEntry(tree, vm),
       autostart: vm.settings === null ? null : vm.settings.autostart,
       usage: vmUsage(vm.cgroup?.dir ?? null, vmState.pid, proc),
       memoryMax: memoryMaxOf(vm.cgroup),
@@ -219,6 +228,8 @@ function timedOut(source: string, service: string, uptimeSeconds: number | null)
 
 function note(r: LsVmRow): string {
   const notes: string[] = [];
+  // First: the VM may run as it did, but its files are not what it runs.
+  if (r.held !== null) notes.push(`HELD on its last good definition: its new one ${whyRefused(r.held)}`);
   if (r.vm.detail !== null) notes.push(r.vm.detail);
   // A stop clears the tally (the finish script), so no deaths means a stop outside s6-rc, not a crash loop.
   if (r.state === 'failed') notes.push(r.deaths === 0 ? 'stopped outside s6-rc (s6-svc -d): vmsvc start starts it again' : `not restarted after ${r.deaths ?? 'unknown'} deaths: vmsvc start tries again`);

@@ -1,7 +1,9 @@
 /** `vmsvc show NAME`: everything the generated tree and the live state say about one VM. */
 import * as path from 'node:path';
 import { hasTerminalUnsafe, printable } from '../util/bytes.js';
-import { clientsOf, findAnyVm, findVm, linksOfVm, readNameList, readTree, type AdminVm, type Tree } from './tree.js';
+import { clientsOf, findAnyVm, findVm, heldEntry, linksOfVm, readNameList, readTree, type AdminVm, type Tree } from './tree.js';
+import type { ManifestRefused } from '../pipeline/manifest.js';
+import { whyRefused } from '../pipeline/report.js';
 import { vmmArgvFromRunScript, type VmmIds } from './vmm-argv.js';
 import { isStopped, liveState, type LiveState, type LiveStateName } from './live-state.js';
 import { formatDuration, json, keyValues } from './output.js';
@@ -93,6 +95,8 @@ export interface ShowResult {
   readonly consoleSocket: { readonly path: string | null; readonly present: boolean };
   readonly logDir: string;
   readonly state: LiveState;
+  /** Why it runs its last good definition (apply refused its new one and held it); null when it runs its newest. */
+  readonly held: ManifestRefused | null;
   readonly logger: LiveState;
   readonly services: readonly ShowService[];
   /**
@@ -174,6 +178,7 @@ export async function showResult(args: Omit<ShowArgs, 'json'>, runner: CommandRu
     consoleSocket: { path: vm.consoleSocket, present: vm.consoleSocket !== null && isSocket(vm.consoleSocket) },
     logDir: vm.logDir,
     state: longrunState(tree, services[0]!),
+    held: heldEntry(tree, vm),
     logger: longrunState(tree, services[1]!),
     services,
     vmm: vmmOf(tree, vm),
@@ -307,6 +312,7 @@ export function formatShow(r: ShowResult): string {
   let out = `VM ${printable(r.name)}\n`;
   out += keyValues([
     ['state', describeState(r.state)],
+    ...heldLine(r.held),
     ['logger', describeState(r.logger)],
     ['source', printable(r.source)],
     ['kernel', printable(r.kernel)],
@@ -345,6 +351,12 @@ export function formatShow(r: ShowResult): string {
   if ('error' in m) out += `  unreadable: ${printable(m.error)}\n`;
   else out += m.lines.length === 0 ? '  none\n' : m.lines.map((l) => `  ${printable(l)}\n`).join('');
   return out;
+}
+
+/** For a held VM, the line that says it runs its last good definition, and why its new one is refused. */
+function heldLine(held: ManifestRefused | null): Array<readonly [string, string]> {
+  if (held === null) return [];
+  return [['definition', printable(`its last good one, held: its new one ${whyRefused(held)}; apply keeps the old one until that is fixed or the VM's directory is removed`)]];
 }
 
 function formatSkipped(r: ShowSkipped): string {

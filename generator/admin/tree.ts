@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { compareBytes, printable } from '../util/bytes.js';
 import { nameList } from '../s6rc/format.js';
 import type { Link } from '../pipeline/links.js';
-import { MANIFEST_FILE, type Manifest, type ManifestVm } from '../pipeline/manifest.js';
+import { MANIFEST_FILE, type Manifest, type ManifestRefused, type ManifestVm } from '../pipeline/manifest.js';
 import { clientGraph, findCycles, reachable, startLevels, type ProviderGraph } from '../util/provider-graph.js';
 import { CommandError, EXIT, UsageError } from '../command/shell.js';
 import { listUntrusted, readUntrusted } from '../util/untrusted.js';
@@ -85,7 +85,7 @@ function isFileName(v: unknown): v is string {
  * A manifest as manifestProblem accepts it: the current spelling or an older
  * one (apiSocket for controlSocket, no consoleSocket, no vmm, no needs).
  */
-type ReadManifest = Omit<Manifest, 'vmm' | 'vms' | 'skipped'> & {
+type ReadManifest = Omit<Manifest, 'vmm' | 'vms' | 'skipped' | 'held'> & {
   readonly vmm?: string;
   readonly vms: ReadonlyArray<Omit<ManifestVm, 'controlSocket' | 'consoleSocket' | 'settings' | 'settingFiles' | 'cgroup'> & {
     readonly controlSocket?: unknown;
@@ -96,8 +96,12 @@ type ReadManifest = Omit<Manifest, 'vmm' | 'vms' | 'skipped'> & {
     readonly cgroup?: CgroupData | null;
     readonly settingFiles?: readonly SettingFile[];
   }>;
-  readonly skipped: ReadonlyArray<{ readonly name: string; readonly reason: string; readonly needs?: string | null; readonly problems?: ReadonlyArray<{ readonly rule: string; readonly path: string }> }>;
+  readonly skipped: readonly OlderRefused[];
+  readonly held?: readonly ManifestRefused[];
 };
+
+/** A skipped entry from before `needs` and `problems`. */
+type OlderRefused = Omit<ManifestRefused, 'needs' | 'problems'> & { readonly needs?: string | null; readonly problems?: ManifestRefused['problems'] };
 
 function assertManifest(m: unknown, file: string): asserts m is ReadManifest {
   const problem = manifestProblem(m);
@@ -114,8 +118,11 @@ export type AdminVm = Omit<ManifestVm, 'settings' | 'settingFiles'> & {
   readonly settingFiles: readonly SettingFile[];
 };
 
-/** A manifest names its VMM as untrusted text: any string, which vmmNamed() may not know. */
-export type AdminManifest = Omit<Manifest, 'vmm' | 'vms'> & { readonly vmm: string; readonly vms: readonly AdminVm[] };
+/**
+ * A manifest names its VMM as untrusted text: any string, which vmmNamed() may not know.
+ * `held`: empty when the manifest has none (a tree nothing was held in, or from before holds).
+ */
+export type AdminManifest = Omit<Manifest, 'vmm' | 'vms' | 'held'> & { readonly vmm: string; readonly vms: readonly AdminVm[]; readonly held: readonly ManifestRefused[] };
 
 function normalized(m: ReadManifest): AdminManifest {
   const vms = m.vms.map(({ apiSocket, controlSocket, consoleSocket, settings, settingFiles, cgroup, ...vm }): AdminVm => ({
@@ -128,7 +135,7 @@ function normalized(m: ReadManifest): AdminManifest {
     consoleSocket: consoleSocket === undefined ? path.join(vm.runtimeDir, 'console.sock') : consoleSocket,
   }));
   const skipped = m.skipped.map((s) => ({ ...s, needs: s.needs ?? null, problems: s.problems ?? [] }));
-  return { ...m, vmm: m.vmm ?? 'cloud-hypervisor', vms, skipped };
+  return { ...m, vmm: m.vmm ?? 'cloud-hypervisor', vms, skipped, held: m.held ?? [] };
 }
 
 function manifestProblem(m: unknown): string | null {
@@ -175,6 +182,13 @@ function manifestProblem(m: unknown): string | null {
     if (!isObject(s) || typeof s['name'] !== 'string' || typeof s['reason'] !== 'string'
       || !(s['needs'] === undefined || s['needs'] === null || typeof s['needs'] === 'string')
       || !(s['problems'] === undefined || isProblemList(s['problems']))) return 'a malformed skipped entry';
+  }
+  const held = m['held'] ?? [];
+  if (!Array.isArray(held)) return 'held must be a list';
+  for (const h of held) {
+    if (!isObject(h) || typeof h['name'] !== 'string' || typeof h['reason'] !== 'string' || !(h['needs'] === null || typeof h['needs'] === 'string')
+      || !isProblemList(h['problems'])) return 'a malformed held entry';
+    if (!names.has(h['name'])) return `held VM ${printable(h['name'])} is not a VM of the manifest`;
   }
   return null;
 }
@@ -234,6 +248,11 @@ export function findVm(tree: Tree, name: string): AdminVm {
   }
   const known = tree.manifest.vms.map((v) => printable(v.name)).join(', ');
   throw new UsageError(`no VM ${printable(name)} in ${printable(tree.source)} (VMs: ${known === '' ? 'none' : known})`);
+}
+
+/** Why the VM runs its last good definition (apply held it), or null when it runs its newest one. */
+export function heldEntry(tree: Tree, vm: AdminVm): ManifestRefused | null {
+  return tree.manifest.held.find((h) => h.name === vm.name) ?? null;
 }
 
 /** The VM's links in both roles, as recorded in the manifest. */

@@ -37,20 +37,23 @@ import type { CommandRunner } from '../util/command-runner.js';
 import { errnoOf } from '../util/errno.js';
 import { plural } from '../util/plural.js';
 import { userId } from '../util/account-db.js';
-import { EXIT, guard, type Io } from '../command/shell.js';
+import { EXIT, guard, type ExitCode, type Io } from '../command/shell.js';
 import { WHERE_FILE, whereJson } from '../command/where.js';
-import type { CheckResult } from '../pipeline/check.js';
+import { NO_LAST_GOOD, type CheckResult, type LastGoodVm } from '../pipeline/check.js';
 import { assignIdentities, type Principal, type VmIdentities } from '../pipeline/identities.js';
 import { buildTree, checkDataDir } from '../pipeline/index.js';
 import type { GeneratorOptions } from '../pipeline/options.js';
+import { MANIFEST_FILE } from '../pipeline/manifest.js';
 import type { FileTree } from '../pipeline/render.js';
-import { formatDiagnostics, formatSkipped } from '../pipeline/report.js';
+import { formatDiagnostics, formatSkipped, whyRefused } from '../pipeline/report.js';
 import { treeHash } from '../pipeline/write-tree.js';
 import { serviceName, type VmName } from '../rules/vm-name.js';
 import { servicesOf } from '../s6rc/conversion.js';
 import { dbSize, S6RC_OWN_LONGRUNS } from '../s6rc/resources.js';
-import { afterSwitch, COMPILED_DIR, keptHashes, type DbLinks } from './db-rotation.js';
+import { afterSwitch, COMPILED_DIR, keptHashes, SOURCE_SUFFIX, type DbLinks } from './db-rotation.js';
 import { start } from './first-start.js';
+import { liveVms, running, type LastGood, type LiveVm } from './last-good.js';
+import { upServices } from './live-rc.js';
 import { update } from './live-update.js';
 import type { ApplyOptions } from './options.js';
 import { defaultS6rcPrograms } from './programs.js';
@@ -59,16 +62,22 @@ import type { OwnedDirs } from './reclaim.js';
 import { finishInterrupted } from './recover.js';
 import { supervision, undoUpdateLeftovers, type Ctx } from './run-context.js';
 import {
-  liveDb, prune, readDbLink, readSourceCopy, runsSafely, setLinks, sourceLinkIs, stateLayout, sweepLeftovers, withLock, writeAtomically,
+  dbPath, liveDb, prune, readDbLink, readSourceCopy, runsSafely, setLinks, sourceLinkIs, stateLayout, sweepLeftovers, withLock, writeAtomically,
 } from './state-dir.js';
 import { dropDangling, relink } from './supervisors.js';
 
 const p = printable;
 
-/** The tree apply would compile, and its hash (the database's name). */
-export function desiredTree(opts: Pick<ApplyOptions, 'data' | 'prefix' | 'generator'>): { check: CheckResult; tree: FileTree; hash: string } {
+/**
+ * The tree apply would compile, and its hash (the database's name);
+ * `lastGood`: the running VMs' definitions, kept when their new one is refused.
+ */
+export function desiredTree(
+  opts: Pick<ApplyOptions, 'data' | 'prefix' | 'generator'>,
+  lastGood: ReadonlyMap<string, LastGoodVm> = NO_LAST_GOOD,
+): { check: CheckResult; tree: FileTree; hash: string } {
   const gen: GeneratorOptions = { ...opts.generator, livePrefix: opts.prefix };
-  const { root, result } = checkDataDir(opts.data, gen);
+  const { root, result } = checkDataDir(opts.data, gen, lastGood);
   const tree = buildTree(root, result, gen);
   return { check: result, tree, hash: treeHash(tree) };
 }
@@ -84,27 +93,75 @@ export function runApply(opts: ApplyOptions, runner: CommandRunner, io: Io): num
 
 function apply(opts: ApplyOptions, runner: CommandRunner, io: Io): number {
   const L = stateLayout(opts);
-  const { check, tree, hash } = desiredTree(opts);
+  const programs = { ...defaultS6rcPrograms, ...opts.programs };
+  const run: Run = { opts, L, runner, io, programs, rc: { rc: programs.rc, live: L.live, timeoutMs: opts.rcTimeoutMs, runner, io } };
+  return opts.dryRun ? step(run) : withLock(L, () => step(run));
+}
+
+/** What a run knows before it has read the live system. */
+type Run = Pick<Ctx, 'opts' | 'L' | 'runner' | 'io' | 'programs' | 'rc'>;
+
+/**
+ * The tree to apply, checked once the live database `from` is known (under
+ * the lock), and the VMs held in it. Prints the check's diagnostics and
+ * skipped VMs.
+ */
+function context(run: Run, from: string | null): { ctx: Ctx; held: CheckResult['held'] } {
+  const { opts, io, L } = run;
+  let desired = desiredTree(opts);
+  let last: LastGood | null = null;
+  // Only a VM of the live tree that this check leaves out can be held: else
+  // neither its manifest nor s6-rc is asked, and the tree checked is the one.
+  if (from !== null && !opts.dropInvalid && desired.check.skipped.length > 0) {
+    const live = liveVms(path.join(`${dbPath(L, from)}${SOURCE_SUFFIX}`, MANIFEST_FILE));
+    if (desired.check.skipped.some((s) => live.has(s.name))) {
+      last = runningOf(run, live);
+      if (last.vms.size > 0) desired = desiredTree(opts, last.vms);
+    }
+  }
+  const { check, tree, hash } = desired;
   for (const line of formatDiagnostics(check.diagnostics)) io.err(line);
   io.err(formatSkipped(check));
-  const programs = { ...defaultS6rcPrograms, ...opts.programs };
+  for (const s of check.skipped) {
+    if (last?.unreadable.has(s.name)) io.err(`vmsvc: warning: VM ${p(s.name)} runs, but the live tree's manifest does not hold the whole definition it runs (an older vmsvc wrote it): it cannot be kept on it, and is removed\n`);
+  }
   const ctx: Ctx = {
-    opts, L, runner, io, tree, hash, programs,
-    rc: { rc: programs.rc, live: L.live, timeoutMs: opts.rcTimeoutMs, runner, io },
+    ...run, tree, hash,
     vms: plural(check.vms.length, 'VM'),
     size: dbSize(tree),
     marked: check.vms.filter((vm) => vm.autostart).map((vm) => ({ vm: vm.name, pipeline: serviceName.pipeline(vm.name) })),
     dirs: ownedDirs(opts.generator, check.vms.map((vm) => vm.name)),
   };
-  return opts.dryRun ? step(ctx) : withLock(L, () => step(ctx));
+  return { ctx, held: check.held };
 }
 
-function step(ctx: Ctx): number {
-  const { L, io, opts } = ctx;
+/** The live VMs that run, with their last good definitions; none, with a warning, when s6-rc cannot tell which run. */
+function runningOf(run: Run, live: ReadonlyMap<string, LiveVm>): LastGood {
+  const up = upServices(run.rc);
+  if (up.ok) return running(live, up.value);
+  run.io.err(`vmsvc: warning: ${up.error}: no VM is kept on its last good definition\n`);
+  return running(live, new Set());
+}
+
+/**
+ * A held VM runs on as it was: the update went through, but what was asked
+ * for is not fine (exit 1) until its files are fixed or its directory removed.
+ */
+function heldVerdict(io: Io, held: CheckResult['held'], data: string): ExitCode {
+  for (const h of held) {
+    io.err(`vmsvc: VM ${p(h.name)}: held on its last good definition, which keeps running: its new one ${p(whyRefused(h))}; `
+      + `fix that, or remove ${p(path.resolve(data, h.name))} (or apply --drop-invalid) to remove the VM\n`);
+  }
+  return held.length === 0 ? EXIT.ok : EXIT.failed;
+}
+
+function step(run: Run): number {
+  const { L, io, opts } = run;
   // First: until the directories a killed s6-rc-update moved out are back, s6-svscan scans no more.
-  undoUpdateLeftovers(ctx);
+  undoUpdateLeftovers(run);
   const links: DbLinks = { current: readDbLink(L.current), previous: readDbLink(L.previous) };
   const from = liveDb(L);
+  const { ctx, held } = context(run, from);
   const swept = sweepLeftovers(L, keptHashes(links, from), opts.dryRun);
   if (swept.length > 0) io.out(`vmsvc: ${opts.dryRun ? 'dry run: would remove' : 'removed'} what an interrupted run left: ${swept.map(p).join(', ')}\n`);
   if (from !== null && !opts.dryRun) {
@@ -123,7 +180,7 @@ function step(ctx: Ctx): number {
   const recovered = finishInterrupted(ctx.rc, L, ctx.tree, opts.dryRun);
   const code = Math.max(recovered.code, from === null ? start(ctx, links) : onLive(ctx, links, from, recovered.deferred));
   if (!opts.dryRun && runsSafely(L) !== null) record(ctx);
-  return code;
+  return Math.max(code, heldVerdict(io, held, opts.data));
 }
 
 /**

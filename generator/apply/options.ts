@@ -14,6 +14,11 @@ export interface ApplyOptions {
   readonly prefix: string;
   /** Print what would be added, stopped and restarted; run nothing, write nothing. */
   readonly dryRun: boolean;
+  /**
+   * Remove a running VM whose new definition is refused (--drop-invalid),
+   * rather than keep it on the definition it was last applied with.
+   */
+  readonly dropInvalid: boolean;
   /** Bring up the VMs marked config/autostart once the database is loaded (--no-autostart: false). */
   readonly autostart: boolean;
   /**

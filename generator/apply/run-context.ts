@@ -98,7 +98,7 @@ export function reclaim(ctx: Ctx): void {
 }
 
 /** What a killed s6-rc-update left beside the live dir, moved back and removed (update-rollback.ts), saying so; a dry run only says. */
-export function undoUpdateLeftovers(ctx: Ctx): void {
+export function undoUpdateLeftovers(ctx: Pick<Ctx, 'L' | 'io' | 'opts'>): void {
   const { L, io, opts } = ctx;
   const left = leftBesideLive(L.live);
   if (left.length === 0) return;

@@ -8,7 +8,8 @@
  */
 import { compareBytes, printable } from '../util/bytes.js';
 import type { FileTree } from '../util/file-tree.js';
-import { MANIFEST_FILE } from '../pipeline/manifest.js';
+import { MANIFEST_FILE, type ManifestRefused } from '../pipeline/manifest.js';
+import { whyRefused } from '../pipeline/report.js';
 import { isVmSettings, type VmSettings } from '../rules/settings.js';
 import { SETTING_KEYS, SETTINGS, shownSetting } from '../rules/setting-registry.js';
 import { vmmNamed } from '../vmm/index.js';
@@ -29,6 +30,8 @@ interface Facts {
   readonly hotplug: boolean;
   readonly vms: readonly VmFacts[];
   readonly links: ReadonlyArray<{ readonly n: number; readonly client: string; readonly provider: string }>;
+  /** The VMs of `vms` held on their last good definition (manifest.ts `held`); none when absent. */
+  readonly held: readonly ManifestRefused[];
 }
 
 /**
@@ -45,9 +48,10 @@ export function manifestOf(tree: FileTree): Facts | null {
   } catch {
     return null;
   }
-  return isObject(v) && Array.isArray(v['vms']) && v['vms'].every(isVm) && Array.isArray(v['links']) && v['links'].every(isLink)
-    ? { hotplug: typeof v['vmm'] === 'string' && vmmNamed(v['vmm'])?.netHotplug.kind === 'api', vms: v['vms'], links: v['links'] }
-    : null;
+  if (!isObject(v) || !Array.isArray(v['vms']) || !v['vms'].every(isVm) || !Array.isArray(v['links']) || !v['links'].every(isLink)) return null;
+  const held = v['held'] ?? [];
+  const hotplug = typeof v['vmm'] === 'string' && vmmNamed(v['vmm'])?.netHotplug.kind === 'api';
+  return Array.isArray(held) && held.every(isRefused) ? { hotplug, vms: v['vms'], links: v['links'], held } : null;
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -63,20 +67,30 @@ function isVm(v: unknown): v is VmFacts {
     && (s === undefined || s === null || isObject(s));
 }
 
+function isRefused(v: unknown): v is ManifestRefused {
+  return isObject(v) && typeof v['name'] === 'string' && typeof v['reason'] === 'string' && (v['needs'] === null || typeof v['needs'] === 'string')
+    && Array.isArray(v['problems']) && v['problems'].every((x) => isObject(x) && typeof x['rule'] === 'string' && typeof x['path'] === 'string');
+}
+
 function isLink(v: unknown): v is Facts['links'][number] {
   return isObject(v) && Number.isInteger(v['n']) && typeof v['client'] === 'string' && typeof v['provider'] === 'string';
 }
 
-/** One line per VM added, removed or changed, bytewise by name: "VM app: memory 256M to 384M; a disk added: /data/app/data.img". */
+/**
+ * One line per VM added, removed, changed or held, bytewise by name: "VM app: memory 256M to 384M; a disk added: /data/app/data.img",
+ * "VM db: held on its last good definition: its new one is invalid (setting-invalid: /data/db/config/memory)".
+ */
 export function vmChanges(before: Facts, after: Facts): string[] {
   const old = new Map(before.vms.map((vm) => [vm.name, vm]));
   const now = new Map(after.vms.map((vm) => [vm.name, vm]));
+  const held = new Map(after.held.map((h) => [h.name, printable(`held on its last good definition: its new one ${whyRefused(h)}`)]));
   const names = [...new Set([...old.keys(), ...now.keys()])].sort(compareBytes);
   const out: string[] = [];
   for (const name of names) {
     const a = old.get(name);
     const b = now.get(name);
-    const changes = a === undefined ? ['added'] : b === undefined ? ['removed'] : vmDiff(before, a, after, b);
+    const holding = held.get(name);
+    const changes = a === undefined ? ['added'] : b === undefined ? ['removed'] : [...(holding === undefined ? [] : [holding]), ...vmDiff(before, a, after, b)];
     if (changes.length > 0) out.push(`VM ${printable(name)}: ${changes.join('; ')}`);
   }
   return out;

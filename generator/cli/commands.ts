@@ -67,6 +67,7 @@ export function applyCommand(a: ApplyArgs, io: Io): number {
     ...(a.live === undefined ? {} : { live: a.live }),
     prefix: a.prefix,
     dryRun: a['dry-run'],
+    dropInvalid: a['drop-invalid'],
     autostart: a.autostart,
     rcTimeoutMs,
     generator,

@@ -32,7 +32,7 @@ export const TOP_DOCS = 'Docs: README.md, and doc/ (each command\'s --help names
 const NOT_FINE: Readonly<Record<DocumentedCommand, string>> = {
   check: 'errors found',
   generate: 'invalid VMs, nothing written (without --keep-going)',
-  apply: 's6-rc-compile refused the tree, the host cannot run apply, or services or VMs did not come up (the database is loaded)',
+  apply: 's6-rc-compile refused the tree, the host cannot run apply, services or VMs did not come up (the database is loaded), or a running VM is held on its last good definition (its new one is invalid)',
   'check-s6rc': 'problems s6-rc-compile would reject',
   ls: 'no live system on the scandir, or a tree vmsvc did not write',
   show: 'a tree vmsvc did not write',

@@ -142,6 +142,7 @@ export const applyFlags = {
   live: { type: 'string', describe: 's6-rc\'s live directory (default: STATE/live)' },
   prefix: { type: 'string', default: '', describe: 's6-rc-init -p prefix for the VM services (e.g. ext-)' },
   'dry-run': { type: 'boolean', default: false, describe: 'print what would start, stop and restart; run and write nothing' },
+  'drop-invalid': { type: 'boolean', default: false, describe: 'stop and remove a running VM whose new definition is invalid, instead of keeping it on the one it was last applied with (exit 1)' },
   ...s6rcProgramFlags,
   ...hostFlags,
   autostart: { type: 'boolean', default: true, describe: 'bring the autostart bundle up after loading the database (--no-autostart: leave every VM as it is)' },

@@ -5,7 +5,7 @@
  */
 import * as path from 'node:path';
 import { compareBytes, printable, sortedBytewise } from '../util/bytes.js';
-import { dependentsOf, findCycles } from '../util/provider-graph.js';
+import { findCycles } from '../util/provider-graph.js';
 import { dataDirDiagnostics, vmUndecodableDiagnostics } from '../rules/data-dir.js';
 import { identityDiagnostics } from '../rules/identity.js';
 import { sandboxDiagnostics } from '../rules/sandbox.js';
@@ -22,6 +22,7 @@ import { LINK_CAPACITY } from './links.js';
 import { longestSocketPath, type Admission, type GeneratorOptions } from './options.js';
 import { admit } from '../rules/admission.js';
 import { memoryMaxBytes } from './cgroup.js';
+import { resolveHolds } from './holds.js';
 
 export interface ValidVm {
   readonly name: VmName;
@@ -55,6 +56,23 @@ export interface SkippedVm {
   readonly problems: readonly SkippedProblem[];
 }
 
+/**
+ * A running VM's definition as it was last applied (apply reads it back from
+ * the live tree's manifest): what it keeps running on while its new one is
+ * refused. Its name and providers are checked names only once this run's
+ * check has found them valid.
+ */
+export type LastGoodVm = Omit<ValidVm, 'name' | 'providers'> & { readonly providers: readonly string[] };
+
+/** Nothing to hold: `generate`, a first start, `apply --drop-invalid`. */
+export const NO_LAST_GOOD: ReadonlyMap<string, LastGoodVm> = new Map();
+
+/**
+ * A VM generated on its last good definition: why its new one is refused,
+ * said as a SkippedVm says why a VM is left out.
+ */
+export type HeldVm = SkippedVm;
+
 export interface SkippedProblem {
   readonly rule: string;
   readonly path: string;
@@ -67,13 +85,21 @@ export interface CheckResult {
   readonly diagnostics: readonly Diagnostic[];
   /** VMs left out of a keep-going tree, bytewise-sorted by name. */
   readonly skipped: readonly SkippedVm[];
+  /** VMs of `vms` on their last good definition, because their new one would have them skipped; bytewise-sorted by name. */
+  readonly held: readonly HeldVm[];
 }
 
 export function hasErrors(result: CheckResult): boolean {
   return result.diagnostics.some((d) => d.severity === 'error');
 }
 
-export function checkTree(tree: ScannedTree, opts: GeneratorOptions): CheckResult {
+/**
+ * `lastGood`: the running VMs' last good definitions, by name. A VM whose new
+ * definition is refused keeps its last good one (holds.ts), as long as its
+ * directory is still in the data dir, at the same place: only removing it
+ * removes the VM.
+ */
+export function checkTree(tree: ScannedTree, opts: GeneratorOptions, lastGood: ReadonlyMap<string, LastGoodVm> = NO_LAST_GOOD): CheckResult {
   const outputRoot = opts.dataDirAtRuntime ?? tree.root;
   const unsafe = vmmUnsafe(opts.vmm);
   const diagnostics: Diagnostic[] = [...dataDirDiagnostics(tree, outputRoot, opts.maxVms, unsafe), ...vmmDiagnostics({ ...opts, root: tree.root }), ...identityDiagnostics(opts.vmmUser.kind, tree.root), ...sandboxDiagnostics(opts.sandbox, tree.root)];
@@ -122,11 +148,15 @@ export function checkTree(tree: ScannedTree, opts: GeneratorOptions): CheckResul
   const invalid = new Set<string>();
   for (const d of diagnostics) if (d.severity === 'error' && d.vm !== null) invalid.add(d.vm);
   for (const cycle of cycles) for (const vm of cycle) invalid.add(vm);
-  const dependents = dependentsOf(graph, invalid);
+  const holdable = new Map<string, readonly string[]>();
+  for (const [name, vm] of lastGood) if (candidates.get(name)?.dir === vm.dir) holdable.set(name, vm.providers);
+  const holds = resolveHolds(graph, invalid, holdable);
+  const { dependents } = holds;
+  const skippedItself = (name: string): boolean => invalid.has(name) && !holds.held.has(name);
   // Only VMs that will be generated get link numbers: the links of a broken
   // VM, or of one that needs a broken provider, take no address.
   let linkCount = 0;
-  for (const [name, providers] of graph) if (!invalid.has(name) && !dependents.has(name)) linkCount += providers.length;
+  for (const [name, providers] of holds.graph) if (!skippedItself(name) && !dependents.has(name)) linkCount += providers.length;
   for (const d of linkCountDiagnostics(tree.root, linkCount, LINK_CAPACITY)) diagnostics.push(d);
 
   // These make every VM unusable; other tree-level errors (an undecodable
@@ -134,27 +164,30 @@ export function checkTree(tree: ScannedTree, opts: GeneratorOptions): CheckResul
   const treeBroken = diagnostics.some((d) => d.vm === null && RULES[d.rule].breaksTree);
   const { reasons, problems } = invalidReasons(diagnostics);
 
+  const refused = (name: string, needs: string | null): SkippedVm => (needs === null
+    ? { name, reason: reasons.get(name) ?? (treeBroken ? 'the data directory itself is invalid' : 'invalid (provider-cycle)'), needs: null, problems: problems.get(name) ?? [] }
+    : { name, reason: `needs provider ${printable(needs)}, which is skipped`, needs, problems: [] });
   const skipped: SkippedVm[] = [];
+  const held: HeldVm[] = [];
   const vms: ValidVm[] = [];
   for (const name of sortedBytewise(tree.vmNames)) {
-    if (invalid.has(name) || treeBroken) {
-      skipped.push({
-        name,
-        reason: reasons.get(name) ?? (treeBroken ? 'the data directory itself is invalid' : 'invalid (provider-cycle)'),
-        needs: null,
-        problems: problems.get(name) ?? [],
-      });
+    const holding = holds.held.get(name);
+    if (skippedItself(name) || treeBroken) {
+      skipped.push(refused(name, null));
     } else if (dependents.has(name)) {
-      const needs = dependents.get(name)!;
-      skipped.push({ name, reason: `needs provider ${printable(needs)}, which is skipped`, needs, problems: [] });
+      skipped.push(refused(name, dependents.get(name)!));
+    } else if (holding !== undefined) {
+      held.push(refused(name, holding));
+      // Its providers are valid or held (else holds.ts lets it go), so each has its checked name, as its own has.
+      vms.push({ ...lastGood.get(name)!, name: candidates.get(name)!.name, providers: holds.graph.get(name)!.map((p) => candidates.get(p)!.name) });
     } else {
-      // A valid VM's providers are valid VMs (else it would be a dependent), so each has its checked name.
+      // A valid VM's providers are valid or held VMs (else it would be a dependent), so each has its checked name.
       vms.push({ ...candidates.get(name)!, providers: graph.get(name)!.map((p) => candidates.get(p)!.name) });
     }
   }
   const admitted = opts.admission === null ? vms : withAdmission(vms, opts.admission, opts.vmmMemoryOverheadBytes, diagnostics);
   diagnostics.sort((a, b) => compareBytes(a.path, b.path) || compareBytes(a.rule, b.rule) || compareBytes(a.message, b.message));
-  return { vms: admitted, diagnostics, skipped };
+  return { vms: admitted, diagnostics, skipped, held };
 }
 
 /** The VMs with autostart off where the host cannot take them at boot; the warnings go to `diagnostics`. */

@@ -5,7 +5,7 @@
  * as it goes, and the write pulls each service through plan and render.
  */
 import { VMM_FACTS } from '../vmm/index.js';
-import { checkTree, hasErrors, type CheckResult } from './check.js';
+import { checkTree, hasErrors, NO_LAST_GOOD, type CheckResult, type LastGoodVm } from './check.js';
 import type { GeneratorOptions } from './options.js';
 import { planTree, type TreePlan } from './plan.js';
 import { renderEntries, renderTree, type FileTree, type StreamedEntry } from './render.js';
@@ -14,10 +14,11 @@ import { loadTemplates } from './templates.js';
 import { treeKey } from './tree-key.js';
 import { writeStreamAtomically, type WriteOutcome } from './write-tree.js';
 
-export function checkDataDir(dataDir: string, opts: GeneratorOptions): { root: string; result: CheckResult } {
+/** `lastGood`: what running VMs may keep when their new definition is refused (checkTree); only apply has any. */
+export function checkDataDir(dataDir: string, opts: GeneratorOptions, lastGood: ReadonlyMap<string, LastGoodVm> = NO_LAST_GOOD): { root: string; result: CheckResult } {
   const format = VMM_FACTS[opts.vmm].imageFormat;
   const tree = scanDataDir(dataDir, opts.maxVms, format.kind === 'probed' ? format.signatures : []);
-  return { root: tree.root, result: checkTree(tree, opts) };
+  return { root: tree.root, result: checkTree(tree, opts, lastGood) };
 }
 
 /** The files of the tree for the valid VMs; pure past the scan. */
@@ -26,7 +27,7 @@ export function buildTree(root: string, result: CheckResult, opts: GeneratorOpti
 }
 
 function planFor(root: string, result: CheckResult, opts: GeneratorOptions): TreePlan {
-  return planTree(planRoot(root, opts), result.vms, result.skipped, opts);
+  return planTree(planRoot(root, opts), result.vms, result, opts);
 }
 
 function planRoot(root: string, opts: GeneratorOptions): string {
@@ -45,7 +46,7 @@ export function generate(dataDir: string, outDir: string, opts: GeneratorOptions
   const { root, result } = checkDataDir(dataDir, opts);
   if (hasErrors(result) && !keepGoing) return { kind: 'refused', check: result };
   const templates = loadTemplates(opts.templatesDir, opts.vmm);
-  const key = treeKey({ dataDir: planRoot(root, opts), vms: result.vms, skipped: result.skipped, opts }, templates);
+  const key = treeKey({ dataDir: planRoot(root, opts), vms: result.vms, skipped: result.skipped, held: result.held, opts }, templates);
   // Planned only if the key is new (the write stops before its first entry
   // otherwise), then rendered one service at a time into the new version dir.
   function* entries(): Generator<[string, StreamedEntry]> {

@@ -41,13 +41,22 @@ export interface Manifest {
   readonly vmm: Vmm;
   readonly vms: readonly ManifestVm[];
   readonly links: readonly Link[];
-  readonly skipped: ReadonlyArray<{
-    readonly name: string;
-    readonly reason: string;
-    readonly needs: string | null;
-    /** The files at fault (check.ts SkippedVm). */
-    readonly problems: ReadonlyArray<{ readonly rule: string; readonly path: string }>;
-  }>;
+  readonly skipped: readonly ManifestRefused[];
+  /**
+   * The VMs of `vms` that run their last good definition, and why their new
+   * one is refused (check.ts HeldVm). Absent when none is: a tree no apply
+   * held anything in is written as before holds existed.
+   */
+  readonly held?: readonly ManifestRefused[];
+}
+
+/** A VM whose new definition was refused: left out (skipped), or held on its last good one. */
+export interface ManifestRefused {
+  readonly name: string;
+  readonly reason: string;
+  readonly needs: string | null;
+  /** The files at fault (check.ts SkippedVm). */
+  readonly problems: ReadonlyArray<{ readonly rule: string; readonly path: string }>;
 }
 
 /** What JSON.stringify turns into a T: a value made only when it is serialised. */

@@ -10,7 +10,7 @@ import type { GeneratorOptions } from './options.js';
 import { serviceName, type VmName } from '../rules/vm-name.js';
 import { assignIdentities, type VmIdentities } from './identities.js';
 import type { Service } from './service-types.js';
-import { manifestVm, type Manifest, type PlannedManifest } from './manifest.js';
+import { manifestVm, type ManifestRefused, type PlannedManifest } from './manifest.js';
 import { linksByVm, linksOf, NO_LINKS } from './vm-links.js';
 import { planVm } from './plan-vm.js';
 import { planLogger } from './plan-logger.js';
@@ -32,10 +32,11 @@ type ServiceRef =
   | { readonly name: string; readonly role: 'link'; readonly link: Link }
   | { readonly name: string; readonly role: 'bundle' | 'autostart' };
 
+/** `refused`: the VMs left out and those held on their last good definition (in `vms`), for the manifest. */
 export function planTree(
   dataDir: string,
   vms: readonly ValidVm[],
-  skipped: Manifest['skipped'],
+  refused: { readonly skipped: readonly ManifestRefused[]; readonly held: readonly ManifestRefused[] },
   opts: GeneratorOptions,
 ): TreePlan {
   const links = linksOf(vms);
@@ -74,7 +75,8 @@ export function planTree(
       vmm: opts.vmm,
       vms: vms.map((vm) => ({ toJSON: () => manifestVm(vm, byVm.get(vm.name) ?? NO_LINKS, opts) })),
       links,
-      skipped,
+      skipped: refused.skipped,
+      ...(refused.held.length === 0 ? {} : { held: refused.held }),
     },
   };
 }

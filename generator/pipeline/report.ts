@@ -44,6 +44,15 @@ export function formatSkipped(result: CheckResult): string {
   return result.skipped.map((s) => `vmsvc: skipped VM ${printable(s.name)}: ${s.reason}\n`).join('');
 }
 
+/**
+ * Why a held VM's new definition is refused, to follow "its new one": each
+ * rule it broke with its first file, or the skipped provider it needs.
+ */
+export function whyRefused(h: { readonly reason: string; readonly needs: string | null; readonly problems: ReadonlyArray<{ readonly rule: string; readonly path: string }> }): string {
+  if (h.problems.length > 0) return `is invalid (${h.problems.map((x) => `${x.rule}: ${x.path}`).join('; ')})`;
+  return h.needs === null ? `is ${h.reason}` : `needs provider ${h.needs}, which is skipped`;
+}
+
 export function countLine(result: CheckResult): string {
   const errors = result.diagnostics.filter((d) => d.severity === 'error').length;
   const warnings = result.diagnostics.length - errors;

@@ -2,14 +2,14 @@
  * The key of a generated tree. Equal keys give byte-equal trees, so a run
  * whose key matches the current tree's plans, renders and writes nothing.
  *
- * The tree is planTree(dataDir, vms, skipped, opts) rendered with the
+ * The tree is planTree(dataDir, vms, { skipped, held }, opts) rendered with the
  * templates, and both steps are pure: their arguments, the templates'
  * fingerprint and the build id (a hash of vmsvc's sources, set by
  * scripts/build.mjs, so an upgraded vmsvc renders afresh) determine it.
  * Keying these rather than the plan hashes a tenth as much.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import type { SkippedVm, ValidVm } from './check.js';
+import type { HeldVm, SkippedVm, ValidVm } from './check.js';
 import type { GeneratorOptions } from './options.js';
 import type { Templates } from './templates.js';
 
@@ -18,6 +18,7 @@ export interface KeyedInput {
   readonly dataDir: string;
   readonly vms: readonly ValidVm[];
   readonly skipped: readonly SkippedVm[];
+  readonly held: readonly HeldVm[];
   readonly opts: GeneratorOptions;
 }
 

@@ -121,7 +121,7 @@ function setup(t: ExecutionContext, vms: Record<string, VmSpec>, prefix = ''): S
   t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
   const state = path.join(root, 'state');
   const scandir = path.join(root, 'scan');
-  const opts: ApplyOptions = { data, state, scandir, prefix, dryRun: false, autostart: true, rcTimeoutMs: 600_000, generator: defaultOptions };
+  const opts: ApplyOptions = { data, state, scandir, prefix, dryRun: false, dropInvalid: false, autostart: true, rcTimeoutMs: 600_000, generator: defaultOptions };
   const s6 = new RecordingS6rc();
   return {
     data, state, scandir, opts, s6,

@@ -166,7 +166,7 @@ test('the bundled check reads every field of its data, and the socket only insid
   for (const vmm of VMMS) {
     const options = { ...defaultOptions, vmm, userConsole: false, guestReady: VMM_FACTS[vmm].guestReady.kind === 'request' };
     const result = checkTree(scanDataDir(data), options);
-    const vm = [...planTree(data, result.vms, result.skipped, options).services].find((s) => s.name === 'vm-solo');
+    const vm = [...planTree(data, result.vms, result, options).services].find((s) => s.name === 'vm-solo');
     const check = vm?.type === 'longrun' ? vm.data.get('check') : undefined;
     if (check?.template !== 'ready-check') return t.fail(`${vmm}: no ready check planned: ${result.diagnostics.map((d) => d.rule).join(', ')}`);
     const read = new Set<string | symbol>();

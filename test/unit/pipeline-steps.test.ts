@@ -76,7 +76,7 @@ test('plan: two longruns per VM, one oneshot per link, the two bundles; sorted; 
   const { root, data } = fixture();
   try {
     const result = checkTree(scanDataDir(data), defaultOptions);
-    const plan = planTree('/data', result.vms, result.skipped, defaultOptions);
+    const plan = planTree('/data', result.vms, result, defaultOptions);
     const services: Service[] = [...plan.services];
     const names = services.map((s) => s.name);
     const link = names.find((n) => n.startsWith('vmnet-'))!;
@@ -103,7 +103,7 @@ test('render: every service dir with its files, scripts 0755 and the rest 0644, 
   const { root, data } = fixture();
   try {
     const result = checkTree(scanDataDir(data), defaultOptions);
-    const tree = renderTree(planTree('/data', result.vms, result.skipped, defaultOptions), loadTemplates(null, defaultOptions.vmm));
+    const tree = renderTree(planTree('/data', result.vms, result, defaultOptions), loadTemplates(null, defaultOptions.vmm));
     const run = tree.get('vm-app/run');
     t.is(run?.kind, 'file');
     if (run?.kind === 'file') {

@@ -26,7 +26,7 @@ test('autostart-over-memory, autostart-over-cpus: marked VMs in name order, each
   ]);
   t.true(result.diagnostics.every((d) => d.hint.includes(`vmsvc start ${d.vm!}`)));
   t.deepEqual(result.vms.map((vm) => [vm.name as string, vm.autostart, vm.settings.autostart]), [['a', true, true], ['b', false, true], ['c', false, true], ['net', false, false]]);
-  const bundle = [...planTree(f.data, result.vms, [], defaultOptions).services].find((s) => s.name === defaultOptions.autostartBundle);
+  const bundle = [...planTree(f.data, result.vms, { skipped: [], held: [] }, defaultOptions).services].find((s) => s.name === defaultOptions.autostartBundle);
   t.deepEqual(bundle?.type === 'bundle' ? bundle.contents : null, ['vm-a-pipeline']);
   // The control: room for all, and net, which b and a shared provider would need, counted once.
   const roomy = check(f.data, { ...defaultOptions, admission: { ...admission, memoryBytes: (1280 + 2048 + 512) * mib, vcpus: 7 } });
