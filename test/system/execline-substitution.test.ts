@@ -19,10 +19,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
-import { defaultOptions, type GeneratorOptions } from '../../generator/pipeline/options.js';
+import { defaultOptions, LINK_RECORDS_DIR, type GeneratorOptions } from '../../generator/pipeline/options.js';
 import { generate } from '../../generator/pipeline/index.js';
 import { lexExecline } from '../../generator/s6rc/execline-lex.js';
-import { VMM_FACTS, type Vmm, type VmmRequest } from '../../generator/vmm/index.js';
+import { VMM_FACTS, type HotplugNic, type Vmm, type VmmRequest } from '../../generator/vmm/index.js';
 import { vmmUnsafe, type VmName } from '../../generator/rules/vm-name.js';
 import { assignIdentities, type RunAs, type VmIdentities } from '../../generator/pipeline/identities.js';
 import { ELF_HEADER, makeVm, tempDir } from '../support/data-dir.js';
@@ -108,7 +108,8 @@ for (const vmm of ['qemu', 'cloud-hypervisor', 'crosvm'] as const) {
           runs++;
           await checkCase(t, vmm, execlineBin, c);
         }),
-        { numRuns: 6, examples: EXAMPLES.map((e) => [e]), endOnFailure: true, includeErrorInReport: true },
+        // The examples count towards numRuns: every one runs, then a few random cases.
+        { numRuns: EXAMPLES.length + 3, examples: EXAMPLES.map((e) => [e]), endOnFailure: true, includeErrorInReport: true },
       );
       t.true(runs >= EXAMPLES.length);
       t.true(TEMPLATE_VARIABLES.includes('vmsvc_pid') && TEMPLATE_VARIABLES.length >= 5, `the templates' variables were read: ${TEMPLATE_VARIABLES.join(', ')}`);
@@ -133,6 +134,7 @@ async function checkCase(t: ExecutionContext, vmm: Vmm, execlineBin: string, c: 
     const outcome = generate(data, out, opts, false);
     if (outcome.kind !== 'done') throw new Error(`check refused ${JSON.stringify(c)}: ${JSON.stringify(outcome.check.diagnostics)}`);
     const ids = assignIdentities([c.provider, c.client] as VmName[], opts);
+    const paths = new Map<string, VmPaths>();
     for (const name of [c.provider, c.client]) {
       const vm: VmPaths = {
         name,
@@ -145,10 +147,11 @@ async function checkCase(t: ExecutionContext, vmm: Vmm, execlineBin: string, c: 
         cgroup: path.join(root, 'cgroup', `vm-${name}`),
       };
       fs.mkdirSync(vm.cgroup, { recursive: true });
+      paths.set(name, vm);
       await checkVm(t, vmm, stubs, path.join(out, `vm-${name}`), path.join(out, `vm-${name}-log`), vm, c, guestReady);
     }
     for (const entry of fs.readdirSync(out).filter((e) => e.startsWith('vmnet-'))) {
-      for (const file of ['up', 'down']) await checkLinkScript(t, stubs, path.join(execlineBin, 'execlineb'), path.join(out, entry, file));
+      for (const file of ['up', 'down'] as const) await checkLinkScript(t, vmm, stubs, path.join(execlineBin, 'execlineb'), path.join(out, entry, file), paths.get(c.provider)!);
     }
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
@@ -204,7 +207,13 @@ interface VmPaths {
  * The calls a VMM request makes (vmm/capabilities.ts VmmRequest), with the
  * socket computed here: the drop to the VMM's own ids, which runs the client.
  */
-function requestCalls(vmm: Vmm, stubs: Stubs, request: VmmRequest, vm: VmPaths, silence = REQUEST_BOUND): Call[] {
+/** A link as root records it for its provider, which the readiness check attaches again. */
+const RECORDED: HotplugNic = { hex: 'abcd', tap: 'vtp-abcd', mac: '0a:b3:ec:80:ab:cd' };
+
+/** Root's record of the links hot-plugged into the VM (pipeline/options.ts HostPaths.linkRecords). */
+const linkRecords = (vm: Pick<VmPaths, 'runtime' | 'name'>): string => path.join(path.dirname(vm.runtime), LINK_RECORDS_DIR, vm.name);
+
+function requestCalls(vmm: Vmm, stubs: Stubs, request: VmmRequest, vm: Pick<VmPaths, 'socket' | 'ids'>, silence = REQUEST_BOUND): Call[] {
   if (request.via === 'socket') {
     return [drop(vm.ids.vmm), { program: 's6-ipcclient', args: ['-q', vm.socket, stubs.program('s6-ioconnect'), '-t', silence], stdin: request.send }];
   }
@@ -258,6 +267,7 @@ async function checkVm(t: ExecutionContext, vmm: Vmm, stubs: Stubs, service: str
     { program: 'mkdir', args: ['-p', '-m', '0700', '--', vm.runtime], stdin: null },
     { program: 'chown', args: ['--', owner(vm.ids.vmm), vm.runtime], stdin: null },
     { program: 'chmod', args: ['0700', vm.runtime], stdin: null },
+    ...(facts.netHotplug.kind === 'api' ? [{ program: 'mkdir', args: ['-p', '-m', '0700', '--', linkRecords(vm)], stdin: null }] : []),
     { program: 'rm', args: ['-f', '--', vm.socket, ...consoleSocket], stdin: null },
     { program: 'mkdir', args: ['-p', '-m', '0750', '--', vm.log], stdin: null },
     { program: 'chown', args: ['-h', '--', owner(vm.ids.log), vm.log], stdin: null },
@@ -281,11 +291,18 @@ async function checkVm(t: ExecutionContext, vmm: Vmm, stubs: Stubs, service: str
     { program: 's6-svc', args: ['-i', '.'], stdin: null },
   ]), `${at}: the stop presses this VM's power button, and only this VM's`);
 
-  // The readiness check: asks this VM's VMM, and the guest's READY=1 where configured.
+  // The readiness check: asks this VM's VMM, attaches the links root recorded for it (one here, made
+  // as a link's up makes it: the run script's mkdir is a stub), and the guest's READY=1 where configured.
+  const hotplug = facts.netHotplug.kind === 'api' ? facts.netHotplug : null;
+  if (hotplug !== null) {
+    fs.mkdirSync(linkRecords(vm), { recursive: true });
+    fs.writeFileSync(path.join(linkRecords(vm), RECORDED.hex), `mac=${RECORDED.mac}\n`);
+  }
   const check = await stubs.run(['./data/check'], service);
   t.is(check.code, 0, `${at}: readiness check`);
   const guest = guestReady && facts.guestReady.kind === 'request' ? requestCalls(vmm, stubs, facts.guestReady.read, vm) : [];
-  t.deepEqual(calls(check.calls), [...requestCalls(vmm, stubs, facts.running, vm), ...guest], `${at}: readiness check's requests`);
+  const relink = hotplug === null ? [] : hotplug.attach(RECORDED).flatMap((r) => requestCalls(vmm, stubs, r, vm));
+  t.deepEqual(calls(check.calls), [...requestCalls(vmm, stubs, facts.running, vm), ...relink, ...guest], `${at}: readiness check's requests`);
 
   // The finish script: takes back the grants, tells a left-behind VMM to quit; after a stop it clears the death tally, after a crash it counts it.
   // Its quit request is given up after 2 s of silence (pipeline/plan-vm.ts FINISH_QUIT_SILENCE_MS), to end before s6-supervise's 5 s.
@@ -414,8 +431,16 @@ function sandboxProblems(vmm: Vmm, stubs: Stubs, args: readonly string[], vm: Vm
   return problems;
 }
 
-/** A link's up or down, run as s6-rc runs it (one lexed command line, no substitution): its ip calls, word for word. */
-async function checkLinkScript(t: ExecutionContext, stubs: Stubs, execlineb: string, file: string): Promise<void> {
+/**
+ * A link's up or down, run as s6-rc runs it (one lexed command line, no
+ * substitution): its ip calls, word for word; where the provider's VMM
+ * hot-plugs links, root's record of the link in the provider's exact dir and
+ * the attach (up) or detach (down) requests to the provider's exact socket.
+ */
+async function checkLinkScript(t: ExecutionContext, vmm: Vmm, stubs: Stubs, execlineb: string, file: string, provider: VmPaths): Promise<void> {
+  const hotplug = VMM_FACTS[vmm].netHotplug;
+  // The records dir as the provider's run script makes it (its mkdir is a stub), for the up's record.
+  if (hotplug.kind === 'api') fs.mkdirSync(linkRecords(provider), { recursive: true });
   const r = await stubs.run([execlineb, '-P', file], path.dirname(file));
   t.is(r.code, 0, file);
   const lexed = lexExecline(fs.readFileSync(file, 'utf8'));
@@ -428,5 +453,26 @@ async function checkLinkScript(t: ExecutionContext, stubs: Stubs, execlineb: str
     const end = rest.findIndex((x) => x.trim() === '');
     return [(end < 0 ? rest : rest.slice(0, end)).map((x) => x.trimStart())];
   });
-  t.deepEqual(r.calls.map((k) => [k.program, ...k.args]), wanted.map((a) => ['ip', ...a]), file);
+  t.deepEqual(r.calls.filter((k) => k.program === 'ip').map((k) => [k.program, ...k.args]), wanted.map((a) => ['ip', ...a]), file);
+  const others = calls(r.calls.filter((k) => k.program !== 'ip'));
+  if (hotplug.kind !== 'api') {
+    t.deepEqual(others, [], `${file}: nothing but ip`);
+    return;
+  }
+  const hex = path.basename(path.dirname(file)).slice('vmnet-'.length);
+  const nic: HotplugNic = { hex, tap: `vtp-${hex}`, mac: `0a:b3:ec:80:${hex.slice(0, 2)}:${hex.slice(2)}` };
+  const record = path.join(linkRecords(provider), hex);
+  const temp = path.join(linkRecords(provider), `.${hex}`);
+  const requests = (list: readonly VmmRequest[]) => list.flatMap((q) => requestCalls(vmm, stubs, q, provider, '5000'));
+  t.deepEqual(others, path.basename(file) === 'up'
+    ? [
+      { program: 'mkdir', args: ['-p', '-m', '0700', '--', linkRecords(provider)], stdin: null },
+      ...requests(hotplug.attach(nic)),
+    ]
+    : [
+      { program: 'rm', args: ['-f', '--', record, temp], stdin: null },
+      ...requests(hotplug.detach(nic)),
+    ], `${file}: the record and the requests, to the provider's own dir and socket`);
+  // mv is the real one (the stubs' own recording needs it): the record is in place.
+  if (path.basename(file) === 'up') t.is(fs.readFileSync(record, 'utf8'), `mac=${nic.mac}\n`, `${file}: the record, in place`);
 }

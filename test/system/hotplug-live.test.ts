@@ -3,9 +3,12 @@
  * real s6-rc with real QEMU guests (the test kernel, TCG here), in a network
  * namespace of the rig's own. A netvm and two clients run and ping; a third
  * client is added and then removed, and the netvm's and the other clients'
- * pids stay the same while they keep pinging through it; the netvm's QEMU
+ * pids stay the same while they keep pinging through it; a typo in a
+ * running client's setting leaves every pid as it was and apply exits 1; the netvm's QEMU
  * is killed, s6 restarts it, its readiness check attaches every recorded
- * link again, and the clients (not restarted) ping again.
+ * link again, and the clients (not restarted) ping again. With
+ * HOTPLUG_DUMP=1 it logs the guests' last lines, the services up and the
+ * supervision tree's log at the end (for a failure under a slow emulator).
  */
 import type { ExecutionContext } from 'ava';
 import * as fs from 'node:fs';
@@ -129,6 +132,19 @@ realS6rcTest('hot-plugged links under s6-rc with real QEMU guests: clients come 
   await logSays(l, 'app1', 'ping OK 169.254.0.1', afterRemove.app1, 30_000);
   await logSays(l, 'app2', 'ping OK 169.254.0.1', afterRemove.app2, 30_000);
   t.deepEqual({ netvm: l.pids('netvm'), app1: l.pids('app1'), app2: l.pids('app2') }, before, 'removing a client restarted nobody');
+
+  // A typo in a running client's setting: apply says so and exits 1, and every VM keeps running as it was.
+  fs.mkdirSync(path.join(r.data, 'app1', 'config'), { recursive: true });
+  fs.writeFileSync(path.join(r.data, 'app1', 'config', 'memory'), 'lots\n');
+  const typo = r.apply();
+  t.is(typo.code, 1, typo.stderr);
+  t.regex(typo.stderr, /VM app1: held on its last good definition, which keeps running/);
+  t.regex(typo.stdout + typo.stderr, /0 added, 0 removed, 0 restarted|nothing to do/);
+  t.deepEqual({ netvm: l.pids('netvm'), app1: l.pids('app1'), app2: l.pids('app2') }, before, 'a typo restarted nobody');
+  fs.rmSync(path.join(r.data, 'app1', 'config'), { recursive: true });
+  const fixed = r.apply();
+  t.is(fixed.code, 0, fixed.stderr);
+  t.deepEqual({ netvm: l.pids('netvm'), app1: l.pids('app1'), app2: l.pids('app2') }, before, 'fixing it restarted nobody');
 
   // The netvm's QEMU killed: s6 restarts it, its readiness check attaches both links again.
   const netOffset = read(l.log('netvm')).length;
