@@ -155,7 +155,11 @@ function serve(c) {
           c.write('{"return": {}, "id": ' + JSON.stringify(req.id) + '}\\r\\n');
           powerButton();
         } else if (cmd === 'query-status') c.write('{"return": {"status": "' + state + '", "singlestep": false, "running": ' + (state === 'running') + '}}\\r\\n');
-        else c.write('{"return": {}}\\r\\n');
+        else {
+          // QEMU's JSON: ", " and ": " between items.
+          const hot = qmpHotplug(cmd, req.arguments || {});
+          c.write((hot === null ? '{"return": {}}' : JSON.stringify(hot).replace(/":/g, '": ').replace(/,"/g, ', "')) + '\\r\\n');
+        }
       }
     });
     c.on('end', () => c.end());

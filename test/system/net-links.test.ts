@@ -1,6 +1,8 @@
 /**
  * The link oneshots, run for real (execline + iproute2) inside network
- * namespaces the tests create, and a provider restart under s6.
+ * namespaces the tests create, and under s6 with the stub VMM: the provider
+ * side hot-plugged through the VMM's API (cloud-hypervisor's ch-remote here),
+ * attached again after a provider restart, and let go when the link goes.
  */
 import test from 'ava';
 import * as fs from 'node:fs';
@@ -11,6 +13,7 @@ import { dataDirWith, tempDir } from '../support/data-dir.js';
 import { createNetns, inNetns, interfaces } from '../support/netns.js';
 import { realS6rcTest, type RealS6rc } from '../support/real-s6rc.js';
 import { installStubVmm, recordedArgv } from '../support/stub-vmm.js';
+import { waitFor } from '../support/wait.js';
 
 interface Manifest {
   links: Array<{ n: number; client: string; provider: string; clientMac: string; providerMac: string; bridge: string; clientTap: string; providerTap: string; service: string }>;
@@ -41,7 +44,8 @@ async function superviseGuide(t: { teardown: (fn: () => void) => void }, s6rc: R
 const execline = (ns: string, file: string) => inNetns(ns, '/usr/bin/execlineb', ['-P', file]);
 
 test('up creates the bridge and two owned persistent taps joined to it; down removes them; both are idempotent', (t) => {
-  const { out, link } = generateGuide(t, ['--vmm-user', 'nobody']);
+  // The plumbing alone: crosvm's links are in its argv, so no VMM is asked anything.
+  const { out, link } = generateGuide(t, ['--vmm-user', 'nobody', '--vmm', 'crosvm', '--no-user-console']);
   const ns = createNetns(t);
   const up = path.join(out, link.service, 'up');
   const down = path.join(out, link.service, 'down');
@@ -85,7 +89,10 @@ test('up creates the bridge and two owned persistent taps joined to it; down rem
   assertGone('final down');
 });
 
-realS6rcTest('a provider VM restarted by s6 gets the same links back, and its client keeps running', async (t, s6rc) => {
+/** The NICs the stub VMM of the VM whose runtime dir is `dir` has hot-plugged: id -> tap and MAC. */
+const nics = (dir: string): Record<string, { tap: string; mac: string }> => JSON.parse(fs.readFileSync(path.join(dir, 'nics'), 'utf8')) as Record<string, { tap: string; mac: string }>;
+
+realS6rcTest('the provider side is hot-plugged into the running provider and recorded; a provider restarted by s6 gets it back, and its client keeps running', async (t, s6rc) => {
   const { root, link, ns, emu } = await superviseGuide(t, s6rc);
   await emu.up(['vms'], { timeoutMs: 30_000 });
 
@@ -93,18 +100,25 @@ realS6rcTest('a provider VM restarted by s6 gets the same links back, and its cl
   const lynxRun = path.join(root, 'run', 'appvm-lynx');
   const netArgv = recordedArgv(netRun);
   const lynxArgv = recordedArgv(lynxRun);
-  t.is(netArgv[netArgv.indexOf('--net') + 1], `tap=${link.providerTap},mac=${link.providerMac}`);
+  t.false(netArgv.includes('--net'), `the provider starts without its client's tap: ${netArgv.join(' ')}`);
   t.is(lynxArgv[lynxArgv.indexOf('--net') + 1], `tap=${link.clientTap},mac=${link.clientMac}`);
-  t.true(emu.transitions.indexOf(`up ${link.service}`) < emu.transitions.indexOf('up vm-netvm'));
+  const hex = link.service.slice('vmnet-'.length);
+  const attached = { [`vmsvc-link-${hex}`]: { tap: link.providerTap, mac: link.providerMac } };
+  t.deepEqual(nics(netRun), attached, 'attached through the API (ch-remote add-net)');
+  const record = path.join(root, 'run', '.links', 'netvm', hex);
+  t.is(fs.readFileSync(record, 'utf8'), `mac=${link.providerMac}\n`, 'root\'s record of the link');
+  t.is(fs.statSync(path.dirname(record)).mode & 0o777, 0o700);
+  t.is(fs.statSync(path.dirname(record)).uid, 0);
+  // The provider first, then its link, then the client.
+  const at = (what: string): number => emu.transitions.indexOf(what);
+  t.true(at('up vm-netvm') < at(`up ${link.service}`) && at(`up ${link.service}`) < at('up vm-appvm-lynx'));
   const before = interfaces(ns);
   const lynxPid = emu.servicePid('vm-appvm-lynx');
 
   process.kill(emu.servicePid('vm-netvm')!, 'SIGKILL');
-  const deadline = Date.now() + 15_000;
-  while (fs.readFileSync(path.join(netRun, 'starts'), 'utf8').trim().split('\n').length < 2) {
-    if (Date.now() > deadline) throw new Error('netvm was not restarted');
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitFor('netvm restarted', () => fs.readFileSync(path.join(netRun, 'starts'), 'utf8').trim().split('\n').length >= 2, 15_000);
+  // Its readiness check attaches the recorded link to the new VMM.
+  await waitFor('the link attached to the new VMM', () => JSON.stringify(nics(netRun)) === JSON.stringify(attached), 15_000);
   t.deepEqual(recordedArgv(netRun), netArgv, 'same argv after the restart');
   const after = interfaces(ns);
   for (const name of [link.bridge, link.clientTap, link.providerTap]) {
@@ -114,10 +128,14 @@ realS6rcTest('a provider VM restarted by s6 gets the same links back, and its cl
   t.is(emu.servicePid('vm-appvm-lynx'), lynxPid, 'the client was not restarted');
   t.is(fs.readFileSync(path.join(lynxRun, 'starts'), 'utf8').trim().split('\n').length, 1);
 
-  // Taking the link down stops both VMs first, then removes the devices.
+  // Taking the link down stops the client first, then lets the provider's VMM go of it, then removes the devices; the provider runs on.
+  const netPid = emu.servicePid('vm-netvm');
   await emu.down([link.service]);
   t.false(emu.isUp('vm-appvm-lynx'));
-  t.false(emu.isUp('vm-netvm'));
+  t.true(emu.isUp('vm-netvm'));
+  t.is(emu.servicePid('vm-netvm'), netPid, 'the provider was not restarted');
+  t.deepEqual(nics(netRun), {}, 'detached (ch-remote remove-device)');
+  t.false(fs.existsSync(record), 'the record is gone');
   t.deepEqual([...interfaces(ns).keys()], ['lo']);
 });
 
@@ -128,9 +146,9 @@ realS6rcTest('s6-rc -d change on the bundle leaves the host as it was before -u 
   await emu.up(['vms'], { timeoutMs: 30_000 });
   const up = interfaces(ns);
   for (const name of [link.bridge, link.clientTap, link.providerTap]) t.true(up.has(name), `${name} exists while the bundle is up`);
-  // The link comes up before either VM, and goes down after both.
+  // The link comes up after the provider (it is attached to it) and before the client; it goes down after the client, before the provider.
   const at = (what: string): number => emu.transitions.indexOf(what);
-  t.true(at(`up ${link.service}`) >= 0 && at(`up ${link.service}`) < at('up vm-netvm'));
+  t.true(at('up vm-netvm') >= 0 && at('up vm-netvm') < at(`up ${link.service}`));
   t.true(at(`up ${link.service}`) < at('up vm-appvm-lynx'));
 
   await emu.down(['vms'], { timeoutMs: 30_000 });
@@ -138,6 +156,6 @@ realS6rcTest('s6-rc -d change on the bundle leaves the host as it was before -u 
   t.false(emu.isUp('vm-appvm-lynx'));
   t.false(emu.isUp(link.service), 'the link oneshot is down');
   t.deepEqual(interfaces(ns), before, 'the namespace is as it was before the bundle went up');
-  t.true(at(`down ${link.service}`) > at('down vm-netvm'));
   t.true(at(`down ${link.service}`) > at('down vm-appvm-lynx'));
+  t.true(at(`down ${link.service}`) < at('down vm-netvm'));
 });
