@@ -22,8 +22,8 @@ import { waitFor } from './wait.js';
  * (a stop), or what STUB_WANTEDUP says;
  * the VMM's clients answer every request as the VMM would when the VM runs
  * (QMP by the request on stdin, ch-remote's `info`, crosvm's exit status;
- * a hot-plugged link is there once asked for: QMP's qom-get names its
- * netdev, ch-remote's `info` lists the tap of every add-net recorded);
+ * a hot-plugged link's qom-get names the netdev of the device asked for, and
+ * `info` lists the taps STUB_TAPS names, as attached);
  * `ip link show` finds nothing (a link's down checks that its devices are
  * gone); s6-notifyoncheck stays, as the VMM it would exec, until killed;
  * s6-applyuidgid execs what follows its -u -g -G, bwrap what follows its
@@ -71,12 +71,13 @@ case "$name" in
       *ringbuf-read*) printf '{"return": "READY=1\\\\n"}\\n' ;;
       *system_powerdown*) printf '{"return": {}, "id": "vmsvc-power-button"}\\n' ;;
       *quit*) printf '{"return": {}, "id": "vmsvc-quit"}\\n' ;;
-      *qom-get*) sed -n 's|.*"/machine/peripheral/vmsvc-link-\\([0-9a-f]*\\)".*|{"return": "vmsvc-net-\\1"}|p' "$rec.stdin" ;;
+      *qom-get*) printf '{"return": "vmsvc-net-%s"}\\n' "$(sed -n 's/.*"path":"\\/machine\\/peripheral\\/vmsvc-link-\\([0-9a-f]*\\)".*/\\1/p' "$rec.stdin")" ;;
     esac ;;
   ch-remote)
     if [ "$3" = info ]; then
-      taps=$(cat "$STUB_RECORDS"/*.argv | tr '\\0' '\\n' | sed -n 's/^id=[^,]*,tap=\\([^,]*\\),.*/{"tap":"\\1"}/p' | paste -sd, -)
-      printf '{"config":{"net":[%s]},"state":"Running","memory_actual_size":268435456,"device_tree":{}}\\n' "$taps"
+      printf '{"config":{"net":['
+      for tap in $STUB_TAPS; do printf '{"tap":"%s"},' "$tap"; done
+      printf ']},"state":"Running","memory_actual_size":268435456,"device_tree":{}}\\n'
     fi ;;
   s6-svstat) printf '%s\\n' "\${STUB_WANTEDUP:-false}" ;;
   s6-svwait) exit 1 ;;

@@ -15,7 +15,10 @@
  * STUB_IGNORE_POWER_BUTTON is set or ignore-power-button exists in the VM's
  * runtime dir (a hung guest). While hung exists there it answers nothing on
  * its control socket and ignores SIGINT (a VMM whose main loop is stuck).
- * Both are in its own runtime dir, the one dir of the host's it sees in its
+ * While refuse-net exists there, each attach of a hot-plugged link whose
+ * tap it names (one per line; empty: every tap) fails as the real VMM's
+ * fails to open a tap that is gone or another uid's (a lying VMM too).
+ * These are in its own runtime dir, the one dir of the host's it sees in its
  * sandbox. Its pid, as its own pid namespace numbers it, is in the VM's
  * runtime dir, file pid (stubVmmPid gives the host's). With STUB_LOOK (paths
  * separated by :), it writes what it sees of each to file sees, as JSON:
@@ -90,12 +93,19 @@ let n = 0;
 const nics = new Map();
 const netdevs = new Map();
 const saveNics = () => fs.writeFileSync(dir + '/nics', JSON.stringify(Object.fromEntries(nics)));
+// refuse-net: the taps whose attach fails (see above).
+const refused = (tap) => {
+  let names;
+  try { names = fs.readFileSync(dir + '/refuse-net', 'utf8').split('\\n').filter((x) => x !== ''); } catch { return false; }
+  return names.length === 0 || names.includes(tap);
+};
 saveNics();
 // QMP's hot-plug commands, answered as QEMU 7.2 answers them (observed; see vmm/qemu.ts).
 function qmpHotplug(cmd, a) {
   const err = (desc, cls = 'GenericError') => ({ error: { class: cls, desc } });
   if (cmd === 'netdev_add') {
     if (netdevs.has(a.id)) return err("Duplicate ID '" + a.id + "' for netdev");
+    if (refused(a.ifname)) return err('could not configure /dev/net/tun (' + a.ifname + '): Operation not permitted');
     netdevs.set(a.id, a.ifname);
     return { return: {} };
   }
@@ -177,6 +187,7 @@ function serve(c) {
       if (buf.startsWith('PUT /api/v1/vm.add-net ')) {
         const net = JSON.parse(body);
         if (nics.has(net.id)) return c.end('HTTP/1.1 500 \\r\\n\\r\\n["Error from API","Identifier ' + net.id + ' is not unique"]');
+        if (refused(net.tap)) return c.end('HTTP/1.1 500 \\r\\n\\r\\n["Error from API","Failed to open tap device ' + net.tap + '"]');
         nics.set(net.id, { tap: net.tap, mac: net.mac });
         saveNics();
         const info = JSON.stringify({ id: net.id, bdf: '0000:00:06.0' });

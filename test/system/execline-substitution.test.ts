@@ -7,8 +7,13 @@
  * it calls replaced by a recording stub (test/support/recording-stubs.ts),
  * over random VM names, disk names and command lines drawn from what check
  * accepts: `$`, braces, backslashes, and the very names of the variables the
- * templates substitute (vmsvc_wait_ms, vmsvc_reply, vmsvc_wantedup). Each
- * program must receive exactly the argv (and stdin) the VM's own paths give.
+ * templates substitute (vmsvc_wait_ms, vmsvc_reply, vmsvc_wantedup, and the
+ * readiness check's re-attach loop's vmsvc_links, vmsvc_link, vmsvc_mac,
+ * vmsvc_sock). Each program must receive exactly the argv (and stdin) the
+ * VM's own paths give: with a VMM that hot-plugs links, the provider's check
+ * attaches each link root recorded, by that record's number and MAC, on that
+ * provider's socket; a link's up records it and attaches it there, its down
+ * removes the record and detaches it there.
  *
  * Before the fix, a VM named `${vmsvc_wait_ms}` pressed the power button of
  * `<runtime>/5000/`, another VM's socket, on every stop (the forx of the stop
@@ -19,12 +24,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
-import { defaultOptions, LINK_RECORDS_DIR, type GeneratorOptions } from '../../generator/pipeline/options.js';
+import { defaultOptions, type GeneratorOptions } from '../../generator/pipeline/options.js';
 import { generate } from '../../generator/pipeline/index.js';
 import { lexExecline } from '../../generator/s6rc/execline-lex.js';
-import { VMM_FACTS, type HotplugNic, type Vmm, type VmmRequest } from '../../generator/vmm/index.js';
+import { VMM_FACTS, type Vmm, type VmmRequest } from '../../generator/vmm/index.js';
 import { vmmUnsafe, type VmName } from '../../generator/rules/vm-name.js';
 import { assignIdentities, type RunAs, type VmIdentities } from '../../generator/pipeline/identities.js';
+import { assignLinks, linkHex, makeLink, type Link, type LinkNumber } from '../../generator/pipeline/links.js';
 import { ELF_HEADER, makeVm, tempDir } from '../support/data-dir.js';
 import { makeStubs, type Call, type Stubs } from '../support/recording-stubs.js';
 import { realS6rc } from '../support/real-s6rc.js';
@@ -108,8 +114,8 @@ for (const vmm of ['qemu', 'cloud-hypervisor', 'crosvm'] as const) {
           runs++;
           await checkCase(t, vmm, execlineBin, c);
         }),
-        // The examples count towards numRuns: every one runs, then a few random cases.
-        { numRuns: EXAMPLES.length + 3, examples: EXAMPLES.map((e) => [e]), endOnFailure: true, includeErrorInReport: true },
+        // fast-check counts the examples among numRuns: every example, then 6 drawn.
+        { numRuns: EXAMPLES.length + 6, examples: EXAMPLES.map((e) => [e]), endOnFailure: true, includeErrorInReport: true },
       );
       t.true(runs >= EXAMPLES.length);
       t.true(TEMPLATE_VARIABLES.includes('vmsvc_pid') && TEMPLATE_VARIABLES.length >= 5, `the templates' variables were read: ${TEMPLATE_VARIABLES.join(', ')}`);
@@ -134,6 +140,7 @@ async function checkCase(t: ExecutionContext, vmm: Vmm, execlineBin: string, c: 
     const outcome = generate(data, out, opts, false);
     if (outcome.kind !== 'done') throw new Error(`check refused ${JSON.stringify(c)}: ${JSON.stringify(outcome.check.diagnostics)}`);
     const ids = assignIdentities([c.provider, c.client] as VmName[], opts);
+    const [link] = assignLinks([{ client: c.client as VmName, provider: c.provider as VmName }]);
     const paths = new Map<string, VmPaths>();
     for (const name of [c.provider, c.client]) {
       const vm: VmPaths = {
@@ -145,14 +152,15 @@ async function checkCase(t: ExecutionContext, vmm: Vmm, execlineBin: string, c: 
         socket: path.join(root, 'run', name, facts.controlSocket),
         // A plain dir stands for the VM's cgroup: what the run script writes there is read back.
         cgroup: path.join(root, 'cgroup', `vm-${name}`),
+        records: path.join(root, 'run', '.links', name),
       };
-      fs.mkdirSync(vm.cgroup, { recursive: true });
       paths.set(name, vm);
-      await checkVm(t, vmm, stubs, path.join(out, `vm-${name}`), path.join(out, `vm-${name}-log`), vm, c, guestReady);
+      fs.mkdirSync(vm.cgroup, { recursive: true });
+      await checkVm(t, vmm, stubs, path.join(out, `vm-${name}`), path.join(out, `vm-${name}-log`), vm, c, guestReady, name === c.provider ? [link!] : []);
     }
-    for (const entry of fs.readdirSync(out).filter((e) => e.startsWith('vmnet-'))) {
-      for (const file of ['up', 'down'] as const) await checkLinkScript(t, vmm, stubs, path.join(execlineBin, 'execlineb'), path.join(out, entry, file), paths.get(c.provider)!);
-    }
+    const links = fs.readdirSync(out).filter((e) => e.startsWith('vmnet-'));
+    t.deepEqual(links, [link!.service], 'the one link, numbered as assignLinks numbers it');
+    await checkLinkScripts(t, vmm, stubs, path.join(execlineBin, 'execlineb'), path.join(out, link!.service), link!, paths.get(c.provider)!);
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
   }
@@ -201,19 +209,15 @@ interface VmPaths {
   readonly log: string;
   readonly socket: string;
   readonly cgroup: string;
+  /** Root's records of the links hot-plugged into it as a provider. */
+  readonly records: string;
 }
 
 /**
  * The calls a VMM request makes (vmm/capabilities.ts VmmRequest), with the
  * socket computed here: the drop to the VMM's own ids, which runs the client.
  */
-/** A link as root records it for its provider, which the readiness check attaches again. */
-const RECORDED: HotplugNic = { hex: 'abcd', tap: 'vtp-abcd', mac: '0a:b3:ec:80:ab:cd' };
-
-/** Root's record of the links hot-plugged into the VM (pipeline/options.ts HostPaths.linkRecords). */
-const linkRecords = (vm: Pick<VmPaths, 'runtime' | 'name'>): string => path.join(path.dirname(vm.runtime), LINK_RECORDS_DIR, vm.name);
-
-function requestCalls(vmm: Vmm, stubs: Stubs, request: VmmRequest, vm: Pick<VmPaths, 'socket' | 'ids'>, silence = REQUEST_BOUND): Call[] {
+function requestCalls(vmm: Vmm, stubs: Stubs, request: VmmRequest, vm: VmPaths, silence = REQUEST_BOUND): Call[] {
   if (request.via === 'socket') {
     return [drop(vm.ids.vmm), { program: 's6-ipcclient', args: ['-q', vm.socket, stubs.program('s6-ioconnect'), '-t', silence], stdin: request.send }];
   }
@@ -235,10 +239,17 @@ function owner(r: RunAs): string {
   return `${r.uid}:${r.gid}`;
 }
 
+const sortedGroups = (groups: ReadonlyArray<readonly Call[]>): string[] => groups.map((g) => JSON.stringify(g)).sort();
 const sorted = (calls: readonly Call[]): Call[] => [...calls].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
 
-async function checkVm(t: ExecutionContext, vmm: Vmm, stubs: Stubs, service: string, logger: string, vm: VmPaths, c: Case, guestReady: boolean): Promise<void> {
+/**
+ * `provided`: the links it provides. With a VMM that hot-plugs, its check is
+ * also given a record of a link no data-dir name made (0xbeef), so that the
+ * re-attach loop goes round more than once.
+ */
+async function checkVm(t: ExecutionContext, vmm: Vmm, stubs: Stubs, service: string, logger: string, vm: VmPaths, c: Case, guestReady: boolean, provided: readonly Link[]): Promise<void> {
   const facts = VMM_FACTS[vmm];
+  const hotplug = facts.netHotplug.kind === 'api' ? facts.netHotplug : null;
   const at = `${vmm} VM ${JSON.stringify(vm.name)}`;
 
   // The run script: the runtime dir made, old sockets removed, the VMM started (through s6-notifyoncheck).
@@ -267,7 +278,8 @@ async function checkVm(t: ExecutionContext, vmm: Vmm, stubs: Stubs, service: str
     { program: 'mkdir', args: ['-p', '-m', '0700', '--', vm.runtime], stdin: null },
     { program: 'chown', args: ['--', owner(vm.ids.vmm), vm.runtime], stdin: null },
     { program: 'chmod', args: ['0700', vm.runtime], stdin: null },
-    ...(facts.netHotplug.kind === 'api' ? [{ program: 'mkdir', args: ['-p', '-m', '0700', '--', linkRecords(vm)], stdin: null }] : []),
+    // Root's records of the links hot-plugged into it, its name one word.
+    ...(hotplug === null ? [] : [{ program: 'mkdir', args: ['-p', '-m', '0700', '--', vm.records], stdin: null }]),
     { program: 'rm', args: ['-f', '--', vm.socket, ...consoleSocket], stdin: null },
     { program: 'mkdir', args: ['-p', '-m', '0750', '--', vm.log], stdin: null },
     { program: 'chown', args: ['-h', '--', owner(vm.ids.log), vm.log], stdin: null },
@@ -291,18 +303,27 @@ async function checkVm(t: ExecutionContext, vmm: Vmm, stubs: Stubs, service: str
     { program: 's6-svc', args: ['-i', '.'], stdin: null },
   ]), `${at}: the stop presses this VM's power button, and only this VM's`);
 
-  // The readiness check: asks this VM's VMM, attaches the links root recorded for it (one here, made
-  // as a link's up makes it: the run script's mkdir is a stub), and the guest's READY=1 where configured.
-  const hotplug = facts.netHotplug.kind === 'api' ? facts.netHotplug : null;
+  // The readiness check: asks this VM's VMM, attaches every link recorded for it again, then the guest's READY=1 where configured.
+  // The records as the run script's mkdir (a stub here) and the links' ups leave them: root's, one per link, `mac=...`, read in glob order.
+  const recorded = hotplug === null ? [] : [...provided, makeLink(0xbeef as LinkNumber, 'other' as VmName, vm.name as VmName)]
+    .sort((a, b) => (linkHex(a.n) < linkHex(b.n) ? -1 : 1));
   if (hotplug !== null) {
-    fs.mkdirSync(linkRecords(vm), { recursive: true });
-    fs.writeFileSync(path.join(linkRecords(vm), RECORDED.hex), `mac=${RECORDED.mac}\n`);
+    fs.mkdirSync(vm.records, { recursive: true, mode: 0o700 });
+    for (const l of recorded) fs.writeFileSync(path.join(vm.records, linkHex(l.n)), `mac=${l.providerMac}\n`);
   }
-  const check = await stubs.run(['./data/check'], service);
+  const check = await stubs.run(['./data/check'], service, { STUB_TAPS: recorded.map((l) => l.providerTap).join(' ') });
   t.is(check.code, 0, `${at}: readiness check`);
   const guest = guestReady && facts.guestReady.kind === 'request' ? requestCalls(vmm, stubs, facts.guestReady.read, vm) : [];
-  const relink = hotplug === null ? [] : hotplug.attach(RECORDED).flatMap((r) => requestCalls(vmm, stubs, r, vm));
-  t.deepEqual(calls(check.calls), [...requestCalls(vmm, stubs, facts.running, vm), ...relink, ...guest], `${at}: readiness check's requests`);
+  const running = requestCalls(vmm, stubs, facts.running, vm);
+  // elglob leaves its matches in the directory's order: each record's requests, in any order of the records.
+  const relinks = hotplug === null ? [] : recorded.map((l) => hotplug.attach(nicOf(l)).flatMap((r) => requestCalls(vmm, stubs, r, vm)));
+  const got = calls(check.calls);
+  const perRecord = relinks[0]?.length ?? 0;
+  const gotRelinks = Array.from({ length: relinks.length }, (_, i) => got.slice(running.length + i * perRecord, running.length + (i + 1) * perRecord));
+  t.deepEqual(got.slice(0, running.length), running, `${at}: readiness check's request`);
+  t.deepEqual(sortedGroups(gotRelinks), sortedGroups(relinks), `${at}: readiness check's re-attach of each recorded link, on its own socket, with each record's number and MAC`);
+  t.deepEqual(got.slice(running.length + relinks.length * perRecord), guest, `${at}: readiness check's guest request`);
+  if (hotplug !== null) fs.rmSync(vm.records, { recursive: true });
 
   // The finish script: takes back the grants, tells a left-behind VMM to quit; after a stop it clears the death tally, after a crash it counts it.
   // Its quit request is given up after 2 s of silence (pipeline/plan-vm.ts FINISH_QUIT_SILENCE_MS), to end before s6-supervise's 5 s.
@@ -431,48 +452,58 @@ function sandboxProblems(vmm: Vmm, stubs: Stubs, args: readonly string[], vm: Vm
   return problems;
 }
 
+/** The provider side of `l`, as the VMM is asked to attach or detach it. */
+const nicOf = (l: Link): { hex: string; tap: string; mac: string } => ({ hex: linkHex(l.n), tap: l.providerTap, mac: l.providerMac });
+
 /**
- * A link's up or down, run as s6-rc runs it (one lexed command line, no
- * substitution): its ip calls, word for word; where the provider's VMM
- * hot-plugs links, root's record of the link in the provider's exact dir and
- * the attach (up) or detach (down) requests to the provider's exact socket.
+ * A link's up, then its down, run as s6-rc runs them (one lexed command line,
+ * no substitution): their ip calls word for word; with a VMM that hot-plugs,
+ * the record root writes in the provider's records dir (the run script's
+ * mkdir, a stub here, is done first), the attach and detach requests on the
+ * provider's socket as the provider's VMM uid, and the record's removal.
  */
-async function checkLinkScript(t: ExecutionContext, vmm: Vmm, stubs: Stubs, execlineb: string, file: string, provider: VmPaths): Promise<void> {
-  const hotplug = VMM_FACTS[vmm].netHotplug;
-  // The records dir as the provider's run script makes it (its mkdir is a stub), for the up's record.
-  if (hotplug.kind === 'api') fs.mkdirSync(linkRecords(provider), { recursive: true });
-  const r = await stubs.run([execlineb, '-P', file], path.dirname(file));
-  t.is(r.code, 0, file);
+async function checkLinkScripts(t: ExecutionContext, vmm: Vmm, stubs: Stubs, execlineb: string, service: string, l: Link, provider: VmPaths): Promise<void> {
+  const hotplug = VMM_FACTS[vmm].netHotplug.kind === 'api' ? VMM_FACTS[vmm].netHotplug : null;
+  const at = `${vmm} link ${JSON.stringify(l.client)} -> ${JSON.stringify(l.provider)}`;
+  const record = path.join(provider.records, linkHex(l.n));
+  const temp = path.join(provider.records, `.${linkHex(l.n)}`);
+  if (hotplug !== null) fs.mkdirSync(provider.records, { recursive: true, mode: 0o700 });
+  for (const file of ['up', 'down'] as const) {
+    const script = path.join(service, file);
+    const r = await stubs.run([execlineb, '-P', script], service, { STUB_TAPS: l.providerTap });
+    t.is(r.code, 0, `${at}: ${file}`);
+    const ipCalls = (k: readonly Call[]): string[][] => k.filter((c) => c.program === 'ip').map((c) => [c.program, ...c.args]);
+    t.deepEqual(ipCalls(r.calls), ipCallsOf(script, stubs.program('ip')).map((a) => ['ip', ...a]), `${at}: ${file}'s ip calls`);
+    if (hotplug === null) {
+      t.deepEqual(r.calls.filter((c) => c.program !== 'ip'), [], `${at}: ${file} runs ip only`);
+      continue;
+    }
+    const others = calls(r.calls.filter((c) => c.program !== 'ip'));
+    if (file === 'up') {
+      t.deepEqual(others, [
+        { program: 'mkdir', args: ['-p', '-m', '0700', '--', provider.records], stdin: null },
+        ...hotplug.attach(nicOf(l)).flatMap((q) => requestCalls(vmm, stubs, q, provider)),
+      ], `${at}: up records the link in the provider's records, then attaches it on the provider's socket as its VMM`);
+      t.is(fs.readFileSync(record, 'utf8'), `mac=${l.providerMac}\n`, `${at}: the record, at the link's number, holds its MAC`);
+      t.false(fs.existsSync(temp), `${at}: the record was written whole, then renamed`);
+    } else {
+      t.deepEqual(others, [
+        { program: 'rm', args: ['-f', '--', record, temp], stdin: null },
+        ...hotplug.detach(nicOf(l)).flatMap((q) => requestCalls(vmm, stubs, q, provider)),
+      ], `${at}: down removes the record, then detaches the link on the provider's socket as its VMM`);
+    }
+  }
+  if (hotplug !== null) fs.rmSync(provider.records, { recursive: true });
+}
+
+/** The ip calls a link script makes, as the lexer (no substitution) gives its words: each runs to the end of its block (a word of spaces only) or of the line. */
+function ipCallsOf(file: string, ip: string): string[][] {
   const lexed = lexExecline(fs.readFileSync(file, 'utf8'));
   if (!lexed.ok) throw new Error(`${file} does not lex`);
-  const ip = stubs.program('ip');
-  // Each ip call runs to the end of its block (a word of spaces only) or of the line.
-  const wanted = lexed.argv.flatMap((w, i) => {
+  return lexed.argv.flatMap((w, i) => {
     if (w.trimStart() !== ip) return [];
     const rest = lexed.argv.slice(i + 1);
     const end = rest.findIndex((x) => x.trim() === '');
     return [(end < 0 ? rest : rest.slice(0, end)).map((x) => x.trimStart())];
   });
-  t.deepEqual(r.calls.filter((k) => k.program === 'ip').map((k) => [k.program, ...k.args]), wanted.map((a) => ['ip', ...a]), file);
-  const others = calls(r.calls.filter((k) => k.program !== 'ip'));
-  if (hotplug.kind !== 'api') {
-    t.deepEqual(others, [], `${file}: nothing but ip`);
-    return;
-  }
-  const hex = path.basename(path.dirname(file)).slice('vmnet-'.length);
-  const nic: HotplugNic = { hex, tap: `vtp-${hex}`, mac: `0a:b3:ec:80:${hex.slice(0, 2)}:${hex.slice(2)}` };
-  const record = path.join(linkRecords(provider), hex);
-  const temp = path.join(linkRecords(provider), `.${hex}`);
-  const requests = (list: readonly VmmRequest[]) => list.flatMap((q) => requestCalls(vmm, stubs, q, provider, '5000'));
-  t.deepEqual(others, path.basename(file) === 'up'
-    ? [
-      { program: 'mkdir', args: ['-p', '-m', '0700', '--', linkRecords(provider)], stdin: null },
-      ...requests(hotplug.attach(nic)),
-    ]
-    : [
-      { program: 'rm', args: ['-f', '--', record, temp], stdin: null },
-      ...requests(hotplug.detach(nic)),
-    ], `${file}: the record and the requests, to the provider's own dir and socket`);
-  // mv is the real one (the stubs' own recording needs it): the record is in place.
-  if (path.basename(file) === 'up') t.is(fs.readFileSync(record, 'utf8'), `mac=${nic.mac}\n`, `${file}: the record, in place`);
 }
