@@ -1,9 +1,10 @@
 /**
  * How a host flag's value is read: each reader takes the value the argument
  * parser gave and returns what the option holds, or what the flag must be
- * (the CLI prefixes "--<flag> " and makes it a usage error). The settings'
- * flags are declared with these in setting-registry.ts; cli/flags.ts reads
- * its other flags through them too, so every flag says "must be" alike.
+ * (its caller puts "--<flag> " before that, and the CLI makes it a usage
+ * error). The settings' flags are declared with these in
+ * setting-registry.ts; cli/flags.ts reads its other flags through them too,
+ * so every flag says "must be" alike.
  */
 import { printable } from '../util/bytes.js';
 import { fail, ok, type Result } from '../util/result.js';
@@ -28,7 +29,7 @@ export interface AmountFlag<T, N extends string = string, Y extends FlagType = F
   readonly amount: (value: T) => number;
 }
 
-export const SIZE_FORM = 'a number with an optional K, M or G suffix';
+const SIZE_FORM = 'a number with an optional K, M or G suffix';
 
 export function wholeNumber(given: unknown, min: number, max: number): Result<number> {
   return typeof given === 'number' && Number.isInteger(given) && given >= min && given <= max
