@@ -13,7 +13,7 @@ import { describeExit } from './exit-reason.js';
 import { VMM_MESSAGE_LINES, vmmMessages, type VmmMessages } from './vmm-messages.js';
 import { CommandError, EXIT, guard, type Io } from '../command/shell.js';
 import { isSocket, readUntrusted } from '../util/untrusted.js';
-import { SETTING_KEYS, settingKeyOf, SETTINGS, shownSetting, type SettingFile, type VmSettings } from '../rules/setting-registry.js';
+import { defaultFrom, SETTING_KEYS, settingKeyOf, SETTINGS, shownSetting, type SettingFile, type VmSettings } from '../rules/setting-registry.js';
 import { ProcTable, vmUsage, type VmUsage } from './usage.js';
 
 /**
@@ -210,7 +210,7 @@ function longrunState(tree: Tree, s: ShowService): LiveState {
 
 /** Where a setting's value came from: its file in config/, or the flag (or default) it falls back to. */
 function settingFrom(setting: SettingFile, files: readonly SettingFile[]): string {
-  return files.includes(setting) ? `config/${setting}` : SETTINGS[settingKeyOf(setting)].defaultFrom;
+  return files.includes(setting) ? `config/${setting}` : defaultFrom(settingKeyOf(setting));
 }
 
 function settingRows(s: VmSettings, files: readonly SettingFile[]): ShowSetting[] {

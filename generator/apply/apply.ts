@@ -37,7 +37,7 @@ import type { CommandRunner } from '../util/command-runner.js';
 import { errnoOf } from '../util/errno.js';
 import { plural } from '../util/plural.js';
 import { userId } from '../util/account-db.js';
-import { EXIT, guard, type ExitCode, type Io } from '../command/shell.js';
+import { EXIT, guard, sayFailure, type ExitCode, type Io } from '../command/shell.js';
 import { WHERE_FILE, whereJson } from '../command/where.js';
 import { NO_LAST_GOOD, type CheckResult, type LastGoodVm } from '../pipeline/check.js';
 import { assignIdentities, type Principal, type VmIdentities } from '../pipeline/identities.js';
@@ -62,7 +62,7 @@ import type { OwnedDirs } from './reclaim.js';
 import { finishInterrupted } from './recover.js';
 import { supervision, undoUpdateLeftovers, type Ctx } from './run-context.js';
 import {
-  dbPath, liveDb, prune, readDbLink, readSourceCopy, runsSafely, setLinks, sourceLinkIs, stateLayout, sweepLeftovers, withLock, writeAtomically,
+  dbPath, prune, readSourceCopy, readState, runsSafely, setLinks, sourceLinkIs, stateLayout, sweepLeftovers, withLock, writeAtomically,
 } from './state-dir.js';
 import { dropDangling, relink } from './supervisors.js';
 
@@ -95,7 +95,9 @@ function apply(opts: ApplyOptions, runner: CommandRunner, io: Io): number {
   const L = stateLayout(opts);
   const programs = { ...defaultS6rcPrograms, ...opts.programs };
   const run: Run = { opts, L, runner, io, programs, rc: { rc: programs.rc, live: L.live, timeoutMs: opts.rcTimeoutMs, runner, io } };
-  return opts.dryRun ? step(run) : withLock(L, () => step(run));
+  if (opts.dryRun) return step(run);
+  const locked = withLock(L, () => step(run));
+  return locked.ok ? locked.value : sayFailure(locked.error, io.err);
 }
 
 /** What a run knows before it has read the live system. */
@@ -159,25 +161,30 @@ function step(run: Run): number {
   const { L, io, opts } = run;
   // First: until the directories a killed s6-rc-update moved out are back, s6-svscan scans no more.
   undoUpdateLeftovers(run);
-  const links: DbLinks = { current: readDbLink(L.current), previous: readDbLink(L.previous) };
-  const from = liveDb(L);
+  const state = readState(L);
+  if (!state.ok) return sayFailure(state.error, io.err);
+  const { links, from } = state.value;
   const { ctx, held } = context(run, from);
   const swept = sweepLeftovers(L, keptHashes(links, from), opts.dryRun);
   if (swept.length > 0) io.out(`vmsvc: ${opts.dryRun ? 'dry run: would remove' : 'removed'} what an interrupted run left: ${swept.map(p).join(', ')}\n`);
   if (from !== null && !opts.dryRun) {
+    const source = readSourceCopy(L, from);
+    if (!source.ok) return sayFailure(source.error, io.err);
     // A run killed inside s6-rc-update may leave links to the service dirs of services it removed.
-    const dropped = dropDangling(supervision(ctx), new Set([...servicesOf(readSourceCopy(L, from)).keys(), ...S6RC_OWN_LONGRUNS]));
+    const dropped = dropDangling(supervision(ctx), new Set([...servicesOf(source.value).keys(), ...S6RC_OWN_LONGRUNS]));
     if (!dropped.ok) io.err(`vmsvc: warning: ${dropped.error}\n`);
     else if (dropped.value.length > 0) io.out(`vmsvc: removed the links an interrupted s6-rc-update left in ${p(L.scandir)} to service dirs the live database no longer has: ${dropped.value.map(p).join(', ')}\n`);
     // A run killed after it unsupervised the stopped longruns (supervisors.ts) left them without a link.
     const linked = relink(supervision(ctx));
     if (!linked.ok) io.err(`vmsvc: warning: ${linked.error}\n`);
     // A run killed inside s6-rc-update left pipelines without their pipe: whatever starts them would wait forever.
-    const pipes = repairPipes({ rc: ctx.rc, programs: ctx.programs.pipes, pipelines: pipelinesOf(readSourceCopy(L, from)) });
+    const pipes = repairPipes({ rc: ctx.rc, programs: ctx.programs.pipes, pipelines: pipelinesOf(source.value) });
     if (!pipes.ok) io.err(`vmsvc: warning: ${pipes.error}\n`);
     else if (pipes.value.length > 0) io.out(`vmsvc: an interrupted s6-rc-update left ${plural(pipes.value.length, 'pipeline')} without a pipe in s6rc-fdholder; gave them a new one: ${pipes.value.map(p).join(', ')}\n`);
   }
-  const recovered = finishInterrupted(ctx.rc, L, ctx.tree, opts.dryRun);
+  const finished = finishInterrupted(ctx.rc, L, ctx.tree, opts.dryRun);
+  if (!finished.ok) return sayFailure(finished.error, io.err);
+  const recovered = finished.value;
   const code = Math.max(recovered.code, from === null ? start(ctx, links) : onLive(ctx, links, from, recovered.deferred));
   if (!opts.dryRun && runsSafely(L) !== null) record(ctx);
   return Math.max(code, heldVerdict(io, held, opts.data));

@@ -9,7 +9,7 @@
  */
 import { compareBytes, printable } from '../util/bytes.js';
 import { fail, ok, type Result } from '../util/result.js';
-import { EXIT, type ExitCode } from '../command/shell.js';
+import { EXIT, sayFailure, type ExitCode } from '../command/shell.js';
 import { bundleMembers, conversionFile, describePlan, planConversion, restartedBy, servicesOf, type ConversionPlan } from '../s6rc/conversion.js';
 import { needsLine, supervisionShortfall, withLimits } from '../s6rc/host-limits.js';
 import { dbSize } from '../s6rc/resources.js';
@@ -33,7 +33,9 @@ const p = printable;
  */
 export function update(ctx: Ctx, links: DbLinks, from: string, deferred: readonly string[]): ExitCode {
   const { L, hash, io, opts, tree } = ctx;
-  const before = readSourceCopy(L, from);
+  const source = readSourceCopy(L, from);
+  if (!source.ok) return sayFailure(source.error, io.err);
+  const before = source.value;
   const plan = planConversion(before, tree);
   const db = dbPath(L, hash);
   const sizes = [dbSize(before), ctx.size];

@@ -14,7 +14,8 @@
  * runs that the journal could bring back.
  */
 import { printable, sortedBytewise } from '../util/bytes.js';
-import { CommandError, EXIT } from '../command/shell.js';
+import { EXIT, failure, type Failure } from '../command/shell.js';
+import { fail, ok, type Result } from '../util/result.js';
 import { planConversion, restartedBy, servicesOf } from '../s6rc/conversion.js';
 import type { FileTree } from '../util/file-tree.js';
 import { COMPILED_DIR } from './db-rotation.js';
@@ -34,24 +35,27 @@ export interface Recovery {
 }
 
 /** What the journal left in STATE says is still to do, for a run that applies `desired`; null when no run was interrupted. */
-export function pendingRecovery(L: StateLayout, desired: FileTree): Recovery | null {
+export function pendingRecovery(L: StateLayout, desired: FileTree): Result<Recovery | null, Failure> {
   const read = readIntent(L.state);
-  if (read.kind === 'none') return null;
+  if (read.kind === 'none') return ok(null);
   if (read.kind === 'refused') {
-    throw new CommandError(`${printable(read.why)}; move it away if no vmsvc apply wrote it (it says what an interrupted apply left to bring back up)`, EXIT.failed);
+    return fail(failure(`${printable(read.why)}; move it away if no vmsvc apply wrote it (it says what an interrupted apply left to bring back up)`, EXIT.failed));
   }
   const { intent } = read;
-  const live = liveDb(L);
-  if (live === null) return { intent, live, up: [], deferred: [] };
+  const runs = liveDb(L);
+  if (!runs.ok) return runs;
+  const live = runs.value;
+  if (live === null) return ok({ intent, live, up: [], deferred: [] });
   // Restored services that the live database no longer has were removed by the update.
   const source = readSourceCopy(L, live);
-  const has = servicesOf(source);
+  if (!source.ok) return source;
+  const has = servicesOf(source.value);
   const restore = intent.restore.filter((n) => has.has(n));
   // The autostart names (a bundle, pipelines: s6-rc-compile makes these, no source directory) were taken from `to` itself.
-  if (live === intent.to) return { intent, live, up: sortedBytewise(new Set([...restore, ...intent.autostart])), deferred: [] };
-  const plan = planConversion(source, desired);
+  if (live === intent.to) return ok({ intent, live, up: sortedBytewise(new Set([...restore, ...intent.autostart])), deferred: [] });
+  const plan = planConversion(source.value, desired);
   const changing = new Set([...plan.removed, ...restartedBy(plan)]);
-  return { intent, live, up: sortedBytewise(restore.filter((n) => !changing.has(n))), deferred: sortedBytewise(restore.filter((n) => changing.has(n))) };
+  return ok({ intent, live, up: sortedBytewise(restore.filter((n) => !changing.has(n))), deferred: sortedBytewise(restore.filter((n) => changing.has(n))) });
 }
 
 /** One sentence: which run was interrupted, and what is left to do. */
@@ -83,16 +87,20 @@ export function recover(rc: LiveRc, L: StateLayout, r: Recovery): boolean {
  * Before anything else a run does: says what an interrupted run left to do
  * and does it (a dry run only says). Exit 1 when some of it did not come up;
  * `deferred`: what the update that follows must bring up as if it were up.
+ * A failure: the journal or the state it names cannot be read, and nothing
+ * was done.
  */
-export function finishInterrupted(rc: LiveRc, L: StateLayout, desired: FileTree, dryRun: boolean): { code: number; deferred: readonly string[] } {
-  const r = pendingRecovery(L, desired);
-  if (r === null) return { code: EXIT.ok, deferred: [] };
+export function finishInterrupted(rc: LiveRc, L: StateLayout, desired: FileTree, dryRun: boolean): Result<{ code: number; deferred: readonly string[] }, Failure> {
+  const pending = pendingRecovery(L, desired);
+  if (!pending.ok) return pending;
+  const r = pending.value;
+  if (r === null) return ok({ code: EXIT.ok, deferred: [] });
   if (dryRun) {
     rc.io.out(`vmsvc: dry run: ${describeRecovery(r)}; would do that first, and remove ${printable(L.state)}/intent\n`);
-    return { code: EXIT.ok, deferred: [] };
+    return ok({ code: EXIT.ok, deferred: [] });
   }
   rc.io.out(`vmsvc: ${describeRecovery(r)}; doing that first\n`);
-  if (recover(rc, L, r)) return { code: EXIT.ok, deferred: r.deferred };
+  if (recover(rc, L, r)) return ok({ code: EXIT.ok, deferred: r.deferred });
   rc.io.err(`vmsvc: not everything the interrupted apply left down came back up: see \`s6-rc -l ${printable(L.live)} -a list\`\n`);
-  return { code: EXIT.failed, deferred: r.deferred };
+  return ok({ code: EXIT.failed, deferred: r.deferred });
 }

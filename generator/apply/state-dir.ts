@@ -13,7 +13,8 @@ import type { FileTree, TreeEntry } from '../pipeline/render.js';
 import { takeLock } from '../util/pid-lock.js';
 import { errnoOf } from '../util/errno.js';
 import { tempSuffix } from '../util/temp-name.js';
-import { CommandError, EXIT } from '../command/shell.js';
+import { EXIT, failure, type Failure } from '../command/shell.js';
+import { fail, ok, type Result } from '../util/result.js';
 import { untrustedPath } from '../util/trusted-path.js';
 
 const p = printable;
@@ -59,17 +60,28 @@ export function removeDb(L: StateLayout, hash: string): void {
 }
 
 /** The hash `current` / `previous` names; null when absent. Refuses links vmsvc did not make. */
-export function readDbLink(link: string): string | null {
+function readDbLink(link: string): Result<string | null, Failure> {
   let target: string;
   try {
     target = fs.readlinkSync(link);
   } catch (e) {
-    if (errnoOf(e) === 'ENOENT') return null;
-    throw new CommandError(`${p(link)} is not a symbolic link vmsvc made; move it away`, EXIT.failed);
+    if (errnoOf(e) === 'ENOENT') return ok(null);
+    return fail(failure(`${p(link)} is not a symbolic link vmsvc made; move it away`, EXIT.failed));
   }
   const hash = hashOfTarget(target);
-  if (hash === null) throw new CommandError(`${p(link)} points at ${p(target)}, not at a database in ${COMPILED_DIR}/; move it away`, EXIT.failed);
-  return hash;
+  if (hash === null) return fail(failure(`${p(link)} points at ${p(target)}, not at a database in ${COMPILED_DIR}/; move it away`, EXIT.failed));
+  return ok(hash);
+}
+
+/** What a run starts from: the `current` and `previous` links, and the database the live system runs (liveDb). */
+export function readState(L: StateLayout): Result<{ readonly links: DbLinks; readonly from: string | null }, Failure> {
+  const current = readDbLink(L.current);
+  if (!current.ok) return current;
+  const previous = readDbLink(L.previous);
+  if (!previous.ok) return previous;
+  const from = liveDb(L);
+  if (!from.ok) return from;
+  return ok({ links: { current: current.value, previous: previous.value }, from: from.value });
 }
 
 /**
@@ -77,13 +89,13 @@ export function readDbLink(link: string): string | null {
  * STATE/current after s6-rc-init, to the database itself after
  * s6-rc-update); null when there is no live directory.
  */
-export function liveDb(L: StateLayout): string | null {
-  if (!lexists(L.live)) return null;
+export function liveDb(L: StateLayout): Result<string | null, Failure> {
+  if (!lexists(L.live)) return ok(null);
   let real: string;
   try {
     real = fs.realpathSync(path.join(L.live, 'compiled'));
   } catch (e) {
-    throw new CommandError(`cannot tell which database ${p(L.live)} runs: ${p(e instanceof Error ? e.message : String(e))}`, EXIT.system);
+    return fail(failure(`cannot tell which database ${p(L.live)} runs: ${p(e instanceof Error ? e.message : String(e))}`, EXIT.system));
   }
   let compiledDir: string | null = null;
   try {
@@ -93,26 +105,24 @@ export function liveDb(L: StateLayout): string | null {
   }
   const hash = path.basename(real);
   if (compiledDir === null || path.dirname(real) !== compiledDir || !isHash(hash)) {
-    throw new CommandError(`${p(L.live)} runs ${p(real)}, which is not a database vmsvc compiled in ${p(L.compiled)}; use another --state or live directory`, EXIT.failed);
+    return fail(failure(`${p(L.live)} runs ${p(real)}, which is not a database vmsvc compiled in ${p(L.compiled)}; use another --state or live directory`, EXIT.failed));
   }
-  return hash;
+  return ok(hash);
 }
 
+/** The database the live system runs; null also when that cannot be told. */
 export function runsSafely(L: StateLayout): string | null {
-  try {
-    return liveDb(L);
-  } catch {
-    return null;
-  }
+  const live = liveDb(L);
+  return live.ok ? live.value : null;
 }
 
 /** The source tree database `hash` was compiled from, as a FileTree. */
-export function readSourceCopy(L: StateLayout, hash: string): FileTree {
+export function readSourceCopy(L: StateLayout, hash: string): Result<FileTree, Failure> {
   const copy = `${dbPath(L, hash)}${SOURCE_SUFFIX}`;
   if (!isDir(copy)) {
-    throw new CommandError(`${p(copy)} is missing: it is the source of the database ${p(L.live)} runs, and without it vmsvc cannot tell which services changed`, EXIT.failed);
+    return fail(failure(`${p(copy)} is missing: it is the source of the database ${p(L.live)} runs, and without it vmsvc cannot tell which services changed`, EXIT.failed));
   }
-  return readFileTree(copy);
+  return ok(readFileTree(copy));
 }
 
 /** A directory written by writeEntries, read back; entries bytewise-sorted like render's. */
@@ -225,15 +235,17 @@ function readdirOrEmpty(dir: string): string[] {
  * started with: refuses a state dir another user could change, and sets
  * the umask for what apply makes.
  */
-export function refuseUntrustedState(state: string): void {
+export function refuseUntrustedState(state: string): Result<void, Failure> {
   process.umask(0o022);
   const unsafe = untrustedPath(state);
-  if (unsafe !== null) throw new CommandError(`the state dir ${p(state)} is not root's alone (${p(unsafe)}); apply writes what start and stop run as root there`, EXIT.failed);
+  if (unsafe !== null) return fail(failure(`the state dir ${p(state)} is not root's alone (${p(unsafe)}); apply writes what start and stop run as root there`, EXIT.failed));
+  return ok(undefined);
 }
 
-/** One apply per state directory; a lock whose owner died is taken over. */
-export function withLock<T>(L: StateLayout, fn: () => T): T {
-  refuseUntrustedState(L.state);
+/** One apply per state directory; a lock whose owner died is taken over. `fn` runs only with the lock. */
+export function withLock<T>(L: StateLayout, fn: () => T): Result<T, Failure> {
+  const trusted = refuseUntrustedState(L.state);
+  if (!trusted.ok) return trusted;
   let taken: ReturnType<typeof takeLock>;
   try {
     fs.mkdirSync(L.state, { recursive: true });
@@ -241,19 +253,19 @@ export function withLock<T>(L: StateLayout, fn: () => T): T {
   } catch (e) {
     // A full or failing state dir: nothing has been done yet, and the message says where.
     if (errnoOf(e) === undefined) throw e;
-    throw new CommandError(`cannot take the lock ${p(L.lock)}: ${p(e instanceof Error ? e.message : String(e))}; nothing changed`, EXIT.system);
+    return fail(failure(`cannot take the lock ${p(L.lock)}: ${p(e instanceof Error ? e.message : String(e))}; nothing changed`, EXIT.system));
   }
   if (!taken.ok && 'refused' in taken) {
-    throw new CommandError(taken.at === 'dir'
+    return fail(failure(taken.at === 'dir'
       ? `cannot take the lock ${p(L.lock)}: ${p(taken.refused)}`
-      : `${p(taken.refused)}: not a lock vmsvc wrote; remove it if no vmsvc apply is using ${p(L.state)}`, EXIT.failed);
+      : `${p(taken.refused)}: not a lock vmsvc wrote; remove it if no vmsvc apply is using ${p(L.state)}`, EXIT.failed));
   }
   if (!taken.ok) {
     const who = taken.holder === null ? 'another vmsvc apply' : `another vmsvc apply (pid ${taken.holder})`;
-    throw new CommandError(`${who} is using ${p(L.state)}; run again when it has finished`, EXIT.system);
+    return fail(failure(`${who} is using ${p(L.state)}; run again when it has finished`, EXIT.system));
   }
   try {
-    return fn();
+    return ok(fn());
   } finally {
     taken.release();
   }

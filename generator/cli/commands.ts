@@ -20,7 +20,7 @@ import { checkDataDir, generate } from '../pipeline/index.js';
 import { linksOf } from '../pipeline/vm-links.js';
 import { checkJson, countLine, formatDiagnostics, formatSkipped, hostLine, linksTable } from '../pipeline/report.js';
 import { checkS6rcSource } from '../s6rc/source-check.js';
-import { EXIT, UsageError, type Io } from '../command/shell.js';
+import { EXIT, sayFailure, UsageError, type Io } from '../command/shell.js';
 import { plural } from '../util/plural.js';
 
 type ApplyProgramFlag = (typeof APPLY_PROGRAMS)[keyof typeof APPLY_PROGRAMS]['flag'];
@@ -53,7 +53,8 @@ export function applyCommand(a: ApplyArgs, io: Io): number {
   // A usage error is said as one (exit 100) before the preflight can find the host unfit (exit 1).
   const rcTimeoutMs = integer('rc-timeout', a['rc-timeout'], 1, U32_MAX);
   // Before anything else: even the preflight's verdict is no reason to touch a state dir others control.
-  refuseUntrustedState(a.state);
+  const trusted = refuseUntrustedState(a.state);
+  if (!trusted.ok) return sayFailure(trusted.error, io.err);
   const host = checkHost(a, generator, a.scandir);
   for (const line of formatDiagnostics(host)) io.err(line);
   if (!a['dry-run'] && host.some((d) => STOPS_APPLY.has(d.rule))) {

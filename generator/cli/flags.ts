@@ -6,7 +6,8 @@
 import * as path from 'node:path';
 import { CONTROL_CHAR, printable } from '../util/bytes.js';
 import { CommandError, EXIT, UsageError } from '../command/shell.js';
-import { defaultOptions, SERVICE_PROGRAMS, STOP_TIMEOUT_LIMIT_MS, type Admission, type GeneratorOptions } from '../pipeline/options.js';
+import { fail, type Result } from '../util/result.js';
+import { defaultOptions, SERVICE_PROGRAMS, type Admission, type GeneratorOptions } from '../pipeline/options.js';
 import { APPLY_PROGRAMS } from '../apply/programs.js';
 import { programPaths, type ProgramTable } from '../util/programs.js';
 import { VMM_UNSAFE } from '../rules/vm-name.js';
@@ -14,8 +15,11 @@ import { vmsInRange, type IdRange, type Principal } from '../pipeline/identities
 import { SANDBOXES } from '../pipeline/sandbox.js';
 import { groupId } from '../util/account-db.js';
 import { DEFAULT_STATE_DIR, defaultStateDir, STATE_ENV } from '../command/where.js';
-import { ACCELS, MEMORY_SIZE, memoryBytes, sizeBytes, VMM_FACTS, VMMS, type Accel, type Vmm } from '../vmm/index.js';
-import { CPU_MAX_PERCENT_LIMIT, CPU_WEIGHT_MAX, CPU_WEIGHT_MIN } from '../rules/setting-registry.js';
+import { ACCELS, sizeBytes, VMM_FACTS, VMMS, type Accel, type Vmm } from '../vmm/index.js';
+import { boundSpec, isBounded, SETTING_KEYS, settingSpec, type SETTINGS, type SettingKey } from '../rules/setting-registry.js';
+import { settingsFromFlags } from '../rules/setting-defaults.js';
+import * as read from '../rules/flag-values.js';
+import type { FlagValueOf, SettingFlag } from '../rules/flag-values.js';
 import { autostartShare, DEFAULT_CPU_OVERCOMMIT, readHostCapacity, type HostCapacity } from '../pipeline/host-capacity.js';
 
 /** One flag, as both parsers read it: yargs takes these objects as they are. */
@@ -54,6 +58,24 @@ function programFlags<T extends ProgramTable>(table: T): ProgramFlags<T> {
   return flags as ProgramFlags<T>;
 }
 
+type SettingEntry = (typeof SETTINGS)[SettingKey];
+type SettingFlagOf = Exclude<SettingEntry['flag'], null> | Exclude<SettingEntry['bound'], null>['flag'];
+type SettingFlags = { readonly [F in SettingFlagOf as F['name']]: { readonly type: F['type']; readonly default: FlagValueOf<F['type']>; readonly describe: string } };
+
+/** The settings' flags, each beside its bound's (--memory, --max-memory), defaulting to the registry's defaults. */
+function settingFlags(): SettingFlags {
+  const flags: Record<string, FlagSpec> = {};
+  const declare = <T>(flag: SettingFlag<T> | null, value: T): void => {
+    if (flag !== null) flags[flag.name] = { type: flag.type, default: flag.written(value), describe: flag.describe };
+  };
+  for (const k of SETTING_KEYS) {
+    declare(settingSpec(k).flag, settingSpec(k).default);
+    if (isBounded(k)) declare(boundSpec(k).flag, boundSpec(k).default);
+  }
+  // Each setting's flags became the flags they name, as SettingFlags says.
+  return flags as SettingFlags;
+}
+
 const PER_VM = 'per-vm';
 const KVM_GROUP = 'kvm';
 
@@ -73,28 +95,14 @@ export const optionFlags = {
   bundle: { type: 'string', default: defaultOptions.bundle, describe: 'name of the bundle holding every VM and link' },
   'autostart-bundle': { type: 'string', default: defaultOptions.autostartBundle, describe: 'name of the bundle of the VMs with config/autostart (apply brings it up)' },
   cmdline: { type: 'string', default: defaultOptions.cmdline, describe: 'guest kernel command line (a VM\'s config/cmdline is appended)' },
-  memory: { type: 'string', default: defaultOptions.memory, describe: 'guest memory (number with K, M or G; a VM\'s config/memory overrides it)' },
-  cpus: { type: 'number', default: defaultOptions.cpus, describe: 'guest vCPUs (a VM\'s config/cpus overrides it)' },
-  'max-memory': { type: 'string', default: defaultOptions.maxMemory, describe: 'the most memory a VM\'s config/memory may ask for (number with K, M or G)' },
-  'max-cpus': { type: 'number', default: defaultOptions.maxCpus, describe: 'the most vCPUs a VM\'s config/cpus may ask for' },
+  ...settingFlags(),
   cgroup: { type: 'string', default: defaultOptions.cgroup ?? 'none', describe: 'the cgroup v2 directory each VM gets a cgroup below (memory.max, memory.swap.max, pids.max, cpu.weight, cpu.max; the host makes it and delegates memory, pids and cpu to it), or none: no cgroup and no limits (ls says so)' },
   'vmm-memory-overhead': { type: 'string', default: 'auto', describe: 'added to a VM\'s memory for its cgroup\'s memory.max: what the VMM itself takes (number with K, M or G; auto: the VMM\'s figure for --accel, doc/resources.md)' },
-  'cpu-weight': { type: 'number', default: defaultOptions.cpuWeight, describe: 'each VM cgroup\'s cpu.weight, its share of contended CPU (a VM\'s config/cpu-weight overrides it)' },
-  'max-cpu-weight': { type: 'number', default: defaultOptions.maxCpuWeight, describe: 'the largest cpu.weight a VM\'s config/cpu-weight may ask for' },
-  'cpu-max': { type: 'string', default: 'none', describe: 'cap each VM at this many percent of one CPU (cpu.max), or none; a VM\'s config/cpu-max may lower it, never raise it' },
-  'pids-max': { type: 'number', default: defaultOptions.pidsMax, describe: 'each VM cgroup\'s pids.max: the VMM\'s processes and threads (a VM\'s config/pids-max overrides it)' },
-  'max-pids': { type: 'number', default: defaultOptions.maxPids, describe: 'the largest pids.max a VM\'s config/pids-max may ask for' },
-  'swap-max': { type: 'string', default: defaultOptions.swapMax, describe: 'each VM cgroup\'s memory.swap.max: 0, or a number with K, M or G (a VM\'s config/swap-max overrides it)' },
-  'max-swap': { type: 'string', default: defaultOptions.maxSwap, describe: 'the most swap a VM\'s config/swap-max may ask for' },
   'autostart-memory': { type: 'string', default: 'auto', describe: 'the memory the autostart VMs may take together, each with --vmm-memory-overhead (number with K, M or G; auto: MemTotal in /proc/meminfo less an eighth for the host); a VM that does not fit is not autostarted' },
   'cpu-overcommit': { type: 'number', default: DEFAULT_CPU_OVERCOMMIT, describe: 'the autostart VMs may have this many vCPUs per host CPU together; a VM that does not fit is not autostarted' },
-  'max-stop-timeout': { type: 'number', default: defaultOptions.maxStopTimeoutMs, describe: 'the longest ms a VM\'s config/stop-timeout may ask a stop to wait' },
   accel: { type: 'string', choices: [...ACCELS], default: defaultOptions.accel, describe: 'how guests run: kvm; tcg (emulation, QEMU only); kvm-or-tcg (QEMU: KVM when /dev/kvm opens, else emulation)' },
-  'writable-disks': { type: 'boolean', default: defaultOptions.writableDisks, describe: 'give the guest writable disks (default: read-only; a VM\'s config/writable-disks turns it on for that VM)' },
   'user-console': { type: 'boolean', default: defaultOptions.userConsole, describe: 'give each VM the user\'s virtio-console (--no-user-console: none)' },
   'timeout-up': { type: 'number', default: defaultOptions.timeoutUpMs, describe: 'ms s6-rc waits for a VM to be ready before failing its start (0 = forever)' },
-  'guest-ready': { type: 'boolean', default: defaultOptions.guestReady, describe: 'a VM is up only once its guest writes READY=1 to the virtio-serial port org.vmsvc.ready (QEMU only)' },
-  'stop-timeout': { type: 'number', default: defaultOptions.stopTimeoutMs, describe: 'ms a stop waits for the guest to power off before the VMM is killed (a VM\'s config/stop-timeout overrides it)' },
   'crash-deaths': { type: 'number', default: defaultOptions.crashDeaths, describe: 'a VMM that dies this many times within --crash-window seconds is not restarted again until vmsvc start' },
   'crash-window': { type: 'number', default: defaultOptions.crashWindowSeconds, describe: 'seconds over which --crash-deaths counts' },
   'log-max-size': { type: 'number', default: defaultOptions.logMaxFileBytes, describe: 'serial log: rotate current at this many bytes' },
@@ -200,22 +208,12 @@ export const U32_MAX = 4294967295;
 /** A POSIX-portable user name: it is written unquoted into ip(8) and s6-setuidgid command lines. */
 const USER_NAME = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 
-/** What vmsvc passes as a vCPU count: cloud-hypervisor's boot= takes a u8. */
-const MAX_CPUS = 255;
-
 export function optionsFromFlags(f: OptionFlags, host: HostCapacity = readHostCapacity()): GeneratorOptions {
   const o = flagOptions(f, host);
   if (o.bundle === o.autostartBundle) throw new UsageError(`--autostart-bundle and --bundle are both "${printable(o.bundle)}": they must be two bundles`);
-  // The global values are every VM's defaults, so they must pass the same bounds as a VM's files.
-  if ((memoryBytes(o.memory) ?? 0) > (memoryBytes(o.maxMemory) ?? 0)) throw new UsageError(`--memory ${o.memory} is more than --max-memory ${o.maxMemory}`);
-  if (o.cpus > o.maxCpus) throw new UsageError(`--cpus ${o.cpus} is more than --max-cpus ${o.maxCpus}`);
   if ((o.vmmUser.kind === 'per-vm' || o.logUser.kind === 'per-vm') && vmsInRange(o.idRange) < o.maxVms) {
     throw new UsageError(`--id-count ${o.idRange.count} has room for ${vmsInRange(o.idRange)} VMs (two ids each), fewer than --max-vms ${o.maxVms}`);
   }
-  if (o.stopTimeoutMs > o.maxStopTimeoutMs) throw new UsageError(`--stop-timeout ${o.stopTimeoutMs} is more than --max-stop-timeout ${o.maxStopTimeoutMs}`);
-  if (o.cpuWeight > o.maxCpuWeight) throw new UsageError(`--cpu-weight ${o.cpuWeight} is more than --max-cpu-weight ${o.maxCpuWeight}`);
-  if (o.pidsMax > o.maxPids) throw new UsageError(`--pids-max ${o.pidsMax} is more than --max-pids ${o.maxPids}`);
-  if (bytesOf(o.swapMax) > bytesOf(o.maxSwap)) throw new UsageError(`--swap-max ${o.swapMax} is more than --max-swap ${o.maxSwap}`);
   return o;
 }
 
@@ -244,29 +242,15 @@ function flagOptions(f: OptionFlags, host: HostCapacity): GeneratorOptions {
     bundle: bundleName('bundle', f.bundle),
     autostartBundle: bundleName('autostart-bundle', f['autostart-bundle']),
     cmdline: plain('cmdline', f.cmdline),
-    memory: matching('memory', f.memory, MEMORY_SIZE, 'a number with an optional K, M or G suffix, e.g. 256M'),
-    cpus: integer('cpus', f.cpus, 1, MAX_CPUS),
-    maxMemory: matching('max-memory', f['max-memory'], MEMORY_SIZE, 'a number with an optional K, M or G suffix, e.g. 4G'),
-    maxCpus: integer('max-cpus', f['max-cpus'], 1, MAX_CPUS),
-    maxStopTimeoutMs: integer('max-stop-timeout', f['max-stop-timeout'], 1, STOP_TIMEOUT_LIMIT_MS),
+    ...usage(settingsFromFlags(f)),
     cgroup: f.cgroup === 'none' ? null : absolute('cgroup', f.cgroup, null),
     vmmMemoryOverheadBytes: overhead,
-    cpuWeight: integer('cpu-weight', f['cpu-weight'], CPU_WEIGHT_MIN, CPU_WEIGHT_MAX),
-    maxCpuWeight: integer('max-cpu-weight', f['max-cpu-weight'], CPU_WEIGHT_MIN, CPU_WEIGHT_MAX),
-    cpuMaxPercent: f['cpu-max'] === 'none' ? null : integer('cpu-max', Number(matching('cpu-max', f['cpu-max'], /^[1-9][0-9]*$/, 'a whole number of percent or none')), 1, CPU_MAX_PERCENT_LIMIT),
-    pidsMax: integer('pids-max', f['pids-max'], 1, PIDS_LIMIT),
-    maxPids: integer('max-pids', f['max-pids'], 1, PIDS_LIMIT),
-    swapMax: size('swap-max', f['swap-max']),
-    maxSwap: size('max-swap', f['max-swap']),
     admission: admission(f['autostart-memory'], integer('cpu-overcommit', f['cpu-overcommit'], 1, 1000), host),
     accel,
-    writableDisks: f['writable-disks'],
     userConsole: f['user-console'],
     timeoutUpMs: integer('timeout-up', f['timeout-up'], 0, U32_MAX),
-    stopTimeoutMs: integer('stop-timeout', f['stop-timeout'], 1, STOP_TIMEOUT_LIMIT_MS),
     crashDeaths: integer('crash-deaths', f['crash-deaths'], 1, S6_MAX_DEATH_TALLY),
     crashWindowSeconds: integer('crash-window', f['crash-window'], 1, 86400),
-    guestReady: f['guest-ready'],
     logMaxFileBytes: integer('log-max-size', f['log-max-size'], S6LOG_MIN_SIZE, S6LOG_MAX_SIZE),
     logMaxFiles: integer('log-max-files', f['log-max-files'], 0, 1000),
     dataDirAtRuntime: f['data-at-runtime'] === undefined ? null : absolute('data-at-runtime', f['data-at-runtime'], null),
@@ -275,15 +259,17 @@ function flagOptions(f: OptionFlags, host: HostCapacity): GeneratorOptions {
   };
 }
 
-/** cgroup v2's pids.max is a 32-bit count on most hosts; far above any VMM's threads. */
-const PIDS_LIMIT = 4_194_304;
-
-const SIZE_FORM = 'a number with an optional K, M or G suffix, e.g. 256M';
-
-/** 0 or a memory size, as memory.swap.max and the overhead take them. */
-function size(flag: string, value: string): string {
-  return value === '0' ? value : matching(flag, value, MEMORY_SIZE, `0 or ${SIZE_FORM}`);
+/** A flag's value as read, or the usage error that says what the flag must be. */
+function usage<T>(r: Result<T>): T {
+  if (!r.ok) throw new UsageError(r.error);
+  return r.value;
 }
+
+function size(flag: string, value: string): string {
+  return usage(named(flag, read.sizeOrZero(value)));
+}
+
+const named = <T>(flag: string, r: Result<T>): Result<T> => (r.ok ? r : fail(`--${flag} ${r.error}`));
 
 /** A size flag's bytes; its form was checked by size(). */
 const bytesOf = (v: string): number => sizeBytes(v) ?? 0;
@@ -357,15 +343,11 @@ function oneOf<T extends string>(flag: string, value: string, choices: readonly 
 }
 
 function matching(flag: string, value: string, re: RegExp, what: string): string {
-  if (!re.test(value)) throw new UsageError(`--${flag} must be ${what}, got "${printable(value)}"`);
-  return value;
+  return usage(named(flag, read.matching(value, re, what)));
 }
 
 export function integer(flag: string, value: number, min: number, max: number): number {
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new UsageError(`--${flag} must be a whole number from ${min} to ${max}, got ${value}`);
-  }
-  return value;
+  return usage(named(flag, read.wholeNumber(value, min, max)));
 }
 
 /** A bundle shares the namespace with the vm-* and vmnet-* services and s6-rc's reserved names. */

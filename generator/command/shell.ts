@@ -88,6 +88,25 @@ export const EXIT = { ok: 0, failed: 1, usage: 100, system: 111 } as const;
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
+/**
+ * A failure as a value, until the command's edge says it (sayFailure): its
+ * one line and the exit code it costs. A CommandError is one.
+ */
+export interface Failure {
+  readonly message: string;
+  readonly exitCode: ExitCode;
+}
+
+export function failure(message: string, exitCode: ExitCode): Failure {
+  return { message, exitCode };
+}
+
+/** Says `f` on `err` in one line and returns its exit code. */
+export function sayFailure(f: Failure, err: (s: string) => void): ExitCode {
+  err(`vmsvc: ${f.message}\n`);
+  return f.exitCode;
+}
+
 /** A failure a command says in one line, exiting with its code. */
 export class CommandError extends Error {
   constructor(message: string, readonly exitCode: ExitCode) {
@@ -124,10 +143,7 @@ export function guard(io: Io, fn: () => number | Promise<number>): number | Prom
  * (internalErrorMessage) alike.
  */
 export function reportFailure(e: unknown, err: (s: string) => void): number {
-  if (e instanceof CommandError) {
-    err(`vmsvc: ${e.message}\n`);
-    return e.exitCode;
-  }
+  if (e instanceof CommandError) return sayFailure(e, err);
   err(failureMessage(e) ?? internalErrorMessage(e, process.env['VMSVC_DEBUG'] === '1'));
   return EXIT.system;
 }

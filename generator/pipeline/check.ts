@@ -15,9 +15,9 @@ import { initramfsDiagnostics, kernelDiagnostics } from '../rules/kernel.js';
 import { cycleDiagnostic, linkCountDiagnostics, providerDiagnostics, unknownProviderDiagnostics } from '../rules/providers.js';
 import type { Node, ScannedTree, ScannedVm } from '../rules/scanned.js';
 import { checkVmName, vmmUnsafe, type NameLimits, type VmName, type VmmUnsafe } from '../rules/vm-name.js';
-import { defaultSettings, vmSettings, type SettingFile, type SettingLimits, type VmSettings } from '../rules/settings.js';
+import { vmSettings, type SettingFile, type VmSettings } from '../rules/settings.js';
 import { vmmDiagnostics } from '../rules/vmm-rules.js';
-import { memoryBytes, sizeBytes, VMM_FACTS, type KernelProbes } from '../vmm/index.js';
+import { VMM_FACTS, type KernelProbes } from '../vmm/index.js';
 import { LINK_CAPACITY } from './links.js';
 import { longestSocketPath, type Admission, type GeneratorOptions } from './options.js';
 import { admit } from '../rules/admission.js';
@@ -112,28 +112,13 @@ export function checkTree(tree: ScannedTree, opts: GeneratorOptions, lastGood: R
   // only diagnostics and what a valid VM will be; validity is known after it.
   // A VM whose name broke a naming rule is invalid, so it has no candidate.
   const candidates = new Map<string, Candidate>();
-  const defaults = defaultSettings(opts);
-  const limits: SettingLimits = {
-    // The flag parser has checked the form; a hand-built option that is not a size allows nothing.
-    maxMemoryBytes: memoryBytes(opts.maxMemory) ?? 0,
-    maxMemory: opts.maxMemory,
-    maxCpus: opts.maxCpus,
-    maxStopTimeoutMs: opts.maxStopTimeoutMs,
-    maxCpuWeight: opts.maxCpuWeight,
-    cpuMaxPercent: opts.cpuMaxPercent,
-    maxPids: opts.maxPids,
-    maxSwapBytes: sizeBytes(opts.maxSwap) ?? 0,
-    maxSwap: opts.maxSwap,
-    vmm: opts.vmm,
-    cmdline: opts.cmdline,
-  };
   for (const vm of tree.vms) {
     const naming = checkVmName(vm.name, vm.dir, nameLimits);
     // One VM can bring any number of problems: push(...list) would pass them
     // all as arguments and overflow the stack past about 100,000.
     for (const d of naming.problems) diagnostics.push(d);
     for (const d of vmDiagnostics(vm, VMM_FACTS[opts.vmm].kernelProbes, unsafe)) diagnostics.push(d);
-    const settings = vmSettings(vm, defaults, limits);
+    const settings = vmSettings(vm, opts.settings, opts);
     for (const d of settings.problems) diagnostics.push(d);
     for (const d of unknownProviderDiagnostics(vm, vmNames)) diagnostics.push(d);
     const providers = sortedBytewise(vm.providers

@@ -2,6 +2,8 @@ import { consoleSocketName, VMM_FACTS, type Accel, type Vmm } from '../vmm/index
 import { DEFAULT_ID_RANGE, type IdRange, type Principal } from './identities.js';
 import type { Sandbox } from './sandbox.js';
 import { programPaths, type ProgramTable } from '../util/programs.js';
+import { BOUND_DEFAULTS, SETTING_DEFAULTS } from '../rules/setting-defaults.js';
+import type { SettingBounds, VmSettings } from '../rules/setting-registry.js';
 
 /**
  * The programs the generated scripts run, each declared once: its key in
@@ -43,16 +45,6 @@ export type Programs = { readonly [P in ServiceProgram]: string } & {
   readonly vmm: string;
 };
 
-/**
- * The longest stop timeout any flag may set (one hour). The stop presses the
- * power button every 5 s, one forx value per press, all on the run script's
- * command line: at 10^9 ms (200000 values) execlineb cannot even exec it
- * (E2BIG) and the VM never starts; near 2^32 ms timeout-kill and
- * timeout-down (the stop timeout + 5 s and + 10 s) overflow s6's uint32
- * and s6-rc-compile refuses the whole tree. One hour is 720 values.
- */
-export const STOP_TIMEOUT_LIMIT_MS = 3_600_000;
-
 export interface Admission {
   readonly memoryBytes: number;
   readonly vcpus: number;
@@ -83,11 +75,14 @@ export interface GeneratorOptions {
    */
   readonly autostartBundle: string;
   readonly cmdline: string;
-  /** Guest memory, as the VMM takes it: a number with an optional K, M or G suffix. */
-  readonly memory: string;
-  readonly cpus: number;
+  /**
+   * Every VM's settings where its config/ sets none (--memory, --cpus, ...:
+   * rules/setting-registry.ts); --cpu-max also bounds a VM's own cap.
+   */
+  readonly settings: VmSettings;
+  /** The host's bounds on what a VM's config/ may ask for (--max-memory, --max-cpus, ...). */
+  readonly bounds: SettingBounds;
   readonly accel: Accel;
-  readonly writableDisks: boolean;
   /** Give every VM the user's virtio-console (a pty or a socket, by VMM). */
   readonly userConsole: boolean;
   /**
@@ -106,12 +101,6 @@ export interface GeneratorOptions {
   readonly sandbox: Sandbox;
   /** s6-rc fails a VM's start after this long without readiness (ms; 0 = never). */
   readonly timeoutUpMs: number;
-  /** A stop waits this long for the guest to power off before the VMM is killed (ms); a VM's own setting overrides it. */
-  readonly stopTimeoutMs: number;
-  /** The host's bounds on what a VM's config/ may ask for: memory as --memory takes it, vCPUs, stop timeout (ms). */
-  readonly maxMemory: string;
-  readonly maxCpus: number;
-  readonly maxStopTimeoutMs: number;
   /**
    * Where each VM's cgroup (v2) is made, `<cgroup>/<vm service>`, holding its
    * VMM and nothing else, with the limits below; null: no cgroup, no limits
@@ -121,14 +110,6 @@ export interface GeneratorOptions {
   readonly cgroup: string | null;
   /** Added to a VM's memory for its cgroup's memory.max: what the VMM itself takes, in bytes. */
   readonly vmmMemoryOverheadBytes: number;
-  /** Every VM's cgroup limits; a VM's own file overrides each within the --max-* bound (--cpu-max is its own bound). */
-  readonly cpuWeight: number;
-  readonly maxCpuWeight: number;
-  readonly cpuMaxPercent: number | null;
-  readonly pidsMax: number;
-  readonly maxPids: number;
-  readonly swapMax: string;
-  readonly maxSwap: string;
   /**
    * What the autostart VMs together may take (rules/admission.ts): memory
    * (with each VMM's overhead) and vCPUs. null: no bound (the library's
@@ -141,8 +122,6 @@ export interface GeneratorOptions {
    */
   readonly crashDeaths: number;
   readonly crashWindowSeconds: number;
-  /** Every VM counts as up only once its guest says READY=1; a VM's own setting overrides it. */
-  readonly guestReady: boolean;
   /** s6-log rotates `current` at this size and keeps this many archives. */
   readonly logMaxFileBytes: number;
   readonly logMaxFiles: number;
@@ -167,10 +146,9 @@ export const defaultOptions: GeneratorOptions = {
   bundle: 'vms',
   autostartBundle: 'autostart',
   cmdline: 'console=ttyS0 root=PARTLABEL=root',
-  memory: '256M',
-  cpus: 1,
+  settings: SETTING_DEFAULTS,
+  bounds: BOUND_DEFAULTS,
   accel: 'kvm',
-  writableDisks: false,
   userConsole: true,
   vmmUser: { kind: 'per-vm' },
   logUser: { kind: 'per-vm' },
@@ -178,23 +156,11 @@ export const defaultOptions: GeneratorOptions = {
   kvmGid: null,
   sandbox: 'bwrap',
   timeoutUpMs: 60000,
-  stopTimeoutMs: 30000,
-  maxMemory: '4G',
-  maxCpus: 8,
-  maxStopTimeoutMs: 300000,
   cgroup: '/sys/fs/cgroup/vmsvc',
   vmmMemoryOverheadBytes: 256 * 1024 ** 2,
-  cpuWeight: 100,
-  maxCpuWeight: 1000,
-  cpuMaxPercent: null,
-  pidsMax: 512,
-  maxPids: 4096,
-  swapMax: '0',
-  maxSwap: '0',
   admission: null,
   crashDeaths: 5,
   crashWindowSeconds: 60,
-  guestReady: false,
   logMaxFileBytes: 1000000,
   logMaxFiles: 10,
   dataDirAtRuntime: null,

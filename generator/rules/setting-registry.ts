@@ -1,13 +1,16 @@
 /**
  * Every per-VM setting, one entry each: its file in `<vm>/config/`, the
  * field of VmSettings it sets, how its value is read and bounded, how it is
- * shown, and where its default comes from. Reading config/ (settings.ts),
- * `show`, apply's change lines and the manifest check all go through this
- * table, so a new setting is an entry here plus its use.
+ * shown, its default and the host flag that sets it, and the host flag that
+ * bounds it. Reading config/ (settings.ts), the CLI's flags and options
+ * (cli/setting-flags.ts), `show`, apply's change lines and the manifest
+ * check all go through this table, so a new setting is an entry here plus
+ * its use.
  */
 import { printable } from '../util/bytes.js';
 import { memoryBytes, memoryMiB, sizeBytes, VMM_FACTS, type Vmm } from '../vmm/index.js';
 import { settingRefusal } from './vmm-rules.js';
+import { countFlag, countOrNoneFlag, memoryFlag, onOffFlag, sizeFlag, type AmountFlag, type SettingFlag } from './flag-values.js';
 
 export interface VmSettings {
   /** Guest memory, VMM-neutral as --memory takes it: a number with an optional K, M or G. */
@@ -33,21 +36,13 @@ export interface VmSettings {
 }
 
 /**
- * What the host allows a VM's files to ask for: the --max-* flags (and
- * --cpu-max, which a VM may only lower), and what the VMM and the kernel take.
+ * What the host allows a VM's files to ask for: the bound flags (--max-*),
+ * every VM's defaults (--cpu-max is also the most a VM's own cap may be),
+ * and what the VMM and the kernel take. GeneratorOptions is one.
  */
 export interface SettingLimits {
-  /** --max-memory, in bytes, and as given (for messages). */
-  readonly maxMemoryBytes: number;
-  readonly maxMemory: string;
-  readonly maxCpus: number;
-  readonly maxStopTimeoutMs: number;
-  readonly maxCpuWeight: number;
-  /** --cpu-max: a VM's own cap may be lower, never higher or none; null: the host sets none. */
-  readonly cpuMaxPercent: number | null;
-  readonly maxPids: number;
-  readonly maxSwapBytes: number;
-  readonly maxSwap: string;
+  readonly settings: VmSettings;
+  readonly bounds: SettingBounds;
   /** The VMM's unit for guest memory (crosvm and QEMU take whole MiB). */
   readonly vmm: Vmm;
   /** --cmdline, which config/cmdline is appended to. */
@@ -76,6 +71,38 @@ export const CPU_WEIGHT_MAX = 10000;
  */
 export const CPU_MAX_PERCENT_LIMIT = 255 * 100;
 
+/** What vmsvc passes as a vCPU count: cloud-hypervisor's boot= takes a u8. */
+const MAX_VCPUS = 255;
+
+/** cgroup v2's pids.max is a 32-bit count on most hosts; far above any VMM's threads. */
+const PIDS_LIMIT = 4_194_304;
+
+/**
+ * The longest stop timeout any flag may set (one hour). The stop presses the
+ * power button every 5 s, one forx value per press, all on the run script's
+ * command line: at 10^9 ms (200000 values) execlineb cannot even exec it
+ * (E2BIG) and the VM never starts; near 2^32 ms timeout-kill and
+ * timeout-down (the stop timeout + 5 s and + 10 s) overflow s6's uint32
+ * and s6-rc-compile refuses the whole tree. One hour is 720 values.
+ */
+export const STOP_TIMEOUT_LIMIT_MS = 3_600_000;
+
+/**
+ * The settings a host flag bounds (--max-*). Spelt out rather than computed
+ * from SETTINGS because the entries' read functions take the bounds, which
+ * would make SETTINGS's type depend on itself; SettingSpec ties each entry's
+ * `bound` to this list, so the two cannot disagree.
+ */
+export type BoundedKey = 'memory' | 'cpus' | 'stopTimeoutMs' | 'cpuWeight' | 'pidsMax' | 'swapMax';
+
+/** The host's bounds (the --max-* flags), each in its setting's own form. */
+export type SettingBounds = { readonly [K in BoundedKey]: VmSettings[K] };
+
+export interface SettingBound<T> {
+  readonly flag: AmountFlag<T>;
+  readonly default: T;
+}
+
 export type SettingRule = 'setting-invalid' | 'setting-out-of-bounds' | 'setting-vmm-unsupported';
 export interface SettingProblem { readonly rule: SettingRule; readonly message: string; readonly hint: string }
 export type SettingRead<T> = { readonly value: T } | SettingProblem;
@@ -87,8 +114,12 @@ export interface SettingSpec<K extends keyof VmSettings> {
   readonly form: 'flag' | 'value';
   /** What apply's change lines call it. */
   readonly label: string;
-  /** Where its value comes from without the file, as `show` says it: a flag, or "default". */
-  readonly defaultFrom: string;
+  /** Its value without the file, unless its flag says another. */
+  readonly default: VmSettings[K];
+  /** The host flag that sets every VM's default; null: none does. */
+  readonly flag: SettingFlag<VmSettings[K]> | null;
+  /** The host flag that bounds what the file may ask for, and its default: the BoundedKey settings have one. */
+  readonly bound: K extends BoundedKey ? SettingBound<VmSettings[K]> : null;
   /** The value's form, for hints (value settings). */
   readonly format: string;
   /** The value its file's line (a flag file: "") sets, or why not. */
@@ -147,15 +178,25 @@ const STOP_TIMEOUT_FORMAT = 'a whole number of milliseconds, e.g. 60000';
 const CPU_MAX_FORMAT = 'a whole number of percent of one CPU, e.g. 150 for one and a half';
 const PIDS_FORMAT = 'a whole number of tasks (processes and threads), e.g. 512';
 
+/**
+ * The entries in the order they were added, which is the order a manifest
+ * records a VM's settings in (setting-defaults.ts): a new one goes
+ * last, so that the trees of unchanged VMs stay byte-identical.
+ * SETTING_KEYS is the order they are shown in.
+ */
 export const SETTINGS = {
   memory: {
-    file: 'memory', form: 'value', label: 'memory', defaultFrom: '--memory', format: MEMORY_FORMAT,
+    file: 'memory', form: 'value', label: 'memory', format: MEMORY_FORMAT,
+    default: '256M', flag: memoryFlag('memory', '256M', 'guest memory (number with K, M or G; a VM\'s config/memory overrides it)'),
+    bound: { flag: memoryFlag('max-memory', '4G', 'the most memory a VM\'s config/memory may ask for (number with K, M or G)'), default: '4G' },
     read: (v, limits) => {
       const bytes = memoryBytes(v);
       if (bytes === null) return invalid(`config/memory "${printable(v)}" is not a memory size`, `write ${MEMORY_FORMAT}`);
-      if (bytes > limits.maxMemoryBytes) {
-        return outOfBounds(`config/memory ${v} is more than this host allows a VM (--max-memory ${limits.maxMemory})`,
-          `give the VM at most ${limits.maxMemory}, or raise --max-memory on the host`);
+      const max = limits.bounds.memory;
+      // The flag parser has checked the form; a hand-built bound that is not a size allows nothing.
+      if (bytes > (memoryBytes(max) ?? 0)) {
+        return outOfBounds(`config/memory ${v} is more than this host allows a VM (--max-memory ${max})`,
+          `give the VM at most ${max}, or raise --max-memory on the host`);
       }
       if (VMM_FACTS[limits.vmm].memoryUnit === 'MiB' && memoryMiB(v) === null) {
         return { rule: 'setting-vmm-unsupported', message: `${limits.vmm} takes guest memory in whole MiB; config/memory ${v} is not`, hint: 'write a whole number of M or G, e.g. 512M' };
@@ -165,12 +206,15 @@ export const SETTINGS = {
     show: (v) => v, isValue: (v) => typeof v === 'string',
   },
   cpus: {
-    file: 'cpus', form: 'value', label: 'cpus', defaultFrom: '--cpus', format: CPUS_FORMAT,
-    read: boundedCount('cpus', 'vCPUs', 'a VM needs at least 1 vCPU', CPUS_FORMAT, (l) => ({ flag: 'max-cpus', max: l.maxCpus })),
+    file: 'cpus', form: 'value', label: 'cpus', format: CPUS_FORMAT,
+    default: 1, flag: countFlag('cpus', 1, MAX_VCPUS, 'guest vCPUs (a VM\'s config/cpus overrides it)'),
+    bound: { flag: countFlag('max-cpus', 1, MAX_VCPUS, 'the most vCPUs a VM\'s config/cpus may ask for'), default: 8 },
+    read: boundedCount('cpus', 'vCPUs', 'a VM needs at least 1 vCPU', CPUS_FORMAT, (l) => ({ flag: 'max-cpus', max: l.bounds.cpus })),
     show: String, isValue: isCount,
   },
   cmdlineExtra: {
-    file: 'cmdline', form: 'value', label: 'extra kernel command line', defaultFrom: 'default', format: 'kernel parameters appended to --cmdline, e.g. quiet loglevel=3',
+    file: 'cmdline', form: 'value', label: 'extra kernel command line', format: 'kernel parameters appended to --cmdline, e.g. quiet loglevel=3',
+    default: null, flag: null, bound: null,
     read: (v, limits) => {
       if (!PRINTABLE_ASCII.test(v)) {
         return invalid('config/cmdline holds a byte that is not printable ASCII (a control character, or a non-ASCII letter)',
@@ -185,34 +229,58 @@ export const SETTINGS = {
     },
     show: (v) => (v === null ? '-' : v), isValue: (v) => v === null || typeof v === 'string',
   },
+  writableDisks: {
+    file: 'writable-disks', form: 'flag', label: 'writable disks', format: '',
+    default: false, flag: onOffFlag('writable-disks', 'give the guest writable disks (default: read-only; a VM\'s config/writable-disks turns it on for that VM)'), bound: null,
+    read: onFlag('writable disks', (vmm) => settingRefusal(vmm, 'writable-disks')), show: onOff, isValue: isBool,
+  },
   stopTimeoutMs: {
-    file: 'stop-timeout', form: 'value', label: 'stop timeout', defaultFrom: '--stop-timeout', format: STOP_TIMEOUT_FORMAT,
+    file: 'stop-timeout', form: 'value', label: 'stop timeout', format: STOP_TIMEOUT_FORMAT,
+    default: 30000, flag: countFlag('stop-timeout', 1, STOP_TIMEOUT_LIMIT_MS, 'ms a stop waits for the guest to power off before the VMM is killed (a VM\'s config/stop-timeout overrides it)'),
+    bound: { flag: countFlag('max-stop-timeout', 1, STOP_TIMEOUT_LIMIT_MS, 'the longest ms a VM\'s config/stop-timeout may ask a stop to wait'), default: 300000 },
     read: (v, limits) => {
       const wrong = notCount(v, 'milliseconds', 'a stop must wait at least 1 ms');
       if (wrong !== null) return invalid(`config/stop-timeout ${wrong}`, `write ${STOP_TIMEOUT_FORMAT}`);
       const n = Number(v);
-      if (n > limits.maxStopTimeoutMs) {
-        return outOfBounds(`config/stop-timeout ${v} ms is longer than this host lets a stop wait (--max-stop-timeout ${limits.maxStopTimeoutMs})`,
-          `wait at most ${limits.maxStopTimeoutMs} ms, or raise --max-stop-timeout on the host`);
+      const max = limits.bounds.stopTimeoutMs;
+      if (n > max) {
+        return outOfBounds(`config/stop-timeout ${v} ms is longer than this host lets a stop wait (--max-stop-timeout ${max})`,
+          `wait at most ${max} ms, or raise --max-stop-timeout on the host`);
       }
       return { value: n };
     },
     show: (v) => `${v} ms`, isValue: isCount,
   },
+  guestReady: {
+    file: 'guest-ready', form: 'flag', label: 'guest readiness', format: '',
+    default: false, flag: onOffFlag('guest-ready', 'a VM is up only once its guest writes READY=1 to the virtio-serial port org.vmsvc.ready (QEMU only)'), bound: null,
+    read: onFlag('guest readiness', (vmm) => settingRefusal(vmm, 'guest-ready')), show: onOff, isValue: isBool,
+  },
+  autostart: {
+    file: 'autostart', form: 'flag', label: 'autostart', format: '',
+    default: false, flag: null, bound: null,
+    read: onFlag('autostart', () => null), show: onOff, isValue: isBool,
+  },
   cpuWeight: {
-    file: 'cpu-weight', form: 'value', label: 'cpu weight', defaultFrom: '--cpu-weight', format: `a whole number from ${CPU_WEIGHT_MIN} to ${CPU_WEIGHT_MAX}, e.g. 200 (the default share is 100)`,
-    read: boundedCount('cpu-weight', 'weight', 'the least share is 1', 'a whole number, e.g. 200 (the default share is 100)', (l) => ({ flag: 'max-cpu-weight', max: l.maxCpuWeight })),
+    file: 'cpu-weight', form: 'value', label: 'cpu weight', format: `a whole number from ${CPU_WEIGHT_MIN} to ${CPU_WEIGHT_MAX}, e.g. 200 (the default share is 100)`,
+    default: 100, flag: countFlag('cpu-weight', CPU_WEIGHT_MIN, CPU_WEIGHT_MAX, 'each VM cgroup\'s cpu.weight, its share of contended CPU (a VM\'s config/cpu-weight overrides it)'),
+    bound: { flag: countFlag('max-cpu-weight', CPU_WEIGHT_MIN, CPU_WEIGHT_MAX, 'the largest cpu.weight a VM\'s config/cpu-weight may ask for'), default: 1000 },
+    read: boundedCount('cpu-weight', 'weight', 'the least share is 1', 'a whole number, e.g. 200 (the default share is 100)', (l) => ({ flag: 'max-cpu-weight', max: l.bounds.cpuWeight })),
     show: String, isValue: isCount,
   },
   cpuMaxPercent: {
-    file: 'cpu-max', form: 'value', label: 'cpu cap', defaultFrom: '--cpu-max', format: CPU_MAX_FORMAT,
+    file: 'cpu-max', form: 'value', label: 'cpu cap', format: CPU_MAX_FORMAT,
+    // The host's cap is its own bound: a VM may lower it, never raise it.
+    default: null, bound: null,
+    flag: countOrNoneFlag('cpu-max', CPU_MAX_PERCENT_LIMIT, 'a whole number of percent', 'cap each VM at this many percent of one CPU (cpu.max), or none; a VM\'s config/cpu-max may lower it, never raise it'),
     read: (v, limits) => {
       const wrong = notCount(v, 'percent', 'a VM needs some CPU');
       if (wrong !== null) return invalid(`config/cpu-max ${wrong}`, `write ${CPU_MAX_FORMAT}`);
       const n = Number(v);
-      if (limits.cpuMaxPercent !== null && n > limits.cpuMaxPercent) {
-        return outOfBounds(`config/cpu-max ${v}% is more than this host's cap (--cpu-max ${limits.cpuMaxPercent}): a VM may lower its cap, not raise it`,
-          `give the VM at most ${limits.cpuMaxPercent}, or raise --cpu-max on the host`);
+      const cap = limits.settings.cpuMaxPercent;
+      if (cap !== null && n > cap) {
+        return outOfBounds(`config/cpu-max ${v}% is more than this host's cap (--cpu-max ${cap}): a VM may lower its cap, not raise it`,
+          `give the VM at most ${cap}, or raise --cpu-max on the host`);
       }
       if (n > CPU_MAX_PERCENT_LIMIT) {
         return outOfBounds(`config/cpu-max ${v}% is more than any cap vmsvc writes (${CPU_MAX_PERCENT_LIMIT}%, all of 255 CPUs)`,
@@ -223,34 +291,27 @@ export const SETTINGS = {
     show: (v) => (v === null ? 'none' : `${v}%`), isValue: (v) => v === null || Number.isInteger(v),
   },
   pidsMax: {
-    file: 'pids-max', form: 'value', label: 'task limit', defaultFrom: '--pids-max', format: PIDS_FORMAT,
-    read: boundedCount('pids-max', 'tasks', 'a VMM is at least one task', PIDS_FORMAT, (l) => ({ flag: 'max-pids', max: l.maxPids })),
+    file: 'pids-max', form: 'value', label: 'task limit', format: PIDS_FORMAT,
+    default: 512, flag: countFlag('pids-max', 1, PIDS_LIMIT, 'each VM cgroup\'s pids.max: the VMM\'s processes and threads (a VM\'s config/pids-max overrides it)'),
+    bound: { flag: countFlag('max-pids', 1, PIDS_LIMIT, 'the largest pids.max a VM\'s config/pids-max may ask for'), default: 4096 },
+    read: boundedCount('pids-max', 'tasks', 'a VMM is at least one task', PIDS_FORMAT, (l) => ({ flag: 'max-pids', max: l.bounds.pidsMax })),
     show: String, isValue: isCount,
   },
   swapMax: {
-    file: 'swap-max', form: 'value', label: 'swap', defaultFrom: '--swap-max', format: `0, or ${MEMORY_FORMAT}`,
+    file: 'swap-max', form: 'value', label: 'swap', format: `0, or ${MEMORY_FORMAT}`,
+    default: '0', flag: sizeFlag('swap-max', 'each VM cgroup\'s memory.swap.max: 0, or a number with K, M or G (a VM\'s config/swap-max overrides it)'),
+    bound: { flag: sizeFlag('max-swap', 'the most swap a VM\'s config/swap-max may ask for'), default: '0' },
     read: (v, limits) => {
       const bytes = sizeBytes(v);
       if (bytes === null) return invalid(`config/swap-max "${printable(v)}" is not a memory size`, `write 0, or ${MEMORY_FORMAT}`);
-      if (bytes > limits.maxSwapBytes) {
-        return outOfBounds(`config/swap-max ${v} is more swap than this host allows a VM (--max-swap ${limits.maxSwap})`,
-          `give the VM at most ${limits.maxSwap}, or raise --max-swap on the host`);
+      const max = limits.bounds.swapMax;
+      if (bytes > (sizeBytes(max) ?? 0)) {
+        return outOfBounds(`config/swap-max ${v} is more swap than this host allows a VM (--max-swap ${max})`,
+          `give the VM at most ${max}, or raise --max-swap on the host`);
       }
       return { value: v };
     },
     show: (v) => v, isValue: isSize,
-  },
-  writableDisks: {
-    file: 'writable-disks', form: 'flag', label: 'writable disks', defaultFrom: '--writable-disks', format: '',
-    read: onFlag('writable disks', (vmm) => settingRefusal(vmm, 'writable-disks')), show: onOff, isValue: isBool,
-  },
-  guestReady: {
-    file: 'guest-ready', form: 'flag', label: 'guest readiness', defaultFrom: '--guest-ready', format: '',
-    read: onFlag('guest readiness', (vmm) => settingRefusal(vmm, 'guest-ready')), show: onOff, isValue: isBool,
-  },
-  autostart: {
-    file: 'autostart', form: 'flag', label: 'autostart', defaultFrom: 'default', format: '',
-    read: onFlag('autostart', () => null), show: onOff, isValue: isBool,
   },
 } as const satisfies { readonly [K in keyof VmSettings]: SettingSpec<K> };
 
@@ -261,6 +322,25 @@ export type SettingFile = (typeof SETTINGS)[SettingKey]['file'];
 export const SETTING_KEYS: readonly SettingKey[] = [
   'memory', 'cpus', 'cmdlineExtra', 'stopTimeoutMs', 'cpuWeight', 'cpuMaxPercent', 'pidsMax', 'swapMax', 'writableDisks', 'guestReady', 'autostart',
 ];
+
+export function isBounded(key: SettingKey): key is BoundedKey {
+  return SETTINGS[key].bound !== null;
+}
+
+/** The settings a host flag bounds, in SETTING_KEYS order. */
+export const BOUNDED_KEYS: readonly BoundedKey[] = SETTING_KEYS.filter(isBounded);
+
+/** Where a setting's value comes from without its file, as `show` says it: its flag, or "default". */
+export function defaultFrom(key: SettingKey): string {
+  const flag = settingSpec(key).flag;
+  return flag === null ? 'default' : `--${flag.name}`;
+}
+
+/** A setting's bound, typed by its key. */
+export function boundSpec<K extends BoundedKey>(key: K): SettingBound<VmSettings[K]> {
+  const bounded: { readonly [J in BoundedKey]: { readonly bound: SettingBound<VmSettings[J]> } } = SETTINGS;
+  return bounded[key].bound;
+}
 
 /** A setting's entry, typed by its key (the table's own type widens each entry's functions to the union). */
 export function settingSpec<K extends SettingKey>(key: K): SettingSpec<K> {

@@ -25,16 +25,6 @@ export function isVmSettings(v: unknown): v is VmSettings {
   return SETTING_KEYS.every((k) => o.has(k) && SETTINGS[k].isValue(o.get(k)));
 }
 
-/** The defaults, from the host's flags: the settings that have one. */
-export type SettingDefaults = Pick<VmSettings, 'memory' | 'cpus' | 'writableDisks' | 'stopTimeoutMs' | 'guestReady' | 'cpuWeight' | 'cpuMaxPercent' | 'pidsMax' | 'swapMax'>;
-
-export function defaultSettings(d: SettingDefaults): VmSettings {
-  return {
-    memory: d.memory, cpus: d.cpus, cmdlineExtra: null, writableDisks: d.writableDisks, stopTimeoutMs: d.stopTimeoutMs, guestReady: d.guestReady, autostart: false,
-    cpuWeight: d.cpuWeight, cpuMaxPercent: d.cpuMaxPercent, pidsMax: d.pidsMax, swapMax: d.swapMax,
-  };
-}
-
 export interface VmSettingsResult {
   readonly settings: VmSettings;
   /** The settings a file of config/ set (the rest are the defaults), in SETTING_FILES order. */

@@ -20,16 +20,15 @@ export function settingRefusal(vmm: Vmm, setting: 'guest-ready' | 'writable-disk
 /** The global choices every VM is generated with (the generator options of these names), which the VMM must honour. */
 export interface VmmChoices {
   readonly vmm: Vmm;
-  readonly memory: string;
   readonly userConsole: boolean;
   readonly accel: Accel;
-  readonly guestReady: boolean;
-  readonly writableDisks: boolean;
+  /** Every VM's defaults, the flags' values. */
+  readonly settings: { readonly memory: string; readonly guestReady: boolean; readonly writableDisks: boolean };
   /** The data dir, which the refusals are reported against. */
   readonly root: string;
 }
 
-export function vmmDiagnostics({ vmm, memory, userConsole, accel, guestReady, writableDisks, root }: VmmChoices): Diagnostic[] {
+export function vmmDiagnostics({ vmm, userConsole, accel, settings: { memory, guestReady, writableDisks }, root }: VmmChoices): Diagnostic[] {
   const caps = VMM_FACTS[vmm];
   const out: Diagnostic[] = [];
   if (!caps.accels.includes(accel)) {

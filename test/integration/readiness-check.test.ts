@@ -183,7 +183,7 @@ test('the bundled check reads every field of its data, and the socket only insid
   const { root, data } = dataDirWith({ solo: {} });
   t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
   for (const vmm of VMMS) {
-    const options = { ...defaultOptions, vmm, userConsole: false, guestReady: VMM_FACTS[vmm].guestReady.kind === 'request' };
+    const options = { ...defaultOptions, vmm, userConsole: false, settings: { ...defaultOptions.settings, guestReady: VMM_FACTS[vmm].guestReady.kind === 'request' } };
     const result = checkTree(scanDataDir(data), options);
     const vm = [...planTree(data, result.vms, result, options).services].find((s) => s.name === 'vm-solo');
     const check = vm?.type === 'longrun' ? vm.data.get('check') : undefined;

@@ -20,7 +20,6 @@ import type { CheckResult } from '../../generator/pipeline/check.js';
 import type { Diagnostic, RuleId, Severity } from '../../generator/rules/diagnostic.js';
 import { defaultOptions, type GeneratorOptions } from '../../generator/pipeline/options.js';
 import { checkDataDir } from '../../generator/pipeline/index.js';
-import { defaultSettings } from '../../generator/rules/settings.js';
 import { dataDirWith, type VmSpec } from './data-dir.js';
 
 /**
@@ -92,7 +91,7 @@ export function ruleTests(fileUrl: string): (title: string, fn: (t: ExecutionCon
 }
 
 /** What a VM without config/ runs with: the flags' defaults, from no file. */
-export const NO_SETTINGS = { settings: defaultSettings(defaultOptions), settingFiles: [], autostart: false };
+export const NO_SETTINGS = { settings: defaultOptions.settings, settingFiles: [], autostart: false };
 
 export const REPO = path.resolve(fileURLToPath(import.meta.url), '..', '..', '..');
 

@@ -194,7 +194,7 @@ function stubOptions(vmm: Vmm, stubs: Stubs, root: string, execlineb: string): G
     runtimeDir: path.join(root, 'run'),
     logDir: path.join(root, 'log'),
     cgroup: path.join(root, 'cgroup'),
-    stopTimeoutMs: STOP_TIMEOUT_MS,
+    settings: { ...defaultOptions.settings, stopTimeoutMs: STOP_TIMEOUT_MS },
     userConsole: VMM_FACTS[vmm].console.kind !== 'none',
   };
 }

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RULES, type RuleId } from '../../generator/rules/diagnostic.js';
-import { SETTING_FILES } from '../../generator/rules/setting-registry.js';
+import { boundSpec, isBounded, SETTING_FILES, SETTING_KEYS, settingSpec } from '../../generator/rules/setting-registry.js';
 import { applyFlags, checkFlags, generateFlags, optionFlags } from '../../generator/cli/flags.js';
 
 const PAGE = 'doc/commands.md';
@@ -64,11 +64,29 @@ test('every rule id is raised by a rule family module of generator/rules/', (t) 
 
 const SETTINGS_PAGE = 'doc/data-directory.md';
 
-test(`${SETTINGS_PAGE}'s settings table lists exactly the setting registry's files, in its order`, (t) => {
+/** The rows of the settings table, each its cells. */
+function settingRows(): string[][] {
   const doc = fs.readFileSync(new URL(`../../${SETTINGS_PAGE}`, import.meta.url), 'utf8');
   const table = doc.slice(doc.indexOf('| file | format | default | bound |'));
-  const rows = table.slice(0, table.indexOf('\n\n')).split('\n').slice(2);
-  t.deepEqual(rows.map((r) => /^\| `([a-z-]+)` \|/.exec(r)?.[1]), [...SETTING_FILES]);
+  return table.slice(0, table.indexOf('\n\n')).split('\n').slice(2).map((r) => r.split(' | ').map((c) => c.replace(/^\| |\s*\|$/g, '')));
+}
+
+test(`${SETTINGS_PAGE}'s settings table lists exactly the setting registry's files, in its order`, (t) => {
+  t.deepEqual(settingRows().map((r) => /^`([a-z-]+)`$/.exec(r[0]!)?.[1]), [...SETTING_FILES]);
+});
+
+test(`${SETTINGS_PAGE}'s settings table names each setting's default flag, and its bound flag with the bound's default, as the registry declares them`, (t) => {
+  const rows = settingRows();
+  SETTING_KEYS.forEach((k, i) => {
+    const [, , from, bound] = rows[i]!;
+    const flag = settingSpec(k).flag;
+    if (flag === null) t.false(from!.includes('`--'), `${k}: no flag sets its default`);
+    else t.true(from!.startsWith(`\`--${flag.name}\``), `${k}: ${from!}`);
+    if (isBounded(k)) {
+      const b = boundSpec(k);
+      t.is(bound, `\`--${b.flag.name}\` (\`${String(b.flag.written(b.default))}\`)`);
+    }
+  });
 });
 
 test(`${PAGE} names every flag of the commands that read a data dir`, (t) => {

@@ -23,7 +23,7 @@ test('settings: every config/ file reaches ValidVm.settings over the flags, with
     some: { config: { cpus: '4\n' } },
   });
   // QEMU: the one VMM that carries guest readiness.
-  const qemu = { ...defaultOptions, vmm: 'qemu', cpuMaxPercent: 200 } as const;
+  const qemu = { ...defaultOptions, vmm: 'qemu', settings: { ...defaultOptions.settings, cpuMaxPercent: 200 } } as const;
   const result = check(f.data, qemu);
   assertDiagnostics(t, result.diagnostics, []);
   const byName = new Map(result.vms.map((vm) => [vm.name as string, vm]));
@@ -37,7 +37,7 @@ test('settings: every config/ file reaches ValidVm.settings over the flags, with
   t.deepEqual(byName.get('some')!.settings, { ...defaults, cpus: 4 });
   t.deepEqual(byName.get('some')!.settingFiles, ['cpus']);
   // The global flags are the defaults: --writable-disks holds for a VM without the file.
-  t.true(check(f.data, { ...qemu, writableDisks: true, memory: '1G' }).vms.every((vm) => vm.settings.writableDisks && (vm.name === 'vm' || vm.settings.memory === '1G')));
+  t.true(check(f.data, { ...qemu, settings: { ...qemu.settings, writableDisks: true, memory: '1G' } }).vms.every((vm) => vm.settings.writableDisks && (vm.name === 'vm' || vm.settings.memory === '1G')));
 });
 
 test('setting-vmm-unsupported: config/guest-ready with a VMM that cannot carry READY=1 names the file; --guest-ready is one error for the data dir', (t) => {
@@ -46,7 +46,7 @@ test('setting-vmm-unsupported: config/guest-ready with a VMM that cannot carry R
     const result = check(f.data, { ...defaultOptions, vmm, userConsole: vmm !== 'crosvm' });
     assertDiagnostics(t, result.diagnostics, [{ rule: 'setting-vmm-unsupported', path: configPath(f, 'guest-ready'), vm: 'vm', mentions: ['guest readiness', vmm] }]);
     t.deepEqual(result.vms.map((vm) => vm.name as string), ['other']);
-    const global = check(f.data, { ...defaultOptions, vmm, userConsole: vmm !== 'crosvm', guestReady: true });
+    const global = check(f.data, { ...defaultOptions, vmm, userConsole: vmm !== 'crosvm', settings: { ...defaultOptions.settings, guestReady: true } });
     t.deepEqual(global.diagnostics.filter((d) => d.rule === 'vmm-unsupported').map((d) => [d.path, d.vm]), [[f.data, null]]);
   }
 });
@@ -61,12 +61,12 @@ test('setting-vmm-unsupported: config/writable-disks with crosvm, which probes i
   const result = check(f.data, { ...defaultOptions, vmm: 'crosvm', userConsole: false });
   assertDiagnostics(t, result.diagnostics, [{ rule: 'setting-vmm-unsupported', path: configPath(f, 'writable-disks'), vm: 'vm', mentions: ['writable disks', 'crosvm', 'QCOW2'] }]);
   assertOutcome(t, result, ['other'], [['vm', 'invalid (setting-vmm-unsupported)']]);
-  const global = check(f.data, { ...defaultOptions, vmm: 'crosvm', userConsole: false, writableDisks: true });
+  const global = check(f.data, { ...defaultOptions, vmm: 'crosvm', userConsole: false, settings: { ...defaultOptions.settings, writableDisks: true } });
   assertDiagnostics(t, global.diagnostics.filter((d) => d.rule === 'vmm-unsupported'), [{ rule: 'vmm-unsupported', path: f.data, vm: null, mentions: ['--writable-disks', 'crosvm', 'raw'] }]);
   t.deepEqual(global.vms, []);
   // QEMU (format=raw) and cloud-hypervisor (image_type=raw) never open guest-written data as QCOW2.
   for (const vmm of ['qemu', 'cloud-hypervisor'] as const) {
-    const ok = check(f.data, { ...defaultOptions, vmm, writableDisks: true });
+    const ok = check(f.data, { ...defaultOptions, vmm, settings: { ...defaultOptions.settings, writableDisks: true } });
     assertDiagnostics(t, ok.diagnostics, []);
     t.true(ok.vms.every((vm) => vm.settings.writableDisks));
   }
@@ -217,7 +217,7 @@ test('setting-out-of-bounds: memory, vCPUs and stop timeout above the --max-* fl
   ]);
   t.deepEqual(result.vms.map((vm) => vm.name as string), ['at']);
   // The bounds are flags: raised, the same files pass.
-  const raised = check(f.data, { ...defaultOptions, maxMemory: '8G', maxCpus: 16, maxStopTimeoutMs: 600000 });
+  const raised = check(f.data, { ...defaultOptions, bounds: { ...defaultOptions.bounds, memory: '8G', cpus: 16, stopTimeoutMs: 600000 } });
   t.deepEqual(raised.diagnostics.map((d) => d.vm), ['huge']);
 });
 
@@ -227,7 +227,7 @@ test('setting-out-of-bounds: cgroup limits above --max-cpu-weight, --max-pids, -
     cap: { config: { 'cpu-max': '201' } },
     at: { config: { 'cpu-weight': '1000', 'pids-max': '4096', 'swap-max': '0', 'cpu-max': '200' } },
   });
-  const opts = { ...defaultOptions, cpuMaxPercent: 200 };
+  const opts = { ...defaultOptions, settings: { ...defaultOptions.settings, cpuMaxPercent: 200 } };
   const result = check(f.data, opts);
   assertDiagnostics(t, result.diagnostics, [
     { rule: 'setting-out-of-bounds', path: configPath(f, 'cpu-max', 'cap'), vm: 'cap', mentions: ['201', '--cpu-max 200', 'lower'] },
@@ -237,7 +237,7 @@ test('setting-out-of-bounds: cgroup limits above --max-cpu-weight, --max-pids, -
   ]);
   t.deepEqual(result.vms.map((vm) => vm.name as string), ['at']);
   // Raised, the same files pass; with no host cap, any cpu-max up to 25500 is the VM's own.
-  const raised = check(f.data, { ...defaultOptions, maxCpuWeight: 10000, maxPids: 8192, maxSwap: '1G', cpuMaxPercent: null });
+  const raised = check(f.data, { ...defaultOptions, bounds: { ...defaultOptions.bounds, cpuWeight: 10000, pidsMax: 8192, swapMax: '1G' } });
   t.deepEqual(raised.diagnostics, []);
   t.is(raised.vms.find((vm) => vm.name === 'cap')!.settings.cpuMaxPercent, 201);
 });
@@ -248,7 +248,7 @@ test('setting-out-of-bounds: with no host cap, a cpu-max above the largest --cpu
     over: { config: { 'cpu-max': '25501' } },
     at: { config: { 'cpu-max': '25500' } },
   });
-  const opts = { ...defaultOptions, cpuMaxPercent: null, cgroup: '/sys/fs/cgroup/vmsvc' };
+  const opts = { ...defaultOptions, settings: { ...defaultOptions.settings, cpuMaxPercent: null }, cgroup: '/sys/fs/cgroup/vmsvc' };
   const result = check(f.data, opts);
   assertDiagnostics(t, result.diagnostics, [
     { rule: 'setting-out-of-bounds', path: configPath(f, 'cpu-max', 'huge'), vm: 'huge', mentions: ['25500'] },

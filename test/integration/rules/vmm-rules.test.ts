@@ -13,11 +13,11 @@ test('vmm-unsupported: crosvm without a user console it can offer, and memory no
   const crosvm = check(f.data, { ...defaultOptions, vmm: 'crosvm' });
   assertDiagnostics(t, crosvm.diagnostics, [{ rule: 'vmm-unsupported', path: f.data, vm: null, mentions: ['crosvm', 'virtio-console'] }]);
   t.deepEqual(crosvm.vms, []);
-  const qemu = check(f.data, { ...defaultOptions, vmm: 'qemu', memory: '1000K' });
+  const qemu = check(f.data, { ...defaultOptions, vmm: 'qemu', settings: { ...defaultOptions.settings, memory: '1000K' } });
   assertDiagnostics(t, qemu.diagnostics, [{ rule: 'vmm-unsupported', path: f.data, vm: null, mentions: ['qemu', '1000K'] }]);
-  const fine = check(f.data, { ...defaultOptions, vmm: 'crosvm', userConsole: false, memory: '2G' });
+  const fine = check(f.data, { ...defaultOptions, vmm: 'crosvm', userConsole: false, settings: { ...defaultOptions.settings, memory: '2G' } });
   assertDiagnostics(t, fine.diagnostics, []);
   t.deepEqual(fine.vms.map((vm) => vm.name as string), ['a', 'b']);
   // cloud-hypervisor takes any byte size.
-  assertDiagnostics(t, check(f.data, { ...defaultOptions, memory: '1000K' }).diagnostics, []);
+  assertDiagnostics(t, check(f.data, { ...defaultOptions, settings: { ...defaultOptions.settings, memory: '1000K' } }).diagnostics, []);
 });
