@@ -4,39 +4,68 @@
  * for the link's oneshot (its own link, by value) and for the provider's
  * readiness check (every recorded link, by execline variables).
  */
-import { VMM_FACTS, type HotplugNic } from '../vmm/index.js';
+import { VMM_FACTS, type HotplugNic, type VmmRequest } from '../vmm/index.js';
 import type { RunAs } from './identities.js';
 import { providerTapName } from './links.js';
 import type { GeneratorOptions } from './options.js';
-import { vmmRequestData, type RequestLimits, type VmmRequestData } from './vmm-request.js';
+import { COREUTILS, vmmRequestData, type RequestLimits, type VmmRequestData } from './vmm-request.js';
 
 /**
- * An attach or detach that has said nothing for 5 s is stuck, and each ends
- * within 10 s: a link's oneshot waits on it, and the provider's readiness
- * check (s6-notifyoncheck gives a probe as long) tries again.
+ * An attach or detach request that has said nothing for 5 s is stuck, and
+ * each ends within 10 s: a link's oneshot waits on it, and the provider's
+ * readiness check (s6-notifyoncheck gives a probe as long) tries again.
  */
 const LIMITS = { silenceMs: 5000, totalMs: 10000 } as const;
 
-export interface HotplugRequests {
-  readonly attach: readonly VmmRequestData[];
-  readonly detach: readonly VmmRequestData[];
+/** The slots' tries together end within this: a VMM that stalls each try does not hold a link's up for minutes. */
+const PLACE_BOUND_SECONDS = 20;
+
+/**
+ * The variables templates/common/hotplug-attach.hbs and the readiness
+ * check's loop bind: the socket always comes from the environment, bound
+ * last before each request, so that no substitution runs over the path
+ * that holds the provider's name; the link's hex, MAC and slots come from
+ * root's record; the slot tried, from the loop over them.
+ */
+export const HOTPLUG_VARIABLES = { socket: '${vmsvc_sock}', hex: '${vmsvc_link}', mac: '${vmsvc_mac}', slots: '${vmsvc_slots}', slot: '${vmsvc_slot}' } as const;
+
+export const RELINK_NIC: HotplugNic = { hex: HOTPLUG_VARIABLES.hex, tap: providerTapName(HOTPLUG_VARIABLES.hex), mac: HOTPLUG_VARIABLES.mac };
+
+/** What templates/common/hotplug-attach.hbs renders (see NetHotplug for the order). */
+export interface AttachData {
+  readonly present: VmmRequestData;
+  readonly add: readonly VmmRequestData[];
+  /** The slots' words (or the variable holding them) and the request for the one in `${vmsvc_slot}`; null: the VMM places the NIC. */
+  readonly place: { readonly slots: readonly string[]; readonly request: VmmRequestData; readonly timeout: string; readonly boundSeconds: number } | null;
 }
 
-/** The requests for `nic` to the provider VMM at `controlSocket`, run as its uid; null when the VMM takes links in its argv. */
-export function hotplugRequests(nic: HotplugNic, controlSocket: string, runAs: RunAs, opts: GeneratorOptions): HotplugRequests | null {
-  const hotplug = VMM_FACTS[opts.vmm].netHotplug;
-  if (hotplug.kind !== 'api') return null;
-  const limits: RequestLimits = { ...LIMITS, runAs };
-  const data = (r: Parameters<typeof vmmRequestData>[0]) => vmmRequestData(r, controlSocket, opts.programs, limits);
-  return { attach: hotplug.attach(nic).map(data), detach: hotplug.detach(nic).map(data) };
+export interface HotplugRequests {
+  /** To the socket in `${vmsvc_sock}`. */
+  readonly attach: AttachData;
+  /** To the provider's socket, by its path. */
+  readonly detach: readonly VmmRequestData[];
+  /** The slots to try, in order, for root's record; none where the VMM places the NIC. */
+  readonly slots: readonly string[];
 }
 
 /**
- * The variables of the readiness check's re-attach loop
- * (templates/common/ready-check.hbs): the record's name is the link's hex,
- * its content `mac=...`, and the socket comes last, from the environment,
- * so that no substitution runs over the path that holds the VM's name.
+ * The requests for `nic` (link number `n`) to the provider VMM at
+ * `controlSocket`, run as its uid; `slots` overrides the link's own order
+ * (the re-attach loop's variable). null when the VMM takes links in its argv.
  */
-export const RELINK_VARIABLES = { hex: '${vmsvc_link}', mac: '${vmsvc_mac}', socket: '${vmsvc_sock}' } as const;
-
-export const RELINK_NIC: HotplugNic = { hex: RELINK_VARIABLES.hex, tap: providerTapName(RELINK_VARIABLES.hex), mac: RELINK_VARIABLES.mac };
+export function hotplugRequests(nic: HotplugNic, n: number | null, controlSocket: string, runAs: RunAs, opts: GeneratorOptions): HotplugRequests | null {
+  const hotplug = VMM_FACTS[opts.vmm].netHotplug;
+  if (hotplug.kind !== 'api') return null;
+  const limits: RequestLimits = { ...LIMITS, runAs };
+  const viaEnv = (r: VmmRequest) => vmmRequestData(r, HOTPLUG_VARIABLES.socket, opts.programs, limits);
+  const slots = hotplug.place === null || n === null ? [] : hotplug.place.slots(n);
+  return {
+    attach: {
+      present: viaEnv(hotplug.present(nic)),
+      add: hotplug.add(nic).map(viaEnv),
+      place: hotplug.place === null ? null : { slots: n === null ? [HOTPLUG_VARIABLES.slots] : slots, request: viaEnv(hotplug.place.request(nic, HOTPLUG_VARIABLES.slot)), timeout: COREUTILS.timeout, boundSeconds: PLACE_BOUND_SECONDS },
+    },
+    detach: hotplug.detach(nic).map((r) => vmmRequestData(r, controlSocket, opts.programs, limits)),
+    slots,
+  };
+}

@@ -44,7 +44,7 @@ export function planLink(link: Link, dataDir: string, client: RunAs, provider: R
 
 function linkHotplug(link: Link, hex: string, provider: RunAs, opts: GeneratorOptions): LinkHotplugData | null {
   const paths = hostPaths(opts, link.provider);
-  const requests = hotplugRequests({ hex, tap: link.providerTap, mac: link.providerMac }, paths.controlSocket, provider, opts);
+  const requests = hotplugRequests({ hex, tap: link.providerTap, mac: link.providerMac }, link.n, paths.controlSocket, provider, opts);
   if (requests === null) return null;
-  return { records: paths.linkRecords, record: `${paths.linkRecords}/${hex}`, temp: `${paths.linkRecords}/.${hex}`, ...requests };
+  return { records: paths.linkRecords, record: `${paths.linkRecords}/${hex}`, temp: `${paths.linkRecords}/.${hex}`, controlSocket: paths.controlSocket, ...requests };
 }

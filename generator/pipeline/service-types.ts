@@ -9,6 +9,7 @@ import type { Link } from './links.js';
 import type { CgroupData } from './cgroup.js';
 import type { Vmm } from '../vmm/index.js';
 import type { VmmRequestData } from './vmm-request.js';
+import type { AttachData } from './hotplug.js';
 import type { DiskArg, OpensData } from './handover.js';
 import type { SandboxData } from './sandbox.js';
 import type { TemplateName } from './templates.js';
@@ -150,18 +151,21 @@ export interface LinkHotplugData {
   readonly records: string;
   readonly record: string;
   readonly temp: string;
-  /** All but the last may fail; the last says the NIC is attached. */
-  readonly attach: readonly VmmRequestData[];
+  /** The provider's socket, for the attach (which reads it from the environment). */
+  readonly controlSocket: string;
+  readonly attach: AttachData;
   /** Each may fail: the host side goes anyway. */
   readonly detach: readonly VmmRequestData[];
+  /** The slots the attach tries, in order, recorded for the re-attach loop; empty: the VMM places the NIC. */
+  readonly slots: readonly string[];
 }
 
 /** The provider's readiness check attaches every link recorded for it, after its VMM answers. */
 export interface RelinkData {
   readonly controlSocket: string;
   readonly records: string;
-  /** Requests for the link in `${vmsvc_link}` (its hex) and `${vmsvc_mac}`, to `${vmsvc_sock}`. */
-  readonly attach: readonly VmmRequestData[];
+  /** For the link in `${vmsvc_link}` (its hex), `${vmsvc_mac}` and `${vmsvc_slots}`, to `${vmsvc_sock}`. */
+  readonly attach: AttachData;
 }
 
 export interface LogRunData {

@@ -36,7 +36,7 @@ export interface Templates {
 /** Every template a script is rendered from: service-types.ts's Script is derived from this list. */
 const TEMPLATE_NAMES = ['vm-run', 'vm-finish', 'vm-request', 'log-run', 'ready-check', 'net-up', 'net-down'] as const;
 export type TemplateName = typeof TEMPLATE_NAMES[number];
-const PARTIALS = ['header', 'prepare-runtime', 'vmm-request', 'vmm-log', 'run-as', 'open-files', 'private-data-view', 'acl-revoke', 'sandbox', 'cgroup-enter', 'cgroup-remove'] as const;
+const PARTIALS = ['header', 'prepare-runtime', 'vmm-request', 'hotplug-attach', 'vmm-log', 'run-as', 'open-files', 'private-data-view', 'acl-revoke', 'sandbox', 'cgroup-enter', 'cgroup-remove'] as const;
 
 /** templates/ of this package, whether run from source (generator/pipeline/) or the bundle (dist/). */
 export const BUNDLED_TEMPLATES = fileURLToPath(new URL(TEMPLATES_FROM_MODULE, import.meta.url));

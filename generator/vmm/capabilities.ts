@@ -153,25 +153,40 @@ export interface HotplugNic {
  *   attaches its tap through the VMM's API once the provider runs, and
  *   detaches it when the link goes; the provider's readiness check attaches
  *   every link recorded for it after each start. So clients come and go
- *   without the provider restarting. `attach` is requests run in order,
- *   all but the last allowed to fail (an add that finds the NIC already
- *   there); the last must succeed: it says the NIC is attached, so that
- *   attaching twice is no error. `detach`'s requests may all fail (the
- *   provider is down, the guest keeps the device): the host side of the
- *   link goes anyway. `bootArgs`: what the run script must give the VMM at
- *   start for hot-plug to work (QEMU's PCIe root ports), one group of
- *   words a line.
+ *   without the provider restarting. An attach asks `present` first (a NIC
+ *   that is there is left alone, so attaching twice is no error and costs
+ *   one request), then runs `add` (each request may fail), then, with
+ *   `place`, tries the link's slots in turn until one takes the NIC, and
+ *   asks `present` again, which must succeed. Each request a VMM answers
+ *   holds its main loop, and the guest's with it under emulation: an attach
+ *   sends few. `detach`'s requests may all fail (the provider is down, the
+ *   guest keeps the device): the host side of the link goes anyway.
+ *   `bootArgs`: what the run script must give the VMM at start for
+ *   hot-plug to work (QEMU's PCIe root ports), one group of words a line.
  * - `argv`: the VMM cannot: the provider's links are in its argv, so a
  *   change in its clients restarts it (`why` says what it lacks).
  */
 export type NetHotplug =
   | {
     readonly kind: 'api';
-    readonly attach: (nic: HotplugNic) => readonly VmmRequest[];
+    readonly present: (nic: HotplugNic) => VmmRequest;
+    readonly add: (nic: HotplugNic) => readonly VmmRequest[];
+    readonly place: HotplugPlace | null;
     readonly detach: (nic: HotplugNic) => readonly VmmRequest[];
     readonly bootArgs: ReadonlyArray<readonly string[]>;
   }
   | { readonly kind: 'argv'; readonly why: string };
+
+/**
+ * Where a NIC goes when the VMM must be told (QEMU's root ports): the slots
+ * to try for a link, in order, and the request that puts it in one. A
+ * link's order starts at a slot of its own, so that the first try usually
+ * takes it; root records the order with the link, for the re-attach loop.
+ */
+export interface HotplugPlace {
+  readonly slots: (n: number) => readonly string[];
+  readonly request: (nic: HotplugNic, slot: string) => VmmRequest;
+}
 
 export interface VmmCapabilities {
   /** The --vmm value and the templates/ directory name. */

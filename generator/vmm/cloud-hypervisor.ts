@@ -13,22 +13,24 @@ import type { HotplugNic, VmmCapabilities } from './capabilities.js';
  * after it: vm.info's config.net holds the entry with its tap until a
  * remove-device takes it out (vmm/src/device_manager.rs:5080-5082); the
  * device tree does not name the tap, so `"tap":"vtp-HEX"` is only there.
+ * The VMM places the device itself (a free slot of PCI segment 0).
  */
-function attach(nic: HotplugNic) {
-  return [
-    {
-      via: 'client',
-      client: 'ch-remote',
-      args: (controlSocket: string) => ['--api-socket', controlSocket, 'add-net', `id=vmsvc-link-${nic.hex},tap=${nic.tap},mac=${nic.mac}`],
-      expect: null,
-    },
-    {
-      via: 'client',
-      client: 'ch-remote',
-      args: (controlSocket: string) => ['--api-socket', controlSocket, 'info'],
-      expect: `"tap":"${nic.tap}"`,
-    },
-  ] as const;
+function present(nic: HotplugNic) {
+  return {
+    via: 'client',
+    client: 'ch-remote',
+    args: (controlSocket: string) => ['--api-socket', controlSocket, 'info'],
+    expect: `"tap":"${nic.tap}"`,
+  } as const;
+}
+
+function add(nic: HotplugNic) {
+  return [{
+    via: 'client',
+    client: 'ch-remote',
+    args: (controlSocket: string) => ['--api-socket', controlSocket, 'add-net', `id=vmsvc-link-${nic.hex},tap=${nic.tap},mac=${nic.mac}`],
+    expect: null,
+  }] as const;
 }
 
 /*
@@ -141,5 +143,5 @@ export const cloudHypervisor = {
   // PCI hot-plug through ACPI needs nothing at boot on x86_64 (the GED is
   // always there, vmm/src/device_manager.rs:1539-1549); one segment has 31
   // device slots for the boot devices and the hot-plugged NICs together.
-  netHotplug: { kind: 'api', attach, detach, bootArgs: [] },
+  netHotplug: { kind: 'api', present, add, place: null, detach, bootArgs: [] },
 } as const satisfies VmmCapabilities;

@@ -55,12 +55,17 @@ const HEAD = ['head', '-c', '65536'];
  * that loop, up to the attach request, whose words test/system/execline-substitution.test.ts
  * runs and checks.
  */
-function withRelink(t: ExecutionContext, words: readonly string[], running: readonly string[], socket: string): void {
+function withRelink(t: ExecutionContext, words: readonly string[], running: readonly string[], socket: string, slots: boolean): void {
   const head = [
     ...QUIET, 'if', ...block(...running),
-    'if', ...block('export', 'vmsvc_sock', socket, 'cd', '/run/vm/.links/solo', 'elglob', '-0', 'vmsvc_links', '*',
+    // No record dir (the run script makes it) is no link: the blocks of ifelse are nested in the if's.
+    'if', ' ifelse', ' -n', '  eltest', '  -d', '  /run/vm/.links/solo', ' ', '  exit', '  0', ' ',
+    ...block('export', 'vmsvc_sock', socket, 'cd', '/run/vm/.links/solo', 'elglob', '-0', 'vmsvc_links', '*',
       'forx', '-E', '-o', '0', 'vmsvc_link', ...block('${vmsvc_links}'),
-      'envfile', '${vmsvc_link}', 'importas', '-iu', 'vmsvc_mac', 'mac', 'importas', '-iu', 'vmsvc_sock', 'vmsvc_sock').slice(0, -1),
+      'envfile', '${vmsvc_link}', 'importas', '-iu', 'vmsvc_mac', 'mac', ...(slots ? ['importas', '-isu', 'vmsvc_slots', 'slots'] : []),
+      // templates/common/hotplug-attach.hbs: first, whether the NIC is there, on the socket bound last.
+      'ifelse').slice(0, -1),
+    '  importas', '  -i', '  vmsvc_sock', '  vmsvc_sock',
   ];
   t.deepEqual(words.slice(0, head.length), head);
   t.false(words.slice(head.length).includes(` ${socket}`), 'the socket path is not written in the loop, where forx and importas substitute');
@@ -88,7 +93,7 @@ test('qemu: the check sends qmp_capabilities and query-status over QMP and wants
       ...HEAD),
     'case', '--', '${vmsvc_reply}', ...block('.*(\\{"return": \\{[^}]*"status": "running").*', ...block('exit', '0')),
     'exit', '1',
-  ], '/run/vm/solo/qmp.sock');
+  ], '/run/vm/solo/qmp.sock', true);
   // The probe is bounded: s6-notifyoncheck kills one that runs 10 s.
   t.regex(fs.readFileSync(path.join(g.out, 'vm-solo', 'run'), 'utf8'), /s6-notifyoncheck -d -w 100 -n 0 -t 10000 -T 60000/);
 });
@@ -103,7 +108,7 @@ test('cloud-hypervisor: the check runs ch-remote info and wants the top-level "s
     'backtick', '-E', 'vmsvc_reply', ...block('pipeline', ...block(...LIMIT, '/opt/ch/ch-remote', '--api-socket', '/run/vm/solo/api.sock', 'info'), ...HEAD),
     'case', '--', '${vmsvc_reply}', ...block('.*("state":"Running","memory_actual_size":).*', ...block('exit', '0')),
     'exit', '1',
-  ], '/run/vm/solo/api.sock');
+  ], '/run/vm/solo/api.sock', false);
 });
 
 test('crosvm: the check is `crosvm resume SOCKET`, judged by its exit status', (t) => {

@@ -22,8 +22,9 @@ import { waitFor } from './wait.js';
  * (a stop), or what STUB_WANTEDUP says;
  * the VMM's clients answer every request as the VMM would when the VM runs
  * (QMP by the request on stdin, ch-remote's `info`, crosvm's exit status;
- * a hot-plugged link's qom-get names the netdev of the device asked for, and
- * `info` lists the taps STUB_TAPS names, as attached);
+ * a hot-plugged link is there once this run asked for it: QMP's qom-get
+ * names its netdev once a device_add for it was sent, ch-remote's `info`
+ * lists the tap of every add-net sent);
  * `ip link show` finds nothing (a link's down checks that its devices are
  * gone); s6-notifyoncheck stays, as the VMM it would exec, until killed;
  * s6-applyuidgid execs what follows its -u -g -G, bwrap what follows its
@@ -71,13 +72,20 @@ case "$name" in
       *ringbuf-read*) printf '{"return": "READY=1\\\\n"}\\n' ;;
       *system_powerdown*) printf '{"return": {}, "id": "vmsvc-power-button"}\\n' ;;
       *quit*) printf '{"return": {}, "id": "vmsvc-quit"}\\n' ;;
-      *qom-get*) printf '{"return": "vmsvc-net-%s"}\\n' "$(sed -n 's/.*"path":"\\/machine\\/peripheral\\/vmsvc-link-\\([0-9a-f]*\\)".*/\\1/p' "$rec.stdin")" ;;
+      *vmsvc-place*) printf '{"return": {}, "id": "vmsvc-place"}\\n' ;;
+      *vmsvc-netdev*) printf '{"return": {}, "id": "vmsvc-netdev"}\\n' ;;
+      *qom-get*)
+        hex=$(sed -n 's/.*"path":"\\/machine\\/peripheral\\/vmsvc-link-\\([0-9a-f]*\\)".*/\\1/p' "$rec.stdin")
+        if grep -qs '"device_add".*"id":"vmsvc-link-'"$hex"'"' "$STUB_RECORDS"/*.stdin; then
+          printf '{"return": "vmsvc-net-%s"}\\n' "$hex"
+        else
+          printf '{"error": {"class": "DeviceNotFound", "desc": "not found"}}\\n'
+        fi ;;
     esac ;;
   ch-remote)
     if [ "$3" = info ]; then
-      printf '{"config":{"net":['
-      for tap in $STUB_TAPS; do printf '{"tap":"%s"},' "$tap"; done
-      printf ']},"state":"Running","memory_actual_size":268435456,"device_tree":{}}\\n'
+      taps=$(cat "$STUB_RECORDS"/*.argv | tr '\\0' '\\n' | sed -n 's/^id=[^,]*,tap=\\([^,]*\\),.*/{"tap":"\\1"}/p' | paste -sd, -)
+      printf '{"config":{"net":[%s]},"state":"Running","memory_actual_size":268435456,"device_tree":{}}\\n' "$taps"
     fi ;;
   s6-svstat) printf '%s\\n' "\${STUB_WANTEDUP:-false}" ;;
   s6-svwait) exit 1 ;;

@@ -168,7 +168,9 @@ function serve(c) {
         else {
           // QEMU's JSON: ", " and ": " between items.
           const hot = qmpHotplug(cmd, req.arguments || {});
-          c.write((hot === null ? '{"return": {}}' : JSON.stringify(hot).replace(/":/g, '": ').replace(/,"/g, ', "')) + '\\r\\n');
+          // QEMU gives a command's id back in its reply.
+          const reply = { ...(hot ?? { return: {} }), ...(req.id === undefined ? {} : { id: req.id }) };
+          c.write(JSON.stringify(reply).replace(/":/g, '": ').replace(/,"/g, ', "') + '\\r\\n');
         }
       }
     });

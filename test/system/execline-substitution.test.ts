@@ -27,7 +27,7 @@ import fc from 'fast-check';
 import { defaultOptions, type GeneratorOptions } from '../../generator/pipeline/options.js';
 import { generate } from '../../generator/pipeline/index.js';
 import { lexExecline } from '../../generator/s6rc/execline-lex.js';
-import { VMM_FACTS, type Vmm, type VmmRequest } from '../../generator/vmm/index.js';
+import { VMM_FACTS, type NetHotplug, type Vmm, type VmmRequest } from '../../generator/vmm/index.js';
 import { vmmUnsafe, type VmName } from '../../generator/rules/vm-name.js';
 import { assignIdentities, type RunAs, type VmIdentities } from '../../generator/pipeline/identities.js';
 import { assignLinks, linkHex, makeLink, type Link, type LinkNumber } from '../../generator/pipeline/links.js';
@@ -217,7 +217,7 @@ interface VmPaths {
  * The calls a VMM request makes (vmm/capabilities.ts VmmRequest), with the
  * socket computed here: the drop to the VMM's own ids, which runs the client.
  */
-function requestCalls(vmm: Vmm, stubs: Stubs, request: VmmRequest, vm: VmPaths, silence = REQUEST_BOUND): Call[] {
+function requestCalls(vmm: Vmm, stubs: Stubs, request: VmmRequest, vm: Pick<VmPaths, 'socket' | 'ids'>, silence = REQUEST_BOUND): Call[] {
   if (request.via === 'socket') {
     return [drop(vm.ids.vmm), { program: 's6-ipcclient', args: ['-q', vm.socket, stubs.program('s6-ioconnect'), '-t', silence], stdin: request.send }];
   }
@@ -309,14 +309,14 @@ async function checkVm(t: ExecutionContext, vmm: Vmm, stubs: Stubs, service: str
     .sort((a, b) => (linkHex(a.n) < linkHex(b.n) ? -1 : 1));
   if (hotplug !== null) {
     fs.mkdirSync(vm.records, { recursive: true, mode: 0o700 });
-    for (const l of recorded) fs.writeFileSync(path.join(vm.records, linkHex(l.n)), `mac=${l.providerMac}\n`);
+    for (const l of recorded) fs.writeFileSync(path.join(vm.records, linkHex(l.n)), recordOf(hotplug, l));
   }
-  const check = await stubs.run(['./data/check'], service, { STUB_TAPS: recorded.map((l) => l.providerTap).join(' ') });
+  const check = await stubs.run(['./data/check'], service);
   t.is(check.code, 0, `${at}: readiness check`);
   const guest = guestReady && facts.guestReady.kind === 'request' ? requestCalls(vmm, stubs, facts.guestReady.read, vm) : [];
   const running = requestCalls(vmm, stubs, facts.running, vm);
   // elglob leaves its matches in the directory's order: each record's requests, in any order of the records.
-  const relinks = hotplug === null ? [] : recorded.map((l) => hotplug.attach(nicOf(l)).flatMap((r) => requestCalls(vmm, stubs, r, vm)));
+  const relinks = hotplug === null ? [] : recorded.map((l) => attachCalls(vmm, stubs, hotplug, l, vm));
   const got = calls(check.calls);
   const perRecord = relinks[0]?.length ?? 0;
   const gotRelinks = Array.from({ length: relinks.length }, (_, i) => got.slice(running.length + i * perRecord, running.length + (i + 1) * perRecord));
@@ -455,6 +455,27 @@ function sandboxProblems(vmm: Vmm, stubs: Stubs, args: readonly string[], vm: Vm
 /** The provider side of `l`, as the VMM is asked to attach or detach it. */
 const nicOf = (l: Link): { hex: string; tap: string; mac: string } => ({ hex: linkHex(l.n), tap: l.providerTap, mac: l.providerMac });
 
+type Hotplug = Extract<NetHotplug, { kind: 'api' }>;
+
+/** Root's record of `l` as its up writes it: its MAC, and the slots to try where the VMM must be told one. */
+const recordOf = (hotplug: Hotplug, l: Link): string => `mac=${l.providerMac}\n${hotplug.place === null ? '' : `slots=${hotplug.place.slots(l.n).join(' ')}\n`}`;
+
+/**
+ * An attach of `l` that the stubs see through, on the provider's socket as its
+ * VMM: asked whether it is there (not yet), the adds, the first slot (the
+ * stub takes it), asked again (there now).
+ */
+function attachCalls(vmm: Vmm, stubs: Stubs, hotplug: Hotplug, l: Link, vm: Pick<VmPaths, 'socket' | 'ids'>): Call[] {
+  const nic = nicOf(l);
+  const r = (q: VmmRequest): Call[] => requestCalls(vmm, stubs, q, vm);
+  return [
+    ...r(hotplug.present(nic)),
+    ...hotplug.add(nic).flatMap(r),
+    ...(hotplug.place === null ? [] : r(hotplug.place.request(nic, hotplug.place.slots(l.n)[0]!))),
+    ...r(hotplug.present(nic)),
+  ];
+}
+
 /**
  * A link's up, then its down, run as s6-rc runs them (one lexed command line,
  * no substitution): their ip calls word for word; with a VMM that hot-plugs,
@@ -470,7 +491,7 @@ async function checkLinkScripts(t: ExecutionContext, vmm: Vmm, stubs: Stubs, exe
   if (hotplug !== null) fs.mkdirSync(provider.records, { recursive: true, mode: 0o700 });
   for (const file of ['up', 'down'] as const) {
     const script = path.join(service, file);
-    const r = await stubs.run([execlineb, '-P', script], service, { STUB_TAPS: l.providerTap });
+    const r = await stubs.run([execlineb, '-P', script], service);
     t.is(r.code, 0, `${at}: ${file}`);
     const ipCalls = (k: readonly Call[]): string[][] => k.filter((c) => c.program === 'ip').map((c) => [c.program, ...c.args]);
     t.deepEqual(ipCalls(r.calls), ipCallsOf(script, stubs.program('ip')).map((a) => ['ip', ...a]), `${at}: ${file}'s ip calls`);
@@ -482,9 +503,9 @@ async function checkLinkScripts(t: ExecutionContext, vmm: Vmm, stubs: Stubs, exe
     if (file === 'up') {
       t.deepEqual(others, [
         { program: 'mkdir', args: ['-p', '-m', '0700', '--', provider.records], stdin: null },
-        ...hotplug.attach(nicOf(l)).flatMap((q) => requestCalls(vmm, stubs, q, provider)),
+        ...attachCalls(vmm, stubs, hotplug, l, provider),
       ], `${at}: up records the link in the provider's records, then attaches it on the provider's socket as its VMM`);
-      t.is(fs.readFileSync(record, 'utf8'), `mac=${l.providerMac}\n`, `${at}: the record, at the link's number, holds its MAC`);
+      t.is(fs.readFileSync(record, 'utf8'), recordOf(hotplug, l), `${at}: the record, at the link's number, holds its MAC (and its slots)`);
       t.false(fs.existsSync(temp), `${at}: the record was written whole, then renamed`);
     } else {
       t.deepEqual(others, [

@@ -310,7 +310,8 @@ realS6rcTest('--vmm qemu: exact argv, QMP readiness, console socket, serial log'
   // The provider's side is not in its argv: QMP netdev_add and device_add put it on the first free port.
   t.false(recordedArgv(path.join(s.run, 'netvm')).includes('-netdev'));
   t.deepEqual(JSON.parse(read(path.join(s.run, 'netvm', 'nics'))), {
-    'vmsvc-link-b8f6': { tap: 'vtp-b8f6', mac: '0a:b3:ec:80:b8:f6', bus: 'vmsvc-port0', netdev: 'vmsvc-net-b8f6' },
+    // Link 0xb8f6 = 47350 tries its ports from 47350 mod 32 = 22 on (generator/vmm/qemu.ts place).
+    'vmsvc-link-b8f6': { tap: 'vtp-b8f6', mac: '0a:b3:ec:80:b8:f6', bus: 'vmsvc-port22', netdev: 'vmsvc-net-b8f6' },
   });
   await waitFor('serial lines', () => read(path.join(s.log, 'appvm-lynx', 'current')).includes('serial: tick 1'));
   t.false(read(path.join(s.log, 'appvm-lynx', 'current')).includes('NOT-SERIAL'));
