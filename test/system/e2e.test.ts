@@ -138,10 +138,10 @@ realS6rcTest('two real VMs under s6: boot logs, addresses from MACs, ping both w
   t.is(emu.servicePid('vm-appvm-lynx'), appPid, 'the client VM was not restarted');
   await waitFor('the restarted netvm to ping its client', () => since(netLog, 0).split(`ping OK ${link.clientIp}`).length > 2, 60_000);
 
-  // Everything down: the link oneshot goes last, the devices go with it.
+  // Everything down: the client, then its link (let go by the provider's VMM, then removed), then the provider.
   const ifsUp = interfaces(ns);
   for (const dev of [link.bridge, link.clientTap, link.providerTap]) t.true(ifsUp.has(dev), `${dev} exists while up`);
-  await emu.down([link.service]);
+  await emu.down(['vms']);
   t.deepEqual([...interfaces(ns).keys()], ['lo'], 'taps and bridge removed');
   t.deepEqual(findProcessesUnder(emu.root).filter((pid) => {
     try {

@@ -62,7 +62,7 @@ realS6rcTest('hot-plugged links under s6-rc with real QEMU guests: clients come 
   const r = await startRig(t, real, {
     bin: () => QEMU,
     tun: true,
-    flags: ['--vmm', 'qemu', '--accel', accel, '--cmdline', 'console=ttyS0 no_timer_check vmsvc.interval=1', '--timeout-up', '180000', '--memory', '192M'],
+    flags: ['--vmm', 'qemu', '--accel', accel, '--cmdline', 'console=ttyS0 vmsvc.interval=1', '--timeout-up', '180000', '--memory', '192M'],
   });
   const l: Live = {
     r,
