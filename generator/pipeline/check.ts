@@ -15,7 +15,7 @@ import { initramfsDiagnostics, kernelDiagnostics } from '../rules/kernel.js';
 import { cycleDiagnostic, linkCountDiagnostics, providerDiagnostics, unknownProviderDiagnostics } from '../rules/providers.js';
 import type { Node, ScannedTree, ScannedVm } from '../rules/scanned.js';
 import { checkVmName, vmmUnsafe, type NameLimits, type VmName, type VmmUnsafe } from '../rules/vm-name.js';
-import { vmSettings, type SettingFile, type VmSettings } from '../rules/settings.js';
+import { lastGoodRefusal, vmSettings, type SettingFile, type VmSettings } from '../rules/settings.js';
 import { vmmDiagnostics } from '../rules/vmm-rules.js';
 import { VMM_FACTS, type KernelProbes } from '../vmm/index.js';
 import { LINK_CAPACITY } from './links.js';
@@ -134,7 +134,12 @@ export function checkTree(tree: ScannedTree, opts: GeneratorOptions, lastGood: R
   for (const d of diagnostics) if (d.severity === 'error' && d.vm !== null) invalid.add(d.vm);
   for (const cycle of cycles) for (const vm of cycle) invalid.add(vm);
   const holdable = new Map<string, readonly string[]>();
-  for (const [name, vm] of lastGood) if (candidates.get(name)?.dir === vm.dir) holdable.set(name, vm.providers);
+  for (const [name, vm] of lastGood) {
+    if (candidates.get(name)?.dir !== vm.dir) continue;
+    const refused = lastGoodRefusal(name, vm.dir, vm.settings, opts);
+    if (refused === null) holdable.set(name, vm.providers);
+    else if (invalid.has(name)) diagnostics.push(refused);
+  }
   const holds = resolveHolds(graph, invalid, holdable);
   const { dependents } = holds;
   const skippedItself = (name: string): boolean => invalid.has(name) && !holds.held.has(name);

@@ -53,6 +53,7 @@ export const RULES = {
   'setting-invalid': { severity: 'error', breaksTree: false, summary: 'a setting file does not hold a valid value (a flag file is not empty)' },
   'setting-out-of-bounds': { severity: 'error', breaksTree: false, summary: 'a setting asks for more than the host allows (--max-memory, --max-cpus, --max-stop-timeout, --max-cpu-weight, --cpu-max, --max-pids, --max-swap, the kernel command line size)' },
   'setting-vmm-unsupported': { severity: 'error', breaksTree: false, summary: 'a VM\'s setting the chosen VMM cannot honour' },
+  'last-good-refused': { severity: 'warning', breaksTree: false, summary: 'a running VM whose new definition is refused is not kept on its last good one either: this run\'s limits refuse that (apply)' },
   'autostart-over-memory': { severity: 'warning', breaksTree: false, summary: 'an autostart VM (with its providers) does not fit in the memory the autostart VMs may take (--autostart-memory); it is not autostarted' },
   'autostart-over-cpus': { severity: 'warning', breaksTree: false, summary: 'an autostart VM (with its providers) does not fit in the vCPUs the autostart VMs may have (--cpu-overcommit); it is not autostarted' },
   'vmm-root': { severity: 'warning', breaksTree: false, summary: 'every VMM runs as root (--vmm-user root)' },

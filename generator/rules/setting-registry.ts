@@ -323,6 +323,33 @@ export const SETTING_KEYS: readonly SettingKey[] = [
   'memory', 'cpus', 'cmdlineExtra', 'stopTimeoutMs', 'cpuWeight', 'cpuMaxPercent', 'pidsMax', 'swapMax', 'writableDisks', 'guestReady', 'autostart',
 ];
 
+/**
+ * The line of its config/ file that gives `value`, as `read` takes it: a
+ * value setting's value written out (every read gives back what its line
+ * says), a flag setting's empty line when on; null when no file gives it (a
+ * value of null, a flag off).
+ */
+function lineOf(key: SettingKey, value: VmSettings[SettingKey]): string | null {
+  if (SETTINGS[key].form === 'flag') return value === true ? '' : null;
+  return value === null ? null : String(value);
+}
+
+/**
+ * What this run's limits (bounds, caps, the VMM) refuse in settings made
+ * under others, as if each were written in its config/ file; null when
+ * nothing: how a running VM's last good definition is judged again
+ * (pipeline/check.ts), so that lowering a bound is not escaped by a hold.
+ */
+export function refusedNow(settings: VmSettings, limits: SettingLimits): SettingProblem | null {
+  for (const key of SETTING_KEYS) {
+    const line = lineOf(key, settings[key]);
+    if (line === null) continue;
+    const read = (SETTINGS[key].read as (line: string, limits: SettingLimits) => SettingRead<VmSettings[typeof key]>)(line, limits);
+    if ('rule' in read) return read;
+  }
+  return null;
+}
+
 export function isBounded(key: SettingKey): key is BoundedKey {
   return SETTINGS[key].bound !== null;
 }

@@ -11,7 +11,7 @@ import { error, warning, type Diagnostic } from './diagnostic.js';
 import { CONFIG_MAX_BYTES, type ScannedSetting, type ScannedVm } from './scanned.js';
 import { symlinkDiagnostic } from './symlinks.js';
 import {
-  isSettingFile, SETTING_FILES, SETTING_KEYS, settingKeyOf, settingSpec, SETTINGS, type SettingFile, type SettingKey, type SettingLimits, type SettingProblem, type VmSettings,
+  isSettingFile, refusedNow, SETTING_FILES, SETTING_KEYS, settingKeyOf, settingSpec, SETTINGS, type SettingFile, type SettingKey, type SettingLimits, type SettingProblem, type VmSettings,
 } from './setting-registry.js';
 
 export {
@@ -119,4 +119,18 @@ function applySetting<K extends SettingKey>(key: K, content: Buffer, set: { -rea
   if (!('value' in r)) return r;
   set[key] = r.value;
   return null;
+}
+
+/**
+ * A running VM's last good definition (apply keeps a VM on it when its new
+ * one is refused), judged by this run's limits: a bound lowered since it was
+ * applied is not escaped by a hold. The warning when they refuse it, on the
+ * VM's directory; null when they do not.
+ */
+export function lastGoodRefusal(vm: string, dir: string, settings: VmSettings, limits: SettingLimits): Diagnostic | null {
+  const problem = refusedNow(settings, limits);
+  if (problem === null) return null;
+  return warning('last-good-refused', dir, vm,
+    `VM ${printable(vm)} runs a definition this host's limits now refuse (${problem.message.replace(/^config\//, '')}): it is not kept on it`,
+    `${problem.hint}; the VM is removed until its directory holds a definition that passes`);
 }

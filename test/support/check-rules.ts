@@ -40,7 +40,7 @@ export const RULE_FAMILIES = {
   symlinks: ['symlink-escapes', 'symlink-loop'],
   providers: ['providers-not-directory', 'provider-not-file', 'provider-unknown', 'provider-self', 'provider-cycle', 'links-exhausted'],
   'vmm-rules': ['vmm-unsupported'],
-  settings: ['config-not-directory', 'setting-unknown', 'setting-not-file', 'setting-too-large', 'setting-invalid', 'setting-out-of-bounds', 'setting-vmm-unsupported'],
+  settings: ['config-not-directory', 'setting-unknown', 'setting-not-file', 'setting-too-large', 'setting-invalid', 'setting-out-of-bounds', 'setting-vmm-unsupported', 'last-good-refused'],
   identity: ['vmm-root', 'vmm-shared-user'],
   sandbox: ['vmm-unsandboxed'],
   host: [

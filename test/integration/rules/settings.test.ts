@@ -6,8 +6,9 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { CheckResult } from '../../../generator/pipeline/check.js';
-import { defaultOptions } from '../../../generator/pipeline/options.js';
+import type { CheckResult, LastGoodVm } from '../../../generator/pipeline/check.js';
+import { checkDataDir } from '../../../generator/pipeline/index.js';
+import { defaultOptions, type GeneratorOptions } from '../../../generator/pipeline/options.js';
 import { planCgroup } from '../../../generator/pipeline/cgroup.js';
 import { ruleTests, fixture, check, assertDiagnostics, assertOutcome, assertOnlyVmSkipped, configPath, rawPath, mkfifo, checkInChild } from '../../support/check-rules.js';
 
@@ -278,6 +279,22 @@ test('setting-out-of-bounds: --cmdline, a space and config/cmdline must fit the 
   const result = check(f.data);
   assertDiagnostics(t, result.diagnostics, [{ rule: 'setting-out-of-bounds', path: configPath(f, 'cmdline', 'over'), vm: 'over', mentions: ['2048 bytes', '2047'] }]);
   t.is(`${base} ${result.vms[0]!.settings.cmdlineExtra!}`.length, 2047);
+});
+
+test('last-good-refused: a running VM is not kept on a last good definition this run\'s bounds refuse (a lowered --max-memory); the control, one they allow, is kept', (t) => {
+  const f = fixture(t, { big: { config: { memory: '1G' } }, small: { config: { memory: '256M' } } });
+  // Their last good definitions: what apply applied before the bound was lowered.
+  const before = check(f.data);
+  const lastGood = new Map(before.vms.map((vm): [string, LastGoodVm] => [vm.name, vm]));
+  // Both now refused: memory 1G over the lowered bound; a typo in the other.
+  fs.writeFileSync(configPath(f, 'memory', 'small'), 'lots\n');
+  const lowered: GeneratorOptions = { ...defaultOptions, bounds: { ...defaultOptions.bounds, memory: '512M' } };
+  const result = checkDataDir(f.data, lowered, lastGood).result;
+  assertDiagnostics(t, result.diagnostics.filter((d) => d.rule === 'last-good-refused'), [
+    { severity: 'warning', rule: 'last-good-refused', path: path.join(f.data, 'big'), vm: 'big', mentions: ['memory 1G', '--max-memory 512M', 'not kept'] },
+  ]);
+  t.deepEqual(result.held.map((h) => h.name), ['small'], 'the control: a definition the bounds allow is kept');
+  t.deepEqual(result.vms.map((vm) => [vm.name, vm.settings.memory]), [['small', '256M']], 'no VM generated with 1G above --max-memory 512M');
 });
 
 test('setting-vmm-unsupported: a VM\'s memory QEMU or crosvm cannot take invalidates that VM alone, naming its file', (t) => {
