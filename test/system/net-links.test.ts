@@ -104,6 +104,11 @@ realS6rcTest('the provider side is hot-plugged into the running provider and rec
   t.is(lynxArgv[lynxArgv.indexOf('--net') + 1], `tap=${link.clientTap},mac=${link.clientMac}`);
   const hex = link.service.slice('vmnet-'.length);
   const attached = { [`vmsvc-link-${hex}`]: { tap: link.providerTap, mac: link.providerMac } };
+  // cloud-hypervisor v53.0: `ch-remote --api-socket S add-net id=..,tap=..,mac=..` parses the NetConfig
+  // client-side and sends PUT /api/v1/vm.add-net with it as JSON (cloud-hypervisor/src/bin/ch-remote.rs:445-455,
+  // :898-909; keys vmm/src/config.rs:1683-1717), which the stub's API socket takes as the VMM does
+  // (vmm/src/api/http/mod.rs:217-218; 200 with {"id","bdf"}, lib.rs:346-364); `info` then lists the tap
+  // in config.net (vmm/src/api/mod.rs:221-228), which the attach's last request asks for.
   t.deepEqual(nics(netRun), attached, 'attached through the API (ch-remote add-net)');
   const record = path.join(root, 'run', '.links', 'netvm', hex);
   t.is(fs.readFileSync(record, 'utf8'), `mac=${link.providerMac}\n`, 'root\'s record of the link');
@@ -134,6 +139,8 @@ realS6rcTest('the provider side is hot-plugged into the running provider and rec
   t.false(emu.isUp('vm-appvm-lynx'));
   t.true(emu.isUp('vm-netvm'));
   t.is(emu.servicePid('vm-netvm'), netPid, 'the provider was not restarted');
+  // `ch-remote remove-device ID`: PUT /api/v1/vm.remove-device {"id": ID}, 204 (ch-remote.rs:385-395, :863-867;
+  // vmm/src/api/mod.rs:1508-1533).
   t.deepEqual(nics(netRun), {}, 'detached (ch-remote remove-device)');
   t.false(fs.existsSync(record), 'the record is gone');
   t.deepEqual([...interfaces(ns).keys()], ['lo']);
