@@ -189,7 +189,7 @@ export interface HostPaths {
 }
 
 /** The runtime root's dir of every provider's link records (HostPaths.linkRecords). */
-export const LINK_RECORDS_DIR = '.links';
+const LINK_RECORDS_DIR = '.links';
 
 export function hostPaths(opts: GeneratorOptions, vm: string): HostPaths {
   const runtimeDir = `${opts.runtimeDir}/${vm}`;

@@ -6,7 +6,7 @@
 import { linkHex, type Link } from './links.js';
 import { hostPaths, type GeneratorOptions } from './options.js';
 import { tapUser, type RunAs } from './identities.js';
-import { hotplugRequests } from './hotplug.js';
+import { linkRequests } from './hotplug.js';
 import type { LinkHotplugData, NetLinkData, Oneshot } from './service-types.js';
 import { serviceName } from '../rules/vm-name.js';
 
@@ -44,7 +44,7 @@ export function planLink(link: Link, dataDir: string, client: RunAs, provider: R
 
 function linkHotplug(link: Link, hex: string, provider: RunAs, opts: GeneratorOptions): LinkHotplugData | null {
   const paths = hostPaths(opts, link.provider);
-  const requests = hotplugRequests({ hex, tap: link.providerTap, mac: link.providerMac }, link.n, paths.controlSocket, provider, opts);
+  const requests = linkRequests({ hex, tap: link.providerTap, mac: link.providerMac }, link.n, paths.controlSocket, provider, opts);
   if (requests === null) return null;
   return { records: paths.linkRecords, record: `${paths.linkRecords}/${hex}`, temp: `${paths.linkRecords}/.${hex}`, controlSocket: paths.controlSocket, ...requests };
 }

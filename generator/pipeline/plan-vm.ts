@@ -12,7 +12,7 @@ import { aclQualifier, dropArgv, ownerSpec, type VmIdentities } from './identiti
 import { planCgroup } from './cgroup.js';
 import { memoryMiB, VMM_FACTS } from '../vmm/index.js';
 import { vmmRequestData, type RequestLimits } from './vmm-request.js';
-import { hotplugRequests, RELINK_NIC } from './hotplug.js';
+import { relinkAttach } from './hotplug.js';
 import { planHandover } from './handover.js';
 import { sandboxData } from './sandbox.js';
 import { originOf, VMM_LOG_SUBDIR, type Longrun, type Script } from './service-types.js';
@@ -107,7 +107,7 @@ export function planVm(vm: ValidVm, dataDir: string, links: VmLinks, ids: VmIden
   const accels = opts.accel === 'kvm-or-tcg' ? (['kvm', 'tcg'] as const) : [opts.accel];
   // Hot-plugged: the links it provides are attached to it once it runs (plan-link.ts), so its clients never change this script.
   const hotplug = caps.netHotplug.kind === 'api' ? caps.netHotplug : null;
-  const relink = hotplugRequests(RELINK_NIC, null, paths.controlSocket, ids.vmm, opts);
+  const relink = relinkAttach(ids.vmm, opts);
   const provided = hotplug === null ? links.asProvider : [];
   const nets = [
     ...links.asClient.map((l) => ({ tap: l.clientTap, mac: l.clientMac })),
@@ -121,7 +121,7 @@ export function planVm(vm: ValidVm, dataDir: string, links: VmLinks, ids: VmIden
       vmm: opts.vmm,
       running: vmmRequestData(caps.running, paths.controlSocket, opts.programs, limits),
       guestReady: guestReadyRead === null ? null : vmmRequestData(guestReadyRead, paths.controlSocket, opts.programs, limits),
-      relink: relink === null ? null : { controlSocket: paths.controlSocket, records: paths.linkRecords, attach: relink.attach },
+      relink: relink === null ? null : { controlSocket: paths.controlSocket, records: paths.linkRecords, attach: relink },
     },
   };
   const powerButton: Script = {

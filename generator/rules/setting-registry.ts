@@ -344,7 +344,7 @@ export function refusedNow(settings: VmSettings, limits: SettingLimits): Setting
   for (const key of SETTING_KEYS) {
     const line = lineOf(key, settings[key]);
     if (line === null) continue;
-    const read = (SETTINGS[key].read as (line: string, limits: SettingLimits) => SettingRead<VmSettings[typeof key]>)(line, limits);
+    const read = settingSpec(key).read(line, limits);
     if ('rule' in read) return read;
   }
   return null;
